@@ -59,6 +59,35 @@ int qs__tokenizer_spm_new(qs_tokenizer **out, int n_vocab, const char *const *pi
                           int space_marker, int bos_id, int eos_id, int unk_id, const char *kind,
                           const char *path);
 
+
+/* Merge-ranked BPE, the model of Hugging Face tokenizer.json and GGUF `gpt2` vocabularies.
+ * Two flavours:
+ *  - byte_level = 1 (GPT-2, Llama 3, Qwen2): text is split by the pre-tokenizer regex
+ *    (PCRE2, Unicode classes; NULL means GPT-2's pattern), each chunk's bytes are mapped
+ *    through GPT-2's byte-to-unicode table, then merged by rank.
+ *  - byte_level = 0 (SentencePiece-style, Llama 1/2, Mistral): spaces become U+2581 "▁"
+ *    (prepend_space adds one at the start), merged by rank; with byte_fallback, characters
+ *    missing from the vocab become <0xNN> pieces.
+ * special[i] != 0 marks added/special tokens matched literally in the text before BPE when
+ * match_special is set. Copies everything it is given. */
+typedef struct qs_bpe_spec {
+    int n_vocab;
+    const char *const *pieces;      /* [n_vocab] UTF-8 piece text (NULL for a hole) */
+    const int *piece_len;           /* [n_vocab] bytes */
+    const unsigned char *special;   /* [n_vocab] or NULL */
+    int n_merges;
+    const char *const *merges;      /* [n_merges] "left right" (one space between) */
+    int byte_level;
+    const char *pretok_regex;       /* byte_level only; NULL = GPT-2 pattern */
+    int prepend_space, byte_fallback;
+    int match_special;
+    int bos_id, eos_id, unk_id;     /* -1 when absent */
+    int add_bos;
+} qs_bpe_spec;
+
+int qs__tokenizer_bpe_new(qs_tokenizer **out, const qs_bpe_spec *spec, const char *kind,
+                          const char *path);
+
 /* Fills t->ops / t->impl holder; helpers for implementations. */
 qs_tokenizer *qs__tokenizer_alloc(const qs_tokenizer_ops *ops, const char *kind, const char *path);
 
