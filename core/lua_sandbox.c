@@ -415,7 +415,8 @@ static int run(lua_State *L, const struct load_args *a, char **errmsg_out) {
             lua_pop(L, 1);
             return fail(errmsg_out, QS_ERR_SCRIPT, buf);
         }
-        return report(L, st, errmsg_out);
+        int rc = report(L, st, errmsg_out);
+        return st == LUA_ERRFILE ? QS_ERR_IO : rc; /* e.g. the path is a directory */
     }
 
     c->tripped = TRIP_NONE;

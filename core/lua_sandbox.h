@@ -21,7 +21,12 @@
  * Limits (qs_lua_limits) are checked from a count hook every QS_LUA_HOOK_PERIOD VM
  * instructions and by a counting allocator. Both see only Lua: a long call into C (a
  * qs.* forward pass, a pathological string pattern) finishes before the next check, and
- * memory that C bindings malloc for themselves (model weights) is not counted.
+ * memory that C bindings malloc for themselves (model weights) is not counted. The hook
+ * is installed only when a time or instruction limit is set: with any hook, Lua 5.4's VM
+ * takes its slow path on every instruction (a pure-Lua arithmetic loop ran about 2x
+ * slower here), which does not matter for scripts whose time goes into qs.* calls.
+ * A memory stop carries no position or traceback: Lua does not run the message handler
+ * for memory errors.
  *
  * Errors: functions return QS_OK or a qs_status code and set the thread-local message
  * (core/error.h). Only misuse (a NULL state) is an assertion. */
@@ -71,8 +76,8 @@ int qs_lua_declare_global(lua_State *L, const char *name);
  * "path:line: message" followed by "stack traceback:"; a limit stop names the limit.
  * errmsg_out: optional; on failure *errmsg_out receives a malloc'd copy of the full message
  * (the caller frees it), on success NULL. The same message (truncated to the error
- * buffer) is set with qs_error_set. Returns QS_OK, QS_ERR_IO (cannot open path) or
- * QS_ERR_SCRIPT. The script's return values are discarded. */
+ * buffer) is set with qs_error_set. Returns QS_OK, QS_ERR_IO (cannot open or read path,
+ * the message names it) or QS_ERR_SCRIPT (syntax, bytecode, runtime error, limit). The script's return values are discarded. */
 int qs_lua_run_file(lua_State *L, const char *path, char **errmsg_out);
 
 /* As qs_lua_run_file, for a source string; chunkname is used in messages ("=name" prints

@@ -261,6 +261,11 @@ static void test_errors(void) {
                   has(msg, "No such file"), "%s", msg);
     free(msg);
 
+    rc = run_script("tests/lua", NULL, 0, NULL, &msg); /* a directory opens but cannot be read */
+    CHECK(rc == QS_ERR_IO);
+    CHECK_MSG(has(msg, "tests/lua") && has(msg, "Is a directory"), "%s", msg);
+    free(msg);
+
     /* an error object that is not a string */
     lua_State *L = NULL;
     CHECK(qs_lua_new(&L, NULL) == QS_OK);
@@ -277,7 +282,10 @@ static void test_errors(void) {
 static void test_allowed(void) {
     char *msg = NULL;
     lua_State *L = NULL;
-    CHECK(qs_lua_new(&L, NULL) == QS_OK);
+    /* under every limit at once: the hook must not disturb a well-behaved script */
+    qs_lua_limits lim = {.max_seconds = 600, .max_instructions = 10000000,
+                         .max_memory = (size_t)64 << 20};
+    CHECK(qs_lua_new(&L, &lim) == QS_OK);
     CHECK(qs_lua_declare_global(L, "result") == QS_OK);
     int rc = qs_lua_run_file(L, SCRIPT("sandbox_ok.lua"), &msg);
     CHECK_MSG(rc == QS_OK, "%s", msg);
