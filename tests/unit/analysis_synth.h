@@ -33,7 +33,7 @@ static const int syn_massive_row[SYN_N_MASSIVE] = {0, 129, 700, 1023};
 static const float syn_massive_val[SYN_N_MASSIVE] = {5000.0f, -5000.0f, 4200.0f, -6100.0f};
 
 /* Fills x (W*TW, C). C must exceed SYN_PART_CH. */
-static void syn_fill(float *x, int W, int TW, int C, unsigned long seed) {
+static inline void syn_fill(float *x, int W, int TW, int C, unsigned long seed) {
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(r, seed);
     for (int w = 0; w < W; w++)
@@ -58,7 +58,7 @@ static void syn_fill(float *x, int W, int TW, int C, unsigned long seed) {
 }
 
 /* Raw little-endian dumps: returns 0 on success. */
-static int syn_write(const char *dir, const char *name, const void *p, size_t bytes) {
+static inline int syn_write(const char *dir, const char *name, const void *p, size_t bytes) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "wb");
@@ -72,7 +72,7 @@ static int syn_write(const char *dir, const char *name, const void *p, size_t by
     return bad;
 }
 
-static int syn_mkdir(const char *dir) {
+static inline int syn_mkdir(const char *dir) {
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "cannot create %s: %s\n", dir, strerror(errno));
         return 1;
@@ -81,14 +81,14 @@ static int syn_mkdir(const char *dir) {
 }
 
 /* "--dump DIR" in argv: returns DIR, else NULL */
-static const char *syn_dump_dir(int argc, char **argv) {
+static inline const char *syn_dump_dir(int argc, char **argv) {
     for (int i = 1; i + 1 < argc; i++)
         if (strcmp(argv[i], "--dump") == 0) return argv[i + 1];
     return NULL;
 }
 
 /* relative difference with a floor on the scale */
-static double syn_rel(double a, double b, double floor_) {
+static inline double syn_rel(double a, double b, double floor_) {
     double s = fabs(b) > floor_ ? fabs(b) : floor_;
     return fabs(a - b) / s;
 }
