@@ -193,6 +193,9 @@ int qs_tensorstats_percentile(const qs_tensorstats *s, double p, double *out) {
     double f = (k - before) / h->bin[i];
     if (f < 0.0) f = 0.0;
     double lo = h->range[i], hi = h->range[i + 1];
+    /* the end bins also hold the clamped values: stretch them to the exact extremes */
+    if (i == 0 && s->min_abs_nz < lo) lo = s->min_abs_nz;
+    if (i == (int)h->n - 1 && s->absmax > hi) hi = s->absmax;
     double v = lo * pow(hi / lo, f);
     if (v > s->absmax) v = s->absmax;
     if (v < s->min_abs_nz) v = s->min_abs_nz;

@@ -15,7 +15,9 @@
  * Percentile p (0..100) of |x| over all N elements, zeros included: the target rank is
  * k = p/100 · N. If k <= n_zero (and n_zero > 0) the answer is 0. Otherwise the first bin i
  * whose cumulative count (zeros first) reaches k is found and the value interpolated
- * log-linearly inside it: edges[i] · (edges[i+1]/edges[i])^f, f = (k - before)/count_i.
+ * log-linearly inside it: lo · (hi/lo)^f, f = (k - before)/count_i, with lo, hi the bin's
+ * edges — except that bin 0 starts at the smallest nonzero |x| when that is below 1e-10 and
+ * the last bin ends at absmax when that is above 1e10, since they hold the clamped values.
  * The result is clamped to [smallest nonzero |x|, absmax] (both exact), so p = 100 gives
  * absmax exactly. Error: within one bin (2.3 %) of the exact order statistic.
  *
