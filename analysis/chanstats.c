@@ -170,7 +170,7 @@ static void add_block(qs_chanstats *s, const float *x, const double *med, int T,
     }
 }
 
-int qs_chanstats_add(qs_chanstats *s, const float *x, int T, int C) {
+static int validate_add(const qs_chanstats *s, const float *x, int T, int C) {
     if (!s || !x) return qs_error_set(QS_ERR_ARG, "chanstats add: NULL argument");
     if (C != s->C)
         return qs_error_set(QS_ERR_ARG, "chanstats add: window has C=%d channels, accumulator %d",
@@ -181,7 +181,26 @@ int qs_chanstats_add(qs_chanstats *s, const float *x, int T, int C) {
         return qs_error_set(QS_ERR_NUMERIC,
                             "chanstats add: non-finite value %g at (t=%lld, c=%lld)",
                             (double)x[bad], (long long)(bad / C), (long long)(bad % C));
+    return QS_OK;
+}
 
+/* The body of both adds; med (T) already holds the per-token medians. */
+static void add_window(qs_chanstats *s, const float *x, const double *med, int T) {
+    const int C = s->C;
+    const int nblocks = (C + QS_CHANSTATS_BLOCK - 1) / QS_CHANSTATS_BLOCK;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < nblocks; b++) {
+        int c0 = b * QS_CHANSTATS_BLOCK;
+        int c1 = c0 + QS_CHANSTATS_BLOCK < C ? c0 + QS_CHANSTATS_BLOCK : C;
+        add_block(s, x, med, T, c0, c1);
+    }
+    s->n += T;
+    s->n_windows++;
+}
+
+int qs_chanstats_add(qs_chanstats *s, const float *x, int T, int C) {
+    int rc = validate_add(s, x, T, C);
+    if (rc) return rc;
     int nt = omp_get_max_threads();
     double *med = malloc(sizeof(double) * (size_t)T);                  // (T)
     float *scratch = malloc(sizeof(float) * (size_t)nt * (size_t)C);   // (nt, C)
@@ -190,24 +209,27 @@ int qs_chanstats_add(qs_chanstats *s, const float *x, int T, int C) {
         free(scratch);
         return qs_error_set(QS_ERR_NOMEM, "chanstats add: scratch for T=%d, C=%d", T, C);
     }
-    const int nblocks = (C + QS_CHANSTATS_BLOCK - 1) / QS_CHANSTATS_BLOCK;
 #pragma omp parallel num_threads(nt)
     {
         float *mine = scratch + (size_t)omp_get_thread_num() * (size_t)C;
 #pragma omp for schedule(static)
         for (int t = 0; t < T; t++) med[t] = qs_select_median_abs(mine, x + (size_t)t * C, C);
-        /* implicit barrier: all medians are ready */
-#pragma omp for schedule(static)
-        for (int b = 0; b < nblocks; b++) {
-            int c0 = b * QS_CHANSTATS_BLOCK;
-            int c1 = c0 + QS_CHANSTATS_BLOCK < C ? c0 + QS_CHANSTATS_BLOCK : C;
-            add_block(s, x, med, T, c0, c1);
-        }
     }
-    s->n += T;
-    s->n_windows++;
+    add_window(s, x, med, T);
     free(med);
     free(scratch);
+    return QS_OK;
+}
+
+int qs_chanstats_add_scan(qs_chanstats *s, const float *x, int T, int C, const qs_token_stat *scan) {
+    if (!scan) return qs_error_set(QS_ERR_ARG, "chanstats add: NULL scan");
+    int rc = validate_add(s, x, T, C);
+    if (rc) return rc;
+    double *med = malloc(sizeof(double) * (size_t)T); // (T)
+    if (!med) return qs_error_set(QS_ERR_NOMEM, "chanstats add: %d medians", T);
+    for (int t = 0; t < T; t++) med[t] = scan[t].median_abs;
+    add_window(s, x, med, T);
+    free(med);
     return QS_OK;
 }
 

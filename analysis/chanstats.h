@@ -33,7 +33,7 @@
  *   persistent  96 bytes per channel (9 doubles: mean, M2, M3, M4, min, max, absmax,
  *               Σ|x|, Σx²; 3 int64 counters) + sizeof(qs_chanstats) ≈ 96·C + 64 bytes
  *   per add     transient 8·T bytes (per-token medians) + 4·C bytes per OpenMP thread
- *               (selection scratch), freed before qs_chanstats_add returns.
+ *               (selection scratch; not for add_scan), freed before the add returns.
  *
  * Errors (int codes of core/error.h, message via qs_error_message()):
  *   QS_ERR_ARG      bad shape, NULL, C mismatch, bad config (tau <= 0, phi outside [0,1],
@@ -49,6 +49,7 @@
 #include <stdint.h>
 
 #include "moments.h"
+#include "tokenscan.h"
 
 typedef struct qs_chanstats_config {
     double tau;            /* outlier ratio threshold on r(t,c); default 20 */
@@ -101,6 +102,13 @@ void qs_chanstats_free(qs_chanstats *s); /* NULL is fine */
 
 /* Adds one window x (T, C), row-major; x is only read. T >= 1. */
 int qs_chanstats_add(qs_chanstats *s, const float *x, int T, int C);
+
+/* The same, reusing the per-token medians of a qs_tokenscan of this very window (scan (T))
+ * instead of selecting them again: the selection is most of the cost of an add, and a
+ * capture pipeline that also looks for massive tokens has the scan already. Results are
+ * bit-identical to qs_chanstats_add when scan came from qs_tokenscan(x). Errors as for
+ * qs_chanstats_add, plus QS_ERR_ARG for a NULL scan. */
+int qs_chanstats_add_scan(qs_chanstats *s, const float *x, int T, int C, const qs_token_stat *scan);
 
 /* a += b: afterwards a holds the statistics of everything added to either (b unchanged).
  * Both must have the same C and the same config. Merging many accumulators in a fixed

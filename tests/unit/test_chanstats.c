@@ -11,6 +11,7 @@
 #include "check.h"
 #include "error.h"
 #include "select.h"
+#include "tokenscan.h"
 
 /* Named tolerances */
 #define STREAM_REL_TOL 1e-12 /* streaming vs one-shot vs merged moments */
@@ -264,6 +265,26 @@ static void test_threads(const float *x) {
     CHECK(memcmp(snap[0], snap[2], sizeof snap[0]) == 0);
 }
 
+/* add_scan reuses tokenscan medians: bit-identical to add */
+static void test_add_scan(const float *x) {
+    static double s1[SNAP], s2[SNAP];
+    static qs_token_stat scan[TW];
+    qs_chanstats *a = make(NULL), *b = make(NULL);
+    stream(a, x, 0, W);
+    for (int w = 0; w < W; w++) {
+        const float *xw = x + (size_t)w * TW * C;
+        CHECK(qs_tokenscan(scan, xw, TW, C) == QS_OK);
+        CHECK(qs_chanstats_add_scan(b, xw, TW, C, scan) == QS_OK);
+    }
+    snapshot(a, s1);
+    snapshot(b, s2);
+    CHECK(memcmp(s1, s2, sizeof s1) == 0);
+    CHECK(qs_chanstats_windows(b) == W && qs_chanstats_count(b) == W * TW);
+    CHECK(qs_chanstats_add_scan(b, x, TW, C, NULL) == QS_ERR_ARG);
+    qs_chanstats_free(a);
+    qs_chanstats_free(b);
+}
+
 static void test_errors(float *x) {
     qs_chanstats *s = make(NULL);
     stream(s, x, 0, 1);
@@ -343,6 +364,7 @@ int main(int argc, char **argv) {
     test_stream_vs_oneshot(x);
     test_merge(x);
     test_threads(x);
+    test_add_scan(x);
     test_errors(x);
     return check_summary("test_chanstats");
 }

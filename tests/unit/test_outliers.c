@@ -22,15 +22,16 @@ typedef struct detections {
     qs_chanstats *s;
 } detections;
 
-/* The capture-pipeline shape: per window, chanstats add + tokenscan + token detection. */
+/* The capture-pipeline shape: per window, tokenscan, chanstats add reusing its medians,
+ * token detection. */
 static void detect(detections *d, const float *x, const qs_outlier_config *cfg) {
     QS_ASSERT(qs_chanstats_create(&d->s, C, NULL) == QS_OK);
     static qs_token_stat scan[TW];
     d->n_tok = 0;
     for (int w = 0; w < W; w++) {
         const float *xw = x + (size_t)w * TW * C;
-        QS_ASSERT(qs_chanstats_add(d->s, xw, TW, C) == QS_OK);
         QS_ASSERT(qs_tokenscan(scan, xw, TW, C) == QS_OK);
+        QS_ASSERT(qs_chanstats_add_scan(d->s, xw, TW, C, scan) == QS_OK);
         int n = 0;
         QS_ASSERT(qs_outliers_tokens(d->tok + d->n_tok, &n, scan, TW, (int64_t)w * TW, cfg) == QS_OK);
         d->n_tok += n;
