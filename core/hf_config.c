@@ -2,45 +2,15 @@
  * MistralConfig and Qwen2Config. */
 #include "hf_config.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
 #include "error.h"
-
-int qs__hf_read_file(char **out, size_t *len, const char *path) {
-    *out = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return qs_error_set(QS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fclose(f);
-        return qs_error_set(QS_ERR_IO, "%s: not a regular file", path);
-    }
-    size_t n = (size_t)sb.st_size;
-    char *buf = malloc(n + 1);
-    if (!buf) {
-        fclose(f);
-        return qs_error_set(QS_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, n + 1);
-    }
-    size_t got = fread(buf, 1, n, f);
-    int err = ferror(f);
-    fclose(f);
-    if (got != n || err) {
-        free(buf);
-        return qs_error_set(QS_ERR_IO, "%s: short read (%zu of %zu bytes)", path, got, n);
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return QS_OK;
-}
+#include "fileio.h"
 
 static const struct {
     const char *hf_name, *arch;
@@ -246,7 +216,7 @@ int qs_hf_config_parse(qs_config *c, const char *json, size_t len, const char *p
 int qs_hf_config_load(qs_config *c, const char *path) {
     char *buf;
     size_t len;
-    int rc = qs__hf_read_file(&buf, &len, path);
+    int rc = qs_file_read(path, 0, &buf, &len);
     if (rc) return rc;
     rc = qs_hf_config_parse(c, buf, len, path);
     free(buf);

@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "error.h"
+#include "fileio.h"
 #include "hf_config.h"
 #include "tok_hf.h"
 #include "tokenizer.h"
@@ -321,13 +322,13 @@ int qs_tokenizer_load_hf(qs_tokenizer **out, const char *json_path, const char *
     *out = NULL;
     char *js = NULL, *cs = NULL;
     size_t jl = 0, cl = 0;
-    int rc = qs__hf_read_file(&js, &jl, json_path);
+    int rc = qs_file_read(json_path, 0, &js, &jl);
     if (rc) return rc;
     if (config_path) {
         FILE *f = fopen(config_path, "rb");
         if (f) { /* tokenizer_config.json is optional */
             fclose(f);
-            if ((rc = qs__hf_read_file(&cs, &cl, config_path))) {
+            if ((rc = qs_file_read(config_path, 0, &cs, &cl))) {
                 free(js);
                 return rc;
             }
@@ -346,8 +347,8 @@ int qs_tokenizer_load_bpe_files(qs_tokenizer **out, const char *vocab_json_path,
     size_t vl, ml;
     cJSON *vocab = NULL;
     spec_build sb = {0};
-    int rc = qs__hf_read_file(&vj, &vl, vocab_json_path);
-    if (!rc) rc = qs__hf_read_file(&mt, &ml, merges_txt_path);
+    int rc = qs_file_read(vocab_json_path, 0, &vj, &vl);
+    if (!rc) rc = qs_file_read(merges_txt_path, 0, &mt, &ml);
     if (!rc) rc = qs__hf_json_parse(&vocab, vj, vl, vocab_json_path);
     if (!rc) rc = read_vocab(&sb, vocab, NULL, vocab_json_path);
     if (!rc) {

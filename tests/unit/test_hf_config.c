@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "check.h"
-#include "hf_shim.h" /* TEMPORARY */
 #include "error.h"
 #include "hf_config.h"
 #include "model.h"

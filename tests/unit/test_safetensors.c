@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "check.h"
-#include "hf_shim.h" /* TEMPORARY */
 #include "error.h"
+#include "fileio.h"
 #include "hf_config.h"
 #include "safetensors.h"
 
@@ -192,8 +192,8 @@ static uint16_t bf16_rne(float f) {
 static void test_fixtures(void) {
     char *f32buf, *bfbuf;
     size_t f32n, bfn;
-    CHECK(qs__hf_read_file(&f32buf, &f32n, "tests/fixtures/hf-stories260K/model.safetensors") == QS_OK);
-    CHECK(qs__hf_read_file(&bfbuf, &bfn, "tests/fixtures/hf-stories260K-bf16/model.safetensors") == QS_OK);
+    CHECK(qs_file_read("tests/fixtures/hf-stories260K/model.safetensors", 0, &f32buf, &f32n) == QS_OK);
+    CHECK(qs_file_read("tests/fixtures/hf-stories260K-bf16/model.safetensors", 0, &bfbuf, &bfn) == QS_OK);
     qs_safetensors a, b;
     CHECK(qs_safetensors_parse(&a, (unsigned char *)f32buf, f32n, "f32") == QS_OK);
     CHECK(qs_safetensors_parse(&b, (unsigned char *)bfbuf, bfn, "bf16") == QS_OK);

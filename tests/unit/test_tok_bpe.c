@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "check.h"
-#include "hf_shim.h" /* TEMPORARY */
 #include "error.h"
+#include "fileio.h"
 #include "hf_config.h"
 #include "tok_hf.h"
 #include "tokenizer.h"
@@ -22,7 +22,7 @@ static int *read_ids(const char *path, int *n) {
     char *s;
     size_t len;
     *n = 0;
-    if (qs__hf_read_file(&s, &len, path)) return NULL;
+    if (qs_file_read(path, 0, &s, &len)) return NULL;
     int cap = 1024, *ids = malloc((size_t)cap * sizeof *ids);
     char *p = s, *end;
     for (;;) {
@@ -72,7 +72,7 @@ static void test_gpt2_files(void) {
         size_t len;
         int nref, n = 0, *ids = NULL;
         int *ref = read_ids(ip, &nref);
-        CHECK(qs__hf_read_file(&text, &len, tp) == QS_OK);
+        CHECK(qs_file_read(tp, 0, &text, &len) == QS_OK);
         CHECK(ref && nref == counts[k]);
         CHECK(qs_tokenizer_encode(t, text, len, 0, &ids, &n) == QS_OK);
         CHECK_MSG(same_ids(ids, n, ref, nref), "%s: %d ids vs %d, first difference at %d", texts[k], n,
@@ -91,8 +91,8 @@ static void test_gpt2_files(void) {
     /* llama.cpp's 46 strings with HF's ids for openai-community/gpt2 */
     char *inp, *out;
     size_t il, ol;
-    CHECK(qs__hf_read_file(&inp, &il, "tests/fixtures/gpt2-bpe/ggml-vocab-gpt-2.gguf.inp") == QS_OK);
-    CHECK(qs__hf_read_file(&out, &ol, "tests/fixtures/gpt2-bpe/ggml-vocab-gpt-2.gguf.out") == QS_OK);
+    CHECK(qs_file_read("tests/fixtures/gpt2-bpe/ggml-vocab-gpt-2.gguf.inp", 0, &inp, &il) == QS_OK);
+    CHECK(qs_file_read("tests/fixtures/gpt2-bpe/ggml-vocab-gpt-2.gguf.out", 0, &out, &ol) == QS_OK);
     const char *sep = "\n__ggml_vocab_test__\n";
     char *s = inp, *line = out;
     int strings = 0, agree = 0;
@@ -203,8 +203,11 @@ static void test_stories(void) {
     /* string-form and pair-form merges agree on every line; decode gives the line back */
     char *text;
     size_t len;
-    CHECK(qs__hf_read_file(&text, &len, "data/text/tinystories_v2_valid_head100.txt") == QS_OK);
-    int lines = 0, agree = 0, roundtrip = 0;
+    CHECK(qs_file_read("data/text/tinystories_v2_valid_head100.txt", 0, &text, &len) == QS_OK);
+    /* core/tok_llama2c.c with tok512.bin: llama2.c's score-based SentencePiece encoder */
+    qs_tokenizer *l2 = NULL;
+    CHECK(qs_tokenizer_load_llama2c(&l2, "data/models/tok512.bin", 512) == QS_OK);
+    int lines = 0, agree = 0, roundtrip = 0, same_llama2c = 0, same_raw = 0;
     long total = 0;
     for (char *line = text, *nl; line < text + len; line = nl + 1) {
         nl = strchr(line, '\n');
@@ -221,6 +224,19 @@ static void test_stories(void) {
         CHECK(qs_tokenizer_encode(a, st, l, 0, &ia, &na) == QS_OK);
         CHECK(qs_tokenizer_encode(b, st, l, 0, &ib, &nb) == QS_OK);
         agree += same_ids(ia, na, ib, nb);
+        if (l2) {
+            int *ic, nc;
+            CHECK(qs_tokenizer_encode(l2, st, l, 0, &ic, &nc) == QS_OK);
+            same_llama2c += same_ids(ia, na, ic, nc);
+            free(ic);
+            /* neither strips or collapses spaces, so raw lines agree too */
+            int *ra, *rc2, nra, nrc;
+            CHECK(qs_tokenizer_encode(a, line, (size_t)(nl - line), 0, &ra, &nra) == QS_OK);
+            CHECK(qs_tokenizer_encode(l2, line, (size_t)(nl - line), 0, &rc2, &nrc) == QS_OK);
+            same_raw += same_ids(ra, nra, rc2, nrc);
+            free(ra);
+            free(rc2);
+        }
         char *back;
         qs_tokenizer_decode(a, ia, na, &back);
         roundtrip += strlen(back) == l && memcmp(back, st, l) == 0;
@@ -231,10 +247,13 @@ static void test_stories(void) {
         free(ib);
     }
     CHECK_MSG(lines == 547 && agree == lines, "%d of %d lines agree", agree, lines);
+    CHECK_MSG(same_llama2c == lines, "%d of %d lines agree with the llama2.c tokenizer", same_llama2c, lines);
+    CHECK_MSG(same_raw == lines, "%d of %d raw lines agree with the llama2.c tokenizer", same_raw, lines);
     CHECK_MSG(roundtrip == lines, "%d of %d lines round-trip", roundtrip, lines);
     /* the fixture README counts 39,954 tokens (no BOS) for these lines, from sentencepiece */
     CHECK_MSG(total == 39954, "%ld tokens", total);
     free(text);
+    qs_tokenizer_free(l2);
 
     /* byte fallback: CJK is not in the 512-piece vocab (<0xNN> is id 3 + NN); decoding
      * restores it */
