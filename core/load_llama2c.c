@@ -9,6 +9,7 @@
 
 #include "error.h"
 #include "fileio.h"
+#include "load_llama2c.h"
 #include "model.h"
 
 #define LLAMA2C_MAGIC 0x616b3432u /* "ak42" */
@@ -32,8 +33,8 @@ static int mul_ok(size_t a, size_t b, size_t *out) {
     return 1;
 }
 
-static int lay_out(qs_model *m, const segment *seg, int n_seg, size_t header, size_t size,
-                   const char *path) {
+static int lay_out(qs_model *m, const segment *seg, int n_seg, const unsigned char *base,
+                   size_t header, size_t size, const char *path) {
     const qs_config *c = &m->cfg;
     /* total expected bytes, overflow-checked */
     size_t total = header;
@@ -65,7 +66,7 @@ static int lay_out(qs_model *m, const segment *seg, int n_seg, size_t header, si
     }
     m->w.layers = calloc((size_t)c->n_layers, sizeof *m->w.layers);
     if (!m->w.layers) return qs_error_set(QS_ERR_NOMEM, "%s: out of memory", path);
-    float *p = (float *)((char *)m->map + header);
+    float *p = (float *)(base + header);
     for (int i = 0; i < n_seg; i++) {
         if (seg[i].layered) {
             for (int l = 0; l < c->n_layers; l++) {
@@ -80,14 +81,10 @@ static int lay_out(qs_model *m, const segment *seg, int n_seg, size_t header, si
     return QS_OK;
 }
 
-int qs__load_llama2c(qs_model **out, const char *path) {
-    *out = NULL;
-    qs_model *m = qs__model_new(path, "llama2c");
-    if (!m) return qs_error_set(QS_ERR_NOMEM, "%s: out of memory", path);
-    int rc = qs_file_map(path, &m->map, &m->map_size);
-    if (rc) goto fail;
-    const unsigned char *b = m->map;
-    size_t size = m->map_size;
+/* Validates the header against size and points m's weights into b (which must outlive m).
+ * Shared by the file loader (b is the mapping) and qs__load_llama2c_buffer (fuzz target). */
+static int parse(qs_model *m, const unsigned char *b, size_t size, const char *path) {
+    int rc;
     int32_t h[7];
     size_t header;
     int version = 0, shared;
@@ -97,16 +94,14 @@ int qs__load_llama2c(qs_model **out, const char *path) {
         int32_t v;
         memcpy(&v, b + 4, 4);
         if (v != 1) {
-            rc = qs_error_set(QS_ERR_UNSUPPORTED,
+            return qs_error_set(QS_ERR_UNSUPPORTED,
                               "%s: llama2.c checkpoint version %d is not supported (only the "
                               "legacy format and float32 version 1)",
                               path, v);
-            goto fail;
         }
         if (size < LLAMA2C_V1_HEADER) {
-            rc = qs_error_set(QS_ERR_FORMAT, "%s: truncated: %zu bytes, shorter than the %d-byte "
+            return qs_error_set(QS_ERR_FORMAT, "%s: truncated: %zu bytes, shorter than the %d-byte "
                               "version-1 header", path, size, LLAMA2C_V1_HEADER);
-            goto fail;
         }
         version = 1;
         memcpy(h, b + 8, sizeof h);
@@ -114,9 +109,8 @@ int qs__load_llama2c(qs_model **out, const char *path) {
         header = LLAMA2C_V1_HEADER;
     } else {
         if (size < sizeof h) {
-            rc = qs_error_set(QS_ERR_FORMAT, "%s: truncated: %zu bytes, shorter than the 28-byte "
+            return qs_error_set(QS_ERR_FORMAT, "%s: truncated: %zu bytes, shorter than the 28-byte "
                               "llama2.c header", path, size);
-            goto fail;
         }
         memcpy(h, b, sizeof h);
         shared = h[5] > 0;
@@ -135,12 +129,11 @@ int qs__load_llama2c(qs_model **out, const char *path) {
     c->bos_id = 1;
     c->eos_id = 2;
     if (c->n_heads > 0 && c->dim > 0 && c->dim % c->n_heads != 0) {
-        rc = qs_error_set(QS_ERR_FORMAT, "%s: n_heads = %d does not divide dim = %d", path,
+        return qs_error_set(QS_ERR_FORMAT, "%s: n_heads = %d does not divide dim = %d", path,
                           c->n_heads, c->dim);
-        goto fail;
     }
     c->head_dim = c->n_heads > 0 ? c->dim / c->n_heads : 0;
-    if ((rc = qs_config_validate(c, path))) goto fail;
+    if ((rc = qs_config_validate(c, path))) return rc;
 
     size_t D = (size_t)c->dim, H = (size_t)c->hidden_dim, V = (size_t)c->vocab_size;
     size_t KV = (size_t)c->n_kv_heads * (size_t)c->head_dim, S = (size_t)c->seq_len;
@@ -162,7 +155,7 @@ int qs__load_llama2c(qs_model **out, const char *path) {
             {"freq_cis_imag", S * half, 0, 0, NULL},
             {"wcls", shared ? 0 : V * D, 0, 0, &m->w.output},
         };
-        rc = lay_out(m, seg, sizeof seg / sizeof seg[0], header, size, path);
+        rc = lay_out(m, seg, sizeof seg / sizeof seg[0], b, header, size, path);
     } else {
         segment seg[] = {
             {"attention_norm", D, 1, LW(attn_norm), NULL},
@@ -178,14 +171,37 @@ int qs__load_llama2c(qs_model **out, const char *path) {
             {"w3", H * D, 1, LW(w_up), NULL},
             {"output", shared ? 0 : V * D, 0, 0, &m->w.output},
         };
-        rc = lay_out(m, seg, sizeof seg / sizeof seg[0], header, size, path);
+        rc = lay_out(m, seg, sizeof seg / sizeof seg[0], b, header, size, path);
     }
-    if (rc) goto fail;
+    if (rc) return rc;
     if (shared) m->w.output = m->w.token_embd;
-    if ((rc = qs__model_index_weights(m, "F32"))) goto fail;
+    return qs__model_index_weights(m, "F32");
+}
+
+int qs__load_llama2c(qs_model **out, const char *path) {
+    *out = NULL;
+    qs_model *m = qs__model_new(path, "llama2c");
+    if (!m) return qs_error_set(QS_ERR_NOMEM, "%s: out of memory", path);
+    int rc = qs_file_map(path, &m->map, &m->map_size);
+    if (rc == QS_OK) rc = parse(m, m->map, m->map_size, path);
+    if (rc) {
+        qs_model_free(m);
+        return rc;
+    }
     *out = m;
     return QS_OK;
-fail:
-    qs_model_free(m);
-    return rc;
+}
+
+int qs__load_llama2c_buffer(qs_model **out, const unsigned char *buf, size_t size,
+                            const char *path) {
+    *out = NULL;
+    qs_model *m = qs__model_new(path, "llama2c");
+    if (!m) return qs_error_set(QS_ERR_NOMEM, "%s: out of memory", path);
+    int rc = parse(m, buf, size, path);
+    if (rc) {
+        qs_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return QS_OK;
 }

@@ -1,5 +1,6 @@
 #include "text.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,35 @@ size_t qs_utf8_check(const unsigned char *s, size_t n) {
     return n;
 }
 
+int qs_utf8_replace(const unsigned char *s, size_t n, char **out, size_t *out_len,
+                    size_t *n_replaced) {
+    *out = NULL;
+    *out_len = 0;
+    *n_replaced = 0;
+    /* each invalid byte becomes 3 bytes (EF BF BD): at most 3n + 1 with the NUL */
+    if (n > (SIZE_MAX - 1) / 3) return qs_error_set(QS_ERR_NOMEM, "text too large");
+    char *o = malloc(3 * n + 1);
+    if (!o) return qs_error_set(QS_ERR_NOMEM, "out of memory");
+    size_t k = 0, i = 0;
+    while (i < n) {
+        size_t l = s[i] < 0x80 ? 1 : qs_utf8_valid_prefix(s + i, n - i);
+        if (l == 0) {
+            memcpy(o + k, "\xEF\xBF\xBD", 3);
+            k += 3;
+            i += 1;
+            (*n_replaced)++;
+        } else {
+            memcpy(o + k, s + i, l);
+            k += l;
+            i += l;
+        }
+    }
+    o[k] = '\0';
+    *out = o;
+    *out_len = k;
+    return QS_OK;
+}
+
 int qs_text_load(qs_text *t, const char *path, int utf8_policy) {
     memset(t, 0, sizeof *t);
     snprintf(t->path, sizeof t->path, "%s", path);
@@ -60,31 +90,9 @@ int qs_text_load(qs_text *t, const char *path, int utf8_policy) {
         free(data);
         return rc;
     }
-    /* replacement can grow the text up to 3x (one byte -> EF BF BD) */
-    char *out = malloc(3 * size + 1);
-    if (!out) {
-        free(data);
-        return qs_error_set(QS_ERR_NOMEM, "%s: out of memory", path);
-    }
-    size_t o = 0, i = 0;
-    while (i < size) {
-        size_t l = (unsigned char)data[i] < 0x80 ? 1
-                   : qs_utf8_valid_prefix((const unsigned char *)data + i, size - i);
-        if (l == 0) {
-            memcpy(out + o, "\xEF\xBF\xBD", 3);
-            o += 3;
-            i += 1;
-            t->n_replaced++;
-        } else {
-            memcpy(out + o, data + i, l);
-            o += l;
-            i += l;
-        }
-    }
-    out[o] = '\0';
+    rc = qs_utf8_replace((const unsigned char *)data, size, &t->data, &t->len, &t->n_replaced);
     free(data);
-    t->data = out;
-    t->len = o;
+    if (rc) return qs_error_prefix(rc, "%s", path);
     return QS_OK;
 }
 

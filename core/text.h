@@ -25,4 +25,9 @@ size_t qs_utf8_valid_prefix(const unsigned char *s, size_t n);
 /* Returns the offset of the first invalid byte, or n if all of s[0..n) is valid. */
 size_t qs_utf8_check(const unsigned char *s, size_t n);
 
+/* Copies s[0..n) into a malloc'd NUL-terminated *out (caller frees), each invalid byte
+ * replaced by U+FFFD (EF BF BD); *out_len bytes, *n_replaced substitutions. QS_ERR_NOMEM. */
+int qs_utf8_replace(const unsigned char *s, size_t n, char **out, size_t *out_len,
+                    size_t *n_replaced);
+
 #endif

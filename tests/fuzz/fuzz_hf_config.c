@@ -1,0 +1,27 @@
+/* Fuzz target: Hugging Face config.json (qs_hf_config_parse, the code qs_hf_config_load
+ * runs on the file's bytes). A config that parses must also pass qs_config_validate. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "error.h"
+#include "hf_config.h"
+#include "model.h"
+
+int qs_fuzz_hf_config(const uint8_t *data, size_t size) {
+    qs_config c;
+    int rc = qs_hf_config_parse(&c, (const char *)data, size, "fuzz/config.json");
+    if (rc != QS_OK) {
+        if (qs_error_message()[0] == '\0') abort();
+        return 0;
+    }
+    if (qs_config_validate(&c, "fuzz/config.json") != QS_OK) abort();
+    return 1;
+}
+
+#ifndef QS_FUZZ_REPLAY
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    qs_fuzz_hf_config(data, size);
+    return 0;
+}
+#endif
