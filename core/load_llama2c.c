@@ -113,6 +113,10 @@ static int parse(qs_model *m, const unsigned char *b, size_t size, const char *p
                               "llama2.c header", path, size);
         }
         memcpy(h, b, sizeof h);
+        /* a negative vocab_size marks an untied classifier; INT32_MIN has no positive
+         * counterpart (negating it is undefined), so it is refused here */
+        if (h[5] == INT32_MIN)
+            return qs_error_set(QS_ERR_FORMAT, "%s: vocab_size = %d is out of range", path, h[5]);
         shared = h[5] > 0;
         if (h[5] < 0) h[5] = -h[5];
         header = sizeof h;
