@@ -11,8 +11,11 @@
 int qs_tokenizer_parse_llama2c(qs_tokenizer **out, const unsigned char *buf, size_t size,
                                int vocab_size, const char *path) {
     *out = NULL;
-    if (vocab_size <= 0 || vocab_size > (1 << 22))
-        return qs_error_set(QS_ERR_ARG, "%s: vocabulary size %d out of range", path, vocab_size);
+    /* ids 0, 1, 2 are <unk>, <s>, </s> in every llama2.c vocabulary: below 3 entries BOS
+     * and EOS would be ids the tokenizer does not have */
+    if (vocab_size < 3 || vocab_size > (1 << 22))
+        return qs_error_set(QS_ERR_ARG, "%s: vocabulary size %d out of range (3..%d)", path,
+                            vocab_size, 1 << 22);
     if (size < 4)
         return qs_error_set(QS_ERR_FORMAT, "%s: truncated: %zu bytes, no max_token_length header",
                             path, size);
