@@ -50,6 +50,7 @@ int qs_cmd_generate(int argc, char **argv);
 int qs_cmd_synth(int argc, char **argv);
 int qs_cmd_bench(int argc, char **argv);
 int qs_cmd_memory(int argc, char **argv);
+int qs_cmd_run(int argc, char **argv);
 
 #endif
 
