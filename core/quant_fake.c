@@ -72,6 +72,15 @@ static void passthrough(float *out, const float *x, int rows, int cols, qs_quant
     }
 }
 
+/* Whether a call is worth waking the thread team: small matrices run faster on one thread
+ * (a wake-up costs microseconds, more on a loaded machine). Searches cost ~100 passes. */
+static int worth_parallel(const qs_quant_spec *sp, int rows, int cols, const qs_quant_io *io) {
+    long work = (long)rows * cols;
+    if (!(io && io->ranges_in) && sp->clip == QS_QUANT_MSE) work *= 100;
+    else if (!(io && io->ranges_in) && sp->clip == QS_QUANT_PERCENTILE) work *= 8;
+    return work >= (1L << 15);
+}
+
 /* Group gi as a rectangle: rows [r0, r0+nr), cols [c0, c0+nc). */
 static void group_rect(const qs_quant_spec *sp, int rows, int cols, long gi, int *r0, int *nr,
                        int *c0, int *nc) {
@@ -226,12 +235,12 @@ static void buffers_free(buffers *b) { free(b->grids), free(b->ranges), free(b->
  * and quantizes while the row is in cache (in place is safe: a group is read before it is
  * written). */
 static long fake_rows(float *out, const float *x, int rows, int cols, const qs_quant_spec *sp,
-                      const qs_quant_io *io, const buffers *b, const scratch *s) {
+                      const qs_quant_io *io, const buffers *b, const scratch *s, int par) {
     const qs_quant_traits *tr = qs_quant_traits_of(sp->scheme);
     const int glen = sp->gran == QS_QUANT_ROW ? cols : sp->group;
     const int ngc = (cols + glen - 1) / glen;
     long clipped = 0;
-#pragma omp parallel for reduction(+ : clipped) schedule(static)
+#pragma omp parallel for if (par) reduction(+ : clipped) schedule(static)
     for (int r = 0; r < rows; r++) {
         int tid = omp_get_thread_num();
         for (int j = 0; j < ngc; j++) {
@@ -248,14 +257,14 @@ static long fake_rows(float *out, const float *x, int rows, int cols, const qs_q
 }
 
 static long fake_tensor(float *out, const float *x, int rows, int cols, const qs_quant_spec *sp,
-                        const qs_quant_io *io, const buffers *b, const scratch *s) {
+                        const qs_quant_io *io, const buffers *b, const scratch *s, int par) {
     const qs_quant_traits *tr = qs_quant_traits_of(sp->scheme);
     float *range = b->ranges;
     if (!(io && io->ranges_in) && sp->clip == QS_QUANT_ABSMAX) {
         /* min/max are exact, so the reduction order does not matter */
         float lo = 0.0f, hi = 0.0f;
         int affine = sp->scheme == QS_QUANT_AFFINE;
-#pragma omp parallel for reduction(min : lo) reduction(max : hi) schedule(static)
+#pragma omp parallel for if (par) reduction(min : lo) reduction(max : hi) schedule(static)
         for (int r = 0; r < rows; r++) {
             float l, h;
             qs__quant_absmax_range(&l, &h, x + (long)r * cols, cols, affine);
@@ -266,7 +275,7 @@ static long fake_tensor(float *out, const float *x, int rows, int cols, const qs
     } else group_range(range, x, rows * cols, 0, sp, io, s, 0, 0);   /* one search, one thread */
     tr->grid(&b->grids[0], range[0], range[1], sp->bits, sp->fp32_scales);
     long clipped = 0;
-#pragma omp parallel for reduction(+ : clipped) schedule(static)
+#pragma omp parallel for if (par) reduction(+ : clipped) schedule(static)
     for (int r = 0; r < rows; r++) {
         long off = (long)r * cols;
         clipped += tr->fake(out + off, io && io->codes ? io->codes + off : NULL, x + off, cols,
@@ -276,7 +285,7 @@ static long fake_tensor(float *out, const float *x, int rows, int cols, const qs
 }
 
 static long fake_cols(float *out, const float *x, int rows, int cols, const qs_quant_spec *sp,
-                      const qs_quant_io *io, const buffers *b, const scratch *s) {
+                      const qs_quant_io *io, const buffers *b, const scratch *s, int par) {
     const qs_quant_traits *tr = qs_quant_traits_of(sp->scheme);
     float *div = b->cols, *qlo = div + cols, *qhi = qlo + cols, *scale = qhi + cols;
     int32_t *zero = (int32_t *)(scale + cols);
@@ -285,7 +294,7 @@ static long fake_cols(float *out, const float *x, int rows, int cols, const qs_q
         /* blocks of columns: the inner loop runs along a row, vectorised */
         enum { CB = 256 };
         int affine = sp->scheme == QS_QUANT_AFFINE;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for if (par) schedule(static)
         for (int c0 = 0; c0 < cols; c0 += CB) {
             int nc = cols - c0 < CB ? cols - c0 : CB;
             float lo[CB], hi[CB];
@@ -312,7 +321,7 @@ static long fake_cols(float *out, const float *x, int rows, int cols, const qs_q
             }
         }
     } else {
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for if (par) schedule(dynamic, 1)
         for (int c = 0; c < cols; c++) {
             int tid = omp_get_thread_num();
             float *col = s->buf + (long)tid * 2 * s->m;   // (R) gathered column
@@ -327,7 +336,7 @@ static long fake_cols(float *out, const float *x, int rows, int cols, const qs_q
         qlo[c] = g->qlo, qhi[c] = g->qhi, scale[c] = g->scale, zero[c] = g->zero;
     }
     long clipped = 0;
-#pragma omp parallel for reduction(+ : clipped) schedule(static)
+#pragma omp parallel for if (par) reduction(+ : clipped) schedule(static)
     for (int r = 0; r < rows; r++) {
         long off = (long)r * cols;
         clipped += qs__quant_fake_cols(out + off, io && io->codes ? io->codes + off : NULL, x + off,
@@ -344,7 +353,8 @@ int qs_quant_fake(float *out, const float *x, int rows, int cols, const qs_quant
         passthrough(out, x, rows, cols, rep);
         return QS_OK;
     }
-    if ((rc = check_finite(x, rows, cols, 1))) return rc;
+    int par = worth_parallel(sp, rows, cols, io);
+    if ((rc = check_finite(x, rows, cols, (long)rows * cols >= (1L << 15)))) return rc;
     long N = qs_quant_n_scales(sp, rows, cols);
     buffers b;
     scratch s;
@@ -354,10 +364,10 @@ int qs_quant_fake(float *out, const float *x, int rows, int cols, const qs_quant
         return rc;
     }
     long clipped;
-    if (sp->gran == QS_QUANT_TENSOR) clipped = fake_tensor(out, x, rows, cols, sp, io, &b, &s);
-    else if (sp->gran == QS_QUANT_COL) clipped = fake_cols(out, x, rows, cols, sp, io, &b, &s);
-    else clipped = fake_rows(out, x, rows, cols, sp, io, &b, &s);
-    finish(out, rows, cols, sp, io, rep, b.grids, b.ranges, N, clipped, 1);
+    if (sp->gran == QS_QUANT_TENSOR) clipped = fake_tensor(out, x, rows, cols, sp, io, &b, &s, par);
+    else if (sp->gran == QS_QUANT_COL) clipped = fake_cols(out, x, rows, cols, sp, io, &b, &s, par);
+    else clipped = fake_rows(out, x, rows, cols, sp, io, &b, &s, par);
+    finish(out, rows, cols, sp, io, rep, b.grids, b.ranges, N, clipped, par);
     scratch_free(&s);
     buffers_free(&b);
     return QS_OK;

@@ -72,7 +72,7 @@ static inline float divisor(const qs_quant_grid *g) {
 
 long qs__quant_fake_run(float *y, int16_t *q, const float *x, int n, const qs_quant_grid *g) {
     const float d = divisor(g), s = g->scale, lo = g->qlo, hi = g->qhi, z = (float)g->zero;
-    long clipped = 0;
+    int clipped = 0;              /* int: a 64-bit lane count halves the vector width */
     if (q) {
 #pragma omp simd reduction(+ : clipped)
         for (int i = 0; i < n; i++) {
@@ -140,7 +140,7 @@ void qs__quant_decode(float *y, const int16_t *q, int n, const qs_quant_grid *g)
 long qs__quant_fake_cols(float *y, int16_t *q, const float *x, int n, const float *div,
                          const float *qlo, const float *qhi, const float *scale,
                          const int32_t *zero) {
-    long clipped = 0;
+    int clipped = 0;
     if (q) {
 #pragma omp simd reduction(+ : clipped)
         for (int c = 0; c < n; c++) {
