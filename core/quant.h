@@ -16,6 +16,7 @@
  *              zero-point z = clamp(round(-lo/s), 0, 2^b-1). The range [lo, hi] is widened to
  *              contain 0 first, so 0 is always exactly representable.
  *   Rounding is round-half-to-even (rint), and x/s is a true division (not x·(1/s)).
+ *   Outputs are (q - z)·s with integer q - z, so a value that rounds to 0 comes out +0.
  *   bits 16 means "not quantized": the kernels copy x through.
  *
  * Scales: rounded to the nearest fp16 value (RNE) by default and the group is quantized
@@ -173,12 +174,15 @@ typedef struct qs_quant_report {
 /* Fake-quantizes x (R, C) into out (R, C): quantize then dequantize with the spec. out may
  * equal x (in place). io and report may be NULL.
  * Errors (nothing is written to out or io on error):
- *   QS_ERR_ARG      bad spec, R or C < 1, R·C overflow, bad ranges_in
+ *   QS_ERR_ARG      bad spec, R or C < 1, R·C > INT_MAX, bad ranges_in
  *   QS_ERR_NUMERIC  a NaN or Inf in x; the message names its row and column (the first in
  *                   row-major order). Checked before any work.
  *   QS_ERR_NOMEM    scratch allocation failed
- * bits 16 copies x to out and checks nothing. Fast: OpenMP over rows (or groups/columns);
- * do not call from inside a parallel region if you want it parallel. */
+ * bits 16 copies x to out and checks nothing. Fast: OpenMP over rows (or groups/columns)
+ * once the matrix is big enough to pay for waking the threads (R·C >= 32768 for absmax;
+ * searches sooner); inside a parallel region it runs on the calling thread.
+ * Static activation scales: run once per calibration window with io.ranges, combine the
+ * ranges (e.g. min of lo, max of hi), then pass them as io.ranges_in. */
 int qs_quant_fake(float *out, const float *x, int rows, int cols, const qs_quant_spec *sp,
                   const qs_quant_io *io, qs_quant_report *report);
 
