@@ -51,6 +51,7 @@ int qs_cmd_synth(int argc, char **argv);
 int qs_cmd_bench(int argc, char **argv);
 int qs_cmd_memory(int argc, char **argv);
 int qs_cmd_run(int argc, char **argv);
+int qs_cmd_eval(int argc, char **argv);
 
 #endif
 
