@@ -387,9 +387,14 @@ int qs__h5_room_check = 1;
 int qs__h5_room(qs_h5 *h, uint64_t need, const char *obj) {
     if (!qs__h5_room_check) return QS_OK;
     need += QS__H5_META_MARGIN;
+    // the descriptor HDF5 writes to: still right if the file was renamed meanwhile
+    int *fd = NULL;
+    if (H5Fget_vfd_handle(h->file, H5P_DEFAULT, (void **)&fd) < 0 || !fd) fd = NULL;
+    H5Eclear2(H5E_DEFAULT);
     struct stat st;
-    uint64_t size = stat(h->path, &st) == 0 ? (uint64_t)st.st_size : 0;
-    hsize_t hsz = 0;
+    uint64_t size = 0;
+    if ((fd ? fstat(*fd, &st) : stat(h->path, &st)) == 0) size = (uint64_t)st.st_size;
+    hsize_t hsz = 0; // HDF5's end of allocated space may be ahead of the file until a flush
     if (H5Fget_filesize(h->file, &hsz) >= 0 && hsz > size) size = hsz;
     H5Eclear2(H5E_DEFAULT);
     struct rlimit rl;
@@ -401,7 +406,7 @@ int qs__h5_room(qs_h5 *h, uint64_t need, const char *obj) {
                             h->path, obj ? obj : "", (unsigned long long)rl.rlim_cur,
                             (unsigned long long)size, (unsigned long long)need);
     struct statvfs vf;
-    if (statvfs(h->path, &vf) == 0) {
+    if ((fd ? fstatvfs(*fd, &vf) : statvfs(h->path, &vf)) == 0) {
         // root may use the reserved blocks, so count them for root only
         uint64_t blocks = geteuid() == 0 ? (uint64_t)vf.f_bfree : (uint64_t)vf.f_bavail;
         uint64_t avail = blocks * (uint64_t)vf.f_frsize;
@@ -443,7 +448,11 @@ static hid_t make_fapl(void) {
 // a group if present. Returns QS_OK or the refusal.
 static int check_existing(qs_h5 *h, hid_t fapl) {
     const char *path = h->path;
-    htri_t is = H5Fis_hdf5(path);
+#if H5_VERSION_GE(1, 12, 0)
+    htri_t is = H5Fis_accessible(path, fapl);
+#else
+    htri_t is = H5Fis_hdf5(path); // checks the signature; H5Fis_accessible is 1.12+
+#endif
     if (is <= 0) {
         H5Eclear2(H5E_DEFAULT);
         return qs_error_set(QS_ERR_FORMAT,

@@ -21,7 +21,7 @@
  *   /runs/<n>/model                attrs: the model config (dim, n_layers, ...)
  *   /runs/<n>/stats/<site>/<stat>  float64 [L, C]: absmax, mean, std, kurtosis, ...
  *                                  (row = layer, column = channel)
- *   /runs/<n>/stats/<site>/hist    histogram arrays (counts int64, edges float64)
+ *   /runs/<n>/stats/<site>/hist    group: counts int64 [L, B], edges float64 [B + 1]
  *   /runs/<n>/weights/<tensor>     per-tensor arrays ([rows, cols] or [C])
  *   /runs/<n>/outliers/channels    table: layer, site, channel, absmax, ratio_to_median,
  *                                  token_fraction, sequence_fraction
@@ -29,21 +29,34 @@
  *                                  token_text, channel, value, ratio
  *   /runs/<n>/sweeps/<name>        table, one row per quantizer configuration
  *   /runs/<n>/ppl/<name>           table, one row per evaluated configuration
- *   /runs/<n>/dump/<site>/<layer>  float32 [T, C], chunked, gzip, grows by row blocks
+ *   /runs/<n>/dump/<site>/<layer>  float32 [T, C], chunked, gzip + shuffle, grows by row
+ *                                  blocks; <layer> is the decimal layer number
  *
  * Types on disk: float64/float32/int64/int32 little-endian; string attributes are
  * variable-length UTF-8 (h5py returns str); tables are compound datasets of int64,
  * float64 and fixed-length NUL-padded UTF-8 strings (h5py returns a numpy structured
  * array with dtypes '<i8', '<f8', 'S<N>'; pandas.DataFrame(arr) reads it as is).
  *
- * Durability: every table row append and every dump append ends with H5Fflush, so a
- * process killed afterwards (or one that fails a later write: disk full, RLIMIT_FSIZE)
- * leaves a file in which everything appended before is readable. There is no fsync: a
- * power loss is not covered.
+ * Durability: every table row append, dump append, array write and provenance write ends
+ * with a flush (the dataset first, H5Dflush, then the file, H5Fflush), so a process killed
+ * afterwards leaves a file in which everything written before is readable. There is no
+ * fsync: a power loss is not covered.
+ * HDF5 cannot undo a write that fails halfway: its flush would go on to record a new end
+ * of file in the superblock and leave a file that no reader opens ("truncated file").
+ * Two guards keep what was flushed before readable:
+ *   1. before each data write the store checks the file-size limit (RLIMIT_FSIZE) and the
+ *      free disk space against the most the write can add (data + 64 KiB for metadata)
+ *      and refuses with QS_ERR_IO ("nothing written") when it might not fit;
+ *   2. if a write fails inside HDF5 anyway (another process filled the disk meanwhile),
+ *      the handle is frozen: HDF5's descriptor is pointed at /dev/null, so the file keeps
+ *      exactly what the last successful flush wrote. Every later write through the handle
+ *      (and through its tables and dumps) returns QS_ERR_IO; qs_h5_close() frees it and
+ *      reports QS_ERR_IO; provenance end_time is then absent. Reopen to continue.
  *
  * Errors: every function returns QS_OK or a qs_status code with a message (core/error.h)
  * naming the file and the object path; HDF5's own error-stack printing is switched off
- * and its innermost message is appended. Nothing here aborts or exits.
+ * (H5Eset_auto, process-wide, by qs_h5_open) and its innermost message is appended.
+ * Nothing here aborts or exits.
  *
  * Ownership: a qs_h5 owns its HDF5 file; qs_h5_table and qs_h5_dump handles borrow it.
  * Close tables and dumps before the file. If some are still open at qs_h5_close(), their
@@ -78,7 +91,8 @@ int qs_h5_close(qs_h5 *h);
 int qs_h5_run(const qs_h5 *h);
 const char *qs_h5_path(const qs_h5 *h);
 
-/* Flushes everything written so far to the file (H5Fflush). */
+/* Flushes everything written so far to the file (H5Fflush). Attributes and groups are
+ * flushed by the next data write or by this. */
 int qs_h5_flush(qs_h5 *h);
 
 /* HDF5 objects open in this file (H5Fget_obj_count, all types, the file included).
@@ -116,9 +130,9 @@ typedef enum qs_h5_dtype {
 } qs_h5_dtype;
 
 /* Writes a new dataset of rank 1..4 with the given dims (row-major, C order), the
- * element type of data and of the file both being dtype. Parent groups are created.
- * Dims may be 0 (data may then be NULL). An existing object at path is QS_ERR_ARG:
- * datasets are never overwritten. */
+ * element type of data and of the file both being dtype (contiguous, uncompressed), and
+ * flushes it. Parent groups are created. Dims may be 0 (data may then be NULL). An
+ * existing object at path is QS_ERR_ARG: datasets are never overwritten. */
 int qs_h5_array_write(qs_h5 *h, const char *path, qs_h5_dtype dtype, const void *data, int rank,
                       const size_t *dims);
 /* [rows, cols] matrix, e.g. a statistic per layer and channel: data is (rows, cols). */
@@ -139,8 +153,9 @@ typedef struct qs_h5_dump qs_h5_dump;
  * something else), QS_ERR_FORMAT (existing dataset of another shape/type), QS_ERR_IO. */
 int qs_h5_dump_open(qs_h5_dump **out, qs_h5 *h, const char *path, size_t cols, size_t chunk_rows,
                     int gzip_level);
-/* Appends n rows: data is (n, cols). Extends the dataset, writes, flushes the file. On
- * failure the rows appended before stay in the file. */
+/* Appends n rows: data is (n, cols). Extends the dataset, writes, flushes the file.
+ * QS_ERR_IO as for qs_h5_table_append: the rows appended before stay readable. Append in
+ * blocks of chunk_rows where possible: each flush rewrites the partial last chunk. */
 int qs_h5_dump_append(qs_h5_dump *d, const float *data, size_t n);
 /* Rows stored so far (0 for a closed or detached handle). */
 uint64_t qs_h5_dump_rows(const qs_h5_dump *d);
@@ -191,9 +206,9 @@ int qs_h5_table_open(qs_h5_table **out, qs_h5 *h, const char *path, const qs_h5_
  * flushes the file so the row survives a later crash. A string longer than its column is
  * cut to the longest prefix that fits and does not split a UTF-8 sequence (a cut never
  * leaves a partial character; see qs_h5_table_truncated). Validation happens before
- * anything is written: a type mismatch (QS_ERR_ARG) appends nothing. A failed write
- * (QS_ERR_IO) may leave the row count unchanged or the row present; rows appended
- * before are kept either way. */
+ * anything is written: a type mismatch (QS_ERR_ARG) appends nothing. QS_ERR_IO: no room
+ * (nothing written, the handle stays usable) or a failed write (the row is not in the
+ * file and the file is frozen, see Durability); rows appended before stay readable. */
 int qs_h5_table_append(qs_h5_table *t, const qs_h5_value *row);
 
 /* By-name row building (for bindings that hold rows as key/value maps): set cells of the

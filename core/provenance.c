@@ -181,5 +181,7 @@ int qs_h5_write_provenance(qs_h5 *h, const qs_provenance *p) {
     if (rc == QS_OK)
         rc = qs_h5_attr_i64(h, "provenance", "threads",
                             p->threads > 0 ? p->threads : omp_get_max_threads());
+    // on disk now, not at the next append: a run killed early still says what it was
+    if (rc == QS_OK) rc = qs__h5_flush(h, path);
     return rc;
 }

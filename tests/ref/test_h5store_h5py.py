@@ -235,6 +235,21 @@ def main():
     with open(notes, "rb") as f:
         check(f.read() == b"my notes, not results\n", "non-HDF5 file unchanged")
 
+    # a writer killed by SIGKILL keeps every appended row and its flushed provenance
+    kz = os.path.join(tmp, "killed.h5")
+    r = subprocess.run([EXE, "--append-and-kill", kz], capture_output=True, text=True)
+    check(r.returncode == -9, "killed child status %d: %s" % (r.returncode, r.stderr))
+    try:
+        with h5py.File(kz, "r") as f:
+            t = f["runs/1/sweeps/killed"][()]
+            check(len(t) == 50 and list(t["i"]) == list(range(50)), "50 rows after SIGKILL")
+            d = f["runs/1/dump/resid/0"][()]
+            check(d.shape == (24, 4) and np.array_equal(d.ravel(), np.arange(96)),
+                  "dump rows after SIGKILL")
+            check(int(f["runs/1/provenance"].attrs["seed"]) == 7, "provenance after SIGKILL")
+    except (OSError, KeyError) as e:
+        check(False, "killed writer's file unreadable: %s" % e)
+
     # rows appended before a failing write survive: the failure caught before HDF5 writes
     # (size check) and the failure inside HDF5's write (check off, 20 000 bytes of room)
     for extra in [None, "20000"]:

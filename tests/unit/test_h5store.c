@@ -3,11 +3,16 @@
  *   test_h5store                        all checks (files in a fresh /tmp directory)
  *   test_h5store --write PATH           writes the sample file that tests/ref/test_h5store_h5py.py
  *                                       reads with h5py (two runs)
+ *   test_h5store --append-and-kill PATH appends 50 table rows and 24 dump rows, then SIGKILLs
+ *                                       itself without closing
  *   test_h5store --append-until-fail PATH
  *                                       opens PATH, appends table rows under a small
  *                                       RLIMIT_FSIZE until a write fails; prints "appended K"
  *                                       on stdout, the error on stderr, exits 3 on the expected
- *                                       failure (0 = never failed, 1 = other error)
+ *                                       failure (0 = never failed, 1 = other error);
+ *                                       with ROOM (bytes) the limit is that far above the
+ *                                       file and the store's size check is off, so the
+ *                                       write fails inside HDF5
  *
  * Everything written is read back through the plain HDF5 C API, not through h5store. */
 #include "check.h"
@@ -779,7 +784,77 @@ static int append_until_fail(const char *path, long extra, int room_check) {
     qs_h5_table_close(t);
     int crc = qs_h5_close(h);
     if (crc) fprintf(stderr, "close after the failure: %s\n", qs_error_message());
+    // a file id left open after a failed close makes HDF5 crash at exit: none may remain
+    ssize_t left = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);
+    if (left != 0) {
+        fprintf(stderr, "%zd HDF5 objects still open after close\n", left);
+        return 4;
+    }
     return rc ? 3 : 0;
+}
+
+// Appends 50 rows and 3 dump blocks of 8 rows, then dies by SIGKILL without closing.
+static int append_and_kill(const char *path) {
+    qs_h5 *h = NULL;
+    qs_h5_table *t = NULL;
+    qs_h5_dump *d = NULL;
+    qs_provenance pv = {.command_line = "append-and-kill", .seed = 7, .has_seed = 1};
+    if (qs_h5_open(&h, path, "killed") || qs_h5_write_provenance(h, &pv) ||
+        qs_h5_table_open(&t, h, "sweeps/killed", fcols, 3) ||
+        qs_h5_dump_open(&d, h, "dump/resid/0", 4, 8, 1)) {
+        fprintf(stderr, "setup failed: %s\n", qs_error_message());
+        return 1;
+    }
+    char note[256];
+    for (long k = 0; k < 50; k++) {
+        snprintf(note, sizeof note, "row %ld %0150ld", k, k);
+        qs_h5_value row[3] = {QS_H5_VI64(k), QS_H5_VF64(k * 0.5), QS_H5_VSTR(note)};
+        if (qs_h5_table_append(t, row)) return 1;
+    }
+    float block[8 * 4]; // (8, 4)
+    for (int b = 0; b < 3; b++) {
+        for (int i = 0; i < 32; i++) block[i] = (float)(b * 32 + i);
+        if (qs_h5_dump_append(d, block, 8)) return 1;
+    }
+    kill(getpid(), SIGKILL);
+    return 1;
+}
+
+static void test_killed(void) {
+    char p[300];
+    tmp_path(p, sizeof p, "killed.h5");
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) _exit(append_and_kill(p));
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK_MSG(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "child status %d", status);
+    hid_t f = H5Fopen(p, H5F_ACC_RDONLY, H5P_DEFAULT);
+    CHECK(f >= 0);
+    hid_t ds = H5Dopen2(f, "/runs/1/sweeps/killed", H5P_DEFAULT);
+    hid_t sp = H5Dget_space(ds);
+    hsize_t n[1] = {0};
+    H5Sget_simple_extent_dims(sp, n, NULL);
+    CHECK_MSG(n[0] == 50, "%llu rows after SIGKILL", (unsigned long long)n[0]);
+    int64_t iv[50];
+    hid_t mt = H5Tcreate(H5T_COMPOUND, 8);
+    H5Tinsert(mt, "i", 0, H5T_NATIVE_INT64);
+    CHECK(n[0] == 50 && H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, iv) >= 0 && iv[0] == 0 &&
+          iv[49] == 49);
+    H5Tclose(mt);
+    H5Sclose(sp);
+    H5Dclose(ds);
+    double back[24 * 4];
+    hsize_t dims[4];
+    CHECK(read_ds(f, "/runs/1/dump/resid/0", back, 96, dims) == 2 && dims[0] == 24 &&
+          back[95] == 95.0);
+    int64_t seed = 0;
+    CHECK(read_attr_i64(f, "/runs/1/provenance", "seed", &seed) == 0 && seed == 7);
+    H5Fclose(f);
+    qs_h5 *h = NULL;
+    CHECK(qs_h5_open(&h, p, "after kill") == QS_OK && qs_h5_run(h) == 2);
+    CHECK(qs_h5_close(h) == QS_OK);
 }
 
 static void test_fsize(long extra, int room_check) {
@@ -1001,12 +1076,14 @@ static int write_sample(const char *path) {
 
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "--write") == 0) return write_sample(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "--append-and-kill") == 0) return append_and_kill(argv[2]);
     if (argc == 3 && strcmp(argv[1], "--append-until-fail") == 0)
         return append_until_fail(argv[2], 262144, 1);
     if (argc == 4 && strcmp(argv[1], "--append-until-fail") == 0)
         return append_until_fail(argv[2], atol(argv[3]), 0);
     if (argc != 1) {
-        fprintf(stderr, "usage: test_h5store [--write PATH | --append-until-fail PATH]\n");
+        fprintf(stderr, "usage: test_h5store [--write PATH | --append-and-kill PATH | "
+                        "--append-until-fail PATH [ROOM]]\n");
         return 2;
     }
     snprintf(tmpdir, sizeof tmpdir, "/tmp/qs_test_h5store.XXXXXX");
@@ -1023,6 +1100,7 @@ int main(int argc, char **argv) {
     test_utf8_prefix();
     test_table();
     test_provenance();
+    test_killed();
     test_fsize(262144, 1);
     for (long extra = 12288; extra <= 77824; extra += 7 * 1024 + 123) test_fsize(extra, 0);
     CHECK(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL) == 0);
