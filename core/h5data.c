@@ -188,7 +188,8 @@ int qs_h5_dump_open(qs_h5_dump **out, qs_h5 *h, const char *path, size_t cols, s
         if (dcpl >= 0) H5Pclose(dcpl);
         d->chunk_rows = ch[0] ? ch[0] : 1;
     } else if (kind != QS__H5_NONE) {
-        rc = qs_error_set(QS_ERR_ARG, "%s: %s: exists and is not a dataset", h->path, d->full);
+        rc = qs_error_set(QS_ERR_ARG, "%s: %s: taken by a group (or a parent is a dataset)",
+                          h->path, d->full);
     } else {
         d->chunk_rows = chunk_rows;
         rc = qs__h5_room(h, chunk_rows * cols * 4, d->full);

@@ -233,7 +233,8 @@ int qs_h5_table_open(qs_h5_table **out, qs_h5 *h, const char *path, const qs_h5_
         if (dcpl >= 0) H5Pclose(dcpl);
         t->chunk_bytes = (uint64_t)ch[0] * t->rowsize;
     } else if (kind != QS__H5_NONE) {
-        rc = qs_error_set(QS_ERR_ARG, "%s: %s: exists and is not a table", h->path, t->full);
+        rc = qs_error_set(QS_ERR_ARG, "%s: %s: taken by a group (or a parent is a dataset)",
+                          h->path, t->full);
     } else {
         rc = qs__h5_make_groups(h, t->full, 0);
         // Chunks of about 4 KiB: every append flushes its chunk, so small chunks keep
