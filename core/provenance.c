@@ -4,6 +4,7 @@
 
 #include "error.h"
 #include "sha256.h"
+#include "version.h"
 
 #include <cblas.h>
 #include <cjson/cJSON.h>
@@ -16,13 +17,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-
-#ifndef QS_VERSION
-#define QS_VERSION "unknown"
-#endif
-#ifndef QS_GIT_REV
-#define QS_GIT_REV "unknown"
-#endif
 
 void qs_h5_now_iso(char buf[32]) {
     time_t now = time(NULL);
@@ -47,8 +41,8 @@ int qs__h5_provenance_begin(qs_h5 *h, const char *run_label) {
     snprintf(hdf5v, sizeof hdf5v, "%u.%u.%u", maj, min, rel);
     const char *blas = openblas_get_config();
     struct { const char *name, *value; } s[] = {
-        {"qscope_version", QS_VERSION},
-        {"git_rev", QS_GIT_REV},
+        {"qscope_version", qs_version()},
+        {"git_rev", qs_git_revision()},
         {"start_time", h->start_time},
         {"run_label", run_label ? run_label : ""},
         {"hdf5_version", hdf5v},
