@@ -13,11 +13,12 @@
  *   /runs/<n>/provenance           attrs only: qscope_version, git_rev, start_time,
  *                                  end_time (written by qs_h5_close), hdf5_version,
  *                                  gsl_version, lua_version, openblas_config,
- *                                  omp_max_threads, run_label; and from
+ *                                  cjson_version, omp_max_threads, run_label; and from
  *                                  qs_h5_write_provenance: command_line, script_path,
- *                                  script_sha256, model_path, model_sha256, text_path,
- *                                  text_sha256, params (string), param_list (string
- *                                  array), seed (int64), threads (int64)
+ *                                  script_sha256, model_path, model_sha256,
+ *                                  model_sha256_kind (file | dir-manifest | given),
+ *                                  text_path, text_sha256, params (string), param_list
+ *                                  (string array), seed (int64), threads (int64)
  *   /runs/<n>/model                attrs: the model config (dim, n_layers, ...)
  *   /runs/<n>/stats/<site>/<stat>  float64 [L, C]: absmax, mean, std, kurtosis, ...
  *                                  (row = layer, column = channel)
