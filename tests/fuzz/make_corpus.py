@@ -227,9 +227,27 @@ def corpus_text():
     put(t, "bad_lone_continuation.txt", b"\x80\xbf abc")
 
 
+# ---- quantization config names -------------------------------------------------------------
+def corpus_quant_config():
+    t = "quant_config"
+    good = ["W4A16 g128", "W8A8 per-token", "W8A8 per-tensor", "W4A8 g64 mse", "W6A16 per-channel affine",
+            "W16A8 per-token percentile:99.9", "W16A16", "W3A16 g32 affine mse fp32-scales",
+            "W4A8 g128 a:per-tensor static", "W8A8 per-token w:percentile:99 a:percentile:99.99",
+            "W8A8 per-token sites:attn_in,ffn_down_in layers:0,2", "w4a16   g128",
+            "W8A8 per-token w:layers:1 a:layers:0,3", "W16A8 per-token sites:resid,attn_in,attn_o_in,ffn_in,ffn_down_in"]
+    for i, g in enumerate(good):
+        put(t, "ok_%02d.txt" % i, g)
+    bad = ["W4A16 g12x", "W9A16", "W4A16 per-tensor w:g128", "W16A16 per-token", "W8A8 a:mse dynamic",
+           "W8A8 percentile:0", "W8A8 percentile:100.5", "W8A8 layers:", "W8A8 sites:nowhere", "W4A16 g0",
+           "W4A16 g99999999999999999999", "", "W4A16 layers:" + ",".join(str(i) for i in range(300))]
+    for i, b in enumerate(bad):
+        put(t, "bad_%02d.txt" % i, b)
+
+
 def main():
     if os.path.isdir(OUT):
-        for name in ("llama2c", "tok_llama2c", "safetensors", "hf_config", "tok_hf", "text"):
+        for name in ("llama2c", "tok_llama2c", "safetensors", "hf_config", "tok_hf", "text",
+                     "quant_config"):
             shutil.rmtree(os.path.join(OUT, name), ignore_errors=True)
     corpus_llama2c()
     corpus_tok_llama2c()
@@ -237,6 +255,7 @@ def main():
     corpus_hf_config()
     corpus_tok_hf()
     corpus_text()
+    corpus_quant_config()
 
 
 if __name__ == "__main__":

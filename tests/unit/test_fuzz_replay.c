@@ -6,6 +6,7 @@
 #define QS_FUZZ_REPLAY
 #include "../fuzz/fuzz_hf_config.c"
 #include "../fuzz/fuzz_llama2c.c"
+#include "../fuzz/fuzz_quant_config.c"
 #include "../fuzz/fuzz_safetensors.c"
 #include "../fuzz/fuzz_text.c"
 #include "../fuzz/fuzz_tok_hf.c"
@@ -25,7 +26,8 @@ static const struct {
     int (*fn)(const uint8_t *, size_t);
 } targets[] = {
     {"hf_config", qs_fuzz_hf_config},     {"llama2c", qs_fuzz_llama2c},
-    {"safetensors", qs_fuzz_safetensors}, {"text", qs_fuzz_text},
+    {"quant_config", qs_fuzz_quant_config}, {"safetensors", qs_fuzz_safetensors},
+    {"text", qs_fuzz_text},
     {"tok_hf", qs_fuzz_tok_hf},           {"tok_llama2c", qs_fuzz_tok_llama2c},
 };
 
