@@ -206,6 +206,8 @@ static int apply(const parse_ctx *p, const word_def *d, const char *arg, int sid
         unsigned mask;
         if (qs_site_mask_parse(arg, &mask))
             return qs_error_prefix(QS_ERR_ARG, "word '%s' in config '%s'", p->word, p->name);
+        /* "sites:" with nothing after it would quantize no site: a config no name prints */
+        if (mask == 0) return bad(p, "empty site list");
         s->site_mask = mask;
         sites_string(s->sites, sizeof s->sites, mask);
         if (mask == DEFAULT_SITES) s->sites[0] = '\0';
