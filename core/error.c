@@ -17,13 +17,19 @@ int qs_error_set(int code, const char *fmt, ...) {
 }
 
 int qs_error_prefix(int code, const char *fmt, ...) {
-    char prefix[QS_ERRMSG_MAX], old[QS_ERRMSG_MAX];
+    char prefix[512], old[QS_ERRMSG_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, qs_errmsg, sizeof old);
-    snprintf(qs_errmsg, sizeof qs_errmsg, "%s: %s", prefix, old);
+    size_t n = strlen(prefix);
+    if (n + 2 >= sizeof qs_errmsg) return code;
+    memcpy(qs_errmsg, prefix, n);
+    memcpy(qs_errmsg + n, ": ", 2);
+    size_t room = sizeof qs_errmsg - n - 3, m = strnlen(old, room);
+    memcpy(qs_errmsg + n + 2, old, m);
+    qs_errmsg[n + 2 + m] = '\0';
     return code;
 }
 

@@ -1,0 +1,198 @@
+#include "cli.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+static void usage(const char *cmd, const char *text, const qs_cli_opt *opts, int n) {
+    printf("usage: qscope %s %s\n\noptions:\n", cmd, text);
+    for (int i = 0; i < n; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s%s", opts[i].name, opts[i].arg ? " " : "",
+                 opts[i].arg ? opts[i].arg : "");
+        printf("  %-26s %s", left, opts[i].help);
+        if (opts[i].value && opts[i].arg) printf(" (default %s)", opts[i].value);
+        printf("\n");
+    }
+    printf("  %-26s %s\n", "--help", "show this help");
+}
+
+int qs_cli_parse(int argc, char **argv, const char *cmd, const char *text, qs_cli_opt *opts,
+                 int n_opts, const char **pos, int max_pos, int *n_pos) {
+    *n_pos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(cmd, text, opts, n_opts);
+            return 2;
+        }
+        if (a[0] == '-' && a[1] == '-' && a[2]) {
+            const char *name = a + 2, *eq = strchr(name, '=');
+            size_t nl = eq ? (size_t)(eq - name) : strlen(name);
+            qs_cli_opt *o = NULL;
+            for (int k = 0; k < n_opts; k++)
+                if (strlen(opts[k].name) == nl && strncmp(opts[k].name, name, nl) == 0) o = &opts[k];
+            if (!o) {
+                fprintf(stderr, "qscope %s: error: unknown option '%s' (see qscope %s --help)\n",
+                        cmd, a, cmd);
+                return 1;
+            }
+            const char *val = "1";
+            if (o->arg) {
+                if (eq) val = eq + 1;
+                else if (i + 1 < argc) val = argv[++i];
+                else {
+                    fprintf(stderr, "qscope %s: error: option --%s needs a value (%s)\n", cmd,
+                            o->name, o->arg);
+                    return 1;
+                }
+            } else if (eq) {
+                fprintf(stderr, "qscope %s: error: option --%s takes no value\n", cmd, o->name);
+                return 1;
+            }
+            o->value = val;
+            const char **g = realloc(o->values, (size_t)(o->repeat_count + 1) * sizeof *g);
+            if (!g) return 1;
+            o->values = g;
+            o->values[o->repeat_count++] = val;
+        } else if (a[0] == '-' && a[1] == 'o' && a[2] == '\0') {
+            /* -o is shorthand for --output where a command has it */
+            int k;
+            for (k = 0; k < n_opts && strcmp(opts[k].name, "output") != 0; k++) {}
+            if (k == n_opts || i + 1 >= argc) {
+                fprintf(stderr, "qscope %s: error: -o needs a value and an --output option\n", cmd);
+                return 1;
+            }
+            opts[k].value = argv[++i];
+            opts[k].repeat_count++;
+        } else {
+            if (*n_pos >= max_pos) {
+                fprintf(stderr, "qscope %s: error: unexpected argument '%s' (see --help)\n", cmd, a);
+                return 1;
+            }
+            pos[(*n_pos)++] = a;
+        }
+    }
+    return 0;
+}
+
+const char *qs_cli_get(const qs_cli_opt *opts, int n_opts, const char *name) {
+    for (int k = 0; k < n_opts; k++)
+        if (strcmp(opts[k].name, name) == 0) return opts[k].value;
+    return NULL;
+}
+
+int qs_cli_int(const qs_cli_opt *opts, int n_opts, const char *name, long lo, long hi, long *out) {
+    const char *v = qs_cli_get(opts, n_opts, name);
+    if (!v) return 0;
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || *end || end == v || x < lo || x > hi) {
+        qs_error_set(QS_ERR_ARG, "--%s '%s' must be an integer in %ld..%ld", name, v, lo, hi);
+        return 1;
+    }
+    *out = x;
+    return 0;
+}
+
+int qs_cli_double(const qs_cli_opt *opts, int n_opts, const char *name, double lo, double hi,
+                  double *out) {
+    const char *v = qs_cli_get(opts, n_opts, name);
+    if (!v) return 0;
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || *end || end == v || !isfinite(x) || x < lo || x > hi) {
+        qs_error_set(QS_ERR_ARG, "--%s '%s' must be a number in [%g, %g]", name, v, lo, hi);
+        return 1;
+    }
+    *out = x;
+    return 0;
+}
+
+void qs_cli_free_opts(qs_cli_opt *opts, int n_opts) {
+    for (int k = 0; k < n_opts; k++) {
+        free(opts[k].values);
+        opts[k].values = NULL;
+    }
+}
+
+int qs_cli_fail(const char *cmd) {
+    fprintf(stderr, "qscope %s: error: %s\n", cmd, qs_error_message());
+    return 1;
+}
+
+int qs_cli_threads(long n) {
+    if (n > 0) {
+        omp_set_num_threads((int)n);
+        openblas_set_num_threads((int)n);
+    }
+    return omp_get_max_threads();
+}
+
+void qs_cli_print_json(cJSON *obj) {
+    char *s = cJSON_Print(obj);
+    if (s) {
+        printf("%s\n", s);
+        free(s);
+    }
+    cJSON_Delete(obj);
+}
+
+int qs_cli_window_opts(const qs_cli_opt *opts, int n_opts, const qs_model *m, qs_window_opts *wo,
+                       int *utf8_policy) {
+    qs_window_opts_default(wo);
+    long ctx = m->cfg.seq_len < 512 ? m->cfg.seq_len : 512, stride = 0, maxt = 0, skip = 0;
+    if (qs_cli_int(opts, n_opts, "ctx", 2, m->cfg.seq_len, &ctx) ||
+        qs_cli_int(opts, n_opts, "stride", 1, ctx, &stride) ||
+        qs_cli_int(opts, n_opts, "max-tokens", 1, 1L << 40, &maxt) ||
+        qs_cli_int(opts, n_opts, "skip-docs", 0, 1L << 30, &skip))
+        return 1;
+    wo->ctx = (int)ctx;
+    wo->stride = (int)stride;
+    wo->max_tokens = maxt;
+    wo->skip_docs = (int)skip;
+    wo->doc_sep = qs_cli_get(opts, n_opts, "docs");
+    const char *s = qs_cli_get(opts, n_opts, "score");
+    if (s && (wo->score = qs_score_mode_parse(s)) < 0) {
+        qs_error_set(QS_ERR_ARG, "--score '%s' must be half or all", s);
+        return 1;
+    }
+    const char *b = qs_cli_get(opts, n_opts, "bos");
+    if (b && (wo->bos = qs_bos_mode_parse(b)) < 0) {
+        qs_error_set(QS_ERR_ARG, "--bos '%s' must be replace, prepend or none", b);
+        return 1;
+    }
+    const char *u = qs_cli_get(opts, n_opts, "utf8");
+    *utf8_policy = QS_UTF8_STRICT;
+    if (u && strcmp(u, "replace") == 0) *utf8_policy = QS_UTF8_REPLACE;
+    else if (u && strcmp(u, "strict") != 0) {
+        qs_error_set(QS_ERR_ARG, "--utf8 '%s' must be strict or replace", u);
+        return 1;
+    }
+    return 0;
+}
+
+int qs_cli_text_windows(const qs_cli_opt *opts, int n_opts, const qs_model *m, const char *path,
+                        qs_text *text, qs_windows *ws) {
+    qs_window_opts wo;
+    int utf8;
+    if (!m->tok) {
+        qs_error_set(QS_ERR_ARG, "%s: no tokenizer found; give one with --tokenizer", m->path);
+        return 1;
+    }
+    if (qs_cli_window_opts(opts, n_opts, m, &wo, &utf8)) return 1;
+    if (qs_text_load(text, path, utf8)) return 1;
+    if (qs_windows_build(ws, m->tok, text->data, text->len, &wo)) {
+        qs_error_prefix(QS_ERR_ARG, "%s", path);
+        qs_text_free(text);
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,72 @@
+/* Shared pieces of the qscope commands: option tables with --help, errors, threads, JSON.
+ * Human text and progress go to stderr when --json is given; the JSON object goes to stdout. */
+#ifndef QS_CLI_H
+#define QS_CLI_H
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+
+typedef struct qs_cli_cmd {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} qs_cli_cmd;
+
+/* One option of a command. arg is the value's placeholder ("N"), NULL for a flag. */
+typedef struct qs_cli_opt {
+    const char *name;     /* long name without dashes */
+    const char *arg;
+    const char *help;
+    const char *value;    /* filled by parsing (flag: "1"); preset to give a default */
+    int repeat_count;     /* how many times it was given */
+    const char **values;  /* every value of a repeatable option (malloc'd) */
+} qs_cli_opt;
+
+/* Parses argv[1..] against opts; positional arguments land in pos (at most max_pos).
+ * Handles --help (prints usage to stdout, returns 2 meaning "done, exit 0").
+ * Returns 0 on success, 1 on a usage error (message printed). */
+int qs_cli_parse(int argc, char **argv, const char *cmd, const char *usage, qs_cli_opt *opts,
+                 int n_opts, const char **pos, int max_pos, int *n_pos);
+const char *qs_cli_get(const qs_cli_opt *opts, int n_opts, const char *name);
+/* Parses an option as an integer/double in [lo, hi]; prints an error naming the option. */
+int qs_cli_int(const qs_cli_opt *opts, int n_opts, const char *name, long lo, long hi, long *out);
+int qs_cli_double(const qs_cli_opt *opts, int n_opts, const char *name, double lo, double hi,
+                  double *out);
+void qs_cli_free_opts(qs_cli_opt *opts, int n_opts);
+
+/* Prints "qscope CMD: error: <qs_error_message()>" and returns 1. */
+int qs_cli_fail(const char *cmd);
+/* Sets OpenMP and OpenBLAS threads (n <= 0: leave the default: all cores). Returns threads. */
+int qs_cli_threads(long n);
+/* Prints a JSON object on stdout and frees it. */
+void qs_cli_print_json(cJSON *obj);
+
+#define QS_COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+int qs_cmd_info(int argc, char **argv);
+int qs_cmd_ppl(int argc, char **argv);
+int qs_cmd_generate(int argc, char **argv);
+int qs_cmd_synth(int argc, char **argv);
+
+#endif
+
+/* The evaluation-window options every text-reading command shares (windows.h). */
+#define QS_CLI_WINDOW_OPTS                                                                      \
+    {"ctx", "N", "tokens per window (default: min(512, model context))"},                       \
+    {"stride", "S", "start a window every S tokens (default: ctx, non-overlapping)"},           \
+    {"score", "half|all", "score the second half of each window, or every position", "half"},  \
+    {"bos", "replace|prepend|none", "BOS handling per window", "replace"},                      \
+    {"max-tokens", "N", "stop after N scored tokens (default: the whole text)"},                \
+    {"docs", "SEP", "document mode: split the text on SEP, one BOS window per document"},       \
+    {"skip-docs", "N", "document mode: skip the first N documents", "0"},                       \
+    {"utf8", "strict|replace", "invalid UTF-8 in the text: error, or substitute U+FFFD", "strict"}
+
+#include "text.h"
+#include "windows.h"
+#include "model.h"
+/* Reads the window options; ctx defaults to min(512, seq_len). Returns 0 or 1 (error set). */
+int qs_cli_window_opts(const qs_cli_opt *opts, int n_opts, const qs_model *m, qs_window_opts *wo,
+                       int *utf8_policy);
+/* Loads TEXT and builds its windows for model m. Returns 0 or 1 (error set). */
+int qs_cli_text_windows(const qs_cli_opt *opts, int n_opts, const qs_model *m, const char *path,
+                        qs_text *text, qs_windows *ws);

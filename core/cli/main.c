@@ -1,0 +1,38 @@
+/* qscope: one binary, one subcommand per job. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "version.h"
+
+static const qs_cli_cmd commands[] = {
+    {"info", "describe a model: format, config, parameters, tensors, sha256", qs_cmd_info},
+    {"ppl", "perplexity of a model on a text", qs_cmd_ppl},
+    {"generate", "generate text from a prompt", qs_cmd_generate},
+    {"synth", "write a random-weight llama2.c checkpoint of a chosen shape", qs_cmd_synth},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "qscope %s — where activation outliers live and what quantization costs\n\n"
+               "usage: qscope COMMAND [options]   (qscope COMMAND --help for details)\n\n"
+               "commands:\n", qs_version());
+    for (int i = 0; i < QS_COUNT(commands); i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return argc < 2 ? 1 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("qscope %s\n", qs_version());
+        return 0;
+    }
+    for (int i = 0; i < QS_COUNT(commands); i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "qscope: error: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 1;
+}
