@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tokenizer.h"
+
 /* Metadata value types, numbered as in the file. */
 enum qs_gguf_vtype {
     QS_GGUF_UINT8 = 0,
@@ -135,5 +137,16 @@ uint64_t qs_gguf_rd_u64(const uint8_t *p);
 float qs_gguf_rd_f32(const uint8_t *p);
 
 const char *qs_gguf_vtype_name(uint32_t t);
+
+/* The vocabulary embedded in a GGUF (tokenizer.ggml.*), as a qscope tokenizer (core/tok_gguf.c).
+ * tokenizer.ggml.model "llama": tokens, scores, token_type (CONTROL pieces are special),
+ * bos/eos/unknown ids, add_bos_token (default true); SentencePiece-style merging by score
+ * with "▁" for spaces; kind "gguf-llama". Sets *out = NULL and returns QS_OK when the file
+ * has no tokenizer.ggml.model. Errors: QS_ERR_FORMAT (inconsistent arrays, ids out of
+ * range), QS_ERR_UNSUPPORTED (other tokenizer models). The tokenizer copies what it needs. */
+int qs__gguf_tokenizer_new(qs_tokenizer **out, const qs_gguf *g);
+/* The loader's core, from a buffer (copies every tensor; used by tests and fuzz targets). */
+struct qs_model;
+int qs__load_gguf_buffer(struct qs_model **out, const uint8_t *buf, size_t size, const char *path);
 
 #endif
