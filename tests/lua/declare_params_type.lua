@@ -1,0 +1,2 @@
+-- run with bits=four
+local p = declare_params{ bits = 4 }

@@ -1,0 +1,2 @@
+local p = declare_params{ bits = 4 }
+print(p.bitz)

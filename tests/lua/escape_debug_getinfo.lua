@@ -1,0 +1,2 @@
+local info = debug.getinfo(1, "S")
+print(info.source)

@@ -1,0 +1,1 @@
+dofile("tests/lua/sandbox_ok.lua")

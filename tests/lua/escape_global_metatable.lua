@@ -1,0 +1,2 @@
+-- strict globals cannot be switched off
+setmetatable(_G, nil)

@@ -1,0 +1,1 @@
+local f = loadfile("tests/lua/sandbox_ok.lua")

@@ -1,0 +1,1 @@
+rawset(params, "bits", 8)

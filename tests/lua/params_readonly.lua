@@ -1,0 +1,1 @@
+params.bits = 8

@@ -1,0 +1,2 @@
+local bits = 4
+print(bitz)
