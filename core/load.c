@@ -41,6 +41,13 @@ static int find_llama2c_tokenizer(const char *model_path, int vocab, char *out, 
 int qs_model_load(qs_model **out, const char *path, const char *tokenizer_path) {
     *out = NULL;
     const char *fmt = detect_format(path);
+    if (strcmp(fmt, "hf") == 0) {
+        char cfg[PATH_MAX];
+        snprintf(cfg, sizeof cfg, "%s/config.json", path);
+        if (access(cfg, F_OK) != 0)
+            return qs_error_set(QS_ERR_FORMAT, "%s: is a directory without config.json, not a "
+                                "Hugging Face model", path);
+    }
     qs_model *m = NULL;
     int rc;
     if (strcmp(fmt, "gguf") == 0) rc = qs__load_gguf(&m, path);

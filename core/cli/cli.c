@@ -55,10 +55,12 @@ int qs_cli_parse(int argc, char **argv, const char *cmd, const char *text, qs_cl
                 fprintf(stderr, "qscope %s: error: option --%s takes no value\n", cmd, o->name);
                 return 1;
             }
+            if (o->repeat_count == QS_CLI_MAX_REPEAT) {
+                fprintf(stderr, "qscope %s: error: option --%s given more than %d times\n", cmd,
+                        o->name, QS_CLI_MAX_REPEAT);
+                return 1;
+            }
             o->value = val;
-            const char **g = realloc(o->values, (size_t)(o->repeat_count + 1) * sizeof *g);
-            if (!g) return 1;
-            o->values = g;
             o->values[o->repeat_count++] = val;
         } else if (a[0] == '-' && a[1] == 'o' && a[2] == '\0') {
             /* -o is shorthand for --output where a command has it */
@@ -69,7 +71,7 @@ int qs_cli_parse(int argc, char **argv, const char *cmd, const char *text, qs_cl
                 return 1;
             }
             opts[k].value = argv[++i];
-            opts[k].repeat_count++;
+            if (opts[k].repeat_count < QS_CLI_MAX_REPEAT) opts[k].values[opts[k].repeat_count++] = opts[k].value;
         } else {
             if (*n_pos >= max_pos) {
                 fprintf(stderr, "qscope %s: error: unexpected argument '%s' (see --help)\n", cmd, a);
@@ -114,13 +116,6 @@ int qs_cli_double(const qs_cli_opt *opts, int n_opts, const char *name, double l
     }
     *out = x;
     return 0;
-}
-
-void qs_cli_free_opts(qs_cli_opt *opts, int n_opts) {
-    for (int k = 0; k < n_opts; k++) {
-        free(opts[k].values);
-        opts[k].values = NULL;
-    }
 }
 
 int qs_cli_fail(const char *cmd) {

@@ -12,6 +12,8 @@ typedef struct qs_cli_cmd {
     int (*run)(int argc, char **argv);
 } qs_cli_cmd;
 
+#define QS_CLI_MAX_REPEAT 64
+
 /* One option of a command. arg is the value's placeholder ("N"), NULL for a flag. */
 typedef struct qs_cli_opt {
     const char *name;     /* long name without dashes */
@@ -19,7 +21,7 @@ typedef struct qs_cli_opt {
     const char *help;
     const char *value;    /* filled by parsing (flag: "1"); preset to give a default */
     int repeat_count;     /* how many times it was given */
-    const char **values;  /* every value of a repeatable option (malloc'd) */
+    const char *values[QS_CLI_MAX_REPEAT]; /* every value of a repeatable option */
 } qs_cli_opt;
 
 /* Parses argv[1..] against opts; positional arguments land in pos (at most max_pos).
@@ -32,7 +34,6 @@ const char *qs_cli_get(const qs_cli_opt *opts, int n_opts, const char *name);
 int qs_cli_int(const qs_cli_opt *opts, int n_opts, const char *name, long lo, long hi, long *out);
 int qs_cli_double(const qs_cli_opt *opts, int n_opts, const char *name, double lo, double hi,
                   double *out);
-void qs_cli_free_opts(qs_cli_opt *opts, int n_opts);
 
 /* Prints "qscope CMD: error: <qs_error_message()>" and returns 1. */
 int qs_cli_fail(const char *cmd);

@@ -61,6 +61,5 @@ int qs_cmd_generate(int argc, char **argv) {
     free(text);
     free(ids);
     qs_model_free(m);
-    qs_cli_free_opts(opts, n);
     return rc ? qs_cli_fail("generate") : 0;
 }

@@ -67,6 +67,5 @@ int qs_cmd_ppl(int argc, char **argv) {
     qs_windows_free(&ws);
     qs_text_free(&text);
     qs_model_free(m);
-    qs_cli_free_opts(opts, n);
     return rc ? qs_cli_fail("ppl") : 0;
 }

@@ -91,7 +91,6 @@ int qs_cmd_synth(int argc, char **argv) {
     for (int i = 0; i < QS_COUNT(arrays) && rc == QS_OK; i++)
         rc = write_array(f, arrays[i].n, arrays[i].std, arrays[i].value, &rng, path);
     if (fclose(f) != 0 && rc == QS_OK) rc = qs_error_set(QS_ERR_IO, "%s: close failed: %s", path, strerror(errno));
-    qs_cli_free_opts(opts, n);
     if (rc) {
         remove(path);
         return qs_cli_fail("synth");

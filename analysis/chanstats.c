@@ -1,0 +1,324 @@
+#include "chanstats.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/error.h"
+#include "finite.h"
+#include "select.h"
+
+/* Channels are processed in blocks so a thread walks rows of contiguous floats instead of
+ * striding down one column; each block (hence each channel) belongs to one thread. */
+#define QS_CHANSTATS_BLOCK 64
+
+struct qs_chanstats {
+    int C;
+    qs_chanstats_config cfg;
+    int64_t n;         /* tokens */
+    int64_t n_windows;
+    /* per channel, (C) each, carved from one allocation */
+    double *mean, *m2, *m3, *m4;
+    double *min, *max, *absmax;
+    double *sum_abs, *sum_sq;
+    int64_t *n_out, *n_int8, *n_outwin;
+};
+
+static const char *const field_names[QS_CHANSTATS_FIELD_COUNT] = {
+    "mean",    "var",      "std",     "skewness",         "kurtosis",
+    "min",     "max",      "absmax",  "mean_abs",         "mean_sq",
+    "n_outlier_tokens", "n_int8_tokens", "n_windows", "n_outlier_windows",
+};
+
+const char *qs_chanstats_field_name(int field) {
+    if (field < 0 || field >= QS_CHANSTATS_FIELD_COUNT) return NULL;
+    return field_names[field];
+}
+
+qs_chanstats_config qs_chanstats_config_default(void) {
+    qs_chanstats_config c = {20.0, 0.5, 6.0};
+    return c;
+}
+
+static int check_config(const qs_chanstats_config *c) {
+    if (!(c->tau > 0.0) || isinf(c->tau))
+        return qs_error_set(QS_ERR_ARG, "chanstats: tau must be a finite number > 0, got %g", c->tau);
+    if (!(c->phi >= 0.0 && c->phi <= 1.0))
+        return qs_error_set(QS_ERR_ARG, "chanstats: phi must be in [0, 1], got %g", c->phi);
+    if (!(c->int8_threshold > 0.0))
+        return qs_error_set(QS_ERR_ARG, "chanstats: int8_threshold must be > 0, got %g",
+                            c->int8_threshold);
+    return QS_OK;
+}
+
+int qs_chanstats_create(qs_chanstats **out, int C, const qs_chanstats_config *cfg) {
+    if (!out) return qs_error_set(QS_ERR_ARG, "chanstats: NULL output");
+    *out = NULL;
+    if (C < 1) return qs_error_set(QS_ERR_ARG, "chanstats: need C >= 1, got %d", C);
+    qs_chanstats_config c = cfg ? *cfg : qs_chanstats_config_default();
+    int rc = check_config(&c);
+    if (rc) return rc;
+    qs_chanstats *s = calloc(1, sizeof *s);
+    /* 9 double arrays and 3 int64 arrays, all 8-byte elements */
+    void *block = calloc((size_t)C * 12, 8);
+    if (!s || !block) {
+        free(s);
+        free(block);
+        return qs_error_set(QS_ERR_NOMEM, "chanstats: %d channels", C);
+    }
+    s->C = C;
+    s->cfg = c;
+    double *d = block;
+    s->mean = d;
+    s->m2 = d + (size_t)C;
+    s->m3 = d + 2 * (size_t)C;
+    s->m4 = d + 3 * (size_t)C;
+    s->min = d + 4 * (size_t)C;
+    s->max = d + 5 * (size_t)C;
+    s->absmax = d + 6 * (size_t)C;
+    s->sum_abs = d + 7 * (size_t)C;
+    s->sum_sq = d + 8 * (size_t)C;
+    int64_t *k = (int64_t *)(d + 9 * (size_t)C);
+    s->n_out = k;
+    s->n_int8 = k + C;
+    s->n_outwin = k + 2 * (size_t)C;
+    *out = s;
+    return QS_OK;
+}
+
+void qs_chanstats_free(qs_chanstats *s) {
+    if (!s) return;
+    free(s->mean); /* the start of the carved block */
+    free(s);
+}
+
+/* r(t,c) >= tau with r = a/m, and the m = 0 convention of the header */
+static inline int is_outlier(double a, double m, double tau) {
+    if (m > 0.0) return a / m >= tau;
+    return a > 0.0;
+}
+
+static void merge_channel(qs_chanstats *s, int c, qs_moments w) {
+    qs_moments acc = {s->n, s->mean[c], s->m2[c], s->m3[c], s->m4[c]};
+    qs_moments r = qs_moments_merge(acc, w);
+    s->mean[c] = r.mean;
+    s->m2[c] = r.m2;
+    s->m3[c] = r.m3;
+    s->m4[c] = r.m4;
+}
+
+/* One channel block of one window. Every quantity of channel c is computed by the thread
+ * that owns the block, in token order, so the thread count cannot change a bit. */
+static void add_block(qs_chanstats *s, const float *x, const double *med, int T, int c0, int c1) {
+    const int C = s->C;
+    const int w = c1 - c0;
+    const double tau = s->cfg.tau, thr = s->cfg.int8_threshold;
+    double sum[QS_CHANSTATS_BLOCK], sabs[QS_CHANSTATS_BLOCK], ssq[QS_CHANSTATS_BLOCK];
+    double mn[QS_CHANSTATS_BLOCK], mx[QS_CHANSTATS_BLOCK], amax[QS_CHANSTATS_BLOCK];
+    int64_t nout[QS_CHANSTATS_BLOCK], nint8[QS_CHANSTATS_BLOCK];
+    for (int j = 0; j < w; j++) {
+        sum[j] = sabs[j] = ssq[j] = 0.0;
+        mn[j] = INFINITY;
+        mx[j] = -INFINITY;
+        amax[j] = 0.0;
+        nout[j] = nint8[j] = 0;
+    }
+    for (int t = 0; t < T; t++) {
+        const float *row = x + (size_t)t * C + c0;
+        const double m = med[t];
+        for (int j = 0; j < w; j++) {
+            double v = row[j], a = fabs(v);
+            sum[j] += v;
+            sabs[j] += a;
+            ssq[j] += v * v;
+            if (v < mn[j]) mn[j] = v;
+            if (v > mx[j]) mx[j] = v;
+            if (a > amax[j]) amax[j] = a;
+            nout[j] += is_outlier(a, m, tau);
+            nint8[j] += a >= thr;
+        }
+    }
+    /* second pass: central sums about the window mean */
+    double mean[QS_CHANSTATS_BLOCK], m2[QS_CHANSTATS_BLOCK], m3[QS_CHANSTATS_BLOCK],
+        m4[QS_CHANSTATS_BLOCK];
+    for (int j = 0; j < w; j++) {
+        mean[j] = sum[j] / (double)T;
+        m2[j] = m3[j] = m4[j] = 0.0;
+    }
+    for (int t = 0; t < T; t++) {
+        const float *row = x + (size_t)t * C + c0;
+        for (int j = 0; j < w; j++) {
+            double d = (double)row[j] - mean[j], d2 = d * d;
+            m2[j] += d2;
+            m3[j] += d2 * d;
+            m4[j] += d2 * d2;
+        }
+    }
+    for (int j = 0; j < w; j++) {
+        int c = c0 + j;
+        qs_moments win = {T, mean[j], m2[j], m3[j], m4[j]};
+        merge_channel(s, c, win);
+        if (s->n == 0 || mn[j] < s->min[c]) s->min[c] = mn[j];
+        if (s->n == 0 || mx[j] > s->max[c]) s->max[c] = mx[j];
+        if (amax[j] > s->absmax[c]) s->absmax[c] = amax[j];
+        s->sum_abs[c] += sabs[j];
+        s->sum_sq[c] += ssq[j];
+        s->n_out[c] += nout[j];
+        s->n_int8[c] += nint8[j];
+        s->n_outwin[c] += (double)nout[j] / (double)T >= s->cfg.phi;
+    }
+}
+
+static int validate_add(const qs_chanstats *s, const float *x, int T, int C) {
+    if (!s || !x) return qs_error_set(QS_ERR_ARG, "chanstats add: NULL argument");
+    if (C != s->C)
+        return qs_error_set(QS_ERR_ARG, "chanstats add: window has C=%d channels, accumulator %d",
+                            C, s->C);
+    if (T < 1) return qs_error_set(QS_ERR_ARG, "chanstats add: need T >= 1, got %d", T);
+    int64_t bad = qs__first_nonfinite(x, (int64_t)T * C);
+    if (bad >= 0)
+        return qs_error_set(QS_ERR_NUMERIC,
+                            "chanstats add: non-finite value %g at (t=%lld, c=%lld)",
+                            (double)x[bad], (long long)(bad / C), (long long)(bad % C));
+    return QS_OK;
+}
+
+/* The body of both adds; med (T) already holds the per-token medians. */
+static void add_window(qs_chanstats *s, const float *x, const double *med, int T) {
+    const int C = s->C;
+    const int nblocks = (C + QS_CHANSTATS_BLOCK - 1) / QS_CHANSTATS_BLOCK;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < nblocks; b++) {
+        int c0 = b * QS_CHANSTATS_BLOCK;
+        int c1 = c0 + QS_CHANSTATS_BLOCK < C ? c0 + QS_CHANSTATS_BLOCK : C;
+        add_block(s, x, med, T, c0, c1);
+    }
+    s->n += T;
+    s->n_windows++;
+}
+
+int qs_chanstats_add(qs_chanstats *s, const float *x, int T, int C) {
+    int rc = validate_add(s, x, T, C);
+    if (rc) return rc;
+    int nt = omp_get_max_threads();
+    double *med = malloc(sizeof(double) * (size_t)T);                  // (T)
+    float *scratch = malloc(sizeof(float) * (size_t)nt * (size_t)C);   // (nt, C)
+    if (!med || !scratch) {
+        free(med);
+        free(scratch);
+        return qs_error_set(QS_ERR_NOMEM, "chanstats add: scratch for T=%d, C=%d", T, C);
+    }
+#pragma omp parallel num_threads(nt)
+    {
+        float *mine = scratch + (size_t)omp_get_thread_num() * (size_t)C;
+#pragma omp for schedule(static)
+        for (int t = 0; t < T; t++) med[t] = qs_select_median_abs(mine, x + (size_t)t * C, C);
+    }
+    add_window(s, x, med, T);
+    free(med);
+    free(scratch);
+    return QS_OK;
+}
+
+int qs_chanstats_add_scan(qs_chanstats *s, const float *x, int T, int C, const qs_token_stat *scan) {
+    if (!scan) return qs_error_set(QS_ERR_ARG, "chanstats add: NULL scan");
+    int rc = validate_add(s, x, T, C);
+    if (rc) return rc;
+    double *med = malloc(sizeof(double) * (size_t)T); // (T)
+    if (!med) return qs_error_set(QS_ERR_NOMEM, "chanstats add: %d medians", T);
+    for (int t = 0; t < T; t++) med[t] = scan[t].median_abs;
+    add_window(s, x, med, T);
+    free(med);
+    return QS_OK;
+}
+
+int qs_chanstats_merge(qs_chanstats *a, const qs_chanstats *b) {
+    if (!a || !b) return qs_error_set(QS_ERR_ARG, "chanstats merge: NULL argument");
+    if (a == b) return qs_error_set(QS_ERR_ARG, "chanstats merge: cannot merge into itself");
+    if (a->C != b->C)
+        return qs_error_set(QS_ERR_ARG, "chanstats merge: C=%d vs C=%d", a->C, b->C);
+    if (memcmp(&a->cfg, &b->cfg, sizeof a->cfg) != 0)
+        return qs_error_set(QS_ERR_ARG, "chanstats merge: configs differ (tau %g/%g, phi %g/%g, "
+                            "int8 %g/%g)", a->cfg.tau, b->cfg.tau, a->cfg.phi, b->cfg.phi,
+                            a->cfg.int8_threshold, b->cfg.int8_threshold);
+    if (b->n == 0) return QS_OK;
+    for (int c = 0; c < a->C; c++) {
+        qs_moments mb = {b->n, b->mean[c], b->m2[c], b->m3[c], b->m4[c]};
+        merge_channel(a, c, mb);
+        if (a->n == 0 || b->min[c] < a->min[c]) a->min[c] = b->min[c];
+        if (a->n == 0 || b->max[c] > a->max[c]) a->max[c] = b->max[c];
+        if (b->absmax[c] > a->absmax[c]) a->absmax[c] = b->absmax[c];
+        a->sum_abs[c] += b->sum_abs[c];
+        a->sum_sq[c] += b->sum_sq[c];
+        a->n_out[c] += b->n_out[c];
+        a->n_int8[c] += b->n_int8[c];
+        a->n_outwin[c] += b->n_outwin[c];
+    }
+    a->n += b->n;
+    a->n_windows += b->n_windows;
+    return QS_OK;
+}
+
+int qs_chanstats_channels(const qs_chanstats *s) { return s->C; }
+int64_t qs_chanstats_count(const qs_chanstats *s) { return s->n; }
+int64_t qs_chanstats_windows(const qs_chanstats *s) { return s->n_windows; }
+qs_chanstats_config qs_chanstats_get_config(const qs_chanstats *s) { return s->cfg; }
+
+qs_moments qs_chanstats_moments(const qs_chanstats *s, int c) {
+    qs_moments m = {s->n, s->mean[c], s->m2[c], s->m3[c], s->m4[c]};
+    return m;
+}
+
+int qs_chanstats_channel_get(const qs_chanstats *s, int c, qs_chanstats_channel *out) {
+    if (!s || !out) return qs_error_set(QS_ERR_ARG, "chanstats: NULL argument");
+    if (c < 0 || c >= s->C)
+        return qs_error_set(QS_ERR_ARG, "chanstats: channel %d out of range [0, %d)", c, s->C);
+    qs_moments m = qs_chanstats_moments(s, c);
+    int empty = s->n == 0;
+    out->count = s->n;
+    out->mean = empty ? NAN : m.mean;
+    out->var = qs_moments_variance(&m);
+    out->std = sqrt(out->var);
+    out->skewness = qs_moments_skewness(&m);
+    out->kurtosis = qs_moments_kurtosis(&m);
+    out->min = empty ? NAN : s->min[c];
+    out->max = empty ? NAN : s->max[c];
+    out->absmax = empty ? NAN : s->absmax[c];
+    out->mean_abs = empty ? NAN : s->sum_abs[c] / (double)s->n;
+    out->mean_sq = empty ? NAN : s->sum_sq[c] / (double)s->n;
+    out->n_outlier_tokens = s->n_out[c];
+    out->n_int8_tokens = s->n_int8[c];
+    out->n_windows = s->n_windows;
+    out->n_outlier_windows = s->n_outwin[c];
+    return QS_OK;
+}
+
+int qs_chanstats_column(const qs_chanstats *s, int field, double *out) {
+    if (!s || !out) return qs_error_set(QS_ERR_ARG, "chanstats column: NULL argument");
+    if (field < 0 || field >= QS_CHANSTATS_FIELD_COUNT)
+        return qs_error_set(QS_ERR_ARG, "chanstats column: unknown field %d", field);
+    for (int c = 0; c < s->C; c++) {
+        qs_chanstats_channel ch;
+        qs_chanstats_channel_get(s, c, &ch);
+        double v = 0.0;
+        switch (field) {
+        case QS_CHANSTATS_MEAN: v = ch.mean; break;
+        case QS_CHANSTATS_VAR: v = ch.var; break;
+        case QS_CHANSTATS_STD: v = ch.std; break;
+        case QS_CHANSTATS_SKEWNESS: v = ch.skewness; break;
+        case QS_CHANSTATS_KURTOSIS: v = ch.kurtosis; break;
+        case QS_CHANSTATS_MIN: v = ch.min; break;
+        case QS_CHANSTATS_MAX: v = ch.max; break;
+        case QS_CHANSTATS_ABSMAX: v = ch.absmax; break;
+        case QS_CHANSTATS_MEAN_ABS: v = ch.mean_abs; break;
+        case QS_CHANSTATS_MEAN_SQ: v = ch.mean_sq; break;
+        case QS_CHANSTATS_N_OUTLIER_TOKENS: v = (double)ch.n_outlier_tokens; break;
+        case QS_CHANSTATS_N_INT8_TOKENS: v = (double)ch.n_int8_tokens; break;
+        case QS_CHANSTATS_N_WINDOWS: v = (double)ch.n_windows; break;
+        case QS_CHANSTATS_N_OUTLIER_WINDOWS: v = (double)ch.n_outlier_windows; break;
+        }
+        out[c] = v;
+    }
+    return QS_OK;
+}
