@@ -4,9 +4,6 @@ set -u
 fail=0
 check() { if ! eval "$1"; then echo "FAIL: $2"; fail=1; fi; }
 Q=${QSCOPE:?QSCOPE not set}
-# the CLI option parser keeps its small option arrays until exit; LeakSanitizer would turn
-# that into a failure of this test, which is about GGUF
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 cd "${QS_ROOT:-.}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
