@@ -48,6 +48,7 @@ int qs_cmd_info(int argc, char **argv);
 int qs_cmd_ppl(int argc, char **argv);
 int qs_cmd_generate(int argc, char **argv);
 int qs_cmd_synth(int argc, char **argv);
+int qs_cmd_bench(int argc, char **argv);
 
 #endif
 

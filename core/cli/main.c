@@ -9,6 +9,7 @@ static const qs_cli_cmd commands[] = {
     {"info", "describe a model: format, config, parameters, tensors, sha256", qs_cmd_info},
     {"ppl", "perplexity of a model on a text", qs_cmd_ppl},
     {"generate", "generate text from a prompt", qs_cmd_generate},
+    {"bench", "measure the machine's limits and the forward pass's speed", qs_cmd_bench},
     {"synth", "write a random-weight llama2.c checkpoint of a chosen shape", qs_cmd_synth},
 };
 

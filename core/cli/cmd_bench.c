@@ -1,0 +1,138 @@
+/* qscope bench: the machine's own limits (sgemm GFLOP/s, memory bandwidth) and the forward
+ * pass's speed on a model, measured in the same process so they can be compared as ratios.
+ * Best of --reps runs: the machines are shared and noisy. */
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "cli.h"
+#include "error.h"
+#include "forward.h"
+#include "progress.h"
+
+static double sgemm_gflops(int n, int reps) {
+    float *a = malloc((size_t)n * n * sizeof(float)), *b = malloc((size_t)n * n * sizeof(float));
+    float *c = malloc((size_t)n * n * sizeof(float));
+    if (!a || !b || !c) {
+        free(a), free(b), free(c);
+        return 0;
+    }
+    for (size_t i = 0; i < (size_t)n * n; i++) a[i] = b[i] = (float)(i % 7) * 0.1f;
+    double best = 0;
+    for (int r = 0; r < reps + 1; r++) { /* the first run warms up */
+        double t = qs_now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        double g = 2.0 * n * n * (double)n / (qs_now() - t) / 1e9;
+        if (r > 0 && g > best) best = g;
+    }
+    free(a), free(b), free(c);
+    return best;
+}
+
+/* STREAM-style triad a = b + s·c over three arrays of `bytes` in total; counts 3 streams. */
+static double triad_gbs(size_t bytes, int reps) {
+    size_t n = bytes / 3 / sizeof(double);
+    double *a = malloc(n * sizeof(double)), *b = malloc(n * sizeof(double)), *c = malloc(n * sizeof(double));
+    if (!a || !b || !c) {
+        free(a), free(b), free(c);
+        return 0;
+    }
+#pragma omp parallel for
+    for (size_t i = 0; i < n; i++) a[i] = 0, b[i] = 1, c[i] = 2;
+    double best = 0;
+    for (int r = 0; r < reps; r++) {
+        double t = qs_now();
+#pragma omp parallel for
+        for (size_t i = 0; i < n; i++) a[i] = b[i] + 3.0 * c[i];
+        double g = 3.0 * n * sizeof(double) / (qs_now() - t) / 1e9;
+        if (g > best) best = g;
+    }
+    volatile double sink = a[n / 2];
+    (void)sink;
+    free(a), free(b), free(c);
+    return best;
+}
+
+int qs_cmd_bench(int argc, char **argv) {
+    qs_cli_opt opts[] = {
+        {"limits", NULL, "measure sgemm GFLOP/s (1024^3, 2048^3) and memory bandwidth (triad)"},
+        {"triad-gib", "G", "bytes the triad streams over, GiB", "1.5"},
+        {"model", "FILE", "measure the forward pass of this model"},
+        {"ctx", "T", "window length for the forward pass", "512"},
+        {"reps", "N", "repetitions (best is reported)", "3"},
+        {"threads", "N", "threads (default: all cores)"},
+        {"json", NULL, "print one JSON object on stdout"},
+    };
+    const int n = QS_COUNT(opts);
+    const char *pos[1];
+    int n_pos;
+    int r = qs_cli_parse(argc, argv, "bench", "[--limits] [--model FILE] [options]", opts, n, pos, 0, &n_pos);
+    if (r) return r == 2 ? 0 : 1;
+    long ctx = 512, reps = 3, threads = 0;
+    double gib = 1.5;
+    if (qs_cli_int(opts, n, "ctx", 1, 1 << 20, &ctx) || qs_cli_int(opts, n, "reps", 1, 1000, &reps) ||
+        qs_cli_int(opts, n, "threads", 1, 4096, &threads) ||
+        qs_cli_double(opts, n, "triad-gib", 0.01, 64, &gib))
+        return qs_cli_fail("bench");
+    int nt = qs_cli_threads(threads);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "threads", nt);
+    if (qs_cli_get(opts, n, "limits")) {
+        double g1 = sgemm_gflops(1024, (int)reps), g2 = sgemm_gflops(2048, (int)reps);
+        double bw = triad_gbs((size_t)(gib * (1u << 30)), (int)reps);
+        cJSON_AddNumberToObject(o, "sgemm_gflops_1024", g1);
+        cJSON_AddNumberToObject(o, "sgemm_gflops_2048", g2);
+        cJSON_AddNumberToObject(o, "triad_gbs", bw);
+        fprintf(stderr, "sgemm %.1f GFLOP/s (1024^3), %.1f GFLOP/s (2048^3); triad %.1f GB/s\n", g1, g2, bw);
+    }
+    const char *path = qs_cli_get(opts, n, "model");
+    int rc = QS_OK;
+    if (path) {
+        qs_model *m;
+        if (qs_model_load(&m, path, NULL)) {
+            cJSON_Delete(o);
+            return qs_cli_fail("bench");
+        }
+        if (ctx > m->cfg.seq_len) ctx = m->cfg.seq_len;
+        int T = (int)ctx;
+        int *tok = malloc((size_t)T * sizeof *tok);
+        float *logits = malloc((size_t)m->cfg.vocab_size * sizeof *logits);
+        qs_forward_state st;
+        rc = tok && logits ? qs_forward_init(&st, m, T, T) : qs_error_set(QS_ERR_NOMEM, "out of memory");
+        if (rc == QS_OK) {
+            for (int t = 0; t < T; t++) tok[t] = (int)((t * 2654435761u) % (unsigned)m->cfg.vocab_size);
+            double best = 1e30;
+            for (int k = 0; k < reps + 1 && rc == QS_OK; k++) {
+                double t0 = qs_now();
+                /* last-row logits only: the window's matmuls are what the bench measures */
+                rc = qs_forward(&st, tok, T, 0, logits, 1, NULL);
+                double dt = qs_now() - t0;
+                if (k > 0 && dt < best) best = dt;
+            }
+            double flops = qs_forward_flops(&m->cfg, T, 0) -
+                           2.0 * (T - 1) * (double)m->cfg.dim * m->cfg.vocab_size;
+            cJSON_AddStringToObject(o, "model", path);
+            cJSON_AddNumberToObject(o, "params", (double)qs_model_param_count(m));
+            cJSON_AddNumberToObject(o, "ctx", T);
+            cJSON_AddNumberToObject(o, "forward_seconds", best);
+            cJSON_AddNumberToObject(o, "forward_tokens_per_s", T / best);
+            cJSON_AddNumberToObject(o, "forward_gflops", flops / best / 1e9);
+            fprintf(stderr, "forward %s: %d tokens in %.4f s = %.0f tok/s, %.1f GFLOP/s\n", path, T,
+                    best, T / best, flops / best / 1e9);
+            qs_forward_free(&st);
+        }
+        free(tok);
+        free(logits);
+        qs_model_free(m);
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    cJSON_AddNumberToObject(o, "peak_rss_mb", ru.ru_maxrss / 1024.0);
+    if (rc == QS_OK && qs_cli_get(opts, n, "json")) qs_cli_print_json(o);
+    else cJSON_Delete(o);
+    return rc ? qs_cli_fail("bench") : 0;
+}
