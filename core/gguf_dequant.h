@@ -73,10 +73,6 @@ const char *qs_ggml_type_name(uint32_t type);
  * in parallel (OpenMP); all checks happen before the parallel loop. */
 int qs_gguf_dequant(float *y, const uint8_t *x, uint32_t type, int64_t n, const char *what);
 
-/* Scalar conversions. */
-float qs_fp16_to_f32(uint16_t h);
-float qs_bf16_to_f32(uint16_t h);
-
 /* Scalar references, one per supported type (n_blocks blocks at x into y). */
 void qs_dequant_f32_ref(float *y, const uint8_t *x, int64_t n_blocks);
 void qs_dequant_f16_ref(float *y, const uint8_t *x, int64_t n_blocks);
