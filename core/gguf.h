@@ -139,11 +139,16 @@ float qs_gguf_rd_f32(const uint8_t *p);
 const char *qs_gguf_vtype_name(uint32_t t);
 
 /* The vocabulary embedded in a GGUF (tokenizer.ggml.*), as a qscope tokenizer (core/tok_gguf.c).
- * tokenizer.ggml.model "llama": tokens, scores, token_type (CONTROL pieces are special),
- * bos/eos/unknown ids, add_bos_token (default true); SentencePiece-style merging by score
- * with "▁" for spaces; kind "gguf-llama". Sets *out = NULL and returns QS_OK when the file
- * has no tokenizer.ggml.model. Errors: QS_ERR_FORMAT (inconsistent arrays, ids out of
- * range), QS_ERR_UNSUPPORTED (other tokenizer models). The tokenizer copies what it needs. */
+ *  - tokenizer.ggml.model "llama": tokens, scores, token_type (CONTROL pieces are special),
+ *    bos/eos/unknown ids, add_bos_token (default true); SentencePiece-style merging by score
+ *    with "▁" for spaces (qs__tokenizer_spm_new); kind "gguf-llama".
+ *  - "gpt2": tokens, merges, token_type (CONTROL and USER_DEFINED pieces matched literally),
+ *    tokenizer.ggml.pre "gpt-2"/"default"/absent (GPT-2 regex) or "llama-bpe" (Llama 3 regex),
+ *    bos/eos ids, add_bos_token (default false); byte-level merge-ranked BPE
+ *    (qs__tokenizer_bpe_new); kind "gguf-gpt2".
+ * Sets *out = NULL and returns QS_OK when the file has no tokenizer.ggml.model. Errors:
+ * QS_ERR_FORMAT (missing or inconsistent arrays, ids out of range), QS_ERR_UNSUPPORTED
+ * (other tokenizer models or pre-tokenizers). The tokenizer copies what it needs. */
 int qs__gguf_tokenizer_new(qs_tokenizer **out, const qs_gguf *g);
 /* The loader's core, from a buffer (copies every tensor; used by tests and fuzz targets). */
 struct qs_model;

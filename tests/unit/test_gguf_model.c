@@ -347,12 +347,66 @@ static void test_bad(void) {
     o = defaults();
     o.tok_model = "bert";
     expect_load_fail(&o, QS_ERR_UNSUPPORTED, "tokenizer model 'bert'", "bert");
-    o.tok_model = "gpt2";
-    expect_load_fail(&o, QS_ERR_UNSUPPORTED, "'gpt2'", "gpt2 vocab");
+    o.tok_model = "gpt2"; /* without merges */
+    expect_load_fail(&o, QS_ERR_FORMAT, "'tokenizer.ggml.merges' is missing", "gpt2 vocab");
+}
+
+/* A vocabulary-only GGUF with a tiny byte-level BPE vocabulary. */
+static int gpt2_vocab(const char *pre, qs_tokenizer **t) {
+    const char *toks[] = {"a", "b", "\xc4\xa0", "\xc4\xa0" "b", "<|end|>"};
+    gb b = {0};
+    gb_bytes(&b, "GGUF", 4);
+    gb_u32(&b, 3);
+    gb_u64(&b, 0);
+    gb_u64(&b, 5);
+    gb_kv_str(&b, "tokenizer.ggml.model", "gpt2");
+    gb_kv_str(&b, "tokenizer.ggml.pre", pre);
+    gb_str(&b, "tokenizer.ggml.tokens");
+    gb_u32(&b, QS_GGUF_ARRAY);
+    gb_u32(&b, QS_GGUF_STRING);
+    gb_u64(&b, 5);
+    for (int i = 0; i < 5; i++) gb_str(&b, toks[i]);
+    gb_str(&b, "tokenizer.ggml.merges");
+    gb_u32(&b, QS_GGUF_ARRAY);
+    gb_u32(&b, QS_GGUF_STRING);
+    gb_u64(&b, 1);
+    gb_str(&b, "\xc4\xa0 b");
+    gb_str(&b, "tokenizer.ggml.token_type");
+    gb_u32(&b, QS_GGUF_ARRAY);
+    gb_u32(&b, QS_GGUF_INT32);
+    gb_u64(&b, 5);
+    for (int i = 0; i < 5; i++) gb_u32(&b, i == 4 ? 3 : 1);
+    qs_gguf *g = NULL;
+    int rc = qs_gguf_parse(&g, b.p, b.n, "vocab.gguf");
+    if (!rc) rc = qs__gguf_tokenizer_new(t, g);
+    qs_gguf_free(g);
+    gb_free(&b);
+    return rc;
+}
+
+static void test_gpt2_vocab(void) {
+    qs_tokenizer *t = NULL;
+    int rc = gpt2_vocab("llama-bpe", &t);
+    CHECK_MSG(rc == QS_OK && t, "%s", qs_error_message());
+    if (t) {
+        int *ids, n;
+        CHECK(!strcmp(t->kind, "gguf-gpt2") && t->add_bos == 0 && t->bos_id == -1);
+        CHECK(qs_tokenizer_encode(t, "a b<|end|>", 10, 1, &ids, &n) == QS_OK);
+        CHECK_MSG(n == 3 && ids[0] == 0 && ids[1] == 3 && ids[2] == 4, "n %d", n);
+        free(ids);
+        qs_tokenizer_free(t);
+    }
+    t = NULL;
+    CHECK(gpt2_vocab("gpt-2", &t) == QS_OK && t);
+    qs_tokenizer_free(t);
+    t = NULL;
+    CHECK(gpt2_vocab("deepseek-coder", &t) == QS_ERR_UNSUPPORTED && !t);
+    CHECK(strstr(qs_error_message(), "pre-tokenizer 'deepseek-coder' is not supported"));
 }
 
 int main(void) {
     test_valid();
     test_bad();
+    test_gpt2_vocab();
     return check_summary("test_gguf_model");
 }
