@@ -183,6 +183,7 @@ static const luaL_Reg qs_functions[] = {
  * capture) add themselves to the `qs` table through this list. */
 extern const luaL_Reg qs__lua_model_functions[];
 extern const luaL_Reg qs__lua_results_functions[];
+extern const luaL_Reg qs__lua_quant_functions[];
 
 int qs_lua_open_qs(lua_State *L) {
     static const luaL_Reg text_methods[] = {{"path", text_path}, {NULL, NULL}};
@@ -196,6 +197,7 @@ int qs_lua_open_qs(lua_State *L) {
     luaL_setfuncs(L, qs_functions, 0);
     luaL_setfuncs(L, qs__lua_model_functions, 0);
     luaL_setfuncs(L, qs__lua_results_functions, 0);
+    luaL_setfuncs(L, qs__lua_quant_functions, 0);
     lua_pushstring(L, qs_version());
     lua_setfield(L, -2, "version");
     lua_pushstring(L, qs_git_revision());
