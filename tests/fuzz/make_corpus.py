@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import struct
+import sys
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 OUT = os.path.join(ROOT, "tests", "fuzz", "corpus")
@@ -244,10 +245,119 @@ def corpus_quant_config():
         put(t, "bad_%02d.txt" % i, b)
 
 
+# ---- GGUF -------------------------------------------------------------------------------------
+# (the GGUF writer is shared with the bad-input corpus)
+sys.path.insert(0, os.path.join(ROOT, "tests", "bad"))
+import make_bad as mb  # noqa: E402
+
+# type id -> (values per block, bytes per block), ggml's layouts
+GGML = {0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34),
+        9: (32, 36), 10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176), 14: (256, 210),
+        15: (256, 292), 24: (1, 1), 25: (1, 2), 26: (1, 4), 28: (1, 8), 30: (1, 2)}
+
+
+def prng_bytes(n, seed):
+    out, x = bytearray(), seed * 2654435761 % 2**32 or 1
+    for _ in range(n):
+        x = (1103515245 * x + 12345) % 2**31
+        out.append((x >> 16) & 0xFF)
+    return bytes(out)
+
+
+def f16_block_safe(b, type_id):
+    """makes the fp16 scale fields of a block finite (0x3C00 = 1.0) so values are ordinary"""
+    b = bytearray(b)
+    if type_id in (2, 3, 6, 7, 8, 9):
+        b[0:2] = b"\x00\x3c"
+        if type_id in (3, 7):
+            b[2:4] = b"\x00\xbc"
+    return bytes(b)
+
+
+def garr(elem_type, items):
+    out = struct.pack("<IQ", elem_type, len(items))
+    for it in items:
+        if elem_type == mb.GGUF_STRING:
+            out += mb.gstr(it)
+        elif elem_type == mb.GGUF_F32:
+            out += struct.pack("<f", it)
+        else:
+            out += struct.pack("<i", it)
+    return out
+
+
+def gguf_raw(kvs, tensors, version=3):
+    """tensors: (name, ne, type, raw bytes), laid out at 32-byte aligned offsets"""
+    out = b"GGUF" + struct.pack("<IQQ", version, len(tensors), len(kvs))
+    for k in kvs:
+        out += mb.gkv(*k)
+    off, data = 0, b""
+    for name, ne, ty, raw in tensors:
+        out += mb.gstr(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", x) for x in ne)
+        out += struct.pack("<IQ", ty, off)
+        raw += b"\0" * (-len(raw) % 32)
+        data += raw
+        off += len(raw)
+    out += b"\0" * (-len(out) % 32)
+    return out + data
+
+
+def corpus_gguf():
+    t = "gguf"
+    I32 = 5
+    put(t, "ok_tiny_llama_f32.gguf", mb.gguf())
+    put(t, "ok_tiny_llama_v2.gguf", mb.gguf(version=2))
+    pieces = ["<unk>", "<s>", "</s>", "\u2581", "a", "b", "\u2581a", "<0x41>"]
+    llama_vocab = [("tokenizer.ggml.model", mb.GGUF_STRING, "llama"),
+                   ("tokenizer.ggml.tokens", mb.GGUF_ARRAY, garr(mb.GGUF_STRING, pieces)),
+                   ("tokenizer.ggml.scores", mb.GGUF_ARRAY, garr(mb.GGUF_F32, [-float(i) for i in range(8)])),
+                   ("tokenizer.ggml.token_type", mb.GGUF_ARRAY, garr(I32, [2, 3, 3, 1, 1, 1, 1, 6])),
+                   ("tokenizer.ggml.bos_token_id", mb.GGUF_U32, 1), ("tokenizer.ggml.eos_token_id", mb.GGUF_U32, 2)]
+    put(t, "ok_tiny_llama_vocab.gguf", mb.gguf(kvs=mb.gguf_kvs(drop=("llama.vocab_size",), extra=llama_vocab)))
+    gpt2 = ["a", "b", "\u0120", "\u0120a", "ab", "<|endoftext|>", "c", "d"]
+    gpt2_vocab = [("tokenizer.ggml.model", mb.GGUF_STRING, "gpt2"),
+                  ("tokenizer.ggml.tokens", mb.GGUF_ARRAY, garr(mb.GGUF_STRING, gpt2)),
+                  ("tokenizer.ggml.merges", mb.GGUF_ARRAY, garr(mb.GGUF_STRING, ["\u0120 a", "a b"])),
+                  ("tokenizer.ggml.token_type", mb.GGUF_ARRAY, garr(I32, [1, 1, 1, 1, 1, 3, 1, 1])),
+                  ("tokenizer.ggml.bos_token_id", mb.GGUF_U32, 5), ("tokenizer.ggml.eos_token_id", mb.GGUF_U32, 5)]
+    put(t, "ok_tiny_gpt2_vocab.gguf", mb.gguf(kvs=mb.gguf_kvs(drop=("llama.vocab_size",), extra=gpt2_vocab)))
+    # one tensor of every type qscope dequantizes, 1 or 2 blocks each, and a value of every metadata type
+    tensors = []
+    for ty, (bs, ts) in sorted(GGML.items()):
+        nb = 2 if bs > 1 else 8
+        raw = b"".join(f16_block_safe(prng_bytes(ts, ty * 10 + i), ty) for i in range(nb))
+        tensors.append(("t%d.weight" % ty, [bs * nb], ty, raw))
+    kvs = [("general.architecture", mb.GGUF_STRING, "none"), ("u8", 0, b"\x07"), ("i8", 1, b"\xf9"),
+           ("u16", 2, struct.pack("<H", 7)), ("i16", 3, struct.pack("<h", -7)), ("u32", 4, 7),
+           ("i32", 5, struct.pack("<i", -7)), ("f32", 6, 0.5), ("bool", 7, b"\x01"),
+           ("str", 8, "text"), ("u64", 10, struct.pack("<Q", 7)), ("i64", 11, struct.pack("<q", -7)),
+           ("f64", 12, struct.pack("<d", 0.25)),
+           ("nested", 9, struct.pack("<IQ", 9, 2) + garr(I32, [1, 2]) + garr(mb.GGUF_STRING, ["x", "yz"]))]
+    put(t, "ok_every_type.gguf", gguf_raw(kvs, tensors))
+    put(t, "ok_empty.gguf", gguf_raw([], []))
+    put(t, "bad_stories260K_Q4_0_head16k.gguf", rd("tests/fixtures/stories260K-Q4_0.gguf")[:16384])
+    put(t, "bad_gpt2_vocab_head32k.gguf", rd("tests/fixtures/gpt2-bpe/ggml-vocab-gpt-2.gguf")[:32768])
+    put(t, "bad_version_1.gguf", mb.gguf(version=1))
+    put(t, "bad_magic_only.gguf", b"GGUF")
+
+
+def corpus_gguf_dequant():
+    t = "gguf_dequant"
+    for ty in range(41):
+        bs, ts = GGML.get(ty, (32, 34))
+        nb = 2 if bs > 1 else 8
+        raw = b"".join(f16_block_safe(prng_bytes(ts, ty * 10 + i), ty) for i in range(nb))
+        put(t, ("ok_type%02d.bin" if ty in GGML else "type%02d.bin") % ty, bytes([ty]) + raw)
+    for ty in (8, 12, 14):  # all-zero and all-0xFF blocks (NaN/Inf scales)
+        bs, ts = GGML[ty]
+        put(t, "ok_type%02d_zero.bin" % ty, bytes([ty]) + b"\0" * ts)
+        put(t, "ok_type%02d_ff.bin" % ty, bytes([ty]) + b"\xff" * ts)
+
+
 def main():
     if os.path.isdir(OUT):
         for name in ("llama2c", "tok_llama2c", "safetensors", "hf_config", "tok_hf", "text",
-                     "quant_config"):
+                     "quant_config", "gguf", "gguf_dequant"):
             shutil.rmtree(os.path.join(OUT, name), ignore_errors=True)
     corpus_llama2c()
     corpus_tok_llama2c()
@@ -256,6 +366,8 @@ def main():
     corpus_tok_hf()
     corpus_text()
     corpus_quant_config()
+    corpus_gguf()
+    corpus_gguf_dequant()
 
 
 if __name__ == "__main__":

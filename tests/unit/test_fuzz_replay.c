@@ -4,6 +4,8 @@
  * accepted and seeds named bad_* refused; regression files (inputs that once crashed a
  * parser) only have to come back without a crash or a sanitizer report. */
 #define QS_FUZZ_REPLAY
+#include "../fuzz/fuzz_gguf.c"
+#include "../fuzz/fuzz_gguf_dequant.c"
 #include "../fuzz/fuzz_hf_config.c"
 #include "../fuzz/fuzz_llama2c.c"
 #include "../fuzz/fuzz_quant_config.c"
@@ -25,6 +27,7 @@ static const struct {
     const char *name;
     int (*fn)(const uint8_t *, size_t);
 } targets[] = {
+    {"gguf", qs_fuzz_gguf},               {"gguf_dequant", qs_fuzz_gguf_dequant},
     {"hf_config", qs_fuzz_hf_config},     {"llama2c", qs_fuzz_llama2c},
     {"quant_config", qs_fuzz_quant_config}, {"safetensors", qs_fuzz_safetensors},
     {"text", qs_fuzz_text},
