@@ -14,6 +14,7 @@
 
 #include "error.h"
 #include "gguf_dequant.h"
+#include "text.h"
 
 /* Smallest possible encodings, used to bound counts by the bytes left:
  * a metadata entry is a key (u64 length, ≥ 1 byte), a u32 type and a value of ≥ 1 byte;
@@ -253,6 +254,11 @@ static int parse_kv(qs_gguf *g, reader *r) {
             return qs_error_set(QS_ERR_FORMAT,
                                 "%s: metadata entry %" PRIu64 " at offset %zu: key is empty, longer than %d bytes or holds a NUL byte",
                                 r->path, i, kv->offset, MAX_KEY_LEN);
+        /* GGUF strings are UTF-8; a key that is not cannot be named in a message or looked up */
+        if (qs_utf8_check((const unsigned char *)key.ptr, (size_t)key.len) != key.len)
+            return qs_error_set(QS_ERR_FORMAT,
+                                "%s: metadata entry %" PRIu64 " at offset %zu: key is not valid UTF-8",
+                                r->path, i, kv->offset);
         kv->key = malloc((size_t)key.len + 1);
         if (!kv->key) return qs_error_set(QS_ERR_NOMEM, "%s: out of memory", r->path);
         memcpy(kv->key, key.ptr, (size_t)key.len);
@@ -292,6 +298,42 @@ static int parse_kv(qs_gguf *g, reader *r) {
     return QS_OK;
 }
 
+/* ---- overlap: sort the data ranges by start, compare neighbours ---- */
+
+typedef struct span {
+    uint64_t begin, end;
+    uint64_t index;
+} span;
+
+static int cmp_span(const void *a, const void *b) {
+    const span *x = a, *y = b;
+    return (x->begin > y->begin) - (x->begin < y->begin);
+}
+
+/* Two tensors sharing bytes would alias each other's weights (llama.cpp writes them back to
+ * back and its reader insists on it); empty tensors occupy nothing. Ranges are inside the
+ * file already. */
+static int check_overlap(const qs_gguf *g, const reader *r) {
+    if (g->n_tensors < 2) return QS_OK;
+    span *v = malloc((size_t)g->n_tensors * sizeof *v);
+    if (!v) return qs_error_set(QS_ERR_NOMEM, "%s: out of memory", r->path);
+    uint64_t n = 0;
+    for (uint64_t i = 0; i < g->n_tensors; i++)
+        if (g->tensors[i].n_bytes)
+            v[n++] = (span){g->tensors[i].offset, g->tensors[i].offset + g->tensors[i].n_bytes, i};
+    qsort(v, (size_t)n, sizeof *v, cmp_span);
+    int rc = QS_OK;
+    for (uint64_t i = 1; i < n && rc == QS_OK; i++)
+        if (v[i].begin < v[i - 1].end)
+            rc = qs_error_set(QS_ERR_FORMAT,
+                              "%s: tensors '%s' and '%s' overlap in the data section (bytes [%" PRIu64
+                              ", %" PRIu64 ") and [%" PRIu64 ", %" PRIu64 "))",
+                              r->path, g->tensors[v[i - 1].index].name, g->tensors[v[i].index].name,
+                              v[i - 1].begin, v[i - 1].end, v[i].begin, v[i].end);
+    free(v);
+    return rc;
+}
+
 static int parse_tensor_infos(qs_gguf *g, reader *r) {
     int rc;
     g->tensors = calloc(g->n_tensors ? (size_t)g->n_tensors : 1, sizeof *g->tensors);
@@ -308,6 +350,10 @@ static int parse_tensor_infos(qs_gguf *g, reader *r) {
             return qs_error_set(QS_ERR_FORMAT,
                                 "%s: tensor info %" PRIu64 " at offset %zu: name is empty, longer than %d bytes or holds a NUL byte",
                                 r->path, i, t->info_offset, QS_GGUF_MAX_NAME);
+        if (qs_utf8_check((const unsigned char *)name.ptr, (size_t)name.len) != name.len)
+            return qs_error_set(QS_ERR_FORMAT,
+                                "%s: tensor info %" PRIu64 " at offset %zu: name is not valid UTF-8",
+                                r->path, i, t->info_offset);
         memcpy(t->name, name.ptr, (size_t)name.len);
         t->name[name.len] = '\0';
         snprintf(what, sizeof what, "tensor '%s' info", t->name);
@@ -364,6 +410,7 @@ static int parse_tensor_infos(qs_gguf *g, reader *r) {
                                 r->path, t->name, (uint64_t)g->data_offset + start, t->n_bytes, r->size);
         t->data = r->buf + g->data_offset + start;
     }
+    if ((rc = check_overlap(g, r))) return rc;
     named *names = malloc((g->n_tensors ? (size_t)g->n_tensors : 1) * sizeof *names);
     if (!names) return qs_error_set(QS_ERR_NOMEM, "%s: out of memory", r->path);
     for (uint64_t i = 0; i < g->n_tensors; i++) names[i] = (named){g->tensors[i].name, g->tensors[i].info_offset};
