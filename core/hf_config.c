@@ -11,6 +11,7 @@
 
 #include "error.h"
 #include "fileio.h"
+#include "text.h"
 
 static const struct {
     const char *hf_name, *arch;
@@ -188,6 +189,9 @@ static int cfg_fill(qs_config *c, const cJSON *root, const char *path) {
 int qs__hf_json_parse(cJSON **out, const char *json, size_t len, const char *path) {
     *out = NULL;
     if (memchr(json, '\0', len)) return qs_error_set(QS_ERR_FORMAT, "%s: NUL byte inside JSON", path);
+    /* JSON text is UTF-8 (RFC 8259); cJSON would pass other bytes through into names */
+    size_t bad = qs_utf8_check((const unsigned char *)json, len);
+    if (bad != len) return qs_error_set(QS_ERR_FORMAT, "%s: invalid UTF-8 at byte %zu", path, bad);
     /* a bounded NUL-terminated copy: the parse cannot run past len and must consume all of it */
     char *copy = malloc(len + 1);
     if (!copy) return qs_error_set(QS_ERR_NOMEM, "%s: out of memory", path);

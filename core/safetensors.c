@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include "error.h"
+#include "text.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors data is little-endian; this reader assumes a little-endian host"
@@ -157,19 +158,24 @@ static int st_check_layout(const qs_safetensors *st, const char *path) {
             return rc;
         }
 
-    qsort(ord, (size_t)n, sizeof *ord, st_cmp_range);
-    uint64_t cursor = 0;
-    const char *prev = NULL;
+    /* a range past the end is the first thing to report: in range order it sorts last, so
+     * the walk below would otherwise blame the gap it leaves behind */
     int rc = QS_OK;
     for (int i = 0; i < n && rc == QS_OK; i++) {
-        const qs_st_tensor *t = &st->tensors[ord[i]];
+        const qs_st_tensor *t = &st->tensors[i];
         if (t->end > st->data_size)
             rc = qs_error_set(QS_ERR_FORMAT,
                               "%s: tensor '%s' data_offsets [%llu, %llu] run past the data section "
                               "(%llu bytes)",
                               path, t->name, (unsigned long long)t->begin, (unsigned long long)t->end,
                               (unsigned long long)st->data_size);
-        else if (t->begin == t->end)
+    }
+    qsort(ord, (size_t)n, sizeof *ord, st_cmp_range);
+    uint64_t cursor = 0;
+    const char *prev = NULL;
+    for (int i = 0; i < n && rc == QS_OK; i++) {
+        const qs_st_tensor *t = &st->tensors[ord[i]];
+        if (t->begin == t->end)
             continue; /* empty tensors occupy nothing */
         else if (t->begin < cursor)
             rc = qs_error_set(QS_ERR_FORMAT,
@@ -217,6 +223,11 @@ int qs_safetensors_parse(qs_safetensors *st, const unsigned char *buf, size_t si
     const char *hdr = (const char *)buf + 8;
     if (memchr(hdr, '\0', hlen))
         return qs_error_set(QS_ERR_FORMAT, "%s: NUL byte inside the JSON header", path);
+    /* JSON text is UTF-8 (RFC 8259); cJSON would pass other bytes through into tensor names */
+    size_t bad = qs_utf8_check((const unsigned char *)hdr, (size_t)hlen);
+    if (bad != hlen)
+        return qs_error_set(QS_ERR_FORMAT, "%s: invalid UTF-8 in the JSON header at header byte %zu "
+                            "(file byte %zu)", path, bad, bad + 8);
 
     /* A bounded, NUL-terminated copy: cJSON then must consume everything up to the NUL
      * (trailing padding spaces allowed), so no trailing garbage slips through. */
