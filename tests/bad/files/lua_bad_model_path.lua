@@ -1,0 +1,1 @@
+local m = qs.model('does/not/exist.bin')
