@@ -132,6 +132,25 @@ static int sandbox_collectgarbage(lua_State *L) {
                          "(allowed: collect, step, count, isrunning)", opt);
 }
 
+/* setmetatable refusing a metatable that has a __gc field. Lua runs finalizers with hooks
+ * switched off (lgc.c GCTM), so a __gc that loops forever escaped the time and instruction
+ * limits, during the run or in lua_close after it. Lua marks an object for finalization
+ * only if __gc is present when the metatable is set, so checking here is enough: adding
+ * __gc to the metatable later has no effect. The host's own userdata get their __gc from C. */
+static int sandbox_setmetatable(lua_State *L) {
+    if (lua_type(L, 2) == LUA_TTABLE) {
+        lua_pushliteral(L, "__gc");
+        if (lua_rawget(L, 2) != LUA_TNIL)
+            return luaL_error(L, "setmetatable: __gc metamethods are not allowed in a qscope "
+                                 "script (finalizers would run outside its time limit)");
+        lua_pop(L, 1);
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
 /* ---- strict globals ---------------------------------------------------------------- */
 
 static int strict_index(lua_State *L) { /* (_G, key); upvalue 1: declared names */
@@ -188,6 +207,9 @@ static int setup(lua_State *L) {
     lua_getfield(L, g, "collectgarbage");
     lua_pushcclosure(L, sandbox_collectgarbage, 1);
     lua_setfield(L, g, "collectgarbage");
+    lua_getfield(L, g, "setmetatable");
+    lua_pushcclosure(L, sandbox_setmetatable, 1);
+    lua_setfield(L, g, "setmetatable");
 
     /* string.dump is reachable from the string table and from the strings' metatable
      * (("").dump), which is the same table */

@@ -3,7 +3,8 @@
  * What a script sees (everything else is absent, so touching it is an error):
  *   base       without dofile and loadfile; `load` accepts source text only (its mode
  *              argument is forced to "t"), `collectgarbage` accepts only "collect",
- *              "step", "count" and "isrunning"
+ *              "step", "count" and "isrunning", `setmetatable` refuses a metatable with
+ *              a __gc field (Lua runs finalizers with hooks off, outside the limits)
  *   string     without string.dump
  *   table, math, utf8, coroutine
  *   os         clock, time, date only (no execute, exit, remove, rename, getenv, tmpname,
