@@ -22,7 +22,7 @@ co()'
 escape co_pcall_loop "co_pcall_loop\.lua:.*$LIMIT" \
     'local co = coroutine.wrap(function() while true do pcall(function() while true do end end) end end)
 while true do pcall(co) end'
-escape co_memory "$MEM" \
+escape co_memory "$MEM|$LIMIT" \
     'local co = coroutine.wrap(function()
   local t = {}
   for i = 1, math.maxinteger do t[i] = string.rep("x", 1 << 16) .. i end
