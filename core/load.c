@@ -7,6 +7,7 @@
 #include "error.h"
 #include "fileio.h"
 #include "model.h"
+#include "tok_hf.h"
 
 /* "GGUF" at byte 0 is a GGUF file; a directory with config.json is a Hugging Face model;
  * anything else is tried as a llama2.c checkpoint, whose header checks are strict. */
@@ -60,7 +61,22 @@ int qs_model_load(qs_model **out, const char *path, const char *tokenizer_path) 
         tokenizer_path = found;
     if (tokenizer_path) {
         qs_tokenizer *t = NULL;
-        rc = qs_tokenizer_load_llama2c(&t, tokenizer_path, m->cfg.vocab_size);
+        /* tokenizer.json (content starts with '{') or a llama2.c tokenizer.bin */
+        char first = 0;
+        FILE *f = fopen(tokenizer_path, "rb");
+        if (f) {
+            int ch;
+            while ((ch = fgetc(f)) == ' ' || ch == '\n' || ch == '\r' || ch == '\t') {}
+            first = (char)ch;
+            fclose(f);
+        }
+        rc = first == '{' ? qs_tokenizer_load_hf(&t, tokenizer_path, NULL)
+                          : qs_tokenizer_load_llama2c(&t, tokenizer_path, m->cfg.vocab_size);
+        if (rc == QS_OK && t->n_vocab > m->cfg.vocab_size) {
+            rc = qs_error_set(QS_ERR_FORMAT, "%s: tokenizer has %d tokens, more than the model's "
+                              "vocabulary (%d)", tokenizer_path, t->n_vocab, m->cfg.vocab_size);
+            qs_tokenizer_free(t);
+        }
         if (rc) {
             qs_model_free(m);
             return rc;

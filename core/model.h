@@ -98,6 +98,10 @@ typedef struct qs_model {
 int qs_model_load(qs_model **out, const char *path, const char *tokenizer_path);
 void qs_model_free(qs_model *m);
 
+/* Deep-copies src's weights into memory the copy owns (tokenizer not copied: tok = NULL).
+ * For offline weight quantization and planting. Free with qs_model_free. */
+int qs_model_clone(qs_model **out, const qs_model *src);
+
 /* Total parameter count (the tied classifier counted once). */
 int64_t qs_model_param_count(const qs_model *m);
 /* Looks a tensor up by name; NULL if absent. */

@@ -49,6 +49,9 @@ int qs_cmd_ppl(int argc, char **argv);
 int qs_cmd_generate(int argc, char **argv);
 int qs_cmd_synth(int argc, char **argv);
 int qs_cmd_bench(int argc, char **argv);
+int qs_cmd_memory(int argc, char **argv);
+int qs_cmd_run(int argc, char **argv);
+int qs_cmd_eval(int argc, char **argv);
 
 #endif
 

@@ -9,6 +9,9 @@ static const qs_cli_cmd commands[] = {
     {"info", "describe a model: format, config, parameters, tensors, sha256", qs_cmd_info},
     {"ppl", "perplexity of a model on a text", qs_cmd_ppl},
     {"generate", "generate text from a prompt", qs_cmd_generate},
+    {"eval", "quantized vs full-precision: perplexity ratio and KL divergence", qs_cmd_eval},
+    {"run", "run a Lua experiment (experiments/*.lua)", qs_cmd_run},
+    {"memory", "weight, scale and KV-cache bytes of a quantized deployment", qs_cmd_memory},
     {"bench", "measure the machine's limits and the forward pass's speed", qs_cmd_bench},
     {"synth", "write a random-weight llama2.c checkpoint of a chosen shape", qs_cmd_synth},
 };

@@ -1,0 +1,180 @@
+/* qscope eval MODEL TEXT --config "W8A8 per-token": the full-precision and the quantized
+ * model on the same windows in one pass; perplexity ratio and KL divergence statistics,
+ * optionally attributed to one site or one layer at a time. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "error.h"
+#include "eval.h"
+
+static void print_report(const char *label, const qs_eval_result *r) {
+    const qs_kld_report *k = &r->kld;
+    printf("== %s: %ld scored tokens, %d windows, %.1f s\n", label, k->n, r->n_windows, r->seconds);
+    printf("PPL(Q)       %10.4f ± %.4f\n", k->ppl_q, k->ppl_q_se);
+    printf("PPL(base)    %10.4f ± %.4f\n", k->ppl_base, k->ppl_base_se);
+    printf("PPL ratio    %10.4f ± %.4f   ln ratio %.6f ± %.6f\n", k->ppl_ratio, k->ppl_ratio_se,
+           k->ln_ratio, k->ln_ratio_se);
+    printf("mean KLD     %10.6f ± %.6f\n", k->kld_mean, k->kld_se);
+    for (int i = 0; i < QS_KLD_NPCT; i++) printf("  KLD %-7s %10.6f\n", qs_kld_pct_names[i], k->kld_pct[i]);
+    printf("mean Δp      %9.4f%% ± %.4f%%\n", 100 * k->dp_mean, 100 * k->dp_se);
+    for (int i = 0; i < QS_KLD_NPCT; i++) printf("  Δp %-8s %9.4f%%\n", qs_kld_pct_names[i], 100 * k->dp_pct[i]);
+    printf("RMS Δp       %9.4f%% ± %.4f%%\n", 100 * k->dp_rms, 100 * k->dp_rms_se);
+    printf("same top-1   %9.4f%% ± %.4f%%   top-5 overlap %.4f%%\n", 100 * k->top1, 100 * k->top1_se, 100 * k->top5);
+    if (r->w.n_tensors)
+        printf("weights      %d matrices, %.4f bits/value, SQNR %.2f dB\n", r->w.n_tensors,
+               r->w.bits_per_value, 10 * log10(r->w.sum_sq_ref / (r->w.sum_sq_err > 0 ? r->w.sum_sq_err : 1e-300)));
+    if (r->a_calls)
+        printf("activations  %ld quantized tensors, %.4f bits/value, %ld values clipped\n", r->a_calls,
+               r->a_bits_per_value, r->a_clipped);
+}
+
+static cJSON *report_json(const qs_eval_result *r) {
+    const qs_kld_report *k = &r->kld;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "tokens", (double)k->n);
+    cJSON_AddNumberToObject(o, "windows", r->n_windows);
+    cJSON_AddNumberToObject(o, "ppl_q", k->ppl_q);
+    cJSON_AddNumberToObject(o, "ppl_q_stderr", k->ppl_q_se);
+    cJSON_AddNumberToObject(o, "ppl_base", k->ppl_base);
+    cJSON_AddNumberToObject(o, "ppl_base_stderr", k->ppl_base_se);
+    cJSON_AddNumberToObject(o, "nll_q", k->nll_q);
+    cJSON_AddNumberToObject(o, "nll_base", k->nll_base);
+    cJSON_AddNumberToObject(o, "ppl_ratio", k->ppl_ratio);
+    cJSON_AddNumberToObject(o, "ppl_ratio_stderr", k->ppl_ratio_se);
+    cJSON_AddNumberToObject(o, "ln_ppl_ratio", k->ln_ratio);
+    cJSON_AddNumberToObject(o, "ln_ppl_ratio_stderr", k->ln_ratio_se);
+    cJSON_AddNumberToObject(o, "kld_mean", k->kld_mean);
+    cJSON_AddNumberToObject(o, "kld_stderr", k->kld_se);
+    cJSON_AddNumberToObject(o, "dp_mean", k->dp_mean);
+    cJSON_AddNumberToObject(o, "dp_stderr", k->dp_se);
+    cJSON_AddNumberToObject(o, "dp_rms", k->dp_rms);
+    cJSON_AddNumberToObject(o, "dp_rms_stderr", k->dp_rms_se);
+    for (int i = 0; i < QS_KLD_NPCT; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "kld_%s", qs_kld_pct_names[i]);
+        cJSON_AddNumberToObject(o, key, k->kld_pct[i]);
+        snprintf(key, sizeof key, "dp_%s", qs_kld_pct_names[i]);
+        cJSON_AddNumberToObject(o, key, k->dp_pct[i]);
+    }
+    cJSON_AddNumberToObject(o, "top1_agree", k->top1);
+    cJSON_AddNumberToObject(o, "top1_agree_stderr", k->top1_se);
+    cJSON_AddNumberToObject(o, "top5_overlap", k->top5);
+    cJSON_AddNumberToObject(o, "w_bits_per_value", r->w.n_tensors ? r->w.bits_per_value : 16);
+    cJSON_AddNumberToObject(o, "a_bits_per_value", r->a_bits_per_value);
+    cJSON_AddNumberToObject(o, "a_clipped", (double)r->a_clipped);
+    cJSON_AddNumberToObject(o, "seconds", r->seconds);
+    return o;
+}
+
+int qs_cmd_eval(int argc, char **argv) {
+    qs_cli_opt opts[] = {
+        {"config", "NAME", "quantization config, e.g. \"W8A8 per-token\", \"W4A16 g128 mse\""},
+        {"tokenizer", "FILE", "tokenizer file"},
+        QS_CLI_WINDOW_OPTS,
+        {"attribute", "sites|layers", "also quantize one site (or one layer) at a time and tabulate ΔKLD/ΔPPL"},
+        {"calib", "TEXT", "calibration text for static activation ranges (default: the first window)"},
+        {"calib-windows", "N", "calibration windows", "8"},
+        {"threads", "N", "threads (default: all cores)"},
+        {"json", NULL, "print one JSON object on stdout"},
+    };
+    const int n = QS_COUNT(opts);
+    const char *pos[2];
+    int n_pos;
+    int r = qs_cli_parse(argc, argv, "eval", "MODEL TEXT --config NAME [options]", opts, n, pos, 2, &n_pos);
+    if (r) return r == 2 ? 0 : 1;
+    if (n_pos != 2 || !qs_cli_get(opts, n, "config")) {
+        fprintf(stderr, "qscope eval: error: expected MODEL TEXT and --config NAME (see --help)\n");
+        return 1;
+    }
+    long threads = 0, calib_n = 8;
+    if (qs_cli_int(opts, n, "threads", 1, 4096, &threads) || qs_cli_int(opts, n, "calib-windows", 1, 1 << 20, &calib_n))
+        return qs_cli_fail("eval");
+    qs_cli_threads(threads);
+    qs_quant_config cfg;
+    if (qs_quant_config_parse(&cfg, qs_cli_get(opts, n, "config"))) return qs_cli_fail("eval");
+    char canon[256];
+    if (qs_quant_config_format(canon, sizeof canon, &cfg)) return qs_cli_fail("eval");
+    const char *attr = qs_cli_get(opts, n, "attribute");
+    if (attr && strcmp(attr, "sites") != 0 && strcmp(attr, "layers") != 0) {
+        fprintf(stderr, "qscope eval: error: --attribute '%s' must be sites or layers\n", attr);
+        return 1;
+    }
+    qs_model *m;
+    if (qs_model_load(&m, pos[0], qs_cli_get(opts, n, "tokenizer"))) return qs_cli_fail("eval");
+    qs_text text, ctext = {0};
+    qs_windows ws, cws = {0};
+    if (qs_cli_text_windows(opts, n, m, pos[1], &text, &ws)) {
+        qs_model_free(m);
+        return qs_cli_fail("eval");
+    }
+    int rc = QS_OK;
+    const char *cpath = qs_cli_get(opts, n, "calib");
+    if (cpath) {
+        qs_window_opts wo;
+        int utf8;
+        rc = qs_cli_window_opts(opts, n, m, &wo, &utf8) ? QS_ERR_ARG : QS_OK;
+        wo.doc_sep = NULL;
+        wo.max_tokens = 0;
+        if (rc == QS_OK) rc = qs_text_load(&ctext, cpath, utf8);
+        if (rc == QS_OK) rc = qs_windows_build(&cws, m->tok, ctext.data, ctext.len, &wo);
+        if (rc == QS_OK && cws.n > calib_n) cws.n = (int)calib_n;
+    }
+    int json = qs_cli_get(opts, n, "json") != NULL;
+    cJSON *root = json ? cJSON_CreateObject() : NULL;
+    qs_eval_result res;
+    if (rc == QS_OK) rc = qs_eval(m, &ws, &cfg, QS_SITE_ALL, cpath ? &cws : NULL, &res);
+    if (rc == QS_OK) {
+        if (json) {
+            cJSON_AddStringToObject(root, "model", m->path);
+            cJSON_AddStringToObject(root, "text", pos[1]);
+            cJSON_AddStringToObject(root, "config", canon);
+            cJSON_AddItemToObject(root, "result", report_json(&res));
+        } else {
+            print_report(canon, &res);
+        }
+    }
+    if (rc == QS_OK && attr) {
+        /* one site (or layer) at a time: its activations and the weights that read them */
+        int by_site = strcmp(attr, "sites") == 0;
+        int count = by_site ? QS_SITE_COUNT : m->cfg.n_layers;
+        cJSON *arr = json ? cJSON_AddArrayToObject(root, "attribution") : NULL;
+        if (!json) printf("\n== attribution by %s: %s applied to one at a time\n%-16s %12s %12s %12s\n",
+                          by_site ? "site" : "layer", canon, by_site ? "site" : "layer", "ΔKLD", "PPL(Q)", "ΔPPL");
+        for (int i = 0; i < count && rc == QS_OK; i++) {
+            if (by_site && i == QS_SITE_RESID) continue;
+            qs_quant_config one = cfg;
+            unsigned mask = QS_SITE_ALL;
+            if (by_site) mask = QS_SITE_BIT(i);
+            else {
+                one.w.n_layers = one.a.n_layers = 1;
+                one.w.layers[0] = one.a.layers[0] = i;
+                if (!qs_quant_side_has_layer(&cfg.w, i) && !qs_quant_side_has_layer(&cfg.a, i)) continue;
+            }
+            qs_eval_result part;
+            rc = qs_eval(m, &ws, &one, mask, cpath ? &cws : NULL, &part);
+            if (rc) break;
+            char label[32];
+            if (by_site) snprintf(label, sizeof label, "%s", qs_site_name(i));
+            else snprintf(label, sizeof label, "%d", i);
+            if (json) {
+                cJSON *o = report_json(&part);
+                cJSON_AddStringToObject(o, by_site ? "site" : "layer", label);
+                cJSON_AddItemToArray(arr, o);
+            } else {
+                printf("%-16s %12.6f %12.4f %+12.4f\n", label, part.kld.kld_mean, part.kld.ppl_q,
+                       part.kld.ppl_q - part.kld.ppl_base);
+            }
+        }
+    }
+    if (json && rc == QS_OK) qs_cli_print_json(root);
+    else cJSON_Delete(root);
+    qs_windows_free(&ws);
+    qs_windows_free(&cws);
+    qs_text_free(&text);
+    qs_text_free(&ctext);
+    qs_model_free(m);
+    return rc ? qs_cli_fail("eval") : 0;
+}

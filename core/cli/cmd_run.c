@@ -1,0 +1,47 @@
+/* qscope run SCRIPT.lua [name=value ...]: runs a Lua experiment in the sandbox with the qs
+ * module. Parameters arrive in the read-only table `params` (see declare_params). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "error.h"
+#include "lua_params.h"
+#include "lua_qs.h"
+#include "lua_sandbox.h"
+
+int qs_cmd_run(int argc, char **argv) {
+    qs_cli_opt opts[] = {
+        {"max-seconds", "S", "stop the script after S seconds of wall time (default: no limit)"},
+        {"max-memory", "MB", "memory the script's Lua values may use", "4096"},
+        {"threads", "N", "threads (default: all cores)"},
+    };
+    const int n = QS_COUNT(opts);
+    const char *pos[QS_CLI_MAX_REPEAT + 1];
+    int n_pos;
+    int r = qs_cli_parse(argc, argv, "run", "SCRIPT.lua [name=value ...] [options]", opts, n, pos,
+                         QS_CLI_MAX_REPEAT + 1, &n_pos);
+    if (r) return r == 2 ? 0 : 1;
+    if (n_pos < 1) {
+        fprintf(stderr, "qscope run: error: expected a SCRIPT.lua (see --help)\n");
+        return 1;
+    }
+    double secs = 0, mb = 4096;
+    long threads = 0;
+    if (qs_cli_double(opts, n, "max-seconds", 0, 1e9, &secs) ||
+        qs_cli_double(opts, n, "max-memory", 1, 1e9, &mb) ||
+        qs_cli_int(opts, n, "threads", 1, 4096, &threads))
+        return qs_cli_fail("run");
+    qs_cli_threads(threads);
+    qs_lua_limits lim = qs_lua_limits_default();
+    lim.max_seconds = secs;
+    lim.max_memory = (size_t)(mb * 1024 * 1024);
+    lua_State *L;
+    if (qs_lua_new(&L, &lim)) return qs_cli_fail("run");
+    int rc = qs_lua_set_params(L, n_pos - 1, (char *const *)(pos + 1));
+    if (rc == QS_OK) rc = qs_lua_open_qs(L);
+    if (rc == QS_OK) rc = qs_lua_run_file(L, pos[0], NULL);
+    if (rc == QS_OK) rc = qs_lua_params_check_used(L);
+    qs_lua_close(L);
+    return rc ? qs_cli_fail("run") : 0;
+}

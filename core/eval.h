@@ -1,0 +1,37 @@
+/* Quantized evaluation: the full-precision model and its quantized twin run on the same
+ * windows in one pass, and every scored position feeds perplexity and KL statistics
+ * (kld.h). The asymmetry of the field is explicit here:
+ *  - weights are quantized offline, once, on a copy (wquant.h), with any clip search;
+ *  - activations are quantized online, inside each forward pass, through the capture hook
+ *    at the linear-input sites, from cheap statistics: the current window's absmax (or
+ *    percentile) — dynamic — or ranges calibrated beforehand on calibration windows —
+ *    static (qs_quant_side.is_static). Static ranges combine per (site, layer) over the
+ *    calibration windows: absmax takes the widest range, percentile and mse the mean of
+ *    the per-window ranges. Per-token (row) and group granularities, whose groups do not
+ *    persist across windows, calibrate one range per (site, layer) used for every group. */
+#ifndef QS_EVAL_H
+#define QS_EVAL_H
+
+#include "forward.h"
+#include "kld.h"
+#include "quant.h"
+#include "windows.h"
+#include "wquant.h"
+
+typedef struct qs_eval_result {
+    qs_kld_report kld;          /* PPL(Q), PPL(base), ratios, KLD, Δp, top-1, top-5 */
+    qs_wquant_report w;         /* what weight quantization did */
+    long a_calls;               /* activation fake-quant calls */
+    long a_clipped;             /* activation values clipped */
+    double a_bits_per_value;    /* activation storage bits per value (mean over calls) */
+    int n_windows;
+    double seconds;
+} qs_eval_result;
+
+/* Evaluates cfg on ws. site_mask limits both sides to those sites (QS_SITE_ALL: every
+ * linear input; weights of a site are the matrices that read it). calib: windows for static
+ * activation ranges (NULL: the first window of ws). */
+int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg,
+            unsigned site_mask, const qs_windows *calib, qs_eval_result *out);
+
+#endif
