@@ -387,7 +387,10 @@ def gguf(version=3, kvs=None, tensors=None, n_tensors=None, n_kv=None, types=Non
         o = (offsets or {}).get(name, off)
         out += gstr(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", x & (2**64 - 1)) for x in ne)
         out += struct.pack("<IQ", ty, o)
+        bs, ts = {1: (1, 2), 2: (32, 18), 27: (1, 8)}.get(ty, (1, 4))  # ggml block, bytes
         raw = floats(max(n, 0) if n < 1 << 20 else 1)
+        if (bs, ts) != (1, 4) and 0 <= n < 1 << 20:
+            raw = (raw * ts)[:max(n, 0) // bs * ts]
         raw += b"\0" * (-len(raw) % 32)
         data += raw
         off += len(raw)
@@ -450,6 +453,18 @@ def gguf_cases():
          "blk.0.attn_norm.weight placed over token_embd.weight", gguf(offsets={"blk.0.attn_norm.weight": 0}))
     case("gguf_unknown_type.gguf", "info", "gguf_unknown_type\\.gguf.*output_norm\\.weight.*type",
          "output_norm.weight of ggml type 200", gguf(types={"output_norm.weight": 200}))
+    case("gguf_i64_type.gguf", "info", "gguf_i64_type\\.gguf.*output_norm\\.weight.*I64",
+         "output_norm.weight of type I64 (known to ggml, not dequantized by qscope)",
+         gguf(types={"output_norm.weight": 27}))
+    case("gguf_q4_0_partial_block.gguf", "info", "gguf_q4_0_partial_block\\.gguf: tensor 'output_norm\\.weight'.*not a multiple of the Q4_0 block size 32",
+         "a Q4_0 tensor whose row length (8) is not a multiple of the 32-value block",
+         gguf(types={"output_norm.weight": 2}))
+    case("gguf_bad_alignment.gguf", "info", "gguf_bad_alignment\\.gguf: 'general\\.alignment'.* is 24, not a power of two",
+         "general.alignment = 24", gguf(kvs=gguf_kvs(extra=[("general.alignment", GGUF_U32, 24)])))
+    case("gguf_tokens_not_strings.gguf", "info", "gguf_tokens_not_strings\\.gguf.*tokenizer\\.ggml\\.tokens",
+         "tokenizer.ggml.tokens is an array of uint32",
+         gguf(kvs=gguf_kvs(extra=[("tokenizer.ggml.model", GGUF_STRING, "llama"),
+                                  ("tokenizer.ggml.tokens", GGUF_ARRAY, struct.pack("<IQ", GGUF_U32, 8) + struct.pack("<8I", *range(8)))])))
     case("gguf_zero_dim.gguf", "info", "gguf_zero_dim\\.gguf.*output_norm\\.weight",
          "output_norm.weight with ne[0] = 0", gguf(tensors=[(n, [0] if n == "output_norm.weight" else s) for n, s in gguf_tensors()]))
     case("gguf_dims_overflow.gguf", "info", "gguf_dims_overflow\\.gguf.*output_norm\\.weight",
