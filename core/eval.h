@@ -5,10 +5,7 @@
  *  - activations are quantized online, inside each forward pass, through the capture hook
  *    at the linear-input sites, from cheap statistics: the current window's absmax (or
  *    percentile) — dynamic — or ranges calibrated beforehand on calibration windows —
- *    static (qs_quant_side.is_static). Static ranges combine per (site, layer) over the
- *    calibration windows: absmax takes the widest range, percentile and mse the mean of
- *    the per-window ranges. Per-token (row) and group granularities, whose groups do not
- *    persist across windows, calibrate one range per (site, layer) used for every group. */
+ *    static (qs_quant_side.is_static). The hook and its calibration live in actq.h. */
 #ifndef QS_EVAL_H
 #define QS_EVAL_H
 

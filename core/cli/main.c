@@ -10,6 +10,7 @@ static const qs_cli_cmd commands[] = {
     {"ppl", "perplexity of a model on a text", qs_cmd_ppl},
     {"generate", "generate text from a prompt", qs_cmd_generate},
     {"eval", "quantized vs full-precision: perplexity ratio and KL divergence", qs_cmd_eval},
+    {"sweep", "reconstruction error of every quantizer choice on weights and activations", qs_cmd_sweep},
     {"run", "run a Lua experiment (experiments/*.lua)", qs_cmd_run},
     {"memory", "weight, scale and KV-cache bytes of a quantized deployment", qs_cmd_memory},
     {"bench", "measure the machine's limits and the forward pass's speed", qs_cmd_bench},
