@@ -80,3 +80,21 @@ int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg,
     qs_model_free(qm);
     return rc;
 }
+
+int qs_eval_attribution_config(qs_quant_config *one, unsigned *site_mask,
+                               const qs_quant_config *cfg, int by_site, int index) {
+    *one = *cfg;
+    if (by_site) {
+        if (index < 0 || index >= QS_SITE_COUNT || index == QS_SITE_RESID) return 0;
+        *site_mask = QS_SITE_BIT(index);
+        return 1;
+    }
+    int hw = qs_quant_side_has_layer(&cfg->w, index), ha = qs_quant_side_has_layer(&cfg->a, index);
+    if (!hw && !ha) return 0;
+    *site_mask = QS_SITE_ALL;
+    one->w.n_layers = one->a.n_layers = 1;
+    one->w.layers[0] = one->a.layers[0] = index;
+    if (!hw) one->w.spec.bits = QS_QUANT_BITS_NONE;
+    if (!ha) one->a.spec.bits = QS_QUANT_BITS_NONE;
+    return 1;
+}

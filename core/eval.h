@@ -31,4 +31,13 @@ typedef struct qs_eval_result {
 int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg,
             unsigned site_mask, const qs_windows *calib, qs_eval_result *out);
 
+/* Attribution: the config that applies cfg to one part of the model only. by_site: site
+ * `index` (its activations and the weights that read it; *site_mask is set to that site);
+ * else layer `index` on each side that quantizes it (a side whose config leaves that layer
+ * alone is not quantized at all in this run; *site_mask = QS_SITE_ALL). Returns 1 and
+ * fills *one, or 0 when that part has nothing to quantize (resid; a layer neither side
+ * quantizes). */
+int qs_eval_attribution_config(qs_quant_config *one, unsigned *site_mask,
+                               const qs_quant_config *cfg, int by_site, int index);
+
 #endif

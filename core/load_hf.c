@@ -5,8 +5,11 @@
  *   DIR/model.safetensors.index.json + shards    → weights (core/safetensors.c)
  *   DIR/tokenizer.json (+ tokenizer_config.json) → m->tok, if present
  *
- * HF names map onto GGUF names; q/k stay as stored because HF's rotate_half RoPE is
- * selected in the config (QS_ROPE_HALF) instead of permuting rows. F32 tensors that are
+ * HF names map onto GGUF names. HF's q/k rows are ordered for rotate_half RoPE (pairs
+ * (i, i + hd/2)); the loader reorders each head's rows into llama2.c's interleaved pairs
+ * (2i, 2i + 1) — the inverse of llama2.c export.py's permute — so the same model gives
+ * bit-identical logits from .bin, GGUF and HF files (a half-layout forward would agree
+ * only to float rounding). F32 tensors that are
  * 4-byte aligned in the first shard are used in place (private mapping); everything else
  * is converted into memory the model owns. */
 #include <limits.h>
@@ -340,6 +343,37 @@ static int index_tensors(loader *L) {
     return rc;
 }
 
+/* rows (n_heads·hd, cols): within each head, row i -> 2i and row i + hd/2 -> 2i + 1 */
+static int rows_half_to_interleaved(float *w, int n_heads, int hd, int cols) {
+    size_t head = (size_t)hd * cols;
+    float *tmp = malloc(head * sizeof *tmp);
+    if (!tmp) return qs_error_set(QS_ERR_NOMEM, "out of memory reordering q/k rows");
+    for (int h = 0; h < n_heads; h++) {
+        float *p = w + (size_t)h * head;
+        memcpy(tmp, p, head * sizeof *tmp);
+        for (int i = 0; i < hd / 2; i++) {
+            memcpy(p + (size_t)(2 * i) * cols, tmp + (size_t)i * cols, (size_t)cols * sizeof *p);
+            memcpy(p + (size_t)(2 * i + 1) * cols, tmp + (size_t)(i + hd / 2) * cols, (size_t)cols * sizeof *p);
+        }
+    }
+    free(tmp);
+    return QS_OK;
+}
+
+static int qk_to_interleaved(qs_model *m) {
+    qs_config *c = &m->cfg;
+    int rc = QS_OK;
+    for (int l = 0; l < c->n_layers && rc == QS_OK; l++) {
+        qs_layer_weights *w = &m->w.layers[l];
+        rc = rows_half_to_interleaved(w->wq, c->n_heads, c->head_dim, c->dim);
+        if (!rc) rc = rows_half_to_interleaved(w->wk, c->n_kv_heads, c->head_dim, c->dim);
+        if (!rc && w->bq) rc = rows_half_to_interleaved(w->bq, c->n_heads, c->head_dim, 1);
+        if (!rc && w->bk) rc = rows_half_to_interleaved(w->bk, c->n_kv_heads, c->head_dim, 1);
+    }
+    c->rope_layout = QS_ROPE_INTERLEAVED;
+    return rc;
+}
+
 int qs__load_hf(qs_model **out, const char *dir) {
     *out = NULL;
     char path[PATH_MAX];
@@ -357,6 +391,7 @@ int qs__load_hf(qs_model **out, const char *dir) {
     if (!rc) rc = check_inv_freq(&f, &m->cfg);
     if (!rc) rc = load_weights(&L);
     if (!rc) rc = index_tensors(&L);
+    if (!rc) rc = qk_to_interleaved(m);
     if (!rc && L.used_view) {
         /* the model now owns the first shard's mapping; views point into it */
         m->map = f.shards[0].map;

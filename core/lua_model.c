@@ -148,6 +148,9 @@ static int model_perplexity(lua_State *L) {
     return 1;
 }
 
+/* methods defined beside the features they bind (lua_quant.c, lua_capture.c) */
+extern const luaL_Reg qs__lua_quant_model_methods[];
+
 const luaL_Reg qs__lua_model_functions[] = {{"model", l_model}, {NULL, NULL}};
 
 int qs__lua_register_model(lua_State *L) {
@@ -158,5 +161,12 @@ int qs__lua_register_model(lua_State *L) {
     };
     static const luaL_Reg meta[] = {
         {"__gc", model_gc}, {"__close", model_gc}, {"__tostring", model_tostring}, {NULL, NULL}};
-    return qs_lua_class_register(L, QS_LUA_MODEL, methods, meta);
+    int rc = qs_lua_class_register(L, QS_LUA_MODEL, methods, meta);
+    if (rc) return rc;
+    /* add the feature methods to the class's method table */
+    luaL_getmetatable(L, QS_LUA_MODEL);
+    lua_getfield(L, -1, "__index");
+    luaL_setfuncs(L, qs__lua_quant_model_methods, 0);
+    lua_pop(L, 2);
+    return QS_OK;
 }

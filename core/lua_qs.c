@@ -182,6 +182,8 @@ static const luaL_Reg qs_functions[] = {
 /* Further module functions registered by other binding files (model, results, quant,
  * capture) add themselves to the `qs` table through this list. */
 extern const luaL_Reg qs__lua_model_functions[];
+extern const luaL_Reg qs__lua_results_functions[];
+extern const luaL_Reg qs__lua_quant_functions[];
 
 int qs_lua_open_qs(lua_State *L) {
     static const luaL_Reg text_methods[] = {{"path", text_path}, {NULL, NULL}};
@@ -189,10 +191,13 @@ int qs_lua_open_qs(lua_State *L) {
         {"__gc", text_gc}, {"__close", text_gc}, {"__tostring", text_tostring}, {NULL, NULL}};
     int rc = qs_lua_class_register(L, QS_LUA_TEXT, text_methods, text_meta);
     if (rc == QS_OK) rc = qs__lua_register_model(L);
+    if (rc == QS_OK) rc = qs__lua_register_results(L);
     if (rc) return rc;
     lua_newtable(L);
     luaL_setfuncs(L, qs_functions, 0);
     luaL_setfuncs(L, qs__lua_model_functions, 0);
+    luaL_setfuncs(L, qs__lua_results_functions, 0);
+    luaL_setfuncs(L, qs__lua_quant_functions, 0);
     lua_pushstring(L, qs_version());
     lua_setfield(L, -2, "version");
     lua_pushstring(L, qs_git_revision());

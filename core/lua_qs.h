@@ -45,5 +45,6 @@ void qs__lua_set_str(lua_State *L, const char *key, const char *v);
 
 /* per-class registration (lua_model.c, lua_text.c, …) */
 int qs__lua_register_model(lua_State *L);
+int qs__lua_register_results(lua_State *L);
 
 #endif

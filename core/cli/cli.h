@@ -53,6 +53,8 @@ int qs_cmd_memory(int argc, char **argv);
 int qs_cmd_run(int argc, char **argv);
 int qs_cmd_eval(int argc, char **argv);
 int qs_cmd_sweep(int argc, char **argv);
+int qs_cmd_plant(int argc, char **argv);
+int qs_cmd_profile(int argc, char **argv);
 
 #endif
 

@@ -6,25 +6,7 @@
 #include "cli.h"
 #include "error.h"
 #include "h5store.h"
-
-static int model_attrs(qs_h5 *h, const qs_model *m) {
-    const qs_config *c = &m->cfg;
-    int rc = qs_h5_attr_str(h, "model", "arch", c->arch);
-    if (rc == QS_OK) rc = qs_h5_attr_str(h, "model", "format", m->format);
-#define A(name) if (rc == QS_OK) rc = qs_h5_attr_i64(h, "model", #name, c->name)
-    A(dim);
-    A(hidden_dim);
-    A(n_layers);
-    A(n_heads);
-    A(n_kv_heads);
-    A(head_dim);
-    A(vocab_size);
-    A(seq_len);
-#undef A
-    if (rc == QS_OK) rc = qs_h5_attr_f64(h, "model", "norm_eps", c->norm_eps);
-    if (rc == QS_OK) rc = qs_h5_attr_f64(h, "model", "rope_theta", c->rope_theta);
-    return rc;
-}
+#include "profile_h5.h"
 
 int qs_cli_h5_open(qs_h5 **out, const char *path, const char *cmd, int argc, char **argv,
                    const qs_model *m, const char *text_path, const char *params, int threads) {
@@ -48,7 +30,7 @@ int qs_cli_h5_open(qs_h5 **out, const char *path, const char *cmd, int argc, cha
         p.params = params;
         p.threads = threads;
         rc = qs_h5_write_provenance(h, &p);
-        if (rc == QS_OK) rc = model_attrs(h, m);
+        if (rc == QS_OK) rc = qs_profile_h5_model(h, m);
         if (rc) qs_h5_close(h);
         else *out = h;
     }

@@ -162,20 +162,9 @@ int qs_cmd_eval(int argc, char **argv) {
         if (!json) printf("\n== attribution by %s: %s applied to one at a time\n%-16s %12s %12s %12s\n",
                           by_site ? "site" : "layer", canon, by_site ? "site" : "layer", "ΔKLD", "PPL(Q)", "ΔPPL");
         for (int i = 0; i < count && rc == QS_OK; i++) {
-            if (by_site && i == QS_SITE_RESID) continue;
-            qs_quant_config one = cfg;
-            unsigned mask = QS_SITE_ALL;
-            if (by_site) mask = QS_SITE_BIT(i);
-            else {
-                /* layer i alone, on each side that quantizes it; a side that leaves layer i
-                 * alone stays unquantized in this run */
-                int hw = qs_quant_side_has_layer(&cfg.w, i), ha = qs_quant_side_has_layer(&cfg.a, i);
-                if (!hw && !ha) continue;
-                one.w.n_layers = one.a.n_layers = 1;
-                one.w.layers[0] = one.a.layers[0] = i;
-                if (!hw) one.w.spec.bits = QS_QUANT_BITS_NONE;
-                if (!ha) one.a.spec.bits = QS_QUANT_BITS_NONE;
-            }
+            qs_quant_config one;
+            unsigned mask;
+            if (!qs_eval_attribution_config(&one, &mask, &cfg, by_site, i)) continue;
             qs_eval_result part;
             rc = qs_eval(m, &ws, &one, mask, calib, &part);
             if (rc) break;

@@ -40,6 +40,17 @@ int qs_cmd_run(int argc, char **argv) {
     if (qs_lua_new(&L, &lim)) return qs_cli_fail("run");
     int rc = qs_lua_set_params(L, n_pos - 1, (char *const *)(pos + 1));
     if (rc == QS_OK) rc = qs_lua_open_qs(L);
+    if (rc == QS_OK) {
+        /* for the provenance of any results file the script opens */
+        char cmd[4096];
+        size_t k = (size_t)snprintf(cmd, sizeof cmd, "qscope run");
+        for (int i = 0; i < n_pos && k < sizeof cmd; i++)
+            k += (size_t)snprintf(cmd + k, sizeof cmd - k, " %s", pos[i]);
+        lua_pushstring(L, pos[0]);
+        lua_setfield(L, LUA_REGISTRYINDEX, "qs.script_path");
+        lua_pushstring(L, cmd);
+        lua_setfield(L, LUA_REGISTRYINDEX, "qs.command_line");
+    }
     if (rc == QS_OK) rc = qs_lua_run_file(L, pos[0], NULL);
     if (rc == QS_OK) rc = qs_lua_params_check_used(L);
     qs_lua_close(L);

@@ -9,6 +9,8 @@ static const qs_cli_cmd commands[] = {
     {"info", "describe a model: format, config, parameters, tensors, sha256", qs_cmd_info},
     {"ppl", "perplexity of a model on a text", qs_cmd_ppl},
     {"generate", "generate text from a prompt", qs_cmd_generate},
+    {"profile", "activation statistics, outlier channels and massive tokens, into HDF5", qs_cmd_profile},
+    {"plant", "write a checkpoint with planted outlier channels (same function)", qs_cmd_plant},
     {"eval", "quantized vs full-precision: perplexity ratio and KL divergence", qs_cmd_eval},
     {"sweep", "reconstruction error of every quantizer choice on weights and activations", qs_cmd_sweep},
     {"run", "run a Lua experiment (experiments/*.lua)", qs_cmd_run},

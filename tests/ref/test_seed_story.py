@@ -10,12 +10,12 @@ outlier channels, qscope eval and qscope sweep must show
   5. MSE clipping beats absmax on reconstruction MSE at 4 bits (never worse on any
      tensor, and lower in total) for weights and activations.
 
-The planted copy (written here, from the llama2.c file format, independent of qscope) has
-one attn_in channel and one ffn_down_in channel in every layer scaled by K = 64: the
-attn_norm gain of channel CA times K and columns CA of wq, wk, wv divided by K; row CF of
-w3 times K and column CF of w2 divided by K. K is a power of two, so the full-precision
-model computes exactly the same logits (checked: PPL(base) equal). The measured numbers
-are printed."""
+The planted copy comes from `qscope plant` with one attn_in channel and one ffn_down_in
+channel in every layer scaled by K = 64, and its weights are checked against a planter
+written here from the llama2.c file format: the attn_norm gain of channel CA times K and
+columns CA of wq, wk, wv divided by K; row CF of w3 times K and column CF of w2 divided by
+K. K is a power of two, so the full-precision model computes exactly the same logits
+(checked: PPL(base) equal). The measured numbers are printed."""
 import json
 import math
 import os
@@ -46,7 +46,8 @@ def check(cond, what):
         print("FAIL:", what, file=sys.stderr)
 
 
-def plant(src, dst):
+def plant(src):
+    """The planted weights (float32, as in the file after the 28-byte header)."""
     raw = open(src, "rb").read()
     dim, hidden, L, H, KV, V, seq = struct.unpack("<7i", raw[:28])
     w = np.frombuffer(raw[28:], dtype=np.float32).copy()
@@ -65,7 +66,7 @@ def plant(src, dst):
             v[name][l][:, CA] /= K
         v["w3"][l][CF, :] *= K
         v["w2"][l][:, CF] /= K
-    open(dst, "wb").write(raw[:28] + w.tobytes())
+    return w[:off]
 
 
 def qscope(*args):
@@ -83,8 +84,13 @@ def main():
     tmp = tempfile.mkdtemp()
     try:
         planted = os.path.join(tmp, "planted.bin")
-        plant(MODEL, planted)
+        out = subprocess.run([QSCOPE, "plant", MODEL, "-o", planted, "--plant", f"attn_in:all:{CA}:{int(K)}",
+                              "--plant", f"ffn_down_in:all:{CF}:{int(K)}"], capture_output=True, text=True)
+        check(out.returncode == 0, "qscope plant ran: " + out.stderr)
         shutil.copy(os.path.join(ROOT, "data/models/tok512.bin"), tmp)
+        ref = plant(MODEL)
+        got = np.frombuffer(open(planted, "rb").read()[28:], dtype=np.float32)[:len(ref)]
+        check(np.array_equal(got, ref), "qscope plant writes the weights planted here")
         models = {"shipped": MODEL, "planted": planted}
         configs = ["W8A16 per-channel", "W4A16 per-tensor", "W4A16 g32", "W4A16 g128",
                    "W16A8 per-tensor", "W16A8 per-token"]
