@@ -14,6 +14,7 @@ static const qs_cli_cmd commands[] = {
     {"profile", "activation statistics, outlier channels and massive tokens, into HDF5", qs_cmd_profile},
     {"plant", "write a checkpoint with planted outlier channels (same function)", qs_cmd_plant},
     {"eval", "quantized vs full-precision: perplexity ratio and KL divergence", qs_cmd_eval},
+    {"sweep", "reconstruction error of every quantizer choice on weights and activations", qs_cmd_sweep},
     {"run", "run a Lua experiment (experiments/*.lua)", qs_cmd_run},
     {"memory", "weight, scale and KV-cache bytes of a quantized deployment", qs_cmd_memory},
     {"bench", "measure the machine's limits and the forward pass's speed", qs_cmd_bench},
