@@ -184,6 +184,7 @@ static const luaL_Reg qs_functions[] = {
 extern const luaL_Reg qs__lua_model_functions[];
 extern const luaL_Reg qs__lua_results_functions[];
 extern const luaL_Reg qs__lua_quant_functions[];
+extern const luaL_Reg qs__lua_capture_functions[];
 
 int qs_lua_open_qs(lua_State *L) {
     static const luaL_Reg text_methods[] = {{"path", text_path}, {NULL, NULL}};
@@ -192,12 +193,14 @@ int qs_lua_open_qs(lua_State *L) {
     int rc = qs_lua_class_register(L, QS_LUA_TEXT, text_methods, text_meta);
     if (rc == QS_OK) rc = qs__lua_register_model(L);
     if (rc == QS_OK) rc = qs__lua_register_results(L);
+    if (rc == QS_OK) rc = qs__lua_register_capture(L);
     if (rc) return rc;
     lua_newtable(L);
     luaL_setfuncs(L, qs_functions, 0);
     luaL_setfuncs(L, qs__lua_model_functions, 0);
     luaL_setfuncs(L, qs__lua_results_functions, 0);
     luaL_setfuncs(L, qs__lua_quant_functions, 0);
+    luaL_setfuncs(L, qs__lua_capture_functions, 0);
     lua_pushstring(L, qs_version());
     lua_setfield(L, -2, "version");
     lua_pushstring(L, qs_git_revision());

@@ -43,8 +43,13 @@ void qs__lua_set_num(lua_State *L, const char *key, double v);
 void qs__lua_set_int(lua_State *L, const char *key, long long v);
 void qs__lua_set_str(lua_State *L, const char *key, const char *v);
 
+/* The HDF5 handle of a qs.results object (raises if closed). */
+struct qs_h5;
+struct qs_h5 *qs__lua_check_results(lua_State *L, int idx);
+
 /* per-class registration (lua_model.c, lua_text.c, …) */
 int qs__lua_register_model(lua_State *L);
 int qs__lua_register_results(lua_State *L);
+int qs__lua_register_capture(lua_State *L);
 
 #endif

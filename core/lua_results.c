@@ -228,3 +228,5 @@ int qs__lua_register_results(lua_State *L) {
     static const luaL_Reg meta[] = {{"__gc", results_gc}, {"__close", results_gc}, {NULL, NULL}};
     return qs_lua_class_register(L, QS_LUA_RESULTS, methods, meta);
 }
+
+qs_h5 *qs__lua_check_results(lua_State *L, int idx) { return check_results(L, idx)->h; }

@@ -140,7 +140,7 @@ void qs_model_free(qs_model *m) {
     free(m->tensors);
     free(m->w.layers);
     if (m->map) munmap(m->map, m->map_size);
-    qs_tokenizer_free(m->tok);
+    if (!m->tok_borrowed) qs_tokenizer_free(m->tok);
     free(m);
 }
 

@@ -85,6 +85,7 @@ typedef struct qs_model {
     qs_tensor *tensors;
     int n_tensors;
     qs_tokenizer *tok;       /* tokenizer embedded in or beside the model, or NULL */
+    int tok_borrowed;        /* tok belongs to another model (a copy's); not freed here */
     /* storage */
     void *map;               /* private (copy-on-write) mapping of the file, or NULL */
     size_t map_size;

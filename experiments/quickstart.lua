@@ -10,7 +10,7 @@ local p = declare_params{
     eval_text = "data/text/tinystories_v2_valid_head100.txt",
     out = "results/quickstart.h5",
     tokens = 16384,          -- profiled tokens
-    eval_tokens = 8192,      -- scored tokens per evaluated config
+    eval_tokens = 4096,      -- scored tokens per evaluated config
     ctx = 256,
     plant_scale = 80,        -- factor of the planted channels
 }
@@ -18,12 +18,12 @@ local p = declare_params{
 local m = qs.model(p.model)
 local info = m:info()
 local txt, etxt = qs.text(p.text), qs.text(p.eval_text)
-local out <close> = qs.results(p.out, { label = "quickstart" })
+local out = qs.results(p.out, { label = "quickstart" })
 print(string.format("== %s: %s, dim %d, hidden %d, %d layers, %d params",
     info.path, info.format, info.dim, info.hidden_dim, info.n_layers, info.params))
 
 -- 1. where are the outliers? --------------------------------------------------------------
-local prof = m:profile{ text = txt, tokens = p.tokens, ctx = p.ctx, results = out, prefix = "base" }
+local prof = m:profile{ text = txt, tokens = p.tokens, ctx = p.ctx, results = out }
 print("\n== profile (" .. prof.tokens .. " tokens): kurtosis per layer")
 print(string.format("%-12s %s", "site", "layer 0 .. " .. (info.n_layers - 1)))
 for _, site in ipairs{ "attn_in", "attn_o_in", "ffn_in", "ffn_down_in" } do
@@ -41,10 +41,8 @@ for l = 0, info.n_layers - 1 do
     plants[#plants + 1] = { site = "ffn_down_in", layer = l, channel = (29 * l + 11) % info.hidden_dim, scale = p.plant_scale }
 end
 local planted = m:plant(plants)
-local pprof = planted:profile{ text = txt, tokens = p.tokens, ctx = p.ctx, results = out, prefix = "planted" }
-local found = qs.outlier_channels(pprof)
-print(string.format("\n== planted %d channels (scale %g); detected %d persistent outlier channels",
-    #plants, p.plant_scale, #found))
+print(string.format("\n== planted %d channels (scale %g): one attn_in and one ffn_down_in channel per layer",
+    #plants, p.plant_scale))
 
 -- 3. what each choice costs ----------------------------------------------------------------
 local models = { { name = "original", m = m }, { name = "planted", m = planted } }
@@ -86,5 +84,20 @@ for i = 1, #summary, 2 do
         print(string.format("%-24s error: %s %s", a.config, a.error, b.error))
     end
 end
-print(string.format("\nfull-precision PPL: %.4f (both models compute the same function)", summary[1].ppl_base))
-print("results: " .. p.out .. " (run " .. out:run() .. ")")
+print(string.format("\nfull-precision PPL: %.4f original, %.4f planted (the same function)",
+    summary[1].ppl_base, summary[2].ppl_base))
+local run = out:run()
+out:close()
+
+-- 4. the planted copy's profile, in a run of its own -------------------------------------
+local outp <close> = qs.results(p.out, { label = "quickstart-planted" })
+local pprof = planted:profile{ text = txt, tokens = p.tokens, ctx = p.ctx, results = outp }
+local found = qs.outlier_channels(pprof)
+local want = {}
+for _, pl in ipairs(plants) do want[pl.site .. "/" .. pl.layer .. "/" .. pl.channel] = true end
+local hits = 0
+for _, f in ipairs(found) do if want[f.site .. "/" .. f.layer .. "/" .. f.channel] then hits = hits + 1 end end
+print(string.format("\n== planted copy: detected %d persistent outlier channels, %d of the %d planted, %d others",
+    #found, hits, #plants, #found - hits))
+print(string.format("results: %s (run %d: original model and evaluations; run %d: planted profile)",
+    p.out, run, outp:run()))

@@ -7,6 +7,9 @@
 #include "error.h"
 #include "profile_h5.h"
 
+/* lines of a list printed before "... more": the HDF5 file has them all */
+#define MAX_LINES 20
+
 static int by_absmax_desc(const void *a, const void *b) {
     double x = ((const qs_outlier_channel *)a)->absmax, y = ((const qs_outlier_channel *)b)->absmax;
     return x < y ? 1 : x > y ? -1 : 0;
@@ -114,7 +117,8 @@ static void outlier_channels(const qs_profile_report *r, FILE *f, cJSON *json) {
     cJSON *shared = json ? cJSON_AddArrayToObject(json, "shared_channels") : NULL;
     for (int i = 0; i < r->n_ch; i++) {
         const qs_profile_channel *p = &r->ch[i];
-        fprintf(f, "  %-11s L%-2d c%-5d absmax %9.4g  ratio %9.4g  token_frac %.3f  seq_frac %.3f  "
+        if (i == MAX_LINES) fprintf(f, "  ... %d more (all in outliers/channels)\n", r->n_ch - MAX_LINES);
+        if (i < MAX_LINES) fprintf(f, "  %-11s L%-2d c%-5d absmax %9.4g  ratio %9.4g  token_frac %.3f  seq_frac %.3f  "
                    "layers with it: %s\n", qs_site_name(p->site), p->layer, p->ch.channel,
                 p->ch.absmax, p->ch.ratio_to_median, p->ch.token_fraction, p->ch.sequence_fraction,
                 p->shared_layers);
@@ -139,8 +143,10 @@ static void outlier_channels(const qs_profile_report *r, FILE *f, cJSON *json) {
         for (int j = 0; j < i; j++)
             if (r->ch[j].site == p->site && r->ch[j].ch.channel == p->ch.channel) first = 0;
         if (!first || p->n_shared < 2) continue;
-        if (n_shared++ == 0) fprintf(f, "channel indices shared by layers of a site:\n");
-        fprintf(f, "  %-11s c%-5d layers %s\n", qs_site_name(p->site), p->ch.channel, p->shared_layers);
+        if (n_shared == 0) fprintf(f, "channel indices shared by layers of a site:\n");
+        if (n_shared == MAX_LINES) fprintf(f, "  ... and more\n");
+        if (n_shared++ < MAX_LINES)
+            fprintf(f, "  %-11s c%-5d layers %s\n", qs_site_name(p->site), p->ch.channel, p->shared_layers);
         if (!shared) continue;
         cJSON *e = cJSON_CreateObject();
         cJSON_AddStringToObject(e, "site", qs_site_name(p->site));
