@@ -301,7 +301,8 @@ for _, mm in ipairs(models) do
             out:append("levels", { model = mm.name, site = site, layer = l, mode = mode, rows = T, cols = C,
                 typical_std = sigma, outlier_abs = outlier, levels_per_tensor = lt,
                 levels_per_tensor_without_outlier = l0, levels_per_token_mean = lk })
-            print(string.format("   %-9s %-11s L%d %-7s outlier %8.3f / typical std %7.4f = %7.1f: bulk uses %3d levels " ..
+            print(string.format("   %-9s %-11s L%d %-7s outlier %8.3f / typical std %7.4f = %7.1f: " ..
+                "bulk uses %3d levels " ..
                 "per-tensor (%3d without the outlier; per-token %.1f per row)", mm.name, site, l, mode, outlier,
                 sigma, outlier / sigma, lt, l0, lk))
         end
@@ -360,7 +361,9 @@ for _, mm in ipairs(models) do
     local best = 1
     for i = 2, #curve do if curve[i].err < curve[best].err then best = i end end
     local pieces = {}
-    for i, c in ipairs(curve) do pieces[#pieces + 1] = string.format("%s %.5f%s", c.label, c.err, i == best and "*" or "") end
+    for i, c in ipairs(curve) do
+        pieces[#pieces + 1] = string.format("%s %.5f%s", c.label, c.err, i == best and "*" or "")
+    end
     print(string.format("   %-9s %s", mm.name, table.concat(pieces, "  ")))
     -- the per-group MSE-optimal threshold (grid + Brent search), for reference
     local mse_errs = {}
@@ -474,7 +477,8 @@ for _, mm in ipairs(models) do
             top1_agree = e.top1_agree, tokens = e.tokens, w_bits_per_value = e.w_bits_per_value,
             a_bits_per_value = e.a_bits_per_value, error = "" })
     end
-    print(string.format("   %-9s (not in the verdict) real ffn_down_in = SiLU(gate)*up at A4 per-token: KLD symmetric " ..
+    print(string.format("   %-9s (not in the verdict) real ffn_down_in = SiLU(gate)*up at A4 per-token: " ..
+        "KLD symmetric " ..
         "%.5f, affine %.5f", mm.name, real.symmetric.kld_mean, real.affine.kld_mean))
     local r = median(ratios)
     judge(6, mm.name, {
@@ -490,7 +494,8 @@ section(7, "memory math",
     "qs.memory on the seed's example (arithmetic, the same for both models), within 1%; and this model's own footprint")
 local ex = qs.memory{ params = 8e9, bits = 4, group = 128, scale_bits = 16, layers = 32, kv_heads = 8,
                       head_dim = 128, seq = 8192, kv_bits = 16 }
-print(string.format("   seed example: weights %.4f GB, scales %.4f GB, KV cache %.4f GiB, total %.4f GB, %.4f bits/weight",
+print(string.format("   seed example: weights %.4f GB, scales %.4f GB, KV cache %.4f GiB, total %.4f GB, " ..
+    "%.4f bits/weight",
     ex.weight_bytes / 1e9, ex.scale_bytes / 1e9, ex.kv_bytes / 2 ^ 30, ex.total_bytes / 1e9, ex.bits_per_weight))
 for _, mm in ipairs(models) do
     local own = qs.memory{ params = info.params, bits = 4, group = 128, layers = info.n_layers,
@@ -508,11 +513,11 @@ end
 -- summary -------------------------------------------------------------------------------------
 print(string.format("\n== summary (%s, %d profiled tokens, %d scored tokens per evaluation)", info.path,
     prof.tokens, p.eval_tokens))
-print(string.format("   %-52s %-15s %-15s", "claim", "original", "planted"))
+print(string.format("   %-54s %-15s %-15s", "claim", "original", "planted"))
 local n_planted = 0
 for i, name in ipairs(claim_names) do
     local v = verdicts[i]
-    print(string.format("   %d %-50s %-15s %-15s", i, name, v.original and "HOLDS" or "DOES NOT HOLD",
+    print(string.format("   %d %-52s %-15s %-15s", i, name, v.original and "HOLDS" or "DOES NOT HOLD",
         v.planted and "HOLDS" or "DOES NOT HOLD"))
     if v.planted then n_planted = n_planted + 1 end
 end
