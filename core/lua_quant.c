@@ -234,13 +234,9 @@ static int model_eval(lua_State *L) {
         int count = by_site ? QS_SITE_COUNT : m->cfg.n_layers, k = 0;
         lua_newtable(L);
         for (int i = 0; i < count && rc == QS_OK; i++) {
-            if (by_site && i == QS_SITE_RESID) continue;
-            qs_quant_config one = cfg;
-            unsigned mask = by_site ? QS_SITE_BIT(i) : QS_SITE_ALL;
-            if (!by_site) {
-                one.w.n_layers = one.a.n_layers = 1;
-                one.w.layers[0] = one.a.layers[0] = i;
-            }
+            qs_quant_config one;
+            unsigned mask;
+            if (!qs_eval_attribution_config(&one, &mask, &cfg, by_site, i)) continue;
             qs_eval_result part;
             rc = qs_eval(m, &ws, &one, mask, has_calib ? &cws : NULL, &part);
             if (rc) break;

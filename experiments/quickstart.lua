@@ -10,7 +10,7 @@ local p = declare_params{
     eval_text = "data/text/tinystories_v2_valid_head100.txt",
     out = "results/quickstart.h5",
     tokens = 16384,          -- profiled tokens
-    eval_tokens = 8192,      -- scored tokens per evaluated config
+    eval_tokens = 4096,      -- scored tokens per evaluated config
     ctx = 256,
     plant_scale = 80,        -- factor of the planted channels
 }
