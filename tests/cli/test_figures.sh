@@ -11,22 +11,15 @@ FIG=$QS_ROOT/scripts/figures
 expect_ok quickstart -- "$QSCOPE" run "$QS_ROOT/experiments/quickstart.lua" tokens=1024 eval_tokens=256 ctx=128 \
     out="$TMP/q.h5"
 
-# a sweep table (percentile clipping and granularity) and a ppl table with KLD percentiles
+# a sweep table (qscope's m:sweep: weights and captured activations, percentile clipping and
+# granularity) and a ppl table with KLD percentiles (llama_paper_tables.lua)
 cat >"$TMP/s.lua" <<'LUA'
 local p = declare_params{ root = ".", out = "" }
 local m = qs.model(p.root .. "/data/models/stories260K.bin")
+local txt = qs.text(p.root .. "/data/text/tinystories_v2_valid_head100.txt")
 local out <close> = qs.results(p.out, { label = "figtest" })
-for _, t in ipairs{ "blk.0.ffn_down", "blk.1.attn_q", "blk.2.ffn_up" } do
-    for _, c in ipairs{ { "percentile", 95 }, { "percentile", 99 }, { "percentile", 99.9 }, { "absmax", 0 }, { "mse", 0 } } do
-        for _, g in ipairs{ { "per-tensor", "tensor", 0 }, { "per-channel", "channel", 0 }, { "g32", "group", 32 } } do
-            local spec = "W4A16 " .. g[1] .. (c[1] == "percentile" and (" percentile:" .. c[2]) or (" " .. c[1]))
-            local r = m:quantize_tensor(t, spec)
-            out:append("sweeps/weights", { target = "weight", tensor = t, layer = tonumber(t:match("%d")), bits = 4,
-                scheme = "symmetric", granularity = g[2], group = g[3], clip = c[1], clip_value = c[2],
-                mse = r.mse, sqnr_db = r.sqnr_db, bits_per_value = r.bits_per_value, error = "" })
-        end
-    end
-end
+m:sweep{ bits = "4,8", gran = "tensor,channel,group:32", clip = "absmax,mse,percentile:99,percentile:99.9",
+         text = txt, tokens = 128, ctx = 128, results = out, name = "all" }
 LUA
 expect_ok "sweep table from Lua" -- "$QSCOPE" run "$TMP/s.lua" root="$QS_ROOT" out="$TMP/s.h5"
 expect_ok "paper table" -- "$QSCOPE" run "$QS_ROOT/experiments/llama_paper_tables.lua" tokens=256 ctx=128 \
@@ -48,7 +41,7 @@ sites = ["resid", "attn_in", "attn_o_in", "ffn_in", "ffn_down_in"]
 want1 = [f"run{r}_{k}_{s}" for r in (1, 2) for k in ("heatmap", "channels") for s in sites]
 want1 += [f"run{r}_{k}" for r in (1, 2) for k in ("hist", "kurtosis")]
 want1 += ["run1_ppl_weights", "run1_ppl_activations", "run1_kld_weights", "run1_kld_activations"]
-want2 = ["run1_clipping_weights", "run1_pareto_weights", "run2_ppl_w8a8", "run2_kld_w8a8"]
+want2 = ["run1_clipping_all", "run1_pareto_all", "run2_ppl_w8a8", "run2_kld_w8a8"]
 bad = []
 for d, want, listing in (("f1", want1, "list1"), ("f2", want2, "list2")):
     printed = set(open(os.path.join(tmp, listing)).read().split())
