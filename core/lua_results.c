@@ -105,7 +105,8 @@ static results_table *table_for(lua_State *L, qs_lua_results *r, const char *nam
         cols[k].name = t->col_names[k];
         if (ty == LUA_TSTRING) {
             cols[k].type = QS_H5_COL_STR;
-            cols[k].len = len * 2 > 64 ? (len * 2 > 4096 ? 4096 : len * 2) : 64;
+            /* fixed width, set by the first row: room for longer values later (error texts) */
+            cols[k].len = len * 2 > 256 ? (len * 2 > 4096 ? 4096 : len * 2) : 256;
         } else if (ty == LUA_TNUMBER || ty == LUA_TBOOLEAN) {
             cols[k].type = QS_H5_COL_F64;
             cols[k].len = 0;
