@@ -38,7 +38,8 @@ static void push_side(lua_State *L, const qs_quant_side *s) {
 static void parse_spec(lua_State *L, const char *name, qs_quant_config *c, const qs_quant_side **side) {
     char buf[512];
     const char *full = name;
-    if ((name[0] == 'W' || name[0] == 'w') && !strpbrk(name, "Aa")) {
+    size_t first = strcspn(name, " "); /* the W/A token */
+    if ((name[0] == 'W' || name[0] == 'w') && !memchr(name, 'A', first) && !memchr(name, 'a', first)) {
         /* "W4 g128" -> "W4A16 g128" (only when the first token has no A part) */
         size_t k = strcspn(name, " ");
         snprintf(buf, sizeof buf, "%.*sA16%s", (int)k, name, name + k);
