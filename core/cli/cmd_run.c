@@ -1,14 +1,37 @@
 /* qscope run SCRIPT.lua [name=value ...]: runs a Lua experiment in the sandbox with the qs
  * module. Parameters arrive in the read-only table `params` (see declare_params). */
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "error.h"
 #include "lua_params.h"
 #include "lua_qs.h"
 #include "lua_sandbox.h"
+
+/* The Lua hook checks --max-seconds between instructions; a script stuck inside one C call
+ * (a pathological string pattern) never reaches it. This watchdog ends the process a few
+ * seconds after the limit; rows already appended to results files are flushed and stay. */
+static char watchdog_msg[512];
+
+static void watchdog(int sig) {
+    (void)sig;
+    ssize_t w = write(2, watchdog_msg, strlen(watchdog_msg));
+    (void)w;
+    _exit(1);
+}
+
+static void arm_watchdog(const char *script, double secs) {
+    snprintf(watchdog_msg, sizeof watchdog_msg,
+             "qscope run: error: %s exceeded its time limit of %g s inside a C call; stopped\n",
+             script, secs);
+    signal(SIGALRM, watchdog);
+    alarm((unsigned)ceil(secs) + 5);
+}
 
 int qs_cmd_run(int argc, char **argv) {
     qs_cli_opt opts[] = {
@@ -51,7 +74,9 @@ int qs_cmd_run(int argc, char **argv) {
         lua_pushstring(L, cmd);
         lua_setfield(L, LUA_REGISTRYINDEX, "qs.command_line");
     }
+    if (rc == QS_OK && secs > 0) arm_watchdog(pos[0], secs);
     if (rc == QS_OK) rc = qs_lua_run_file(L, pos[0], NULL);
+    alarm(0);
     if (rc == QS_OK) rc = qs_lua_params_check_used(L);
     qs_lua_close(L);
     return rc ? qs_cli_fail("run") : 0;

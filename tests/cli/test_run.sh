@@ -52,4 +52,7 @@ cp "$TMP/partial.h5" "$TMP/ro.h5"; chmod a-w "$TMP/ro.h5"; before=$(sha256sum < 
 printf 'local out = qs.results("%s")\n' "$TMP/ro.h5" > "$TMP/ro.lua"
 expect_fail "read-only results" "ro.h5" -- "$QSCOPE" run "$TMP/ro.lua"
 check "read-only file untouched" [ "$before" = "$(sha256sum < "$TMP/ro.h5")" ]
+# a script stuck inside one C call (a pathological pattern) is stopped by the watchdog
+printf 'local s = string.rep("a", 40)\nprint(s:find(string.rep("a?", 40) .. string.rep("a", 40) .. "b"))\n' > "$TMP/bomb.lua"
+expect_fail "pattern bomb stopped" "bomb.lua exceeded its time limit of 1 s" -- "$QSCOPE" run "$TMP/bomb.lua" --max-seconds 1
 summary
