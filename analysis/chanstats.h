@@ -103,6 +103,10 @@ void qs_chanstats_free(qs_chanstats *s); /* NULL is fine */
 /* Adds one window x (T, C), row-major; x is only read. T >= 1. */
 int qs_chanstats_add(qs_chanstats *s, const float *x, int T, int C);
 
+/* Scalar reference for qs_chanstats_add: one thread, medians by a full sort, a division
+ * per element for r(t,c). Same results, bit for bit. */
+int qs_chanstats_add_ref(qs_chanstats *s, const float *x, int T, int C);
+
 /* The same, reusing the per-token medians of a qs_tokenscan of this very window (scan (T))
  * instead of selecting them again: the selection is most of the cost of an add, and a
  * capture pipeline that also looks for massive tokens has the scan already. Results are

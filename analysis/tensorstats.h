@@ -65,6 +65,11 @@ void qs_tensorstats_free(qs_tensorstats *s); /* NULL is fine */
 /* Adds n elements of x (any shape, read as a flat array). n = 0 is a no-op. */
 int qs_tensorstats_add(qs_tensorstats *s, const float *x, int64_t n);
 
+/* Scalar reference: one thread, the bins by search against the edges. Exact results
+ * (counts, extremes, bins) are identical to qs_tensorstats_add; moments agree to rounding
+ * (the fast add sums each chunk in 16 lanes). */
+int qs_tensorstats_add_ref(qs_tensorstats *s, const float *x, int64_t n);
+
 /* a += b (b unchanged). Errors: QS_ERR_ARG (NULL or a == b). */
 int qs_tensorstats_merge(qs_tensorstats *a, const qs_tensorstats *b);
 
