@@ -239,6 +239,14 @@ typedef struct window {
 
 #define WINDOW_ARRAYS 11
 
+/* a·b kept as a rounded product: GCC turns intrinsic multiply-adds into fused ones under
+ * its default -ffp-contract=fast, which would round differently from add_block. */
+QS_AVX512 static inline __m512d mul_unfused(__m512d a, __m512d b) {
+    __m512d p = _mm512_mul_pd(a, b);
+    __asm__("" : "+v"(p));
+    return p;
+}
+
 /* 16 channels c0.. (fewer at the end) of one window: the same operations in the same token
  * order as add_block, on 16 channels at a time, so every bit agrees with it. Returns
  * nonzero when the strip holds a NaN or infinity. thr (T): outlier_threshold per token. */
@@ -269,8 +277,8 @@ QS_AVX512 static int strip_avx512(window *w, const float *x, int T, int C, int c
         sum1 = _mm512_add_pd(sum1, d1);
         sab0 = _mm512_add_pd(sab0, _mm512_abs_pd(d0));
         sab1 = _mm512_add_pd(sab1, _mm512_abs_pd(d1));
-        ssq0 = _mm512_add_pd(ssq0, _mm512_mul_pd(d0, d0));
-        ssq1 = _mm512_add_pd(ssq1, _mm512_mul_pd(d1, d1));
+        ssq0 = _mm512_add_pd(ssq0, mul_unfused(d0, d0));
+        ssq1 = _mm512_add_pd(ssq1, mul_unfused(d1, d1));
     }
     if (bad) return 1;
     const __m512d nT = _mm512_set1_pd((double)T);
@@ -281,13 +289,13 @@ QS_AVX512 static int strip_avx512(window *w, const float *x, int T, int C, int c
         __m512d d0 = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), mean0);
         __m512d d1 = _mm512_sub_pd(
             _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))), mean1);
-        __m512d q0 = _mm512_mul_pd(d0, d0), q1 = _mm512_mul_pd(d1, d1);
+        __m512d q0 = mul_unfused(d0, d0), q1 = mul_unfused(d1, d1);
         m20 = _mm512_add_pd(m20, q0);
         m21 = _mm512_add_pd(m21, q1);
-        m30 = _mm512_add_pd(m30, _mm512_mul_pd(q0, d0));
-        m31 = _mm512_add_pd(m31, _mm512_mul_pd(q1, d1));
-        m40 = _mm512_add_pd(m40, _mm512_mul_pd(q0, q0));
-        m41 = _mm512_add_pd(m41, _mm512_mul_pd(q1, q1));
+        m30 = _mm512_add_pd(m30, mul_unfused(q0, d0));
+        m31 = _mm512_add_pd(m31, mul_unfused(q1, d1));
+        m40 = _mm512_add_pd(m40, mul_unfused(q0, q0));
+        m41 = _mm512_add_pd(m41, mul_unfused(q1, q1));
     }
 #define STORE2(arr, v0, v1)                                  \
     do {                                                     \
