@@ -137,10 +137,12 @@ static void commit(qs_tensorstats *s, const chunk *ck, int64_t nchunks, const ui
 #if QS_HAVE_AVX512
 #include <immintrin.h>
 
-/* Slots of the fast histogram: the bins, then zero, underflow, overflow (as in ROW) and one
- * for NaN/inf. Underflow and overflow values also belong to the end bins; commit adds them. */
-#define SLOT_ZERO QS_TENSORSTATS_NBINS
-#define SLOT_UNDER (QS_TENSORSTATS_NBINS + 1)
+/* Slots of the fast histogram, in the order of |x|: zero, underflow, the bins, overflow,
+ * NaN/inf. Underflow and overflow values also belong to the end bins; add_avx512 moves
+ * them there. */
+#define SLOT_ZERO 0
+#define SLOT_UNDER 1
+#define SLOT_BIN0 2
 #define SLOT_OVER (QS_TENSORSTATS_NBINS + 2)
 #define SLOT_BAD (QS_TENSORSTATS_NBINS + 3)
 #define NSLOTS (QS_TENSORSTATS_NBINS + 4)
@@ -155,15 +157,16 @@ static int slot_of(const double *edges, uint32_t u) {
     float af = qs__bits_float(u);
     if ((double)af < edges[0]) return SLOT_UNDER;
     if ((double)af >= edges[QS_TENSORSTATS_NBINS]) return SLOT_OVER;
-    return bin_of(edges, af);
+    return SLOT_BIN0 + bin_of(edges, af);
 }
 
-/* Slot lookup by the top 15 bits of u (exponent and 7 mantissa bits): a bucket spans at
- * most 2^-7 = 0.8 % of its values while a bin spans 2.3 %, so the slot changes at most
- * once inside a bucket, at the first u >= thr:
- *   slot(u) = u >= thr ? hi : lo,   entry = thr | lo << 32 | hi << 48.
- * Built once from slot_of, so it agrees with bin_of bit for bit. */
-static uint64_t slot_table[1u << 15];
+/* Slot lookup by the top 16 bits of x (sign, exponent and 7 mantissa bits). A bucket spans
+ * at most 2^-7 = 0.8 % of its values while a bin spans 2.3 %, so the slot, monotone in |x|,
+ * rises at most once inside a bucket, by one, at the low 16 bits `off`:
+ *   slot(x) = base + ((bits & 0xffff) >= off),   entry = base << 16 | off
+ * (a bucket without a step stores base = slot - 1, off = 0). Built once from slot_of, so
+ * it agrees with bin_of bit for bit; the build checks the one-step property. */
+static uint32_t slot_table[1u << 16];
 static pthread_once_t slot_once = PTHREAD_ONCE_INIT;
 
 static void slot_table_build(void) {
@@ -172,20 +175,22 @@ static void slot_table_build(void) {
         edges[i] = pow(10.0, QS_TENSORSTATS_LOG10_MIN + (double)i / QS_TENSORSTATS_BINS_PER_DECADE);
     for (uint32_t b = 0; b < (1u << 15); b++) {
         uint32_t u0 = b << 16, u1 = u0 + 0xffffu;
-        uint64_t lo = (uint64_t)slot_of(edges, u0), hi = (uint64_t)slot_of(edges, u1);
-        uint32_t thr;
+        int lo = slot_of(edges, u0), hi = slot_of(edges, u1);
+        uint32_t entry;
         if (lo == hi) {
-            thr = 0xffffffffu;
+            QS_ASSERT(lo >= 1);
+            entry = (uint32_t)(lo - 1) << 16;
         } else { /* first u whose slot differs from u0's */
-            uint32_t l = u0, r = u1; /* slot(l) == lo, slot(r) != lo */
+            QS_ASSERT(hi == lo + 1);
+            uint32_t l = u0, r = u1; /* slot(l) == lo, slot(r) == hi */
             while (r - l > 1) {
                 uint32_t m = l + (r - l) / 2;
-                if ((uint64_t)slot_of(edges, m) == lo) l = m;
+                if (slot_of(edges, m) == lo) l = m;
                 else r = m;
             }
-            thr = r;
+            entry = (uint32_t)lo << 16 | (r - u0);
         }
-        slot_table[b] = (uint64_t)thr | lo << 32 | hi << 48;
+        slot_table[b] = slot_table[b | 0x8000u] = entry; /* both signs */
     }
 }
 
@@ -243,22 +248,21 @@ QS_AVX512 static void scan_chunk_avx512(chunk *ck, uint64_t *counts /* (COPIES, 
     ck->min_abs_nz = _mm512_reduce_min_ps(anz);
     ck->sum_abs = _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
     ck->sum_sq = _mm512_reduce_add_pd(_mm512_add_pd(q0, q1));
-    /* slots: a scalar table walk, the one part that does not vectorize */
+    /* slots: a scalar table walk, the one part that does not vectorize (a gather plus
+     * scalar counting measured slower); element i goes into copy i % COPIES */
     const uint32_t *bits = (const uint32_t *)(const void *)x;
+    uint64_t *c0 = counts, *c1 = counts + NSLOTS, *c2 = counts + 2 * NSLOTS, *c3 = counts + 3 * NSLOTS;
+#define SLOT(b) ((slot_table[(b) >> 16] >> 16) + ((uint16_t)(b) >= (uint16_t)slot_table[(b) >> 16]))
     int i = 0;
-    for (; i + COPIES <= n; i += COPIES)
-        for (int j = 0; j < COPIES; j++) {
-            uint32_t u = bits[i + j] & 0x7fffffffu;
-            uint64_t e = slot_table[u >> 16];
-            uint32_t slot = u >= (uint32_t)e ? (uint32_t)(e >> 48) : (uint32_t)(e >> 32) & 0xffffu;
-            counts[(size_t)j * NSLOTS + slot]++;
-        }
-    for (; i < n; i++) {
-        uint32_t u = bits[i] & 0x7fffffffu;
-        uint64_t e = slot_table[u >> 16];
-        uint32_t slot = u >= (uint32_t)e ? (uint32_t)(e >> 48) : (uint32_t)(e >> 32) & 0xffffu;
-        counts[slot]++;
+    for (; i + 4 <= n; i += 4) {
+        uint32_t b0 = bits[i], b1 = bits[i + 1], b2 = bits[i + 2], b3 = bits[i + 3];
+        c0[SLOT(b0)]++;
+        c1[SLOT(b1)]++;
+        c2[SLOT(b2)]++;
+        c3[SLOT(b3)]++;
     }
+    for (; i < n; i++) c0[SLOT(bits[i])]++;
+#undef SLOT
 }
 
 /* No pre-scan for NaN/inf: the slot table sends them to SLOT_BAD, and nothing is committed
@@ -288,15 +292,18 @@ static int add_avx512(qs_tensorstats *s, const float *x, int64_t n) {
         }
     }
     uint64_t nbad = 0;
-    for (int t = 0; t < nt; t++) {
+    for (int t = 0; t < nt; t++) { /* slots back to the ROW layout of commit */
         uint64_t *row = rows + (size_t)t * ROW;
         for (int j = 0; j < COPIES; j++) {
             const uint64_t *c = counts + ((size_t)t * COPIES + j) * NSLOTS;
-            for (int i = 0; i < ROW; i++) row[i] += c[i];
+            for (int i = 0; i < QS_TENSORSTATS_NBINS; i++) row[i] += c[SLOT_BIN0 + i];
+            row[QS_TENSORSTATS_NBINS] += c[SLOT_ZERO];
+            row[QS_TENSORSTATS_NBINS + 1] += c[SLOT_UNDER];
+            row[QS_TENSORSTATS_NBINS + 2] += c[SLOT_OVER];
+            row[0] += c[SLOT_UNDER]; /* clamped into the end bins */
+            row[QS_TENSORSTATS_NBINS - 1] += c[SLOT_OVER];
             nbad += c[SLOT_BAD];
         }
-        row[0] += row[SLOT_UNDER];                        /* clamped into the end bins */
-        row[QS_TENSORSTATS_NBINS - 1] += row[SLOT_OVER];
     }
     int rc = QS_OK;
     if (nbad) {
