@@ -362,7 +362,7 @@ static int add_window_avx512(qs_chanstats *s, const float *x, const double *med,
     const uint32_t thr8 = at_least_threshold(s->cfg.int8_threshold);
     const int nstrips = (C + 15) / 16;
     int bad = 0;
-#pragma omp parallel for schedule(static) reduction(| : bad)
+#pragma omp parallel for schedule(dynamic, 2) reduction(| : bad)
     for (int b = 0; b < nstrips; b++) bad |= strip_avx512(&w, x, T, C, 16 * b, thr, thr8);
     int rc = QS_OK;
     if (bad) rc = report_nonfinite(x, T, C);
@@ -412,7 +412,7 @@ int qs_chanstats_add(qs_chanstats *s, const float *x, int T, int C) {
 #pragma omp parallel
         {
             uint32_t *a = keys + (size_t)omp_get_thread_num() * 2 * len;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 8)
             for (int t = 0; t < T; t++) med[t] = qs__median_abs_avx512(x + (size_t)t * C, C, a, a + len);
         }
         rc = add_window_avx512(s, x, med, T);

@@ -79,14 +79,16 @@ double qs_select_median_abs_ref(float *scratch, const float *v, int n) {
  * target instead. Rounds end at 64 keys, which are ranked all against all. Everything is
  * exact: the sample only chooses which keys to keep. */
 
-/* The key at position r of the sorted s[0..n), n <= 64, by counting for each key how many
- * are smaller and how many are not larger. Keys are below 0xffffffff (the padding). */
-QS_AVX512 static uint32_t rank_small(const uint32_t *s, int n, int r) {
+/* The keys at positions r0 <= r1 of the sorted s[0..n), n <= 64, into *k0, *k1, by
+ * counting for each key how many are smaller and how many are not larger (all pairs, 16
+ * at a time). Keys are below 0xffffffff (the padding). */
+QS_AVX512 static void rank_small(const uint32_t *s, int n, int r0, int r1, uint32_t *k0, uint32_t *k1) {
     uint32_t pad[80];
-    int nv = (n + 15) / 16;
+    int nv = (n + 15) / 16, found = 0;
     for (int i = 0; i < n; i++) pad[i] = s[i];
     for (int i = n; i < nv * 16; i++) pad[i] = UINT32_MAX;
-    for (int i = 0; i < n; i++) {
+    *k0 = *k1 = s[0]; /* unreachable fallback: some key holds every position */
+    for (int i = 0; i < n && found != 3; i++) {
         __m512i v = _mm512_set1_epi32((int)s[i]);
         int lt = 0, le = 0;
         for (int j = 0; j < nv; j++) {
@@ -94,9 +96,9 @@ QS_AVX512 static uint32_t rank_small(const uint32_t *s, int n, int r) {
             lt += _mm_popcnt_u32(_mm512_cmplt_epu32_mask(w, v));
             le += _mm_popcnt_u32(_mm512_cmple_epu32_mask(w, v));
         }
-        if (lt <= r && r < le) return s[i];
+        if (lt <= r0 && r0 < le) *k0 = s[i], found |= 1;
+        if (lt <= r1 && r1 < le) *k1 = s[i], found |= 2;
     }
-    return s[0]; /* unreachable: some key holds every position */
 }
 
 /* dst <- the keys |src| in [lo, hi], in order; *below <- how many are < lo. Returns the
@@ -132,7 +134,7 @@ QS_AVX512 static uint32_t select_keys(const uint32_t *src, uint32_t *a, uint32_t
     const uint32_t *cur = src;
     uint32_t *dst = a, *spare = b;
     while (n > 64) {
-        const int s = n >= 2048 ? 64 : 32;
+        const int s = 32;
         uint32_t S[64];
         for (int j = 0; j < s; j++)
             S[j] = cur[(int)(((int64_t)(2 * j + 1) * n) / (2 * s))] & 0x7fffffffu;
@@ -142,8 +144,10 @@ QS_AVX512 static uint32_t select_keys(const uint32_t *src, uint32_t *a, uint32_t
         double p = (double)k / n, q = p * s;
         double d = 1.5 * sqrt(s * p * (1.0 - p)) + 1.0;
         int qlo = (int)floor(q - d), qhi = (int)ceil(q + d);
-        uint32_t lo = qlo < 0 ? 0 : rank_small(S, s, qlo);
-        uint32_t hi = qhi >= s ? UINT32_MAX : rank_small(S, s, qhi);
+        uint32_t lo, hi;
+        rank_small(S, s, qlo < 0 ? 0 : qlo, qhi >= s ? s - 1 : qhi, &lo, &hi);
+        if (qlo < 0) lo = 0;
+        if (qhi >= s) hi = UINT32_MAX;
         int below, tmp;
         int nc = filter_band(dst, &below, cur, n, lo, hi);
         if (k < below) { /* the target is below the band: lo > 0 as some key is < lo */
@@ -158,7 +162,8 @@ QS_AVX512 static uint32_t select_keys(const uint32_t *src, uint32_t *a, uint32_t
             /* the band held every key: split three ways around one sample key instead,
              * which always removes at least that key */
             int qi = (int)q < s ? (int)q : s - 1;
-            uint32_t piv = rank_small(S, s, qi);
+            uint32_t piv, unused;
+            rank_small(S, s, qi, qi, &piv, &unused);
             int lt, eq = filter_band(dst, &lt, cur, n, piv, piv);
             if (k < lt) {
                 nc = filter_band(dst, &tmp, cur, n, 0, piv - 1);
@@ -176,7 +181,9 @@ QS_AVX512 static uint32_t select_keys(const uint32_t *src, uint32_t *a, uint32_t
     }
     uint32_t last[64];
     for (int i = 0; i < n; i++) last[i] = cur[i] & 0x7fffffffu;
-    return rank_small(last, n, k);
+    uint32_t key, unused;
+    rank_small(last, n, k, k, &key, &unused);
+    return key;
 }
 
 QS_AVX512 double qs__median_abs_avx512(const float *v, int n, uint32_t *a, uint32_t *b) {

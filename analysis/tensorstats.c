@@ -339,7 +339,7 @@ static int add_portable(qs_tensorstats *s, const float *x, int64_t n, int nt) {
 #pragma omp parallel num_threads(nt)
     {
         uint64_t *row = rows + (size_t)omp_get_thread_num() * ROW;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 4)
         for (int64_t k = 0; k < nchunks; k++) {
             int64_t i0 = k * QS_TENSORSTATS_CHUNK;
             int64_t len = n - i0 < QS_TENSORSTATS_CHUNK ? n - i0 : QS_TENSORSTATS_CHUNK;

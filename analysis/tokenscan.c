@@ -94,7 +94,7 @@ static int scan_avx512(qs_token_stat *out, const float *x, int T, int C, uint32_
     {
         const size_t len = (size_t)qs__select_buf_len(C);
         uint32_t *a = keys + (size_t)omp_get_thread_num() * 2 * len, *b = a + len;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 8)
         for (int t = 0; t < T; t++) {
             const float *row = x + (size_t)t * C;
             int bad;
