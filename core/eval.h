@@ -5,10 +5,7 @@
  *  - activations are quantized online, inside each forward pass, through the capture hook
  *    at the linear-input sites, from cheap statistics: the current window's absmax (or
  *    percentile) — dynamic — or ranges calibrated beforehand on calibration windows —
- *    static (qs_quant_side.is_static). Static ranges combine per (site, layer) over the
- *    calibration windows: absmax takes the widest range, percentile and mse the mean of
- *    the per-window ranges. Per-token (row) and group granularities, whose groups do not
- *    persist across windows, calibrate one range per (site, layer) used for every group. */
+ *    static (qs_quant_side.is_static). The hook and its calibration live in actq.h. */
 #ifndef QS_EVAL_H
 #define QS_EVAL_H
 
@@ -33,5 +30,14 @@ typedef struct qs_eval_result {
  * activation ranges (NULL: the first window of ws). */
 int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg,
             unsigned site_mask, const qs_windows *calib, qs_eval_result *out);
+
+/* Attribution: the config that applies cfg to one part of the model only. by_site: site
+ * `index` (its activations and the weights that read it; *site_mask is set to that site);
+ * else layer `index` on each side that quantizes it (a side whose config leaves that layer
+ * alone is not quantized at all in this run; *site_mask = QS_SITE_ALL). Returns 1 and
+ * fills *one, or 0 when that part has nothing to quantize (resid; a layer neither side
+ * quantizes). */
+int qs_eval_attribution_config(qs_quant_config *one, unsigned *site_mask,
+                               const qs_quant_config *cfg, int by_site, int index);
 
 #endif

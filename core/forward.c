@@ -168,8 +168,8 @@ static void attention(qs_forward_state *s, int layer, int T, int pos0) {
     }
 }
 
-int qs_forward(qs_forward_state *s, const int *tokens, int T, int pos0, float *logits,
-               int last_only, const qs_hook *hook) {
+static int forward_window(qs_forward_state *s, const int *tokens, int T, int pos0, float *logits,
+                          int last_only, const qs_hook *hook) {
     const qs_model *m = s->m;
     const qs_config *c = &m->cfg;
     if (T <= 0 || T > s->max_T || pos0 < 0 || pos0 + T > s->max_pos)
@@ -236,6 +236,22 @@ int qs_forward(qs_forward_state *s, const int *tokens, int T, int pos0, float *l
         matmul(logits, s->xn, m->w.output, n, D, c->vocab_size); /* logits (n, V) */
     }
     return QS_OK;
+}
+
+/* Below this many multiply-adds per forward, the matrix products run on one thread: waking
+ * BLAS threads costs more than the products of a small model (stories260K ran 10x slower
+ * on two threads than on one on a busy machine), while wide models need every core. */
+#define BLAS_PARALLEL_MIN_MACS 1e9
+
+int qs_forward(qs_forward_state *s, const int *tokens, int T, int pos0, float *logits,
+               int last_only, const qs_hook *hook) {
+    const qs_config *c = &s->m->cfg;
+    double macs = qs_forward_flops(c, T > 0 ? T : 1, pos0) / 2;
+    int saved = openblas_get_num_threads();
+    if (macs < BLAS_PARALLEL_MIN_MACS && saved > 1) openblas_set_num_threads(1);
+    int rc = forward_window(s, tokens, T, pos0, logits, last_only, hook);
+    if (openblas_get_num_threads() != saved) openblas_set_num_threads(saved);
+    return rc;
 }
 
 double qs_forward_flops(const qs_config *c, int T, int pos0) {

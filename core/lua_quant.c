@@ -38,7 +38,8 @@ static void push_side(lua_State *L, const qs_quant_side *s) {
 static void parse_spec(lua_State *L, const char *name, qs_quant_config *c, const qs_quant_side **side) {
     char buf[512];
     const char *full = name;
-    if ((name[0] == 'W' || name[0] == 'w') && !strpbrk(name, "Aa")) {
+    size_t first = strcspn(name, " "); /* the W/A token */
+    if ((name[0] == 'W' || name[0] == 'w') && !memchr(name, 'A', first) && !memchr(name, 'a', first)) {
         /* "W4 g128" -> "W4A16 g128" (only when the first token has no A part) */
         size_t k = strcspn(name, " ");
         snprintf(buf, sizeof buf, "%.*sA16%s", (int)k, name, name + k);
@@ -234,13 +235,9 @@ static int model_eval(lua_State *L) {
         int count = by_site ? QS_SITE_COUNT : m->cfg.n_layers, k = 0;
         lua_newtable(L);
         for (int i = 0; i < count && rc == QS_OK; i++) {
-            if (by_site && i == QS_SITE_RESID) continue;
-            qs_quant_config one = cfg;
-            unsigned mask = by_site ? QS_SITE_BIT(i) : QS_SITE_ALL;
-            if (!by_site) {
-                one.w.n_layers = one.a.n_layers = 1;
-                one.w.layers[0] = one.a.layers[0] = i;
-            }
+            qs_quant_config one;
+            unsigned mask;
+            if (!qs_eval_attribution_config(&one, &mask, &cfg, by_site, i)) continue;
             qs_eval_result part;
             rc = qs_eval(m, &ws, &one, mask, has_calib ? &cws : NULL, &part);
             if (rc) break;

@@ -6,7 +6,8 @@
  *   out:write(name, rows)      appends every row of an array of rows
  *   out:attr(path, key, value) an attribute (number or string) on a group
  *   out:run()                  the run number; out:path() the file; out:close()
- * The script's path, its parameters and its sha256 go into the run's provenance. */
+ * The script's path, its parameters and its sha256 go into the run's provenance, and with
+ * qs.results(path, {model = m, text = txt}) the model's and text's paths and sha256 too. */
 #include <lauxlib.h>
 #include <math.h>
 #include <stdlib.h>
@@ -104,7 +105,8 @@ static results_table *table_for(lua_State *L, qs_lua_results *r, const char *nam
         cols[k].name = t->col_names[k];
         if (ty == LUA_TSTRING) {
             cols[k].type = QS_H5_COL_STR;
-            cols[k].len = len * 2 > 64 ? (len * 2 > 4096 ? 4096 : len * 2) : 64;
+            /* fixed width, set by the first row: room for longer values later (error texts) */
+            cols[k].len = len * 2 > 256 ? (len * 2 > 4096 ? 4096 : len * 2) : 256;
         } else if (ty == LUA_TNUMBER || ty == LUA_TBOOLEAN) {
             cols[k].type = QS_H5_COL_F64;
             cols[k].len = 0;
@@ -194,11 +196,16 @@ static int results_path(lua_State *L) {
 /* qs.results(path [, {label = "quickstart"}]) */
 static int l_results(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
-    const char *label = "script";
+    const char *label = "script", *model_path = NULL, *text_path = NULL;
     if (lua_istable(L, 2)) {
-        static const char *const keys[] = {"label", NULL};
+        static const char *const keys[] = {"label", "model", "text", NULL};
         qs__lua_check_keys(L, 2, "qs.results", keys);
         label = qs__lua_opt_str(L, 2, "label", label);
+        lua_getfield(L, 2, "model");
+        if (!lua_isnil(L, -1)) model_path = qs__lua_check_model(L, -1)->path;
+        lua_getfield(L, 2, "text");
+        if (!lua_isnil(L, -1)) text_path = qs__lua_check_text(L, -1)->path;
+        lua_pop(L, 2); /* both objects stay referenced by the option table */
     }
     qs_lua_results *r = lua_newuserdatauv(L, sizeof *r, 0);
     memset(r, 0, sizeof *r);
@@ -211,6 +218,8 @@ static int l_results(lua_State *L) {
     qs_provenance p = {0};
     p.command_line = cmd;
     p.script_path = script;
+    p.model_path = model_path;
+    p.text_path = text_path;
     int rc = qs_h5_write_provenance(r->h, &p);
     lua_pop(L, 2);
     if (rc) return qs__lua_fail(L, "qs.results");

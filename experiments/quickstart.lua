@@ -10,7 +10,7 @@ local p = declare_params{
     eval_text = "data/text/tinystories_v2_valid_head100.txt",
     out = "results/quickstart.h5",
     tokens = 16384,          -- profiled tokens
-    eval_tokens = 8192,      -- scored tokens per evaluated config
+    eval_tokens = 4096,      -- scored tokens per evaluated config
     ctx = 256,
     plant_scale = 80,        -- factor of the planted channels
 }
@@ -18,7 +18,7 @@ local p = declare_params{
 local m = qs.model(p.model)
 local info = m:info()
 local txt, etxt = qs.text(p.text), qs.text(p.eval_text)
-local out = qs.results(p.out, { label = "quickstart" })
+local out = qs.results(p.out, { label = "quickstart", model = m, text = etxt })
 print(string.format("== %s: %s, dim %d, hidden %d, %d layers, %d params",
     info.path, info.format, info.dim, info.hidden_dim, info.n_layers, info.params))
 
@@ -90,7 +90,7 @@ local run = out:run()
 out:close()
 
 -- 4. the planted copy's profile, in a run of its own -------------------------------------
-local outp <close> = qs.results(p.out, { label = "quickstart-planted" })
+local outp <close> = qs.results(p.out, { label = "quickstart-planted", model = m, text = txt })
 local pprof = planted:profile{ text = txt, tokens = p.tokens, ctx = p.ctx, results = outp }
 local found = qs.outlier_channels(pprof)
 local want = {}

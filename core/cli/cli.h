@@ -52,6 +52,7 @@ int qs_cmd_bench(int argc, char **argv);
 int qs_cmd_memory(int argc, char **argv);
 int qs_cmd_run(int argc, char **argv);
 int qs_cmd_eval(int argc, char **argv);
+int qs_cmd_sweep(int argc, char **argv);
 int qs_cmd_plant(int argc, char **argv);
 int qs_cmd_profile(int argc, char **argv);
 
@@ -77,3 +78,11 @@ int qs_cli_window_opts(const qs_cli_opt *opts, int n_opts, const qs_model *m, qs
 /* Loads TEXT and builds its windows for model m. Returns 0 or 1 (error set). */
 int qs_cli_text_windows(const qs_cli_opt *opts, int n_opts, const qs_model *m, const char *path,
                         qs_text *text, qs_windows *ws);
+
+#include "h5store.h"
+/* Opens (or creates) the result store at path for a new run labelled cmd and writes its
+ * provenance (the command line from argv, which starts at the command name; the model and
+ * text with their sha256; params "k=v; ..."; threads) and the model config as attributes
+ * of /runs/<n>/model. text_path may be NULL. Returns QS_OK or an error code (message set). */
+int qs_cli_h5_open(qs_h5 **out, const char *path, const char *cmd, int argc, char **argv,
+                   const qs_model *m, const char *text_path, const char *params, int threads);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "actq.h"
 #include "capture.h"
 #include "cli.h"
 #include "error.h"
@@ -67,6 +68,9 @@ int qs_cmd_bench(int argc, char **argv) {
         {"reps", "N", "repetitions (best is reported)", "3"},
         {"profile", NULL, "also time the forward with the capture hook on all five sites and "
                           "report profile_overhead = t_profile / t_plain - 1"},
+        {"fake-quant", "CONFIG", "also time the forward with activation fake-quant, e.g. \"W16A8 per-token\", and "
+                                 "report fakequant_overhead = t_fq / t_plain - 1 (weights are quantized offline: "
+                                 "only the activation side is timed)"},
         {"threads", "N", "threads (default: all cores)"},
         {"json", NULL, "print one JSON object on stdout"},
     };
@@ -114,13 +118,36 @@ int qs_cmd_bench(int argc, char **argv) {
             qs_capture *cap = NULL;
             if (profile) rc = qs_capture_create(&cap, &m->cfg, NULL);
             qs_hook hook = cap ? qs_capture_hook(cap) : (qs_hook){0};
-            double best = 1e30, best_p = 1e30;
+            /* activation fake-quant through the hook (actq.h), timed the same way */
+            const char *fq = qs_cli_get(opts, n, "fake-quant");
+            qs_quant_config qc;
+            qs_actq aq = {0};
+            qs_hook fq_hook = {0};
+            if (fq && rc == QS_OK) {
+                rc = qs_quant_config_parse(&qc, fq);
+                if (rc == QS_OK) rc = qs_actq_init(&aq, &m->cfg, &qc.a, QS_SITE_ALL);
+                if (rc == QS_OK && qc.a.spec.bits == QS_QUANT_BITS_NONE)
+                    rc = qs_error_set(QS_ERR_ARG, "--fake-quant '%s' quantizes no activations", fq);
+                if (rc == QS_OK && qc.a.is_static) {
+                    qs_window w = {tok, T, 0, T - 1};
+                    qs_windows cw = {&w, 1, 0, 0, NULL};
+                    rc = qs_actq_calibrate(&aq, m, &cw);
+                }
+                fq_hook = qs_actq_hook(&aq);
+            }
+            double best = 1e30, best_p = 1e30, best_fq = 1e30;
             for (int k = 0; k < reps + 1 && rc == QS_OK; k++) {
                 double t0 = qs_now();
                 /* last-row logits only: the window's matmuls are what the bench measures */
                 rc = qs_forward(&st, tok, T, 0, logits, 1, NULL);
                 double dt = qs_now() - t0;
                 if (k > 0 && dt < best) best = dt;
+                if (fq && rc == QS_OK) {
+                    t0 = qs_now();
+                    rc = qs_forward(&st, tok, T, 0, logits, 1, &fq_hook);
+                    dt = qs_now() - t0;
+                    if (k > 0 && dt < best_fq) best_fq = dt;
+                }
                 if (!profile || rc) continue;
                 qs_capture_window(cap, k, tok, T);
                 t0 = qs_now();
@@ -128,6 +155,16 @@ int qs_cmd_bench(int argc, char **argv) {
                 dt = qs_now() - t0;
                 if (k > 0 && dt < best_p) best_p = dt;
             }
+            if (fq && rc == QS_OK) {
+                char canon[256];
+                if (qs_quant_config_format(canon, sizeof canon, &qc)) snprintf(canon, sizeof canon, "%s", fq);
+                cJSON_AddStringToObject(o, "fakequant_config", canon);
+                cJSON_AddNumberToObject(o, "fakequant_seconds", best_fq);
+                cJSON_AddNumberToObject(o, "fakequant_overhead", best_fq / best - 1.0);
+                fprintf(stderr, "activation fake-quant %s: %.4f s, overhead %.1f%% over the plain forward\n",
+                        canon, best_fq, 100.0 * (best_fq / best - 1.0));
+            }
+            qs_actq_free(&aq);
             if (profile && rc == QS_OK) {
                 cJSON_AddNumberToObject(o, "profile_seconds", best_p);
                 cJSON_AddNumberToObject(o, "profile_overhead", best_p / best - 1.0);

@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "error.h"
 #include "eval.h"
+#include "restables.h"
 
 static void print_report(const char *label, const qs_eval_result *r) {
     const qs_kld_report *k = &r->kld;
@@ -75,9 +76,11 @@ int qs_cmd_eval(int argc, char **argv) {
         {"tokenizer", "FILE", "tokenizer file"},
         QS_CLI_WINDOW_OPTS,
         {"attribute", "sites|layers", "also quantize one site (or one layer) at a time and tabulate ΔKLD/ΔPPL"},
-        {"calib", "TEXT", "calibration text for static activation ranges (default: the first window)"},
+        {"calib", "TEXT", "calibration text for static activation ranges (default: TEXT's first windows)"},
         {"calib-windows", "N", "calibration windows", "8"},
         {"threads", "N", "threads (default: all cores)"},
+        {"output", "FILE", "append result rows to this HDF5 file (-o), table /runs/<n>/ppl/NAME"},
+        {"name", "NAME", "table name in the HDF5 file", "eval"},
         {"json", NULL, "print one JSON object on stdout"},
     };
     const int n = QS_COUNT(opts);
@@ -122,10 +125,25 @@ int qs_cmd_eval(int argc, char **argv) {
         if (rc == QS_OK) rc = qs_windows_build(&cws, m->tok, ctext.data, ctext.len, &wo);
         if (rc == QS_OK && cws.n > calib_n) cws.n = (int)calib_n;
     }
+    /* static ranges come from --calib, else from the first --calib-windows windows of TEXT */
+    qs_windows head = {ws.w, ws.n < calib_n ? ws.n : (int)calib_n, 0, 0, NULL};
+    const qs_windows *calib = cpath ? &cws : &head;
     int json = qs_cli_get(opts, n, "json") != NULL;
     cJSON *root = json ? cJSON_CreateObject() : NULL;
+    const char *out = qs_cli_get(opts, n, "output");
+    qs_h5 *h5 = NULL;
+    qs_h5_table *table = NULL;
+    if (rc == QS_OK && out) {
+        char params[512];
+        snprintf(params, sizeof params, "config=%s; ctx=%d; score=%s; bos=%s; attribute=%s; calib=%s; calib_windows=%ld",
+                 canon, ws.n ? ws.w[0].n : 0, qs_cli_get(opts, n, "score"), qs_cli_get(opts, n, "bos"),
+                 attr ? attr : "none", cpath ? cpath : "text", calib_n);
+        rc = qs_cli_h5_open(&h5, out, "eval", argc, argv, m, pos[1], params, qs_cli_threads(0));
+        if (rc == QS_OK) rc = qs_restable_ppl_open(&table, h5, qs_cli_get(opts, n, "name"));
+    }
     qs_eval_result res;
-    if (rc == QS_OK) rc = qs_eval(m, &ws, &cfg, QS_SITE_ALL, cpath ? &cws : NULL, &res);
+    if (rc == QS_OK) rc = qs_eval(m, &ws, &cfg, QS_SITE_ALL, calib, &res);
+    if (rc == QS_OK && table) rc = qs_restable_ppl_append(table, &cfg, "all", &res);
     if (rc == QS_OK) {
         if (json) {
             cJSON_AddStringToObject(root, "model", m->path);
@@ -144,21 +162,18 @@ int qs_cmd_eval(int argc, char **argv) {
         if (!json) printf("\n== attribution by %s: %s applied to one at a time\n%-16s %12s %12s %12s\n",
                           by_site ? "site" : "layer", canon, by_site ? "site" : "layer", "ΔKLD", "PPL(Q)", "ΔPPL");
         for (int i = 0; i < count && rc == QS_OK; i++) {
-            if (by_site && i == QS_SITE_RESID) continue;
-            qs_quant_config one = cfg;
-            unsigned mask = QS_SITE_ALL;
-            if (by_site) mask = QS_SITE_BIT(i);
-            else {
-                one.w.n_layers = one.a.n_layers = 1;
-                one.w.layers[0] = one.a.layers[0] = i;
-                if (!qs_quant_side_has_layer(&cfg.w, i) && !qs_quant_side_has_layer(&cfg.a, i)) continue;
-            }
+            qs_quant_config one;
+            unsigned mask;
+            if (!qs_eval_attribution_config(&one, &mask, &cfg, by_site, i)) continue;
             qs_eval_result part;
-            rc = qs_eval(m, &ws, &one, mask, cpath ? &cws : NULL, &part);
+            rc = qs_eval(m, &ws, &one, mask, calib, &part);
             if (rc) break;
-            char label[32];
+            char label[32], scope[48];
             if (by_site) snprintf(label, sizeof label, "%s", qs_site_name(i));
             else snprintf(label, sizeof label, "%d", i);
+            snprintf(scope, sizeof scope, "%s:%s", by_site ? "site" : "layer", label);
+            /* the row names the configuration asked for; scope says which part ran */
+            if (table && (rc = qs_restable_ppl_append(table, &cfg, scope, &part))) break;
             if (json) {
                 cJSON *o = report_json(&part);
                 cJSON_AddStringToObject(o, by_site ? "site" : "layer", label);
@@ -171,6 +186,10 @@ int qs_cmd_eval(int argc, char **argv) {
     }
     if (json && rc == QS_OK) qs_cli_print_json(root);
     else cJSON_Delete(root);
+    int rc2 = qs_h5_table_close(table);
+    int rc3 = qs_h5_close(h5);
+    if (rc == QS_OK) rc = rc2 ? rc2 : rc3;
+    if (rc == QS_OK && out) fprintf(stderr, "appended results to %s (ppl/%s)\n", out, qs_cli_get(opts, n, "name"));
     qs_windows_free(&ws);
     qs_windows_free(&cws);
     qs_text_free(&text);

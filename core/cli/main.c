@@ -1,6 +1,8 @@
 /* qscope: one binary, one subcommand per job. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "version.h"
@@ -12,6 +14,7 @@ static const qs_cli_cmd commands[] = {
     {"profile", "activation statistics, outlier channels and massive tokens, into HDF5", qs_cmd_profile},
     {"plant", "write a checkpoint with planted outlier channels (same function)", qs_cmd_plant},
     {"eval", "quantized vs full-precision: perplexity ratio and KL divergence", qs_cmd_eval},
+    {"sweep", "reconstruction error of every quantizer choice on weights and activations", qs_cmd_sweep},
     {"run", "run a Lua experiment (experiments/*.lua)", qs_cmd_run},
     {"memory", "weight, scale and KV-cache bytes of a quantized deployment", qs_cmd_memory},
     {"bench", "measure the machine's limits and the forward pass's speed", qs_cmd_bench},
@@ -26,7 +29,18 @@ static void usage(FILE *f) {
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 }
 
+/* OpenMP workers spin after each parallel region by default. On a 2-core machine that
+ * steals the core the main thread's matrix products need (a stories260K perplexity run took
+ * 22 s instead of 1.2 s on a busy machine). libgomp reads OMP_WAIT_POLICY before main, so
+ * when the user has not chosen one, set "passive" and start again. */
+static void prefer_passive_openmp(char **argv) {
+    if (getenv("OMP_WAIT_POLICY")) return;
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    execv("/proc/self/exe", argv); /* returns only on failure: carry on as we are */
+}
+
 int main(int argc, char **argv) {
+    prefer_passive_openmp(argv);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         usage(stdout);

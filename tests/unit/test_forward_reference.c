@@ -47,6 +47,47 @@ static int count_sites(void *user, int site, int layer, float *x, int T, int C, 
     return 0;
 }
 
+/* rows (heads·hd, cols): within each head, interleaved row 2i -> i and 2i+1 -> i + hd/2,
+ * the order Hugging Face checkpoints store q/k in for rotate_half RoPE */
+static void rows_to_half(float *w, int heads, int hd, int cols) {
+    float *tmp = malloc((size_t)hd * cols * sizeof *tmp);
+    for (int h = 0; h < heads; h++) {
+        float *p = w + (size_t)h * hd * cols;
+        memcpy(tmp, p, (size_t)hd * cols * sizeof *tmp);
+        for (int i = 0; i < hd / 2; i++) {
+            memcpy(p + (size_t)i * cols, tmp + (size_t)(2 * i) * cols, (size_t)cols * sizeof *p);
+            memcpy(p + (size_t)(i + hd / 2) * cols, tmp + (size_t)(2 * i + 1) * cols, (size_t)cols * sizeof *p);
+        }
+    }
+    free(tmp);
+}
+
+/* The half-split RoPE layout: q/k rows in rotate_half order with QS_ROPE_HALF must give the
+ * same logits as the interleaved original (to float rounding). */
+static void check_half_layout(const qs_model *m, const int *tokens, int T, const float *ref) {
+    qs_model *h;
+    CHECK(qs_model_clone(&h, m) == 0);
+    if (!h) return;
+    const qs_config *c = &h->cfg;
+    for (int l = 0; l < c->n_layers; l++) {
+        rows_to_half(h->w.layers[l].wq, c->n_heads, c->head_dim, c->dim);
+        rows_to_half(h->w.layers[l].wk, c->n_kv_heads, c->head_dim, c->dim);
+    }
+    h->cfg.rope_layout = QS_ROPE_HALF;
+    int V = c->vocab_size;
+    float *got = malloc((size_t)T * V * sizeof *got);
+    qs_forward_state st;
+    CHECK(qs_forward_init(&st, h, T, T) == 0);
+    CHECK(qs_forward(&st, tokens, T, 0, got, 0, NULL) == 0);
+    double maxerr = 0;
+    for (size_t i = 0; i < (size_t)T * V; i++) maxerr = fmax(maxerr, fabs((double)got[i] - ref[i]));
+    printf("half-split RoPE layout: max |logit - reference| = %.3g\n", maxerr);
+    CHECK_MSG(maxerr <= MAX_REFERENCE_LOGIT_ERROR, "half layout max err %g", maxerr);
+    qs_forward_free(&st);
+    free(got);
+    qs_model_free(h);
+}
+
 int main(void) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     qs_model *m;
@@ -79,6 +120,7 @@ int main(void) {
         }
         printf("seq%d: T=%d max |logit - reference| = %.3g\n", s, T, maxerr);
         CHECK_MSG(maxerr <= MAX_REFERENCE_LOGIT_ERROR, "seq%d max err %g", s, maxerr);
+        if (s == 2) check_half_layout(m, tokens, T, ref);
         /* capture sites: every block once per site, plus the final residual */
         CHECK(sn.calls[QS_SITE_RESID] == m->cfg.n_layers + 1);
         CHECK(sn.calls[QS_SITE_ATTN_IN] == m->cfg.n_layers);

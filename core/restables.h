@@ -1,0 +1,41 @@
+/* The result tables qscope appends to an HDF5 store (h5store.h), with their columns defined
+ * once for every writer (commands, Lua):
+ *
+ *   sweeps/<name>  one row per (target, tensor or site, layer, configuration) of a
+ *                  reconstruction sweep (sweep.h): target, tensor, layer, rows, cols, bits,
+ *                  scheme, granularity, group, clip, clip_value, mse, sqnr_db, max_err,
+ *                  bits_per_value, n_clipped, levels_mean, levels_min, levels_max, error
+ *   ppl/<name>     one row per evaluated configuration and scope (eval.h): w_config,
+ *                  a_config, config, scope (all | site:<name> | layer:<n>), tokens, windows,
+ *                  ppl, ppl_stderr, ppl_base, ppl_base_stderr, ppl_ratio, ppl_ratio_stderr,
+ *                  ln_ppl_ratio, ln_ppl_ratio_stderr, nll, nll_base, kld_mean, kld_stderr,
+ *                  kld_<p> and dp_<p> for p in max, p99.9, p99, p95, p90, median, p10, p5,
+ *                  p1, p0.1, min, dp_mean, dp_stderr, dp_rms, dp_rms_stderr, top1_agree,
+ *                  top1_agree_stderr, top5_overlap, w_bits_per_value, a_bits_per_value,
+ *                  a_clipped, seconds
+ *
+ * w_config and a_config are the canonical names of each side alone ("W4A16 g128",
+ * "W16A8 per-token"); config is the name of the whole. A string longer than its column is
+ * cut (h5store.h). Each append flushes, so rows written before a crash stay readable. */
+#ifndef QS_RESTABLES_H
+#define QS_RESTABLES_H
+
+#include "eval.h"
+#include "h5store.h"
+#include "sweep.h"
+
+/* Opens (creates) the table sweeps/<name> in h's run. */
+int qs_restable_sweep_open(qs_h5_table **t, qs_h5 *h, const char *name);
+int qs_restable_sweep_append(qs_h5_table *t, const qs_sweep_row *r);
+
+/* Opens (creates) the table ppl/<name> in h's run. */
+int qs_restable_ppl_open(qs_h5_table **t, qs_h5 *h, const char *name);
+/* Appends the row of one evaluation of cfg; scope as above. */
+int qs_restable_ppl_append(qs_h5_table *t, const qs_quant_config *cfg, const char *scope,
+                           const qs_eval_result *r);
+
+/* The canonical names of cfg's weight side alone (activations A16) and activation side
+ * alone (weights W16) into w and a (size n each). */
+int qs_restable_side_names(char *w, char *a, size_t n, const qs_quant_config *cfg);
+
+#endif
