@@ -22,14 +22,17 @@
  * absmax exactly. Error: within one bin (2.3 %) of the exact order statistic.
  *
  * Determinism: elements are cut into fixed chunks of QS_TENSORSTATS_CHUNK values (not per
- * thread), each chunk's moments computed in two passes, and the chunks merged in order
+ * thread), each chunk's moments computed in two passes (in 16 double lanes on the AVX-512
+ * path, so its moments differ from qs_tensorstats_add_ref's by rounding only), and the chunks merged in order
  * with Pébay's formulas; histogram counts are integers. So the results are bit-identical
  * for any OpenMP thread count. Streaming several adds equals one add of the concatenation
  * up to rounding (relative 1e-12 in the tests); merge(a, b) equals adding b's data after a's
  * up to rounding.
  *
  * Memory: persistent ~ 16·2000 + 8·2001 bytes (GSL bins and ranges) + 128 bytes; per add
- * transient 88 bytes per chunk of 4096 elements plus 8·2003 bytes per OpenMP thread.
+ * transient 88 bytes per chunk of 4096 elements plus 8·2003 bytes per OpenMP thread (the
+ * AVX-512 path: 5·8·2004 bytes per thread), and once per process a 256 KiB bin lookup
+ * table (AVX-512 path, tensorstats.c).
  *
  * Errors (core/error.h): QS_ERR_ARG (NULL, n < 0, p outside [0, 100], percentile of an
  * empty accumulator); QS_ERR_NUMERIC (NaN or infinity in x: the message names the first
