@@ -8,6 +8,7 @@
 #include "../core/error.h"
 #include "finite.h"
 #include "select.h"
+#include "simd.h"
 
 /* Channels are processed in blocks so a thread walks rows of contiguous floats instead of
  * striding down one column; each block (hence each channel) belongs to one thread. */
@@ -170,21 +171,29 @@ static void add_block(qs_chanstats *s, const float *x, const double *med, int T,
     }
 }
 
-static int validate_add(const qs_chanstats *s, const float *x, int T, int C) {
+static int check_add_args(const qs_chanstats *s, const float *x, int T, int C) {
     if (!s || !x) return qs_error_set(QS_ERR_ARG, "chanstats add: NULL argument");
     if (C != s->C)
         return qs_error_set(QS_ERR_ARG, "chanstats add: window has C=%d channels, accumulator %d",
                             C, s->C);
     if (T < 1) return qs_error_set(QS_ERR_ARG, "chanstats add: need T >= 1, got %d", T);
-    int64_t bad = qs__first_nonfinite(x, (int64_t)T * C);
-    if (bad >= 0)
-        return qs_error_set(QS_ERR_NUMERIC,
-                            "chanstats add: non-finite value %g at (t=%lld, c=%lld)",
-                            (double)x[bad], (long long)(bad / C), (long long)(bad % C));
     return QS_OK;
 }
 
-/* The body of both adds; med (T) already holds the per-token medians. */
+static int report_nonfinite(const float *x, int T, int C) {
+    int64_t bad = qs__first_nonfinite(x, (int64_t)T * C);
+    return qs_error_set(QS_ERR_NUMERIC, "chanstats add: non-finite value %g at (t=%lld, c=%lld)",
+                        (double)x[bad], (long long)(bad / C), (long long)(bad % C));
+}
+
+static int validate_add(const qs_chanstats *s, const float *x, int T, int C) {
+    int rc = check_add_args(s, x, T, C);
+    if (rc) return rc;
+    if (qs__first_nonfinite(x, (int64_t)T * C) >= 0) return report_nonfinite(x, T, C);
+    return QS_OK;
+}
+
+/* The body of both portable adds; med (T) already holds the per-token medians. */
 static void add_window(qs_chanstats *s, const float *x, const double *med, int T) {
     const int C = s->C;
     const int nblocks = (C + QS_CHANSTATS_BLOCK - 1) / QS_CHANSTATS_BLOCK;
@@ -198,7 +207,220 @@ static void add_window(qs_chanstats *s, const float *x, const double *med, int T
     s->n_windows++;
 }
 
+/* The smallest float a >= 0, as bits (simd.h), with is_outlier(a, m, tau); +inf's bits
+ * when no finite float qualifies. is_outlier is monotone in a, so "bits of |x| >= this"
+ * is exactly is_outlier(|x|, m, tau), without a division per element. */
+static uint32_t outlier_threshold(double m, double tau) {
+    if (!(m > 0.0)) return 1; /* a > 0: every nonzero, down to the smallest subnormal */
+    float g = (float)(tau * m);
+    uint32_t u = isinf(g) || g > 3.4e38f ? 0x7f800000u : qs__abs_bits(g);
+    while (u > 0 && is_outlier(qs__bits_float(u - 1), m, tau)) u--;
+    while (u < 0x7f800000u && !is_outlier(qs__bits_float(u), m, tau)) u++;
+    return u;
+}
+
+/* The smallest float a >= 0, as bits, with (double)a >= thr (thr > 0). */
+static uint32_t at_least_threshold(double thr) {
+    float g = (float)thr;
+    uint32_t u = isinf(g) ? 0x7f800000u : qs__abs_bits(g);
+    while (u > 0 && (double)qs__bits_float(u - 1) >= thr) u--;
+    while (u < 0x7f800000u && !((double)qs__bits_float(u) >= thr)) u++;
+    return u;
+}
+
+#if QS_HAVE_AVX512
+#include <immintrin.h>
+
+/* One window's statistics per channel, (C) each, before they are merged in. */
+typedef struct window {
+    double *mean, *m2, *m3, *m4, *min, *max, *absmax, *sum_abs, *sum_sq;
+    int64_t *n_out, *n_int8;
+} window;
+
+#define WINDOW_ARRAYS 11
+
+/* a·b kept as a rounded product: GCC turns intrinsic multiply-adds into fused ones under
+ * its default -ffp-contract=fast, which would round differently from add_block. */
+QS_AVX512 static inline __m512d mul_unfused(__m512d a, __m512d b) {
+    __m512d p = _mm512_mul_pd(a, b);
+    __asm__("" : "+v"(p));
+    return p;
+}
+
+/* 16 channels c0.. (fewer at the end) of one window: the same operations in the same token
+ * order as add_block, on 16 channels at a time, so every bit agrees with it. Returns
+ * nonzero when the strip holds a NaN or infinity. thr (T): outlier_threshold per token. */
+QS_AVX512 static int strip_avx512(window *w, const float *x, int T, int C, int c0,
+                                  const uint32_t *thr, uint32_t thr8) {
+    const int nch = C - c0 < 16 ? C - c0 : 16;
+    const __mmask16 lanes = (__mmask16)(nch == 16 ? 0xffffu : (1u << nch) - 1);
+    const __mmask8 lo8 = (__mmask8)(lanes & 0xff), hi8 = (__mmask8)(lanes >> 8);
+    const __m512i absmask = _mm512_set1_epi32(0x7fffffff), infbits = _mm512_set1_epi32(0x7f800000);
+    const __m512i one = _mm512_set1_epi32(1), v8 = _mm512_set1_epi32((int)thr8);
+    __m512d sum0 = _mm512_setzero_pd(), sum1 = sum0, sab0 = sum0, sab1 = sum0, ssq0 = sum0, ssq1 = sum0;
+    __m512 mn = _mm512_set1_ps(INFINITY), mx = _mm512_set1_ps(-INFINITY), amax = _mm512_setzero_ps();
+    __m512i nout = _mm512_setzero_si512(), nint8 = nout;
+    __mmask16 bad = 0;
+    for (int t = 0; t < T; t++) {
+        __m512 v = _mm512_maskz_loadu_ps(lanes, x + (size_t)t * C + c0);
+        __m512i u = _mm512_and_si512(_mm512_castps_si512(v), absmask);
+        __m512 a = _mm512_castsi512_ps(u);
+        bad |= _mm512_cmpge_epu32_mask(u, infbits);
+        mn = _mm512_min_ps(v, mn);
+        mx = _mm512_max_ps(v, mx);
+        amax = _mm512_max_ps(a, amax);
+        nout = _mm512_mask_add_epi32(nout, _mm512_cmpge_epu32_mask(u, _mm512_set1_epi32((int)thr[t])), nout, one);
+        nint8 = _mm512_mask_add_epi32(nint8, _mm512_cmpge_epu32_mask(u, v8), nint8, one);
+        __m512d d0 = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+        __m512d d1 = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+        sum0 = _mm512_add_pd(sum0, d0);
+        sum1 = _mm512_add_pd(sum1, d1);
+        sab0 = _mm512_add_pd(sab0, _mm512_abs_pd(d0));
+        sab1 = _mm512_add_pd(sab1, _mm512_abs_pd(d1));
+        ssq0 = _mm512_add_pd(ssq0, mul_unfused(d0, d0));
+        ssq1 = _mm512_add_pd(ssq1, mul_unfused(d1, d1));
+    }
+    if (bad) return 1;
+    const __m512d nT = _mm512_set1_pd((double)T);
+    __m512d mean0 = _mm512_div_pd(sum0, nT), mean1 = _mm512_div_pd(sum1, nT);
+    __m512d m20 = _mm512_setzero_pd(), m21 = m20, m30 = m20, m31 = m20, m40 = m20, m41 = m20;
+    for (int t = 0; t < T; t++) {
+        __m512 v = _mm512_maskz_loadu_ps(lanes, x + (size_t)t * C + c0);
+        __m512d d0 = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), mean0);
+        __m512d d1 = _mm512_sub_pd(
+            _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))), mean1);
+        __m512d q0 = mul_unfused(d0, d0), q1 = mul_unfused(d1, d1);
+        m20 = _mm512_add_pd(m20, q0);
+        m21 = _mm512_add_pd(m21, q1);
+        m30 = _mm512_add_pd(m30, mul_unfused(q0, d0));
+        m31 = _mm512_add_pd(m31, mul_unfused(q1, d1));
+        m40 = _mm512_add_pd(m40, mul_unfused(q0, q0));
+        m41 = _mm512_add_pd(m41, mul_unfused(q1, q1));
+    }
+#define STORE2(arr, v0, v1)                                  \
+    do {                                                     \
+        _mm512_mask_storeu_pd(w->arr + c0, lo8, v0);         \
+        _mm512_mask_storeu_pd(w->arr + c0 + 8, hi8, v1);     \
+    } while (0)
+#define WIDEN_LO(f) _mm512_cvtps_pd(_mm512_castps512_ps256(f))
+#define WIDEN_HI(f) _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1)))
+    STORE2(mean, mean0, mean1);
+    STORE2(m2, m20, m21);
+    STORE2(m3, m30, m31);
+    STORE2(m4, m40, m41);
+    STORE2(sum_abs, sab0, sab1);
+    STORE2(sum_sq, ssq0, ssq1);
+    STORE2(min, WIDEN_LO(mn), WIDEN_HI(mn));
+    STORE2(max, WIDEN_LO(mx), WIDEN_HI(mx));
+    STORE2(absmax, WIDEN_LO(amax), WIDEN_HI(amax));
+    _mm512_mask_storeu_epi64(w->n_out + c0, lo8, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(nout)));
+    _mm512_mask_storeu_epi64(w->n_out + c0 + 8, hi8, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(nout, 1)));
+    _mm512_mask_storeu_epi64(w->n_int8 + c0, lo8, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(nint8)));
+    _mm512_mask_storeu_epi64(w->n_int8 + c0 + 8, hi8, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(nint8, 1)));
+#undef STORE2
+#undef WIDEN_LO
+#undef WIDEN_HI
+    return 0;
+}
+
+/* Merges a finished window into s, channel by channel: the same code as add_block's tail. */
+static void commit_window(qs_chanstats *s, const window *w, int T) {
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < s->C; c++) {
+        qs_moments win = {T, w->mean[c], w->m2[c], w->m3[c], w->m4[c]};
+        merge_channel(s, c, win);
+        if (s->n == 0 || w->min[c] < s->min[c]) s->min[c] = w->min[c];
+        if (s->n == 0 || w->max[c] > s->max[c]) s->max[c] = w->max[c];
+        if (w->absmax[c] > s->absmax[c]) s->absmax[c] = w->absmax[c];
+        s->sum_abs[c] += w->sum_abs[c];
+        s->sum_sq[c] += w->sum_sq[c];
+        s->n_out[c] += w->n_out[c];
+        s->n_int8[c] += w->n_int8[c];
+        s->n_outwin[c] += (double)w->n_out[c] / (double)T >= s->cfg.phi;
+    }
+    s->n += T;
+    s->n_windows++;
+}
+
+/* Window statistics into scratch, then merged only if every value was finite, so an error
+ * leaves s as it was. med (T): the per-token medians. */
+static int add_window_avx512(qs_chanstats *s, const float *x, const double *med, int T) {
+    const int C = s->C;
+    uint32_t *thr = malloc(sizeof *thr * (size_t)T);                       // (T)
+    double *block = malloc(sizeof(double) * WINDOW_ARRAYS * (size_t)C);    // (11, C)
+    if (!thr || !block) {
+        free(thr);
+        free(block);
+        return qs_error_set(QS_ERR_NOMEM, "chanstats add: scratch for T=%d, C=%d", T, C);
+    }
+    window w;
+    double *d[9];
+    for (int i = 0; i < 9; i++) d[i] = block + (size_t)i * C;
+    w = (window){d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8],
+                 (int64_t *)(block + 9 * (size_t)C), (int64_t *)(block + 10 * (size_t)C)};
+    for (int t = 0; t < T; t++) thr[t] = outlier_threshold(med[t], s->cfg.tau);
+    const uint32_t thr8 = at_least_threshold(s->cfg.int8_threshold);
+    const int nstrips = (C + 15) / 16;
+    int bad = 0;
+#pragma omp parallel for schedule(dynamic, 2) reduction(| : bad)
+    for (int b = 0; b < nstrips; b++) bad |= strip_avx512(&w, x, T, C, 16 * b, thr, thr8);
+    int rc = QS_OK;
+    if (bad) rc = report_nonfinite(x, T, C);
+    else commit_window(s, &w, T);
+    free(thr);
+    free(block);
+    return rc;
+}
+#endif
+
+/* Scalar reference: one thread, medians by full sort, add_block as the definition. */
+int qs_chanstats_add_ref(qs_chanstats *s, const float *x, int T, int C) {
+    int rc = validate_add(s, x, T, C);
+    if (rc) return rc;
+    double *med = malloc(sizeof(double) * (size_t)T); // (T)
+    float *scratch = malloc(sizeof(float) * (size_t)C); // (C)
+    if (!med || !scratch) {
+        free(med);
+        free(scratch);
+        return qs_error_set(QS_ERR_NOMEM, "chanstats add: scratch for T=%d, C=%d", T, C);
+    }
+    for (int t = 0; t < T; t++) med[t] = qs_select_median_abs_ref(scratch, x + (size_t)t * C, C);
+    for (int c0 = 0; c0 < C; c0 += QS_CHANSTATS_BLOCK)
+        add_block(s, x, med, T, c0, c0 + QS_CHANSTATS_BLOCK < C ? c0 + QS_CHANSTATS_BLOCK : C);
+    s->n += T;
+    s->n_windows++;
+    free(med);
+    free(scratch);
+    return QS_OK;
+}
+
 int qs_chanstats_add(qs_chanstats *s, const float *x, int T, int C) {
+#if QS_HAVE_AVX512
+    if (qs__use_avx512()) {
+        int rc = check_add_args(s, x, T, C);
+        if (rc) return rc;
+        int nt = omp_get_max_threads();
+        const size_t len = (size_t)qs__select_buf_len(C);
+        double *med = malloc(sizeof(double) * (size_t)T);                 // (T)
+        uint32_t *keys = malloc(sizeof *keys * 2 * len * (size_t)nt);      // (nt, 2, C + 64)
+        if (!med || !keys) {
+            free(med);
+            free(keys);
+            return qs_error_set(QS_ERR_NOMEM, "chanstats add: scratch for T=%d, C=%d", T, C);
+        }
+        /* a NaN only makes its median meaningless; the strips below report it */
+#pragma omp parallel
+        {
+            uint32_t *a = keys + (size_t)omp_get_thread_num() * 2 * len;
+#pragma omp for schedule(dynamic, 8)
+            for (int t = 0; t < T; t++) med[t] = qs__median_abs_avx512(x + (size_t)t * C, C, a, a + len);
+        }
+        rc = add_window_avx512(s, x, med, T);
+        free(med);
+        free(keys);
+        return rc;
+    }
+#endif
     int rc = validate_add(s, x, T, C);
     if (rc) return rc;
     int nt = omp_get_max_threads();
@@ -223,6 +445,18 @@ int qs_chanstats_add(qs_chanstats *s, const float *x, int T, int C) {
 
 int qs_chanstats_add_scan(qs_chanstats *s, const float *x, int T, int C, const qs_token_stat *scan) {
     if (!scan) return qs_error_set(QS_ERR_ARG, "chanstats add: NULL scan");
+#if QS_HAVE_AVX512
+    if (qs__use_avx512()) {
+        int rc = check_add_args(s, x, T, C);
+        if (rc) return rc;
+        double *med = malloc(sizeof(double) * (size_t)T); // (T)
+        if (!med) return qs_error_set(QS_ERR_NOMEM, "chanstats add: %d medians", T);
+        for (int t = 0; t < T; t++) med[t] = scan[t].median_abs;
+        rc = add_window_avx512(s, x, med, T);
+        free(med);
+        return rc;
+    }
+#endif
     int rc = validate_add(s, x, T, C);
     if (rc) return rc;
     double *med = malloc(sizeof(double) * (size_t)T); // (T)

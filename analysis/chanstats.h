@@ -24,7 +24,9 @@
  *
  * Numerics: each window's per-channel central moments are computed in two passes in double
  * and merged into the running ones with Pébay's formulas (moments.h); mean_abs and mean_sq
- * are sums of non-negative doubles. Each channel is owned by one thread and per-token
+ * are sums of non-negative doubles. The AVX-512 path (simd.h) does the same operations 16
+ * channels at a time and tests r(t,c) >= tau as |x| >= a per-token float threshold, the
+ * smallest float for which the division would pass: the same bits as the definition. Each channel is owned by one thread and per-token
  * medians are computed row by row, so the results are bit-identical for any OpenMP thread
  * count. Adding windows one by one equals adding their concatenation as one window up to
  * rounding (relative 1e-12 in the tests); the outlier-window counts of course differ.
@@ -32,8 +34,11 @@
  * Memory: O(C), independent of the number of tokens:
  *   persistent  96 bytes per channel (9 doubles: mean, M2, M3, M4, min, max, absmax,
  *               Σ|x|, Σx²; 3 int64 counters) + sizeof(qs_chanstats) ≈ 96·C + 64 bytes
- *   per add     transient 8·T bytes (per-token medians) + 4·C bytes per OpenMP thread
- *               (selection scratch; not for add_scan), freed before the add returns.
+ *   per add     transient, freed before the add returns: 12·T bytes (per-token medians
+ *               and outlier thresholds) + 88·C bytes (the window's statistics, merged
+ *               only once the whole window proved finite) + 8·(C + 64) bytes per OpenMP
+ *               thread (selection scratch; not for add_scan). Portable path: 8·T + 4·C
+ *               per thread.
  *
  * Errors (int codes of core/error.h, message via qs_error_message()):
  *   QS_ERR_ARG      bad shape, NULL, C mismatch, bad config (tau <= 0, phi outside [0,1],
@@ -102,6 +107,10 @@ void qs_chanstats_free(qs_chanstats *s); /* NULL is fine */
 
 /* Adds one window x (T, C), row-major; x is only read. T >= 1. */
 int qs_chanstats_add(qs_chanstats *s, const float *x, int T, int C);
+
+/* Scalar reference for qs_chanstats_add: one thread, medians by a full sort, a division
+ * per element for r(t,c). Same results, bit for bit. */
+int qs_chanstats_add_ref(qs_chanstats *s, const float *x, int T, int C);
 
 /* The same, reusing the per-token medians of a qs_tokenscan of this very window (scan (T))
  * instead of selecting them again: the selection is most of the cost of an add, and a

@@ -3,19 +3,30 @@
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../core/error.h"
 #include "finite.h"
 #include "select.h"
+#include "simd.h"
 
-static int validate(const qs_token_stat *out, const float *x, int T, int C) {
+static int check_args(const qs_token_stat *out, const float *x, int T, int C) {
     if (!out || !x) return qs_error_set(QS_ERR_ARG, "tokenscan: NULL argument");
     if (T < 1 || C < 1)
         return qs_error_set(QS_ERR_ARG, "tokenscan: bad shape (T=%d, C=%d), need T, C >= 1", T, C);
+    return QS_OK;
+}
+
+static int report_nonfinite(const float *x, int T, int C) {
     int64_t bad = qs__first_nonfinite(x, (int64_t)T * C);
-    if (bad >= 0)
-        return qs_error_set(QS_ERR_NUMERIC, "tokenscan: non-finite value %g at (t=%lld, c=%lld)",
-                            (double)x[bad], (long long)(bad / C), (long long)(bad % C));
+    return qs_error_set(QS_ERR_NUMERIC, "tokenscan: non-finite value %g at (t=%lld, c=%lld)",
+                        (double)x[bad], (long long)(bad / C), (long long)(bad % C));
+}
+
+static int validate(const qs_token_stat *out, const float *x, int T, int C) {
+    int rc = check_args(out, x, T, C);
+    if (rc) return rc;
+    if (qs__first_nonfinite(x, (int64_t)T * C) >= 0) return report_nonfinite(x, T, C);
     return QS_OK;
 }
 
@@ -33,7 +44,100 @@ static qs_token_stat row_max(const float *row, int C) {
     return s;
 }
 
+#if QS_HAVE_AVX512
+#include <immintrin.h>
+
+/* The channel of the largest |x| in the row (lowest on ties) and whether the row holds a
+ * NaN or infinity. Two interleaved lane sets, each lane remembering the first index where
+ * its maximum appeared; the reduction takes the lowest index among lanes at the maximum. */
+QS_AVX512 static int row_argmax_avx512(const float *row, int C, int *bad) {
+    const uint32_t *src = (const uint32_t *)(const void *)row;
+    const __m512i absmask = _mm512_set1_epi32(0x7fffffff), step = _mm512_set1_epi32(32);
+    __m512i i0 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m512i i1 = _mm512_add_epi32(i0, _mm512_set1_epi32(16));
+    __m512i m0 = _mm512_setzero_si512(), m1 = m0, a0 = i0, a1 = i1;
+    int c = 0;
+    for (; c + 32 <= C; c += 32) {
+        __m512i u0 = _mm512_and_si512(_mm512_loadu_si512(src + c), absmask);
+        __m512i u1 = _mm512_and_si512(_mm512_loadu_si512(src + c + 16), absmask);
+        __mmask16 g0 = _mm512_cmpgt_epu32_mask(u0, m0), g1 = _mm512_cmpgt_epu32_mask(u1, m1);
+        m0 = _mm512_mask_mov_epi32(m0, g0, u0);
+        a0 = _mm512_mask_mov_epi32(a0, g0, i0);
+        m1 = _mm512_mask_mov_epi32(m1, g1, u1);
+        a1 = _mm512_mask_mov_epi32(a1, g1, i1);
+        i0 = _mm512_add_epi32(i0, step);
+        i1 = _mm512_add_epi32(i1, step);
+    }
+    for (; c < C; c += 16) {
+        __mmask16 t = C - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (C - c)) - 1);
+        __m512i u0 = _mm512_and_si512(_mm512_maskz_loadu_epi32(t, src + c), absmask);
+        __mmask16 g0 = _mm512_mask_cmpgt_epu32_mask(t, u0, m0);
+        m0 = _mm512_mask_mov_epi32(m0, g0, u0);
+        a0 = _mm512_mask_mov_epi32(a0, g0, i0);
+        i0 = _mm512_add_epi32(i0, _mm512_set1_epi32(16));
+    }
+    uint32_t mx0 = (uint32_t)_mm512_reduce_max_epu32(m0), mx1 = (uint32_t)_mm512_reduce_max_epu32(m1);
+    uint32_t mx = mx0 > mx1 ? mx0 : mx1;
+    __m512i vm = _mm512_set1_epi32((int)mx);
+    __mmask16 e0 = _mm512_cmpeq_epi32_mask(m0, vm), e1 = _mm512_cmpeq_epi32_mask(m1, vm);
+    uint32_t c0 = e0 ? (uint32_t)_mm512_mask_reduce_min_epu32(e0, a0) : UINT32_MAX;
+    uint32_t c1 = e1 ? (uint32_t)_mm512_mask_reduce_min_epu32(e1, a1) : UINT32_MAX;
+    *bad = mx >= 0x7f800000u;
+    return (int)(c0 < c1 ? c0 : c1);
+}
+
+/* One thread's rows; returns nonzero when some row held a NaN or infinity (out is then
+ * partly filled and must be discarded). */
+static int scan_avx512(qs_token_stat *out, const float *x, int T, int C, uint32_t *keys) {
+    int any_bad = 0;
+#pragma omp parallel reduction(| : any_bad)
+    {
+        const size_t len = (size_t)qs__select_buf_len(C);
+        uint32_t *a = keys + (size_t)omp_get_thread_num() * 2 * len, *b = a + len;
+#pragma omp for schedule(dynamic, 8)
+        for (int t = 0; t < T; t++) {
+            const float *row = x + (size_t)t * C;
+            int bad;
+            int ch = row_argmax_avx512(row, C, &bad);
+            any_bad |= bad;
+            if (bad) continue;
+            qs_token_stat s = {fabsf(row[ch]), row[ch], ch, 0.0};
+            s.median_abs = qs__median_abs_avx512(row, C, a, b);
+            out[t] = s;
+        }
+    }
+    return any_bad;
+}
+#endif
+
 int qs_tokenscan(qs_token_stat *out, const float *x, int T, int C) {
+#if QS_HAVE_AVX512
+    if (qs__use_avx512()) {
+        int rc = check_args(out, x, T, C);
+        if (rc) return rc;
+        /* results go to scratch first: out stays untouched when a row is not finite */
+        int nt = omp_get_max_threads();
+        qs_token_stat *tmp = malloc(sizeof *tmp * (size_t)T);                       // (T)
+        uint32_t *keys = malloc(sizeof *keys * 2 * (size_t)nt * qs__select_buf_len(C)); // (nt, 2, C + 64)
+        if (!tmp || !keys) {
+            free(tmp);
+            free(keys);
+            return qs_error_set(QS_ERR_NOMEM, "tokenscan: scratch for T=%d, C=%d", T, C);
+        }
+        int bad = scan_avx512(tmp, x, T, C, keys);
+        if (bad) rc = report_nonfinite(x, T, C);
+        else
+            for (int t = 0; t < T; t++) { /* member by member: padding bytes stay as they were */
+                out[t].absmax = tmp[t].absmax;
+                out[t].value = tmp[t].value;
+                out[t].channel = tmp[t].channel;
+                out[t].median_abs = tmp[t].median_abs;
+            }
+        free(tmp);
+        free(keys);
+        return rc;
+    }
+#endif
     int rc = validate(out, x, T, C);
     if (rc) return rc;
     int nt = omp_get_max_threads();

@@ -8,12 +8,15 @@
  *   absmax(t)     = max_c |x(t,c)|; channel(t) = the smallest c attaining it
  *   value(t)      = x(t, channel(t)), signed
  *   median_abs(t) = median over c of |x(t,c)| (select.h: even C averages the two middle
- *                   values in double), computed exactly by quickselect, not a histogram.
+ *                   values in double), computed exactly: by a sampled-band selection on
+ *                   the bits of |x| with AVX-512 where the CPU has it (simd.h), else by
+ *                   quickselect; never approximated by a histogram.
  *
  * Errors: QS_ERR_ARG for T < 1, C < 1 or NULL pointers; QS_ERR_NUMERIC when x holds a NaN or
  * infinity; the message names the first one in row-major order ("(t=.., c=..)"). Inputs
- * are validated before the parallel loop and `out` is untouched on error. QS_ERR_NOMEM when
- * the scratch (n_threads · C floats) cannot be allocated. */
+ * are checked in the same pass as the maxima (or before the loop on the portable path) and
+ * `out` is untouched on error. QS_ERR_NOMEM when the scratch (24·T bytes plus 8·(C + 64)
+ * bytes per thread; portable path n_threads · C floats) cannot be allocated. */
 #ifndef QS_TOKENSCAN_H
 #define QS_TOKENSCAN_H
 
