@@ -217,6 +217,15 @@ static int setup(lua_State *L) {
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
     lua_pop(L, 1);
+    /* lock the strings' metatable: getmetatable("") returns a marker, so a script cannot
+     * reach or change what every string's methods resolve through */
+    lua_pushliteral(L, "");
+    if (lua_getmetatable(L, -1)) {
+        lua_pushliteral(L, "locked");
+        lua_setfield(L, -2, "__metatable");
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
 
     /* a fresh os table with the harmless functions; the full one is also dropped from
      * package.loaded (the registry's _LOADED), so nothing keeps os.execute reachable */

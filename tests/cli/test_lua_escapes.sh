@@ -74,4 +74,8 @@ f()'
 escape gsub_recursion "C stack overflow" \
     'local function f(s) return (s:gsub(".", f)) end
 f("ab")'
+# the strings' metatable is locked: a script can neither read nor replace it
+escape string_metatable "string_metatable.lua:2: attempt to index a string value" \
+    'local mt = getmetatable("")
+mt.__index = nil'
 summary
