@@ -15,21 +15,10 @@ import tempfile
 
 import numpy as np
 
+from witness import check, finish
+
 BUILD = os.environ.get("QS_BUILD", "build")
 RTOL = 1e-9
-
-passed = 0
-failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what, file=sys.stderr)
-
 
 def close(a, b, what, rtol=RTOL, scale=None):
     """|a - b| <= rtol * max(|b|, scale), elementwise; NaN only matches NaN."""
@@ -248,8 +237,7 @@ def main():
             d = os.path.join(tmp, exe)
             if dump(exe, d):
                 fn(d)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return finish("test_analysis_numpy")
 
 
 if __name__ == "__main__":

@@ -18,22 +18,11 @@ import tempfile
 import h5py
 import numpy as np
 
+from witness import check, failures, finish
+
 ROOT = os.environ.get("QS_ROOT", os.getcwd())
 BUILD = os.environ.get("QS_BUILD", os.path.join(ROOT, "build"))
 EXE = os.path.join(BUILD, "tests", "test_h5store")
-
-passed = 0
-failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what, file=sys.stderr)
-
 
 def sha256_file(path):
     h = hashlib.sha256()
@@ -95,8 +84,7 @@ def main():
     r = subprocess.run([EXE, "--write", path], capture_output=True, text=True)
     check(r.returncode == 0, "--write exit %d: %s" % (r.returncode, r.stderr))
     if r.returncode != 0:
-        print("%d passed, %d failed" % (passed, failed))
-        return 1
+        return finish("test_h5store_h5py")
 
     with h5py.File(path, "r") as f:
         check(sorted(f.keys()) == ["runs"], "top level is /runs only")
@@ -273,12 +261,11 @@ def main():
         except OSError as e:
             check(False, "file after failed write unreadable: %s" % e)
 
-    print("test_h5store_h5py: %d passed, %d failed" % (passed, failed))
-    if failed == 0:
+    if failures() == 0:
         subprocess.run(["rm", "-rf", tmp])
     else:
         print("files kept in", tmp, file=sys.stderr)
-    return 1 if failed else 0
+    return finish("test_h5store_h5py")
 
 
 if __name__ == "__main__":

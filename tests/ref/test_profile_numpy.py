@@ -16,24 +16,14 @@ import tempfile
 import h5py
 import numpy as np
 
+from witness import check, finish
+
 QSCOPE = os.environ.get("QSCOPE", "build/qscope")
 ROOT = os.environ.get("QS_ROOT", ".")
 RTOL = 1e-9
 TOKENS, CTX = 1024, 256
 TAU, PHI, INT8, MABS, MRATIO = 8.0, 0.02, 1.0, 2.0, 15.0
 DUMPS = [("attn_in", 1), ("attn_o_in", 0), ("ffn_in", 4), ("ffn_down_in", 2), ("resid", 5)]
-
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL", what, file=sys.stderr)
-
 
 def close(a, b, what, rtol=RTOL, atol=0.0):
     a = np.asarray(a, dtype=np.float64)
@@ -146,8 +136,7 @@ def main():
     check(n_chan_rows > 10, "some outlier channels at the dumped pairs (test is live)")
     check(sum(1 for t in tok_tab) > 0, "some token outliers (test is live)")
     check(edges is not None and abs(edges[0] - 1e-10) < 1e-24 and len(edges) == 2001, "edges")
-    print(f"test_profile_numpy: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return finish("test_profile_numpy")
 
 
 if __name__ == "__main__":

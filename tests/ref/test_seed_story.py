@@ -20,12 +20,13 @@ import json
 import math
 import os
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
 
 import numpy as np
+
+from witness import check, finish, read_llama2c
 
 ROOT = os.environ.get("QS_ROOT", ".")
 QSCOPE = os.environ["QSCOPE"]
@@ -34,39 +35,17 @@ TEXT = os.path.join(ROOT, "data/text/tinystories_v2_valid_head100.txt")
 K, CA, CF = 64.0, 17, 101
 EVAL_ARGS = ["--ctx", "128", "--max-tokens", "4000", "--threads", "1", "--json"]
 
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what, file=sys.stderr)
-
 
 def plant(src):
     """The planted weights (float32, as in the file after the 28-byte header)."""
-    raw = open(src, "rb").read()
-    dim, hidden, L, H, KV, V, seq = struct.unpack("<7i", raw[:28])
-    w = np.frombuffer(raw[28:], dtype=np.float32).copy()
-    kv = KV * (dim // H)
-    off, v = 0, {}
-    for name, shape in (("emb", (abs(V), dim)), ("rms_att", (L, dim)), ("wq", (L, dim, dim)),
-                        ("wk", (L, kv, dim)), ("wv", (L, kv, dim)), ("wo", (L, dim, dim)),
-                        ("rms_ffn", (L, dim)), ("w1", (L, hidden, dim)), ("w2", (L, dim, hidden)),
-                        ("w3", (L, hidden, dim))):
-        n = int(np.prod(shape))
-        v[name] = w[off:off + n].reshape(shape)   # views into w
-        off += n
-    for l in range(L):
+    cfg, flat, v = read_llama2c(src)
+    for l in range(cfg["L"]):
         v["rms_att"][l, CA] *= K
         for name in ("wq", "wk", "wv"):
             v[name][l][:, CA] /= K
         v["w3"][l][CF, :] *= K
         v["w2"][l][:, CF] /= K
-    return w[:off]
+    return flat
 
 
 def qscope(*args):
@@ -145,8 +124,7 @@ def main():
                 check(np.median(ratio) < 1.0, f"{mk} {target}: median mse/absmax < 1")
     finally:
         shutil.rmtree(tmp)
-    print(f"test_seed_story: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    sys.exit(finish("test_seed_story"))
 
 
 main()

@@ -14,16 +14,18 @@ embedding, the classifier and the norms are not. Activations are quantized in th
 at the four linear inputs attn_in, attn_o_in, ffn_in, ffn_down_in, per token (row) or per
 tensor (the whole window). qscope eval --json must agree: PPL(Q) within 0.5% relative and
 PPL(base) within 1e-4 relative, on the same scored tokens. Nothing here shares code with
-qscope."""
+qscope (witness.py is written from the formats)."""
 import json
 import os
-import struct
 import subprocess
 import sys
 import tempfile
 
 import numpy as np
 import torch
+
+from witness import (LINEAR_INPUTS, check, encode, finish, load_tokenizer, load_torch_model,
+                     mean_nll, windows)
 
 ROOT = os.environ.get("QS_ROOT", ".")
 QSCOPE = os.environ["QSCOPE"]
@@ -32,83 +34,6 @@ TOK = os.path.join(ROOT, "data/models/tok512.bin")
 CTX = 64
 MAX_PPL_REL = 5e-3        # PPL(Q): 0.5% relative
 MAX_BASE_REL = 1e-4       # PPL(base)
-
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what, file=sys.stderr)
-
-
-# ---- model and tokenizer (llama2.c formats) ---------------------------------------------
-
-def load_model(path):
-    raw = open(path, "rb").read()
-    dim, hidden, n_layers, n_heads, n_kv, vocab, seq = struct.unpack("<7i", raw[:28])
-    w = np.frombuffer(raw[28:], dtype=np.float32)
-    hd = dim // n_heads
-    off = 0
-
-    def take(*shape):
-        nonlocal off
-        n = int(np.prod(shape))
-        a = torch.from_numpy(w[off:off + n].reshape(shape).copy())   # float32, as stored
-        off += n
-        return a
-
-    p = dict(dim=dim, hidden=hidden, L=n_layers, H=n_heads, KV=n_kv, V=abs(vocab), hd=hd)
-    p["emb"] = take(abs(vocab), dim)
-    p["rms_att"] = take(n_layers, dim)
-    p["wq"] = take(n_layers, dim, dim)
-    p["wk"] = take(n_layers, n_kv * hd, dim)
-    p["wv"] = take(n_layers, n_kv * hd, dim)
-    p["wo"] = take(n_layers, dim, dim)
-    p["rms_ffn"] = take(n_layers, dim)
-    p["w1"] = take(n_layers, hidden, dim)
-    p["w2"] = take(n_layers, dim, hidden)
-    p["w3"] = take(n_layers, hidden, dim)
-    p["rms_final"] = take(dim)
-    return p
-
-
-def load_tokenizer(path, vocab):
-    raw = open(path, "rb").read()
-    off = 4
-    pieces, scores = [], []
-    for _ in range(vocab):
-        score, n = struct.unpack("<fi", raw[off:off + 8])
-        off += 8
-        pieces.append(raw[off:off + n])
-        scores.append(score)
-        off += n
-    return pieces, scores
-
-
-def encode(text, pieces, scores):
-    """llama2.c's algorithm: dummy prefix, code points with byte fallback, then merge the
-    best-scoring adjacent pair until none merges."""
-    lookup = {pc: i for i, pc in enumerate(pieces) if i > 2}
-    ids = [lookup[b" "]]
-    for ch in text:
-        b = ch.encode()
-        if b in lookup:
-            ids.append(lookup[b])
-        else:
-            ids.extend(x + 3 for x in b)
-    while True:
-        best, best_i, best_id = -1e30, -1, -1
-        for i in range(len(ids) - 1):
-            m = lookup.get(pieces[ids[i]] + pieces[ids[i + 1]])
-            if m is not None and scores[m] > best:
-                best, best_i, best_id = scores[m], i, m
-        if best_i < 0:
-            return ids
-        ids[best_i:best_i + 2] = [best_id]
 
 
 # ---- the quantizer, from its definition ---------------------------------------------------
@@ -148,50 +73,17 @@ def fq(x, bits, gran, group=0, scheme="symmetric"):
 
 # ---- the forward, with activation fake-quant at the linear inputs ----------------------------
 
-def rmsnorm(x, w):
-    return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + 1e-5) * w
+def act_quant(act):
+    """The at_input hook for witness.forward: act is None, or (bits, gran[, sites]) applied
+    at those linear inputs (default all four), in float32."""
+    if act is None:
+        return None
 
-
-def rope(x, n_heads, hd):
-    T = x.shape[0]
-    x = x.view(T, n_heads, hd // 2, 2)
-    freqs = 10000.0 ** (-torch.arange(0, hd, 2, dtype=torch.float64) / hd)
-    ang = torch.arange(T, dtype=torch.float64)[:, None] * freqs[None, :]
-    c, s = torch.cos(ang)[:, None, :], torch.sin(ang)[:, None, :]
-    a, b = x[..., 0], x[..., 1]
-    return torch.stack([a * c - b * s, a * s + b * c], -1).view(T, n_heads * hd)
-
-
-SITES = ("attn_in", "attn_o_in", "ffn_in", "ffn_down_in")
-
-
-def forward(p, tokens, act):
-    """act: None, or (bits, gran[, sites]) applied at those linear inputs (default all four),
-    in float32."""
     def aq(x, site):
-        if act is None or (len(act) > 2 and site not in act[2]):
+        if len(act) > 2 and site not in act[2]:
             return x
         return fq(x.to(torch.float32), act[0], act[1]).to(torch.float64)
-
-    T = len(tokens)
-    f = {k: (v.to(torch.float64) if isinstance(v, torch.Tensor) else v) for k, v in p.items()}
-    x = f["emb"][torch.tensor(tokens)]
-    mask = torch.full((T, T), float("-inf"), dtype=torch.float64).triu(1)
-    rep = p["H"] // p["KV"]
-    for l in range(p["L"]):
-        h = aq(rmsnorm(x, f["rms_att"][l]), "attn_in")
-        q = rope(h @ f["wq"][l].T, p["H"], p["hd"]).view(T, p["H"], p["hd"]).transpose(0, 1)
-        k = rope(h @ f["wk"][l].T, p["KV"], p["hd"]).view(T, p["KV"], p["hd"]).transpose(0, 1)
-        v = (h @ f["wv"][l].T).view(T, p["KV"], p["hd"]).transpose(0, 1)
-        k = k.repeat_interleave(rep, 0)
-        v = v.repeat_interleave(rep, 0)
-        att = torch.softmax(q @ k.transpose(1, 2) / p["hd"] ** 0.5 + mask, -1)
-        o = aq((att @ v).transpose(0, 1).reshape(T, p["dim"]), "attn_o_in")
-        x = x + o @ f["wo"][l].T
-        h = aq(rmsnorm(x, f["rms_ffn"][l]), "ffn_in")
-        g = aq(torch.nn.functional.silu(h @ f["w1"][l].T) * (h @ f["w3"][l].T), "ffn_down_in")
-        x = x + g @ f["w2"][l].T
-    return rmsnorm(x, f["rms_final"]) @ f["emb"].T
+    return aq
 
 
 def quantize_weights(p, bits, gran, group=0, scheme="symmetric"):
@@ -199,16 +91,6 @@ def quantize_weights(p, bits, gran, group=0, scheme="symmetric"):
     for name in ("wq", "wk", "wv", "wo", "w1", "w2", "w3"):
         q[name] = torch.stack([fq(p[name][l], bits, gran, group, scheme) for l in range(p["L"])])
     return q
-
-
-def nll(p, windows, act):
-    total, n = 0.0, 0
-    for win in windows:
-        logp = torch.log_softmax(forward(p, win, act), -1)
-        for j in range(len(win) - 1):
-            total -= logp[j, win[j + 1]].item()
-            n += 1
-    return total / n, n
 
 
 # config name -> (weights: None or (bits, gran, group, scheme), activations: None or (bits, gran))
@@ -221,31 +103,27 @@ CONFIGS = {
 }
 # One site at a time at 3 bits, where each site alone moves PPL by several percent: a
 # site quantized in the wrong place (or not at all) cannot hide inside the tolerance.
-for site in SITES:
+for site in LINEAR_INPUTS:
     CONFIGS[f"W16A3 per-token sites:{site}"] = (None, (3, "row", (site,)))
 MIN_EFFECT = 0.02         # single-site configs: |PPL(Q)/PPL(base) - 1| in torch
 
 
 def main():
-    p = load_model(MODEL)
+    p = load_torch_model(MODEL, torch.float32)     # float32, as stored: weights quantize in it
     pieces, scores = load_tokenizer(TOK, p["V"])
     lines = open(os.path.join(ROOT, "data/text/tinystories_v2_valid_head100.txt")).read().split("\n")
     text = "\n".join(lines[1:25])
     tokens = [1] + encode(text, pieces, scores)
-    windows = []
-    for w in range(len(tokens) // CTX):
-        win = tokens[w * CTX:(w + 1) * CTX]
-        win[0] = 1      # BOS replaces the first token of each window
-        windows.append(win)
-    check(len(windows) >= 20, "text long enough for 20 windows")
-    base_nll, n = nll(p, windows, None)
+    wins = windows(tokens, CTX)
+    check(len(wins) >= 20, "text long enough for 20 windows")
+    base_nll, n = mean_nll(p, wins)
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
         f.write(text)
         path = f.name
     try:
         for name, (wq, act) in CONFIGS.items():
             pq = quantize_weights(p, *wq) if wq else p
-            q_nll, _ = nll(pq, windows, act)
+            q_nll, _ = mean_nll(pq, wins, act_quant(act))
             out = subprocess.run([QSCOPE, "eval", MODEL, path, "--ctx", str(CTX), "--score", "all",
                                   "--config", name, "--threads", "1", "--json"],
                                  capture_output=True, text=True)
@@ -269,8 +147,7 @@ def main():
                 check(abs(ref_ppl / ref_base - 1) >= MIN_EFFECT, f"{name}: the site alone moves PPL")
     finally:
         os.unlink(path)
-    print(f"test_torch_fakequant: {passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    sys.exit(finish("test_torch_fakequant"))
 
 
 main()

@@ -1,0 +1,172 @@
+"""What the outside witnesses share, written from the file formats and the published
+definitions alone (nothing here reads qscope's code): a pass/fail tally, the llama2.c
+checkpoint and tokenizer readers, and a PyTorch LLaMA forward pass with a hook at the four
+linear inputs. The test scripts in this folder import it; ctest runs only test_*.py."""
+import struct
+import sys
+
+import numpy as np
+
+_tally = {"passed": 0, "failed": 0}
+
+
+def check(cond, what):
+    """Counts one check; a failure is printed and the run goes on."""
+    if cond:
+        _tally["passed"] += 1
+    else:
+        _tally["failed"] += 1
+        print("FAIL:", what, file=sys.stderr)
+    return cond
+
+
+def failures():
+    return _tally["failed"]
+
+
+def finish(name):
+    """Prints the tally and returns the exit status (1 if any check failed)."""
+    print(f"{name}: {_tally['passed']} passed, {_tally['failed']} failed")
+    return 1 if _tally["failed"] else 0
+
+
+# ---- llama2.c formats -----------------------------------------------------------------------
+
+LLAMA2C_TENSORS = ("emb", "rms_att", "wq", "wk", "wv", "wo", "rms_ffn", "w1", "w2", "w3", "rms_final")
+
+
+def read_llama2c(path):
+    """The legacy llama2.c checkpoint: 7 int32 header fields, then float32 tensors in the order
+    of LLAMA2C_TENSORS. Returns (cfg, flat, views): flat is a writable float32 copy of every
+    weight, views maps a tensor name to its slice of flat."""
+    raw = open(path, "rb").read()
+    dim, hidden, L, H, KV, V, seq = struct.unpack("<7i", raw[:28])
+    cfg = dict(dim=dim, hidden=hidden, L=L, H=H, KV=KV, V=abs(V), hd=dim // H, seq=seq)
+    kv = KV * (dim // H)
+    shapes = {"emb": (abs(V), dim), "rms_att": (L, dim), "wq": (L, dim, dim), "wk": (L, kv, dim),
+              "wv": (L, kv, dim), "wo": (L, dim, dim), "rms_ffn": (L, dim), "w1": (L, hidden, dim),
+              "w2": (L, dim, hidden), "w3": (L, hidden, dim), "rms_final": (dim,)}
+    flat = np.frombuffer(raw[28:], dtype=np.float32).copy()
+    views, off = {}, 0
+    for name in LLAMA2C_TENSORS:
+        n = int(np.prod(shapes[name]))
+        views[name] = flat[off:off + n].reshape(shapes[name])
+        off += n
+    return cfg, flat[:off], views
+
+
+def load_torch_model(path, dtype):
+    """The checkpoint as a dict of torch tensors of dtype, with the config's keys beside them."""
+    import torch
+    cfg, _, views = read_llama2c(path)
+    p = dict(cfg)
+    for name, a in views.items():
+        p[name] = torch.from_numpy(a.copy()).to(dtype)
+    return p
+
+
+def load_tokenizer(path, vocab):
+    """llama2.c tokenizer.bin: int32 max length, then per piece a float32 score, an int32
+    length and the bytes."""
+    raw = open(path, "rb").read()
+    off = 4
+    pieces, scores = [], []
+    for _ in range(vocab):
+        score, n = struct.unpack("<fi", raw[off:off + 8])
+        off += 8
+        pieces.append(raw[off:off + n])
+        scores.append(score)
+        off += n
+    return pieces, scores
+
+
+def encode(text, pieces, scores):
+    """llama2.c run.c's algorithm, written plainly: dummy prefix, code points, byte fallback,
+    then merge the best-scoring adjacent pair until none merges."""
+    lookup = {pc: i for i, pc in enumerate(pieces) if i > 2}
+    ids = [lookup[b" "]]
+    for ch in text:
+        b = ch.encode()
+        if b in lookup:
+            ids.append(lookup[b])
+        else:
+            ids.extend(x + 3 for x in b)
+    while True:
+        best, best_i, best_id = -1e30, -1, -1
+        for i in range(len(ids) - 1):
+            m = lookup.get(pieces[ids[i]] + pieces[ids[i + 1]])
+            if m is not None and scores[m] > best:
+                best, best_i, best_id = scores[m], i, m
+        if best_i < 0:
+            return ids
+        ids[best_i:best_i + 2] = [best_id]
+
+
+def windows(tokens, ctx):
+    """Non-overlapping windows of ctx tokens, BOS (id 1) replacing the first of each."""
+    out = []
+    for w in range(len(tokens) // ctx):
+        win = tokens[w * ctx:(w + 1) * ctx]
+        win[0] = 1
+        out.append(win)
+    return out
+
+
+# ---- the forward pass (float64) -------------------------------------------------------------
+
+LINEAR_INPUTS = ("attn_in", "attn_o_in", "ffn_in", "ffn_down_in")
+
+
+def rmsnorm(x, w):
+    import torch
+    return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + 1e-5) * w
+
+
+def rope(x, n_heads, hd):
+    """Interleaved pairs (llama2.c / Meta layout), theta 10000."""
+    import torch
+    T = x.shape[0]
+    x = x.view(T, n_heads, hd // 2, 2)
+    freqs = 10000.0 ** (-torch.arange(0, hd, 2, dtype=torch.float64) / hd)
+    ang = torch.arange(T, dtype=torch.float64)[:, None] * freqs[None, :]
+    c, s = torch.cos(ang)[:, None, :], torch.sin(ang)[:, None, :]
+    a, b = x[..., 0], x[..., 1]
+    return torch.stack([a * c - b * s, a * s + b * c], -1).view(T, n_heads * hd)
+
+
+def forward(p, tokens, at_input=None):
+    """Logits (T x V, float64) of one causal window. at_input(x, site), when given, may replace
+    the activation entering a linear layer (site is one of LINEAR_INPUTS)."""
+    import torch
+    hook = at_input or (lambda x, site: x)
+    T = len(tokens)
+    f = {k: (v.to(torch.float64) if isinstance(v, torch.Tensor) else v) for k, v in p.items()}
+    H, KV, hd = p["H"], p["KV"], p["hd"]
+    x = f["emb"][torch.tensor(tokens)]
+    mask = torch.full((T, T), float("-inf"), dtype=torch.float64).triu(1)
+    for l in range(p["L"]):
+        h = hook(rmsnorm(x, f["rms_att"][l]), "attn_in")
+        q = rope(h @ f["wq"][l].T, H, hd).view(T, H, hd).transpose(0, 1)
+        k = rope(h @ f["wk"][l].T, KV, hd).view(T, KV, hd).transpose(0, 1)
+        v = (h @ f["wv"][l].T).view(T, KV, hd).transpose(0, 1)
+        k = k.repeat_interleave(H // KV, 0)
+        v = v.repeat_interleave(H // KV, 0)
+        att = torch.softmax(q @ k.transpose(1, 2) / hd ** 0.5 + mask, -1)
+        o = hook((att @ v).transpose(0, 1).reshape(T, p["dim"]), "attn_o_in")
+        x = x + o @ f["wo"][l].T
+        h = hook(rmsnorm(x, f["rms_ffn"][l]), "ffn_in")
+        g = hook(torch.nn.functional.silu(h @ f["w1"][l].T) * (h @ f["w3"][l].T), "ffn_down_in")
+        x = x + g @ f["w2"][l].T
+    return rmsnorm(x, f["rms_final"]) @ f["emb"].T
+
+
+def mean_nll(p, wins, at_input=None):
+    """Mean NLL over every next-token prediction of the windows, and how many were scored."""
+    import torch
+    total, n = 0.0, 0
+    for win in wins:
+        logp = torch.log_softmax(forward(p, win, at_input), -1)
+        for j in range(len(win) - 1):
+            total -= logp[j, win[j + 1]].item()
+            n += 1
+    return total / n, n
