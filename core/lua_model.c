@@ -116,7 +116,7 @@ static int model_generate(lua_State *L) {
 }
 
 /* m:perplexity{text = txt, ctx = , stride = , score = "half"|"all", bos = , max_tokens = ,
- *              docs = , skip_docs = } -> {nll, nll_se, ppl, ppl_se, tokens, windows, ctx,
+ *              docs = , skip_docs = } -> {nll, nll_stderr, ppl, ppl_stderr, tokens, windows, ctx,
  *              seconds, tokens_per_s} */
 static int model_perplexity(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
@@ -137,9 +137,9 @@ static int model_perplexity(lua_State *L) {
     if (rc) return qs__lua_fail(L, "m:perplexity");
     lua_createtable(L, 0, 9);
     qs__lua_set_num(L, "nll", r.nll);
-    qs__lua_set_num(L, "nll_se", r.nll_se);
+    qs__lua_set_num(L, "nll_stderr", r.nll_se);
     qs__lua_set_num(L, "ppl", r.ppl);
-    qs__lua_set_num(L, "ppl_se", r.ppl_se);
+    qs__lua_set_num(L, "ppl_stderr", r.ppl_se);
     qs__lua_set_int(L, "tokens", r.n_scored);
     qs__lua_set_int(L, "windows", r.n_windows);
     qs__lua_set_int(L, "ctx", ctx);

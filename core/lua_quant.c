@@ -17,6 +17,7 @@
 
 #include "error.h"
 #include "eval.h"
+#include "eval_fields.h"
 #include "lua_qs.h"
 #include "metrics.h"
 #include "quant.h"
@@ -151,38 +152,13 @@ static int model_quantize_tensor(lua_State *L) {
 }
 
 static void push_eval(lua_State *L, const qs_eval_result *r) {
-    const qs_kld_report *k = &r->kld;
-    lua_createtable(L, 0, 40);
-    qs__lua_set_int(L, "tokens", k->n);
-    qs__lua_set_num(L, "ppl_q", k->ppl_q);
-    qs__lua_set_num(L, "ppl_q_se", k->ppl_q_se);
-    qs__lua_set_num(L, "ppl_base", k->ppl_base);
-    qs__lua_set_num(L, "ppl_base_se", k->ppl_base_se);
-    qs__lua_set_num(L, "nll_q", k->nll_q);
-    qs__lua_set_num(L, "nll_base", k->nll_base);
-    qs__lua_set_num(L, "ppl_ratio", k->ppl_ratio);
-    qs__lua_set_num(L, "ppl_ratio_se", k->ppl_ratio_se);
-    qs__lua_set_num(L, "ln_ratio", k->ln_ratio);
-    qs__lua_set_num(L, "ln_ratio_se", k->ln_ratio_se);
-    qs__lua_set_num(L, "kld_mean", k->kld_mean);
-    qs__lua_set_num(L, "kld_se", k->kld_se);
-    for (int i = 0; i < QS_KLD_NPCT; i++) {
-        char key[32];
-        snprintf(key, sizeof key, "kld_%s", qs_kld_pct_names[i]);
-        qs__lua_set_num(L, key, k->kld_pct[i]);
-        snprintf(key, sizeof key, "dp_%s", qs_kld_pct_names[i]);
-        qs__lua_set_num(L, key, k->dp_pct[i]);
+    qs_eval_field f[QS_EVAL_NFIELDS];
+    qs_eval_fields(r, f);
+    lua_createtable(L, 0, QS_EVAL_NFIELDS + 4);
+    for (int i = 0; i < QS_EVAL_NFIELDS; i++) {
+        if (f[i].integer) qs__lua_set_int(L, f[i].name, (long long)f[i].value);
+        else qs__lua_set_num(L, f[i].name, f[i].value);
     }
-    qs__lua_set_num(L, "dp_mean", k->dp_mean);
-    qs__lua_set_num(L, "dp_se", k->dp_se);
-    qs__lua_set_num(L, "dp_rms", k->dp_rms);
-    qs__lua_set_num(L, "dp_rms_se", k->dp_rms_se);
-    qs__lua_set_num(L, "top1_agree", k->top1);
-    qs__lua_set_num(L, "top1_agree_se", k->top1_se);
-    qs__lua_set_num(L, "top5_overlap", k->top5);
-    qs__lua_set_num(L, "w_bits_per_value", r->w.n_tensors ? r->w.bits_per_value : 16);
-    qs__lua_set_num(L, "a_bits_per_value", r->a_bits_per_value);
-    qs__lua_set_num(L, "seconds", r->seconds);
 }
 
 static int model_eval(lua_State *L) {

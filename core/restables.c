@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "eval_fields.h"
 
 /* ---- sweeps -------------------------------------------------------------------------- */
 
@@ -65,44 +66,26 @@ int qs_restable_sweep_append(qs_h5_table *t, const qs_sweep_row *r) {
 
 /* ---- ppl ----------------------------------------------------------------------------- */
 
-#define PPL_MAX_COLS 64
+/* The identifying strings, then every number of the evaluation (eval_fields.h). */
+static const qs_h5_col ppl_label_cols[] = {
+    {"w_config", QS_H5_COL_STR, 128}, {"a_config", QS_H5_COL_STR, 128},
+    {"config", QS_H5_COL_STR, 256},   {"scope", QS_H5_COL_STR, 64},
+};
+#define PPL_NLABELS (sizeof ppl_label_cols / sizeof ppl_label_cols[0])
+#define PPL_NCOLS (PPL_NLABELS + QS_EVAL_NFIELDS)
 
-/* Column names built once: the fixed ones, then kld_<p> and dp_<p>. */
-static char pct_names[2][QS_KLD_NPCT][24];
-
-static size_t ppl_columns(qs_h5_col *c) {
-    static const qs_h5_col fixed[] = {
-        {"w_config", QS_H5_COL_STR, 128}, {"a_config", QS_H5_COL_STR, 128},
-        {"config", QS_H5_COL_STR, 256},   {"scope", QS_H5_COL_STR, 64},
-        {"tokens", QS_H5_COL_I64, 0},     {"windows", QS_H5_COL_I64, 0},
-        {"ppl", QS_H5_COL_F64, 0},        {"ppl_stderr", QS_H5_COL_F64, 0},
-        {"ppl_base", QS_H5_COL_F64, 0},   {"ppl_base_stderr", QS_H5_COL_F64, 0},
-        {"ppl_ratio", QS_H5_COL_F64, 0},  {"ppl_ratio_stderr", QS_H5_COL_F64, 0},
-        {"ln_ppl_ratio", QS_H5_COL_F64, 0}, {"ln_ppl_ratio_stderr", QS_H5_COL_F64, 0},
-        {"nll", QS_H5_COL_F64, 0},        {"nll_base", QS_H5_COL_F64, 0},
-        {"kld_mean", QS_H5_COL_F64, 0},   {"kld_stderr", QS_H5_COL_F64, 0},
-        {"dp_mean", QS_H5_COL_F64, 0},    {"dp_stderr", QS_H5_COL_F64, 0},
-        {"dp_rms", QS_H5_COL_F64, 0},     {"dp_rms_stderr", QS_H5_COL_F64, 0},
-        {"top1_agree", QS_H5_COL_F64, 0}, {"top1_agree_stderr", QS_H5_COL_F64, 0},
-        {"top5_overlap", QS_H5_COL_F64, 0}, {"w_bits_per_value", QS_H5_COL_F64, 0},
-        {"a_bits_per_value", QS_H5_COL_F64, 0}, {"a_clipped", QS_H5_COL_I64, 0},
-        {"seconds", QS_H5_COL_F64, 0},
-    };
-    size_t n = 0;
-    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) c[n++] = fixed[i];
-    for (int k = 0; k < 2; k++)
-        for (int i = 0; i < QS_KLD_NPCT; i++) {
-            snprintf(pct_names[k][i], sizeof pct_names[k][i], "%s_%s", k ? "dp" : "kld",
-                     qs_kld_pct_names[i]);
-            c[n++] = (qs_h5_col){pct_names[k][i], QS_H5_COL_F64, 0};
-        }
-    return n;
+static void ppl_columns(qs_h5_col c[PPL_NCOLS]) {
+    qs_eval_field f[QS_EVAL_NFIELDS];
+    qs_eval_fields(NULL, f);
+    for (size_t i = 0; i < PPL_NLABELS; i++) c[i] = ppl_label_cols[i];
+    for (size_t i = 0; i < QS_EVAL_NFIELDS; i++)
+        c[PPL_NLABELS + i] = (qs_h5_col){f[i].name, f[i].integer ? QS_H5_COL_I64 : QS_H5_COL_F64, 0};
 }
 
 int qs_restable_ppl_open(qs_h5_table **t, qs_h5 *h, const char *name) {
-    qs_h5_col cols[PPL_MAX_COLS];
-    size_t n = ppl_columns(cols);
-    return open_at(t, h, "ppl", name, cols, n);
+    qs_h5_col cols[PPL_NCOLS];
+    ppl_columns(cols);
+    return open_at(t, h, "ppl", name, cols, PPL_NCOLS);
 }
 
 int qs_restable_side_names(char *w, char *a, size_t n, const qs_quant_config *cfg) {
@@ -122,49 +105,14 @@ int qs_restable_ppl_append(qs_h5_table *t, const qs_quant_config *cfg, const cha
     if ((rc = qs_restable_side_names(wn, an, sizeof wn, cfg)) ||
         (rc = qs_quant_config_format(name, sizeof name, cfg)))
         return rc;
-    const qs_kld_report *k = &r->kld;
-#define S(col, v) if (rc == QS_OK) rc = qs_h5_table_set_str(t, col, v)
-#define I(col, v) if (rc == QS_OK) rc = qs_h5_table_set_i64(t, col, (int64_t)(v))
-#define F(col, v) if (rc == QS_OK) rc = qs_h5_table_set_f64(t, col, (double)(v))
-    S("w_config", wn);
-    S("a_config", an);
-    S("config", name);
-    S("scope", scope);
-    I("tokens", k->n);
-    I("windows", r->n_windows);
-    F("ppl", k->ppl_q);
-    F("ppl_stderr", k->ppl_q_se);
-    F("ppl_base", k->ppl_base);
-    F("ppl_base_stderr", k->ppl_base_se);
-    F("ppl_ratio", k->ppl_ratio);
-    F("ppl_ratio_stderr", k->ppl_ratio_se);
-    F("ln_ppl_ratio", k->ln_ratio);
-    F("ln_ppl_ratio_stderr", k->ln_ratio_se);
-    F("nll", k->nll_q);
-    F("nll_base", k->nll_base);
-    F("kld_mean", k->kld_mean);
-    F("kld_stderr", k->kld_se);
-    F("dp_mean", k->dp_mean);
-    F("dp_stderr", k->dp_se);
-    F("dp_rms", k->dp_rms);
-    F("dp_rms_stderr", k->dp_rms_se);
-    F("top1_agree", k->top1);
-    F("top1_agree_stderr", k->top1_se);
-    F("top5_overlap", k->top5);
-    F("w_bits_per_value", r->w.n_tensors ? r->w.bits_per_value : 16.0);
-    F("a_bits_per_value", r->a_bits_per_value);
-    I("a_clipped", r->a_clipped);
-    F("seconds", r->seconds);
-    for (int i = 0; i < QS_KLD_NPCT; i++) {
-        char col[32];
-        snprintf(col, sizeof col, "kld_%s", qs_kld_pct_names[i]);
-        F(col, k->kld_pct[i]);
-        snprintf(col, sizeof col, "dp_%s", qs_kld_pct_names[i]);
-        F(col, k->dp_pct[i]);
-    }
-#undef S
-#undef I
-#undef F
+    qs_eval_field f[QS_EVAL_NFIELDS];
+    qs_eval_fields(r, f);
+    const char *labels[PPL_NLABELS] = {wn, an, name, scope};
+    for (size_t i = 0; i < PPL_NLABELS && rc == QS_OK; i++)
+        rc = qs_h5_table_set_str(t, ppl_label_cols[i].name, labels[i]);
+    for (size_t i = 0; i < QS_EVAL_NFIELDS && rc == QS_OK; i++)
+        rc = f[i].integer ? qs_h5_table_set_i64(t, f[i].name, (int64_t)f[i].value)
+                          : qs_h5_table_set_f64(t, f[i].name, f[i].value);
     if (rc == QS_OK) rc = qs_h5_table_commit(t);
     return rc;
 }

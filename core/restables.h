@@ -6,13 +6,10 @@
  *                  scheme, granularity, group, clip, clip_value, mse, sqnr_db, max_err,
  *                  bits_per_value, n_clipped, levels_mean, levels_min, levels_max, error
  *   ppl/<name>     one row per evaluated configuration and scope (eval.h): w_config,
- *                  a_config, config, scope (all | site:<name> | layer:<n>), tokens, windows,
- *                  ppl, ppl_stderr, ppl_base, ppl_base_stderr, ppl_ratio, ppl_ratio_stderr,
- *                  ln_ppl_ratio, ln_ppl_ratio_stderr, nll, nll_base, kld_mean, kld_stderr,
- *                  kld_<p> and dp_<p> for p in max, p99.9, p99, p95, p90, median, p10, p5,
- *                  p1, p0.1, min, dp_mean, dp_stderr, dp_rms, dp_rms_stderr, top1_agree,
- *                  top1_agree_stderr, top5_overlap, w_bits_per_value, a_bits_per_value,
- *                  a_clipped, seconds
+ *                  a_config, config, scope (all | site:<name> | layer:<n>), then every
+ *                  number of the evaluation under the names of eval_fields.h (tokens,
+ *                  windows, ppl_q, ppl_q_stderr, ppl_base, …, kld_<p>, dp_<p>) — the same
+ *                  names `qscope eval --json` and m:eval use
  *
  * w_config and a_config are the canonical names of each side alone ("W4A16 g128",
  * "W16A8 per-token"); config is the name of the whole. A string longer than its column is

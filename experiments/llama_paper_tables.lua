@@ -53,9 +53,9 @@ print(string.format("== %s: %s %s, dim %d, %d layers, %d params; text %s, ctx %d
     info.path, info.format, info.arch, info.dim, info.n_layers, info.params, p.text, p.ctx,
     p.tokens > 0 and tostring(p.tokens) or "all"))
 
-local NUMBERS = { "tokens", "ppl_q", "ppl_q_se", "ppl_base", "ppl_base_se", "ppl_ratio", "ppl_ratio_se", "ln_ratio",
-                  "ln_ratio_se", "kld_mean", "kld_se", "top1_agree", "top1_agree_se", "top5_overlap", "dp_rms",
-                  "w_bits_per_value", "a_bits_per_value", "seconds" }
+local NUMBERS = { "tokens", "ppl_q", "ppl_q_stderr", "ppl_base", "ppl_base_stderr", "ppl_ratio", "ppl_ratio_stderr",
+                  "ln_ppl_ratio", "ln_ppl_ratio_stderr", "kld_mean", "kld_stderr", "top1_agree", "top1_agree_stderr",
+                  "top5_overlap", "dp_rms", "w_bits_per_value", "a_bits_per_value", "seconds" }
 for _, k in ipairs(PCTS) do NUMBERS[#NUMBERS + 1] = "kld_" .. k end
 
 local function gran(side, is_weight)
@@ -96,7 +96,7 @@ print(string.format("\n%-40s %-12s %-12s %-8s %10s %8s %8s %10s %10s %7s", "conf
 for _, r in ipairs(rows) do
     if r.error == "" then
         print(string.format("%-40s %-12s %-12s %-8s %10.4f %8.4f %8.4f %10.5f %10.5f %7.4f", r.config, r.w_granularity,
-            r.a_granularity, r.a_range, r.ppl_q, r.ppl_q_se, r.ppl_ratio, r.kld_mean, r.kld_p99, r.top1_agree))
+            r.a_granularity, r.a_range, r.ppl_q, r.ppl_q_stderr, r.ppl_ratio, r.kld_mean, r.kld_p99, r.top1_agree))
     else
         print(string.format("%-40s error: %s", r.config, r.error))
     end

@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "error.h"
 #include "eval.h"
+#include "eval_fields.h"
 #include "restables.h"
 
 static void print_report(const char *label, const qs_eval_result *r) {
@@ -33,40 +34,10 @@ static void print_report(const char *label, const qs_eval_result *r) {
 }
 
 static cJSON *report_json(const qs_eval_result *r) {
-    const qs_kld_report *k = &r->kld;
+    qs_eval_field f[QS_EVAL_NFIELDS];
+    qs_eval_fields(r, f);
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "tokens", (double)k->n);
-    cJSON_AddNumberToObject(o, "windows", r->n_windows);
-    cJSON_AddNumberToObject(o, "ppl_q", k->ppl_q);
-    cJSON_AddNumberToObject(o, "ppl_q_stderr", k->ppl_q_se);
-    cJSON_AddNumberToObject(o, "ppl_base", k->ppl_base);
-    cJSON_AddNumberToObject(o, "ppl_base_stderr", k->ppl_base_se);
-    cJSON_AddNumberToObject(o, "nll_q", k->nll_q);
-    cJSON_AddNumberToObject(o, "nll_base", k->nll_base);
-    cJSON_AddNumberToObject(o, "ppl_ratio", k->ppl_ratio);
-    cJSON_AddNumberToObject(o, "ppl_ratio_stderr", k->ppl_ratio_se);
-    cJSON_AddNumberToObject(o, "ln_ppl_ratio", k->ln_ratio);
-    cJSON_AddNumberToObject(o, "ln_ppl_ratio_stderr", k->ln_ratio_se);
-    cJSON_AddNumberToObject(o, "kld_mean", k->kld_mean);
-    cJSON_AddNumberToObject(o, "kld_stderr", k->kld_se);
-    cJSON_AddNumberToObject(o, "dp_mean", k->dp_mean);
-    cJSON_AddNumberToObject(o, "dp_stderr", k->dp_se);
-    cJSON_AddNumberToObject(o, "dp_rms", k->dp_rms);
-    cJSON_AddNumberToObject(o, "dp_rms_stderr", k->dp_rms_se);
-    for (int i = 0; i < QS_KLD_NPCT; i++) {
-        char key[32];
-        snprintf(key, sizeof key, "kld_%s", qs_kld_pct_names[i]);
-        cJSON_AddNumberToObject(o, key, k->kld_pct[i]);
-        snprintf(key, sizeof key, "dp_%s", qs_kld_pct_names[i]);
-        cJSON_AddNumberToObject(o, key, k->dp_pct[i]);
-    }
-    cJSON_AddNumberToObject(o, "top1_agree", k->top1);
-    cJSON_AddNumberToObject(o, "top1_agree_stderr", k->top1_se);
-    cJSON_AddNumberToObject(o, "top5_overlap", k->top5);
-    cJSON_AddNumberToObject(o, "w_bits_per_value", r->w.n_tensors ? r->w.bits_per_value : 16);
-    cJSON_AddNumberToObject(o, "a_bits_per_value", r->a_bits_per_value);
-    cJSON_AddNumberToObject(o, "a_clipped", (double)r->a_clipped);
-    cJSON_AddNumberToObject(o, "seconds", r->seconds);
+    for (int i = 0; i < QS_EVAL_NFIELDS; i++) cJSON_AddNumberToObject(o, f[i].name, f[i].value);
     return o;
 }
 

@@ -54,9 +54,17 @@ c(set(t["w_config"]) == {b"W4A16 per-channel layers:1"} and set(t["a_config"]) =
 c(set(t["config"]) == {b"W4A8 per-token w:layers:1"}, 'set(t["config"]) == {b"W4A8 per-token w:layers:1"}')
 attr = json.load(open(d + "/attr.json"))
 # cJSON prints 15 significant digits when they read back within an epsilon
-c(abs(t["ppl"][0] / attr["result"]["ppl_q"] - 1) < 1e-14, "all row ppl as in json")
-c(abs(t["ppl"][1] / attr["attribution"][0]["ppl_q"] - 1) < 1e-14, "layer:0 row ppl as in json")
-for col in ("ppl_stderr", "ppl_base", "nll", "kld_mean", "kld_p99.9", "kld_median", "dp_min",
+c(abs(t["ppl_q"][0] / attr["result"]["ppl_q"] - 1) < 1e-14, "all row ppl_q as in json")
+c(abs(t["ppl_q"][1] / attr["attribution"][0]["ppl_q"] - 1) < 1e-14, "layer:0 row ppl_q as in json")
+# one list of names (core/eval_fields.h): every number of the JSON result is a column of the
+# same name and value, and every column but the four labels is in the JSON
+res = attr["result"]
+labels = {"w_config", "a_config", "config", "scope"}
+c(set(t.dtype.names) - labels == set(res), f"columns = json fields: {set(t.dtype.names) ^ (set(res) | labels)}")
+for k, v in res.items():
+    if k in t.dtype.names and k != "seconds":
+        c(v == t[k][0] or abs(v - t[k][0]) <= 1e-14 * abs(v) or (v != v and t[k][0] != t[k][0]), f"{k}: json {v} vs hdf5 {t[k][0]}")
+for col in ("ppl_q_stderr", "ppl_base", "nll_q", "kld_mean", "kld_p99.9", "kld_median", "dp_min",
             "dp_rms", "top1_agree", "top5_overlap", "tokens"):
     c(col in t.dtype.names, col)
 c(bool(np.all(t["tokens"] == 500)), 'bool(np.all(t["tokens"] == 500))')
