@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "fuzz_common.h"
 #include "gguf.h"
 #include "gguf_dequant.h"
 #include "model.h"
@@ -15,20 +16,6 @@
 
 static const char gguf_text[] =
     "Once upon a time, Lily saw a h\xC3\xA9llo \xE2\x96\x81 <s> </s> <|endoftext|> 12345\n\t end";
-
-/* the loader makes a tokenizer from the metadata: encode and decode through it */
-static void gguf_exercise_tokenizer(const qs_tokenizer *t) {
-    int *ids = NULL, n = 0;
-    if (qs_tokenizer_encode(t, gguf_text, strlen(gguf_text), 1, &ids, &n) == QS_OK) {
-        for (int i = 0; i < n; i++)
-            if (ids[i] < 0 || ids[i] >= t->n_vocab) abort();
-        char *text = NULL;
-        if (qs_tokenizer_decode(t, ids, n, &text) == QS_OK) free(text);
-    } else if (qs_error_message()[0] == '\0') {
-        abort();
-    }
-    free(ids);
-}
 
 int qs_fuzz_gguf(const uint8_t *data, size_t size) {
     qs_gguf *g = NULL;
@@ -66,7 +53,7 @@ int qs_fuzz_gguf(const uint8_t *data, size_t size) {
     }
     qs_tokenizer *tok = NULL;
     rc = qs__gguf_tokenizer_new(&tok, g);
-    if (rc == QS_OK && tok) gguf_exercise_tokenizer(tok);
+    if (rc == QS_OK && tok) qs_fuzz_exercise_tokenizer(tok, gguf_text);
     else if (rc != QS_OK && qs_error_message()[0] == '\0') abort();
     qs_tokenizer_free(tok);
     qs_gguf_free(g);
@@ -78,14 +65,9 @@ int qs_fuzz_gguf(const uint8_t *data, size_t size) {
         return 1; /* the container parsed; the model did not */
     }
     if (qs_config_validate(&m->cfg, "fuzz.gguf") != QS_OK) abort();
-    if (m->tok) gguf_exercise_tokenizer(m->tok);
+    if (m->tok) qs_fuzz_exercise_tokenizer(m->tok, gguf_text);
     qs_model_free(m);
     return 1;
 }
 
-#ifndef QS_FUZZ_REPLAY
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    qs_fuzz_gguf(data, size);
-    return 0;
-}
-#endif
+QS_FUZZ_ENTRY(qs_fuzz_gguf)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "error.h"
+#include "fuzz_common.h"
 #include "gguf_dequant.h"
 
 int qs_fuzz_gguf_dequant(const uint8_t *data, size_t size) {
@@ -46,9 +47,4 @@ int qs_fuzz_gguf_dequant(const uint8_t *data, size_t size) {
     return rc == QS_OK;
 }
 
-#ifndef QS_FUZZ_REPLAY
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    qs_fuzz_gguf_dequant(data, size);
-    return 0;
-}
-#endif
+QS_FUZZ_ENTRY(qs_fuzz_gguf_dequant)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "error.h"
+#include "fuzz_common.h"
 #include "hf_config.h"
 #include "model.h"
 
@@ -19,9 +20,4 @@ int qs_fuzz_hf_config(const uint8_t *data, size_t size) {
     return 1;
 }
 
-#ifndef QS_FUZZ_REPLAY
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    qs_fuzz_hf_config(data, size);
-    return 0;
-}
-#endif
+QS_FUZZ_ENTRY(qs_fuzz_hf_config)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "error.h"
+#include "fuzz_common.h"
 #include "load_llama2c.h"
 #include "model.h"
 
@@ -31,9 +32,4 @@ int qs_fuzz_llama2c(const uint8_t *data, size_t size) {
     return 1;
 }
 
-#ifndef QS_FUZZ_REPLAY
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    qs_fuzz_llama2c(data, size);
-    return 0;
-}
-#endif
+QS_FUZZ_ENTRY(qs_fuzz_llama2c)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "fuzz_common.h"
 #include "quant.h"
 
 int qs_fuzz_quant_config(const uint8_t *data, size_t size) {
@@ -28,9 +29,4 @@ int qs_fuzz_quant_config(const uint8_t *data, size_t size) {
     return 1;
 }
 
-#ifndef QS_FUZZ_REPLAY
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    qs_fuzz_quant_config(data, size);
-    return 0;
-}
-#endif
+QS_FUZZ_ENTRY(qs_fuzz_quant_config)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "error.h"
+#include "fuzz_common.h"
 #include "safetensors.h"
 
 int qs_fuzz_safetensors(const uint8_t *data, size_t size) {
@@ -32,9 +33,4 @@ int qs_fuzz_safetensors(const uint8_t *data, size_t size) {
     return 1;
 }
 
-#ifndef QS_FUZZ_REPLAY
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    qs_fuzz_safetensors(data, size);
-    return 0;
-}
-#endif
+QS_FUZZ_ENTRY(qs_fuzz_safetensors)

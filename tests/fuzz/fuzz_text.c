@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "fuzz_common.h"
 #include "text.h"
 
 /* Length of the well-formed sequence at s (RFC 3629, section 4), 0 if ill-formed. */
@@ -55,9 +56,4 @@ int qs_fuzz_text(const uint8_t *data, size_t size) {
     return ref_bad == size; /* accepted: valid UTF-8 */
 }
 
-#ifndef QS_FUZZ_REPLAY
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    qs_fuzz_text(data, size);
-    return 0;
-}
-#endif
+QS_FUZZ_ENTRY(qs_fuzz_text)

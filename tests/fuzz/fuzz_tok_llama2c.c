@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "fuzz_common.h"
 #include "tokenizer.h"
 
 static const char tok_llama2c_text[] =
@@ -24,17 +25,7 @@ int qs_fuzz_tok_llama2c(const uint8_t *data, size_t size) {
         if (t || qs_error_message()[0] == '\0') abort();
         return 0;
     }
-    int *ids = NULL, n = 0;
-    rc = qs_tokenizer_encode(t, tok_llama2c_text, strlen(tok_llama2c_text), 1, &ids, &n);
-    if (rc == QS_OK) {
-        for (int i = 0; i < n; i++)
-            if (ids[i] < 0 || ids[i] >= t->n_vocab) abort();
-        char *text = NULL;
-        if (qs_tokenizer_decode(t, ids, n, &text) == QS_OK) free(text);
-    } else if (qs_error_message()[0] == '\0') {
-        abort();
-    }
-    free(ids);
+    qs_fuzz_exercise_tokenizer(t, tok_llama2c_text);
     /* every piece decodes, whatever its bytes; read them all so ASan sees the ranges */
     char buf[8];
     size_t len;
@@ -49,9 +40,4 @@ int qs_fuzz_tok_llama2c(const uint8_t *data, size_t size) {
     return 1;
 }
 
-#ifndef QS_FUZZ_REPLAY
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    qs_fuzz_tok_llama2c(data, size);
-    return 0;
-}
-#endif
+QS_FUZZ_ENTRY(qs_fuzz_tok_llama2c)
