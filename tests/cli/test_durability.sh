@@ -73,7 +73,8 @@ for a in $addrs; do
     cp "$G" "$f"
     # a byte inside the header (past its 4-byte signature and version): flip it
     printf '\xa5' | dd of="$f" bs=1 seek=$((off + 6)) conv=notrunc status=none
-    refused "corrupt header of $name" "$f" "(cannot open it|cannot be opened|cannot be read).*(corrupt)"
+    LSAN_OPTIONS=${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$QS_ROOT/tests/lsan_hdf5_corrupt.supp \
+        refused "corrupt header of $name" "$f" "(cannot open it|cannot be opened|cannot be read).*(corrupt)"
 done
 
 # ---- disk full: RLIMIT_FSIZE ----------------------------------------------------------------
