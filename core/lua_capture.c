@@ -1,12 +1,16 @@
 /* Profiling and planting from Lua.
  *   m:profile{text=, tokens=, ctx=, <window options>, sites="all", tau=20, phi=0.5,
- *             massive_abs=100, massive_ratio=1000, int8=6, results=out}
+ *             massive_abs=100, massive_ratio=1000, int8=6, results=out,
+ *             dump={{site=, layer=, tokens=}, ...}}
  *       -> prof = {tokens, windows, seconds, memory_bytes,
  *                  kurtosis = {[site] = {per layer}}, absmax = {...}, p999 = {...},
  *                  weights = {{name, rows, cols, kurtosis, absmax, std, p99, p999}, ...},
  *                  capture = <userdata kept for qs.outlier_channels / qs.outlier_tokens>}
  *       With results, the statistics, weight statistics and outlier tables are written to
- *       that run (stats/…, weights/…, outliers/…, model attributes).
+ *       that run (stats/…, weights/…, outliers/…, model attributes). dump (needs results)
+ *       also stores the raw (T, C) activations of the first `tokens` tokens at each named
+ *       site × layer in that run, as dump/<site>/<layer> (float32), and lists them in
+ *       prof.dumps = {{site, layer, rows, cols, path}, ...}. At most 16.
  *   qs.outlier_channels(prof [, {min_token_frac = 0.5}])
  *       -> {{site, layer, channel, absmax, ratio_to_median, token_fraction,
  *            sequence_fraction, shared_layers}, ...}
@@ -15,6 +19,7 @@
  *       full-precision function is unchanged (plant.h)
  *   m:save(path) writes a llama2.c checkpoint. */
 #include <lauxlib.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,10 +98,67 @@ static void push_weights(lua_State *L, const qs_weightstat *w, int n) {
     }
 }
 
+#define LUA_MAX_DUMPS 16
+
+typedef struct dump_req { int site, layer; long tokens; } dump_req;
+
+/* Reads dump = {{site=, layer=, tokens=}, ...} from the option table at idx into d (room
+ * for LUA_MAX_DUMPS); returns how many. Raises on a bad entry, before anything is allocated. */
+static int read_dumps(lua_State *L, int idx, const qs_model *m, unsigned site_mask, dump_req *d) {
+    lua_getfield(L, idx, "dump");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    if (!lua_istable(L, -1)) luaL_error(L, "m:profile: dump must be a list of {site=, layer=, tokens=}");
+    int list = lua_gettop(L), n = (int)luaL_len(L, list);
+    if (n > LUA_MAX_DUMPS) luaL_error(L, "m:profile: at most %d dumps (got %d)", LUA_MAX_DUMPS, n);
+    static const char *const keys[] = {"site", "layer", "tokens", NULL};
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, list, i + 1);
+        int e = lua_gettop(L);
+        if (!lua_istable(L, e)) luaL_error(L, "m:profile: dump[%d] must be a table {site=, layer=, tokens=}", i + 1);
+        qs__lua_check_keys(L, e, "m:profile dump", keys);
+        const char *site = qs__lua_opt_str(L, e, "site", NULL);
+        d[i].site = site ? qs_site_from_name(site) : -1;
+        if (d[i].site < 0) luaL_error(L, "m:profile: dump[%d]: site '%s' is not one of %s", i + 1,
+                                      site ? site : "(missing)", "resid, attn_in, attn_o_in, ffn_in, ffn_down_in");
+        if (!(site_mask & QS_SITE_BIT(d[i].site)))
+            luaL_error(L, "m:profile: dump[%d]: site %s is not profiled (see sites=)", i + 1, site);
+        int n_layers = d[i].site == QS_SITE_RESID ? m->cfg.n_layers + 1 : m->cfg.n_layers;
+        lua_Integer layer = qs__lua_opt_int(L, e, "layer", -1);
+        if (layer < 0 || layer >= n_layers)
+            luaL_error(L, "m:profile: dump[%d]: layer must be 0..%d for %s", i + 1, n_layers - 1, site);
+        lua_Integer tokens = qs__lua_opt_int(L, e, "tokens", 256);
+        if (tokens < 1) luaL_error(L, "m:profile: dump[%d]: tokens must be >= 1", i + 1);
+        d[i].layer = (int)layer;
+        d[i].tokens = (long)tokens;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return n;
+}
+
+/* prof.dumps: what each dump stored (rows = tokens actually seen, up to the bound) */
+static void push_dumps(lua_State *L, const dump_req *d, const long *rows, int n, const int *C_of) {
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "dump/%s/%d", qs_site_name(d[i].site), d[i].layer);
+        lua_createtable(L, 0, 5);
+        qs__lua_set_str(L, "site", qs_site_name(d[i].site));
+        qs__lua_set_int(L, "layer", d[i].layer);
+        qs__lua_set_int(L, "rows", rows[i]);
+        qs__lua_set_int(L, "cols", C_of[i]);
+        qs__lua_set_str(L, "path", path);
+        lua_rawseti(L, -2, i + 1);
+    }
+}
+
 static int model_profile(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
     static const char *const keys[] = {QS_LUA_WINDOW_KEYS, "tokens", "sites", "tau", "phi", "massive_abs",
-                                       "massive_ratio", "int8", "results", NULL};
+                                       "massive_ratio", "int8", "results", "dump", NULL};
     qs__lua_check_keys(L, 2, "m:profile", keys);
     lua_getfield(L, 2, "text");
     qs_text *t = qs__lua_check_text(L, -1);
@@ -114,6 +176,9 @@ static int model_profile(lua_State *L) {
     lua_getfield(L, 2, "results");
     if (!lua_isnil(L, -1)) h = qs__lua_check_results(L, -1);
     lua_pop(L, 1);
+    dump_req dumps[LUA_MAX_DUMPS];
+    int n_dumps = read_dumps(L, 2, m, o.site_mask, dumps);
+    if (n_dumps && !h) return luaL_error(L, "m:profile: dump needs results = <a qs.results file>");
     qs_window_opts wo;
     qs__lua_window_opts(L, 2, m, &wo);
     wo.score = QS_SCORE_ALL;
@@ -128,8 +193,24 @@ static int model_profile(lua_State *L) {
     qs_weightstat *wst = NULL;
     int n_w = 0, n_ch = 0;
     qs_profile_channel *ch = NULL;
+    qs_profile_h5_sink *sinks[LUA_MAX_DUMPS] = {NULL};
+    long dump_rows[LUA_MAX_DUMPS];
+    int dump_cols[LUA_MAX_DUMPS];
     int rc = qs_capture_create(&u->c, &m->cfg, &o);
+    for (int i = 0; i < n_dumps && rc == QS_OK; i++) {
+        dump_cols[i] = qs_capture_site_width(u->c, dumps[i].site);
+        rc = qs_profile_h5_sink_open(&sinks[i], h, dumps[i].site, dumps[i].layer, dump_cols[i]);
+        if (rc == QS_OK)
+            rc = qs_capture_add_dump(u->c, dumps[i].site, dumps[i].layer, dumps[i].tokens,
+                                     qs_profile_h5_dump_fn, sinks[i]);
+    }
     if (rc == QS_OK) rc = qs_profile_run(u->c, m, &ws, tokens, &info);
+    for (int i = 0; i < n_dumps; i++) {
+        dump_rows[i] = qs_profile_h5_sink_rows(sinks[i]);
+        int rc2 = qs_profile_h5_sink_close(sinks[i]);
+        if (rc == QS_OK) rc = rc2;
+    }
+    /* the sinks are gone: this capture must never run again (nothing here runs it) */
     if (rc == QS_OK) rc = qs_weightstats_compute(&wst, &n_w, m);
     if (rc == QS_OK) rc = qs_profile_channels(&ch, &n_ch, u->c);
     if (rc == QS_OK && h) rc = qs_profile_h5_model(h, m);
@@ -151,6 +232,8 @@ static int model_profile(lua_State *L) {
     push_weights(L, wst, n_w);
     lua_setfield(L, -2, "weights");
     qs_weightstats_free(wst, n_w);
+    push_dumps(L, dumps, dump_rows, n_dumps, dump_cols);
+    lua_setfield(L, -2, "dumps");
     lua_pushvalue(L, capture_idx);
     lua_setfield(L, -2, "capture");
     return 1;

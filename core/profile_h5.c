@@ -290,6 +290,7 @@ int qs_profile_h5_outliers(qs_h5 *h, const qs_capture *c, const qs_profile_chann
 
 struct qs_profile_h5_sink {
     qs_h5_dump *d;
+    long rows;      /* appended so far */
 };
 
 int qs_profile_h5_sink_open(qs_profile_h5_sink **out, qs_h5 *h, int site, int layer, int C) {
@@ -309,7 +310,13 @@ int qs_profile_h5_sink_open(qs_profile_h5_sink **out, qs_h5 *h, int site, int la
 
 int qs_profile_h5_dump_fn(void *sink, int site, int layer, const float *x, int T, int C) {
     qs_profile_h5_sink *s = sink;
-    return qs_h5_dump_append(s->d, x, (size_t)T);
+    int rc = qs_h5_dump_append(s->d, x, (size_t)T);
+    if (rc == QS_OK) s->rows += T;
+    return rc;
+}
+
+long qs_profile_h5_sink_rows(const qs_profile_h5_sink *s) {
+    return s ? s->rows : 0;
 }
 
 int qs_profile_h5_sink_close(qs_profile_h5_sink *s) {
