@@ -206,6 +206,9 @@ int qs_h5_dump_open(qs_h5_dump **out, qs_h5 *h, const char *path, size_t cols, s
         if (rc == QS_OK && gzip_level > 0 &&
             (H5Pset_shuffle(dcpl) < 0 || H5Pset_deflate(dcpl, (unsigned)gzip_level) < 0))
             rc = qs__h5_fail(QS_ERR_IO, h, d->full, "cannot set up gzip compression");
+        // Fletcher32 last, over the stored bytes: a damaged chunk is refused on read
+        if (rc == QS_OK && H5Pset_fletcher32(dcpl) < 0)
+            rc = qs__h5_fail(QS_ERR_IO, h, d->full, "cannot set up the chunk checksum");
         if (rc == QS_OK) {
             d->ds = H5Dcreate2(h->file, d->full, H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl,
                                H5P_DEFAULT);

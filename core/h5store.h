@@ -33,6 +33,10 @@
  *   /runs/<n>/dump/<site>/<layer>  float32 [T, C], chunked, gzip + shuffle, grows by row
  *                                  blocks; <layer> is the decimal layer number
  *
+ * Tables and dumps carry a Fletcher32 checksum per chunk (HDF5's own filter, which h5py
+ * reads transparently): a chunk damaged after it was written is refused by every reader
+ * instead of returning wrong numbers. Object headers have HDF5's metadata checksums.
+ *
  * Types on disk: float64/float32/int64/int32 little-endian; string attributes are
  * variable-length UTF-8 (h5py returns str); tables are compound datasets of int64,
  * float64 and fixed-length NUL-padded UTF-8 strings (h5py returns a numpy structured

@@ -248,7 +248,9 @@ int qs_h5_table_open(qs_h5_table **out, qs_h5 *h, const char *path, const qs_h5_
             ftype = row_type(t, 0);
             space = H5Screate_simple(1, dims, maxd);
             dcpl = H5Pcreate(H5P_DATASET_CREATE);
-            if (ftype < 0 || space < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 1, chunk) < 0)
+            // Fletcher32: a reader (h5py included) refuses a chunk whose rows were damaged
+            if (ftype < 0 || space < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 1, chunk) < 0 ||
+                H5Pset_fletcher32(dcpl) < 0)
                 rc = qs__h5_fail(QS_ERR_IO, h, t->full, "cannot set up the table layout");
         }
         if (rc == QS_OK) {

@@ -77,6 +77,30 @@ for a in $addrs; do
         refused "corrupt header of $name" "$f" "(cannot open it|cannot be opened|cannot be read).*(corrupt)"
 done
 
+# damage a byte of the rows themselves: the table's Fletcher32 chunk checksum makes h5py
+# refuse the chunk rather than return a wrong number (the object headers are intact)
+cp "$G" "$TMP/rows.h5"
+check "damaged rows are refused by h5py" $PY - "$TMP/rows.h5" <<'PY'
+import sys, h5py
+fn = sys.argv[1]
+with h5py.File(fn, "r") as f:
+    ds = f["runs/1/sweep"]
+    assert ds.id.get_create_plist().get_filter(0)[0] == h5py.h5z.FILTER_FLETCHER32
+    info = ds.id.get_chunk_info(0)
+    off = info.byte_offset + info.size // 2
+with open(fn, "r+b") as g:
+    g.seek(off)
+    b = g.read(1)
+    g.seek(off)
+    g.write(bytes([b[0] ^ 0x5A]))
+with h5py.File(fn, "r") as f:
+    try:
+        f["runs/1/sweep"][:]
+        sys.exit("the damaged chunk was read without complaint")
+    except OSError as e:
+        print("refused:", e)
+PY
+
 # ---- disk full: RLIMIT_FSIZE ----------------------------------------------------------------
 F=$TMP/full.h5
 cp "$G" "$F"
