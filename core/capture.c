@@ -58,10 +58,14 @@ int qs_capture_site_layers(const qs_capture *c, int site) {
     return site == QS_SITE_RESID ? c->cfg.n_layers + 1 : c->cfg.n_layers;
 }
 
+int qs_site_width(const qs_config *cfg, int site) {
+    if (site == QS_SITE_FFN_DOWN_IN) return cfg->hidden_dim;
+    if (site == QS_SITE_ATTN_O_IN) return cfg->n_heads * cfg->head_dim;
+    return cfg->dim;
+}
+
 int qs_capture_site_width(const qs_capture *c, int site) {
-    if (site == QS_SITE_FFN_DOWN_IN) return c->cfg.hidden_dim;
-    if (site == QS_SITE_ATTN_O_IN) return c->cfg.n_heads * c->cfg.head_dim;
-    return c->cfg.dim;
+    return qs_site_width(&c->cfg, site);
 }
 
 static pair_stats *pair_at(const qs_capture *c, int site, int layer) {

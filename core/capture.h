@@ -85,8 +85,10 @@ qs_hook qs_capture_hook(qs_capture *c);
 
 /* Layers a site has: n_layers, or n_layers + 1 for resid. */
 int qs_capture_site_layers(const qs_capture *c, int site);
-/* Channels at a site: dim, n_heads·head_dim (attn_o_in) or hidden_dim (ffn_down_in). */
+/* Channels at a site: dim, n_heads·head_dim (attn_o_in) or hidden_dim (ffn_down_in); the
+ * second form before a capture exists. */
 int qs_capture_site_width(const qs_capture *c, int site);
+int qs_site_width(const qs_config *cfg, int site);
 /* Accumulators of a pair, owned by c; NULL when the pair is not captured. */
 const qs_chanstats *qs_capture_chanstats(const qs_capture *c, int site, int layer);
 const qs_tensorstats *qs_capture_tensorstats(const qs_capture *c, int site, int layer);

@@ -148,10 +148,12 @@ static int model_perplexity(lua_State *L) {
     return 1;
 }
 
-/* methods defined beside the features they bind (lua_quant.c, lua_capture.c) */
+/* methods defined beside the features they bind (lua_quant.c, lua_capture.c, lua_sweep.c,
+ * lua_activations.c) */
 extern const luaL_Reg qs__lua_quant_model_methods[];
 extern const luaL_Reg qs__lua_capture_model_methods[];
 extern const luaL_Reg qs__lua_sweep_model_methods[];
+extern const luaL_Reg qs__lua_activations_model_methods[];
 
 const luaL_Reg qs__lua_model_functions[] = {{"model", l_model}, {NULL, NULL}};
 
@@ -171,6 +173,7 @@ int qs__lua_register_model(lua_State *L) {
     luaL_setfuncs(L, qs__lua_quant_model_methods, 0);
     luaL_setfuncs(L, qs__lua_capture_model_methods, 0);
     luaL_setfuncs(L, qs__lua_sweep_model_methods, 0);
+    luaL_setfuncs(L, qs__lua_activations_model_methods, 0);
     lua_pop(L, 2);
     return QS_OK;
 }

@@ -1,8 +1,9 @@
 # Raw activations from Lua: m:profile{dump = {...}, results = out} stores the first N tokens
 # of each named site × layer as dump/<site>/<layer> in the script's run, and lists them in
-# prof.dumps. The rows must be bit for bit what `qscope profile --dump` stores for the same
-# model, text and windows (the CLI path is checked against numpy in ref/test_profile_numpy).
-# Bad dump requests fail before anything is written.
+# prof.dumps; m:activations{...} hands one site × layer to the script as an array. Both must
+# be bit for bit what `qscope profile --dump` stores for the same model, text and windows
+# (the CLI path is checked against numpy in ref/test_profile_numpy). Bad requests fail
+# before anything is written.
 . "$QS_ROOT/tests/lib/common.sh"
 M=$QS_ROOT/data/models/stories260K.bin
 TXT=$QS_ROOT/data/text/tinystories_v2_valid_head100.txt
@@ -32,6 +33,47 @@ for path, shape in (("dump/ffn_down_in/2", (200, 172)), ("dump/resid/5", (512, 6
     assert np.abs(x).max() > 0, path
 assert "stats" in a["runs/1"] and "outliers" in a["runs/1"]
 PY
+
+# m:activations: the same rows as an array (printed with 9 significant digits, which give
+# a float32 back exactly), with the token of each row
+cat > "$TMP/act.lua" <<LUA
+local m = qs.model("$M")
+local a = m:activations{ text = qs.text("$TXT"), site = "ffn_down_in", layer = 2, tokens = 200, ctx = 128 }
+print(a.site, a.layer, a.rows, a.cols, #a.values, #a.token_ids)
+print(table.concat(a.token_ids, " "))
+for t = 0, a.rows - 1 do
+  local row = {}
+  for c = 1, a.cols do row[c] = string.format("%.9g", a.values[t * a.cols + c]) end
+  print(table.concat(row, " "))
+end
+LUA
+expect_ok "m:activations" -- "$QSCOPE" run "$TMP/act.lua" --threads 1
+check "m:activations equals the cli dump" /usr/bin/python3 - "$TMP/out" "$TMP/cli.h5" "$M" "$TXT" <<'PY'
+import sys, h5py, numpy as np
+lines = open(sys.argv[1]).read().split("\n")
+head = lines[0].split("\t")
+assert head == ["ffn_down_in", "2", "200", "172", "34400", "200"], head
+ids = [int(x) for x in lines[1].split()]
+x = np.array([[float(v) for v in l.split()] for l in lines[2:202]], dtype=np.float32)
+y = h5py.File(sys.argv[2], "r")["runs/1/dump/ffn_down_in/2"][()]
+assert x.shape == y.shape == (200, 172), (x.shape, y.shape)
+assert np.array_equal(x, y), np.abs(x - y).max()
+assert len(ids) == 200 and ids[0] == 1 and ids[128] == 1, ids[:3]   # BOS opens each window of 128
+PY
+act_bad() { # NAME OPTIONS PATTERN
+    printf 'local m = qs.model("%s")\nm:activations{ text = qs.text("%s"), %s }\n' "$M" "$TXT" "$2" > "$TMP/actbad.lua"
+    expect_fail "$1" "$3" -- "$QSCOPE" run "$TMP/actbad.lua" --threads 1
+}
+act_bad "activations: unknown site" 'site = "x", layer = 0' "m:activations: site 'x' is not one of"
+act_bad "activations: no site" 'layer = 0' "site '\(missing\)'"
+act_bad "activations: layer out of range" 'site = "ffn_in", layer = 5' "layer must be 0..4 for ffn_in"
+act_bad "activations: too many values" 'site = "ffn_down_in", layer = 0, tokens = 1000000' \
+    "tokens must be 1..24385 for ffn_down_in \(172 channels\); store larger slices with m:profile"
+act_bad "activations: typo" 'site = "ffn_in", layer = 0, token = 5' "unknown option 'token'"
+# the values count against the script's memory limit: a clear error, no crash, no leak
+printf 'local m = qs.model("%s")\nm:activations{ text = qs.text("%s"), site = "ffn_down_in", layer = 0, tokens = 20000 }\n' \
+    "$M" "$TXT" > "$TMP/actmem.lua"
+expect_fail "activations: memory limit" "memory" -- "$QSCOPE" run "$TMP/actmem.lua" --threads 1 --max-memory 40
 
 bad() { # NAME DUMP-TABLE PATTERN [RESULTS]
     printf 'local m = qs.model("%s")\nlocal out = qs.results("%s")\nm:profile{ text = qs.text("%s"), tokens = 64, ctx = 64, %s dump = %s }\n' \
