@@ -20,7 +20,8 @@ local p = declare_params{
     plant_scale = 80,       -- factor of the planted channels
     attn_channel = 17,      -- planted attn_in channel (mod dim), the same in every layer
     ffn_channel = 101,      -- planted ffn_down_in channel (mod hidden_dim)
-    synth_tokens = 64,      -- rows of the synthetic activation matrices (claims 3 and 6)
+    act_tokens = 256,       -- rows of the real activation matrices of claim 3
+    synth_tokens = 64,      -- rows of the synthetic SiLU(gate) matrices of claim 6
     seed = 42,
 }
 
@@ -220,17 +221,15 @@ for _, mm in ipairs(models) do
 end
 
 -- 3. one outlier sets the per-tensor scale and crushes the rest --------------------------------
--- qscope has no way to hand a captured activation matrix to Lua, so the matrix is synthesized
--- from the profile's real numbers, per (site, layer): T x C Gaussian values at the site's
--- typical scale, plus the outlier that sets the per-tensor scale: either the detected
--- outlier channel, Gaussian in every token with std = its absmax / 4 (the absmax of a few
--- thousand Gaussian draws is about 4 std), over a typical scale of its absmax /
--- ratio_to_median (a median channel's mean |x|) times sqrt(pi/2); or, where there is none,
--- one value at the tensor's absmax over a typical scale of the tensor's std. The real
--- consequence is measured end to end with m:eval (W16A8 per-tensor vs per-token).
+-- On the real activations (m:activations: the first act_tokens tokens of the profiling text)
+-- of each (site, layer): the outlier is the detected persistent channel with the largest
+-- absmax there (every token's value in it) or, where there is none, the single largest
+-- |x| of the matrix. The bulk is everything else; its levels are counted under A8
+-- per-tensor with the outlier, and again with the outlier zeroed (the bulk's own scale).
+-- The real consequence is measured end to end with m:eval (W16A8 per-tensor vs per-token).
 section(3, "one outlier crushes the rest into a few levels",
     "with one scale per tensor, the outlier sets the step and every other value lands on a few of the 255 levels",
-    "A8 per-tensor (qs.quantize) on T x C matrices synthesized from each (site, layer)'s profile; count the " ..
+    "A8 per-tensor (qs.quantize) on the real T x C activations of each (site, layer) (m:activations); count the " ..
     "distinct levels used by the values other than the outlier (median over layers; 'a few' = <= 16, " ..
     "4 bits' worth); and PPL(W16A8 per-tensor) / PPL(full precision) >= 1.05 on real text (m:eval)")
 local function bulk_levels(q, is_outlier, T, C)
@@ -253,58 +252,54 @@ end
 for _, mm in ipairs(models) do
     local site_med = {}
     for _, site in ipairs{ "attn_in", "ffn_down_in" } do
-        local C = site == "ffn_down_in" and info.hidden_dim or info.dim
-        local T = p.synth_tokens
         local per_layer = {}
         for l = 0, info.n_layers - 1 do
+            local a = mm.m:activations{ text = txt, site = site, layer = l, tokens = p.act_tokens, ctx = p.ctx }
+            local T, C, x = a.rows, a.cols, a.values
             local och
             for _, f in ipairs(mm.found) do
                 if f.site == site and f.layer == l and (not och or f.absmax > och.absmax) then och = f end
             end
-            local sigma, mode, outlier
-            local x, xb = {}, {}
-            local spike = { t = math.random(0, T - 1), c = math.random(0, C - 1) }
+            local mode, is_outlier
             if och then
-                mode, outlier = "channel", och.absmax
-                sigma = och.absmax / och.ratio_to_median * math.sqrt(math.pi / 2)
+                mode = "channel"
+                is_outlier = function(_, c) return c == och.channel end
             else
-                mode, outlier = "spike", mm.prof.absmax[site][l + 1]
-                sigma = mm.prof.std[site][l + 1]
+                local top, ti = -1, 1
+                for i = 1, T * C do
+                    if math.abs(x[i]) > top then top, ti = math.abs(x[i]), i end
+                end
+                mode = "spike"
+                local st, sc = (ti - 1) // C, (ti - 1) % C
+                is_outlier = function(t, c) return t == st and c == sc end
             end
-            local function is_outlier(t, c)
-                if mode == "channel" then return c == och.channel end
-                return t == spike.t and c == spike.c
-            end
+            local outlier, xb, sq, nb = 0, {}, 0, 0
             for t = 0, T - 1 do
                 for c = 0, C - 1 do
                     local i = t * C + c + 1
-                    xb[i] = sigma * gauss()
                     if is_outlier(t, c) then
-                        if mode == "channel" then
-                            x[i] = outlier / 4 * gauss()
-                        else
-                            x[i] = math.random() < 0.5 and -outlier or outlier
-                        end
+                        outlier, xb[i] = math.max(outlier, math.abs(x[i])), 0
                     else
-                        x[i] = xb[i]
+                        xb[i], sq, nb = x[i], sq + x[i] * x[i], nb + 1
                     end
                 end
             end
+            local bulk_rms = math.sqrt(sq / nb)
             local shape = { rows = T, cols = C }
             local qt = qs.quantize(x, "A8 per-tensor", shape)
             local qk = qs.quantize(x, "A8 per-token", shape)
             local q0 = qs.quantize(xb, "A8 per-tensor", shape)
             local lt = bulk_levels(qt.values, is_outlier, T, C)
             local _, lk = bulk_levels(qk.values, is_outlier, T, C)
-            local l0 = bulk_levels(q0.values, function() return false end, T, C)
+            local l0 = bulk_levels(q0.values, is_outlier, T, C)
             per_layer[#per_layer + 1] = lt
             out:append("levels", { model = mm.name, site = site, layer = l, mode = mode, rows = T, cols = C,
-                typical_std = sigma, outlier_abs = outlier, levels_per_tensor = lt,
+                bulk_rms = bulk_rms, outlier_abs = outlier, levels_per_tensor = lt,
                 levels_per_tensor_without_outlier = l0, levels_per_token_mean = lk })
-            print(string.format("   %-9s %-11s L%d %-7s outlier %8.3f / typical std %7.4f = %7.1f: " ..
+            print(string.format("   %-9s %-11s L%d %-7s outlier |x| %8.3f / bulk rms %7.4f = %7.1f: " ..
                 "bulk uses %3d levels " ..
                 "per-tensor (%3d without the outlier; per-token %.1f per row)", mm.name, site, l, mode, outlier,
-                sigma, outlier / sigma, lt, l0, lk))
+                bulk_rms, outlier / bulk_rms, lt, l0, lk))
         end
         site_med[site] = median(per_layer)
     end

@@ -9,7 +9,7 @@ export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 PY=/usr/bin/python3
 
 expect_ok seed_claims -- "$QSCOPE" run "$QS_ROOT/experiments/seed_claims.lua" tokens=1024 eval_tokens=512 ctx=128 \
-    synth_tokens=32 out="$TMP/c.h5"
+    synth_tokens=32 act_tokens=64 out="$TMP/c.h5"
 cp "$TMP/out" "$TMP/stdout"
 check "seven sections printed, each with a verdict per model" $PY - "$TMP/stdout" <<'PYEOF'
 import re, sys
@@ -105,5 +105,18 @@ mem = {dec(r["measurement"]): r["value"] for r in t if r["claim"] == b"memory ma
 assert abs(mem["weight bytes / 4e9"] - 8e9 * 4 / 8 / 4e9) < 1e-12
 assert abs(mem["scale bytes / 0.125e9"] - 8e9 / 128 * 2 / 0.125e9) < 1e-12
 assert abs(mem["KV cache bytes / 2^30"] - 2 * 32 * 8 * 128 * 8192 * 2 / 2 ** 30) < 1e-12
+PYEOF
+check "claim 3 ran on the real activations" $PY - "$TMP/c.h5" <<'PYEOF'
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+runs = {f["runs"][k].attrs["run_label"]: f["runs"][k] for k in f["runs"]}
+lv = runs["seed_claims"]["levels"][()]
+assert len(lv) == 2 * 2 * 5, len(lv)                       # 2 models x 2 sites x 5 layers
+assert set(lv["rows"]) == {64}, set(lv["rows"])            # act_tokens rows of m:activations
+for r in lv:
+    planted = r["model"] == b"planted"
+    assert r["mode"] == (b"channel" if planted else b"spike"), r
+    if planted:   # the planted channel, not the bulk, sets the per-tensor scale
+        assert r["outlier_abs"] > 50 * r["bulk_rms"] and r["levels_per_tensor"] < r["levels_per_tensor_without_outlier"], r
 PYEOF
 summary
