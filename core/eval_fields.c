@@ -12,13 +12,13 @@ static const char *const dp_pct_fields[] = {"dp_max", "dp_p99.9", "dp_p99", "dp_
 _Static_assert(sizeof kld_pct_fields / sizeof *kld_pct_fields == QS_KLD_NPCT, "one name per level");
 _Static_assert(sizeof dp_pct_fields / sizeof *dp_pct_fields == QS_KLD_NPCT, "one name per level");
 
-void qs_eval_fields(const qs_eval_result *r, qs_eval_field f[QS_EVAL_NFIELDS]) {
+void qs_eval_fields(const qs_eval_result *r, qs_field f[QS_EVAL_NFIELDS]) {
     static const qs_eval_result none;
     if (!r) r = &none;
     const qs_kld_report *k = &r->kld;
     size_t n = 0;
-#define NUM(name, v) f[n++] = (qs_eval_field){name, (double)(v), 0}
-#define INT(name, v) f[n++] = (qs_eval_field){name, (double)(v), 1}
+#define NUM(name, v) f[n++] = QS_FNUM(name, v)
+#define INT(name, v) f[n++] = QS_FINT(name, v)
     INT("tokens", k->n);
     INT("windows", r->n_windows);
     NUM("ppl_q", k->ppl_q);

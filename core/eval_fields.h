@@ -18,18 +18,13 @@
 #include <stddef.h>
 
 #include "eval.h"
+#include "fields.h"
 
 #define QS_EVAL_NFIXED 26     /* the fields before the percentiles */
 #define QS_EVAL_NFIELDS (QS_EVAL_NFIXED + 2 * QS_KLD_NPCT)
 
-typedef struct qs_eval_field {
-    const char *name;   /* static storage */
-    double value;
-    int integer;        /* a count: written as an integer column / Lua integer */
-} qs_eval_field;
-
-/* Fills f with r's QS_EVAL_NFIELDS fields in the order above (r may be NULL: names only,
- * values 0). */
-void qs_eval_fields(const qs_eval_result *r, qs_eval_field f[QS_EVAL_NFIELDS]);
+/* Fills f with r's QS_EVAL_NFIELDS fields in the order above (r may be NULL: names and
+ * kinds only, values 0); counts are QS_FIELD_INT, the rest QS_FIELD_NUM. */
+void qs_eval_fields(const qs_eval_result *r, qs_field f[QS_EVAL_NFIELDS]);
 
 #endif

@@ -85,6 +85,14 @@ void qs__lua_set_str(lua_State *L, const char *key, const char *v) {
     lua_setfield(L, -2, key);
 }
 
+void qs__lua_set_fields(lua_State *L, const qs_field *f, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (f[i].kind == QS_FIELD_STR) qs__lua_set_str(L, f[i].name, f[i].str ? f[i].str : "");
+        else if (f[i].kind == QS_FIELD_INT) qs__lua_set_int(L, f[i].name, f[i].i);
+        else qs__lua_set_num(L, f[i].name, f[i].num);
+    }
+}
+
 void qs__lua_window_opts(lua_State *L, int idx, const qs_model *m, qs_window_opts *wo) {
     qs_window_opts_default(wo);
     wo->ctx = (int)qs__lua_opt_int(L, idx, "ctx", m->cfg.seq_len < 512 ? m->cfg.seq_len : 512);

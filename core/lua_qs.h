@@ -8,6 +8,7 @@
 
 #include <lua.h>
 
+#include "fields.h"
 #include "model.h"
 #include "text.h"
 #include "windows.h"
@@ -42,6 +43,8 @@ int qs__lua_fail(lua_State *L, const char *what);
 void qs__lua_set_num(lua_State *L, const char *key, double v);
 void qs__lua_set_int(lua_State *L, const char *key, long long v);
 void qs__lua_set_str(lua_State *L, const char *key, const char *v);
+/* every field (fields.h) as t[name] = number / integer / string */
+void qs__lua_set_fields(lua_State *L, const qs_field *f, size_t n);
 
 /* The HDF5 handle of a qs.results object (raises if closed). */
 struct qs_h5;

@@ -152,13 +152,10 @@ static int model_quantize_tensor(lua_State *L) {
 }
 
 static void push_eval(lua_State *L, const qs_eval_result *r) {
-    qs_eval_field f[QS_EVAL_NFIELDS];
+    qs_field f[QS_EVAL_NFIELDS];
     qs_eval_fields(r, f);
     lua_createtable(L, 0, QS_EVAL_NFIELDS + 4);
-    for (int i = 0; i < QS_EVAL_NFIELDS; i++) {
-        if (f[i].integer) qs__lua_set_int(L, f[i].name, (long long)f[i].value);
-        else qs__lua_set_num(L, f[i].name, f[i].value);
-    }
+    qs__lua_set_fields(L, f, QS_EVAL_NFIELDS);
 }
 
 static int model_eval(lua_State *L) {

@@ -23,27 +23,10 @@ typedef struct sweep_ctx {
 static int push_row(void *user, const qs_sweep_row *r) {
     sweep_ctx *s = user;
     lua_State *L = s->L;
-    lua_createtable(L, 0, 20);
-    qs__lua_set_str(L, "target", r->target);
-    qs__lua_set_str(L, "tensor", r->tensor);
-    qs__lua_set_int(L, "layer", r->layer);
-    qs__lua_set_int(L, "rows", r->rows);
-    qs__lua_set_int(L, "cols", r->cols);
-    qs__lua_set_int(L, "bits", r->bits);
-    qs__lua_set_str(L, "scheme", qs_quant_scheme_name(r->scheme));
-    qs__lua_set_str(L, "granularity", qs_sweep_gran_name(r->gran));
-    qs__lua_set_int(L, "group", r->group);
-    qs__lua_set_str(L, "clip", qs_quant_clip_name(r->clip));
-    qs__lua_set_num(L, "clip_value", r->clip_value);
-    qs__lua_set_num(L, "mse", r->err.mse);
-    qs__lua_set_num(L, "sqnr_db", r->err.sqnr_db);
-    qs__lua_set_num(L, "max_err", r->err.max_abs_err);
-    qs__lua_set_num(L, "bits_per_value", r->bits_per_value);
-    qs__lua_set_int(L, "n_clipped", r->n_clipped);
-    qs__lua_set_num(L, "levels_mean", r->levels_mean);
-    qs__lua_set_int(L, "levels_min", r->levels_min);
-    qs__lua_set_int(L, "levels_max", r->levels_max);
-    qs__lua_set_str(L, "error", r->error);
+    qs_field f[QS_SWEEP_NFIELDS];
+    qs_sweep_row_fields(r, f);
+    lua_createtable(L, 0, QS_SWEEP_NFIELDS);
+    qs__lua_set_fields(L, f, QS_SWEEP_NFIELDS);
     lua_rawseti(L, -2, ++s->n);
     return s->table ? qs_restable_sweep_append(s->table, r) : QS_OK;
 }

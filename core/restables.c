@@ -6,86 +6,77 @@
 #include "error.h"
 #include "eval_fields.h"
 
-/* ---- sweeps -------------------------------------------------------------------------- */
+/* ---- a row of fields as a table row ------------------------------------------------- */
 
-static const qs_h5_col sweep_cols[] = {
-    {"target", QS_H5_COL_STR, 16},     {"tensor", QS_H5_COL_STR, 32},
-    {"layer", QS_H5_COL_I64, 0},       {"rows", QS_H5_COL_I64, 0},
-    {"cols", QS_H5_COL_I64, 0},        {"bits", QS_H5_COL_I64, 0},
-    {"scheme", QS_H5_COL_STR, 16},     {"granularity", QS_H5_COL_STR, 16},
-    {"group", QS_H5_COL_I64, 0},       {"clip", QS_H5_COL_STR, 16},
-    {"clip_value", QS_H5_COL_F64, 0},  {"mse", QS_H5_COL_F64, 0},
-    {"sqnr_db", QS_H5_COL_F64, 0},     {"max_err", QS_H5_COL_F64, 0},
-    {"bits_per_value", QS_H5_COL_F64, 0}, {"n_clipped", QS_H5_COL_I64, 0},
-    {"levels_mean", QS_H5_COL_F64, 0}, {"levels_min", QS_H5_COL_I64, 0},
-    {"levels_max", QS_H5_COL_I64, 0},  {"error", QS_H5_COL_STR, 256},
-};
+#define MAX_FIELDS 64
 
-static int open_at(qs_h5_table **t, qs_h5 *h, const char *dir, const char *name,
-                   const qs_h5_col *cols, size_t n) {
+static void field_columns(const qs_field *f, size_t n, qs_h5_col *c) {
+    for (size_t i = 0; i < n; i++)
+        c[i] = (qs_h5_col){f[i].name,
+                           f[i].kind == QS_FIELD_STR   ? QS_H5_COL_STR
+                           : f[i].kind == QS_FIELD_INT ? QS_H5_COL_I64
+                                                       : QS_H5_COL_F64,
+                           f[i].kind == QS_FIELD_STR ? f[i].width : 0};
+}
+
+static int open_fields(qs_h5_table **t, qs_h5 *h, const char *dir, const char *name,
+                       const qs_field *f, size_t n) {
     if (!name || !*name || strchr(name, '/'))
         return qs_error_set(QS_ERR_ARG, "table name '%s': expected a non-empty name without '/'",
                             name ? name : "");
     char path[256];
     if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
         return qs_error_set(QS_ERR_ARG, "table name '%s' too long", name);
+    qs_h5_col cols[MAX_FIELDS];
+    field_columns(f, n, cols);
     return qs_h5_table_open(t, h, path, cols, n);
 }
 
+static int append_fields(qs_h5_table *t, const qs_field *f, size_t n) {
+    qs_h5_value row[MAX_FIELDS];
+    for (size_t i = 0; i < n; i++)
+        row[i] = f[i].kind == QS_FIELD_STR   ? QS_H5_VSTR(f[i].str)
+                 : f[i].kind == QS_FIELD_INT ? QS_H5_VI64(f[i].i)
+                                             : QS_H5_VF64(f[i].num);
+    return qs_h5_table_append(t, row);
+}
+
+/* ---- sweeps -------------------------------------------------------------------------- */
+
+_Static_assert(QS_SWEEP_NFIELDS <= MAX_FIELDS, "room for the sweep columns");
+
 int qs_restable_sweep_open(qs_h5_table **t, qs_h5 *h, const char *name) {
-    return open_at(t, h, "sweeps", name, sweep_cols, sizeof sweep_cols / sizeof sweep_cols[0]);
+    qs_field f[QS_SWEEP_NFIELDS];
+    qs_sweep_row_fields(NULL, f);
+    return open_fields(t, h, "sweeps", name, f, QS_SWEEP_NFIELDS);
 }
 
 int qs_restable_sweep_append(qs_h5_table *t, const qs_sweep_row *r) {
-    const qs_h5_value row[] = {
-        QS_H5_VSTR(r->target),
-        QS_H5_VSTR(r->tensor),
-        QS_H5_VI64(r->layer),
-        QS_H5_VI64(r->rows),
-        QS_H5_VI64(r->cols),
-        QS_H5_VI64(r->bits),
-        QS_H5_VSTR(qs_quant_scheme_name(r->scheme)),
-        QS_H5_VSTR(qs_sweep_gran_name(r->gran)),
-        QS_H5_VI64(r->group),
-        QS_H5_VSTR(qs_quant_clip_name(r->clip)),
-        QS_H5_VF64(r->clip_value),
-        QS_H5_VF64(r->err.mse),
-        QS_H5_VF64(r->err.sqnr_db),
-        QS_H5_VF64(r->err.max_abs_err),
-        QS_H5_VF64(r->bits_per_value),
-        QS_H5_VI64(r->n_clipped),
-        QS_H5_VF64(r->levels_mean),
-        QS_H5_VI64(r->levels_min),
-        QS_H5_VI64(r->levels_max),
-        QS_H5_VSTR(r->error),
-    };
-    _Static_assert(sizeof row / sizeof row[0] == sizeof sweep_cols / sizeof sweep_cols[0],
-                   "one value per sweep column");
-    return qs_h5_table_append(t, row);
+    qs_field f[QS_SWEEP_NFIELDS];
+    qs_sweep_row_fields(r, f);
+    return append_fields(t, f, QS_SWEEP_NFIELDS);
 }
 
 /* ---- ppl ----------------------------------------------------------------------------- */
 
 /* The identifying strings, then every number of the evaluation (eval_fields.h). */
-static const qs_h5_col ppl_label_cols[] = {
-    {"w_config", QS_H5_COL_STR, 128}, {"a_config", QS_H5_COL_STR, 128},
-    {"config", QS_H5_COL_STR, 256},   {"scope", QS_H5_COL_STR, 64},
-};
-#define PPL_NLABELS (sizeof ppl_label_cols / sizeof ppl_label_cols[0])
+#define PPL_NLABELS 4
 #define PPL_NCOLS (PPL_NLABELS + QS_EVAL_NFIELDS)
+_Static_assert(PPL_NCOLS <= MAX_FIELDS, "room for the ppl columns");
 
-static void ppl_columns(qs_h5_col c[PPL_NCOLS]) {
-    qs_eval_field f[QS_EVAL_NFIELDS];
-    qs_eval_fields(NULL, f);
-    for (size_t i = 0; i < PPL_NLABELS; i++) c[i] = ppl_label_cols[i];
-    for (size_t i = 0; i < QS_EVAL_NFIELDS; i++)
-        c[PPL_NLABELS + i] = (qs_h5_col){f[i].name, f[i].integer ? QS_H5_COL_I64 : QS_H5_COL_F64, 0};
+static void ppl_fields(qs_field f[PPL_NCOLS], const char *w, const char *a, const char *config,
+                       const char *scope, const qs_eval_result *r) {
+    f[0] = QS_FSTR("w_config", w, 128);
+    f[1] = QS_FSTR("a_config", a, 128);
+    f[2] = QS_FSTR("config", config, 256);
+    f[3] = QS_FSTR("scope", scope, 64);
+    qs_eval_fields(r, f + PPL_NLABELS);
 }
 
 int qs_restable_ppl_open(qs_h5_table **t, qs_h5 *h, const char *name) {
-    qs_h5_col cols[PPL_NCOLS];
-    ppl_columns(cols);
-    return open_at(t, h, "ppl", name, cols, PPL_NCOLS);
+    qs_field f[PPL_NCOLS];
+    ppl_fields(f, NULL, NULL, NULL, NULL, NULL);
+    return open_fields(t, h, "ppl", name, f, PPL_NCOLS);
 }
 
 int qs_restable_side_names(char *w, char *a, size_t n, const qs_quant_config *cfg) {
@@ -105,14 +96,7 @@ int qs_restable_ppl_append(qs_h5_table *t, const qs_quant_config *cfg, const cha
     if ((rc = qs_restable_side_names(wn, an, sizeof wn, cfg)) ||
         (rc = qs_quant_config_format(name, sizeof name, cfg)))
         return rc;
-    qs_eval_field f[QS_EVAL_NFIELDS];
-    qs_eval_fields(r, f);
-    const char *labels[PPL_NLABELS] = {wn, an, name, scope};
-    for (size_t i = 0; i < PPL_NLABELS && rc == QS_OK; i++)
-        rc = qs_h5_table_set_str(t, ppl_label_cols[i].name, labels[i]);
-    for (size_t i = 0; i < QS_EVAL_NFIELDS && rc == QS_OK; i++)
-        rc = f[i].integer ? qs_h5_table_set_i64(t, f[i].name, (int64_t)f[i].value)
-                          : qs_h5_table_set_f64(t, f[i].name, f[i].value);
-    if (rc == QS_OK) rc = qs_h5_table_commit(t);
-    return rc;
+    qs_field f[PPL_NCOLS];
+    ppl_fields(f, wn, an, name, scope, r);
+    return append_fields(t, f, PPL_NCOLS);
 }

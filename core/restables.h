@@ -1,10 +1,12 @@
-/* The result tables qscope appends to an HDF5 store (h5store.h), with their columns defined
- * once for every writer (commands, Lua):
+/* The result tables qscope appends to an HDF5 store (h5store.h). Their columns are the
+ * rows' field lists (fields.h), the same lists that make the JSON of the commands and the
+ * Lua tables, so every writer (commands, Lua) uses the same names:
  *
  *   sweeps/<name>  one row per (target, tensor or site, layer, configuration) of a
- *                  reconstruction sweep (sweep.h): target, tensor, layer, rows, cols, bits,
- *                  scheme, granularity, group, clip, clip_value, mse, sqnr_db, max_err,
- *                  bits_per_value, n_clipped, levels_mean, levels_min, levels_max, error
+ *                  reconstruction sweep: the fields of qs_sweep_row_fields (sweep.h):
+ *                  target, tensor, layer, rows, cols, bits, scheme, granularity, group,
+ *                  clip, clip_value, mse, sqnr_db, max_err, bits_per_value, n_clipped,
+ *                  levels_mean, levels_min, levels_max, error
  *   ppl/<name>     one row per evaluated configuration and scope (eval.h): w_config,
  *                  a_config, config, scope (all | site:<name> | layer:<n>), then every
  *                  number of the evaluation under the names of eval_fields.h (tokens,

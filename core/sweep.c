@@ -326,3 +326,30 @@ int qs_sweep_activations(const qs_sweep_capture *cap, const qs_sweep_opts *o,
     }
     return rc;
 }
+
+void qs_sweep_row_fields(const qs_sweep_row *r, qs_field f[QS_SWEEP_NFIELDS]) {
+    static const qs_sweep_row none;
+    const int named = r != NULL;
+    if (!r) r = &none;
+    size_t n = 0;
+    f[n++] = QS_FSTR("target", r->target, 16);
+    f[n++] = QS_FSTR("tensor", r->tensor, 32);
+    f[n++] = QS_FINT("layer", r->layer);
+    f[n++] = QS_FINT("rows", r->rows);
+    f[n++] = QS_FINT("cols", r->cols);
+    f[n++] = QS_FINT("bits", r->bits);
+    f[n++] = QS_FSTR("scheme", named ? qs_quant_scheme_name(r->scheme) : "", 16);
+    f[n++] = QS_FSTR("granularity", named ? qs_sweep_gran_name(r->gran) : "", 16);
+    f[n++] = QS_FINT("group", r->group);
+    f[n++] = QS_FSTR("clip", named ? qs_quant_clip_name(r->clip) : "", 16);
+    f[n++] = QS_FNUM("clip_value", r->clip_value);
+    f[n++] = QS_FNUM("mse", r->err.mse);
+    f[n++] = QS_FNUM("sqnr_db", r->err.sqnr_db);
+    f[n++] = QS_FNUM("max_err", r->err.max_abs_err);
+    f[n++] = QS_FNUM("bits_per_value", r->bits_per_value);
+    f[n++] = QS_FINT("n_clipped", r->n_clipped);
+    f[n++] = QS_FNUM("levels_mean", r->levels_mean);
+    f[n++] = QS_FINT("levels_min", r->levels_min);
+    f[n++] = QS_FINT("levels_max", r->levels_max);
+    f[n++] = QS_FSTR("error", r->error, 256);
+}

@@ -23,6 +23,7 @@
 #ifndef QS_SWEEP_H
 #define QS_SWEEP_H
 
+#include "fields.h"
 #include "metrics.h"   /* analysis/ */
 #include "model.h"
 #include "quant.h"
@@ -78,6 +79,13 @@ typedef struct qs_sweep_row {
     int levels_min, levels_max;
     char error[256];          /* "" when the configuration ran */
 } qs_sweep_row;
+
+/* A row's fields, named once for JSON, Lua and the HDF5 table sweeps/<name> (restables.h):
+ * target, tensor, layer, rows, cols, bits, scheme, granularity, group, clip, clip_value,
+ * mse, sqnr_db, max_err, bits_per_value, n_clipped, levels_mean, levels_min, levels_max,
+ * error. r may be NULL (names, kinds and string widths only). */
+#define QS_SWEEP_NFIELDS 20
+void qs_sweep_row_fields(const qs_sweep_row *r, qs_field f[QS_SWEEP_NFIELDS]);
 
 /* Called once per finished row; a non-QS_OK return stops the sweep and is returned (set
  * the message first). */

@@ -140,6 +140,15 @@ void qs_cli_print_json(cJSON *obj) {
     cJSON_Delete(obj);
 }
 
+void qs_cli_json_fields(cJSON *o, const qs_field *f, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (f[i].kind == QS_FIELD_STR) cJSON_AddStringToObject(o, f[i].name, f[i].str ? f[i].str : "");
+        else if (f[i].kind == QS_FIELD_INT) cJSON_AddNumberToObject(o, f[i].name, (double)f[i].i);
+        else if (isfinite(f[i].num)) cJSON_AddNumberToObject(o, f[i].name, f[i].num);
+        else cJSON_AddNullToObject(o, f[i].name);
+    }
+}
+
 int qs_cli_window_opts(const qs_cli_opt *opts, int n_opts, const qs_model *m, qs_window_opts *wo,
                        int *utf8_policy) {
     qs_window_opts_default(wo);

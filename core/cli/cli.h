@@ -6,6 +6,8 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 
+#include "fields.h"
+
 typedef struct qs_cli_cmd {
     const char *name;
     const char *summary;
@@ -41,6 +43,9 @@ int qs_cli_fail(const char *cmd);
 int qs_cli_threads(long n);
 /* Prints a JSON object on stdout and frees it. */
 void qs_cli_print_json(cJSON *obj);
+/* Adds fields (fields.h) to o: numbers, integers, strings; a NaN or infinite number is null
+ * (JSON has neither). */
+void qs_cli_json_fields(cJSON *o, const qs_field *f, size_t n);
 
 #define QS_COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 

@@ -34,10 +34,10 @@ static void print_report(const char *label, const qs_eval_result *r) {
 }
 
 static cJSON *report_json(const qs_eval_result *r) {
-    qs_eval_field f[QS_EVAL_NFIELDS];
+    qs_field f[QS_EVAL_NFIELDS];
     qs_eval_fields(r, f);
     cJSON *o = cJSON_CreateObject();
-    for (int i = 0; i < QS_EVAL_NFIELDS; i++) cJSON_AddNumberToObject(o, f[i].name, f[i].value);
+    qs_cli_json_fields(o, f, QS_EVAL_NFIELDS);
     return o;
 }
 

@@ -63,32 +63,10 @@ static summary *find_summary(sink *s, const qs_sweep_row *r) {
 }
 
 static cJSON *row_json(const qs_sweep_row *r) {
+    qs_field f[QS_SWEEP_NFIELDS];
+    qs_sweep_row_fields(r, f);
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "target", r->target);
-    cJSON_AddStringToObject(o, "tensor", r->tensor);
-    cJSON_AddNumberToObject(o, "layer", r->layer);
-    cJSON_AddNumberToObject(o, "rows", r->rows);
-    cJSON_AddNumberToObject(o, "cols", r->cols);
-    cJSON_AddNumberToObject(o, "bits", r->bits);
-    cJSON_AddStringToObject(o, "scheme", qs_quant_scheme_name(r->scheme));
-    cJSON_AddStringToObject(o, "granularity", qs_sweep_gran_name(r->gran));
-    cJSON_AddNumberToObject(o, "group", r->group);
-    cJSON_AddStringToObject(o, "clip", qs_quant_clip_name(r->clip));
-    cJSON_AddNumberToObject(o, "clip_value", r->clip_value);
-    if (r->error[0]) {
-        cJSON_AddStringToObject(o, "error", r->error);
-        return o;
-    }
-    cJSON_AddNumberToObject(o, "mse", r->err.mse);
-    /* JSON has no infinity: an exact reconstruction's SQNR is null */
-    if (isfinite(r->err.sqnr_db)) cJSON_AddNumberToObject(o, "sqnr_db", r->err.sqnr_db);
-    else cJSON_AddNullToObject(o, "sqnr_db");
-    cJSON_AddNumberToObject(o, "max_err", r->err.max_abs_err);
-    cJSON_AddNumberToObject(o, "bits_per_value", r->bits_per_value);
-    cJSON_AddNumberToObject(o, "n_clipped", (double)r->n_clipped);
-    cJSON_AddNumberToObject(o, "levels_mean", r->levels_mean);
-    cJSON_AddNumberToObject(o, "levels_min", r->levels_min);
-    cJSON_AddNumberToObject(o, "levels_max", r->levels_max);
+    qs_cli_json_fields(o, f, QS_SWEEP_NFIELDS);
     return o;
 }
 

@@ -86,8 +86,18 @@ good = s[s["error"] == b""]
 c(bool(np.all(good["mse"] > 0)) and bool(np.all(good["levels_mean"] <= 15)), 'bool(np.all(good["mse"] > 0)) and bool(np.all(good["levels_mean"] <= 15))')
 c(set(s["clip_value"][s["clip"] == b"percentile"]) == {99.0}, 'set(s["clip_value"][s["clip"] == b"percentile"]) == {99.0}')
 # the HDF5 row and the JSON row agree
-k = [i for i, r in enumerate(j["rows"]) if "error" not in r][0]
+k = [i for i, r in enumerate(j["rows"]) if r["error"] == ""][0]
 c(abs(good["mse"][0] / j["rows"][k]["mse"] - 1) < 1e-14, "first row mse as in json")
+# one list of names (sweep.h): every JSON row has exactly the table's columns, same values
+c(all(set(r) == set(s.dtype.names) for r in j["rows"]), f"json keys = columns: {set(j['rows'][0]) ^ set(s.dtype.names)}")
+for i, r in enumerate(j["rows"]):
+    for name in s.dtype.names:
+        v, h = r[name], s[name][i]
+        h = h.decode() if isinstance(h, bytes) else h
+        same = v == h or (v is None and not np.isfinite(h)) or (isinstance(v, float) and abs(v - h) <= 1e-14 * abs(v))
+        if not same:
+            c(False, f"row {i} {name}: json {v!r} vs hdf5 {h!r}")
+            break
 sys.exit(0 if ok else 1)
 PY
 summary
