@@ -56,8 +56,8 @@ int main(int argc, char **argv) {
         usage(stdout);
         return argc < 2 ? 1 : 0;
     }
-    if (strcmp(argv[1], "--version") == 0) {
-        printf("qscope %s\n", qs_version());
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("qscope %s (git %s)\n", qs_version(), qs_git_revision());
         return 0;
     }
     for (int i = 0; i < QS_COUNT(commands); i++)
