@@ -220,6 +220,16 @@ for _, mm in ipairs(models) do
     })
 end
 
+-- m:eval of an activation config on the evaluation text, appended to ppl/activations
+local function eval_activations(mm, cfg)
+    local e = mm.m:eval{ config = cfg, text = etxt, ctx = p.ctx, max_tokens = p.eval_tokens }
+    out:append("ppl/activations", { model = mm.name, config = cfg, target = "activations", ppl_q = e.ppl_q,
+        ppl_base = e.ppl_base, ppl_ratio = e.ppl_ratio, kld_mean = e.kld_mean, kld_p99 = e.kld_p99,
+        top1_agree = e.top1_agree, tokens = e.tokens, w_bits_per_value = e.w_bits_per_value,
+        a_bits_per_value = e.a_bits_per_value, error = "" })
+    return e
+end
+
 -- 3. one outlier sets the per-tensor scale and crushes the rest --------------------------------
 -- On the real activations (m:activations: the first act_tokens tokens of the profiling text)
 -- of each (site, layer): the outlier is the detected persistent channel with the largest
@@ -306,12 +316,8 @@ for _, mm in ipairs(models) do
     local worst_site = site_med.attn_in <= site_med.ffn_down_in and "attn_in" or "ffn_down_in"
     local r = {}
     for _, cfg in ipairs{ "W16A8 per-tensor", "W16A8 per-token" } do
-        local e = mm.m:eval{ config = cfg, text = etxt, ctx = p.ctx, max_tokens = p.eval_tokens }
+        local e = eval_activations(mm, cfg)
         r[cfg] = e
-        out:append("ppl/activations", { model = mm.name, config = cfg, target = "activations", ppl_q = e.ppl_q,
-            ppl_base = e.ppl_base, ppl_ratio = e.ppl_ratio, kld_mean = e.kld_mean, kld_p99 = e.kld_p99,
-            top1_agree = e.top1_agree, tokens = e.tokens, w_bits_per_value = e.w_bits_per_value,
-            a_bits_per_value = e.a_bits_per_value, error = "" })
         print(string.format("   %-9s %-18s PPL %.4f (full %.4f, ratio %.4f), KLD %.5f, top-1 %.4f", mm.name, cfg,
             e.ppl_q, e.ppl_base, e.ppl_ratio, e.kld_mean, e.top1_agree))
     end
@@ -465,12 +471,7 @@ for _, mm in ipairs(models) do
     local real = {}
     for _, scheme in ipairs{ "symmetric", "affine" } do
         local cfg = "W16A4 per-token " .. scheme .. " sites:ffn_down_in"
-        local e = mm.m:eval{ config = cfg, text = etxt, ctx = p.ctx, max_tokens = p.eval_tokens }
-        real[scheme] = e
-        out:append("ppl/activations", { model = mm.name, config = cfg, target = "activations", ppl_q = e.ppl_q,
-            ppl_base = e.ppl_base, ppl_ratio = e.ppl_ratio, kld_mean = e.kld_mean, kld_p99 = e.kld_p99,
-            top1_agree = e.top1_agree, tokens = e.tokens, w_bits_per_value = e.w_bits_per_value,
-            a_bits_per_value = e.a_bits_per_value, error = "" })
+        real[scheme] = eval_activations(mm, cfg)
     end
     print(string.format("   %-9s (not in the verdict) real ffn_down_in = SiLU(gate)*up at A4 per-token: " ..
         "KLD symmetric " ..
