@@ -134,17 +134,24 @@ def rope(x, n_heads, hd):
     return torch.stack([a * c - b * s, a * s + b * c], -1).view(T, n_heads * hd)
 
 
-def forward(p, tokens, at_input=None):
+def forward(p, tokens, at_input=None, at_site=None):
     """Logits (T x V, float64) of one causal window. at_input(x, site), when given, may replace
-    the activation entering a linear layer (site is one of LINEAR_INPUTS)."""
+    the activation entering a linear layer (site is one of LINEAR_INPUTS). at_site(x, site,
+    layer), when given, sees every capture site as DESIGN.md names them: those four plus
+    resid, the stream entering block `layer` (layer n_layers: after the last block)."""
     import torch
-    hook = at_input or (lambda x, site: x)
+
+    def hook(x, site):
+        if at_site:
+            at_site(x, site, l)
+        return at_input(x, site) if at_input else x
     T = len(tokens)
     f = {k: (v.to(torch.float64) if isinstance(v, torch.Tensor) else v) for k, v in p.items()}
     H, KV, hd = p["H"], p["KV"], p["hd"]
     x = f["emb"][torch.tensor(tokens)]
     mask = torch.full((T, T), float("-inf"), dtype=torch.float64).triu(1)
     for l in range(p["L"]):
+        hook(x, "resid")
         h = hook(rmsnorm(x, f["rms_att"][l]), "attn_in")
         q = rope(h @ f["wq"][l].T, H, hd).view(T, H, hd).transpose(0, 1)
         k = rope(h @ f["wk"][l].T, KV, hd).view(T, KV, hd).transpose(0, 1)
@@ -157,6 +164,8 @@ def forward(p, tokens, at_input=None):
         h = hook(rmsnorm(x, f["rms_ffn"][l]), "ffn_in")
         g = hook(torch.nn.functional.silu(h @ f["w1"][l].T) * (h @ f["w3"][l].T), "ffn_down_in")
         x = x + g @ f["w2"][l].T
+    l = p["L"]
+    hook(x, "resid")
     return rmsnorm(x, f["rms_final"]) @ f["emb"].T
 
 
