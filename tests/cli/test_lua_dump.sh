@@ -60,33 +60,35 @@ assert x.shape == y.shape == (200, 172), (x.shape, y.shape)
 assert np.array_equal(x, y), np.abs(x - y).max()
 assert len(ids) == 200 and ids[0] == 1 and ids[128] == 1, ids[:3]   # BOS opens each window of 128
 PY
-act_bad() { # NAME OPTIONS PATTERN
-    printf 'local m = qs.model("%s")\nm:activations{ text = qs.text("%s"), %s }\n' "$M" "$TXT" "$2" > "$TMP/actbad.lua"
-    expect_fail "$1" "$3" -- "$QSCOPE" run "$TMP/actbad.lua" --threads 1
+# lua_fails NAME PATTERN LUA [RUN-OPTIONS...]: LUA, run with m (the model) and txt (the
+# text) defined, fails with a message matching PATTERN
+lua_fails() {
+    local name=$1 pattern=$2 body=$3; shift 3
+    printf 'local m = qs.model("%s")\nlocal txt = qs.text("%s")\n%s\n' "$M" "$TXT" "$body" > "$TMP/fail.lua"
+    expect_fail "$name" "$pattern" -- "$QSCOPE" run "$TMP/fail.lua" --threads 1 "$@"
 }
-act_bad "activations: unknown site" 'site = "x", layer = 0' "m:activations: site 'x' is not one of"
-act_bad "activations: no site" 'layer = 0' "site '\(missing\)'"
-act_bad "activations: layer out of range" 'site = "ffn_in", layer = 5' "layer must be 0..4 for ffn_in"
-act_bad "activations: too many values" 'site = "ffn_down_in", layer = 0, tokens = 1000000' \
+act_fails() { lua_fails "activations: $1" "$3" "m:activations{ text = txt, $2 }"; }  # NAME OPTIONS PATTERN
+act_fails "unknown site" 'site = "x", layer = 0' "m:activations: site 'x' is not one of"
+act_fails "no site" 'layer = 0' "site '\(missing\)'"
+act_fails "layer out of range" 'site = "ffn_in", layer = 5' "layer must be 0..4 for ffn_in"
+act_fails "too many values" 'site = "ffn_down_in", layer = 0, tokens = 1000000' \
     "tokens must be 1..24385 for ffn_down_in \(172 channels\); store larger slices with m:profile"
-act_bad "activations: typo" 'site = "ffn_in", layer = 0, token = 5' "unknown option 'token'"
+act_fails "typo" 'site = "ffn_in", layer = 0, token = 5' "unknown option 'token'"
 # the values count against the script's memory limit: a clear error, no crash, no leak
-printf 'local m = qs.model("%s")\nm:activations{ text = qs.text("%s"), site = "ffn_down_in", layer = 0, tokens = 20000 }\n' \
-    "$M" "$TXT" > "$TMP/actmem.lua"
-expect_fail "activations: memory limit" "memory" -- "$QSCOPE" run "$TMP/actmem.lua" --threads 1 --max-memory 40
+lua_fails "activations: memory limit" "memory" \
+    'm:activations{ text = txt, site = "ffn_down_in", layer = 0, tokens = 20000 }' --max-memory 40
 
-bad() { # NAME DUMP-TABLE PATTERN [RESULTS]
-    printf 'local m = qs.model("%s")\nlocal out = qs.results("%s")\nm:profile{ text = qs.text("%s"), tokens = 64, ctx = 64, %s dump = %s }\n' \
-        "$M" "$TMP/bad.h5" "$TXT" "${4-results = out,}" "$2" > "$TMP/bad.lua"
-    expect_fail "$1" "$3" -- "$QSCOPE" run "$TMP/bad.lua" --threads 1
+dump_fails() { # NAME DUMP-TABLE PATTERN [RESULTS]
+    lua_fails "$1" "$3" "local out = qs.results(\"$TMP/bad.h5\")
+m:profile{ text = txt, tokens = 64, ctx = 64, ${4-results = out,} dump = $2 }"
 }
-bad "unknown site" '{ { site = "ffn_out", layer = 0 } }' "dump\[1\]: site 'ffn_out' is not one of"
-bad "layer out of range" '{ { site = "attn_in", layer = 5 } }' "dump\[1\]: layer must be 0..4 for attn_in"
-bad "resid has one layer more" '{ { site = "resid", layer = 6 } }' "dump\[1\]: layer must be 0..5 for resid"
-bad "tokens below 1" '{ { site = "attn_in", layer = 0, tokens = 0 } }' "tokens must be >= 1"
-bad "typo in a dump key" '{ { site = "attn_in", layr = 0 } }' "unknown option 'layr'"
-bad "not a list of tables" '{ "attn_in" }' "dump\[1\] must be a table"
-bad "dump without results" '{ { site = "attn_in", layer = 0 } }' "dump needs results" ""
+dump_fails "unknown site" '{ { site = "ffn_out", layer = 0 } }' "dump\[1\]: site 'ffn_out' is not one of"
+dump_fails "layer out of range" '{ { site = "attn_in", layer = 5 } }' "dump\[1\]: layer must be 0..4 for attn_in"
+dump_fails "resid has one layer more" '{ { site = "resid", layer = 6 } }' "dump\[1\]: layer must be 0..5 for resid"
+dump_fails "tokens below 1" '{ { site = "attn_in", layer = 0, tokens = 0 } }' "tokens must be >= 1"
+dump_fails "typo in a dump key" '{ { site = "attn_in", layr = 0 } }' "unknown option 'layr'"
+dump_fails "not a list of tables" '{ "attn_in" }' "dump\[1\] must be a table"
+dump_fails "dump without results" '{ { site = "attn_in", layer = 0 } }' "dump needs results" ""
 check "nothing was written for the bad requests" /usr/bin/python3 -c \
     "import h5py,sys; f=h5py.File(sys.argv[1],'r'); assert all('dump' not in f['runs'][r] for r in f['runs'])" "$TMP/bad.h5"
 summary
