@@ -54,8 +54,12 @@ qs_capture_opts qs_capture_opts_default(void) {
     return o;
 }
 
+int qs_site_layers(const qs_config *cfg, int site) {
+    return site == QS_SITE_RESID ? cfg->n_layers + 1 : cfg->n_layers;
+}
+
 int qs_capture_site_layers(const qs_capture *c, int site) {
-    return site == QS_SITE_RESID ? c->cfg.n_layers + 1 : c->cfg.n_layers;
+    return qs_site_layers(&c->cfg, site);
 }
 
 int qs_site_width(const qs_config *cfg, int site) {

@@ -83,11 +83,12 @@ void qs_capture_window(qs_capture *c, int index, const int *tokens, int n);
 /* The hook to pass to qs_forward (borrows c). */
 qs_hook qs_capture_hook(qs_capture *c);
 
-/* Layers a site has: n_layers, or n_layers + 1 for resid. */
+/* Layers a site has: n_layers, or n_layers + 1 for resid. Channels at a site: dim,
+ * n_heads·head_dim (attn_o_in) or hidden_dim (ffn_down_in). The qs_site_ forms answer
+ * from a config, before a capture exists. */
 int qs_capture_site_layers(const qs_capture *c, int site);
-/* Channels at a site: dim, n_heads·head_dim (attn_o_in) or hidden_dim (ffn_down_in); the
- * second form before a capture exists. */
 int qs_capture_site_width(const qs_capture *c, int site);
+int qs_site_layers(const qs_config *cfg, int site);
 int qs_site_width(const qs_config *cfg, int site);
 /* Accumulators of a pair, owned by c; NULL when the pair is not captured. */
 const qs_chanstats *qs_capture_chanstats(const qs_capture *c, int site, int layer);

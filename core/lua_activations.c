@@ -38,15 +38,9 @@ static int model_activations(lua_State *L) {
     qs_text *t = qs__lua_check_text(L, -1);
     lua_pop(L, 1);
     if (!m->tok) return luaL_error(L, "m:activations: the model has no tokenizer");
-    const char *site_name = qs__lua_opt_str(L, 2, "site", NULL);
-    int site = site_name ? qs_site_from_name(site_name) : -1;
-    if (site < 0)
-        return luaL_error(L, "m:activations: site '%s' is not one of resid, attn_in, attn_o_in, ffn_in, "
-                          "ffn_down_in", site_name ? site_name : "(missing)");
-    int n_layers = m->cfg.n_layers, Ls = site == QS_SITE_RESID ? n_layers + 1 : n_layers;
-    lua_Integer layer = qs__lua_opt_int(L, 2, "layer", -1);
-    if (layer < 0 || layer >= Ls)
-        return luaL_error(L, "m:activations: layer must be 0..%d for %s", Ls - 1, site_name);
+    int site, layer;
+    qs__lua_site_layer(L, 2, "m:activations", &m->cfg, &site, &layer);
+    const char *site_name = qs_site_name(site);
     lua_Integer tokens = qs__lua_opt_int(L, 2, "tokens", 256);
     int C = qs_site_width(&m->cfg, site);
     if (tokens < 1 || tokens > MAX_VALUES / C)
@@ -62,7 +56,7 @@ static int model_activations(lua_State *L) {
     rows_sink sink = {lua_newuserdatauv(L, (size_t)tokens * (size_t)C * sizeof(float), 0), 0,
                       (long)tokens, C};
     int *ids = lua_newuserdatauv(L, (size_t)tokens * sizeof(int), 0);
-    unsigned char *sel = calloc((size_t)n_layers + 1, 1);
+    unsigned char *sel = calloc((size_t)m->cfg.n_layers + 1, 1);
     if (!sel) return luaL_error(L, "m:activations: out of memory");
     sel[layer] = 1;
     qs_capture_opts o = qs_capture_opts_default();
@@ -75,7 +69,7 @@ static int model_activations(lua_State *L) {
     int rc = qs_windows_build(&ws, m->tok, t->data, t->len, &wo);
     if (rc == QS_OK) {
         rc = qs_capture_create(&c, &m->cfg, &o);
-        if (rc == QS_OK) rc = qs_capture_add_dump(c, site, (int)layer, (long)tokens, rows_sink_fn, &sink);
+        if (rc == QS_OK) rc = qs_capture_add_dump(c, site, layer, (long)tokens, rows_sink_fn, &sink);
         if (rc == QS_OK) rc = qs_profile_run(c, m, &ws, (long)tokens, &info);
         qs_capture_free(c);
         if (rc == QS_OK) {  /* the token of each row: the windows' tokens in order */

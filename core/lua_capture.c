@@ -98,6 +98,19 @@ static void push_weights(lua_State *L, const qs_weightstat *w, int n) {
     }
 }
 
+void qs__lua_site_layer(lua_State *L, int idx, const char *what, const qs_config *cfg, int *site,
+                        int *layer) {
+    const char *name = qs__lua_opt_str(L, idx, "site", NULL);
+    *site = name ? qs_site_from_name(name) : -1;
+    if (*site < 0)
+        luaL_error(L, "%s: site '%s' is not one of resid, attn_in, attn_o_in, ffn_in, ffn_down_in", what,
+                   name ? name : "(missing)");
+    int n = qs_site_layers(cfg, *site);
+    lua_Integer l = qs__lua_opt_int(L, idx, "layer", -1);
+    if (l < 0 || l >= n) luaL_error(L, "%s: layer must be 0..%d for %s", what, n - 1, name);
+    *layer = (int)l;
+}
+
 #define LUA_MAX_DUMPS 16
 
 typedef struct dump_req { int site, layer; long tokens; } dump_req;
@@ -119,19 +132,13 @@ static int read_dumps(lua_State *L, int idx, const qs_model *m, unsigned site_ma
         int e = lua_gettop(L);
         if (!lua_istable(L, e)) luaL_error(L, "m:profile: dump[%d] must be a table {site=, layer=, tokens=}", i + 1);
         qs__lua_check_keys(L, e, "m:profile dump", keys);
-        const char *site = qs__lua_opt_str(L, e, "site", NULL);
-        d[i].site = site ? qs_site_from_name(site) : -1;
-        if (d[i].site < 0) luaL_error(L, "m:profile: dump[%d]: site '%s' is not one of %s", i + 1,
-                                      site ? site : "(missing)", "resid, attn_in, attn_o_in, ffn_in, ffn_down_in");
+        char what[48];
+        snprintf(what, sizeof what, "m:profile: dump[%d]", i + 1);
+        qs__lua_site_layer(L, e, what, &m->cfg, &d[i].site, &d[i].layer);
         if (!(site_mask & QS_SITE_BIT(d[i].site)))
-            luaL_error(L, "m:profile: dump[%d]: site %s is not profiled (see sites=)", i + 1, site);
-        int n_layers = d[i].site == QS_SITE_RESID ? m->cfg.n_layers + 1 : m->cfg.n_layers;
-        lua_Integer layer = qs__lua_opt_int(L, e, "layer", -1);
-        if (layer < 0 || layer >= n_layers)
-            luaL_error(L, "m:profile: dump[%d]: layer must be 0..%d for %s", i + 1, n_layers - 1, site);
+            luaL_error(L, "%s: site %s is not profiled (see sites=)", what, qs_site_name(d[i].site));
         lua_Integer tokens = qs__lua_opt_int(L, e, "tokens", 256);
-        if (tokens < 1) luaL_error(L, "m:profile: dump[%d]: tokens must be >= 1", i + 1);
-        d[i].layer = (int)layer;
+        if (tokens < 1) luaL_error(L, "%s: tokens must be >= 1", what);
         d[i].tokens = (long)tokens;
         lua_pop(L, 1);
     }

@@ -46,6 +46,12 @@ void qs__lua_set_str(lua_State *L, const char *key, const char *v);
 /* every field (fields.h) as t[name] = number / integer / string */
 void qs__lua_set_fields(lua_State *L, const qs_field *f, size_t n);
 
+/* Reads site = "<name>" and layer = <n> from the option table at idx into *site and
+ * *layer; raises "<what>: site '...' is not one of ..." or "<what>: layer must be 0..N for
+ * <site>" (resid has one layer more: the stream after the last block). */
+void qs__lua_site_layer(lua_State *L, int idx, const char *what, const qs_config *cfg, int *site,
+                        int *layer);
+
 /* The HDF5 handle of a qs.results object (raises if closed). */
 struct qs_h5;
 struct qs_h5 *qs__lua_check_results(lua_State *L, int idx);

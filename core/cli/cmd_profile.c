@@ -59,7 +59,7 @@ static int parse_dump(const char *s, const qs_config *c, unsigned mask, const un
     d->site = qs_site_from_name(site);
     if (d->site < 0)
         return qs_error_set(QS_ERR_ARG, "--dump '%s': unknown site '%s'", s, site);
-    int Ls = d->site == QS_SITE_RESID ? c->n_layers + 1 : c->n_layers;
+    int Ls = qs_site_layers(c, d->site);
     if (layer < 0 || layer >= Ls)
         return qs_error_set(QS_ERR_ARG, "--dump '%s': layer %ld out of range (0..%d)", s, layer, Ls - 1);
     if (!(mask & QS_SITE_BIT(d->site)) || !sel[layer])
