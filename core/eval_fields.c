@@ -2,7 +2,7 @@
 #include "eval_fields.h"
 
 /* "kld_" / "dp_" + qs_kld_pct_names[i], spelled out so the names are static strings;
- * test_eval_fields checks them against qs_kld_pct_names. */
+ * test_fields checks them against qs_kld_pct_names. */
 static const char *const kld_pct_fields[] = {"kld_max", "kld_p99.9", "kld_p99", "kld_p95",
                                              "kld_p90", "kld_median", "kld_p10", "kld_p5",
                                              "kld_p1", "kld_p0.1", "kld_min"};

@@ -328,8 +328,7 @@ int qs_sweep_activations(const qs_sweep_capture *cap, const qs_sweep_opts *o,
 }
 
 void qs_sweep_row_fields(const qs_sweep_row *r, qs_field f[QS_SWEEP_NFIELDS]) {
-    static const qs_sweep_row none;
-    const int named = r != NULL;
+    static const qs_sweep_row none;  /* enum values 0: valid names, only the kinds matter */
     if (!r) r = &none;
     size_t n = 0;
     f[n++] = QS_FSTR("target", r->target, 16);
@@ -338,10 +337,10 @@ void qs_sweep_row_fields(const qs_sweep_row *r, qs_field f[QS_SWEEP_NFIELDS]) {
     f[n++] = QS_FINT("rows", r->rows);
     f[n++] = QS_FINT("cols", r->cols);
     f[n++] = QS_FINT("bits", r->bits);
-    f[n++] = QS_FSTR("scheme", named ? qs_quant_scheme_name(r->scheme) : "", 16);
-    f[n++] = QS_FSTR("granularity", named ? qs_sweep_gran_name(r->gran) : "", 16);
+    f[n++] = QS_FSTR("scheme", qs_quant_scheme_name(r->scheme), 16);
+    f[n++] = QS_FSTR("granularity", qs_sweep_gran_name(r->gran), 16);
     f[n++] = QS_FINT("group", r->group);
-    f[n++] = QS_FSTR("clip", named ? qs_quant_clip_name(r->clip) : "", 16);
+    f[n++] = QS_FSTR("clip", qs_quant_clip_name(r->clip), 16);
     f[n++] = QS_FNUM("clip_value", r->clip_value);
     f[n++] = QS_FNUM("mse", r->err.mse);
     f[n++] = QS_FNUM("sqnr_db", r->err.sqnr_db);
