@@ -152,6 +152,10 @@ int qs_capture_add_dump(qs_capture *c, int site, int layer, long max_tokens,
     return QS_OK;
 }
 
+void qs_capture_clear_dumps(qs_capture *c) {
+    c->n_dumps = 0;
+}
+
 void qs_capture_window(qs_capture *c, int index, const int *tokens, int n) {
     c->window = index;
     c->win_tokens = tokens;

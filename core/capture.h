@@ -76,6 +76,8 @@ void qs_capture_free(qs_capture *c); /* NULL is fine */
  * be captured (QS_ERR_ARG otherwise). At most 16 dumps. */
 int qs_capture_add_dump(qs_capture *c, int site, int layer, long max_tokens,
                         qs_capture_dump_fn fn, void *user);
+/* Forgets every dump, so that sinks may be freed while the capture (its statistics) lives on. */
+void qs_capture_clear_dumps(qs_capture *c);
 
 /* Announces the next window: its index and tokens (n; borrowed until the next call). */
 void qs_capture_window(qs_capture *c, int index, const int *tokens, int n);

@@ -212,12 +212,12 @@ static int model_profile(lua_State *L) {
                                      qs_profile_h5_dump_fn, sinks[i]);
     }
     if (rc == QS_OK) rc = qs_profile_run(u->c, m, &ws, tokens, &info);
+    if (u->c) qs_capture_clear_dumps(u->c);  /* the capture outlives the sinks (prof.capture) */
     for (int i = 0; i < n_dumps; i++) {
         dump_rows[i] = qs_profile_h5_sink_rows(sinks[i]);
         int rc2 = qs_profile_h5_sink_close(sinks[i]);
         if (rc == QS_OK) rc = rc2;
     }
-    /* the sinks are gone: this capture must never run again (nothing here runs it) */
     if (rc == QS_OK) rc = qs_weightstats_compute(&wst, &n_w, m);
     if (rc == QS_OK) rc = qs_profile_channels(&ch, &n_ch, u->c);
     if (rc == QS_OK && h) rc = qs_profile_h5_model(h, m);
