@@ -15,14 +15,10 @@ cp "$TMP/out" "$TMP/a0.json"
 expect_ok "weights layer 1 + act layer 1" -- "${E[@]}" --config "W4A8 layers:1" --json
 cp "$TMP/out" "$TMP/wa1.json"
 check "attribution rows" /usr/bin/python3 - "$TMP" <<'PY'
-import json, sys
+import json, os, sys
+sys.path.insert(0, os.path.join(os.environ["QS_ROOT"], "tests/ref"))
+from witness import check as c, finish
 d = sys.argv[1]
-ok = True
-def c(cond, what):
-    global ok
-    if not cond:
-        print('not true:', what, file=sys.stderr)
-        ok = False
 attr = json.load(open(d + "/attr.json"))
 a0 = json.load(open(d + "/a0.json"))["result"]
 wa1 = json.load(open(d + "/wa1.json"))["result"]
@@ -31,20 +27,16 @@ c(sorted(rows) == ["0", "1", "2", "3", "4"], "layers 0..4")
 c(rows["0"]["ppl_q"] == a0["ppl_q"] and rows["0"]["w_bits_per_value"] == 16, 'rows["0"]["ppl_q"] == a0["ppl_q"] and rows["0"]["w_bits_per_value"] == 16')
 c(rows["1"]["ppl_q"] == wa1["ppl_q"] and rows["1"]["w_bits_per_value"] < 5, 'rows["1"]["ppl_q"] == wa1["ppl_q"] and rows["1"]["w_bits_per_value"] < 5')
 c(attr["config"] == "W4A8 per-token w:layers:1", 'attr["config"] == "W4A8 per-token w:layers:1"')
-sys.exit(0 if ok else 1)
+sys.exit(finish("attribution rows"))
 PY
 expect_ok "attribute sites" -- "${E[@]}" --config "W8A8 per-tensor" --attribute sites -o "$TMP/r.h5"
 expect_ok "sweep" -- "$QSCOPE" sweep "$M" "$T" --bits 4 --gran token,group:32 --clip absmax,percentile:99 --ctx 64 --tokens 100 --threads 1 --json -o "$TMP/r.h5" --name w4
 cp "$TMP/out" "$TMP/sweep.json"
 check "hdf5 tables and json rows" /usr/bin/python3 - "$TMP" <<'PY'
-import json, sys, h5py, numpy as np
+import json, os, sys, h5py, numpy as np
+sys.path.insert(0, os.path.join(os.environ["QS_ROOT"], "tests/ref"))
+from witness import check as c, finish
 d = sys.argv[1]
-ok = True
-def c(cond, what):
-    global ok
-    if not cond:
-        print('not true:', what, file=sys.stderr)
-        ok = False
 f = h5py.File(d + "/r.h5", "r")
 runs = f["runs"]
 c(sorted(runs.keys(), key=int) == ["1", "2", "3", "4"], "runs 1..4")   # appended, never overwritten
@@ -98,6 +90,6 @@ for i, r in enumerate(j["rows"]):
         if not same:
             c(False, f"row {i} {name}: json {v!r} vs hdf5 {h!r}")
             break
-sys.exit(0 if ok else 1)
+sys.exit(finish("hdf5 tables and json rows"))
 PY
 summary
