@@ -1,7 +1,7 @@
 """What the outside witnesses share, written from the file formats and the published
 definitions alone (nothing here reads qscope's code): a pass/fail tally, the llama2.c
-checkpoint and tokenizer readers, and a PyTorch LLaMA forward pass with a hook at the four
-linear inputs. The test scripts in this folder import it (and Python checks inside
+checkpoint and tokenizer readers, and a PyTorch LLaMA forward pass with hooks at the capture
+sites. The test scripts in this folder import it (and Python checks inside
 tests/cli/*.sh, through QS_ROOT); ctest runs only test_*.py."""
 import struct
 import sys

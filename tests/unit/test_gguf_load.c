@@ -15,6 +15,7 @@
 #include "gguf.h"
 #include "model.h"
 #include "tokenizer.h"
+#include "vocab_vectors.h"
 
 #define F32_GGUF "tests/fixtures/stories260K.gguf"
 #define Q8_GGUF "tests/fixtures/stories260K-Q8_0.gguf"
@@ -282,40 +283,11 @@ static void test_vocab_gpt2(void) {
     if (!t) return;
     CHECK(!strcmp(t->kind, "gguf-gpt2") && t->n_vocab == 50257);
     CHECK(t->bos_id == 50256 && t->eos_id == 50256 && t->add_bos == 0);
-    char *inp, *out;
-    size_t il, ol;
-    CHECK(qs_file_read("tests/fixtures/gpt2-bpe/ggml-vocab-gpt-2.gguf.inp", 0, &inp, &il) == QS_OK);
-    CHECK(qs_file_read("tests/fixtures/gpt2-bpe/ggml-vocab-gpt-2.gguf.out", 0, &out, &ol) == QS_OK);
-    const char *sep = "\n__ggml_vocab_test__\n";
-    char *s = inp, *line = out;
-    int strings = 0, agree = 0;
-    for (char *e; (e = strstr(s, sep)); s = e + strlen(sep)) {
-        char *nl = strchr(line, '\n');
-        if (!nl) break;
-        *nl = '\0';
-        int nref = 0, ref[256];
-        for (char *p = line, *q;; p = q) {
-            long v = strtol(p, &q, 10);
-            if (q == p || nref == 256) break;
-            ref[nref++] = (int)v;
-        }
-        int *ids, n;
-        CHECK(qs_tokenizer_encode(t, s, (size_t)(e - s), 0, &ids, &n) == QS_OK);
-        int same = n == nref && !memcmp(ids, ref, (size_t)n * sizeof(int));
-        CHECK_MSG(same, "string %d '%.*s'", strings, (int)(e - s), s);
-        agree += same;
-        char *dec = NULL;
-        CHECK(qs_tokenizer_decode(t, ids, n, &dec) == QS_OK && dec && strlen(dec) == (size_t)(e - s) &&
-              !memcmp(dec, s, (size_t)(e - s)));
-        free(dec);
-        free(ids);
-        strings++;
-        line = nl + 1;
-    }
+    int strings;
+    int agree = vocab_vectors(t, "tests/fixtures/gpt2-bpe/ggml-vocab-gpt-2.gguf.inp",
+                              "tests/fixtures/gpt2-bpe/ggml-vocab-gpt-2.gguf.out", 1, &strings);
     CHECK_MSG(strings == 46 && agree == 46, "%d of %d strings agree", agree, strings);
     printf("ggml-vocab-gpt-2.gguf: %d of %d strings encode to HF's ids\n", agree, strings);
-    free(inp);
-    free(out);
     qs_tokenizer_free(t);
 }
 

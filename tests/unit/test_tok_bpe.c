@@ -17,6 +17,7 @@
 #include "hf_config.h"
 #include "tok_hf.h"
 #include "tokenizer.h"
+#include "vocab_vectors.h"
 
 static int *read_ids(const char *path, int *n) {
     char *s;
@@ -89,35 +90,10 @@ static void test_gpt2_files(void) {
     free(ids);
 
     /* llama.cpp's 46 strings with HF's ids for openai-community/gpt2 */
-    char *inp, *out;
-    size_t il, ol;
-    CHECK(qs_file_read("tests/fixtures/gpt2-bpe/ggml-vocab-gpt-2.gguf.inp", 0, &inp, &il) == QS_OK);
-    CHECK(qs_file_read("tests/fixtures/gpt2-bpe/ggml-vocab-gpt-2.gguf.out", 0, &out, &ol) == QS_OK);
-    const char *sep = "\n__ggml_vocab_test__\n";
-    char *s = inp, *line = out;
-    int strings = 0, agree = 0;
-    for (char *e; (e = strstr(s, sep)); s = e + strlen(sep)) {
-        char *nl = strchr(line, '\n');
-        if (!nl) break;
-        *nl = '\0';
-        int nref = 0, ref[256];
-        for (char *p = line, *q;; p = q) {
-            long v = strtol(p, &q, 10);
-            if (q == p || nref == 256) break;
-            ref[nref++] = (int)v;
-        }
-        CHECK(qs_tokenizer_encode(t, s, (size_t)(e - s), 0, &ids, &n) == QS_OK);
-        int same = same_ids(ids, n, ref, nref);
-        CHECK_MSG(same, "string %d '%.*s'", strings, (int)(e - s), s);
-        agree += same;
-        check_roundtrip(t, s, (size_t)(e - s), ids, n);
-        free(ids);
-        strings++;
-        line = nl + 1;
-    }
+    int strings;
+    int agree = vocab_vectors(t, "tests/fixtures/gpt2-bpe/ggml-vocab-gpt-2.gguf.inp",
+                              "tests/fixtures/gpt2-bpe/ggml-vocab-gpt-2.gguf.out", 1, &strings);
     CHECK_MSG(strings == 46 && agree == 46, "%d of %d strings agree", agree, strings);
-    free(inp);
-    free(out);
     qs_tokenizer_free(t);
 }
 

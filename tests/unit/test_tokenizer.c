@@ -8,6 +8,7 @@
 #include "error.h"
 #include "fileio.h"
 #include "tokenizer.h"
+#include "vocab_vectors.h"
 
 static void check_roundtrip(qs_tokenizer *t, const char *s) {
     int *ids, n;
@@ -19,42 +20,13 @@ static void check_roundtrip(qs_tokenizer *t, const char *s) {
     free(back);
 }
 
-/* Splits .inp on "\n__ggml_vocab_test__\n" and compares with .out lines. */
 static void llama_spm_vectors(qs_tokenizer *t) {
-    char *inp, *out;
-    size_t ni, no;
-    CHECK(qs_file_read("tests/fixtures/llama-spm-vocab-test/ggml-vocab-llama-spm.gguf.inp", 0, &inp, &ni) == 0);
-    CHECK(qs_file_read("tests/fixtures/llama-spm-vocab-test/ggml-vocab-llama-spm.gguf.out", 0, &out, &no) == 0);
-    const char *sep = "\n__ggml_vocab_test__\n";
-    char *p = inp, *o = out;
-    int cases = 0, matched = 0;
-    while (*p) {
-        char *e = strstr(p, sep);
-        if (!e) break;
-        char *oe = strchr(o, '\n');
-        if (!oe) break;
-        *oe = '\0';
-        int *ids, n;
-        CHECK(qs_tokenizer_encode(t, p, (size_t)(e - p), 0, &ids, &n) == 0);
-        char got[8192] = "";
-        size_t gl = 0;
-        for (int i = 0; i < n && gl < sizeof got - 16; i++)
-            gl += (size_t)snprintf(got + gl, sizeof got - gl, "%s%d", i ? " " : "", ids[i]);
-        /* the .out lines have a leading space before each id */
-        const char *want = o;
-        while (*want == ' ') want++;
-        cases++;
-        if (strcmp(got, want) == 0) matched++;
-        else fprintf(stderr, "llama-spm case %d '%.*s': got [%s] want [%s]\n", cases, (int)(e - p), p, got, want);
-        free(ids);
-        p = e + strlen(sep);
-        o = oe + 1;
-    }
+    int cases;
+    int matched = vocab_vectors(t, "tests/fixtures/llama-spm-vocab-test/ggml-vocab-llama-spm.gguf.inp",
+                                "tests/fixtures/llama-spm-vocab-test/ggml-vocab-llama-spm.gguf.out", 0, &cases);
     printf("llama-spm vectors: %d/%d match\n", matched, cases);
     CHECK(cases == 46);
     CHECK(matched == cases);
-    free(inp);
-    free(out);
 }
 
 int main(void) {
