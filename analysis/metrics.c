@@ -3,7 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "../core/error.h"
+#include "error.h"
 #include "finite.h"
 
 typedef struct partial {

@@ -3,7 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "../core/error.h"
+#include "error.h"
 
 qs_outlier_config qs_outlier_config_default(void) {
     qs_outlier_config c = {0.5, 100.0, 1000.0};

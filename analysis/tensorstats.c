@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/error.h"
+#include "error.h"
 #include "finite.h"
 #include "simd.h"
 

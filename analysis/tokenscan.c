@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/error.h"
+#include "error.h"
 #include "finite.h"
 #include "select.h"
 #include "simd.h"

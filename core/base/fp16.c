@@ -1,12 +1,10 @@
-/* fp16 (IEEE binary16) conversions for stored scales: round-to-nearest-even, subnormals
- * kept, overflow to Inf. Written out by hand so the result does not depend on the
- * compiler's _Float16 support or the target's F16C instructions. */
+/* fp16 (IEEE binary16) conversions: see fp16.h. */
 #include <math.h>
 #include <string.h>
 
-#include "quant.h"
+#include "fp16.h"
 
-uint16_t qs_quant_fp16_from_float(float f) {
+uint16_t qs_fp16_from_f32(float f) {
     uint32_t u;
     memcpy(&u, &f, sizeof u);
     uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
@@ -28,7 +26,7 @@ uint16_t qs_quant_fp16_from_float(float f) {
     return (uint16_t)(sign | (u >> 13));
 }
 
-float qs_quant_fp16_to_float(uint16_t h) {
+float qs_fp16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     uint32_t e = (h >> 10) & 0x1fu, m = h & 0x3ffu, u;
     if (e == 0x1f) u = sign | 0x7f800000u | (m << 13);
@@ -42,4 +40,4 @@ float qs_quant_fp16_to_float(uint16_t h) {
     return f;
 }
 
-float qs_quant_fp16_round(float f) { return qs_quant_fp16_to_float(qs_quant_fp16_from_float(f)); }
+float qs_fp16_round(float f) { return qs_fp16_to_f32(qs_fp16_from_f32(f)); }

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "actq.h"
+#include "act_quant.h"
 #include "capture.h"
 #include "cli.h"
 #include "error.h"

@@ -10,7 +10,7 @@
 #include "error.h"
 #include "eval.h"
 #include "eval_fields.h"
-#include "restables.h"
+#include "result_tables.h"
 
 static void print_report(const char *label, const qs_eval_result *r) {
     const qs_kld_report *k = &r->kld;

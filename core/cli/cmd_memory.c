@@ -4,7 +4,7 @@
 
 #include "cli.h"
 #include "error.h"
-#include "memcalc.h"
+#include "memory.h"
 #include "model.h"
 
 int qs_cmd_memory(int argc, char **argv) {

@@ -10,7 +10,7 @@
 #include "cli.h"
 #include "error.h"
 #include "progress.h"
-#include "restables.h"
+#include "result_tables.h"
 #include "sweep.h"
 
 /* The mean over tensors of one configuration on one target. */

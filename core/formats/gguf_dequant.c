@@ -24,14 +24,14 @@
 #include <string.h>
 
 #include "error.h"
-#include "safetensors.h" /* qs_f16_to_f32, qs_bf16_to_f32: the shared half-float decoders */
+#include "fp16.h"
 
 static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 static inline uint32_t rd32(const uint8_t *p) {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 static inline uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | ((uint64_t)rd32(p + 4) << 32); }
-static inline float half(const uint8_t *p) { return qs_f16_to_f32(rd16(p)); }
+static inline float half(const uint8_t *p) { return qs_fp16_to_f32(rd16(p)); }
 
 /* ---- plain types (block size 1) ---- */
 
@@ -42,7 +42,7 @@ void qs_dequant_f32_ref(float *y, const uint8_t *x, int64_t n) {
     }
 }
 void qs_dequant_f16_ref(float *y, const uint8_t *x, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = qs_f16_to_f32(rd16(x + 2 * i));
+    for (int64_t i = 0; i < n; i++) y[i] = qs_fp16_to_f32(rd16(x + 2 * i));
 }
 void qs_dequant_bf16_ref(float *y, const uint8_t *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = qs_bf16_to_f32(rd16(x + 2 * i));

@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include "error.h"
+#include "fp16.h"
 #include "text.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -303,31 +304,6 @@ const qs_st_tensor *qs_safetensors_find(const qs_safetensors *st, const char *na
     return NULL;
 }
 
-float qs_f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h >> 15) << 31;
-    uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-    if (exp == 0x1f) {
-        bits = sign | 0x7f800000u | (man << 13); /* Inf / NaN, payload kept */
-    } else if (exp != 0) {
-        bits = sign | ((exp + 112) << 23) | (man << 13);
-    } else {
-        /* zero or subnormal: man × 2^-24 is exact in float */
-        float f = ldexpf((float)man, -24);
-        memcpy(&bits, &f, 4);
-        bits |= sign;
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-float qs_bf16_to_f32(uint16_t b) {
-    uint32_t bits = (uint32_t)b << 16;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 float *qs_safetensors_f32_view(const qs_safetensors *st, const qs_st_tensor *t) {
     const unsigned char *p = st->data + t->begin;
     if (t->dtype != QS_ST_F32 || ((uintptr_t)p & 3u)) return NULL;
@@ -342,7 +318,7 @@ void qs_safetensors_to_f32(float *out, const qs_safetensors *st, const qs_st_ten
         memcpy(out, p, (size_t)n * 4);
         break;
     case QS_ST_F16:
-        for (int64_t i = 0; i < n; i++) out[i] = qs_f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+        for (int64_t i = 0; i < n; i++) out[i] = qs_fp16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
         break;
     case QS_ST_BF16:
         for (int64_t i = 0; i < n; i++) out[i] = qs_bf16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));

@@ -53,8 +53,4 @@ void qs_safetensors_to_f32(float *out, const qs_safetensors *st, const qs_st_ten
 /* A direct float view when t is F32 and 4-byte aligned in memory, else NULL. */
 float *qs_safetensors_f32_view(const qs_safetensors *st, const qs_st_tensor *t);
 
-/* Scalar conversions, exact (subnormals, Inf and NaN preserved). */
-float qs_f16_to_f32(uint16_t h);
-float qs_bf16_to_f32(uint16_t b);
-
 #endif

@@ -31,9 +31,4 @@ int qs_tokenizer_parse_hf(qs_tokenizer **out, const char *json, size_t len, cons
 int qs_tokenizer_load_bpe_files(qs_tokenizer **out, const char *vocab_json_path,
                                 const char *merges_txt_path);
 
-/* Byte-level BPE option (tokenizer.json model.ignore_merges, Llama 3): a pre-tokenized chunk
- * that is itself in the vocabulary is emitted whole, without merging. No-op for other
- * tokenizers. */
-void qs__tokenizer_bpe_set_ignore_merges(qs_tokenizer *t, int on);
-
 #endif

@@ -7,7 +7,7 @@
 
 #include "error.h"
 #include "lua_sandbox.h"
-#include "memcalc.h"
+#include "memory.h"
 #include "version.h"
 
 int qs__lua_fail(lua_State *L, const char *what) {

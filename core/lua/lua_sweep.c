@@ -11,7 +11,7 @@
 #include "error.h"
 #include "h5store.h"
 #include "lua_qs.h"
-#include "restables.h"
+#include "result_tables.h"
 #include "sweep.h"
 
 typedef struct sweep_ctx {

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "actq.h"
+#include "act_quant.h"
 #include "error.h"
 #include "progress.h"
 

@@ -13,7 +13,7 @@
 #include "kld.h"
 #include "quant.h"
 #include "windows.h"
-#include "wquant.h"
+#include "weight_quant.h"
 
 typedef struct qs_eval_result {
     qs_kld_report kld;          /* PPL(Q), PPL(base), ratios, KLD, Δp, top-1, top-5 */

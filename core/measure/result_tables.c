@@ -1,4 +1,4 @@
-#include "restables.h"
+#include "result_tables.h"
 
 #include <stdio.h>
 #include <string.h>

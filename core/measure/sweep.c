@@ -8,7 +8,7 @@
 
 #include "error.h"
 #include "forward.h"
-#include "wquant.h"
+#include "weight_quant.h"
 
 #define DEFAULT_SITES                                                                         \
     (QS_SITE_BIT(QS_SITE_ATTN_IN) | QS_SITE_BIT(QS_SITE_ATTN_O_IN) |                         \

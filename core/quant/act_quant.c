@@ -1,4 +1,4 @@
-#include "actq.h"
+#include "act_quant.h"
 
 #include <math.h>
 #include <stdlib.h>

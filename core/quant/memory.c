@@ -1,4 +1,4 @@
-#include "memcalc.h"
+#include "memory.h"
 
 #include <math.h>
 #include <string.h>

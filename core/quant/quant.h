@@ -136,12 +136,6 @@ typedef struct qs_quant_traits {
 /* The traits of a scheme; NULL when out of range. Static storage, never freed. */
 const qs_quant_traits *qs_quant_traits_of(int scheme);
 
-/* fp16 helpers: round a float to the nearest fp16 value (RNE, subnormals kept, Inf when
- * |f| >= 65520, NaN stays NaN) and return it as float; and the raw conversions. */
-float qs_quant_fp16_round(float f);
-uint16_t qs_quant_fp16_from_float(float f);
-float qs_quant_fp16_to_float(uint16_t h);
-
 /* ---- fake-quantization of a matrix --------------------------------------------------- */
 
 /* Optional inputs and outputs of one call; every pointer may be NULL. Buffers belong to the

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "fp16.h"
 #include "quant_internal.h"
 
 /* A fused multiply-add would round differently from the reference and from numpy. */
@@ -32,7 +33,7 @@ static float store_scale(float s, int nonzero, int fp32, int *flags) {
             *flags |= QS_QUANT_F_OVERFLOW;
         }
     } else {
-        s = qs_quant_fp16_round(s);
+        s = qs_fp16_round(s);
         if (s > QS__FP16_MAX) {
             s = QS__FP16_MAX;
             *flags |= QS_QUANT_F_OVERFLOW;

@@ -1,4 +1,4 @@
-#include "wquant.h"
+#include "weight_quant.h"
 
 #include <stdio.h>
 #include <stdlib.h>

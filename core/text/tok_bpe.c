@@ -19,7 +19,6 @@
 #include <string.h>
 
 #include "error.h"
-#include "tok_hf.h"
 #include "tokenizer.h"
 
 static const char gpt2_pattern[] =

@@ -87,6 +87,10 @@ typedef struct qs_bpe_spec {
 
 int qs__tokenizer_bpe_new(qs_tokenizer **out, const qs_bpe_spec *spec, const char *kind,
                           const char *path);
+/* Byte-level BPE option (tokenizer.json model.ignore_merges, Llama 3): a pre-tokenized chunk
+ * that is itself in the vocabulary is emitted whole, without merging. No-op for other
+ * tokenizers. */
+void qs__tokenizer_bpe_set_ignore_merges(qs_tokenizer *t, int on);
 
 /* Fills t->ops / t->impl holder; helpers for implementations. */
 qs_tokenizer *qs__tokenizer_alloc(const qs_tokenizer_ops *ops, const char *kind, const char *path);

@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "error.h"
+#include "fp16.h"
 #include "gguf_dequant.h"
 #include "safetensors.h"
 
@@ -50,16 +51,16 @@ static void test_fp16(void) {
     int bad = 0;
     for (uint32_t h = 0; h < 65536; h++) {
         double want = half_value((uint16_t)h);
-        float got = qs_f16_to_f32((uint16_t)h);
+        float got = qs_fp16_to_f32((uint16_t)h);
         if (isnan(want) ? !isnan(got) : (double)got != want) bad++;
         if (!isnan(want) && !!signbit(got) != !!signbit(want)) bad++;
     }
     CHECK_MSG(bad == 0, "%d of 65536 half values decoded wrong", bad);
-    CHECK(qs_f16_to_f32(0x3c00) == 1.0f);
-    CHECK(qs_f16_to_f32(0xc000) == -2.0f);
-    CHECK(qs_f16_to_f32(0x7bff) == 65504.0f);
-    CHECK(qs_f16_to_f32(0x0001) == 0x1p-24f);
-    CHECK(isinf(qs_f16_to_f32(0x7c00)));
+    CHECK(qs_fp16_to_f32(0x3c00) == 1.0f);
+    CHECK(qs_fp16_to_f32(0xc000) == -2.0f);
+    CHECK(qs_fp16_to_f32(0x7bff) == 65504.0f);
+    CHECK(qs_fp16_to_f32(0x0001) == 0x1p-24f);
+    CHECK(isinf(qs_fp16_to_f32(0x7c00)));
     CHECK(qs_bf16_to_f32(0x3f80) == 1.0f);
     CHECK(qs_bf16_to_f32(0xc040) == -3.0f);
     CHECK(qs_bf16_to_f32(0x4049) == 3.140625f);

@@ -12,6 +12,7 @@
 
 #include "check.h"
 #include "error.h"
+#include "fp16.h"
 #include "quant.h"
 
 /* ---- data ---------------------------------------------------------------------------- */
@@ -159,8 +160,8 @@ static void test_zero_and_constant_groups(void) {
         CHECK(y[C] == y[C + 100]);
         /* the short last group (44 values) has its own scale */
         float amax = 0.01f * 44;
-        if (sch == QS_QUANT_SYMMETRIC) CHECK(scales[5] == qs_quant_fp16_round(amax / 7.0f));
-        else CHECK(scales[5] == qs_quant_fp16_round(amax / 15.0f));
+        if (sch == QS_QUANT_SYMMETRIC) CHECK(scales[5] == qs_fp16_round(amax / 7.0f));
+        else CHECK(scales[5] == qs_fp16_round(amax / 15.0f));
     }
 }
 
@@ -177,7 +178,7 @@ static void test_single_huge_value(void) {
     CHECK(qs_quant_fake(y, x, 2, C, &sp, &io, &rep) == 0);
     CHECK(levels[0] >= 12);                                /* plain row uses most of 15 */
     CHECK(levels[1] == 2);                                 /* 0 and +7 only */
-    CHECK(y[C + 17] == 7.0f * qs_quant_fp16_round(1000.0f / 7.0f));
+    CHECK(y[C + 17] == 7.0f * qs_fp16_round(1000.0f / 7.0f));
     int crushed = 1;
     for (int c = 0; c < C; c++)
         if (c != 17) crushed &= y[C + c] == 0.0f;
@@ -317,7 +318,7 @@ static void test_static_ranges_and_args(void) {
     CHECK(qs_quant_fake(y, x, R, C, &sp, &ios, NULL) == 0);
     for (int c = 0; c < C; c++) {
         float a = fmaxf(fabsf(x[c]), fabsf(x[C + c]));
-        CHECK(scales[c] == qs_quant_fp16_round(a / 7.0f));
+        CHECK(scales[c] == qs_fp16_round(a / 7.0f));
     }
     /* pass-through and bad arguments */
     qs_quant_spec none = {.bits = 16};

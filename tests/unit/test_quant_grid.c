@@ -7,6 +7,7 @@
 
 #include "check.h"
 #include "error.h"
+#include "fp16.h"
 #include "quant.h"
 
 static int same_bits(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; }
@@ -15,9 +16,9 @@ static void test_fp16(void) {
     /* every fp16 value round-trips, and agrees with the compiler's _Float16 */
     int bad = 0, bad_cc = 0;
     for (uint32_t h = 0; h < 65536; h++) {
-        float f = qs_quant_fp16_to_float((uint16_t)h);
+        float f = qs_fp16_to_f32((uint16_t)h);
         if (isnan(f)) continue;
-        if (qs_quant_fp16_from_float(f) != h) bad++;
+        if (qs_fp16_from_f32(f) != h) bad++;
 #ifdef __FLT16_MAX__
         _Float16 c;
         uint16_t hh = (uint16_t)h;
@@ -27,19 +28,19 @@ static void test_fp16(void) {
     }
     CHECK_MSG(bad == 0, "%d fp16 values do not round-trip", bad);
     CHECK_MSG(bad_cc == 0, "%d fp16 values decode differently from _Float16", bad_cc);
-    CHECK(qs_quant_fp16_to_float(0x3c00) == 1.0f);
-    CHECK(qs_quant_fp16_to_float(0x7bff) == 65504.0f);
-    CHECK(qs_quant_fp16_to_float(0x0001) == ldexpf(1.0f, -24));
+    CHECK(qs_fp16_to_f32(0x3c00) == 1.0f);
+    CHECK(qs_fp16_to_f32(0x7bff) == 65504.0f);
+    CHECK(qs_fp16_to_f32(0x0001) == ldexpf(1.0f, -24));
     /* rounding: 1/7 -> 0x1.248p-3 (nearest), ties to even, overflow, underflow */
-    CHECK(qs_quant_fp16_round(1.0f / 7.0f) == 0x1.248p-3f);
-    CHECK(qs_quant_fp16_round(1.0f + 0x1p-11f) == 1.0f);             /* tie -> even (1.0) */
-    CHECK(qs_quant_fp16_round(1.0f + 3 * 0x1p-11f) == 1.0f + 0x1p-9f); /* tie -> even (up) */
-    CHECK(qs_quant_fp16_round(65519.0f) == 65504.0f);
-    CHECK(isinf(qs_quant_fp16_round(65520.0f)));
-    CHECK(qs_quant_fp16_round(0x1p-25f) == 0.0f);                    /* tie -> 0 */
-    CHECK(qs_quant_fp16_round(0x1.1p-25f) == 0x1p-24f);
-    CHECK(qs_quant_fp16_round(-3e-8f) == -0x1p-24f);
-    CHECK(isnan(qs_quant_fp16_round(NAN)));
+    CHECK(qs_fp16_round(1.0f / 7.0f) == 0x1.248p-3f);
+    CHECK(qs_fp16_round(1.0f + 0x1p-11f) == 1.0f);             /* tie -> even (1.0) */
+    CHECK(qs_fp16_round(1.0f + 3 * 0x1p-11f) == 1.0f + 0x1p-9f); /* tie -> even (up) */
+    CHECK(qs_fp16_round(65519.0f) == 65504.0f);
+    CHECK(isinf(qs_fp16_round(65520.0f)));
+    CHECK(qs_fp16_round(0x1p-25f) == 0.0f);                    /* tie -> 0 */
+    CHECK(qs_fp16_round(0x1.1p-25f) == 0x1p-24f);
+    CHECK(qs_fp16_round(-3e-8f) == -0x1p-24f);
+    CHECK(isnan(qs_fp16_round(NAN)));
 #ifdef __FLT16_MAX__
     /* random floats over the whole fp16 range (and beyond) agree with the compiler */
     srand(7);
@@ -49,7 +50,7 @@ static void test_fp16(void) {
         u = (u & 0x80000000u) | (0x30000000u + (u % 0x18000000u));   /* ~2^-31 .. 2^17 */
         float f;
         memcpy(&f, &u, sizeof f);
-        if (!same_bits((float)(_Float16)f, qs_quant_fp16_round(f))) bad_r++;
+        if (!same_bits((float)(_Float16)f, qs_fp16_round(f))) bad_r++;
     }
     CHECK_MSG(bad_r == 0, "%d random floats round differently from _Float16", bad_r);
 #endif

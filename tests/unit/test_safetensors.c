@@ -7,6 +7,7 @@
 
 #include "check.h"
 #include "error.h"
+#include "fp16.h"
 #include "fileio.h"
 #include "hf_config.h"
 #include "safetensors.h"
@@ -135,11 +136,11 @@ static void test_conversions(void) {
         {0x03FF, 6.097555160522461e-5f}, {0x0400, 6.103515625e-5f}, {0x3555, 0.333251953125f},
         {0x0000, 0.0f},
     };
-    for (size_t i = 0; i < sizeof f16 / sizeof f16[0]; i++) CHECK(qs_f16_to_f32(f16[i].h) == f16[i].f);
-    CHECK(signbit(qs_f16_to_f32(0x8000)) && qs_f16_to_f32(0x8000) == 0.0f);
-    CHECK(isinf(qs_f16_to_f32(0x7C00)) && qs_f16_to_f32(0x7C00) > 0);
-    CHECK(isinf(qs_f16_to_f32(0xFC00)) && qs_f16_to_f32(0xFC00) < 0);
-    CHECK(isnan(qs_f16_to_f32(0x7E00)));
+    for (size_t i = 0; i < sizeof f16 / sizeof f16[0]; i++) CHECK(qs_fp16_to_f32(f16[i].h) == f16[i].f);
+    CHECK(signbit(qs_fp16_to_f32(0x8000)) && qs_fp16_to_f32(0x8000) == 0.0f);
+    CHECK(isinf(qs_fp16_to_f32(0x7C00)) && qs_fp16_to_f32(0x7C00) > 0);
+    CHECK(isinf(qs_fp16_to_f32(0xFC00)) && qs_fp16_to_f32(0xFC00) < 0);
+    CHECK(isnan(qs_fp16_to_f32(0x7E00)));
     CHECK(qs_bf16_to_f32(0x3F80) == 1.0f);
     CHECK(qs_bf16_to_f32(0xC0A0) == -5.0f);
     CHECK(isnan(qs_bf16_to_f32(0x7FC0)));

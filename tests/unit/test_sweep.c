@@ -7,9 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "actq.h"
+#include "act_quant.h"
 #include "check.h"
 #include "error.h"
+#include "fp16.h"
 #include "eval.h"
 #include "quant.h"
 #include "sweep.h"
@@ -65,7 +66,7 @@ static double sse_absmax(const float *x, int n, int stride, int bits, double *ma
     int qmax = (1 << (bits - 1)) - 1;
     float t = 0;
     for (int i = 0; i < n; i++) t = fabsf(x[i * stride]) > t ? fabsf(x[i * stride]) : t;
-    float s = qs_quant_fp16_round(t / (float)qmax);
+    float s = qs_fp16_round(t / (float)qmax);
     double sse = 0;
     for (int i = 0; i < n; i++) {
         float q = s > 0 ? rintf(x[i * stride] / s) : 0;
