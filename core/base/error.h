@@ -27,9 +27,9 @@ const char *qs_error_message(void);
 void qs_error_clear(void);
 
 /* Always-on invariant check (not for input validation: inputs get error codes). */
-#define QS_ASSERT(cond)                                                              \
-    do {                                                                             \
-        if (!(cond)) qs__assert_fail(#cond, __FILE__, __LINE__);                     \
+#define QS_ASSERT(cond)                                          \
+    do {                                                         \
+        if (!(cond)) qs__assert_fail(#cond, __FILE__, __LINE__); \
     } while (0)
 _Noreturn void qs__assert_fail(const char *expr, const char *file, int line);
 

@@ -10,16 +10,16 @@
 typedef enum qs_field_kind { QS_FIELD_NUM, QS_FIELD_INT, QS_FIELD_STR } qs_field_kind;
 
 typedef struct qs_field {
-    const char *name;     /* static storage */
+    const char *name; /* static storage */
     qs_field_kind kind;
-    double num;           /* QS_FIELD_NUM */
-    long long i;          /* QS_FIELD_INT */
-    const char *str;      /* QS_FIELD_STR, borrowed from the row; NULL reads as "" */
-    size_t width;         /* QS_FIELD_STR: bytes of its HDF5 column (longer values are cut) */
+    double num;      /* QS_FIELD_NUM */
+    long long i;     /* QS_FIELD_INT */
+    const char *str; /* QS_FIELD_STR, borrowed from the row; NULL reads as "" */
+    size_t width;    /* QS_FIELD_STR: bytes of its HDF5 column (longer values are cut) */
 } qs_field;
 
-#define QS_FNUM(n, v) ((qs_field){.name = (n), .kind = QS_FIELD_NUM, .num = (double)(v)})
-#define QS_FINT(n, v) ((qs_field){.name = (n), .kind = QS_FIELD_INT, .i = (long long)(v)})
+#define QS_FNUM(n, v)    ((qs_field){.name = (n), .kind = QS_FIELD_NUM, .num = (double)(v)})
+#define QS_FINT(n, v)    ((qs_field){.name = (n), .kind = QS_FIELD_INT, .i = (long long)(v)})
 #define QS_FSTR(n, v, w) ((qs_field){.name = (n), .kind = QS_FIELD_STR, .str = (v), .width = (w)})
 
 #endif

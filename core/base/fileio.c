@@ -56,8 +56,8 @@ int qs_file_read(const char *path, size_t max_size, char **data, size_t *size) {
     if (rc) return rc;
     if (max_size && n > max_size) {
         close(fd);
-        return qs_error_set(QS_ERR_FORMAT, "%s: file is %zu bytes, more than the %zu allowed",
-                            path, n, max_size);
+        return qs_error_set(QS_ERR_FORMAT, "%s: file is %zu bytes, more than the %zu allowed", path,
+                            n, max_size);
     }
     char *buf = malloc(n + 1);
     if (!buf) {

@@ -9,11 +9,11 @@ uint16_t qs_fp16_from_f32(float f) {
     memcpy(&u, &f, sizeof u);
     uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
     u &= 0x7fffffffu;
-    if (u >= 0x7f800000u)                       /* Inf or NaN (keep NaN quiet) */
+    if (u >= 0x7f800000u) /* Inf or NaN (keep NaN quiet) */
         return (uint16_t)(sign | 0x7c00u | (u > 0x7f800000u ? 0x0200u : 0u));
-    if (u >= 0x477ff000u)                       /* >= 65520: rounds past 65504 */
+    if (u >= 0x477ff000u) /* >= 65520: rounds past 65504 */
         return (uint16_t)(sign | 0x7c00u);
-    if (u < 0x38800000u) {                      /* < 2^-14: fp16 subnormal or zero */
+    if (u < 0x38800000u) { /* < 2^-14: fp16 subnormal or zero */
         float a;
         memcpy(&a, &u, sizeof a);
         /* a·2^24 is exact (power-of-two scaling) and < 1024; rintf rounds half to even.
@@ -29,12 +29,14 @@ uint16_t qs_fp16_from_f32(float f) {
 float qs_fp16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     uint32_t e = (h >> 10) & 0x1fu, m = h & 0x3ffu, u;
-    if (e == 0x1f) u = sign | 0x7f800000u | (m << 13);
+    if (e == 0x1f)
+        u = sign | 0x7f800000u | (m << 13);
     else if (e == 0) {
-        float a = ldexpf((float)m, -24);        /* subnormal (or zero): exact */
+        float a = ldexpf((float)m, -24); /* subnormal (or zero): exact */
         memcpy(&u, &a, sizeof u);
         u |= sign;
-    } else u = sign | ((e + 112u) << 23) | (m << 13);
+    } else
+        u = sign | ((e + 112u) << 23) | (m << 13);
     float f;
     memcpy(&f, &u, sizeof f);
     return f;

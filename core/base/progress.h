@@ -5,7 +5,7 @@
 
 typedef struct qs_progress {
     const char *label;
-    long total;          /* tokens expected (0 if unknown) */
+    long total; /* tokens expected (0 if unknown) */
     long done;
     double t_start, t_last_print;
     int enabled;

@@ -9,7 +9,7 @@ typedef struct qs_strmap {
     char **keys;
     size_t *lens;
     int *vals;
-    size_t cap;   /* power of two */
+    size_t cap; /* power of two */
     size_t count;
 } qs_strmap;
 

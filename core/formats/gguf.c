@@ -20,12 +20,12 @@
  * a metadata entry is a key (u64 length, ≥ 1 byte), a u32 type and a value of ≥ 1 byte;
  * a tensor info is a name (u64 length, ≥ 1 byte), u32 n_dims, ≥ 1 u64 dim, u32 type, u64
  * offset; a string is its u64 length; an array is u32 type + u64 count. */
-#define MIN_KV_BYTES (8 + 1 + 4 + 1)
+#define MIN_KV_BYTES     (8 + 1 + 4 + 1)
 #define MIN_TENSOR_BYTES (8 + 1 + 4 + 8 + 4 + 8)
 #define MIN_STRING_BYTES 8
-#define MIN_ARRAY_BYTES 12
-#define MAX_KEY_LEN 65535
-#define MAX_ALIGNMENT (1u << 30)
+#define MIN_ARRAY_BYTES  12
+#define MAX_KEY_LEN      65535
+#define MAX_ALIGNMENT    (1u << 30)
 
 uint32_t qs_gguf_rd_u32(const uint8_t *p) {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
@@ -41,12 +41,14 @@ float qs_gguf_rd_f32(const uint8_t *p) {
 }
 
 static const char *vtype_names[QS_GGUF_VTYPE_COUNT] = {
-    "uint8", "int8", "uint16", "int16", "uint32", "int32", "float32",
-    "bool",  "string", "array", "uint64", "int64", "float64",
+    "uint8", "int8",   "uint16", "int16",  "uint32", "int32",   "float32",
+    "bool",  "string", "array",  "uint64", "int64",  "float64",
 };
 static const int vtype_sizes[QS_GGUF_VTYPE_COUNT] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
 
-const char *qs_gguf_vtype_name(uint32_t t) { return t < QS_GGUF_VTYPE_COUNT ? vtype_names[t] : "?"; }
+const char *qs_gguf_vtype_name(uint32_t t) {
+    return t < QS_GGUF_VTYPE_COUNT ? vtype_names[t] : "?";
+}
 
 /* ---- reader: a cursor over the buffer; every read checks the bytes left ---- */
 
@@ -62,7 +64,8 @@ static size_t left(const reader *r) { return r->size - r->pos; }
 static int need(const reader *r, uint64_t n, const char *what) {
     if (n > left(r))
         return qs_error_set(QS_ERR_FORMAT,
-                            "%s: truncated at offset %zu: %s needs %" PRIu64 " bytes, %zu left (file size %zu)",
+                            "%s: truncated at offset %zu: %s needs %" PRIu64
+                            " bytes, %zu left (file size %zu)",
                             r->path, r->pos, what, n, left(r), r->size);
     return QS_OK;
 }
@@ -90,7 +93,8 @@ static int rd_str(reader *r, qs_gguf_str *s, const char *what) {
     if (rc) return rc;
     if (len > left(r))
         return qs_error_set(QS_ERR_FORMAT,
-                            "%s: %s at offset %zu: string length %" PRIu64 " runs past end of file (%zu bytes left)",
+                            "%s: %s at offset %zu: string length %" PRIu64
+                            " runs past end of file (%zu bytes left)",
                             r->path, what, at, len, left(r));
     s->ptr = (const char *)r->buf + r->pos;
     s->len = len;
@@ -107,15 +111,17 @@ static int rd_value(reader *r, uint32_t t, qs_gguf_value *v, int depth, const ch
     snprintf(what, sizeof what, "value of '%s'", key);
     v->type = t;
     if (t >= QS_GGUF_VTYPE_COUNT)
-        return qs_error_set(QS_ERR_FORMAT, "%s: '%s' at offset %zu: unknown value type %u", r->path, key,
-                            at, t);
+        return qs_error_set(QS_ERR_FORMAT, "%s: '%s' at offset %zu: unknown value type %u", r->path,
+                            key, at, t);
     if (t == QS_GGUF_STRING) return rd_str(r, &v->str, what);
     if (t != QS_GGUF_ARRAY) {
         int sz = vtype_sizes[t];
         if ((rc = need(r, (uint64_t)sz, what))) return rc;
         const uint8_t *p = r->buf + r->pos;
-        uint64_t u = sz == 1 ? p[0] : sz == 2 ? (uint64_t)(p[0] | (p[1] << 8))
-                   : sz == 4 ? qs_gguf_rd_u32(p) : qs_gguf_rd_u64(p);
+        uint64_t u = sz == 1   ? p[0]
+                     : sz == 2 ? (uint64_t)(p[0] | (p[1] << 8))
+                     : sz == 4 ? qs_gguf_rd_u32(p)
+                               : qs_gguf_rd_u64(p);
         switch (t) {
         case QS_GGUF_INT8: v->num.i = (int8_t)u; break;
         case QS_GGUF_INT16: v->num.i = (int16_t)u; break;
@@ -130,8 +136,9 @@ static int rd_value(reader *r, uint32_t t, qs_gguf_value *v, int depth, const ch
         }
         case QS_GGUF_BOOL:
             if (u > 1)
-                return qs_error_set(QS_ERR_FORMAT, "%s: '%s' at offset %zu: bool byte is %u, not 0 or 1",
-                                    r->path, key, at, (unsigned)u);
+                return qs_error_set(QS_ERR_FORMAT,
+                                    "%s: '%s' at offset %zu: bool byte is %u, not 0 or 1", r->path,
+                                    key, at, (unsigned)u);
             v->num.u = u;
             break;
         default: v->num.u = u; break;
@@ -141,20 +148,21 @@ static int rd_value(reader *r, uint32_t t, qs_gguf_value *v, int depth, const ch
     }
     /* array */
     if (depth >= QS_GGUF_MAX_ARRAY_DEPTH)
-        return qs_error_set(QS_ERR_FORMAT, "%s: '%s' at offset %zu: arrays nested deeper than %d", r->path,
-                            key, at, QS_GGUF_MAX_ARRAY_DEPTH);
+        return qs_error_set(QS_ERR_FORMAT, "%s: '%s' at offset %zu: arrays nested deeper than %d",
+                            r->path, key, at, QS_GGUF_MAX_ARRAY_DEPTH);
     uint32_t et;
     uint64_t n;
     if ((rc = rd_u32(r, &et, what)) || (rc = rd_u64(r, &n, what))) return rc;
     if (et >= QS_GGUF_VTYPE_COUNT)
-        return qs_error_set(QS_ERR_FORMAT, "%s: '%s' at offset %zu: unknown array element type %u", r->path,
-                            key, at, et);
-    uint64_t min_elem = et == QS_GGUF_STRING ? MIN_STRING_BYTES
-                      : et == QS_GGUF_ARRAY  ? MIN_ARRAY_BYTES
-                                             : (uint64_t)vtype_sizes[et];
+        return qs_error_set(QS_ERR_FORMAT, "%s: '%s' at offset %zu: unknown array element type %u",
+                            r->path, key, at, et);
+    uint64_t min_elem = et == QS_GGUF_STRING  ? MIN_STRING_BYTES
+                        : et == QS_GGUF_ARRAY ? MIN_ARRAY_BYTES
+                                              : (uint64_t)vtype_sizes[et];
     if (n > left(r) / min_elem)
         return qs_error_set(QS_ERR_FORMAT,
-                            "%s: '%s' at offset %zu: array of %" PRIu64 " %s runs past end of file (%zu bytes left)",
+                            "%s: '%s' at offset %zu: array of %" PRIu64
+                            " %s runs past end of file (%zu bytes left)",
                             r->path, key, at, n, vtype_names[et], left(r));
     v->arr_type = et;
     v->arr_n = n;
@@ -213,28 +221,34 @@ void qs_gguf_free(qs_gguf *g) {
 static int parse_header(qs_gguf *g, reader *r) {
     int rc;
     if (r->size < 4 || memcmp(r->buf, "GGUF", 4) != 0)
-        return qs_error_set(QS_ERR_FORMAT, "%s: not a GGUF file (no \"GGUF\" magic at offset 0)", r->path);
+        return qs_error_set(QS_ERR_FORMAT, "%s: not a GGUF file (no \"GGUF\" magic at offset 0)",
+                            r->path);
     r->pos = 4;
     if ((rc = rd_u32(r, &g->version, "header (version)"))) return rc;
     if (g->version == 0x02000000u || g->version == 0x03000000u)
-        return qs_error_set(QS_ERR_UNSUPPORTED, "%s: big-endian GGUF files are not supported", r->path);
+        return qs_error_set(QS_ERR_UNSUPPORTED, "%s: big-endian GGUF files are not supported",
+                            r->path);
     if (g->version != 2 && g->version != 3)
-        return qs_error_set(QS_ERR_UNSUPPORTED, "%s: unsupported GGUF version %u (qscope reads versions 2 and 3)",
+        return qs_error_set(QS_ERR_UNSUPPORTED,
+                            "%s: unsupported GGUF version %u (qscope reads versions 2 and 3)",
                             r->path, g->version);
     if ((rc = rd_u64(r, &g->n_tensors, "header (n_tensors)"))) return rc;
     if ((rc = rd_u64(r, &g->n_kv, "header (n_kv)"))) return rc;
     size_t rest = left(r);
     if (g->n_kv > rest / MIN_KV_BYTES)
         return qs_error_set(QS_ERR_FORMAT,
-                            "%s: header at offset 16: n_kv = %" PRIu64 " is impossible: the remaining %zu bytes hold at most %zu entries",
+                            "%s: header at offset 16: n_kv = %" PRIu64
+                            " is impossible: the remaining %zu bytes hold at most %zu entries",
                             r->path, g->n_kv, rest, rest / MIN_KV_BYTES);
     if (g->n_tensors > rest / MIN_TENSOR_BYTES)
         return qs_error_set(QS_ERR_FORMAT,
-                            "%s: header at offset 8: n_tensors = %" PRIu64 " is impossible: the remaining %zu bytes hold at most %zu tensor infos",
+                            "%s: header at offset 8: n_tensors = %" PRIu64
+                            " is impossible: the remaining %zu bytes hold at most %zu tensor infos",
                             r->path, g->n_tensors, rest, rest / MIN_TENSOR_BYTES);
     if (g->n_kv * MIN_KV_BYTES + g->n_tensors * MIN_TENSOR_BYTES > rest)
         return qs_error_set(QS_ERR_FORMAT,
-                            "%s: header: %" PRIu64 " metadata entries and %" PRIu64 " tensor infos cannot fit in the remaining %zu bytes",
+                            "%s: header: %" PRIu64 " metadata entries and %" PRIu64
+                            " tensor infos cannot fit in the remaining %zu bytes",
                             r->path, g->n_kv, g->n_tensors, rest);
     return QS_OK;
 }
@@ -242,7 +256,9 @@ static int parse_header(qs_gguf *g, reader *r) {
 static int parse_kv(qs_gguf *g, reader *r) {
     int rc;
     g->kv = calloc(g->n_kv ? (size_t)g->n_kv : 1, sizeof *g->kv);
-    if (!g->kv) return qs_error_set(QS_ERR_NOMEM, "%s: out of memory for %" PRIu64 " metadata entries", r->path, g->n_kv);
+    if (!g->kv)
+        return qs_error_set(QS_ERR_NOMEM, "%s: out of memory for %" PRIu64 " metadata entries",
+                            r->path, g->n_kv);
     for (uint64_t i = 0; i < g->n_kv; i++) {
         qs_gguf_kv *kv = &g->kv[i];
         char what[64];
@@ -251,13 +267,16 @@ static int parse_kv(qs_gguf *g, reader *r) {
         qs_gguf_str key;
         if ((rc = rd_str(r, &key, what))) return rc;
         if (key.len == 0 || key.len > MAX_KEY_LEN || memchr(key.ptr, 0, (size_t)key.len))
-            return qs_error_set(QS_ERR_FORMAT,
-                                "%s: metadata entry %" PRIu64 " at offset %zu: key is empty, longer than %d bytes or holds a NUL byte",
-                                r->path, i, kv->offset, MAX_KEY_LEN);
+            return qs_error_set(
+                QS_ERR_FORMAT,
+                "%s: metadata entry %" PRIu64
+                " at offset %zu: key is empty, longer than %d bytes or holds a NUL byte",
+                r->path, i, kv->offset, MAX_KEY_LEN);
         /* GGUF strings are UTF-8; a key that is not cannot be named in a message or looked up */
         if (qs_utf8_check((const unsigned char *)key.ptr, (size_t)key.len) != key.len)
             return qs_error_set(QS_ERR_FORMAT,
-                                "%s: metadata entry %" PRIu64 " at offset %zu: key is not valid UTF-8",
+                                "%s: metadata entry %" PRIu64
+                                " at offset %zu: key is not valid UTF-8",
                                 r->path, i, kv->offset);
         kv->key = malloc((size_t)key.len + 1);
         if (!kv->key) return qs_error_set(QS_ERR_NOMEM, "%s: out of memory", r->path);
@@ -274,7 +293,8 @@ static int parse_kv(qs_gguf *g, reader *r) {
     int64_t d = find_duplicate(names, g->n_kv);
     if (d >= 0) {
         size_t a = names[d - 1].offset, b = names[d].offset;
-        rc = qs_error_set(QS_ERR_FORMAT, "%s: duplicated metadata key '%s' (entries at offsets %zu and %zu)",
+        rc = qs_error_set(QS_ERR_FORMAT,
+                          "%s: duplicated metadata key '%s' (entries at offsets %zu and %zu)",
                           r->path, names[d].name, a < b ? a : b, a < b ? b : a);
         free(names);
         return rc;
@@ -286,12 +306,14 @@ static int parse_kv(qs_gguf *g, reader *r) {
     if (al) {
         uint32_t t = al->v.type;
         if (t != QS_GGUF_UINT8 && t != QS_GGUF_UINT16 && t != QS_GGUF_UINT32 && t != QS_GGUF_UINT64)
-            return qs_error_set(QS_ERR_FORMAT, "%s: 'general.alignment' at offset %zu has type %s, expected uint32",
-                                r->path, al->offset, qs_gguf_vtype_name(t));
+            return qs_error_set(
+                QS_ERR_FORMAT, "%s: 'general.alignment' at offset %zu has type %s, expected uint32",
+                r->path, al->offset, qs_gguf_vtype_name(t));
         uint64_t a = al->v.num.u;
         if (a == 0 || (a & (a - 1)) != 0 || a > MAX_ALIGNMENT)
             return qs_error_set(QS_ERR_FORMAT,
-                                "%s: 'general.alignment' at offset %zu is %" PRIu64 ", not a power of two up to 2^30",
+                                "%s: 'general.alignment' at offset %zu is %" PRIu64
+                                ", not a power of two up to 2^30",
                                 r->path, al->offset, a);
         g->alignment = (size_t)a;
     }
@@ -325,11 +347,12 @@ static int check_overlap(const qs_gguf *g, const reader *r) {
     int rc = QS_OK;
     for (uint64_t i = 1; i < n && rc == QS_OK; i++)
         if (v[i].begin < v[i - 1].end)
-            rc = qs_error_set(QS_ERR_FORMAT,
-                              "%s: tensors '%s' and '%s' overlap in the data section (bytes [%" PRIu64
-                              ", %" PRIu64 ") and [%" PRIu64 ", %" PRIu64 "))",
-                              r->path, g->tensors[v[i - 1].index].name, g->tensors[v[i].index].name,
-                              v[i - 1].begin, v[i - 1].end, v[i].begin, v[i].end);
+            rc = qs_error_set(
+                QS_ERR_FORMAT,
+                "%s: tensors '%s' and '%s' overlap in the data section (bytes [%" PRIu64
+                ", %" PRIu64 ") and [%" PRIu64 ", %" PRIu64 "))",
+                r->path, g->tensors[v[i - 1].index].name, g->tensors[v[i].index].name,
+                v[i - 1].begin, v[i - 1].end, v[i].begin, v[i].end);
     free(v);
     return rc;
 }
@@ -338,7 +361,8 @@ static int parse_tensor_infos(qs_gguf *g, reader *r) {
     int rc;
     g->tensors = calloc(g->n_tensors ? (size_t)g->n_tensors : 1, sizeof *g->tensors);
     if (!g->tensors)
-        return qs_error_set(QS_ERR_NOMEM, "%s: out of memory for %" PRIu64 " tensor infos", r->path, g->n_tensors);
+        return qs_error_set(QS_ERR_NOMEM, "%s: out of memory for %" PRIu64 " tensor infos", r->path,
+                            g->n_tensors);
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         qs_gguf_tensor *t = &g->tensors[i];
         char what[128];
@@ -347,19 +371,22 @@ static int parse_tensor_infos(qs_gguf *g, reader *r) {
         qs_gguf_str name;
         if ((rc = rd_str(r, &name, what))) return rc;
         if (name.len == 0 || name.len > QS_GGUF_MAX_NAME || memchr(name.ptr, 0, (size_t)name.len))
-            return qs_error_set(QS_ERR_FORMAT,
-                                "%s: tensor info %" PRIu64 " at offset %zu: name is empty, longer than %d bytes or holds a NUL byte",
-                                r->path, i, t->info_offset, QS_GGUF_MAX_NAME);
+            return qs_error_set(
+                QS_ERR_FORMAT,
+                "%s: tensor info %" PRIu64
+                " at offset %zu: name is empty, longer than %d bytes or holds a NUL byte",
+                r->path, i, t->info_offset, QS_GGUF_MAX_NAME);
         if (qs_utf8_check((const unsigned char *)name.ptr, (size_t)name.len) != name.len)
-            return qs_error_set(QS_ERR_FORMAT,
-                                "%s: tensor info %" PRIu64 " at offset %zu: name is not valid UTF-8",
-                                r->path, i, t->info_offset);
+            return qs_error_set(
+                QS_ERR_FORMAT, "%s: tensor info %" PRIu64 " at offset %zu: name is not valid UTF-8",
+                r->path, i, t->info_offset);
         memcpy(t->name, name.ptr, (size_t)name.len);
         t->name[name.len] = '\0';
         snprintf(what, sizeof what, "tensor '%s' info", t->name);
         if ((rc = rd_u32(r, &t->n_dims, what))) return rc;
         if (t->n_dims < 1 || t->n_dims > QS_GGUF_MAX_DIMS)
-            return qs_error_set(QS_ERR_FORMAT, "%s: tensor '%s' at offset %zu: n_dims = %u, expected 1 to %d",
+            return qs_error_set(QS_ERR_FORMAT,
+                                "%s: tensor '%s' at offset %zu: n_dims = %u, expected 1 to %d",
                                 r->path, t->name, t->info_offset, t->n_dims, QS_GGUF_MAX_DIMS);
         int64_t count = 1;
         for (int d = 0; d < QS_GGUF_MAX_DIMS; d++) t->ne[d] = 1;
@@ -367,9 +394,10 @@ static int parse_tensor_infos(qs_gguf *g, reader *r) {
             uint64_t ne;
             if ((rc = rd_u64(r, &ne, what))) return rc;
             if (ne > (uint64_t)INT64_MAX || (ne != 0 && count > INT64_MAX / (int64_t)ne))
-                return qs_error_set(QS_ERR_FORMAT,
-                                    "%s: tensor '%s' at offset %zu: dimensions overflow (dim %u is %" PRIu64 ")",
-                                    r->path, t->name, t->info_offset, d, ne);
+                return qs_error_set(
+                    QS_ERR_FORMAT,
+                    "%s: tensor '%s' at offset %zu: dimensions overflow (dim %u is %" PRIu64 ")",
+                    r->path, t->name, t->info_offset, d, ne);
             t->ne[d] = (int64_t)ne;
             count *= (int64_t)ne;
         }
@@ -378,23 +406,27 @@ static int parse_tensor_infos(qs_gguf *g, reader *r) {
         if ((rc = rd_u64(r, &t->offset, what))) return rc;
         const qs_ggml_type_traits *tr = qs_ggml_type_traits_get(t->type);
         if (!tr)
-            return qs_error_set(QS_ERR_FORMAT, "%s: tensor '%s' at offset %zu: unknown tensor type %u", r->path,
+            return qs_error_set(QS_ERR_FORMAT,
+                                "%s: tensor '%s' at offset %zu: unknown tensor type %u", r->path,
                                 t->name, t->info_offset, t->type);
         if (t->ne[0] % tr->block_size != 0)
             return qs_error_set(QS_ERR_FORMAT,
-                                "%s: tensor '%s' at offset %zu: row length %lld is not a multiple of the %s block size %d",
-                                r->path, t->name, t->info_offset, (long long)t->ne[0], tr->name, tr->block_size);
+                                "%s: tensor '%s' at offset %zu: row length %lld is not a multiple "
+                                "of the %s block size %d",
+                                r->path, t->name, t->info_offset, (long long)t->ne[0], tr->name,
+                                tr->block_size);
         /* bytes = blocks per row · block bytes · rows, each step checked */
         uint64_t rows = (uint64_t)(t->ne[0] ? count / t->ne[0] : 0);
         uint64_t blocks = (uint64_t)(t->ne[0] / tr->block_size);
         uint64_t row_bytes = blocks * (uint64_t)tr->type_size; /* checked next */
         if (blocks > UINT64_MAX / (uint64_t)tr->type_size || (rows && row_bytes > SIZE_MAX / rows))
-            return qs_error_set(QS_ERR_FORMAT, "%s: tensor '%s' at offset %zu: byte size overflows", r->path,
-                                t->name, t->info_offset);
+            return qs_error_set(QS_ERR_FORMAT, "%s: tensor '%s' at offset %zu: byte size overflows",
+                                r->path, t->name, t->info_offset);
         t->n_bytes = (size_t)(row_bytes * rows);
         if (t->offset % g->alignment != 0)
             return qs_error_set(QS_ERR_FORMAT,
-                                "%s: tensor '%s' at offset %zu: data offset %" PRIu64 " is not a multiple of the alignment %zu",
+                                "%s: tensor '%s' at offset %zu: data offset %" PRIu64
+                                " is not a multiple of the alignment %zu",
                                 r->path, t->name, t->info_offset, t->offset, g->alignment);
     }
     /* the data section starts at the next multiple of the alignment */
@@ -406,18 +438,22 @@ static int parse_tensor_infos(qs_gguf *g, reader *r) {
         if (g->data_offset > r->size || start > r->size - g->data_offset ||
             t->n_bytes > r->size - g->data_offset - start)
             return qs_error_set(QS_ERR_FORMAT,
-                                "%s: tensor '%s' data [offset %" PRIu64 ", %zu bytes] runs past end of file (size %zu)",
-                                r->path, t->name, (uint64_t)g->data_offset + start, t->n_bytes, r->size);
+                                "%s: tensor '%s' data [offset %" PRIu64
+                                ", %zu bytes] runs past end of file (size %zu)",
+                                r->path, t->name, (uint64_t)g->data_offset + start, t->n_bytes,
+                                r->size);
         t->data = r->buf + g->data_offset + start;
     }
     if ((rc = check_overlap(g, r))) return rc;
     named *names = malloc((g->n_tensors ? (size_t)g->n_tensors : 1) * sizeof *names);
     if (!names) return qs_error_set(QS_ERR_NOMEM, "%s: out of memory", r->path);
-    for (uint64_t i = 0; i < g->n_tensors; i++) names[i] = (named){g->tensors[i].name, g->tensors[i].info_offset};
+    for (uint64_t i = 0; i < g->n_tensors; i++)
+        names[i] = (named){g->tensors[i].name, g->tensors[i].info_offset};
     int64_t d = find_duplicate(names, g->n_tensors);
     if (d >= 0) {
         size_t a = names[d - 1].offset, b = names[d].offset;
-        rc = qs_error_set(QS_ERR_FORMAT, "%s: duplicated tensor name '%s' (tensor infos at offsets %zu and %zu)",
+        rc = qs_error_set(QS_ERR_FORMAT,
+                          "%s: duplicated tensor name '%s' (tensor infos at offsets %zu and %zu)",
                           r->path, names[d].name, a < b ? a : b, a < b ? b : a);
         free(names);
         return rc;
@@ -494,8 +530,8 @@ static int missing(const qs_gguf *g, const char *key) {
 }
 
 static int wrong_type(const qs_gguf *g, const qs_gguf_kv *kv, const char *expected) {
-    return qs_error_set(QS_ERR_FORMAT, "%s: '%s' at offset %zu has type %s, expected %s", g->path, kv->key,
-                        kv->offset, qs_gguf_vtype_name(kv->v.type), expected);
+    return qs_error_set(QS_ERR_FORMAT, "%s: '%s' at offset %zu has type %s, expected %s", g->path,
+                        kv->key, kv->offset, qs_gguf_vtype_name(kv->v.type), expected);
 }
 
 static int is_unsigned(uint32_t t) {
@@ -510,7 +546,8 @@ static int kv_int(const qs_gguf *g, const qs_gguf_kv *kv, int64_t lo, int64_t hi
     int in_range;
     int64_t v = 0;
     if (is_unsigned(t)) {
-        in_range = kv->v.num.u <= (uint64_t)INT64_MAX && (int64_t)kv->v.num.u >= lo && (int64_t)kv->v.num.u <= hi;
+        in_range = kv->v.num.u <= (uint64_t)INT64_MAX && (int64_t)kv->v.num.u >= lo &&
+                   (int64_t)kv->v.num.u <= hi;
         v = (int64_t)kv->v.num.u;
     } else if (is_signed(t)) {
         in_range = kv->v.num.i >= lo && kv->v.num.i <= hi;
@@ -520,10 +557,12 @@ static int kv_int(const qs_gguf *g, const qs_gguf_kv *kv, int64_t lo, int64_t hi
     }
     if (!in_range) {
         if (is_unsigned(t))
-            return qs_error_set(QS_ERR_FORMAT, "%s: '%s' at offset %zu is %" PRIu64 ", expected %lld to %lld",
-                                g->path, kv->key, kv->offset, kv->v.num.u, (long long)lo, (long long)hi);
-        return qs_error_set(QS_ERR_FORMAT, "%s: '%s' at offset %zu is %lld, expected %lld to %lld", g->path,
-                            kv->key, kv->offset, (long long)kv->v.num.i, (long long)lo, (long long)hi);
+            return qs_error_set(
+                QS_ERR_FORMAT, "%s: '%s' at offset %zu is %" PRIu64 ", expected %lld to %lld",
+                g->path, kv->key, kv->offset, kv->v.num.u, (long long)lo, (long long)hi);
+        return qs_error_set(QS_ERR_FORMAT, "%s: '%s' at offset %zu is %lld, expected %lld to %lld",
+                            g->path, kv->key, kv->offset, (long long)kv->v.num.i, (long long)lo,
+                            (long long)hi);
     }
     *out = v;
     return QS_OK;
@@ -544,10 +583,14 @@ int qs_gguf_get_float_opt(const qs_gguf *g, const char *key, double *out) {
     const qs_gguf_kv *kv = qs_gguf_find(g, key);
     if (!kv) return QS_OK;
     uint32_t t = kv->v.type;
-    if (t == QS_GGUF_FLOAT32 || t == QS_GGUF_FLOAT64) *out = kv->v.num.f;
-    else if (is_unsigned(t)) *out = (double)kv->v.num.u;
-    else if (is_signed(t)) *out = (double)kv->v.num.i;
-    else return wrong_type(g, kv, "a number");
+    if (t == QS_GGUF_FLOAT32 || t == QS_GGUF_FLOAT64)
+        *out = kv->v.num.f;
+    else if (is_unsigned(t))
+        *out = (double)kv->v.num.u;
+    else if (is_signed(t))
+        *out = (double)kv->v.num.i;
+    else
+        return wrong_type(g, kv, "a number");
     return QS_OK;
 }
 
@@ -555,9 +598,12 @@ int qs_gguf_get_bool_opt(const qs_gguf *g, const char *key, int *out) {
     const qs_gguf_kv *kv = qs_gguf_find(g, key);
     if (!kv) return QS_OK;
     uint32_t t = kv->v.type;
-    if (t == QS_GGUF_BOOL || is_unsigned(t)) *out = kv->v.num.u != 0;
-    else if (is_signed(t)) *out = kv->v.num.i != 0;
-    else return wrong_type(g, kv, "bool");
+    if (t == QS_GGUF_BOOL || is_unsigned(t))
+        *out = kv->v.num.u != 0;
+    else if (is_signed(t))
+        *out = kv->v.num.i != 0;
+    else
+        return wrong_type(g, kv, "bool");
     return QS_OK;
 }
 
@@ -574,8 +620,8 @@ int qs_gguf_get_cstr(const qs_gguf *g, const char *key, char *dst, size_t cap) {
     int rc = qs_gguf_get_str(g, key, &s);
     if (rc) return rc;
     if (s.len >= cap || memchr(s.ptr, 0, (size_t)s.len))
-        return qs_error_set(QS_ERR_FORMAT, "%s: '%s' is longer than %zu bytes or holds a NUL byte", g->path, key,
-                            cap - 1);
+        return qs_error_set(QS_ERR_FORMAT, "%s: '%s' is longer than %zu bytes or holds a NUL byte",
+                            g->path, key, cap - 1);
     memcpy(dst, s.ptr, (size_t)s.len);
     dst[s.len] = '\0';
     return QS_OK;
@@ -589,7 +635,8 @@ int qs_gguf_get_array(const qs_gguf *g, const char *key, uint32_t elem_type, uin
         char exp[48];
         snprintf(exp, sizeof exp, "array of %s", qs_gguf_vtype_name(elem_type));
         if (kv->v.type == QS_GGUF_ARRAY)
-            return qs_error_set(QS_ERR_FORMAT, "%s: '%s' at offset %zu is an array of %s, expected %s", g->path,
+            return qs_error_set(QS_ERR_FORMAT,
+                                "%s: '%s' at offset %zu is an array of %s, expected %s", g->path,
                                 key, kv->offset, qs_gguf_vtype_name(kv->v.arr_type), exp);
         return wrong_type(g, kv, exp);
     }
@@ -604,8 +651,8 @@ int qs_gguf_array_strings(const qs_gguf *g, const char *key, qs_gguf_str *strs, 
     int rc = qs_gguf_get_array(g, key, QS_GGUF_STRING, &have, &p);
     if (rc) return rc;
     if (have < n)
-        return qs_error_set(QS_ERR_ARG, "%s: '%s' has %" PRIu64 " strings, asked for %" PRIu64, g->path, key,
-                            have, n);
+        return qs_error_set(QS_ERR_ARG, "%s: '%s' has %" PRIu64 " strings, asked for %" PRIu64,
+                            g->path, key, have, n);
     /* the parse checked every length against the buffer */
     for (uint64_t i = 0; i < n; i++) {
         uint64_t len = qs_gguf_rd_u64(p);

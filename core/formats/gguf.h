@@ -40,9 +40,9 @@ enum qs_gguf_vtype {
 };
 
 #define QS_GGUF_DEFAULT_ALIGNMENT 32
-#define QS_GGUF_MAX_DIMS 4
-#define QS_GGUF_MAX_NAME 63      /* tensor names, as ggml's GGML_MAX_NAME - 1 */
-#define QS_GGUF_MAX_ARRAY_DEPTH 8 /* nested arrays deeper than this are rejected */
+#define QS_GGUF_MAX_DIMS          4
+#define QS_GGUF_MAX_NAME          63 /* tensor names, as ggml's GGML_MAX_NAME - 1 */
+#define QS_GGUF_MAX_ARRAY_DEPTH   8  /* nested arrays deeper than this are rejected */
 
 /* A string inside the buffer: not NUL-terminated. */
 typedef struct qs_gguf_str {
@@ -51,45 +51,45 @@ typedef struct qs_gguf_str {
 } qs_gguf_str;
 
 typedef struct qs_gguf_value {
-    uint32_t type;               /* enum qs_gguf_vtype */
+    uint32_t type; /* enum qs_gguf_vtype */
     union {
-        uint64_t u;              /* UINT8..UINT64, BOOL (0/1) */
-        int64_t i;               /* INT8..INT64 */
-        double f;                /* FLOAT32, FLOAT64 */
+        uint64_t u; /* UINT8..UINT64, BOOL (0/1) */
+        int64_t i;  /* INT8..INT64 */
+        double f;   /* FLOAT32, FLOAT64 */
     } num;
-    qs_gguf_str str;             /* STRING */
-    uint32_t arr_type;           /* ARRAY: element type */
-    uint64_t arr_n;              /* ARRAY: element count */
-    const uint8_t *arr_data;     /* ARRAY: first element's bytes */
-    size_t arr_bytes;            /* ARRAY: bytes of all elements */
+    qs_gguf_str str;         /* STRING */
+    uint32_t arr_type;       /* ARRAY: element type */
+    uint64_t arr_n;          /* ARRAY: element count */
+    const uint8_t *arr_data; /* ARRAY: first element's bytes */
+    size_t arr_bytes;        /* ARRAY: bytes of all elements */
 } qs_gguf_value;
 
 typedef struct qs_gguf_kv {
-    char *key;                   /* NUL-terminated copy */
-    size_t offset;               /* file offset of the entry, for messages */
+    char *key;     /* NUL-terminated copy */
+    size_t offset; /* file offset of the entry, for messages */
     qs_gguf_value v;
 } qs_gguf_kv;
 
 typedef struct qs_gguf_tensor {
     char name[QS_GGUF_MAX_NAME + 1];
     uint32_t n_dims;
-    int64_t ne[QS_GGUF_MAX_DIMS];/* ggml order: ne[0] is the contiguous row length; unused = 1 */
-    uint32_t type;               /* ggml type id (see qs_gguf_type_name) */
-    uint64_t offset;             /* relative to the data section */
+    int64_t ne[QS_GGUF_MAX_DIMS]; /* ggml order: ne[0] is the contiguous row length; unused = 1 */
+    uint32_t type;                /* ggml type id (see qs_gguf_type_name) */
+    uint64_t offset;              /* relative to the data section */
     int64_t n_elements;
     size_t n_bytes;
-    const uint8_t *data;         /* buf + data_offset + offset */
-    size_t info_offset;          /* file offset of the tensor-info entry, for messages */
+    const uint8_t *data; /* buf + data_offset + offset */
+    size_t info_offset;  /* file offset of the tensor-info entry, for messages */
 } qs_gguf_tensor;
 
 typedef struct qs_gguf {
-    char path[4096];             /* for messages */
+    char path[4096]; /* for messages */
     uint32_t version;
     uint64_t n_kv, n_tensors;
-    qs_gguf_kv *kv;              /* [n_kv] in file order */
-    qs_gguf_tensor *tensors;     /* [n_tensors] in file order */
+    qs_gguf_kv *kv;          /* [n_kv] in file order */
+    qs_gguf_tensor *tensors; /* [n_tensors] in file order */
     size_t alignment;
-    size_t data_offset;          /* start of the data section */
+    size_t data_offset; /* start of the data section */
     const uint8_t *buf;
     size_t size;
     /* set by qs_gguf_open: the read-only mapping it owns */

@@ -30,7 +30,9 @@ static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] <
 static inline uint32_t rd32(const uint8_t *p) {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
-static inline uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | ((uint64_t)rd32(p + 4) << 32); }
+static inline uint64_t rd64(const uint8_t *p) {
+    return (uint64_t)rd32(p) | ((uint64_t)rd32(p + 4) << 32);
+}
 static inline float half(const uint8_t *p) { return qs_fp16_to_f32(rd16(p)); }
 
 /* ---- plain types (block size 1) ---- */
@@ -127,7 +129,7 @@ void qs_dequant_q8_0_ref(float *y, const uint8_t *x, int64_t nb) {
 
 void qs_dequant_q8_1_ref(float *y, const uint8_t *x, int64_t nb) {
     for (int64_t b = 0; b < nb; b++, x += 36, y += 32) {
-        const float d = half(x);   /* x + 2 holds s = d·Σq, not needed to dequantize */
+        const float d = half(x); /* x + 2 holds s = d·Σq, not needed to dequantize */
         for (int j = 0; j < 32; j++) y[j] = (float)(int8_t)x[4 + j] * d;
     }
 }
@@ -347,11 +349,12 @@ int qs_gguf_dequant(float *y, const uint8_t *x, uint32_t type, int64_t n, const 
     const qs_ggml_type_traits *t = qs_ggml_type_traits_get(type);
     if (!t) return qs_error_set(QS_ERR_FORMAT, "%s: unknown tensor type %u", what, type);
     if (!t->dequant)
-        return qs_error_set(QS_ERR_UNSUPPORTED, "%s: tensor type %s cannot be dequantized by qscope",
-                            what, t->name);
+        return qs_error_set(QS_ERR_UNSUPPORTED,
+                            "%s: tensor type %s cannot be dequantized by qscope", what, t->name);
     if (n < 0 || n % t->block_size != 0)
-        return qs_error_set(QS_ERR_FORMAT, "%s: %lld values is not a multiple of the %s block size %d",
-                            what, (long long)n, t->name, t->block_size);
+        return qs_error_set(QS_ERR_FORMAT,
+                            "%s: %lld values is not a multiple of the %s block size %d", what,
+                            (long long)n, t->name, t->block_size);
     const int64_t nb = n / t->block_size;
     /* chunks of whole blocks, ~64K values each, so small tensors stay on one thread */
     const int64_t per = (65536 + t->block_size - 1) / t->block_size;

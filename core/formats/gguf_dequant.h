@@ -56,10 +56,10 @@ enum qs_ggml_type {
 typedef void (*qs_dequant_fn)(float *y, const uint8_t *x, int64_t n_blocks);
 
 typedef struct qs_ggml_type_traits {
-    const char *name;        /* "F32", "Q4_K", ... as ggml spells it */
-    int block_size;          /* values per block */
-    int type_size;           /* bytes per block */
-    qs_dequant_fn dequant;   /* NULL: known type that qscope cannot dequantize */
+    const char *name;      /* "F32", "Q4_K", ... as ggml spells it */
+    int block_size;        /* values per block */
+    int type_size;         /* bytes per block */
+    qs_dequant_fn dequant; /* NULL: known type that qscope cannot dequantize */
 } qs_ggml_type_traits;
 
 /* Traits of a type id; NULL for an id ggml never defined (or has removed). */

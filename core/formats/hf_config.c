@@ -37,15 +37,16 @@ static int cfg_int(const cJSON *root, const char *key, int *out, int *present, l
         if (present) return QS_OK;
         return qs_error_set(QS_ERR_FORMAT, "%s: missing required field '%s'", path, key);
     }
-    if (!cJSON_IsNumber(v) || floor(v->valuedouble) != v->valuedouble || v->valuedouble < (double)lo ||
-        v->valuedouble > (double)hi)
-        return qs_error_set(QS_ERR_FORMAT, "%s: field '%s' must be an integer in [%ld, %ld]", path, key,
-                            lo, hi);
+    if (!cJSON_IsNumber(v) || floor(v->valuedouble) != v->valuedouble ||
+        v->valuedouble < (double)lo || v->valuedouble > (double)hi)
+        return qs_error_set(QS_ERR_FORMAT, "%s: field '%s' must be an integer in [%ld, %ld]", path,
+                            key, lo, hi);
     *out = (int)v->valuedouble;
     return QS_OK;
 }
 
-static int cfg_float(const cJSON *root, const char *key, float *out, int required, const char *path) {
+static int cfg_float(const cJSON *root, const char *key, float *out, int required,
+                     const char *path) {
     const cJSON *v = cfg_get(root, key);
     if (!v) {
         if (!required) return QS_OK;
@@ -60,7 +61,8 @@ static int cfg_float(const cJSON *root, const char *key, float *out, int require
 static int cfg_bool(const cJSON *root, const char *key, int *out, const char *path) {
     const cJSON *v = cfg_get(root, key);
     if (!v) return QS_OK;
-    if (!cJSON_IsBool(v)) return qs_error_set(QS_ERR_FORMAT, "%s: field '%s' must be true or false", path, key);
+    if (!cJSON_IsBool(v))
+        return qs_error_set(QS_ERR_FORMAT, "%s: field '%s' must be true or false", path, key);
     *out = cJSON_IsTrue(v);
     return QS_OK;
 }
@@ -93,12 +95,14 @@ static int cfg_rope_scaling(qs_config *c, const cJSON *root, const char *path) {
     const cJSON *ty = cJSON_GetObjectItemCaseSensitive(rs, "rope_type");
     if (!ty) ty = cJSON_GetObjectItemCaseSensitive(rs, "type");
     if (!cJSON_IsString(ty))
-        return qs_error_set(QS_ERR_FORMAT, "%s: rope_scaling has no 'rope_type' (or 'type') string", path);
+        return qs_error_set(QS_ERR_FORMAT, "%s: rope_scaling has no 'rope_type' (or 'type') string",
+                            path);
     if (strcmp(ty->valuestring, "default") == 0) return QS_OK;
     if (strcmp(ty->valuestring, "llama3") != 0)
-        return qs_error_set(QS_ERR_UNSUPPORTED,
-                            "%s: unsupported rope_scaling type '%s' (qscope handles null and 'llama3')",
-                            path, ty->valuestring);
+        return qs_error_set(
+            QS_ERR_UNSUPPORTED,
+            "%s: unsupported rope_scaling type '%s' (qscope handles null and 'llama3')", path,
+            ty->valuestring);
     int rc;
     if ((rc = cfg_float(rs, "factor", &c->rope_scale_factor, 1, path)) ||
         (rc = cfg_float(rs, "low_freq_factor", &c->rope_low_freq_factor, 1, path)) ||
@@ -124,7 +128,8 @@ static int cfg_fill(qs_config *c, const cJSON *root, const char *path) {
             if (strcmp(a->string, b->string) == 0)
                 return qs_error_set(QS_ERR_FORMAT, "%s: field '%s' appears twice", path, a->string);
     const cJSON *archs = cfg_get(root, "architectures");
-    if (!archs) return qs_error_set(QS_ERR_FORMAT, "%s: missing required field 'architectures'", path);
+    if (!archs)
+        return qs_error_set(QS_ERR_FORMAT, "%s: missing required field 'architectures'", path);
     const cJSON *a0 = cJSON_IsArray(archs) ? cJSON_GetArrayItem(archs, 0) : NULL;
     if (!cJSON_IsString(a0))
         return qs_error_set(QS_ERR_FORMAT, "%s: 'architectures' must be a list of strings", path);
@@ -180,7 +185,8 @@ static int cfg_fill(qs_config *c, const cJSON *root, const char *path) {
         return rc;
     if (attn_bias || mlp_bias)
         return qs_error_set(QS_ERR_UNSUPPORTED, "%s: %s is true; qscope has no %s biases", path,
-                            attn_bias ? "attention_bias" : "mlp_bias", attn_bias ? "q/k/v/o" : "MLP");
+                            attn_bias ? "attention_bias" : "mlp_bias",
+                            attn_bias ? "q/k/v/o" : "MLP");
 
     c->rope_layout = QS_ROPE_HALF;
     return qs_config_validate(c, path);
@@ -188,7 +194,8 @@ static int cfg_fill(qs_config *c, const cJSON *root, const char *path) {
 
 int qs__hf_json_parse(cJSON **out, const char *json, size_t len, const char *path) {
     *out = NULL;
-    if (memchr(json, '\0', len)) return qs_error_set(QS_ERR_FORMAT, "%s: NUL byte inside JSON", path);
+    if (memchr(json, '\0', len))
+        return qs_error_set(QS_ERR_FORMAT, "%s: NUL byte inside JSON", path);
     /* JSON text is UTF-8 (RFC 8259); cJSON would pass other bytes through into names */
     size_t bad = qs_utf8_check((const unsigned char *)json, len);
     if (bad != len) return qs_error_set(QS_ERR_FORMAT, "%s: invalid UTF-8 at byte %zu", path, bad);

@@ -28,8 +28,10 @@ static int find_llama2c_tokenizer(const char *model_path, int vocab, char *out, 
     char dir[PATH_MAX - 32];
     snprintf(dir, sizeof dir, "%s", model_path);
     char *slash = strrchr(dir, '/');
-    if (slash) *slash = '\0';
-    else snprintf(dir, sizeof dir, ".");
+    if (slash)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof dir, ".");
     snprintf(out, cap, "%s/tok%d.bin", dir, vocab);
     if (access(out, R_OK) == 0) return 1;
     if (vocab == 32000) {
@@ -46,18 +48,24 @@ int qs_model_load(qs_model **out, const char *path, const char *tokenizer_path) 
         char cfg[PATH_MAX];
         snprintf(cfg, sizeof cfg, "%s/config.json", path);
         if (access(cfg, F_OK) != 0)
-            return qs_error_set(QS_ERR_FORMAT, "%s: is a directory without config.json, not a "
-                                "Hugging Face model", path);
+            return qs_error_set(QS_ERR_FORMAT,
+                                "%s: is a directory without config.json, not a "
+                                "Hugging Face model",
+                                path);
     }
     qs_model *m = NULL;
     int rc;
-    if (strcmp(fmt, "gguf") == 0) rc = qs__load_gguf(&m, path);
-    else if (strcmp(fmt, "hf") == 0) rc = qs__load_hf(&m, path);
-    else rc = qs__load_llama2c(&m, path);
+    if (strcmp(fmt, "gguf") == 0)
+        rc = qs__load_gguf(&m, path);
+    else if (strcmp(fmt, "hf") == 0)
+        rc = qs__load_hf(&m, path);
+    else
+        rc = qs__load_llama2c(&m, path);
     if (rc) return rc;
 
     char found[PATH_MAX];
-    if (!tokenizer_path && !m->tok && find_llama2c_tokenizer(path, m->cfg.vocab_size, found, sizeof found))
+    if (!tokenizer_path && !m->tok &&
+        find_llama2c_tokenizer(path, m->cfg.vocab_size, found, sizeof found))
         tokenizer_path = found;
     if (tokenizer_path) {
         qs_tokenizer *t = NULL;
@@ -73,8 +81,10 @@ int qs_model_load(qs_model **out, const char *path, const char *tokenizer_path) 
         rc = first == '{' ? qs_tokenizer_load_hf(&t, tokenizer_path, NULL)
                           : qs_tokenizer_load_llama2c(&t, tokenizer_path, m->cfg.vocab_size);
         if (rc == QS_OK && t->n_vocab > m->cfg.vocab_size) {
-            rc = qs_error_set(QS_ERR_FORMAT, "%s: tokenizer has %d tokens, more than the model's "
-                              "vocabulary (%d)", tokenizer_path, t->n_vocab, m->cfg.vocab_size);
+            rc = qs_error_set(QS_ERR_FORMAT,
+                              "%s: tokenizer has %d tokens, more than the model's "
+                              "vocabulary (%d)",
+                              tokenizer_path, t->n_vocab, m->cfg.vocab_size);
             qs_tokenizer_free(t);
         }
         if (rc) {

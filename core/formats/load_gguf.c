@@ -26,9 +26,9 @@
 
 /* One weight the model needs: where it goes and the shape it must have. */
 typedef struct want {
-    char name[64];           /* GGUF name, e.g. "blk.3.attn_q.weight" */
+    char name[64]; /* GGUF name, e.g. "blk.3.attn_q.weight" */
     float **dst;
-    int64_t rows, cols;      /* vectors: rows = 1 */
+    int64_t rows, cols; /* vectors: rows = 1 */
     int optional;
 } want;
 
@@ -45,13 +45,16 @@ static int read_config(qs_model *m, const qs_gguf *g) {
     if (rc) return rc;
     /* Mistral 7B and friends are written as `llama` by llama.cpp's converter */
     if (strcmp(arch, "llama") != 0)
-        return qs_error_set(QS_ERR_UNSUPPORTED, "%s: unsupported architecture '%s' (qscope loads 'llama' GGUF files)",
+        return qs_error_set(QS_ERR_UNSUPPORTED,
+                            "%s: unsupported architecture '%s' (qscope loads 'llama' GGUF files)",
                             g->path, arch);
     snprintf(c->arch, sizeof c->arch, "%s", arch);
 
     int64_t ctx, dim, layers, ffn, heads, kv_heads;
-    if ((rc = get_dim(g, arch, "context_length", &ctx)) || (rc = get_dim(g, arch, "embedding_length", &dim)) ||
-        (rc = get_dim(g, arch, "block_count", &layers)) || (rc = get_dim(g, arch, "feed_forward_length", &ffn)) ||
+    if ((rc = get_dim(g, arch, "context_length", &ctx)) ||
+        (rc = get_dim(g, arch, "embedding_length", &dim)) ||
+        (rc = get_dim(g, arch, "block_count", &layers)) ||
+        (rc = get_dim(g, arch, "feed_forward_length", &ffn)) ||
         (rc = get_dim(g, arch, "attention.head_count", &heads)))
         return rc;
     char key[96];
@@ -59,7 +62,9 @@ static int read_config(qs_model *m, const qs_gguf *g) {
     snprintf(key, sizeof key, "%s.attention.head_count_kv", arch);
     if ((rc = qs_gguf_get_int_opt(g, key, 1, INT32_MAX, &kv_heads))) return rc;
     if (dim % heads != 0)
-        return qs_error_set(QS_ERR_FORMAT, "%s: %s.attention.head_count = %" PRId64 " does not divide %s.embedding_length = %" PRId64,
+        return qs_error_set(QS_ERR_FORMAT,
+                            "%s: %s.attention.head_count = %" PRId64
+                            " does not divide %s.embedding_length = %" PRId64,
                             g->path, arch, heads, arch, dim);
     int64_t head_dim = dim / heads, kl = head_dim, vl = head_dim, rope_dims = head_dim;
     snprintf(key, sizeof key, "%s.attention.key_length", arch);
@@ -67,14 +72,16 @@ static int read_config(qs_model *m, const qs_gguf *g) {
     snprintf(key, sizeof key, "%s.attention.value_length", arch);
     if ((rc = qs_gguf_get_int_opt(g, key, 1, INT32_MAX, &vl))) return rc;
     if (kl != vl)
-        return qs_error_set(QS_ERR_UNSUPPORTED, "%s: key_length %" PRId64 " differs from value_length %" PRId64,
+        return qs_error_set(QS_ERR_UNSUPPORTED,
+                            "%s: key_length %" PRId64 " differs from value_length %" PRId64,
                             g->path, kl, vl);
     head_dim = kl;
     snprintf(key, sizeof key, "%s.rope.dimension_count", arch);
     if ((rc = qs_gguf_get_int_opt(g, key, 1, INT32_MAX, &rope_dims))) return rc;
     if (rope_dims != head_dim)
         return qs_error_set(QS_ERR_UNSUPPORTED,
-                            "%s: '%s' = %" PRId64 " but head_dim is %" PRId64 " (partial RoPE is not supported)",
+                            "%s: '%s' = %" PRId64 " but head_dim is %" PRId64
+                            " (partial RoPE is not supported)",
                             g->path, key, rope_dims, head_dim);
 
     double theta = 10000.0, eps = 1e-5;
@@ -88,13 +95,15 @@ static int read_config(qs_model *m, const qs_gguf *g) {
         char type[32];
         if ((rc = qs_gguf_get_cstr(g, key, type, sizeof type))) return rc;
         if (strcmp(type, "none") != 0)
-            return qs_error_set(QS_ERR_UNSUPPORTED, "%s: RoPE scaling '%s' is not supported", g->path, type);
+            return qs_error_set(QS_ERR_UNSUPPORTED, "%s: RoPE scaling '%s' is not supported",
+                                g->path, type);
     }
     double linear = 1.0;
     snprintf(key, sizeof key, "%s.rope.scale_linear", arch);
     if ((rc = qs_gguf_get_float_opt(g, key, &linear))) return rc;
     if (linear != 1.0)
-        return qs_error_set(QS_ERR_UNSUPPORTED, "%s: linear RoPE scaling %g is not supported", g->path, linear);
+        return qs_error_set(QS_ERR_UNSUPPORTED, "%s: linear RoPE scaling %g is not supported",
+                            g->path, linear);
 
     /* vocabulary size: the token list, else <arch>.vocab_size, else the embedding's rows */
     int64_t vocab = 0;
@@ -124,7 +133,8 @@ static int read_config(qs_model *m, const qs_gguf *g) {
     return qs_config_validate(c, g->path);
 }
 
-static void add_want(want *w, int *n, const char *name, float **dst, int64_t rows, int64_t cols, int optional) {
+static void add_want(want *w, int *n, const char *name, float **dst, int64_t rows, int64_t cols,
+                     int optional) {
     want *x = &w[(*n)++];
     snprintf(x->name, sizeof x->name, "%s", name);
     x->dst = dst;
@@ -141,8 +151,8 @@ static int tensor_f32(qs_model *m, const qs_gguf *g, const qs_gguf_tensor *t, fl
     }
     float *p = qs__model_alloc(m, (size_t)t->n_elements);
     if (!p)
-        return qs_error_set(QS_ERR_NOMEM, "%s: out of memory for tensor '%s' (%" PRId64 " floats)", g->path, t->name,
-                            t->n_elements);
+        return qs_error_set(QS_ERR_NOMEM, "%s: out of memory for tensor '%s' (%" PRId64 " floats)",
+                            g->path, t->name, t->n_elements);
     char what[4200];
     snprintf(what, sizeof what, "%s: tensor '%s'", g->path, t->name);
     int rc = qs_gguf_dequant(p, t->data, t->type, t->n_elements, what);
@@ -168,7 +178,11 @@ static int bind_weights(qs_model *m, const qs_gguf *g) {
     add_want(w, &n, "output.weight", &m->w.output, V, D, 1);
     for (int l = 0; l < c->n_layers; l++) {
         qs_layer_weights *lw = &m->w.layers[l];
-        struct { const char *n; float **p; int64_t r, k; } t[] = {
+        struct {
+            const char *n;
+            float **p;
+            int64_t r, k;
+        } t[] = {
             {"attn_norm", &lw->attn_norm, 1, D}, {"attn_q", &lw->wq, Q, D},
             {"attn_k", &lw->wk, K, D},           {"attn_v", &lw->wv, K, D},
             {"attn_output", &lw->wo, D, Q},      {"ffn_norm", &lw->ffn_norm, 1, D},
@@ -184,16 +198,18 @@ static int bind_weights(qs_model *m, const qs_gguf *g) {
     for (int i = 0; i < n && rc == QS_OK; i++) {
         const qs_gguf_tensor *t = qs_gguf_find_tensor(g, w[i].name);
         if (!t) {
-            if (!w[i].optional) rc = qs_error_set(QS_ERR_FORMAT, "%s: tensor '%s' is missing", g->path, w[i].name);
+            if (!w[i].optional)
+                rc = qs_error_set(QS_ERR_FORMAT, "%s: tensor '%s' is missing", g->path, w[i].name);
             continue;
         }
         used[t - g->tensors] = 1;
         /* ne = (cols, rows, 1, 1); a vector is (D, 1, 1, 1) */
         if (t->ne[0] != w[i].cols || t->ne[1] != w[i].rows || t->ne[2] != 1 || t->ne[3] != 1) {
-            rc = qs_error_set(QS_ERR_FORMAT,
-                              "%s: tensor '%s' has shape [%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64
-                              "], expected [%" PRId64 ", %" PRId64 "] (ne0 = cols, ne1 = rows) from the config",
-                              g->path, w[i].name, t->ne[0], t->ne[1], t->ne[2], t->ne[3], w[i].cols, w[i].rows);
+            rc = qs_error_set(
+                QS_ERR_FORMAT,
+                "%s: tensor '%s' has shape [%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64
+                "], expected [%" PRId64 ", %" PRId64 "] (ne0 = cols, ne1 = rows) from the config",
+                g->path, w[i].name, t->ne[0], t->ne[1], t->ne[2], t->ne[3], w[i].cols, w[i].rows);
             break;
         }
         rc = tensor_f32(m, g, t, w[i].dst);
@@ -203,11 +219,14 @@ static int bind_weights(qs_model *m, const qs_gguf *g) {
         if (used[i]) continue;
         const char *name = g->tensors[i].name;
         if (strcmp(name, "rope_freqs.weight") == 0)
-            rc = qs_error_set(QS_ERR_UNSUPPORTED, "%s: tensor 'rope_freqs.weight' (Llama 3.1 RoPE scaling) is not supported",
-                              g->path);
+            rc = qs_error_set(
+                QS_ERR_UNSUPPORTED,
+                "%s: tensor 'rope_freqs.weight' (Llama 3.1 RoPE scaling) is not supported",
+                g->path);
         else
-            rc = qs_error_set(QS_ERR_UNSUPPORTED, "%s: tensor '%s' is not part of a llama model of this shape",
-                              g->path, name);
+            rc = qs_error_set(QS_ERR_UNSUPPORTED,
+                              "%s: tensor '%s' is not part of a llama model of this shape", g->path,
+                              name);
     }
     if (rc == QS_OK) {
         m->cfg.tied_classifier = m->w.output == NULL;
@@ -227,7 +246,8 @@ static int index_tensors(qs_model *m, const qs_gguf *g) {
         snprintf(name, sizeof name, "%s.weight", m->tensors[i].name);
         const qs_gguf_tensor *t = qs_gguf_find_tensor(g, name);
         if (t)
-            snprintf(m->tensors[i].stored_type, sizeof m->tensors[i].stored_type, "%s", qs_ggml_type_name(t->type));
+            snprintf(m->tensors[i].stored_type, sizeof m->tensors[i].stored_type, "%s",
+                     qs_ggml_type_name(t->type));
     }
     return rc;
 }
@@ -236,8 +256,8 @@ static int load_from(qs_model *m, const qs_gguf *g) {
     int rc = qs__gguf_tokenizer_new(&m->tok, g);
     if (!rc) rc = read_config(m, g);
     if (!rc && m->tok && m->tok->n_vocab != m->cfg.vocab_size)
-        rc = qs_error_set(QS_ERR_FORMAT, "%s: the vocabulary has %d tokens, the model %d", g->path, m->tok->n_vocab,
-                          m->cfg.vocab_size);
+        rc = qs_error_set(QS_ERR_FORMAT, "%s: the vocabulary has %d tokens, the model %d", g->path,
+                          m->tok->n_vocab, m->cfg.vocab_size);
     if (!rc) rc = bind_weights(m, g);
     if (!rc) rc = index_tensors(m, g);
     return rc;

@@ -42,14 +42,15 @@ typedef struct {
     char dir[PATH_MAX];
     shard *shards;
     int n_shards;
-    cJSON *index;            /* weight_map of the sharded index, or NULL */
+    cJSON *index; /* weight_map of the sharded index, or NULL */
     char index_path[PATH_MAX];
 } hf_files;
 
 /* dir/file into out, refusing to truncate */
 static int join_path(char *out, size_t cap, const char *dir, const char *file) {
     int n = snprintf(out, cap, "%s/%s", dir, file);
-    if (n < 0 || (size_t)n >= cap) return qs_error_set(QS_ERR_ARG, "%s/%s: path too long", dir, file);
+    if (n < 0 || (size_t)n >= cap)
+        return qs_error_set(QS_ERR_ARG, "%s/%s: path too long", dir, file);
     return QS_OK;
 }
 
@@ -70,8 +71,8 @@ static int shard_open(hf_files *f, const char *file) {
     memset(s, 0, sizeof *s);
     if (join_path(s->path, sizeof s->path, f->dir, file)) return QS_ERR_ARG;
     if (access(s->path, F_OK) != 0)
-        return qs_error_set(QS_ERR_IO, "%s names shard '%s', which is missing (%s)", f->index_path, file,
-                            s->path);
+        return qs_error_set(QS_ERR_IO, "%s names shard '%s', which is missing (%s)", f->index_path,
+                            file, s->path);
     int rc = qs_file_map(s->path, &s->map, &s->size);
     if (rc) return rc;
     f->n_shards++;
@@ -101,12 +102,13 @@ static int open_sharded(hf_files *f) {
     const cJSON *e;
     cJSON_ArrayForEach(e, f->index) {
         if (!cJSON_IsString(e))
-            return qs_error_set(QS_ERR_FORMAT, "%s: weight_map entry '%s' is not a file name", f->index_path,
-                                e->string);
+            return qs_error_set(QS_ERR_FORMAT, "%s: weight_map entry '%s' is not a file name",
+                                f->index_path, e->string);
         const char *file = e->valuestring;
         /* shards live in the directory itself: no paths, no way out of it */
         if (!file[0] || strchr(file, '/') || strcmp(file, ".") == 0 || strcmp(file, "..") == 0)
-            return qs_error_set(QS_ERR_FORMAT, "%s: shard name '%s' for '%s' is not a plain file name",
+            return qs_error_set(QS_ERR_FORMAT,
+                                "%s: shard name '%s' for '%s' is not a plain file name",
                                 f->index_path, file, e->string);
         int seen = 0;
         for (int i = 0; i < f->n_shards && !seen; i++) {
@@ -115,10 +117,12 @@ static int open_sharded(hf_files *f) {
         }
         if (seen) continue;
         if (f->n_shards == MAX_SHARDS)
-            return qs_error_set(QS_ERR_FORMAT, "%s: more than %d shards", f->index_path, MAX_SHARDS);
+            return qs_error_set(QS_ERR_FORMAT, "%s: more than %d shards", f->index_path,
+                                MAX_SHARDS);
         if ((rc = shard_open(f, file))) return rc;
     }
-    if (f->n_shards == 0) return qs_error_set(QS_ERR_FORMAT, "%s: weight_map is empty", f->index_path);
+    if (f->n_shards == 0)
+        return qs_error_set(QS_ERR_FORMAT, "%s: weight_map is empty", f->index_path);
     return QS_OK;
 }
 
@@ -131,7 +135,8 @@ static int files_open(hf_files *f, const char *dir) {
         return QS_ERR_ARG;
     if (access(f->index_path, F_OK) == 0) return open_sharded(f);
     if (access(single, F_OK) != 0)
-        return qs_error_set(QS_ERR_IO, "%s: no model.safetensors or model.safetensors.index.json", dir);
+        return qs_error_set(QS_ERR_IO, "%s: no model.safetensors or model.safetensors.index.json",
+                            dir);
     f->shards = calloc(1, sizeof *f->shards);
     if (!f->shards) return qs_error_set(QS_ERR_NOMEM, "out of memory");
     return shard_open(f, "model.safetensors");
@@ -152,7 +157,8 @@ static const qs_st_tensor *files_find(const hf_files *f, const char *name, int *
         if (strcmp(slash + 1, e->valuestring) != 0) continue;
         const qs_st_tensor *t = qs_safetensors_find(&f->shards[i].st, name);
         if (!t)
-            *rc = qs_error_set(QS_ERR_FORMAT, "%s: weight_map puts '%s' in %s, which does not hold it",
+            *rc = qs_error_set(QS_ERR_FORMAT,
+                               "%s: weight_map puts '%s' in %s, which does not hold it",
                                f->index_path, name, e->valuestring);
         *sh = i;
         return t;
@@ -170,7 +176,7 @@ static void shape_str(char *buf, size_t cap, const int64_t *shape, int nd) {
 typedef struct {
     qs_model *m;
     hf_files *f;
-    int keep;                /* shard whose mapping the model keeps (views point into it) */
+    int keep; /* shard whose mapping the model keeps (views point into it) */
     int used_view;
 } loader;
 
@@ -205,7 +211,9 @@ static int load_tensor(loader *L, float **dst, const char *hf_name, int64_t rows
         L->used_view = 1;
     } else {
         float *p = qs__model_alloc(L->m, (size_t)t->n_elems);
-        if (!p) return qs_error_set(QS_ERR_NOMEM, "%s: out of memory for tensor '%s'", L->f->shards[sh].path, hf_name);
+        if (!p)
+            return qs_error_set(QS_ERR_NOMEM, "%s: out of memory for tensor '%s'",
+                                L->f->shards[sh].path, hf_name);
         qs_safetensors_to_f32(p, st, t);
         *dst = p;
     }
@@ -224,8 +232,9 @@ static int check_inv_freq(const hf_files *f, const qs_config *c) {
             if (nl < sl || strcmp(t->name + nl - sl, suffix) != 0) continue;
             if (c->rope_scale_factor > 0) continue; /* stored scaled or not: no single truth */
             if (t->n_elems != c->head_dim / 2)
-                return qs_error_set(QS_ERR_FORMAT, "%s: '%s' has %lld entries, expected head_dim/2 = %d",
-                                    f->shards[s].path, t->name, (long long)t->n_elems, c->head_dim / 2);
+                return qs_error_set(
+                    QS_ERR_FORMAT, "%s: '%s' has %lld entries, expected head_dim/2 = %d",
+                    f->shards[s].path, t->name, (long long)t->n_elems, c->head_dim / 2);
             float *v = malloc((size_t)t->n_elems * sizeof *v);
             if (!v) return qs_error_set(QS_ERR_NOMEM, "out of memory");
             qs_safetensors_to_f32(v, st, t);
@@ -233,11 +242,11 @@ static int check_inv_freq(const hf_files *f, const qs_config *c) {
                 double want = 1.0 / pow((double)c->rope_theta, 2.0 * k / c->head_dim);
                 double tol = t->dtype == QS_ST_F32 ? 1e-5 : 1e-2; /* relative */
                 if (fabs(v[k] - want) > tol * want) {
-                    int rc = qs_error_set(QS_ERR_FORMAT,
-                                          "%s: '%s'[%d] = %g, but rope_theta %g gives %g: config.json and "
-                                          "the weights disagree about RoPE",
-                                          f->shards[s].path, t->name, k, (double)v[k],
-                                          (double)c->rope_theta, want);
+                    int rc = qs_error_set(
+                        QS_ERR_FORMAT,
+                        "%s: '%s'[%d] = %g, but rope_theta %g gives %g: config.json and "
+                        "the weights disagree about RoPE",
+                        f->shards[s].path, t->name, k, (double)v[k], (double)c->rope_theta, want);
                     free(v);
                     return rc;
                 }
@@ -266,7 +275,8 @@ static int load_weights(loader *L) {
     if ((rc = load_tensor(L, &m->w.token_embd, "model.embed_tokens.weight", V, D, 0)) ||
         (rc = load_tensor(L, &m->w.output_norm, "model.norm.weight", 0, D, 0)))
         return rc;
-    if (!c->tied_classifier && (rc = load_tensor(L, &m->w.output, "lm_head.weight", V, D, 1))) return rc;
+    if (!c->tied_classifier && (rc = load_tensor(L, &m->w.output, "lm_head.weight", V, D, 1)))
+        return rc;
     if (!m->w.output) {
         /* tie_word_embeddings, or no lm_head at all: the classifier is the embedding */
         m->w.output = m->w.token_embd;
@@ -274,7 +284,11 @@ static int load_weights(loader *L) {
     }
     for (int l = 0; l < c->n_layers; l++) {
         qs_layer_weights *w = &m->w.layers[l];
-        struct { float **dst; const char *suffix; int64_t r, k; } t[] = {
+        struct {
+            float **dst;
+            const char *suffix;
+            int64_t r, k;
+        } t[] = {
             {&w->attn_norm, "input_layernorm.weight", 0, D},
             {&w->wq, "self_attn.q_proj.weight", Q, D},
             {&w->wk, "self_attn.k_proj.weight", K, D},
@@ -304,11 +318,13 @@ static int index_tensors(loader *L) {
     const qs_config *c = &m->cfg;
     int rc = qs__model_index_weights(m, "F32");
     if (rc) return rc;
-    static const struct { const char *gguf, *hf; } layer_map[] = {
-        {"attn_norm", "input_layernorm.weight"},   {"attn_q", "self_attn.q_proj.weight"},
-        {"attn_k", "self_attn.k_proj.weight"},     {"attn_v", "self_attn.v_proj.weight"},
+    static const struct {
+        const char *gguf, *hf;
+    } layer_map[] = {
+        {"attn_norm", "input_layernorm.weight"},    {"attn_q", "self_attn.q_proj.weight"},
+        {"attn_k", "self_attn.k_proj.weight"},      {"attn_v", "self_attn.v_proj.weight"},
         {"attn_output", "self_attn.o_proj.weight"}, {"ffn_norm", "post_attention_layernorm.weight"},
-        {"ffn_gate", "mlp.gate_proj.weight"},      {"ffn_down", "mlp.down_proj.weight"},
+        {"ffn_gate", "mlp.gate_proj.weight"},       {"ffn_down", "mlp.down_proj.weight"},
         {"ffn_up", "mlp.up_proj.weight"},
     };
     for (int i = 0; i < m->n_tensors; i++) {
@@ -316,9 +332,12 @@ static int index_tensors(loader *L) {
         char hf[128] = "";
         int l;
         char part[64];
-        if (strcmp(t->name, "token_embd") == 0) snprintf(hf, sizeof hf, "model.embed_tokens.weight");
-        else if (strcmp(t->name, "output_norm") == 0) snprintf(hf, sizeof hf, "model.norm.weight");
-        else if (strcmp(t->name, "output") == 0) snprintf(hf, sizeof hf, "lm_head.weight");
+        if (strcmp(t->name, "token_embd") == 0)
+            snprintf(hf, sizeof hf, "model.embed_tokens.weight");
+        else if (strcmp(t->name, "output_norm") == 0)
+            snprintf(hf, sizeof hf, "model.norm.weight");
+        else if (strcmp(t->name, "output") == 0)
+            snprintf(hf, sizeof hf, "lm_head.weight");
         else if (sscanf(t->name, "blk.%d.%63s", &l, part) == 2)
             for (size_t k = 0; k < sizeof layer_map / sizeof layer_map[0]; k++)
                 if (strcmp(part, layer_map[k].gguf) == 0)
@@ -353,7 +372,8 @@ static int rows_half_to_interleaved(float *w, int n_heads, int hd, int cols) {
         memcpy(tmp, p, head * sizeof *tmp);
         for (int i = 0; i < hd / 2; i++) {
             memcpy(p + (size_t)(2 * i) * cols, tmp + (size_t)i * cols, (size_t)cols * sizeof *p);
-            memcpy(p + (size_t)(2 * i + 1) * cols, tmp + (size_t)(i + hd / 2) * cols, (size_t)cols * sizeof *p);
+            memcpy(p + (size_t)(2 * i + 1) * cols, tmp + (size_t)(i + hd / 2) * cols,
+                   (size_t)cols * sizeof *p);
         }
     }
     free(tmp);
@@ -407,8 +427,9 @@ int qs__load_hf(qs_model **out, const char *dir) {
         if (!rc && access(path, F_OK) == 0) {
             rc = qs_tokenizer_load_hf(&m->tok, path, cfg_path);
             if (!rc && m->tok->n_vocab > m->cfg.vocab_size)
-                rc = qs_error_set(QS_ERR_FORMAT, "%s: %d tokens, but config.json says vocab_size %d", path,
-                                  m->tok->n_vocab, m->cfg.vocab_size);
+                rc =
+                    qs_error_set(QS_ERR_FORMAT, "%s: %d tokens, but config.json says vocab_size %d",
+                                 path, m->tok->n_vocab, m->cfg.vocab_size);
         }
     }
     if (rc) {

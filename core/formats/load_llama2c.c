@@ -12,16 +12,16 @@
 #include "load_llama2c.h"
 #include "model.h"
 
-#define LLAMA2C_MAGIC 0x616b3432u /* "ak42" */
+#define LLAMA2C_MAGIC     0x616b3432u /* "ak42" */
 #define LLAMA2C_V1_HEADER 256
 
 /* One float32 array in file order; dst receives a pointer per layer (or one pointer). */
 typedef struct segment {
     const char *name;
-    size_t per_layer;   /* floats in one layer's slice (or the whole array if !layered) */
+    size_t per_layer; /* floats in one layer's slice (or the whole array if !layered) */
     int layered;
-    size_t field;       /* offsetof(qs_layer_weights, ...) for layered arrays */
-    float **dst;        /* for non-layered arrays */
+    size_t field; /* offsetof(qs_layer_weights, ...) for layered arrays */
+    float **dst;  /* for non-layered arrays */
 } segment;
 
 #define LW(f) offsetof(qs_layer_weights, f)
@@ -95,13 +95,15 @@ static int parse(qs_model *m, const unsigned char *b, size_t size, const char *p
         memcpy(&v, b + 4, 4);
         if (v != 1) {
             return qs_error_set(QS_ERR_UNSUPPORTED,
-                              "%s: llama2.c checkpoint version %d is not supported (only the "
-                              "legacy format and float32 version 1)",
-                              path, v);
+                                "%s: llama2.c checkpoint version %d is not supported (only the "
+                                "legacy format and float32 version 1)",
+                                path, v);
         }
         if (size < LLAMA2C_V1_HEADER) {
-            return qs_error_set(QS_ERR_FORMAT, "%s: truncated: %zu bytes, shorter than the %d-byte "
-                              "version-1 header", path, size, LLAMA2C_V1_HEADER);
+            return qs_error_set(QS_ERR_FORMAT,
+                                "%s: truncated: %zu bytes, shorter than the %d-byte "
+                                "version-1 header",
+                                path, size, LLAMA2C_V1_HEADER);
         }
         version = 1;
         memcpy(h, b + 8, sizeof h);
@@ -109,8 +111,10 @@ static int parse(qs_model *m, const unsigned char *b, size_t size, const char *p
         header = LLAMA2C_V1_HEADER;
     } else {
         if (size < sizeof h) {
-            return qs_error_set(QS_ERR_FORMAT, "%s: truncated: %zu bytes, shorter than the 28-byte "
-                              "llama2.c header", path, size);
+            return qs_error_set(QS_ERR_FORMAT,
+                                "%s: truncated: %zu bytes, shorter than the 28-byte "
+                                "llama2.c header",
+                                path, size);
         }
         memcpy(h, b, sizeof h);
         /* a negative vocab_size marks an untied classifier; INT32_MIN has no positive
@@ -134,7 +138,7 @@ static int parse(qs_model *m, const unsigned char *b, size_t size, const char *p
     c->eos_id = 2;
     if (c->n_heads > 0 && c->dim > 0 && c->dim % c->n_heads != 0) {
         return qs_error_set(QS_ERR_FORMAT, "%s: n_heads = %d does not divide dim = %d", path,
-                          c->n_heads, c->dim);
+                            c->n_heads, c->dim);
     }
     c->head_dim = c->n_heads > 0 ? c->dim / c->n_heads : 0;
     if ((rc = qs_config_validate(c, path))) return rc;

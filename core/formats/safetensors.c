@@ -20,13 +20,13 @@
 
 static const struct {
     const char *name;
-    int dtype;      /* -1: a real safetensors dtype that qscope does not read */
+    int dtype; /* -1: a real safetensors dtype that qscope does not read */
     int size;
 } st_dtypes[] = {
-    {"F32", QS_ST_F32, 4}, {"F16", QS_ST_F16, 2}, {"BF16", QS_ST_BF16, 2},
-    {"F64", -1, 8}, {"I64", -1, 8}, {"U64", -1, 8}, {"I32", -1, 4}, {"U32", -1, 4},
-    {"I16", -1, 2}, {"U16", -1, 2}, {"I8", -1, 1}, {"U8", -1, 1}, {"BOOL", -1, 1},
-    {"F8_E4M3", -1, 1}, {"F8_E5M2", -1, 1},
+    {"F32", QS_ST_F32, 4}, {"F16", QS_ST_F16, 2}, {"BF16", QS_ST_BF16, 2}, {"F64", -1, 8},
+    {"I64", -1, 8},        {"U64", -1, 8},        {"I32", -1, 4},          {"U32", -1, 4},
+    {"I16", -1, 2},        {"U16", -1, 2},        {"I8", -1, 1},           {"U8", -1, 1},
+    {"BOOL", -1, 1},       {"F8_E4M3", -1, 1},    {"F8_E5M2", -1, 1},
 };
 
 const char *qs_st_dtype_name(int dtype) {
@@ -63,12 +63,16 @@ static int st_parse_entry(qs_st_tensor *t, const cJSON *item, const char *path) 
         return qs_error_set(QS_ERR_FORMAT, "%s: header entry '%s' is not an object", path, name);
     const cJSON *dt = NULL, *shape = NULL, *offs = NULL, *f;
     cJSON_ArrayForEach(f, item) {
-        if (strcmp(f->string, "dtype") == 0 && !dt) dt = f;
-        else if (strcmp(f->string, "shape") == 0 && !shape) shape = f;
-        else if (strcmp(f->string, "data_offsets") == 0 && !offs) offs = f;
+        if (strcmp(f->string, "dtype") == 0 && !dt)
+            dt = f;
+        else if (strcmp(f->string, "shape") == 0 && !shape)
+            shape = f;
+        else if (strcmp(f->string, "data_offsets") == 0 && !offs)
+            offs = f;
         else
-            return qs_error_set(QS_ERR_FORMAT, "%s: tensor '%s' has an unexpected or repeated key '%s'",
-                                path, name, f->string);
+            return qs_error_set(QS_ERR_FORMAT,
+                                "%s: tensor '%s' has an unexpected or repeated key '%s'", path,
+                                name, f->string);
     }
     if (!cJSON_IsString(dt))
         return qs_error_set(QS_ERR_FORMAT, "%s: tensor '%s' has no string 'dtype'", path, name);
@@ -86,9 +90,10 @@ static int st_parse_entry(qs_st_tensor *t, const cJSON *item, const char *path) 
             size = st_dtypes[i].size;
         }
     if (t->dtype < 0)
-        return qs_error_set(QS_ERR_UNSUPPORTED,
-                            "%s: unsupported dtype %s for tensor '%s' (qscope reads F32, F16, BF16)",
-                            path, dt->valuestring, name);
+        return qs_error_set(
+            QS_ERR_UNSUPPORTED,
+            "%s: unsupported dtype %s for tensor '%s' (qscope reads F32, F16, BF16)", path,
+            dt->valuestring, name);
 
     int nd = cJSON_GetArraySize(shape);
     if (nd > QS_ST_MAX_DIMS)
@@ -101,10 +106,12 @@ static int st_parse_entry(qs_st_tensor *t, const cJSON *item, const char *path) 
     cJSON_ArrayForEach(e, shape) {
         uint64_t v;
         if (!st_json_uint(e, &v))
-            return qs_error_set(QS_ERR_FORMAT, "%s: tensor '%s' shape[%d] is not a non-negative integer",
-                                path, name, d);
+            return qs_error_set(QS_ERR_FORMAT,
+                                "%s: tensor '%s' shape[%d] is not a non-negative integer", path,
+                                name, d);
         if (v != 0 && n > UINT64_MAX / v)
-            return qs_error_set(QS_ERR_FORMAT, "%s: tensor '%s' shape product overflows", path, name);
+            return qs_error_set(QS_ERR_FORMAT, "%s: tensor '%s' shape product overflows", path,
+                                name);
         n *= v;
         t->shape[d++] = (int64_t)v;
     }
@@ -113,21 +120,25 @@ static int st_parse_entry(qs_st_tensor *t, const cJSON *item, const char *path) 
     t->n_elems = (int64_t)n;
 
     uint64_t b, en;
-    if (!st_json_uint(cJSON_GetArrayItem(offs, 0), &b) || !st_json_uint(cJSON_GetArrayItem(offs, 1), &en))
-        return qs_error_set(QS_ERR_FORMAT, "%s: tensor '%s' data_offsets are not non-negative integers",
-                            path, name);
+    if (!st_json_uint(cJSON_GetArrayItem(offs, 0), &b) ||
+        !st_json_uint(cJSON_GetArrayItem(offs, 1), &en))
+        return qs_error_set(QS_ERR_FORMAT,
+                            "%s: tensor '%s' data_offsets are not non-negative integers", path,
+                            name);
     if (en < b)
-        return qs_error_set(QS_ERR_FORMAT, "%s: tensor '%s' data_offsets [%llu, %llu] end before begin",
-                            path, name, (unsigned long long)b, (unsigned long long)en);
+        return qs_error_set(QS_ERR_FORMAT,
+                            "%s: tensor '%s' data_offsets [%llu, %llu] end before begin", path,
+                            name, (unsigned long long)b, (unsigned long long)en);
     t->begin = b;
     t->end = en;
     if (n * (uint64_t)size != en - b)
-        return qs_error_set(QS_ERR_FORMAT,
-                            "%s: tensor '%s': shape gives %llu elements × %d bytes (%s) = %llu bytes, "
-                            "but data_offsets [%llu, %llu] span %llu bytes",
-                            path, name, (unsigned long long)n, size, dt->valuestring,
-                            (unsigned long long)(n * (uint64_t)size), (unsigned long long)b,
-                            (unsigned long long)en, (unsigned long long)(en - b));
+        return qs_error_set(
+            QS_ERR_FORMAT,
+            "%s: tensor '%s': shape gives %llu elements × %d bytes (%s) = %llu bytes, "
+            "but data_offsets [%llu, %llu] span %llu bytes",
+            path, name, (unsigned long long)n, size, dt->valuestring,
+            (unsigned long long)(n * (uint64_t)size), (unsigned long long)b, (unsigned long long)en,
+            (unsigned long long)(en - b));
     return QS_OK;
 }
 
@@ -153,8 +164,8 @@ static int st_check_layout(const qs_safetensors *st, const char *path) {
     qsort(ord, (size_t)n, sizeof *ord, st_cmp_name);
     for (int i = 1; i < n; i++)
         if (strcmp(st->tensors[ord[i - 1]].name, st->tensors[ord[i]].name) == 0) {
-            int rc = qs_error_set(QS_ERR_FORMAT, "%s: tensor '%s' appears twice in the header", path,
-                                  st->tensors[ord[i]].name);
+            int rc = qs_error_set(QS_ERR_FORMAT, "%s: tensor '%s' appears twice in the header",
+                                  path, st->tensors[ord[i]].name);
             free(ord);
             return rc;
         }
@@ -168,8 +179,8 @@ static int st_check_layout(const qs_safetensors *st, const char *path) {
             rc = qs_error_set(QS_ERR_FORMAT,
                               "%s: tensor '%s' data_offsets [%llu, %llu] run past the data section "
                               "(%llu bytes)",
-                              path, t->name, (unsigned long long)t->begin, (unsigned long long)t->end,
-                              (unsigned long long)st->data_size);
+                              path, t->name, (unsigned long long)t->begin,
+                              (unsigned long long)t->end, (unsigned long long)st->data_size);
     }
     qsort(ord, (size_t)n, sizeof *ord, st_cmp_range);
     uint64_t cursor = 0;
@@ -179,9 +190,9 @@ static int st_check_layout(const qs_safetensors *st, const char *path) {
         if (t->begin == t->end)
             continue; /* empty tensors occupy nothing */
         else if (t->begin < cursor)
-            rc = qs_error_set(QS_ERR_FORMAT,
-                              "%s: tensors '%s' and '%s' overlap (data offset %llu < %llu)", path,
-                              prev, t->name, (unsigned long long)t->begin, (unsigned long long)cursor);
+            rc = qs_error_set(
+                QS_ERR_FORMAT, "%s: tensors '%s' and '%s' overlap (data offset %llu < %llu)", path,
+                prev, t->name, (unsigned long long)t->begin, (unsigned long long)cursor);
         else if (t->begin > cursor)
             rc = qs_error_set(QS_ERR_FORMAT,
                               "%s: gap of %llu unused bytes in the data section at offset %llu "
@@ -194,11 +205,12 @@ static int st_check_layout(const qs_safetensors *st, const char *path) {
         }
     }
     if (rc == QS_OK && cursor != st->data_size)
-        rc = qs_error_set(QS_ERR_FORMAT,
-                          "%s: gap of %llu unused bytes at the end of the data section (offset %llu "
-                          "of %llu); tensors must cover it exactly",
-                          path, (unsigned long long)(st->data_size - cursor),
-                          (unsigned long long)cursor, (unsigned long long)st->data_size);
+        rc =
+            qs_error_set(QS_ERR_FORMAT,
+                         "%s: gap of %llu unused bytes at the end of the data section (offset %llu "
+                         "of %llu); tensors must cover it exactly",
+                         path, (unsigned long long)(st->data_size - cursor),
+                         (unsigned long long)cursor, (unsigned long long)st->data_size);
     free(ord);
     return rc;
 }
@@ -209,15 +221,16 @@ int qs_safetensors_parse(qs_safetensors *st, const unsigned char *buf, size_t si
     if (!path) path = "(memory)";
     snprintf(st->path, sizeof st->path, "%s", path);
     if (size < 8)
-        return qs_error_set(QS_ERR_FORMAT, "%s: %zu bytes is too short for a safetensors file", path,
-                            size);
+        return qs_error_set(QS_ERR_FORMAT, "%s: %zu bytes is too short for a safetensors file",
+                            path, size);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | buf[i];
     if (hlen > size - 8)
-        return qs_error_set(QS_ERR_FORMAT,
-                            "%s: header length %llu is larger than the file allows (%zu bytes after "
-                            "the 8-byte length)",
-                            path, (unsigned long long)hlen, size - 8);
+        return qs_error_set(
+            QS_ERR_FORMAT,
+            "%s: header length %llu is larger than the file allows (%zu bytes after "
+            "the 8-byte length)",
+            path, (unsigned long long)hlen, size - 8);
     if (hlen < 2)
         return qs_error_set(QS_ERR_FORMAT, "%s: header length %llu is too short for a JSON object",
                             path, (unsigned long long)hlen);
@@ -227,14 +240,17 @@ int qs_safetensors_parse(qs_safetensors *st, const unsigned char *buf, size_t si
     /* JSON text is UTF-8 (RFC 8259); cJSON would pass other bytes through into tensor names */
     size_t bad = qs_utf8_check((const unsigned char *)hdr, (size_t)hlen);
     if (bad != hlen)
-        return qs_error_set(QS_ERR_FORMAT, "%s: invalid UTF-8 in the JSON header at header byte %zu "
-                            "(file byte %zu)", path, bad, bad + 8);
+        return qs_error_set(QS_ERR_FORMAT,
+                            "%s: invalid UTF-8 in the JSON header at header byte %zu "
+                            "(file byte %zu)",
+                            path, bad, bad + 8);
 
     /* A bounded, NUL-terminated copy: cJSON then must consume everything up to the NUL
      * (trailing padding spaces allowed), so no trailing garbage slips through. */
     char *copy = malloc(hlen + 1);
-    if (!copy) return qs_error_set(QS_ERR_NOMEM, "%s: cannot allocate %llu bytes for the header",
-                                   path, (unsigned long long)hlen);
+    if (!copy)
+        return qs_error_set(QS_ERR_NOMEM, "%s: cannot allocate %llu bytes for the header", path,
+                            (unsigned long long)hlen);
     memcpy(copy, hdr, hlen);
     copy[hlen] = '\0';
     const char *end = NULL;
@@ -242,8 +258,9 @@ int qs_safetensors_parse(qs_safetensors *st, const unsigned char *buf, size_t si
     if (!root) {
         size_t off = end && end >= copy ? (size_t)(end - copy) : 0;
         free(copy);
-        return qs_error_set(QS_ERR_FORMAT, "%s: malformed JSON header near header byte %zu (file byte %zu)",
-                            path, off, off + 8);
+        return qs_error_set(QS_ERR_FORMAT,
+                            "%s: malformed JSON header near header byte %zu (file byte %zu)", path,
+                            off, off + 8);
     }
     free(copy);
     int rc = QS_OK;
@@ -265,8 +282,8 @@ int qs_safetensors_parse(qs_safetensors *st, const unsigned char *buf, size_t si
             }
             const cJSON *kv;
             cJSON_ArrayForEach(kv, item) if (!cJSON_IsString(kv)) {
-                rc = qs_error_set(QS_ERR_FORMAT, "%s: __metadata__ value '%s' is not a string", path,
-                                  kv->string);
+                rc = qs_error_set(QS_ERR_FORMAT, "%s: __metadata__ value '%s' is not a string",
+                                  path, kv->string);
                 goto done;
             }
             continue;
@@ -314,16 +331,15 @@ void qs_safetensors_to_f32(float *out, const qs_safetensors *st, const qs_st_ten
     const unsigned char *p = st->data + t->begin; // (n_elems × dtype size) bytes, maybe unaligned
     int64_t n = t->n_elems;
     switch (t->dtype) {
-    case QS_ST_F32:
-        memcpy(out, p, (size_t)n * 4);
-        break;
+    case QS_ST_F32: memcpy(out, p, (size_t)n * 4); break;
     case QS_ST_F16:
-        for (int64_t i = 0; i < n; i++) out[i] = qs_fp16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+        for (int64_t i = 0; i < n; i++)
+            out[i] = qs_fp16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
         break;
     case QS_ST_BF16:
-        for (int64_t i = 0; i < n; i++) out[i] = qs_bf16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+        for (int64_t i = 0; i < n; i++)
+            out[i] = qs_bf16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
         break;
-    default:
-        QS_ASSERT(0);
+    default: QS_ASSERT(0);
     }
 }

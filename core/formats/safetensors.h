@@ -20,20 +20,20 @@ enum qs_st_dtype { QS_ST_F32 = 0, QS_ST_F16 = 1, QS_ST_BF16 = 2 };
 #define QS_ST_MAX_DIMS 8
 
 typedef struct qs_st_tensor {
-    char *name;                     /* owned by the qs_safetensors */
-    int dtype;                      /* enum qs_st_dtype */
+    char *name; /* owned by the qs_safetensors */
+    int dtype;  /* enum qs_st_dtype */
     int n_dims;
     int64_t shape[QS_ST_MAX_DIMS];
     int64_t n_elems;
-    uint64_t begin, end;            /* byte range inside the data section */
+    uint64_t begin, end; /* byte range inside the data section */
 } qs_st_tensor;
 
 typedef struct qs_safetensors {
-    qs_st_tensor *tensors;          /* [n_tensors], in header order */
+    qs_st_tensor *tensors; /* [n_tensors], in header order */
     int n_tensors;
-    const unsigned char *data;      /* start of the data section inside the parsed buffer */
+    const unsigned char *data; /* start of the data section inside the parsed buffer */
     uint64_t data_size;
-    char path[4096];                /* for messages */
+    char path[4096]; /* for messages */
 } qs_safetensors;
 
 /* Parses and validates buf[0..size). On success *st holds the tensor table; st->data points

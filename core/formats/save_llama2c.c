@@ -14,15 +14,21 @@
 static int check_representable(const qs_model *m) {
     const qs_config *c = &m->cfg;
     const char *why = NULL;
-    if (c->n_heads * c->head_dim != c->dim) why = "n_heads * head_dim differs from dim";
-    else if (c->has_qkv_bias) why = "q/k/v biases";
-    else if (c->rope_layout != QS_ROPE_INTERLEAVED) why = "half-split (Hugging Face) RoPE layout";
-    else if (c->rope_theta != 10000.0f) why = "RoPE theta other than 10000";
-    else if (c->rope_scale_factor > 0.0f) why = "RoPE scaling";
-    else if (c->norm_eps != 1e-5f) why = "RMSNorm eps other than 1e-5";
+    if (c->n_heads * c->head_dim != c->dim)
+        why = "n_heads * head_dim differs from dim";
+    else if (c->has_qkv_bias)
+        why = "q/k/v biases";
+    else if (c->rope_layout != QS_ROPE_INTERLEAVED)
+        why = "half-split (Hugging Face) RoPE layout";
+    else if (c->rope_theta != 10000.0f)
+        why = "RoPE theta other than 10000";
+    else if (c->rope_scale_factor > 0.0f)
+        why = "RoPE scaling";
+    else if (c->norm_eps != 1e-5f)
+        why = "RMSNorm eps other than 1e-5";
     if (why)
-        return qs_error_set(QS_ERR_UNSUPPORTED, "%s: the llama2.c format cannot hold this model (%s)",
-                            m->path, why);
+        return qs_error_set(QS_ERR_UNSUPPORTED,
+                            "%s: the llama2.c format cannot hold this model (%s)", m->path, why);
     return QS_OK;
 }
 
@@ -80,7 +86,8 @@ int qs_llama2c_save(const qs_model *m, const char *path) {
     }
     mode_t mask = umask(0); /* mkstemp makes 0600; give the file the usual permissions */
     umask(mask);
-    if (fchmod(fd, 0666 & ~mask) != 0) { /* not fatal: the file is only more private */ }
+    if (fchmod(fd, 0666 & ~mask) != 0) { /* not fatal: the file is only more private */
+    }
     writer w = {fdopen(fd, "wb"), path, QS_OK};
     if (!w.f) {
         rc = qs_error_set(QS_ERR_IO, "%s: cannot open: %s", tmp, strerror(errno));
@@ -91,8 +98,10 @@ int qs_llama2c_save(const qs_model *m, const char *path) {
     }
     size_t D = c->dim, H = c->hidden_dim, V = c->vocab_size;
     size_t K = (size_t)c->n_kv_heads * c->head_dim;
-    int32_t hdr[7] = {c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads,
-                      c->tied_classifier ? c->vocab_size : -c->vocab_size, c->seq_len};
+    int32_t hdr[7] = {c->dim,        c->hidden_dim,
+                      c->n_layers,   c->n_heads,
+                      c->n_kv_heads, c->tied_classifier ? c->vocab_size : -c->vocab_size,
+                      c->seq_len};
     put(&w, hdr, sizeof hdr, 1);
     put(&w, m->w.token_embd, sizeof(float), V * D);
     put_layers(&w, m, LW(attn_norm), D);

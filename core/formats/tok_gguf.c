@@ -11,10 +11,16 @@
 #include "tokenizer.h"
 
 /* llama.cpp's token types (tokenizer.ggml.token_type) */
-enum { TOKEN_NORMAL = 1, TOKEN_UNKNOWN = 2, TOKEN_CONTROL = 3, TOKEN_USER_DEFINED = 4, TOKEN_UNUSED = 5,
-       TOKEN_BYTE = 6 };
+enum {
+    TOKEN_NORMAL = 1,
+    TOKEN_UNKNOWN = 2,
+    TOKEN_CONTROL = 3,
+    TOKEN_USER_DEFINED = 4,
+    TOKEN_UNUSED = 5,
+    TOKEN_BYTE = 6
+};
 
-#define MAX_VOCAB (1 << 22)
+#define MAX_VOCAB       (1 << 22)
 #define MAX_PIECE_BYTES (1 << 16)
 
 /* An optional token id: absent, -1 or 0xFFFFFFFF (llama.cpp's "none") give -1; anything else
@@ -23,9 +29,11 @@ static int token_id(const qs_gguf *g, const char *key, int n_vocab, int dflt, in
     int64_t v = dflt;
     int rc = qs_gguf_get_int_opt(g, key, -1, UINT32_MAX, &v);
     if (rc) return rc;
-    if (v == -1 || v == (int64_t)UINT32_MAX) v = -1;
+    if (v == -1 || v == (int64_t)UINT32_MAX)
+        v = -1;
     else if (v >= n_vocab)
-        return qs_error_set(QS_ERR_FORMAT, "%s: '%s' = %" PRId64 " is outside the vocabulary of %d tokens",
+        return qs_error_set(QS_ERR_FORMAT,
+                            "%s: '%s' = %" PRId64 " is outside the vocabulary of %d tokens",
                             g->path, key, v, n_vocab);
     *out = (int)v;
     return QS_OK;
@@ -37,7 +45,8 @@ static int tok_llama(qs_tokenizer **out, const qs_gguf *g) {
     int rc = qs_gguf_get_array(g, "tokenizer.ggml.tokens", QS_GGUF_STRING, &n, &data);
     if (rc) return rc;
     if (n < 1 || n > MAX_VOCAB)
-        return qs_error_set(QS_ERR_FORMAT, "%s: 'tokenizer.ggml.tokens' has %" PRIu64 " tokens (expected 1..%d)",
+        return qs_error_set(QS_ERR_FORMAT,
+                            "%s: 'tokenizer.ggml.tokens' has %" PRIu64 " tokens (expected 1..%d)",
                             g->path, n, MAX_VOCAB);
     int nv = (int)n;
     qs_gguf_str *strs = malloc((size_t)nv * sizeof *strs);
@@ -52,8 +61,8 @@ static int tok_llama(qs_tokenizer **out, const qs_gguf *g) {
     if ((rc = qs_gguf_array_strings(g, "tokenizer.ggml.tokens", strs, n))) goto done;
     for (int i = 0; i < nv; i++) {
         if (strs[i].len > MAX_PIECE_BYTES) {
-            rc = qs_error_set(QS_ERR_FORMAT, "%s: token %d is %" PRIu64 " bytes long (at most %d)", g->path, i,
-                              strs[i].len, MAX_PIECE_BYTES);
+            rc = qs_error_set(QS_ERR_FORMAT, "%s: token %d is %" PRIu64 " bytes long (at most %d)",
+                              g->path, i, strs[i].len, MAX_PIECE_BYTES);
             goto done;
         }
         pieces[i] = strs[i].ptr;
@@ -62,9 +71,11 @@ static int tok_llama(qs_tokenizer **out, const qs_gguf *g) {
     /* scores and token types are optional, but when present they cover every token */
     if (qs_gguf_find(g, "tokenizer.ggml.scores")) {
         uint64_t ns;
-        if ((rc = qs_gguf_get_array(g, "tokenizer.ggml.scores", QS_GGUF_FLOAT32, &ns, &data))) goto done;
+        if ((rc = qs_gguf_get_array(g, "tokenizer.ggml.scores", QS_GGUF_FLOAT32, &ns, &data)))
+            goto done;
         if (ns != n) {
-            rc = qs_error_set(QS_ERR_FORMAT, "%s: 'tokenizer.ggml.scores' has %" PRIu64 " entries, tokens has %d",
+            rc = qs_error_set(QS_ERR_FORMAT,
+                              "%s: 'tokenizer.ggml.scores' has %" PRIu64 " entries, tokens has %d",
                               g->path, ns, nv);
             goto done;
         }
@@ -72,15 +83,18 @@ static int tok_llama(qs_tokenizer **out, const qs_gguf *g) {
     }
     if (qs_gguf_find(g, "tokenizer.ggml.token_type")) {
         uint64_t nt;
-        if ((rc = qs_gguf_get_array(g, "tokenizer.ggml.token_type", QS_GGUF_INT32, &nt, &data))) goto done;
+        if ((rc = qs_gguf_get_array(g, "tokenizer.ggml.token_type", QS_GGUF_INT32, &nt, &data)))
+            goto done;
         if (nt != n) {
             rc = qs_error_set(QS_ERR_FORMAT,
-                              "%s: 'tokenizer.ggml.token_type' has %" PRIu64 " entries, tokens has %d", g->path,
-                              nt, nv);
+                              "%s: 'tokenizer.ggml.token_type' has %" PRIu64
+                              " entries, tokens has %d",
+                              g->path, nt, nv);
             goto done;
         }
         /* control pieces (<s>, </s>, ...) never come out of text */
-        for (int i = 0; i < nv; i++) special[i] = (int32_t)qs_gguf_rd_u32(data + 4 * (size_t)i) == TOKEN_CONTROL;
+        for (int i = 0; i < nv; i++)
+            special[i] = (int32_t)qs_gguf_rd_u32(data + 4 * (size_t)i) == TOKEN_CONTROL;
     }
     int bos, eos, unk, add_bos = 1;
     if ((rc = token_id(g, "tokenizer.ggml.bos_token_id", nv, 1, &bos)) ||
@@ -88,7 +102,8 @@ static int tok_llama(qs_tokenizer **out, const qs_gguf *g) {
         (rc = token_id(g, "tokenizer.ggml.unknown_token_id", nv, 0, &unk)) ||
         (rc = qs_gguf_get_bool_opt(g, "tokenizer.ggml.add_bos_token", &add_bos)))
         goto done;
-    rc = qs__tokenizer_spm_new(out, nv, pieces, lens, scores, special, 1, bos, eos, unk, "gguf-llama", g->path);
+    rc = qs__tokenizer_spm_new(out, nv, pieces, lens, scores, special, 1, bos, eos, unk,
+                               "gguf-llama", g->path);
     if (rc == QS_OK) (*out)->add_bos = add_bos;
 done:
     free(strs);
@@ -101,9 +116,9 @@ done:
 
 /* tokenizer.ggml.pre → the pre-tokenizer regex (NULL: GPT-2's own pattern). Llama 3's is
  * the one llama.cpp uses for "llama-bpe". */
-static const char llama3_pattern[] =
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
-    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+static const char llama3_pattern[] = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|"
+                                     "\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+                                     "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 static int tok_gpt2(qs_tokenizer **out, const qs_gguf *g) {
     const char *regex = NULL;
@@ -111,11 +126,13 @@ static int tok_gpt2(qs_tokenizer **out, const qs_gguf *g) {
         char pre[64];
         int rc = qs_gguf_get_cstr(g, "tokenizer.ggml.pre", pre, sizeof pre);
         if (rc) return rc;
-        if (!strcmp(pre, "llama-bpe") || !strcmp(pre, "llama3")) regex = llama3_pattern;
+        if (!strcmp(pre, "llama-bpe") || !strcmp(pre, "llama3"))
+            regex = llama3_pattern;
         else if (strcmp(pre, "gpt-2") != 0 && strcmp(pre, "default") != 0)
-            return qs_error_set(QS_ERR_UNSUPPORTED,
-                                "%s: pre-tokenizer '%s' is not supported (qscope knows 'gpt-2' and 'llama-bpe')",
-                                g->path, pre);
+            return qs_error_set(
+                QS_ERR_UNSUPPORTED,
+                "%s: pre-tokenizer '%s' is not supported (qscope knows 'gpt-2' and 'llama-bpe')",
+                g->path, pre);
     }
     uint64_t n, nm;
     const uint8_t *data;
@@ -123,8 +140,9 @@ static int tok_gpt2(qs_tokenizer **out, const qs_gguf *g) {
     if (!rc) rc = qs_gguf_get_array(g, "tokenizer.ggml.merges", QS_GGUF_STRING, &nm, &data);
     if (rc) return rc;
     if (n < 1 || n > MAX_VOCAB || nm > MAX_VOCAB)
-        return qs_error_set(QS_ERR_FORMAT, "%s: %" PRIu64 " tokens and %" PRIu64 " merges (expected 1..%d of each)",
-                            g->path, n, nm, MAX_VOCAB);
+        return qs_error_set(
+            QS_ERR_FORMAT, "%s: %" PRIu64 " tokens and %" PRIu64 " merges (expected 1..%d of each)",
+            g->path, n, nm, MAX_VOCAB);
     int nv = (int)n, nmi = (int)nm;
     qs_gguf_str *strs = malloc((size_t)(nv + nmi) * sizeof *strs);
     const char **pieces = malloc((size_t)nv * sizeof *pieces);
@@ -140,8 +158,8 @@ static int tok_gpt2(qs_tokenizer **out, const qs_gguf *g) {
         goto done;
     for (int i = 0; i < nv; i++) {
         if (strs[i].len > MAX_PIECE_BYTES) {
-            rc = qs_error_set(QS_ERR_FORMAT, "%s: token %d is %" PRIu64 " bytes long (at most %d)", g->path, i,
-                              strs[i].len, MAX_PIECE_BYTES);
+            rc = qs_error_set(QS_ERR_FORMAT, "%s: token %d is %" PRIu64 " bytes long (at most %d)",
+                              g->path, i, strs[i].len, MAX_PIECE_BYTES);
             goto done;
         }
         pieces[i] = strs[i].ptr;
@@ -150,7 +168,8 @@ static int tok_gpt2(qs_tokenizer **out, const qs_gguf *g) {
     /* the BPE constructor takes NUL-terminated "left right" merges */
     for (int i = 0; i < nmi; i++) {
         const qs_gguf_str *m = &strs[nv + i];
-        if (m->len > MAX_PIECE_BYTES || memchr(m->ptr, 0, (size_t)m->len) || !memchr(m->ptr, ' ', (size_t)m->len)) {
+        if (m->len > MAX_PIECE_BYTES || memchr(m->ptr, 0, (size_t)m->len) ||
+            !memchr(m->ptr, ' ', (size_t)m->len)) {
             rc = qs_error_set(QS_ERR_FORMAT, "%s: merge %d is not \"left right\"", g->path, i);
             goto done;
         }
@@ -164,11 +183,13 @@ static int tok_gpt2(qs_tokenizer **out, const qs_gguf *g) {
     /* control and user-defined pieces (<|endoftext|>, ...) are matched literally in text */
     if (qs_gguf_find(g, "tokenizer.ggml.token_type")) {
         uint64_t nt;
-        if ((rc = qs_gguf_get_array(g, "tokenizer.ggml.token_type", QS_GGUF_INT32, &nt, &data))) goto done;
+        if ((rc = qs_gguf_get_array(g, "tokenizer.ggml.token_type", QS_GGUF_INT32, &nt, &data)))
+            goto done;
         if (nt != n) {
             rc = qs_error_set(QS_ERR_FORMAT,
-                              "%s: 'tokenizer.ggml.token_type' has %" PRIu64 " entries, tokens has %d", g->path,
-                              nt, nv);
+                              "%s: 'tokenizer.ggml.token_type' has %" PRIu64
+                              " entries, tokens has %d",
+                              g->path, nt, nv);
             goto done;
         }
         for (int i = 0; i < nv; i++) {
@@ -214,6 +235,8 @@ int qs__gguf_tokenizer_new(qs_tokenizer **out, const qs_gguf *g) {
     if (rc) return rc;
     if (strcmp(model, "llama") == 0) return tok_llama(out, g);
     if (strcmp(model, "gpt2") == 0) return tok_gpt2(out, g);
-    return qs_error_set(QS_ERR_UNSUPPORTED, "%s: tokenizer model '%s' is not supported (qscope reads 'llama' and 'gpt2')",
-                        g->path, model);
+    return qs_error_set(
+        QS_ERR_UNSUPPORTED,
+        "%s: tokenizer model '%s' is not supported (qscope reads 'llama' and 'gpt2')", g->path,
+        model);
 }

@@ -15,7 +15,7 @@
 #include "tokenizer.h"
 
 #define SPACE_MARKER "\xE2\x96\x81" /* U+2581 ▁ */
-#define MAX_VOCAB (1 << 24)
+#define MAX_VOCAB    (1 << 24)
 
 /* Everything a spec points to, owned here until the engine has copied it. */
 typedef struct {
@@ -25,8 +25,8 @@ typedef struct {
     unsigned char *special;
     char **merges;
     int n_merges;
-    int space_to_marker;      /* Replace " " → "▁" (or Metaspace) seen */
-    int prepend_marker;       /* Prepend "▁" (or Metaspace prepending) seen */
+    int space_to_marker; /* Replace " " → "▁" (or Metaspace) seen */
+    int prepend_marker;  /* Prepend "▁" (or Metaspace prepending) seen */
     int ignore_merges;
 } spec_build;
 
@@ -67,14 +67,16 @@ static int read_vocab(spec_build *sb, const cJSON *vocab, const cJSON *added, co
     const cJSON *e;
     cJSON_ArrayForEach(e, vocab) {
         if (!json_id(e, &id))
-            return qs_error_set(QS_ERR_FORMAT, "%s: vocab entry '%s' has no valid id", path, e->string);
+            return qs_error_set(QS_ERR_FORMAT, "%s: vocab entry '%s' has no valid id", path,
+                                e->string);
         if (id + 1 > V) V = id + 1;
     }
     if (added && !cJSON_IsArray(added))
         return qs_error_set(QS_ERR_FORMAT, "%s: added_tokens is not a list", path);
     cJSON_ArrayForEach(e, added) {
         if (!json_id(jget(e, "id"), &id) || !cJSON_IsString(jget(e, "content")))
-            return qs_error_set(QS_ERR_FORMAT, "%s: an added_tokens entry lacks id or content", path);
+            return qs_error_set(QS_ERR_FORMAT, "%s: an added_tokens entry lacks id or content",
+                                path);
         if (id + 1 > V) V = id + 1;
     }
     if (V == 0) return qs_error_set(QS_ERR_FORMAT, "%s: empty vocabulary", path);
@@ -87,8 +89,9 @@ static int read_vocab(spec_build *sb, const cJSON *vocab, const cJSON *added, co
     cJSON_ArrayForEach(e, vocab) {
         id = (int)e->valuedouble;
         if (sb->pieces[id])
-            return qs_error_set(QS_ERR_FORMAT, "%s: vocab ids repeat: '%s' and '%s' both have id %d",
-                                path, sb->pieces[id], e->string, id);
+            return qs_error_set(QS_ERR_FORMAT,
+                                "%s: vocab ids repeat: '%s' and '%s' both have id %d", path,
+                                sb->pieces[id], e->string, id);
         sb->pieces[id] = e->string;
         sb->piece_len[id] = (int)strlen(e->string);
     }
@@ -103,7 +106,8 @@ static int read_vocab(spec_build *sb, const cJSON *vocab, const cJSON *added, co
 
 static int read_merges(spec_build *sb, const cJSON *merges, const char *path) {
     if (!merges) return QS_OK;
-    if (!cJSON_IsArray(merges)) return qs_error_set(QS_ERR_FORMAT, "%s: model.merges is not a list", path);
+    if (!cJSON_IsArray(merges))
+        return qs_error_set(QS_ERR_FORMAT, "%s: model.merges is not a list", path);
     int n = cJSON_GetArraySize(merges);
     sb->merges = calloc((size_t)(n ? n : 1), sizeof *sb->merges);
     if (!sb->merges) return qs_error_set(QS_ERR_NOMEM, "%s: out of memory for %d merges", path, n);
@@ -113,8 +117,10 @@ static int read_merges(spec_build *sb, const cJSON *merges, const char *path) {
         if (cJSON_IsString(e)) {
             m = strdup(e->valuestring);
         } else if (cJSON_IsArray(e) && cJSON_GetArraySize(e) == 2 &&
-                   cJSON_IsString(cJSON_GetArrayItem(e, 0)) && cJSON_IsString(cJSON_GetArrayItem(e, 1))) {
-            const char *a = cJSON_GetArrayItem(e, 0)->valuestring, *b = cJSON_GetArrayItem(e, 1)->valuestring;
+                   cJSON_IsString(cJSON_GetArrayItem(e, 0)) &&
+                   cJSON_IsString(cJSON_GetArrayItem(e, 1))) {
+            const char *a = cJSON_GetArrayItem(e, 0)->valuestring,
+                       *b = cJSON_GetArrayItem(e, 1)->valuestring;
             size_t la = strlen(a), lb = strlen(b);
             if ((m = malloc(la + lb + 2))) {
                 memcpy(m, a, la);
@@ -122,8 +128,8 @@ static int read_merges(spec_build *sb, const cJSON *merges, const char *path) {
                 memcpy(m + la + 1, b, lb + 1);
             }
         } else {
-            return qs_error_set(QS_ERR_FORMAT, "%s: merge %d is neither \"a b\" nor [\"a\", \"b\"]", path,
-                                sb->n_merges);
+            return qs_error_set(QS_ERR_FORMAT, "%s: merge %d is neither \"a b\" nor [\"a\", \"b\"]",
+                                path, sb->n_merges);
         }
         if (!m) return qs_error_set(QS_ERR_NOMEM, "%s: out of memory", path);
         sb->merges[sb->n_merges++] = m;
@@ -190,13 +196,15 @@ static int read_pretokenizer(spec_build *sb, const cJSON *p, const char *path) {
         const cJSON *re = jget(jget(p, "pattern"), "Regex"), *beh = jget(p, "behavior"),
                     *inv = jget(p, "invert");
         if (!cJSON_IsString(re))
-            return qs_error_set(QS_ERR_UNSUPPORTED, "unsupported Split pre-tokenizer (only a Regex pattern) in %s",
+            return qs_error_set(QS_ERR_UNSUPPORTED,
+                                "unsupported Split pre-tokenizer (only a Regex pattern) in %s",
                                 path);
         if (!cJSON_IsString(beh) || strcmp(beh->valuestring, "Isolated") != 0 || cJSON_IsTrue(inv))
-            return qs_error_set(QS_ERR_UNSUPPORTED,
-                                "unsupported Split pre-tokenizer behaviour '%s'%s in %s (only Isolated)",
-                                cJSON_IsString(beh) ? beh->valuestring : "?",
-                                cJSON_IsTrue(inv) ? " inverted" : "", path);
+            return qs_error_set(
+                QS_ERR_UNSUPPORTED,
+                "unsupported Split pre-tokenizer behaviour '%s'%s in %s (only Isolated)",
+                cJSON_IsString(beh) ? beh->valuestring : "?", cJSON_IsTrue(inv) ? " inverted" : "",
+                path);
         sb->spec.pretok_regex = re->valuestring;
         return QS_OK;
     }
@@ -204,7 +212,8 @@ static int read_pretokenizer(spec_build *sb, const cJSON *p, const char *path) {
         const cJSON *rep = jget(p, "replacement"), *scheme = jget(p, "prepend_scheme"),
                     *aps = jget(p, "add_prefix_space");
         if (!cJSON_IsString(rep) || strcmp(rep->valuestring, SPACE_MARKER) != 0)
-            return qs_error_set(QS_ERR_UNSUPPORTED, "unsupported Metaspace replacement in %s", path);
+            return qs_error_set(QS_ERR_UNSUPPORTED, "unsupported Metaspace replacement in %s",
+                                path);
         sb->space_to_marker = 1;
         if (cJSON_IsString(scheme))
             sb->prepend_marker |= strcmp(scheme->valuestring, "never") != 0;
@@ -255,14 +264,19 @@ static int spec_from_json(spec_build *sb, const cJSON *root, const cJSON *cfg, c
     if (!cJSON_IsObject(model)) return qs_error_set(QS_ERR_FORMAT, "%s: no 'model' object", path);
     const cJSON *ty = jget(model, "type");
     if (ty && (!cJSON_IsString(ty) || strcmp(ty->valuestring, "BPE") != 0))
-        return qs_error_set(QS_ERR_UNSUPPORTED, "unsupported tokenizer model type '%s' in %s (only BPE)",
+        return qs_error_set(QS_ERR_UNSUPPORTED,
+                            "unsupported tokenizer model type '%s' in %s (only BPE)",
                             cJSON_IsString(ty) ? ty->valuestring : "?", path);
     if (!ty && !jget(model, "merges")) /* old files omit the type; BPE is the one with merges */
-        return qs_error_set(QS_ERR_UNSUPPORTED, "unsupported tokenizer model (no type, no merges) in %s", path);
-    const cJSON *csp = jget(model, "continuing_subword_prefix"), *ews = jget(model, "end_of_word_suffix");
-    if ((cJSON_IsString(csp) && csp->valuestring[0]) || (cJSON_IsString(ews) && ews->valuestring[0]))
         return qs_error_set(QS_ERR_UNSUPPORTED,
-                            "unsupported BPE option continuing_subword_prefix/end_of_word_suffix in %s", path);
+                            "unsupported tokenizer model (no type, no merges) in %s", path);
+    const cJSON *csp = jget(model, "continuing_subword_prefix"),
+                *ews = jget(model, "end_of_word_suffix");
+    if ((cJSON_IsString(csp) && csp->valuestring[0]) ||
+        (cJSON_IsString(ews) && ews->valuestring[0]))
+        return qs_error_set(
+            QS_ERR_UNSUPPORTED,
+            "unsupported BPE option continuing_subword_prefix/end_of_word_suffix in %s", path);
     int rc;
     if ((rc = read_vocab(sb, jget(model, "vocab"), jget(root, "added_tokens"), path)) ||
         (rc = read_merges(sb, jget(model, "merges"), path)))
@@ -276,11 +290,12 @@ static int spec_from_json(spec_build *sb, const cJSON *root, const cJSON *cfg, c
         (rc = read_pretokenizer(sb, jget(root, "pre_tokenizer"), path)))
         return rc;
     if (sp->byte_level && (sb->space_to_marker || sb->prepend_marker))
-        return qs_error_set(QS_ERR_UNSUPPORTED, "%s mixes ByteLevel with \"▁\" space handling", path);
-    if (!sp->byte_level && !sb->space_to_marker)
-        return qs_error_set(QS_ERR_UNSUPPORTED,
-                            "unsupported BPE pre-processing in %s: neither ByteLevel nor spaces as \"▁\"",
+        return qs_error_set(QS_ERR_UNSUPPORTED, "%s mixes ByteLevel with \"▁\" space handling",
                             path);
+    if (!sp->byte_level && !sb->space_to_marker)
+        return qs_error_set(
+            QS_ERR_UNSUPPORTED,
+            "unsupported BPE pre-processing in %s: neither ByteLevel nor spaces as \"▁\"", path);
     if (!sp->byte_level) sp->prepend_space = sb->prepend_marker;
     read_post_processor(sb, jget(root, "post_processor"), root);
 
@@ -310,7 +325,8 @@ int qs_tokenizer_parse_hf(qs_tokenizer **out, const char *json, size_t len, cons
     spec_build sb = {0};
     if (!rc) rc = spec_from_json(&sb, root, croot, path);
     if (!rc)
-        rc = qs__tokenizer_bpe_new(out, &sb.spec, sb.spec.byte_level ? "hf-bytelevel" : "hf-bpe", path);
+        rc = qs__tokenizer_bpe_new(out, &sb.spec, sb.spec.byte_level ? "hf-bytelevel" : "hf-bpe",
+                                   path);
     if (!rc) qs__tokenizer_bpe_set_ignore_merges(*out, sb.ignore_merges);
     spec_build_free(&sb);
     cJSON_Delete(root);

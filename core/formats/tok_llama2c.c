@@ -36,8 +36,8 @@ int qs_tokenizer_parse_llama2c(qs_tokenizer **out, const unsigned char *buf, siz
     for (int i = 0; i < vocab_size; i++) {
         if (size - off < 8) {
             rc = qs_error_set(QS_ERR_FORMAT,
-                              "%s: truncated at byte %zu: token %d of %d has no score/length",
-                              path, off, i, vocab_size);
+                              "%s: truncated at byte %zu: token %d of %d has no score/length", path,
+                              off, i, vocab_size);
             goto done;
         }
         int32_t len;

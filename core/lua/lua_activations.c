@@ -18,12 +18,16 @@
 #define MAX_VALUES (1L << 22)
 
 /* A dump sink that copies rows into a buffer of rows_cap × C floats. */
-typedef struct rows_sink { float *x; long rows, rows_cap; int C; } rows_sink;
+typedef struct rows_sink {
+    float *x;
+    long rows, rows_cap;
+    int C;
+} rows_sink;
 
 static int rows_sink_fn(void *user, int site, int layer, const float *x, int T, int C) {
     (void)site, (void)layer;
     rows_sink *s = user;
-    if (C != s->C || T > s->rows_cap - s->rows)  /* the capture cuts T to the bound */
+    if (C != s->C || T > s->rows_cap - s->rows) /* the capture cuts T to the bound */
         return qs_error_set(QS_ERR_ARG, "activations: %d rows of width %d do not fit", T, C);
     memcpy(s->x + (size_t)s->rows * (size_t)C, x, (size_t)T * (size_t)C * sizeof *x);
     s->rows += T;
@@ -44,8 +48,10 @@ static int model_activations(lua_State *L) {
     lua_Integer tokens = qs__lua_opt_int(L, 2, "tokens", 256);
     int C = qs_site_width(&m->cfg, site);
     if (tokens < 1 || tokens > MAX_VALUES / C)
-        return luaL_error(L, "m:activations: tokens must be 1..%d for %s (%d channels); store larger "
-                          "slices with m:profile{dump=..., results=out}", (int)(MAX_VALUES / C), site_name, C);
+        return luaL_error(L,
+                          "m:activations: tokens must be 1..%d for %s (%d channels); store larger "
+                          "slices with m:profile{dump=..., results=out}",
+                          (int)(MAX_VALUES / C), site_name, C);
     qs_window_opts wo;
     qs__lua_window_opts(L, 2, m, &wo);
     wo.score = QS_SCORE_ALL;
@@ -69,10 +75,11 @@ static int model_activations(lua_State *L) {
     int rc = qs_windows_build(&ws, m->tok, t->data, t->len, &wo);
     if (rc == QS_OK) {
         rc = qs_capture_create(&c, &m->cfg, &o);
-        if (rc == QS_OK) rc = qs_capture_add_dump(c, site, layer, (long)tokens, rows_sink_fn, &sink);
+        if (rc == QS_OK)
+            rc = qs_capture_add_dump(c, site, layer, (long)tokens, rows_sink_fn, &sink);
         if (rc == QS_OK) rc = qs_profile_run(c, m, &ws, (long)tokens, &info);
         qs_capture_free(c);
-        if (rc == QS_OK) {  /* the token of each row: the windows' tokens in order */
+        if (rc == QS_OK) { /* the token of each row: the windows' tokens in order */
             long k = 0;
             for (int w = 0; w < ws.n && k < sink.rows; w++)
                 for (int j = 0; j < ws.w[w].n && k < sink.rows; j++) ids[k++] = ws.w[w].tokens[j];
@@ -104,4 +111,5 @@ static int model_activations(lua_State *L) {
     return 1;
 }
 
-const luaL_Reg qs__lua_activations_model_methods[] = {{"activations", model_activations}, {NULL, NULL}};
+const luaL_Reg qs__lua_activations_model_methods[] = {{"activations", model_activations},
+                                                      {NULL, NULL}};

@@ -14,8 +14,8 @@
  *   qs.outlier_channels(prof [, {min_token_frac = 0.5}])
  *       -> {{site, layer, channel, absmax, ratio_to_median, token_fraction,
  *            sequence_fraction, shared_layers}, ...}
- *   qs.outlier_tokens(prof) -> {{site, layer, window, position, token_id, channel, value, ratio}, ...}
- *   m:plant{{site=, layer= (number or "all"), channel=, scale=}, ...} -> a new model whose
+ *   qs.outlier_tokens(prof) -> {{site, layer, window, position, token_id, channel, value, ratio},
+ * ...} m:plant{{site=, layer= (number or "all"), channel=, scale=}, ...} -> a new model whose
  *       full-precision function is unchanged (plant.h)
  *   m:save(path) writes a llama2.c checkpoint. */
 #include <lauxlib.h>
@@ -36,7 +36,10 @@
 
 #define QS_LUA_CAPTURE "qs.capture"
 
-typedef struct lua_capture { qs_capture *c; int n_layers; } lua_capture;
+typedef struct lua_capture {
+    qs_capture *c;
+    int n_layers;
+} lua_capture;
 
 static int capture_gc(lua_State *L) {
     lua_capture *u = luaL_checkudata(L, 1, QS_LUA_CAPTURE);
@@ -73,8 +76,10 @@ static void push_site_summaries(lua_State *L, const qs_capture *c) {
                 lua_pushnumber(L, v);
                 lua_rawseti(L, -2, l + 1);
             }
-            if (any) lua_setfield(L, -2, qs_site_name(s));
-            else lua_pop(L, 1);
+            if (any)
+                lua_setfield(L, -2, qs_site_name(s));
+            else
+                lua_pop(L, 1);
         }
         lua_setfield(L, -2, fields[f]);
     }
@@ -103,8 +108,8 @@ void qs__lua_site_layer(lua_State *L, int idx, const char *what, const qs_config
     const char *name = qs__lua_opt_str(L, idx, "site", NULL);
     *site = name ? qs_site_from_name(name) : -1;
     if (*site < 0)
-        luaL_error(L, "%s: site '%s' is not one of resid, attn_in, attn_o_in, ffn_in, ffn_down_in", what,
-                   name ? name : "(missing)");
+        luaL_error(L, "%s: site '%s' is not one of resid, attn_in, attn_o_in, ffn_in, ffn_down_in",
+                   what, name ? name : "(missing)");
     int n = qs_site_layers(cfg, *site);
     lua_Integer l = qs__lua_opt_int(L, idx, "layer", -1);
     if (l < 0 || l >= n) luaL_error(L, "%s: layer must be 0..%d for %s", what, n - 1, name);
@@ -113,7 +118,10 @@ void qs__lua_site_layer(lua_State *L, int idx, const char *what, const qs_config
 
 #define LUA_MAX_DUMPS 16
 
-typedef struct dump_req { int site, layer; long tokens; } dump_req;
+typedef struct dump_req {
+    int site, layer;
+    long tokens;
+} dump_req;
 
 /* Reads dump = {{site=, layer=, tokens=}, ...} from the option table at idx into d (room
  * for LUA_MAX_DUMPS); returns how many. Raises on a bad entry, before anything is allocated. */
@@ -123,20 +131,23 @@ static int read_dumps(lua_State *L, int idx, const qs_model *m, unsigned site_ma
         lua_pop(L, 1);
         return 0;
     }
-    if (!lua_istable(L, -1)) luaL_error(L, "m:profile: dump must be a list of {site=, layer=, tokens=}");
+    if (!lua_istable(L, -1))
+        luaL_error(L, "m:profile: dump must be a list of {site=, layer=, tokens=}");
     int list = lua_gettop(L), n = (int)luaL_len(L, list);
     if (n > LUA_MAX_DUMPS) luaL_error(L, "m:profile: at most %d dumps (got %d)", LUA_MAX_DUMPS, n);
     static const char *const keys[] = {"site", "layer", "tokens", NULL};
     for (int i = 0; i < n; i++) {
         lua_rawgeti(L, list, i + 1);
         int e = lua_gettop(L);
-        if (!lua_istable(L, e)) luaL_error(L, "m:profile: dump[%d] must be a table {site=, layer=, tokens=}", i + 1);
+        if (!lua_istable(L, e))
+            luaL_error(L, "m:profile: dump[%d] must be a table {site=, layer=, tokens=}", i + 1);
         qs__lua_check_keys(L, e, "m:profile dump", keys);
         char what[48];
         snprintf(what, sizeof what, "m:profile: dump[%d]", i + 1);
         qs__lua_site_layer(L, e, what, &m->cfg, &d[i].site, &d[i].layer);
         if (!(site_mask & QS_SITE_BIT(d[i].site)))
-            luaL_error(L, "%s: site %s is not profiled (see sites=)", what, qs_site_name(d[i].site));
+            luaL_error(L, "%s: site %s is not profiled (see sites=)", what,
+                       qs_site_name(d[i].site));
         lua_Integer tokens = qs__lua_opt_int(L, e, "tokens", 256);
         if (tokens < 1) luaL_error(L, "%s: tokens must be >= 1", what);
         d[i].tokens = (long)tokens;
@@ -164,15 +175,17 @@ static void push_dumps(lua_State *L, const dump_req *d, const long *rows, int n,
 
 static int model_profile(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
-    static const char *const keys[] = {QS_LUA_WINDOW_KEYS, "tokens", "sites", "tau", "phi", "massive_abs",
-                                       "massive_ratio", "int8", "results", "dump", NULL};
+    static const char *const keys[] = {
+        QS_LUA_WINDOW_KEYS, "tokens", "sites",   "tau",  "phi", "massive_abs",
+        "massive_ratio",    "int8",   "results", "dump", NULL};
     qs__lua_check_keys(L, 2, "m:profile", keys);
     lua_getfield(L, 2, "text");
     qs_text *t = qs__lua_check_text(L, -1);
     lua_pop(L, 1);
     if (!m->tok) return luaL_error(L, "m:profile: the model has no tokenizer");
     qs_capture_opts o = qs_capture_opts_default();
-    if (qs_site_mask_parse(qs__lua_opt_str(L, 2, "sites", "all"), &o.site_mask)) return qs__lua_fail(L, "m:profile");
+    if (qs_site_mask_parse(qs__lua_opt_str(L, 2, "sites", "all"), &o.site_mask))
+        return qs__lua_fail(L, "m:profile");
     o.chan.tau = qs__lua_opt_num(L, 2, "tau", o.chan.tau);
     o.chan.phi = o.outl.min_token_frac = qs__lua_opt_num(L, 2, "phi", o.chan.phi);
     o.outl.massive_abs = qs__lua_opt_num(L, 2, "massive_abs", o.outl.massive_abs);
@@ -212,7 +225,7 @@ static int model_profile(lua_State *L) {
                                      qs_profile_h5_dump_fn, sinks[i]);
     }
     if (rc == QS_OK) rc = qs_profile_run(u->c, m, &ws, tokens, &info);
-    if (u->c) qs_capture_clear_dumps(u->c);  /* the capture outlives the sinks (prof.capture) */
+    if (u->c) qs_capture_clear_dumps(u->c); /* the capture outlives the sinks (prof.capture) */
     for (int i = 0; i < n_dumps; i++) {
         dump_rows[i] = qs_profile_h5_sink_rows(sinks[i]);
         int rc2 = qs_profile_h5_sink_close(sinks[i]);
@@ -328,13 +341,16 @@ static int model_plant(lua_State *L) {
         qs__lua_check_keys(L, e, "m:plant", keys);
         char layer[32], channel[32], scale[64];
         lua_getfield(L, e, "layer");
-        if (lua_type(L, -1) == LUA_TSTRING) snprintf(layer, sizeof layer, "%s", lua_tostring(L, -1));
-        else snprintf(layer, sizeof layer, "%lld", (long long)luaL_checkinteger(L, -1));
+        if (lua_type(L, -1) == LUA_TSTRING)
+            snprintf(layer, sizeof layer, "%s", lua_tostring(L, -1));
+        else
+            snprintf(layer, sizeof layer, "%lld", (long long)luaL_checkinteger(L, -1));
         lua_pop(L, 1);
         snprintf(channel, sizeof channel, "%lld", (long long)qs__lua_opt_int(L, e, "channel", -1));
         snprintf(scale, sizeof scale, "%.17g", qs__lua_opt_num(L, e, "scale", 0));
         const char *site = qs__lua_opt_str(L, e, "site", "");
-        if (qs_plant_parse_parts(&sp[i], site, layer, channel, scale) || qs_plant_check(&m->cfg, &sp[i]))
+        if (qs_plant_parse_parts(&sp[i], site, layer, channel, scale) ||
+            qs_plant_check(&m->cfg, &sp[i]))
             return qs__lua_fail(L, "m:plant");
         lua_pop(L, 1);
     }

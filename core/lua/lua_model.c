@@ -41,8 +41,10 @@ static int model_gc(lua_State *L) {
 
 static int model_tostring(lua_State *L) {
     qs_lua_model *u = luaL_checkudata(L, 1, QS_LUA_MODEL);
-    if (!u->m) lua_pushliteral(L, "qs.model(closed)");
-    else lua_pushfstring(L, "qs.model(%s, %s)", u->m->path, u->m->format);
+    if (!u->m)
+        lua_pushliteral(L, "qs.model(closed)");
+    else
+        lua_pushfstring(L, "qs.model(%s, %s)", u->m->path, u->m->format);
     return 1;
 }
 
@@ -109,7 +111,8 @@ static int model_generate(lua_State *L) {
                           (float)qs__lua_opt_num(L, 2, "temperature", 0),
                           (unsigned long long)qs__lua_opt_int(L, 2, "seed", 42), 1};
     char *text;
-    if (qs_generate(m, prompt, &o, &text, NULL, NULL, NULL, NULL)) return qs__lua_fail(L, "m:generate");
+    if (qs_generate(m, prompt, &o, &text, NULL, NULL, NULL, NULL))
+        return qs__lua_fail(L, "m:generate");
     lua_pushstring(L, text);
     free(text);
     return 1;
@@ -159,8 +162,10 @@ const luaL_Reg qs__lua_model_functions[] = {{"model", l_model}, {NULL, NULL}};
 
 int qs__lua_register_model(lua_State *L) {
     static const luaL_Reg methods[] = {
-        {"info", model_info},         {"tokenize", model_tokenize},
-        {"generate", model_generate}, {"perplexity", model_perplexity},
+        {"info", model_info},
+        {"tokenize", model_tokenize},
+        {"generate", model_generate},
+        {"perplexity", model_perplexity},
         {NULL, NULL},
     };
     static const luaL_Reg meta[] = {

@@ -67,8 +67,10 @@ static int ro_index(lua_State *L) { /* (proxy, key) */
 static int ro_newindex(lua_State *L) { /* (proxy, key, value) */
     lua_getiuservalue(L, 1, 2);
     const char *label = lua_tostring(L, -1);
-    return luaL_error(L, "%s is read-only: cannot set '%s' (parameters come from the command "
-                         "line as name=value)", label, luaL_tolstring(L, 2, NULL));
+    return luaL_error(L,
+                      "%s is read-only: cannot set '%s' (parameters come from the command "
+                      "line as name=value)",
+                      label, luaL_tolstring(L, 2, NULL));
 }
 
 static int ro_next(lua_State *L) { /* (proxy, key); upvalue 1: the table */
@@ -107,9 +109,12 @@ static int ro_tostring(lua_State *L) {
 
 /* Pushes raw converted by its look: number, boolean, else string. */
 static void push_auto(lua_State *L, const char *raw) {
-    if (strcmp(raw, "true") == 0) lua_pushboolean(L, 1);
-    else if (strcmp(raw, "false") == 0) lua_pushboolean(L, 0);
-    else if (!(*raw && lua_stringtonumber(L, raw))) lua_pushstring(L, raw);
+    if (strcmp(raw, "true") == 0)
+        lua_pushboolean(L, 1);
+    else if (strcmp(raw, "false") == 0)
+        lua_pushboolean(L, 0);
+    else if (!(*raw && lua_stringtonumber(L, raw)))
+        lua_pushstring(L, raw);
 }
 
 /* Pushes raw converted to the type of the scalar at index def (number, integer, boolean,
@@ -133,16 +138,15 @@ static void push_typed_scalar(lua_State *L, const char *raw, int def, const char
         }
         return;
     case LUA_TBOOLEAN:
-        if (strcmp(raw, "true") == 0) lua_pushboolean(L, 1);
-        else if (strcmp(raw, "false") == 0) lua_pushboolean(L, 0);
-        else luaL_error(L, "%s expects true or false, got '%s'", what, raw);
+        if (strcmp(raw, "true") == 0)
+            lua_pushboolean(L, 1);
+        else if (strcmp(raw, "false") == 0)
+            lua_pushboolean(L, 0);
+        else
+            luaL_error(L, "%s expects true or false, got '%s'", what, raw);
         return;
-    case LUA_TSTRING:
-        lua_pushstring(L, raw);
-        return;
-    case LUA_TNIL:
-        push_auto(L, raw);
-        return;
+    case LUA_TSTRING: lua_pushstring(L, raw); return;
+    case LUA_TNIL: push_auto(L, raw); return;
     default:
         luaL_error(L, "%s: a default must be a number, string, boolean or list, got %s", what,
                    luaL_typename(L, def));
@@ -158,8 +162,10 @@ static lua_Integer check_list(lua_State *L, int t, const char *name) {
         count++;
         if (!lua_isinteger(L, -2) || vt == LUA_TTABLE || vt == LUA_TFUNCTION ||
             vt == LUA_TUSERDATA || vt == LUA_TTHREAD)
-            luaL_error(L, "default of parameter '%s' must be a list of numbers, strings or "
-                          "booleans", name);
+            luaL_error(L,
+                       "default of parameter '%s' must be a list of numbers, strings or "
+                       "booleans",
+                       name);
         lua_pop(L, 1);
     }
     if (count != n) luaL_error(L, "default of parameter '%s' must be a list (keys 1..n)", name);
@@ -173,8 +179,10 @@ static void push_param(lua_State *L, const char *name, const char *raw, int def)
     char what[160];
     snprintf(what, sizeof what, "parameter '%s'", name);
     if (lua_type(L, def) != LUA_TTABLE) {
-        if (raw) push_typed_scalar(L, raw, def, what);
-        else lua_pushvalue(L, def);
+        if (raw)
+            push_typed_scalar(L, raw, def, what);
+        else
+            lua_pushvalue(L, def);
         return;
     }
     lua_Integer n = check_list(L, def, name);
@@ -184,7 +192,7 @@ static void push_param(lua_State *L, const char *name, const char *raw, int def)
             lua_rawgeti(L, def, i);
             lua_rawseti(L, -2, i);
         }
-    } else if (*raw) { /* "a,b,c"; an empty value is an empty list */
+    } else if (*raw) {          /* "a,b,c"; an empty value is an empty list */
         lua_rawgeti(L, def, 1); /* the item type: nil (auto) for an empty default */
         int item = lua_gettop(L);
         lua_Integer k = 0;
@@ -258,15 +266,16 @@ static int l_declare_params(lua_State *L) { /* declare_params{ name = default, .
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
     lua_rawgetp(L, LUA_REGISTRYINDEX, &cli_key); /* 2 */
-    lua_newtable(L);                              /* 3: unknown CLI names */
-    lua_newtable(L);                              /* 4: declared names */
+    lua_newtable(L);                             /* 3: unknown CLI names */
+    lua_newtable(L);                             /* 4: declared names */
     lua_Integer nunknown = 0, ndeclared = 0;
     lua_pushnil(L);
     while (lua_next(L, 1)) {
         lua_pop(L, 1);
         if (lua_type(L, -1) != LUA_TSTRING)
-            return luaL_error(L, "declare_params: parameter names must be strings, got %s "
-                                 "(write declare_params{ name = default })",
+            return luaL_error(L,
+                              "declare_params: parameter names must be strings, got %s "
+                              "(write declare_params{ name = default })",
                               luaL_typename(L, -1));
         lua_pushvalue(L, -1);
         lua_rawseti(L, 4, ++ndeclared);
@@ -287,8 +296,10 @@ static int l_declare_params(lua_State *L) { /* declare_params{ name = default, .
         lua_pushstring(L, nunknown == 1 ? "unknown parameter " : "unknown parameters ");
         push_sorted_names(L, 3);
         lua_pushliteral(L, " on the command line (the script declares ");
-        if (ndeclared) push_sorted_names(L, 4);
-        else lua_pushliteral(L, "none");
+        if (ndeclared)
+            push_sorted_names(L, 4);
+        else
+            lua_pushliteral(L, "none");
         lua_pushliteral(L, ")");
         lua_concat(L, 6);
         return lua_error(L);
@@ -370,13 +381,14 @@ int qs_lua_set_params(lua_State *L, int n, char *const *assignments) {
                                 s ? s : "(null)");
         size_t len = (size_t)(eq - s);
         if (!valid_name(s, len))
-            return qs_error_set(QS_ERR_ARG, "script parameter '%s': the name '%.*s' must be "
-                                "letters, digits and _, not starting with a digit", s,
-                                (int)len, s);
+            return qs_error_set(QS_ERR_ARG,
+                                "script parameter '%s': the name '%.*s' must be "
+                                "letters, digits and _, not starting with a digit",
+                                s, (int)len, s);
         for (int j = 0; j < i; j++)
             if (strncmp(assignments[j], s, len + 1) == 0)
-                return qs_error_set(QS_ERR_ARG, "script parameter '%.*s' is given twice",
-                                    (int)len, s);
+                return qs_error_set(QS_ERR_ARG, "script parameter '%.*s' is given twice", (int)len,
+                                    s);
     }
     struct set_args a = {n, assignments};
     return qs__lua_protect(L, set_params_p, &a, 0, QS_ERR_ARG);

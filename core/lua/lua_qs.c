@@ -87,9 +87,12 @@ void qs__lua_set_str(lua_State *L, const char *key, const char *v) {
 
 void qs__lua_set_fields(lua_State *L, const qs_field *f, size_t n) {
     for (size_t i = 0; i < n; i++) {
-        if (f[i].kind == QS_FIELD_STR) qs__lua_set_str(L, f[i].name, f[i].str ? f[i].str : "");
-        else if (f[i].kind == QS_FIELD_INT) qs__lua_set_int(L, f[i].name, f[i].i);
-        else qs__lua_set_num(L, f[i].name, f[i].num);
+        if (f[i].kind == QS_FIELD_STR)
+            qs__lua_set_str(L, f[i].name, f[i].str ? f[i].str : "");
+        else if (f[i].kind == QS_FIELD_INT)
+            qs__lua_set_int(L, f[i].name, f[i].i);
+        else
+            qs__lua_set_num(L, f[i].name, f[i].num);
     }
 }
 
@@ -97,13 +100,15 @@ void qs__lua_window_opts(lua_State *L, int idx, const qs_model *m, qs_window_opt
     qs_window_opts_default(wo);
     wo->ctx = (int)qs__lua_opt_int(L, idx, "ctx", m->cfg.seq_len < 512 ? m->cfg.seq_len : 512);
     if (wo->ctx < 2 || wo->ctx > m->cfg.seq_len)
-        luaL_error(L, "option 'ctx' = %d must be in 2..%d (the model's context)", wo->ctx, m->cfg.seq_len);
+        luaL_error(L, "option 'ctx' = %d must be in 2..%d (the model's context)", wo->ctx,
+                   m->cfg.seq_len);
     wo->stride = (int)qs__lua_opt_int(L, idx, "stride", 0);
     wo->max_tokens = (long)qs__lua_opt_int(L, idx, "max_tokens", 0);
     wo->skip_docs = (int)qs__lua_opt_int(L, idx, "skip_docs", 0);
     wo->doc_sep = qs__lua_opt_str(L, idx, "docs", NULL);
     const char *s = qs__lua_opt_str(L, idx, "score", "half");
-    if ((wo->score = qs_score_mode_parse(s)) < 0) luaL_error(L, "option 'score' = '%s' must be half or all", s);
+    if ((wo->score = qs_score_mode_parse(s)) < 0)
+        luaL_error(L, "option 'score' = '%s' must be half or all", s);
     const char *b = qs__lua_opt_str(L, idx, "bos", "replace");
     if ((wo->bos = qs_bos_mode_parse(b)) < 0)
         luaL_error(L, "option 'bos' = '%s' must be replace, prepend or none", b);
@@ -117,8 +122,10 @@ static int l_text(lua_State *L) {
         static const char *const keys[] = {"utf8", NULL};
         qs__lua_check_keys(L, 2, "qs.text", keys);
         const char *u = qs__lua_opt_str(L, 2, "utf8", "strict");
-        if (strcmp(u, "replace") == 0) policy = QS_UTF8_REPLACE;
-        else if (strcmp(u, "strict") != 0) luaL_error(L, "qs.text: utf8 must be strict or replace");
+        if (strcmp(u, "replace") == 0)
+            policy = QS_UTF8_REPLACE;
+        else if (strcmp(u, "strict") != 0)
+            luaL_error(L, "qs.text: utf8 must be strict or replace");
     }
     qs_lua_text *t = lua_newuserdatauv(L, sizeof *t, 0);
     memset(t, 0, sizeof *t);
@@ -154,8 +161,9 @@ static int text_path(lua_State *L) {
  *           seq=, batch=, kv_bits=} -> {weight_bytes, scale_bytes, kv_bytes, total_bytes,
  *           bits_per_weight} */
 static int l_memory(lua_State *L) {
-    static const char *const keys[] = {"params", "bits", "group", "scale_bits", "affine", "layers",
-                                       "kv_heads", "head_dim", "seq", "batch", "kv_bits", NULL};
+    static const char *const keys[] = {"params", "bits",   "group",    "scale_bits",
+                                       "affine", "layers", "kv_heads", "head_dim",
+                                       "seq",    "batch",  "kv_bits",  NULL};
     qs__lua_check_keys(L, 1, "qs.memory", keys);
     qs_mem_spec s;
     qs_mem_spec_default(&s);

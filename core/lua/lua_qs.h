@@ -17,11 +17,15 @@
 int qs_lua_open_qs(lua_State *L);
 
 /* userdata payloads */
-typedef struct qs_lua_model { qs_model *m; } qs_lua_model;
-typedef struct qs_lua_text { qs_text t; } qs_lua_text;
+typedef struct qs_lua_model {
+    qs_model *m;
+} qs_lua_model;
+typedef struct qs_lua_text {
+    qs_text t;
+} qs_lua_text;
 
 #define QS_LUA_MODEL "qs.model"
-#define QS_LUA_TEXT "qs.text"
+#define QS_LUA_TEXT  "qs.text"
 
 /* helpers shared by the lua_*.c files */
 qs_model *qs__lua_check_model(lua_State *L, int idx);
@@ -36,7 +40,8 @@ int qs__lua_opt_bool(lua_State *L, int idx, const char *key, int def);
  * docs, skip_docs); raises on bad values. */
 void qs__lua_window_opts(lua_State *L, int idx, const qs_model *m, qs_window_opts *wo);
 /* The window keys, for qs__lua_check_keys lists. */
-#define QS_LUA_WINDOW_KEYS "text", "ctx", "stride", "score", "bos", "max_tokens", "docs", "skip_docs"
+#define QS_LUA_WINDOW_KEYS \
+    "text", "ctx", "stride", "score", "bos", "max_tokens", "docs", "skip_docs"
 /* Raises a Lua error carrying qs_error_message(), prefixed with `what`. */
 int qs__lua_fail(lua_State *L, const char *what);
 /* t[key] = value helpers for building result tables (table on top of the stack) */

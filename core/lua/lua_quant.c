@@ -36,11 +36,13 @@ static void push_side(lua_State *L, const qs_quant_side *s) {
 }
 
 /* Parses a full config name or the short one-side forms. */
-static void parse_spec(lua_State *L, const char *name, qs_quant_config *c, const qs_quant_side **side) {
+static void parse_spec(lua_State *L, const char *name, qs_quant_config *c,
+                       const qs_quant_side **side) {
     char buf[512];
     const char *full = name;
     size_t first = strcspn(name, " "); /* the W/A token */
-    if ((name[0] == 'W' || name[0] == 'w') && !memchr(name, 'A', first) && !memchr(name, 'a', first)) {
+    if ((name[0] == 'W' || name[0] == 'w') && !memchr(name, 'A', first) &&
+        !memchr(name, 'a', first)) {
         /* "W4 g128" -> "W4A16 g128" (only when the first token has no A part) */
         size_t k = strcspn(name, " ");
         snprintf(buf, sizeof buf, "%.*sA16%s", (int)k, name, name + k);
@@ -52,7 +54,9 @@ static void parse_spec(lua_State *L, const char *name, qs_quant_config *c, const
     if (qs_quant_config_parse(c, full)) qs__lua_fail(L, "quantization spec");
     int wq = c->w.spec.bits != QS_QUANT_BITS_NONE, aq = c->a.spec.bits != QS_QUANT_BITS_NONE;
     if (side) {
-        if (wq && aq) luaL_error(L, "quantization spec '%s' quantizes both sides; give one (W.. or A..)", name);
+        if (wq && aq)
+            luaL_error(L, "quantization spec '%s' quantizes both sides; give one (W.. or A..)",
+                       name);
         *side = aq ? &c->a : &c->w;
     }
 }
@@ -72,7 +76,8 @@ static int l_config(lua_State *L) {
 }
 
 /* fake-quantizes x (R, C) with spec; pushes the report table; out may be NULL */
-static void quantize_push(lua_State *L, const float *x, int R, int C, const qs_quant_spec *sp, int with_values) {
+static void quantize_push(lua_State *L, const float *x, int R, int C, const qs_quant_spec *sp,
+                          int with_values) {
     size_t n = (size_t)R * C;
     float *y = malloc(n * sizeof *y);
     if (!y) luaL_error(L, "out of memory");
@@ -120,7 +125,9 @@ static int l_quantize(lua_State *L) {
         R = qs__lua_opt_int(L, 3, "rows", 1);
         C = qs__lua_opt_int(L, 3, "cols", n / (R > 0 ? R : 1));
     }
-    if (R < 1 || C < 1 || R * C != n) return luaL_error(L, "qs.quantize: rows x cols = %d x %d does not match %d values", (int)R, (int)C, (int)n);
+    if (R < 1 || C < 1 || R * C != n)
+        return luaL_error(L, "qs.quantize: rows x cols = %d x %d does not match %d values", (int)R,
+                          (int)C, (int)n);
     float *x = malloc((size_t)n * sizeof *x);
     if (!x) return luaL_error(L, "out of memory");
     for (lua_Integer i = 1; i <= n; i++) {
@@ -161,7 +168,7 @@ static void push_eval(lua_State *L, const qs_eval_result *r) {
 static int model_eval(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
     static const char *const keys[] = {QS_LUA_WINDOW_KEYS, "config", "attribute", "calib",
-                                       "calib_windows", NULL};
+                                       "calib_windows",    NULL};
     qs__lua_check_keys(L, 2, "m:eval", keys);
     const char *name = qs__lua_opt_str(L, 2, "config", NULL);
     if (!name) return luaL_error(L, "m:eval: config is required");
@@ -217,8 +224,10 @@ static int model_eval(lua_State *L) {
             push_eval(L, &part);
             qs__lua_set_str(L, "config", canon);
             char scope[48];
-            if (by_site) snprintf(scope, sizeof scope, "site:%s", qs_site_name(i));
-            else snprintf(scope, sizeof scope, "layer:%d", i);
+            if (by_site)
+                snprintf(scope, sizeof scope, "site:%s", qs_site_name(i));
+            else
+                snprintf(scope, sizeof scope, "layer:%d", i);
             qs__lua_set_str(L, "scope", scope);
             lua_rawseti(L, -2, ++k);
         }
@@ -230,6 +239,7 @@ static int model_eval(lua_State *L) {
     return 1;
 }
 
-const luaL_Reg qs__lua_quant_functions[] = {{"config", l_config}, {"quantize", l_quantize}, {NULL, NULL}};
+const luaL_Reg qs__lua_quant_functions[] = {
+    {"config", l_config}, {"quantize", l_quantize}, {NULL, NULL}};
 const luaL_Reg qs__lua_quant_model_methods[] = {
     {"eval", model_eval}, {"quantize_tensor", model_quantize_tensor}, {NULL, NULL}};

@@ -19,8 +19,8 @@
 #include "lua_sandbox.h"
 
 #define QS_LUA_RESULTS "qs.results"
-#define MAX_TABLES 64
-#define MAX_COLS 128
+#define MAX_TABLES     64
+#define MAX_COLS       128
 
 typedef struct results_table {
     char name[128];
@@ -71,7 +71,9 @@ static int results_close(lua_State *L) {
     return 0;
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 /* the table for `name`, created from the keys of the row at index `row` */
 static results_table *table_for(lua_State *L, qs_lua_results *r, const char *name, int row) {
@@ -86,7 +88,8 @@ static results_table *table_for(lua_State *L, qs_lua_results *r, const char *nam
     lua_pushnil(L);
     while (lua_next(L, row)) {
         lua_pop(L, 1);
-        if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "out:append: row keys must be column names");
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "out:append: row keys must be column names");
         if (n == MAX_COLS) luaL_error(L, "out:append: more than %d columns", MAX_COLS);
         names[n++] = (char *)lua_tostring(L, -1);
     }
@@ -111,7 +114,8 @@ static results_table *table_for(lua_State *L, qs_lua_results *r, const char *nam
             cols[k].type = QS_H5_COL_F64;
             cols[k].len = 0;
         } else {
-            luaL_error(L, "out:append: column '%s' is a %s; columns hold numbers, strings or booleans",
+            luaL_error(L,
+                       "out:append: column '%s' is a %s; columns hold numbers, strings or booleans",
                        names[k], lua_typename(L, ty));
         }
     }
@@ -140,10 +144,18 @@ static void append_row(lua_State *L, qs_lua_results *r, const char *name, int ro
         lua_getfield(L, row, t->col_names[c]);
         switch (lua_type(L, -1)) {
         case LUA_TNIL: break;
-        case LUA_TNUMBER: rc = qs_h5_table_set_f64(t->t, t->col_names[c], lua_tonumber(L, -1)); break;
-        case LUA_TBOOLEAN: rc = qs_h5_table_set_f64(t->t, t->col_names[c], lua_toboolean(L, -1)); break;
-        case LUA_TSTRING: rc = qs_h5_table_set_str(t->t, t->col_names[c], lua_tostring(L, -1)); break;
-        default: luaL_error(L, "out:append: column '%s' got a %s", t->col_names[c], luaL_typename(L, -1));
+        case LUA_TNUMBER:
+            rc = qs_h5_table_set_f64(t->t, t->col_names[c], lua_tonumber(L, -1));
+            break;
+        case LUA_TBOOLEAN:
+            rc = qs_h5_table_set_f64(t->t, t->col_names[c], lua_toboolean(L, -1));
+            break;
+        case LUA_TSTRING:
+            rc = qs_h5_table_set_str(t->t, t->col_names[c], lua_tostring(L, -1));
+            break;
+        default:
+            luaL_error(L, "out:append: column '%s' got a %s", t->col_names[c],
+                       luaL_typename(L, -1));
         }
         lua_pop(L, 1);
     }
@@ -176,8 +188,10 @@ static int results_attr(lua_State *L) {
     const char *path = luaL_checkstring(L, 2), *key = luaL_checkstring(L, 3);
     int rc = qs_h5_group(r->h, path);
     if (rc == QS_OK) {
-        if (lua_type(L, 4) == LUA_TNUMBER) rc = qs_h5_attr_f64(r->h, path, key, lua_tonumber(L, 4));
-        else rc = qs_h5_attr_str(r->h, path, key, luaL_checkstring(L, 4));
+        if (lua_type(L, 4) == LUA_TNUMBER)
+            rc = qs_h5_attr_f64(r->h, path, key, lua_tonumber(L, 4));
+        else
+            rc = qs_h5_attr_str(r->h, path, key, luaL_checkstring(L, 4));
     }
     if (rc) return qs__lua_fail(L, "out:attr");
     return 0;
@@ -230,8 +244,12 @@ const luaL_Reg qs__lua_results_functions[] = {{"results", l_results}, {NULL, NUL
 
 int qs__lua_register_results(lua_State *L) {
     static const luaL_Reg methods[] = {
-        {"append", results_append}, {"write", results_write}, {"attr", results_attr},
-        {"run", results_run},       {"path", results_path},   {"close", results_close},
+        {"append", results_append},
+        {"write", results_write},
+        {"attr", results_attr},
+        {"run", results_run},
+        {"path", results_path},
+        {"close", results_close},
         {NULL, NULL},
     };
     static const luaL_Reg meta[] = {{"__gc", results_gc}, {"__close", results_gc}, {NULL, NULL}};

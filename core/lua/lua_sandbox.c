@@ -45,9 +45,12 @@ static double now_seconds(void) {
 
 /* "4 GiB", "64 MiB" or "123456 bytes" */
 static void format_bytes(char *buf, size_t len, size_t n) {
-    if (n && n % ((size_t)1 << 30) == 0) snprintf(buf, len, "%zu GiB", n >> 30);
-    else if (n && n % ((size_t)1 << 20) == 0) snprintf(buf, len, "%zu MiB", n >> 20);
-    else snprintf(buf, len, "%zu bytes", n);
+    if (n && n % ((size_t)1 << 30) == 0)
+        snprintf(buf, len, "%zu GiB", n >> 30);
+    else if (n && n % ((size_t)1 << 20) == 0)
+        snprintf(buf, len, "%zu MiB", n >> 20);
+    else
+        snprintf(buf, len, "%zu bytes", n);
 }
 
 /* ---- limits ------------------------------------------------------------------------ */
@@ -128,8 +131,10 @@ static int sandbox_collectgarbage(lua_State *L) {
             return lua_gettop(L);
         }
     }
-    return luaL_error(L, "collectgarbage('%s') is not allowed in a qscope script "
-                         "(allowed: collect, step, count, isrunning)", opt);
+    return luaL_error(L,
+                      "collectgarbage('%s') is not allowed in a qscope script "
+                      "(allowed: collect, step, count, isrunning)",
+                      opt);
 }
 
 /* setmetatable refusing a metatable that has a __gc field. Lua runs finalizers with hooks
@@ -264,8 +269,8 @@ static int setup(lua_State *L) {
 }
 
 qs_lua_limits qs_lua_limits_default(void) {
-    return (qs_lua_limits){.max_seconds = 0, .max_instructions = 0,
-                           .max_memory = QS_LUA_DEFAULT_MAX_MEMORY};
+    return (qs_lua_limits){
+        .max_seconds = 0, .max_instructions = 0, .max_memory = QS_LUA_DEFAULT_MAX_MEMORY};
 }
 
 int qs_lua_new(lua_State **out, const qs_lua_limits *lim) {
@@ -273,8 +278,10 @@ int qs_lua_new(lua_State **out, const qs_lua_limits *lim) {
     *out = NULL;
     qs_lua_limits l = lim ? *lim : qs_lua_limits_default();
     if (!(l.max_seconds >= 0) || isinf(l.max_seconds))
-        return qs_error_set(QS_ERR_ARG, "Lua time limit must be a finite number of seconds "
-                                        ">= 0 (0 = none), got %g", l.max_seconds);
+        return qs_error_set(QS_ERR_ARG,
+                            "Lua time limit must be a finite number of seconds "
+                            ">= 0 (0 = none), got %g",
+                            l.max_seconds);
     qs_lua_ctx *c = calloc(1, sizeof *c);
     if (!c) return qs_error_set(QS_ERR_NOMEM, "out of memory creating the Lua state");
     c->lim = l;
@@ -401,8 +408,8 @@ static int report(lua_State *L, int st, char **errmsg_out) {
     qs_lua_ctx *c = ctx_of(L);
     char lb[64];
     format_bytes(lb, sizeof lb, c->lim.max_memory);
-    const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1)
-                                                    : "(error object is not a string)";
+    const char *msg =
+        lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(error object is not a string)";
     size_t len = strlen(msg) + 160;
     char *buf = malloc(len);
     if (!buf) {
@@ -441,8 +448,10 @@ static int run(lua_State *L, const struct load_args *a, char **errmsg_out) {
         const char *msg = lua_tostring(L, -1);
         if (st == LUA_ERRSYNTAX && msg && strstr(msg, "attempt to load a binary chunk")) {
             char buf[512];
-            snprintf(buf, sizeof buf, "%s: precompiled Lua bytecode is refused; qscope runs "
-                                      "Lua source text only", a->path ? a->path : a->chunkname);
+            snprintf(buf, sizeof buf,
+                     "%s: precompiled Lua bytecode is refused; qscope runs "
+                     "Lua source text only",
+                     a->path ? a->path : a->chunkname);
             lua_pop(L, 1);
             return fail(errmsg_out, QS_ERR_SCRIPT, buf);
         }

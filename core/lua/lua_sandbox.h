@@ -78,7 +78,8 @@ int qs_lua_declare_global(lua_State *L, const char *name);
  * errmsg_out: optional; on failure *errmsg_out receives a malloc'd copy of the full message
  * (the caller frees it), on success NULL. The same message (truncated to the error
  * buffer) is set with qs_error_set. Returns QS_OK, QS_ERR_IO (cannot open or read path,
- * the message names it) or QS_ERR_SCRIPT (syntax, bytecode, runtime error, limit). The script's return values are discarded. */
+ * the message names it) or QS_ERR_SCRIPT (syntax, bytecode, runtime error, limit). The script's
+ * return values are discarded. */
 int qs_lua_run_file(lua_State *L, const char *path, char **errmsg_out);
 
 /* As qs_lua_run_file, for a source string; chunkname is used in messages ("=name" prints

@@ -34,27 +34,35 @@ static int push_row(void *user, const qs_sweep_row *r) {
 static int model_sweep(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
     if (lua_isnoneornil(L, 2)) lua_newtable(L);
-    static const char *const keys[] = {QS_LUA_WINDOW_KEYS, "bits", "gran", "clip", "scheme", "sites",
-                                       "targets", "tokens", "fp32_scales", "results", "name", NULL};
+    static const char *const keys[] = {QS_LUA_WINDOW_KEYS, "bits",    "gran",    "clip",
+                                       "scheme",           "sites",   "targets", "tokens",
+                                       "fp32_scales",      "results", "name",    NULL};
     qs__lua_check_keys(L, 2, "m:sweep", keys);
     qs_sweep_opts o;
     qs_sweep_opts_default(&o);
     const char *v;
-    if ((v = qs__lua_opt_str(L, 2, "bits", NULL)) && qs_sweep_parse_bits(&o, v)) return qs__lua_fail(L, "m:sweep");
-    if ((v = qs__lua_opt_str(L, 2, "gran", NULL)) && qs_sweep_parse_grans(&o, v)) return qs__lua_fail(L, "m:sweep");
-    if ((v = qs__lua_opt_str(L, 2, "clip", NULL)) && qs_sweep_parse_clips(&o, v)) return qs__lua_fail(L, "m:sweep");
-    if ((v = qs__lua_opt_str(L, 2, "scheme", NULL)) && qs_sweep_parse_schemes(&o, v)) return qs__lua_fail(L, "m:sweep");
-    if ((v = qs__lua_opt_str(L, 2, "sites", NULL)) && qs_site_mask_parse(v, &o.site_mask)) return qs__lua_fail(L, "m:sweep");
+    if ((v = qs__lua_opt_str(L, 2, "bits", NULL)) && qs_sweep_parse_bits(&o, v))
+        return qs__lua_fail(L, "m:sweep");
+    if ((v = qs__lua_opt_str(L, 2, "gran", NULL)) && qs_sweep_parse_grans(&o, v))
+        return qs__lua_fail(L, "m:sweep");
+    if ((v = qs__lua_opt_str(L, 2, "clip", NULL)) && qs_sweep_parse_clips(&o, v))
+        return qs__lua_fail(L, "m:sweep");
+    if ((v = qs__lua_opt_str(L, 2, "scheme", NULL)) && qs_sweep_parse_schemes(&o, v))
+        return qs__lua_fail(L, "m:sweep");
+    if ((v = qs__lua_opt_str(L, 2, "sites", NULL)) && qs_site_mask_parse(v, &o.site_mask))
+        return qs__lua_fail(L, "m:sweep");
     o.fp32_scales = qs__lua_opt_bool(L, 2, "fp32_scales", o.fp32_scales);
     o.tokens = (long)qs__lua_opt_int(L, 2, "tokens", o.tokens);
     lua_getfield(L, 2, "text");
     int has_text = !lua_isnil(L, -1);
     qs_text *t = has_text ? qs__lua_check_text(L, -1) : NULL;
     lua_pop(L, 1);
-    const char *targets = qs__lua_opt_str(L, 2, "targets", has_text ? "weights,activations" : "weights");
+    const char *targets =
+        qs__lua_opt_str(L, 2, "targets", has_text ? "weights,activations" : "weights");
     o.weights = strstr(targets, "weights") != NULL;
     o.activations = strstr(targets, "activations") != NULL;
-    if (!o.weights && !o.activations) return luaL_error(L, "m:sweep: targets must name weights and/or activations");
+    if (!o.weights && !o.activations)
+        return luaL_error(L, "m:sweep: targets must name weights and/or activations");
     if (o.activations && !has_text) return luaL_error(L, "m:sweep: activation targets need text=");
     qs_window_opts wo; /* parsed before any file is opened: a bad option raises cleanly */
     if (o.activations) qs__lua_window_opts(L, 2, m, &wo);
@@ -62,7 +70,8 @@ static int model_sweep(lua_State *L) {
     lua_getfield(L, 2, "results");
     qs_h5 *h = lua_isnil(L, -1) ? NULL : qs__lua_check_results(L, -1);
     lua_pop(L, 1);
-    if (h && qs_restable_sweep_open(&s.table, h, qs__lua_opt_str(L, 2, "name", "sweep"))) return qs__lua_fail(L, "m:sweep");
+    if (h && qs_restable_sweep_open(&s.table, h, qs__lua_opt_str(L, 2, "name", "sweep")))
+        return qs__lua_fail(L, "m:sweep");
     lua_newtable(L);
     int rc = o.weights ? qs_sweep_weights(m, &o, push_row, &s) : QS_OK;
     if (rc == QS_OK && o.activations) {

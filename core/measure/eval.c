@@ -8,8 +8,8 @@
 #include "error.h"
 #include "progress.h"
 
-int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg,
-            unsigned site_mask, const qs_windows *calib, qs_eval_result *out) {
+int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg, unsigned site_mask,
+            const qs_windows *calib, qs_eval_result *out) {
     memset(out, 0, sizeof *out);
     int rc;
     if ((rc = qs_quant_spec_validate(&cfg->w.spec)) || (rc = qs_quant_spec_validate(&cfg->a.spec)))

@@ -16,11 +16,11 @@
 #include "weight_quant.h"
 
 typedef struct qs_eval_result {
-    qs_kld_report kld;          /* PPL(Q), PPL(base), ratios, KLD, Δp, top-1, top-5 */
-    qs_wquant_report w;         /* what weight quantization did */
-    long a_calls;               /* activation fake-quant calls */
-    long a_clipped;             /* activation values clipped */
-    double a_bits_per_value;    /* activation storage bits per value (mean over calls) */
+    qs_kld_report kld;       /* PPL(Q), PPL(base), ratios, KLD, Δp, top-1, top-5 */
+    qs_wquant_report w;      /* what weight quantization did */
+    long a_calls;            /* activation fake-quant calls */
+    long a_clipped;          /* activation values clipped */
+    double a_bits_per_value; /* activation storage bits per value (mean over calls) */
     int n_windows;
     double seconds;
 } qs_eval_result;
@@ -28,8 +28,8 @@ typedef struct qs_eval_result {
 /* Evaluates cfg on ws. site_mask limits both sides to those sites (QS_SITE_ALL: every
  * linear input; weights of a site are the matrices that read it). calib: windows for static
  * activation ranges (NULL: the first window of ws). */
-int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg,
-            unsigned site_mask, const qs_windows *calib, qs_eval_result *out);
+int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg, unsigned site_mask,
+            const qs_windows *calib, qs_eval_result *out);
 
 /* Attribution: the config that applies cfg to one part of the model only. by_site: site
  * `index` (its activations and the weights that read it; *site_mask is set to that site);

@@ -3,12 +3,12 @@
 
 /* "kld_" / "dp_" + qs_kld_pct_names[i], spelled out so the names are static strings;
  * test_fields checks them against qs_kld_pct_names. */
-static const char *const kld_pct_fields[] = {"kld_max", "kld_p99.9", "kld_p99", "kld_p95",
+static const char *const kld_pct_fields[] = {"kld_max", "kld_p99.9",  "kld_p99", "kld_p95",
                                              "kld_p90", "kld_median", "kld_p10", "kld_p5",
-                                             "kld_p1", "kld_p0.1", "kld_min"};
-static const char *const dp_pct_fields[] = {"dp_max", "dp_p99.9", "dp_p99", "dp_p95", "dp_p90",
-                                            "dp_median", "dp_p10", "dp_p5", "dp_p1", "dp_p0.1",
-                                            "dp_min"};
+                                             "kld_p1",  "kld_p0.1",   "kld_min"};
+static const char *const dp_pct_fields[] = {"dp_max", "dp_p99.9",  "dp_p99", "dp_p95",
+                                            "dp_p90", "dp_median", "dp_p10", "dp_p5",
+                                            "dp_p1",  "dp_p0.1",   "dp_min"};
 _Static_assert(sizeof kld_pct_fields / sizeof *kld_pct_fields == QS_KLD_NPCT, "one name per level");
 _Static_assert(sizeof dp_pct_fields / sizeof *dp_pct_fields == QS_KLD_NPCT, "one name per level");
 

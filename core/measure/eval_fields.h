@@ -20,7 +20,7 @@
 #include "eval.h"
 #include "fields.h"
 
-#define QS_EVAL_NFIXED 26     /* the fields before the percentiles */
+#define QS_EVAL_NFIXED  26 /* the fields before the percentiles */
 #define QS_EVAL_NFIELDS (QS_EVAL_NFIXED + 2 * QS_KLD_NPCT)
 
 /* Fills f with r's QS_EVAL_NFIELDS fields in the order above (r may be NULL: names and

@@ -7,8 +7,8 @@
 #include "error.h"
 
 const double qs_kld_pct_levels[QS_KLD_NPCT] = {100, 99.9, 99, 95, 90, 50, 10, 5, 1, 0.1, 0};
-const char *const qs_kld_pct_names[QS_KLD_NPCT] = {"max", "p99.9", "p99", "p95", "p90", "median",
-                                                  "p10", "p5", "p1", "p0.1", "min"};
+const char *const qs_kld_pct_names[QS_KLD_NPCT] = {"max", "p99.9", "p99", "p95",  "p90", "median",
+                                                   "p10", "p5",    "p1",  "p0.1", "min"};
 
 void qs_kld_init(qs_kld_acc *a) { memset(a, 0, sizeof *a); }
 
@@ -58,7 +58,8 @@ static void top5(const float *x, int V, int out[5]) {
 }
 
 int qs_kld_add(qs_kld_acc *a, const float *base, const float *quant, int V, int target) {
-    if (target < 0 || target >= V) return qs_error_set(QS_ERR_ARG, "kld: target %d out of range", target);
+    if (target < 0 || target >= V)
+        return qs_error_set(QS_ERR_ARG, "kld: target %d out of range", target);
     int rc = reserve(a, a->n + 1);
     if (rc) return rc;
     int am_b, am_q;

@@ -9,11 +9,11 @@
 
 typedef struct qs_kld_acc {
     long n, cap;
-    double *kld;           /* (n) KL(P_base || P_quant) per scored token, nats */
-    double *dp;            /* (n) p_quant(correct) − p_base(correct) */
+    double *kld; /* (n) KL(P_base || P_quant) per scored token, nats */
+    double *dp;  /* (n) p_quant(correct) − p_base(correct) */
     double nll_base, nll_base_sq, nll_q, nll_q_sq, diff, diff_sq; /* running sums */
     long top1_same;
-    double top5_overlap;   /* sum of |top5(base) ∩ top5(q)| / 5 */
+    double top5_overlap; /* sum of |top5(base) ∩ top5(q)| / 5 */
 } qs_kld_acc;
 
 /* Percentile levels reported, in this order: max, 99.9, 99, 95, 90, median, 10, 5, 1, 0.1, min */
@@ -25,11 +25,12 @@ typedef struct qs_kld_report {
     long n;
     double nll_base, nll_q;
     double ppl_base, ppl_base_se, ppl_q, ppl_q_se;
-    double ppl_ratio, ppl_ratio_se, ln_ratio, ln_ratio_se;  /* paired: ln(PPL_q/PPL_base) = mean(nll_q − nll_base) */
+    double ppl_ratio, ppl_ratio_se, ln_ratio,
+        ln_ratio_se; /* paired: ln(PPL_q/PPL_base) = mean(nll_q − nll_base) */
     double kld_mean, kld_se, kld_pct[QS_KLD_NPCT];
     double dp_mean, dp_se, dp_pct[QS_KLD_NPCT], dp_rms, dp_rms_se;
-    double top1, top1_se;          /* fraction of tokens whose argmax agrees */
-    double top5, top5_se;          /* mean top-5 overlap fraction */
+    double top1, top1_se; /* fraction of tokens whose argmax agrees */
+    double top5, top5_se; /* mean top-5 overlap fraction */
 } qs_kld_report;
 
 void qs_kld_init(qs_kld_acc *a);

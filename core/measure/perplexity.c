@@ -32,8 +32,10 @@ int qs_perplexity(const qs_model *m, const qs_windows *ws, const qs_hook *hook,
     int max_n = 0;
     for (int i = 0; i < ws->n; i++) max_n = ws->w[i].n > max_n ? ws->w[i].n : max_n;
     if (max_n > m->cfg.seq_len)
-        return qs_error_set(QS_ERR_ARG, "window of %d tokens is longer than the model's context "
-                            "(%d)", max_n, m->cfg.seq_len);
+        return qs_error_set(QS_ERR_ARG,
+                            "window of %d tokens is longer than the model's context "
+                            "(%d)",
+                            max_n, m->cfg.seq_len);
     int V = m->cfg.vocab_size;
     qs_forward_state st;
     int rc = qs_forward_init(&st, m, max_n, max_n);

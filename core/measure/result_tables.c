@@ -61,7 +61,7 @@ int qs_restable_sweep_append(qs_h5_table *t, const qs_sweep_row *r) {
 
 /* The identifying strings, then every number of the evaluation (eval_fields.h). */
 #define PPL_NLABELS 4
-#define PPL_NCOLS (PPL_NLABELS + QS_EVAL_NFIELDS)
+#define PPL_NCOLS   (PPL_NLABELS + QS_EVAL_NFIELDS)
 _Static_assert(PPL_NCOLS <= MAX_FIELDS, "room for the ppl columns");
 
 static void ppl_fields(qs_field f[PPL_NCOLS], const char *w, const char *a, const char *config,

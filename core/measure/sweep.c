@@ -10,9 +10,9 @@
 #include "forward.h"
 #include "weight_quant.h"
 
-#define DEFAULT_SITES                                                                         \
-    (QS_SITE_BIT(QS_SITE_ATTN_IN) | QS_SITE_BIT(QS_SITE_ATTN_O_IN) |                         \
-     QS_SITE_BIT(QS_SITE_FFN_IN) | QS_SITE_BIT(QS_SITE_FFN_DOWN_IN))
+#define DEFAULT_SITES                                                                              \
+    (QS_SITE_BIT(QS_SITE_ATTN_IN) | QS_SITE_BIT(QS_SITE_ATTN_O_IN) | QS_SITE_BIT(QS_SITE_FFN_IN) | \
+     QS_SITE_BIT(QS_SITE_FFN_DOWN_IN))
 
 static const char *const gran_names[] = {"tensor", "channel", "token", "group"};
 
@@ -36,7 +36,8 @@ void qs_sweep_opts_default(qs_sweep_opts *o) {
 /* Splits list on commas into words (each < 64 bytes) and calls one(word) for each. */
 typedef int (*word_fn)(qs_sweep_opts *o, int i, const char *opt, const char *w);
 
-static int parse_list(qs_sweep_opts *o, const char *opt, const char *list, int *count, word_fn one) {
+static int parse_list(qs_sweep_opts *o, const char *opt, const char *list, int *count,
+                      word_fn one) {
     if (!list || !*list) return qs_error_set(QS_ERR_ARG, "--%s: empty list", opt);
     int n = 0;
     const char *p = list;
@@ -44,7 +45,8 @@ static int parse_list(qs_sweep_opts *o, const char *opt, const char *list, int *
         size_t len = strcspn(p, ",");
         char w[64];
         if (len == 0) return qs_error_set(QS_ERR_ARG, "--%s: empty word in '%s'", opt, list);
-        if (len >= sizeof w) return qs_error_set(QS_ERR_ARG, "--%s: word too long in '%s'", opt, list);
+        if (len >= sizeof w)
+            return qs_error_set(QS_ERR_ARG, "--%s: word too long in '%s'", opt, list);
         if (n == QS_SWEEP_MAX_LIST)
             return qs_error_set(QS_ERR_ARG, "--%s: more than %d values", opt, QS_SWEEP_MAX_LIST);
         memcpy(w, p, len);
@@ -98,19 +100,22 @@ static int one_gran(qs_sweep_opts *o, int i, const char *opt, const char *w) {
     if (strncmp(w, "group:", 6) == 0) {
         long g;
         if (!parse_int(w + 6, 1, 1L << 24, &g))
-            return qs_error_set(QS_ERR_ARG, "--%s: '%s': group size must be an integer >= 1", opt, w);
+            return qs_error_set(QS_ERR_ARG, "--%s: '%s': group size must be an integer >= 1", opt,
+                                w);
         o->grans[i] = QS_SWEEP_GROUP;
         o->groups[i] = (int)g;
         return QS_OK;
     }
-    return qs_error_set(QS_ERR_ARG, "--%s: unknown granularity '%s' (tensor, channel, token, group:G)",
-                        opt, w);
+    return qs_error_set(QS_ERR_ARG,
+                        "--%s: unknown granularity '%s' (tensor, channel, token, group:G)", opt, w);
 }
 
 static int one_clip(qs_sweep_opts *o, int i, const char *opt, const char *w) {
     o->percentiles[i] = 0;
-    if (strcmp(w, "absmax") == 0) o->clips[i] = QS_QUANT_ABSMAX;
-    else if (strcmp(w, "mse") == 0) o->clips[i] = QS_QUANT_MSE;
+    if (strcmp(w, "absmax") == 0)
+        o->clips[i] = QS_QUANT_ABSMAX;
+    else if (strcmp(w, "mse") == 0)
+        o->clips[i] = QS_QUANT_MSE;
     else if (strncmp(w, "percentile:", 11) == 0) {
         char *end;
         double p = strtod(w + 11, &end);
@@ -120,23 +125,26 @@ static int one_clip(qs_sweep_opts *o, int i, const char *opt, const char *w) {
         o->clips[i] = QS_QUANT_PERCENTILE;
         o->percentiles[i] = p;
     } else
-        return qs_error_set(QS_ERR_ARG, "--%s: unknown clip '%s' (absmax, mse, percentile:P)", opt, w);
+        return qs_error_set(QS_ERR_ARG, "--%s: unknown clip '%s' (absmax, mse, percentile:P)", opt,
+                            w);
     return QS_OK;
 }
 
 /* Parse into a copy so a bad list leaves o as it was. */
-#define PARSE(field_count, opt, fn)                                                           \
-    do {                                                                                      \
-        qs_sweep_opts t = *o;                                                                 \
-        int n, rc = parse_list(&t, opt, list, &n, fn);                                        \
-        if (rc) return rc;                                                                    \
-        t.field_count = n;                                                                    \
-        *o = t;                                                                               \
-        return QS_OK;                                                                         \
+#define PARSE(field_count, opt, fn)                    \
+    do {                                               \
+        qs_sweep_opts t = *o;                          \
+        int n, rc = parse_list(&t, opt, list, &n, fn); \
+        if (rc) return rc;                             \
+        t.field_count = n;                             \
+        *o = t;                                        \
+        return QS_OK;                                  \
     } while (0)
 
 int qs_sweep_parse_bits(qs_sweep_opts *o, const char *list) { PARSE(n_bits, "bits", one_bits); }
-int qs_sweep_parse_schemes(qs_sweep_opts *o, const char *list) { PARSE(n_schemes, "scheme", one_scheme); }
+int qs_sweep_parse_schemes(qs_sweep_opts *o, const char *list) {
+    PARSE(n_schemes, "scheme", one_scheme);
+}
 int qs_sweep_parse_grans(qs_sweep_opts *o, const char *list) { PARSE(n_grans, "gran", one_gran); }
 int qs_sweep_parse_clips(qs_sweep_opts *o, const char *list) { PARSE(n_clips, "clip", one_clip); }
 
@@ -189,7 +197,8 @@ int qs_sweep_matrix(const float *x, int rows, int cols, const char *target, cons
     int is_weight = strcmp(target, "weight") == 0;
     size_t n = (size_t)rows * cols;
     float *y = malloc((n ? n : 1) * sizeof *y); // (R, C) reconstruction
-    if (!y) return qs_error_set(QS_ERR_NOMEM, "sweep: out of memory for a (%d, %d) matrix", rows, cols);
+    if (!y)
+        return qs_error_set(QS_ERR_NOMEM, "sweep: out of memory for a (%d, %d) matrix", rows, cols);
     int rc = QS_OK;
     for (int ib = 0; ib < o->n_bits && rc == QS_OK; ib++)
         for (int is = 0; is < o->n_schemes && rc == QS_OK; is++)
@@ -209,7 +218,8 @@ int qs_sweep_matrix(const float *x, int rows, int cols, const char *target, cons
                     row.clip = o->clips[ic];
                     row.clip_value = o->clips[ic] == QS_QUANT_PERCENTILE ? o->percentiles[ic] : 0;
                     int e = run_one(&row, y, x, rows, cols, is_weight, o);
-                    if (e == QS_ERR_NOMEM) rc = e;
+                    if (e == QS_ERR_NOMEM)
+                        rc = e;
                     else if (e) {
                         /* this configuration fails; the row says why and the sweep goes on */
                         snprintf(row.error, sizeof row.error, "%s", qs_error_message());
@@ -284,7 +294,8 @@ int qs_sweep_capture_run(qs_sweep_capture *cap, const qs_model *m, const qs_wind
             !(cap->x[s] = malloc(n * sizeof(float))))
             return qs_error_set(QS_ERR_NOMEM,
                                 "sweep: out of memory capturing %ld tokens of %s (%d channels, "
-                                "%d layers)", tokens, qs_site_name(s), cap->cols[s], c->n_layers);
+                                "%d layers)",
+                                tokens, qs_site_name(s), cap->cols[s], c->n_layers);
     }
     int max_n = 0;
     for (int i = 0; i < ws->n; i++) max_n = ws->w[i].n > max_n ? ws->w[i].n : max_n;
@@ -312,23 +323,23 @@ int qs_sweep_capture_run(qs_sweep_capture *cap, const qs_model *m, const qs_wind
     return rc;
 }
 
-int qs_sweep_activations(const qs_sweep_capture *cap, const qs_sweep_opts *o,
-                         qs_sweep_row_fn fn, void *user) {
+int qs_sweep_activations(const qs_sweep_capture *cap, const qs_sweep_opts *o, qs_sweep_row_fn fn,
+                         void *user) {
     int rc = QS_OK;
     for (int s = 0; s < QS_SITE_COUNT && rc == QS_OK; s++) {
         if (!cap->x[s] || !(o->site_mask & QS_SITE_BIT(s)) || cap->rows[s] < 1) continue;
         int nl = s == QS_SITE_RESID ? cap->n_layers + 1 : cap->n_layers;
         for (int l = 0; l < nl && rc == QS_OK; l++) {
             const float *x = cap->x[s] + (size_t)l * cap->tokens * cap->cols[s];
-            rc = qs_sweep_matrix(x, (int)cap->rows[s], cap->cols[s], "activation",
-                                 qs_site_name(s), l, o, fn, user);
+            rc = qs_sweep_matrix(x, (int)cap->rows[s], cap->cols[s], "activation", qs_site_name(s),
+                                 l, o, fn, user);
         }
     }
     return rc;
 }
 
 void qs_sweep_row_fields(const qs_sweep_row *r, qs_field f[QS_SWEEP_NFIELDS]) {
-    static const qs_sweep_row none;  /* enum values 0: valid names, only the kinds matter */
+    static const qs_sweep_row none; /* enum values 0: valid names, only the kinds matter */
     if (!r) r = &none;
     size_t n = 0;
     f[n++] = QS_FSTR("target", r->target, 16);

@@ -24,7 +24,7 @@
 #define QS_SWEEP_H
 
 #include "fields.h"
-#include "metrics.h"   /* analysis/ */
+#include "metrics.h" /* analysis/ */
 #include "model.h"
 #include "quant.h"
 #include "sites.h"
@@ -35,12 +35,12 @@
 enum qs_sweep_gran { QS_SWEEP_TENSOR = 0, QS_SWEEP_CHANNEL, QS_SWEEP_TOKEN, QS_SWEEP_GROUP };
 
 typedef struct qs_sweep_opts {
-    int n_bits, bits[QS_SWEEP_MAX_LIST];          /* 2..8 */
-    int n_schemes, schemes[QS_SWEEP_MAX_LIST];    /* enum qs_quant_scheme */
-    int n_grans, grans[QS_SWEEP_MAX_LIST];        /* enum qs_sweep_gran */
-    int groups[QS_SWEEP_MAX_LIST];                /* G for QS_SWEEP_GROUP, else 0 */
-    int n_clips, clips[QS_SWEEP_MAX_LIST];        /* enum qs_quant_clip */
-    double percentiles[QS_SWEEP_MAX_LIST];        /* p for QS_QUANT_PERCENTILE, else 0 */
+    int n_bits, bits[QS_SWEEP_MAX_LIST];       /* 2..8 */
+    int n_schemes, schemes[QS_SWEEP_MAX_LIST]; /* enum qs_quant_scheme */
+    int n_grans, grans[QS_SWEEP_MAX_LIST];     /* enum qs_sweep_gran */
+    int groups[QS_SWEEP_MAX_LIST];             /* G for QS_SWEEP_GROUP, else 0 */
+    int n_clips, clips[QS_SWEEP_MAX_LIST];     /* enum qs_quant_clip */
+    double percentiles[QS_SWEEP_MAX_LIST];     /* p for QS_QUANT_PERCENTILE, else 0 */
     int fp32_scales;
     unsigned site_mask;       /* sites swept: weights that read them, activations at them */
     int weights, activations; /* which targets to sweep */
@@ -53,31 +53,31 @@ void qs_sweep_opts_default(qs_sweep_opts *o);
 
 /* Comma-separated lists, replacing the option's list. Errors (QS_ERR_ARG) name the option
  * and the word: "--bits: '9' is outside 2..8". */
-int qs_sweep_parse_bits(qs_sweep_opts *o, const char *list);      /* "8,6,4,3" */
-int qs_sweep_parse_schemes(qs_sweep_opts *o, const char *list);   /* "symmetric,affine" */
-int qs_sweep_parse_grans(qs_sweep_opts *o, const char *list);     /* "tensor,channel,token,group:32" */
-int qs_sweep_parse_clips(qs_sweep_opts *o, const char *list);     /* "absmax,mse,percentile:99.9" */
+int qs_sweep_parse_bits(qs_sweep_opts *o, const char *list);    /* "8,6,4,3" */
+int qs_sweep_parse_schemes(qs_sweep_opts *o, const char *list); /* "symmetric,affine" */
+int qs_sweep_parse_grans(qs_sweep_opts *o, const char *list); /* "tensor,channel,token,group:32" */
+int qs_sweep_parse_clips(qs_sweep_opts *o, const char *list); /* "absmax,mse,percentile:99.9" */
 
 /* The name of a granularity word as written ("tensor", "channel", "token", "group"). */
 const char *qs_sweep_gran_name(int gran);
 
 /* One configuration applied to one tensor. */
 typedef struct qs_sweep_row {
-    const char *target;       /* "weight" or "activation" (static strings) */
-    char tensor[32];          /* weight: "attn_q", "ffn_down", ...; activation: the site */
+    const char *target; /* "weight" or "activation" (static strings) */
+    char tensor[32];    /* weight: "attn_q", "ffn_down", ...; activation: the site */
     int layer;
-    int rows, cols;           /* the matrix: weight (out, in); activation (T, C) */
-    int bits, scheme;         /* enum qs_quant_scheme */
-    int gran;                 /* enum qs_sweep_gran */
-    int group;                /* G for group, else 0 */
-    int clip;                 /* enum qs_quant_clip */
-    double clip_value;        /* the percentile p for percentile clipping, else 0 */
-    qs_error_metrics err;     /* mse, sqnr_db, max_abs_err (zero when error is set) */
-    double bits_per_value;    /* storage incl. scale (and zero-point) metadata */
-    long n_clipped;           /* values whose code fell outside the grid */
-    double levels_mean;       /* distinct codes used per scale group: mean, min, max */
+    int rows, cols;        /* the matrix: weight (out, in); activation (T, C) */
+    int bits, scheme;      /* enum qs_quant_scheme */
+    int gran;              /* enum qs_sweep_gran */
+    int group;             /* G for group, else 0 */
+    int clip;              /* enum qs_quant_clip */
+    double clip_value;     /* the percentile p for percentile clipping, else 0 */
+    qs_error_metrics err;  /* mse, sqnr_db, max_abs_err (zero when error is set) */
+    double bits_per_value; /* storage incl. scale (and zero-point) metadata */
+    long n_clipped;        /* values whose code fell outside the grid */
+    double levels_mean;    /* distinct codes used per scale group: mean, min, max */
     int levels_min, levels_max;
-    char error[256];          /* "" when the configuration ran */
+    char error[256]; /* "" when the configuration ran */
 } qs_sweep_row;
 
 /* A row's fields, named once for JSON, Lua and the HDF5 table sweeps/<name> (restables.h):
@@ -104,8 +104,8 @@ int qs_sweep_weights(const qs_model *m, const qs_sweep_opts *o, qs_sweep_row_fn 
 /* Activations captured through the forward hook: the first `tokens` rows per (site,
  * layer), in window order. Memory: tokens × (sum of the sites' widths) × (L + 1) floats. */
 typedef struct qs_sweep_capture {
-    int n_layers;             /* L; the resid site also has layer L (after the last block) */
-    long tokens;              /* rows wanted per (site, layer) */
+    int n_layers; /* L; the resid site also has layer L (after the last block) */
+    long tokens;  /* rows wanted per (site, layer) */
     unsigned site_mask;
     float *x[QS_SITE_COUNT];  /* (L + 1, tokens, C_site) per captured site, else NULL */
     int cols[QS_SITE_COUNT];  /* C_site */
@@ -122,7 +122,7 @@ void qs_sweep_capture_free(qs_sweep_capture *cap);
 
 /* Every configuration of o on every captured (site, layer) matrix (rows captured, C).
  * Sites in order of enum qs_site, layers ascending (resid: 0..L). */
-int qs_sweep_activations(const qs_sweep_capture *cap, const qs_sweep_opts *o,
-                         qs_sweep_row_fn fn, void *user);
+int qs_sweep_activations(const qs_sweep_capture *cap, const qs_sweep_opts *o, qs_sweep_row_fn fn,
+                         void *user);
 
 #endif

@@ -78,8 +78,9 @@ static double rope_scaled_freq(const qs_config *c, double freq) {
 }
 
 void qs_forward_free(qs_forward_state *s) {
-    float **bufs[] = {&s->x, &s->xn, &s->q, &s->k, &s->v, &s->att_out, &s->proj, &s->h1,
-                      &s->h3, &s->scores, &s->k_cache, &s->v_cache, &s->rope_cos, &s->rope_sin};
+    float **bufs[] = {&s->x,       &s->xn,      &s->q,        &s->k,       &s->v,
+                      &s->att_out, &s->proj,    &s->h1,       &s->h3,      &s->scores,
+                      &s->k_cache, &s->v_cache, &s->rope_cos, &s->rope_sin};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         free(*bufs[i]);
         *bufs[i] = NULL;
@@ -99,13 +100,24 @@ int qs_forward_init(qs_forward_state *s, const qs_model *m, int max_T, int max_p
     size_t D = c->dim, H = c->hidden_dim, hd = c->head_dim;
     size_t Q = (size_t)c->n_heads * hd, K = (size_t)c->n_kv_heads * hd;
     size_t Dmax = D > Q ? D : Q;
-    struct { float **p; size_t n; } bufs[] = {
-        {&s->x, T * D},       {&s->xn, T * D},          {&s->q, T * Q},
-        {&s->k, T * K},       {&s->v, T * K},           {&s->att_out, T * Q},
-        {&s->proj, T * Dmax}, {&s->h1, T * H},          {&s->h3, T * H},
-        {&s->scores, T * P},  {&s->k_cache, c->n_layers * P * K},
+    struct {
+        float **p;
+        size_t n;
+    } bufs[] = {
+        {&s->x, T * D},
+        {&s->xn, T * D},
+        {&s->q, T * Q},
+        {&s->k, T * K},
+        {&s->v, T * K},
+        {&s->att_out, T * Q},
+        {&s->proj, T * Dmax},
+        {&s->h1, T * H},
+        {&s->h3, T * H},
+        {&s->scores, T * P},
+        {&s->k_cache, c->n_layers * P * K},
         {&s->v_cache, c->n_layers * P * K},
-        {&s->rope_cos, P * hd / 2}, {&s->rope_sin, P * hd / 2},
+        {&s->rope_cos, P * hd / 2},
+        {&s->rope_sin, P * hd / 2},
     };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         *bufs[i].p = malloc(bufs[i].n * sizeof(float));
@@ -142,7 +154,7 @@ static void attention(qs_forward_state *s, int layer, int T, int pos0) {
     int P = pos0 + T, group = c->n_heads / c->n_kv_heads;
     const float *kc = s->k_cache + (size_t)layer * s->max_pos * K; /* (P, K) */
     const float *vc = s->v_cache + (size_t)layer * s->max_pos * K; /* (P, K) */
-    float *S = s->scores;                                           /* (T, P) */
+    float *S = s->scores;                                          /* (T, P) */
     float scale = 1.0f / sqrtf((float)hd);
     for (int h = 0; h < c->n_heads; h++) {
         int kvh = h / group;
@@ -163,8 +175,8 @@ static void attention(qs_forward_state *s, int layer, int T, int pos0) {
             for (int j = 0; j < n; j++) row[j] *= inv;
             for (int j = n; j < P; j++) row[j] = 0.0f;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, P, 1.0f, S, P,
-                    vc + kvh * hd, K, 0.0f, s->att_out + h * hd, Q);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, P, 1.0f, S, P, vc + kvh * hd,
+                    K, 0.0f, s->att_out + h * hd, Q);
     }
 }
 
@@ -179,8 +191,10 @@ static int forward_window(qs_forward_state *s, const int *tokens, int T, int pos
                             T, pos0, s->max_T, s->max_pos);
     for (int t = 0; t < T; t++)
         if (tokens[t] < 0 || tokens[t] >= c->vocab_size)
-            return qs_error_set(QS_ERR_ARG, "forward: token %d at position %d is outside the "
-                                "vocabulary (%d)", tokens[t], pos0 + t, c->vocab_size);
+            return qs_error_set(QS_ERR_ARG,
+                                "forward: token %d at position %d is outside the "
+                                "vocabulary (%d)",
+                                tokens[t], pos0 + t, c->vocab_size);
     int D = c->dim, H = c->hidden_dim, hd = c->head_dim;
     int Q = c->n_heads * hd, K = c->n_kv_heads * hd;
     int rc;
@@ -257,8 +271,8 @@ int qs_forward(qs_forward_state *s, const int *tokens, int T, int pos0, float *l
 double qs_forward_flops(const qs_config *c, int T, int pos0) {
     double D = c->dim, H = c->hidden_dim, hd = c->head_dim;
     double Q = c->n_heads * hd, K = c->n_kv_heads * hd;
-    double per_token = 2.0 * c->n_layers * (D * Q + 2.0 * D * K + Q * D + 3.0 * D * H) +
-                       2.0 * D * c->vocab_size;
+    double per_token =
+        2.0 * c->n_layers * (D * Q + 2.0 * D * K + Q * D + 3.0 * D * H) + 2.0 * D * c->vocab_size;
     /* QKᵀ and S·V: 2·hd multiply-adds per head per visible position, causal */
     double visible = (double)T * pos0 + (double)T * (T + 1) / 2.0;
     double attn = 4.0 * hd * c->n_heads * visible * c->n_layers;

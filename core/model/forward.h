@@ -22,25 +22,25 @@ typedef int (*qs_capture_fn)(void *user, int site, int layer, float *x, int T, i
 typedef struct qs_hook {
     qs_capture_fn fn;
     void *user;
-    unsigned site_mask;      /* QS_SITE_BIT(...) of the sites to call fn at */
+    unsigned site_mask; /* QS_SITE_BIT(...) of the sites to call fn at */
 } qs_hook;
 
 typedef struct qs_forward_state {
     const qs_model *m;
-    int max_T;               /* largest window this state can run */
-    int max_pos;             /* cache length: positions 0..max_pos-1 */
+    int max_T;   /* largest window this state can run */
+    int max_pos; /* cache length: positions 0..max_pos-1 */
     /* activations */
-    float *x;                /* (T, D) residual stream */
-    float *xn;               /* (T, D) normed */
-    float *q;                /* (T, Q) */
-    float *k, *v;            /* (T, K) new keys/values before they enter the cache */
-    float *att_out;          /* (T, Q) */
-    float *proj;             /* (T, D) */
-    float *h1, *h3;          /* (T, H) */
-    float *scores;           /* (n_threads, max_pos) attention scratch */
+    float *x;       /* (T, D) residual stream */
+    float *xn;      /* (T, D) normed */
+    float *q;       /* (T, Q) */
+    float *k, *v;   /* (T, K) new keys/values before they enter the cache */
+    float *att_out; /* (T, Q) */
+    float *proj;    /* (T, D) */
+    float *h1, *h3; /* (T, H) */
+    float *scores;  /* (n_threads, max_pos) attention scratch */
     int n_scores;
     /* cache */
-    float *k_cache, *v_cache;/* (L, max_pos, K) */
+    float *k_cache, *v_cache; /* (L, max_pos, K) */
     /* RoPE tables */
     float *rope_cos, *rope_sin; /* (max_pos, head_dim/2) */
 } qs_forward_state;

@@ -5,8 +5,8 @@
 #include "model.h"
 
 typedef struct qs_generate_opts {
-    int steps;            /* tokens to generate after the prompt */
-    float temperature;    /* 0 = greedy (argmax) */
+    int steps;         /* tokens to generate after the prompt */
+    float temperature; /* 0 = greedy (argmax) */
     unsigned long long seed;
     int stop_at_eos;
 } qs_generate_opts;

@@ -11,10 +11,10 @@
 
 /* Bounds that no real LLaMA-family checkpoint exceeds; they stop absurd headers from
  * turning into huge allocations or size_t overflows. */
-#define QS_MAX_DIM (1 << 17)
+#define QS_MAX_DIM    (1 << 17)
 #define QS_MAX_LAYERS 1024
-#define QS_MAX_VOCAB (1 << 22)
-#define QS_MAX_SEQ (1 << 22)
+#define QS_MAX_VOCAB  (1 << 22)
+#define QS_MAX_SEQ    (1 << 22)
 
 void qs_config_defaults(qs_config *c) {
     memset(c, 0, sizeof *c);
@@ -27,24 +27,30 @@ void qs_config_defaults(qs_config *c) {
 }
 
 int qs_config_validate(const qs_config *c, const char *what) {
-    struct { const char *name; int v, max; } dims[] = {
-        {"dim", c->dim, QS_MAX_DIM},           {"hidden_dim", c->hidden_dim, 4 * QS_MAX_DIM},
-        {"n_layers", c->n_layers, QS_MAX_LAYERS}, {"n_heads", c->n_heads, QS_MAX_DIM},
-        {"n_kv_heads", c->n_kv_heads, QS_MAX_DIM}, {"head_dim", c->head_dim, QS_MAX_DIM},
-        {"vocab_size", c->vocab_size, QS_MAX_VOCAB}, {"seq_len", c->seq_len, QS_MAX_SEQ},
+    struct {
+        const char *name;
+        int v, max;
+    } dims[] = {
+        {"dim", c->dim, QS_MAX_DIM},
+        {"hidden_dim", c->hidden_dim, 4 * QS_MAX_DIM},
+        {"n_layers", c->n_layers, QS_MAX_LAYERS},
+        {"n_heads", c->n_heads, QS_MAX_DIM},
+        {"n_kv_heads", c->n_kv_heads, QS_MAX_DIM},
+        {"head_dim", c->head_dim, QS_MAX_DIM},
+        {"vocab_size", c->vocab_size, QS_MAX_VOCAB},
+        {"seq_len", c->seq_len, QS_MAX_SEQ},
     };
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
         if (dims[i].v <= 0 || dims[i].v > dims[i].max)
-            return qs_error_set(QS_ERR_FORMAT, "%s: %s = %d is out of range (expected 1..%d)",
-                                what, dims[i].name, dims[i].v, dims[i].max);
+            return qs_error_set(QS_ERR_FORMAT, "%s: %s = %d is out of range (expected 1..%d)", what,
+                                dims[i].name, dims[i].v, dims[i].max);
     }
     if (c->n_heads % c->n_kv_heads != 0)
-        return qs_error_set(QS_ERR_FORMAT,
-                            "%s: n_kv_heads = %d does not divide n_heads = %d", what,
+        return qs_error_set(QS_ERR_FORMAT, "%s: n_kv_heads = %d does not divide n_heads = %d", what,
                             c->n_kv_heads, c->n_heads);
     if (c->head_dim % 2 != 0)
-        return qs_error_set(QS_ERR_FORMAT, "%s: head_dim = %d is odd (RoPE rotates pairs)",
-                            what, c->head_dim);
+        return qs_error_set(QS_ERR_FORMAT, "%s: head_dim = %d is odd (RoPE rotates pairs)", what,
+                            c->head_dim);
     if (!(c->rope_theta > 0.0f) || !isfinite(c->rope_theta))
         return qs_error_set(QS_ERR_FORMAT, "%s: rope_theta = %g must be positive", what,
                             (double)c->rope_theta);
@@ -114,7 +120,11 @@ int qs__model_index_weights(qs_model *m, const char *stored_type) {
     int rc = qs__model_add_tensor(m, "token_embd", m->w.token_embd, V, D, stored_type);
     for (int l = 0; l < c->n_layers && rc == QS_OK; l++) {
         const qs_layer_weights *lw = &m->w.layers[l];
-        struct { const char *n; float *p; int64_t r, k; } t[] = {
+        struct {
+            const char *n;
+            float *p;
+            int64_t r, k;
+        } t[] = {
             {"attn_norm", lw->attn_norm, 1, D}, {"attn_q", lw->wq, Q, D},
             {"attn_k", lw->wk, K, D},           {"attn_v", lw->wv, K, D},
             {"attn_output", lw->wo, D, Q},      {"ffn_norm", lw->ffn_norm, 1, D},
@@ -127,7 +137,8 @@ int qs__model_index_weights(qs_model *m, const char *stored_type) {
             rc = qs__model_add_tensor(m, name, t[i].p, t[i].r, t[i].k, stored_type);
         }
     }
-    if (rc == QS_OK) rc = qs__model_add_tensor(m, "output_norm", m->w.output_norm, 1, D, stored_type);
+    if (rc == QS_OK)
+        rc = qs__model_add_tensor(m, "output_norm", m->w.output_norm, 1, D, stored_type);
     if (rc == QS_OK && !c->tied_classifier)
         rc = qs__model_add_tensor(m, "output", m->w.output, V, D, stored_type);
     return rc;

@@ -23,21 +23,21 @@ enum qs_rope_layout {
 };
 
 typedef struct qs_config {
-    char arch[32];      /* "llama", "mistral", "qwen2" */
-    int dim;            /* D */
-    int hidden_dim;     /* H */
-    int n_layers;       /* L */
+    char arch[32];  /* "llama", "mistral", "qwen2" */
+    int dim;        /* D */
+    int hidden_dim; /* H */
+    int n_layers;   /* L */
     int n_heads;
     int n_kv_heads;
-    int head_dim;       /* usually dim / n_heads */
-    int vocab_size;     /* V */
-    int seq_len;        /* S: the longest context the model was trained for */
-    float rope_theta;   /* 10000 unless the file says otherwise */
-    float norm_eps;     /* RMSNorm epsilon */
-    int rope_layout;    /* enum qs_rope_layout */
-    int tied_classifier;/* output shares token_embd */
-    int has_qkv_bias;   /* Qwen2 */
-    int bos_id, eos_id; /* -1 when the model has none */
+    int head_dim;        /* usually dim / n_heads */
+    int vocab_size;      /* V */
+    int seq_len;         /* S: the longest context the model was trained for */
+    float rope_theta;    /* 10000 unless the file says otherwise */
+    float norm_eps;      /* RMSNorm epsilon */
+    int rope_layout;     /* enum qs_rope_layout */
+    int tied_classifier; /* output shares token_embd */
+    int has_qkv_bias;    /* Qwen2 */
+    int bos_id, eos_id;  /* -1 when the model has none */
     /* rope_scaling of type "llama3" (Llama 3.1+); factor 0 means none */
     float rope_scale_factor, rope_low_freq_factor, rope_high_freq_factor;
     int rope_orig_max_pos;
@@ -50,46 +50,46 @@ void qs_config_defaults(qs_config *c);
 int qs_config_validate(const qs_config *c, const char *what);
 
 typedef struct qs_layer_weights {
-    float *attn_norm;        /* (D) */
-    float *wq;               /* (Q, D) */
-    float *wk;               /* (K, D) */
-    float *wv;               /* (K, D) */
-    float *wo;               /* (D, Q) */
-    float *bq, *bk, *bv;     /* (Q), (K), (K) or NULL */
-    float *ffn_norm;         /* (D) */
-    float *w_gate;           /* (H, D)  llama2.c w1 */
-    float *w_down;           /* (D, H)  llama2.c w2 */
-    float *w_up;             /* (H, D)  llama2.c w3 */
+    float *attn_norm;    /* (D) */
+    float *wq;           /* (Q, D) */
+    float *wk;           /* (K, D) */
+    float *wv;           /* (K, D) */
+    float *wo;           /* (D, Q) */
+    float *bq, *bk, *bv; /* (Q), (K), (K) or NULL */
+    float *ffn_norm;     /* (D) */
+    float *w_gate;       /* (H, D)  llama2.c w1 */
+    float *w_down;       /* (D, H)  llama2.c w2 */
+    float *w_up;         /* (H, D)  llama2.c w3 */
 } qs_layer_weights;
 
 typedef struct qs_weights {
-    float *token_embd;       /* (V, D) */
-    float *output_norm;      /* (D) */
-    float *output;           /* (V, D); equals token_embd when tied */
-    qs_layer_weights *layers;/* [L] */
+    float *token_embd;        /* (V, D) */
+    float *output_norm;       /* (D) */
+    float *output;            /* (V, D); equals token_embd when tied */
+    qs_layer_weights *layers; /* [L] */
 } qs_weights;
 
 /* One named tensor, for `qscope info`, weight statistics and weight quantization. */
 typedef struct qs_tensor {
-    char name[64];           /* GGUF-style name */
-    float *data;             /* f32 view into the model's storage */
-    int64_t rows, cols;      /* (rows, cols); vectors have rows = 1 */
-    char stored_type[16];    /* what the file held: "F32", "BF16", "Q4_0", ... */
+    char name[64];        /* GGUF-style name */
+    float *data;          /* f32 view into the model's storage */
+    int64_t rows, cols;   /* (rows, cols); vectors have rows = 1 */
+    char stored_type[16]; /* what the file held: "F32", "BF16", "Q4_0", ... */
 } qs_tensor;
 
 typedef struct qs_model {
     char path[4096];
-    char format[16];         /* "llama2c", "gguf", "hf" */
+    char format[16]; /* "llama2c", "gguf", "hf" */
     qs_config cfg;
     qs_weights w;
     qs_tensor *tensors;
     int n_tensors;
-    qs_tokenizer *tok;       /* tokenizer embedded in or beside the model, or NULL */
-    int tok_borrowed;        /* tok belongs to another model (a copy's); not freed here */
+    qs_tokenizer *tok; /* tokenizer embedded in or beside the model, or NULL */
+    int tok_borrowed;  /* tok belongs to another model (a copy's); not freed here */
     /* storage */
-    void *map;               /* private (copy-on-write) mapping of the file, or NULL */
+    void *map; /* private (copy-on-write) mapping of the file, or NULL */
     size_t map_size;
-    void **owned;            /* blocks allocated by the loader, freed with the model */
+    void **owned; /* blocks allocated by the loader, freed with the model */
     int n_owned, cap_owned;
 } qs_model;
 
@@ -110,7 +110,7 @@ qs_tensor *qs_model_tensor(qs_model *m, const char *name);
 
 /* Loader helpers (shared by core/load_*.c, not public API). */
 qs_model *qs__model_new(const char *path, const char *format);
-float *qs__model_alloc(qs_model *m, size_t n_floats);   /* zeroed, owned by m, NULL on OOM */
+float *qs__model_alloc(qs_model *m, size_t n_floats); /* zeroed, owned by m, NULL on OOM */
 int qs__model_add_tensor(qs_model *m, const char *name, float *data, int64_t rows, int64_t cols,
                          const char *stored_type);
 /* Builds m->tensors from m->w (for loaders that fill m->w directly). */

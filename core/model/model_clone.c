@@ -30,7 +30,8 @@ int qs_model_clone(qs_model **out, const qs_model *src) {
         size_t n = (size_t)t->rows * (size_t)t->cols;
         copies[i] = qs__model_alloc(m, n);
         if (!copies[i]) {
-            rc = qs_error_set(QS_ERR_NOMEM, "out of memory copying tensor %s of %s", t->name, src->path);
+            rc = qs_error_set(QS_ERR_NOMEM, "out of memory copying tensor %s of %s", t->name,
+                              src->path);
             break;
         }
         memcpy(copies[i], t->data, n * sizeof(float));
@@ -49,14 +50,17 @@ int qs_model_clone(qs_model **out, const qs_model *src) {
     for (int l = 0; l < src->cfg.n_layers; l++) {
         const qs_layer_weights *a = &src->w.layers[l];
         qs_layer_weights *b = &m->w.layers[l];
-        float *const *fa[] = {&a->attn_norm, &a->wq, &a->wk, &a->wv, &a->wo, &a->bq, &a->bk,
-                              &a->bv, &a->ffn_norm, &a->w_gate, &a->w_down, &a->w_up};
-        float **fb[] = {&b->attn_norm, &b->wq, &b->wk, &b->wv, &b->wo, &b->bq, &b->bk,
-                        &b->bv, &b->ffn_norm, &b->w_gate, &b->w_down, &b->w_up};
-        for (size_t k = 0; k < sizeof fa / sizeof fa[0]; k++) *fb[k] = remap(src, copies, *fa[k], &ok);
+        float *const *fa[] = {&a->attn_norm, &a->wq,     &a->wk,     &a->wv,
+                              &a->wo,        &a->bq,     &a->bk,     &a->bv,
+                              &a->ffn_norm,  &a->w_gate, &a->w_down, &a->w_up};
+        float **fb[] = {&b->attn_norm, &b->wq, &b->wk,       &b->wv,     &b->wo,     &b->bq,
+                        &b->bk,        &b->bv, &b->ffn_norm, &b->w_gate, &b->w_down, &b->w_up};
+        for (size_t k = 0; k < sizeof fa / sizeof fa[0]; k++)
+            *fb[k] = remap(src, copies, *fa[k], &ok);
     }
     if (!ok) {
-        rc = qs_error_set(QS_ERR_FORMAT, "%s: a weight is missing from the tensor table; cannot copy", src->path);
+        rc = qs_error_set(QS_ERR_FORMAT,
+                          "%s: a weight is missing from the tensor table; cannot copy", src->path);
         goto fail;
     }
     free(copies);

@@ -28,8 +28,10 @@ static int parse_site(const char *name, int *site) {
                             "whole residual stream, so scaling one channel changes all the others "
                             "(not function-preserving); plant at attn_in or ffn_in instead");
     if (*site < 0)
-        return qs_error_set(QS_ERR_ARG, "unknown site '%s' (plantable sites: attn_in, attn_o_in, "
-                            "ffn_in, ffn_down_in)", name);
+        return qs_error_set(QS_ERR_ARG,
+                            "unknown site '%s' (plantable sites: attn_in, attn_o_in, "
+                            "ffn_in, ffn_down_in)",
+                            name);
     return QS_OK;
 }
 
@@ -48,8 +50,10 @@ int qs_plant_parse_parts(qs_plant_spec *out, const char *site, const char *layer
     qs_plant_spec p;
     int rc = parse_site(site, &p.site);
     if (rc) return rc;
-    if (strcmp(layer, "all") == 0) p.layer = QS_PLANT_ALL_LAYERS;
-    else if ((rc = parse_int(layer, "layer", &p.layer))) return qs_error_prefix(rc, "plant");
+    if (strcmp(layer, "all") == 0)
+        p.layer = QS_PLANT_ALL_LAYERS;
+    else if ((rc = parse_int(layer, "layer", &p.layer)))
+        return qs_error_prefix(rc, "plant");
     if ((rc = parse_int(channel, "channel", &p.channel))) return qs_error_prefix(rc, "plant");
     char *end;
     errno = 0;
@@ -65,8 +69,10 @@ int qs_plant_parse(qs_plant_spec *out, const char *text) {
     int colons = 0;
     for (const char *q = text; *q; q++) colons += *q == ':';
     if (colons != 3 || strlen(text) >= sizeof buf)
-        return qs_error_set(QS_ERR_ARG, "plant: '%s' is not site:layer:channel:scale "
-                            "(e.g. ffn_down_in:2:100:100)", text);
+        return qs_error_set(QS_ERR_ARG,
+                            "plant: '%s' is not site:layer:channel:scale "
+                            "(e.g. ffn_down_in:2:100:100)",
+                            text);
     strcpy(buf, text);
     char *p = buf;
     for (int i = 0; i < 4; i++) {
@@ -80,16 +86,20 @@ int qs_plant_parse(qs_plant_spec *out, const char *text) {
 int qs_plant_check(const qs_config *c, const qs_plant_spec *p) {
     if (p->site == QS_SITE_RESID) return parse_site("resid", &(int){0});
     int width = qs_plant_width(c, p->site);
-    if (width == 0)
-        return qs_error_set(QS_ERR_ARG, "plant: unknown site %d", p->site);
+    if (width == 0) return qs_error_set(QS_ERR_ARG, "plant: unknown site %d", p->site);
     if (p->layer != QS_PLANT_ALL_LAYERS && (p->layer < 0 || p->layer >= c->n_layers))
-        return qs_error_set(QS_ERR_ARG, "plant: layer %d out of range: the model has %d layers "
-                            "(0..%d, or all)", p->layer, c->n_layers, c->n_layers - 1);
+        return qs_error_set(QS_ERR_ARG,
+                            "plant: layer %d out of range: the model has %d layers "
+                            "(0..%d, or all)",
+                            p->layer, c->n_layers, c->n_layers - 1);
     if (p->channel < 0 || p->channel >= width)
-        return qs_error_set(QS_ERR_ARG, "plant: channel %d out of range for %s, whose width is %d "
-                            "(0..%d)%s", p->channel, qs_site_name(p->site), width, width - 1,
+        return qs_error_set(QS_ERR_ARG,
+                            "plant: channel %d out of range for %s, whose width is %d "
+                            "(0..%d)%s",
+                            p->channel, qs_site_name(p->site), width, width - 1,
                             p->site == QS_SITE_ATTN_O_IN ? "; attn_o_in channels index the kv "
-                            "width n_kv_heads*head_dim" : "");
+                                                           "width n_kv_heads*head_dim"
+                                                         : "");
     if (!isfinite(p->scale) || !(p->scale > 0))
         return qs_error_set(QS_ERR_ARG, "plant: scale %g must be a finite number > 0", p->scale);
     return QS_OK;
@@ -154,7 +164,9 @@ int qs_plant_apply(qs_model *m, const qs_plant_spec *specs, int n) {
 
 void qs_plant_format(const qs_plant_spec *p, char *buf, int n) {
     char layer[16];
-    if (p->layer == QS_PLANT_ALL_LAYERS) snprintf(layer, sizeof layer, "all");
-    else snprintf(layer, sizeof layer, "%d", p->layer);
+    if (p->layer == QS_PLANT_ALL_LAYERS)
+        snprintf(layer, sizeof layer, "all");
+    else
+        snprintf(layer, sizeof layer, "%d", p->layer);
     snprintf(buf, (size_t)n, "%s:%s:%d:%g", qs_site_name(p->site), layer, p->channel, p->scale);
 }

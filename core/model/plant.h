@@ -28,10 +28,10 @@
 #define QS_PLANT_ALL_LAYERS (-1)
 
 typedef struct qs_plant_spec {
-    int site;      /* enum qs_site */
-    int layer;     /* 0..n_layers-1, or QS_PLANT_ALL_LAYERS */
+    int site;  /* enum qs_site */
+    int layer; /* 0..n_layers-1, or QS_PLANT_ALL_LAYERS */
     int channel;
-    double scale;  /* K > 0, finite */
+    double scale; /* K > 0, finite */
 } qs_plant_spec;
 
 /* Parses the parts of a spec: site name, layer ("all" or an integer), channel, scale.

@@ -28,8 +28,7 @@ int qs_site_mask_parse(const char *list, unsigned *mask) {
     while (*p) {
         size_t n = strcspn(p, ",");
         char word[32];
-        if (n == 0 || n >= sizeof word)
-            return qs_error_set(QS_ERR_ARG, "bad site list '%s'", list);
+        if (n == 0 || n >= sizeof word) return qs_error_set(QS_ERR_ARG, "bad site list '%s'", list);
         memcpy(word, p, n);
         word[n] = '\0';
         int s = qs_site_from_name(word);

@@ -6,16 +6,16 @@
 #define QS_SITES_H
 
 enum qs_site {
-    QS_SITE_RESID = 0,     /* (T, D) */
-    QS_SITE_ATTN_IN,       /* (T, D) RMSNorm output, input of q/k/v */
-    QS_SITE_ATTN_O_IN,     /* (T, Q) attention output, input of o */
-    QS_SITE_FFN_IN,        /* (T, D) RMSNorm output, input of gate/up */
-    QS_SITE_FFN_DOWN_IN,   /* (T, H) silu(gate) * up, input of down */
+    QS_SITE_RESID = 0,   /* (T, D) */
+    QS_SITE_ATTN_IN,     /* (T, D) RMSNorm output, input of q/k/v */
+    QS_SITE_ATTN_O_IN,   /* (T, Q) attention output, input of o */
+    QS_SITE_FFN_IN,      /* (T, D) RMSNorm output, input of gate/up */
+    QS_SITE_FFN_DOWN_IN, /* (T, H) silu(gate) * up, input of down */
     QS_SITE_COUNT
 };
 
 #define QS_SITE_BIT(s) (1u << (s))
-#define QS_SITE_ALL ((1u << QS_SITE_COUNT) - 1u)
+#define QS_SITE_ALL    ((1u << QS_SITE_COUNT) - 1u)
 
 const char *qs_site_name(int site);
 /* Returns the site for a name ("ffn_down_in"), or -1. */

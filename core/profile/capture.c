@@ -16,7 +16,7 @@ typedef struct pair_stats {
 
 typedef struct dump {
     int site, layer;
-    long left;                 /* rows still to pass on */
+    long left; /* rows still to pass on */
     qs_capture_dump_fn fn;
     void *user;
 } dump;
@@ -24,12 +24,12 @@ typedef struct dump {
 struct qs_capture {
     qs_config cfg;
     qs_capture_opts o;
-    unsigned char *layers;      /* (L + 1) */
-    pair_stats *pairs;          /* (QS_SITE_COUNT, L + 1) */
-    qs_token_stat *scan;        /* (cap_T) */
-    qs_outlier_token *found;    /* (cap_T) */
+    unsigned char *layers;   /* (L + 1) */
+    pair_stats *pairs;       /* (QS_SITE_COUNT, L + 1) */
+    qs_token_stat *scan;     /* (cap_T) */
+    qs_outlier_token *found; /* (cap_T) */
     int cap_T;
-    qs_capture_token *tokens;   /* (max_token_outliers) */
+    qs_capture_token *tokens; /* (max_token_outliers) */
     int n_tokens;
     int64_t n_tokens_found;
     dump dumps[MAX_DUMPS];
@@ -58,9 +58,7 @@ int qs_site_layers(const qs_config *cfg, int site) {
     return site == QS_SITE_RESID ? cfg->n_layers + 1 : cfg->n_layers;
 }
 
-int qs_capture_site_layers(const qs_capture *c, int site) {
-    return qs_site_layers(&c->cfg, site);
-}
+int qs_capture_site_layers(const qs_capture *c, int site) { return qs_site_layers(&c->cfg, site); }
 
 int qs_site_width(const qs_config *cfg, int site) {
     if (site == QS_SITE_FFN_DOWN_IN) return cfg->hidden_dim;
@@ -68,9 +66,7 @@ int qs_site_width(const qs_config *cfg, int site) {
     return cfg->dim;
 }
 
-int qs_capture_site_width(const qs_capture *c, int site) {
-    return qs_site_width(&c->cfg, site);
-}
+int qs_capture_site_width(const qs_capture *c, int site) { return qs_site_width(&c->cfg, site); }
 
 static pair_stats *pair_at(const qs_capture *c, int site, int layer) {
     if (site < 0 || site >= QS_SITE_COUNT || layer < 0 || layer >= qs_capture_site_layers(c, site))
@@ -99,7 +95,8 @@ int qs_capture_create(qs_capture **out, const qs_config *cfg, const qs_capture_o
     if (!(opt.site_mask & QS_SITE_ALL))
         return qs_error_set(QS_ERR_ARG, "capture: no site selected");
     if (opt.max_token_outliers < 0)
-        return qs_error_set(QS_ERR_ARG, "capture: max_token_outliers %d < 0", opt.max_token_outliers);
+        return qs_error_set(QS_ERR_ARG, "capture: max_token_outliers %d < 0",
+                            opt.max_token_outliers);
     const int L = cfg->n_layers;
     qs_capture *c = calloc(1, sizeof *c);
     if (!c) return qs_error_set(QS_ERR_NOMEM, "capture: out of memory");
@@ -107,7 +104,8 @@ int qs_capture_create(qs_capture **out, const qs_config *cfg, const qs_capture_o
     c->o = opt;
     c->layers = malloc((size_t)L + 1);
     c->pairs = calloc((size_t)QS_SITE_COUNT * (L + 1), sizeof *c->pairs);
-    c->tokens = malloc(sizeof *c->tokens * (size_t)(opt.max_token_outliers ? opt.max_token_outliers : 1));
+    c->tokens =
+        malloc(sizeof *c->tokens * (size_t)(opt.max_token_outliers ? opt.max_token_outliers : 1));
     if (!c->layers || !c->pairs || !c->tokens) {
         qs_capture_free(c);
         return qs_error_set(QS_ERR_NOMEM, "capture: out of memory");
@@ -126,8 +124,10 @@ int qs_capture_create(qs_capture **out, const qs_config *cfg, const qs_capture_o
         }
     }
     if (rc == QS_OK && n_pairs == 0)
-        rc = qs_error_set(QS_ERR_ARG, "capture: the selected layers exist at none of the selected "
-                          "sites (layer %d is only at resid)", L);
+        rc = qs_error_set(QS_ERR_ARG,
+                          "capture: the selected layers exist at none of the selected "
+                          "sites (layer %d is only at resid)",
+                          L);
     if (rc) {
         qs_capture_free(c);
         return qs_error_prefix(rc, "capture");
@@ -137,8 +137,8 @@ int qs_capture_create(qs_capture **out, const qs_config *cfg, const qs_capture_o
     return QS_OK;
 }
 
-int qs_capture_add_dump(qs_capture *c, int site, int layer, long max_tokens,
-                        qs_capture_dump_fn fn, void *user) {
+int qs_capture_add_dump(qs_capture *c, int site, int layer, long max_tokens, qs_capture_dump_fn fn,
+                        void *user) {
     pair_stats *p = pair_at(c, site, layer);
     if (!p || !p->cs)
         return qs_error_set(QS_ERR_ARG, "dump %s layer %d: that site and layer are not captured",
@@ -152,9 +152,7 @@ int qs_capture_add_dump(qs_capture *c, int site, int layer, long max_tokens,
     return QS_OK;
 }
 
-void qs_capture_clear_dumps(qs_capture *c) {
-    c->n_dumps = 0;
-}
+void qs_capture_clear_dumps(qs_capture *c) { c->n_dumps = 0; }
 
 void qs_capture_window(qs_capture *c, int index, const int *tokens, int n) {
     c->window = index;
@@ -216,7 +214,8 @@ static int on_site(void *user, int site, int layer, float *x, int T, int C, int 
     if (rc == QS_OK) rc = qs_outliers_tokens(c->found, &n_found, c->scan, T, pos0, &c->o.outl);
     if (rc == QS_OK) record_tokens(c, site, layer, n_found);
     if (rc == QS_OK) rc = run_dumps(c, site, layer, x, T, C);
-    if (rc) return qs_error_prefix(rc, "blk.%d.%s, window %d", layer, qs_site_name(site), c->window);
+    if (rc)
+        return qs_error_prefix(rc, "blk.%d.%s, window %d", layer, qs_site_name(site), c->window);
     return QS_OK;
 }
 

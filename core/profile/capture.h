@@ -36,14 +36,14 @@
 #define QS_CAPTURE_MAX_TOKEN_OUTLIERS 100000
 
 typedef struct qs_capture_opts {
-    unsigned site_mask;            /* QS_SITE_BIT of the sites to profile */
-    const unsigned char *layers;   /* (n_layers + 1): nonzero = profile that layer; NULL =
-                                      all. Entry n_layers is the stream after the last block
-                                      and exists only at resid. Copied. */
-    qs_chanstats_config chan;      /* tau, phi, int8 threshold */
-    qs_outlier_config outl;        /* min_token_frac, massive_abs, massive_ratio */
-    int max_token_outliers;        /* records kept; more are only counted */
-    int whole_tensor;              /* also keep a qs_tensorstats per pair (1 by default) */
+    unsigned site_mask;          /* QS_SITE_BIT of the sites to profile */
+    const unsigned char *layers; /* (n_layers + 1): nonzero = profile that layer; NULL =
+                                    all. Entry n_layers is the stream after the last block
+                                    and exists only at resid. Copied. */
+    qs_chanstats_config chan;    /* tau, phi, int8 threshold */
+    qs_outlier_config outl;      /* min_token_frac, massive_abs, massive_ratio */
+    int max_token_outliers;      /* records kept; more are only counted */
+    int whole_tensor;            /* also keep a qs_tensorstats per pair (1 by default) */
 } qs_capture_opts;
 
 /* All sites, all layers, the analysis defaults, phi shared by both configs. */
@@ -52,12 +52,12 @@ qs_capture_opts qs_capture_opts_default(void);
 /* One massive token, as found. */
 typedef struct qs_capture_token {
     int site, layer;
-    int window;            /* index passed to qs_capture_window */
-    int position;          /* in the window */
-    int token_id;          /* -1 when the window's tokens were not given */
+    int window;   /* index passed to qs_capture_window */
+    int position; /* in the window */
+    int token_id; /* -1 when the window's tokens were not given */
     int channel;
-    float value;           /* signed x(t, channel) */
-    double ratio;          /* absmax / median |x| of the token */
+    float value;  /* signed x(t, channel) */
+    double ratio; /* absmax / median |x| of the token */
 } qs_capture_token;
 
 /* A dump sink: receives rows x (T, C) of one site × layer, in window order, already cut
@@ -74,8 +74,8 @@ void qs_capture_free(qs_capture *c); /* NULL is fine */
 
 /* Asks for the first max_tokens rows of (site, layer) to be passed to fn. The pair must
  * be captured (QS_ERR_ARG otherwise). At most 16 dumps. */
-int qs_capture_add_dump(qs_capture *c, int site, int layer, long max_tokens,
-                        qs_capture_dump_fn fn, void *user);
+int qs_capture_add_dump(qs_capture *c, int site, int layer, long max_tokens, qs_capture_dump_fn fn,
+                        void *user);
 /* Forgets every dump, so that sinks may be freed while the capture (its statistics) lives on. */
 void qs_capture_clear_dumps(qs_capture *c);
 

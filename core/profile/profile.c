@@ -19,8 +19,10 @@ int qs_profile_run(qs_capture *c, const qs_model *m, const qs_windows *ws, long 
     if (max_tokens > 0 && max_tokens < total) total = max_tokens;
     if (max_n == 0) return qs_error_set(QS_ERR_ARG, "profile: no windows to run");
     if (max_n > m->cfg.seq_len)
-        return qs_error_set(QS_ERR_ARG, "profile: window of %d tokens is longer than the model's "
-                            "context (%d)", max_n, m->cfg.seq_len);
+        return qs_error_set(QS_ERR_ARG,
+                            "profile: window of %d tokens is longer than the model's "
+                            "context (%d)",
+                            max_n, m->cfg.seq_len);
     qs_forward_state st;
     int rc = qs_forward_init(&st, m, max_n, max_n);
     if (rc) return rc;
@@ -67,7 +69,7 @@ int qs_profile_channels(qs_profile_channel **out, int *n, const qs_capture *c) {
     *n = 0;
     const qs_outlier_config *oc = &qs_capture_get_opts(c)->outl;
     int L1 = qs_capture_site_layers(c, QS_SITE_RESID);
-    qs_outlier_channel *found = NULL;       /* (L + 1, Cmax) */
+    qs_outlier_channel *found = NULL; /* (L + 1, Cmax) */
     int **sets = calloc((size_t)L1, sizeof *sets), *sizes = calloc((size_t)L1, sizeof *sizes);
     int Cmax = 0, rc = QS_OK, n_out = 0, cap = 0;
     for (int s = 0; s < QS_SITE_COUNT; s++)
@@ -75,7 +77,8 @@ int qs_profile_channels(qs_profile_channel **out, int *n, const qs_capture *c) {
     found = malloc(sizeof *found * (size_t)L1 * Cmax);
     int *idx = malloc(sizeof *idx * (size_t)L1 * Cmax); /* (L + 1, Cmax) channel indices */
     qs_profile_channel *res = NULL;
-    if (!sets || !sizes || !found || !idx) rc = qs_error_set(QS_ERR_NOMEM, "profile: out of memory");
+    if (!sets || !sizes || !found || !idx)
+        rc = qs_error_set(QS_ERR_NOMEM, "profile: out of memory");
     for (int s = 0; s < QS_SITE_COUNT && rc == QS_OK; s++) {
         int nl = qs_capture_site_layers(c, s);
         for (int l = 0; l < nl && rc == QS_OK; l++) {

@@ -12,8 +12,8 @@
 #include "windows.h"
 
 typedef struct qs_profile_info {
-    long tokens;        /* tokens run through the model */
-    int windows;        /* windows run (the last one may be cut) */
+    long tokens; /* tokens run through the model */
+    int windows; /* windows run (the last one may be cut) */
     double seconds;
 } qs_profile_info;
 
@@ -27,10 +27,10 @@ int qs_profile_run(qs_capture *c, const qs_model *m, const qs_windows *ws, long 
 typedef struct qs_profile_channel {
     int site, layer;
     qs_outlier_channel ch;
-    int n_shared;             /* layers of this site whose outlier set holds this channel
-                                 index, this one included */
-    char shared_layers[256];  /* those layers, ascending, comma-separated ("1,3"; cut with
-                                 "..." when long) */
+    int n_shared;            /* layers of this site whose outlier set holds this channel
+                                index, this one included */
+    char shared_layers[256]; /* those layers, ascending, comma-separated ("1,3"; cut with
+                                "..." when long) */
 } qs_profile_channel;
 
 /* Every persistent outlier channel of every captured pair, in (site, layer, channel)

@@ -14,12 +14,23 @@
 
 int qs_profile_h5_model(qs_h5 *h, const qs_model *m) {
     const qs_config *c = &m->cfg;
-    struct { const char *name; int64_t v; } ints[] = {
-        {"dim", c->dim}, {"hidden_dim", c->hidden_dim}, {"n_layers", c->n_layers},
-        {"n_heads", c->n_heads}, {"n_kv_heads", c->n_kv_heads}, {"head_dim", c->head_dim},
-        {"vocab_size", c->vocab_size}, {"seq_len", c->seq_len}, {"rope_layout", c->rope_layout},
-        {"tied_classifier", c->tied_classifier}, {"has_qkv_bias", c->has_qkv_bias},
-        {"bos_id", c->bos_id}, {"eos_id", c->eos_id},
+    struct {
+        const char *name;
+        int64_t v;
+    } ints[] = {
+        {"dim", c->dim},
+        {"hidden_dim", c->hidden_dim},
+        {"n_layers", c->n_layers},
+        {"n_heads", c->n_heads},
+        {"n_kv_heads", c->n_kv_heads},
+        {"head_dim", c->head_dim},
+        {"vocab_size", c->vocab_size},
+        {"seq_len", c->seq_len},
+        {"rope_layout", c->rope_layout},
+        {"tied_classifier", c->tied_classifier},
+        {"has_qkv_bias", c->has_qkv_bias},
+        {"bos_id", c->bos_id},
+        {"eos_id", c->eos_id},
         {"params", qs_model_param_count(m)},
     };
     int rc = qs_h5_attr_str(h, "model", "path", m->path);
@@ -36,14 +47,15 @@ int qs_profile_h5_model(qs_h5 *h, const qs_model *m) {
 /* ---- whole-tensor summary rows (shared by activations and weights) ---- */
 
 static const char *const summary_cols[] = {
-    "count", "n_zero", "mean", "var", "std", "skewness", "kurtosis", "min", "max", "absmax",
-    "mean_abs", "mean_sq", "p50", "p90", "p99", "p999", "p9999",
+    "count",  "n_zero",   "mean",    "var", "std", "skewness", "kurtosis", "min",   "max",
+    "absmax", "mean_abs", "mean_sq", "p50", "p90", "p99",      "p999",     "p9999",
 };
 #define N_SUMMARY ((int)(sizeof summary_cols / sizeof summary_cols[0]))
 
 static void summary_values(qs_h5_value *v, const qs_tensorstats_summary *s) {
-    double f[] = {s->mean, s->var, s->std, s->skewness, s->kurtosis, s->min, s->max, s->absmax,
-                  s->mean_abs, s->mean_sq, s->p50, s->p90, s->p99, s->p999, s->p9999};
+    double f[] = {s->mean, s->var, s->std,    s->skewness, s->kurtosis,
+                  s->min,  s->max, s->absmax, s->mean_abs, s->mean_sq,
+                  s->p50,  s->p90, s->p99,    s->p999,     s->p9999};
     v[0] = QS_H5_VI64(s->count);
     v[1] = QS_H5_VI64(s->n_zero);
     for (int i = 2; i < N_SUMMARY; i++) v[i] = QS_H5_VF64(f[i - 2]);
@@ -79,17 +91,26 @@ static int site_stats(qs_h5 *h, const qs_capture *c, int s) {
     const char *name = qs_site_name(s);
     char path[128];
     enum { N_FIELDS = 15 };
-    static const int fields[N_FIELDS - 2] = {
-        QS_CHANSTATS_MEAN, QS_CHANSTATS_VAR, QS_CHANSTATS_STD, QS_CHANSTATS_SKEWNESS,
-        QS_CHANSTATS_KURTOSIS, QS_CHANSTATS_MIN, QS_CHANSTATS_MAX, QS_CHANSTATS_ABSMAX,
-        QS_CHANSTATS_MEAN_ABS, QS_CHANSTATS_MEAN_SQ, QS_CHANSTATS_N_OUTLIER_TOKENS,
-        QS_CHANSTATS_N_INT8_TOKENS, QS_CHANSTATS_N_OUTLIER_WINDOWS};
-    double *m = malloc(sizeof(double) * (size_t)Ls * C);      // (Ls, C)
+    static const int fields[N_FIELDS - 2] = {QS_CHANSTATS_MEAN,
+                                             QS_CHANSTATS_VAR,
+                                             QS_CHANSTATS_STD,
+                                             QS_CHANSTATS_SKEWNESS,
+                                             QS_CHANSTATS_KURTOSIS,
+                                             QS_CHANSTATS_MIN,
+                                             QS_CHANSTATS_MAX,
+                                             QS_CHANSTATS_ABSMAX,
+                                             QS_CHANSTATS_MEAN_ABS,
+                                             QS_CHANSTATS_MEAN_SQ,
+                                             QS_CHANSTATS_N_OUTLIER_TOKENS,
+                                             QS_CHANSTATS_N_INT8_TOKENS,
+                                             QS_CHANSTATS_N_OUTLIER_WINDOWS};
+    double *m = malloc(sizeof(double) * (size_t)Ls * C);       // (Ls, C)
     double *tmp = malloc(sizeof(double) * (size_t)C);          // (C)
     int64_t *counts = calloc((size_t)Ls * NB, sizeof *counts); // (Ls, B)
     uint64_t *row = malloc(sizeof(uint64_t) * NB);             // (B)
     int64_t *layers = malloc(sizeof(int64_t) * (size_t)Ls);
-    int rc = m && tmp && counts && row && layers ? QS_OK : qs_error_set(QS_ERR_NOMEM, "out of memory");
+    int rc =
+        m && tmp && counts && row && layers ? QS_OK : qs_error_set(QS_ERR_NOMEM, "out of memory");
     const qs_chanstats *first = NULL;
     int n_layers = 0;
     for (int l = 0; l < Ls; l++)
@@ -100,8 +121,9 @@ static int site_stats(qs_h5 *h, const qs_capture *c, int s) {
         }
     /* one [Ls, C] matrix per statistic; the two fractions are derived from the counts */
     for (int f = 0; f < N_FIELDS && rc == QS_OK; f++) {
-        const char *fname = f < N_FIELDS - 2 ? qs_chanstats_field_name(fields[f])
-                            : f == N_FIELDS - 2 ? "token_fraction" : "sequence_fraction";
+        const char *fname = f < N_FIELDS - 2    ? qs_chanstats_field_name(fields[f])
+                            : f == N_FIELDS - 2 ? "token_fraction"
+                                                : "sequence_fraction";
         for (int l = 0; l < Ls && rc == QS_OK; l++) {
             const qs_chanstats *cs = qs_capture_chanstats(c, s, l);
             double *out = m + (size_t)l * C;
@@ -112,8 +134,10 @@ static int site_stats(qs_h5 *h, const qs_capture *c, int s) {
             if (f < N_FIELDS - 2) {
                 rc = qs_chanstats_column(cs, fields[f], out);
             } else {
-                int src = f == N_FIELDS - 2 ? QS_CHANSTATS_N_OUTLIER_TOKENS : QS_CHANSTATS_N_OUTLIER_WINDOWS;
-                double den = f == N_FIELDS - 2 ? (double)qs_chanstats_count(cs) : (double)qs_chanstats_windows(cs);
+                int src = f == N_FIELDS - 2 ? QS_CHANSTATS_N_OUTLIER_TOKENS
+                                            : QS_CHANSTATS_N_OUTLIER_WINDOWS;
+                double den = f == N_FIELDS - 2 ? (double)qs_chanstats_count(cs)
+                                               : (double)qs_chanstats_windows(cs);
                 rc = qs_chanstats_column(cs, src, tmp);
                 for (int k = 0; k < C; k++) out[k] = tmp[k] / den;
             }
@@ -123,7 +147,8 @@ static int site_stats(qs_h5 *h, const qs_capture *c, int s) {
     }
     snprintf(path, sizeof path, "stats/%s", name);
     if (rc == QS_OK && first) rc = qs_h5_attr_i64(h, path, "count", qs_chanstats_count(first));
-    if (rc == QS_OK && first) rc = qs_h5_attr_i64(h, path, "n_windows", qs_chanstats_windows(first));
+    if (rc == QS_OK && first)
+        rc = qs_h5_attr_i64(h, path, "n_windows", qs_chanstats_windows(first));
     snprintf(path, sizeof path, "stats/%s/layers", name);
     if (rc == QS_OK) rc = qs_h5_vector_write(h, path, QS_H5_I64, layers, (size_t)n_layers);
 
@@ -162,7 +187,8 @@ int qs_profile_h5_stats(qs_h5 *h, const qs_capture *c) {
     int rc = QS_OK;
     for (int s = 0; s < QS_SITE_COUNT && rc == QS_OK; s++) {
         int any = 0;
-        for (int l = 0; l < qs_capture_site_layers(c, s); l++) any |= qs_capture_chanstats(c, s, l) != NULL;
+        for (int l = 0; l < qs_capture_site_layers(c, s); l++)
+            any |= qs_capture_chanstats(c, s, l) != NULL;
         if (any) rc = site_stats(h, c, s);
     }
     return rc ? qs_error_prefix(rc, "writing statistics") : QS_OK;
@@ -172,7 +198,8 @@ int qs_profile_h5_stats(qs_h5 *h, const qs_capture *c) {
 
 int qs_profile_h5_weights(qs_h5 *h, const qs_weightstat *w, int n) {
     qs_h5_table *t = NULL;
-    qs_h5_col lead[] = {{"name", QS_H5_COL_STR, 64}, {"rows", QS_H5_COL_I64, 0}, {"cols", QS_H5_COL_I64, 0}};
+    qs_h5_col lead[] = {
+        {"name", QS_H5_COL_STR, 64}, {"rows", QS_H5_COL_I64, 0}, {"cols", QS_H5_COL_I64, 0}};
     int64_t *counts = calloc((size_t)(n ? n : 1) * NB, sizeof *counts); // (n, B)
     uint64_t *row = malloc(sizeof(uint64_t) * NB);
     int rc = counts && row ? summary_table(&t, h, "weights/summary", lead, 3)
@@ -192,7 +219,8 @@ int qs_profile_h5_weights(qs_h5 *h, const qs_weightstat *w, int n) {
     int rc2 = qs_h5_table_close(t);
     if (rc == QS_OK) rc = rc2;
     if (rc == QS_OK) rc = write_edges(h, "weights/hist/edges");
-    if (rc == QS_OK) rc = qs_h5_matrix_write(h, "weights/hist/counts", QS_H5_I64, counts, (size_t)n, NB);
+    if (rc == QS_OK)
+        rc = qs_h5_matrix_write(h, "weights/hist/counts", QS_H5_I64, counts, (size_t)n, NB);
     free(counts);
     free(row);
     return rc ? qs_error_prefix(rc, "writing weight statistics") : QS_OK;
@@ -228,9 +256,15 @@ int qs_profile_h5_outliers(qs_h5 *h, const qs_capture *c, const qs_profile_chann
     int n_kept;
     int64_t n_found;
     const qs_capture_token *tk = qs_capture_tokens(c, &n_kept, &n_found);
-    struct { const char *name; double v; } attrs[] = {
-        {"tau", o->chan.tau}, {"phi", o->chan.phi}, {"min_token_frac", o->outl.min_token_frac},
-        {"int8_threshold", o->chan.int8_threshold}, {"massive_abs", o->outl.massive_abs},
+    struct {
+        const char *name;
+        double v;
+    } attrs[] = {
+        {"tau", o->chan.tau},
+        {"phi", o->chan.phi},
+        {"min_token_frac", o->outl.min_token_frac},
+        {"int8_threshold", o->chan.int8_threshold},
+        {"massive_abs", o->outl.massive_abs},
         {"massive_ratio", o->outl.massive_ratio},
     };
     int rc = QS_OK;
@@ -240,19 +274,29 @@ int qs_profile_h5_outliers(qs_h5 *h, const qs_capture *c, const qs_profile_chann
     if (rc == QS_OK) rc = qs_h5_attr_i64(h, "outliers", "tokens_kept", n_kept);
 
     qs_h5_col ccols[] = {
-        {"layer", QS_H5_COL_I64, 0}, {"site", QS_H5_COL_STR, 16}, {"channel", QS_H5_COL_I64, 0},
-        {"absmax", QS_H5_COL_F64, 0}, {"ratio_to_median", QS_H5_COL_F64, 0},
-        {"token_fraction", QS_H5_COL_F64, 0}, {"sequence_fraction", QS_H5_COL_F64, 0},
-        {"n_shared_layers", QS_H5_COL_I64, 0}, {"shared_layers", QS_H5_COL_STR, 256},
+        {"layer", QS_H5_COL_I64, 0},
+        {"site", QS_H5_COL_STR, 16},
+        {"channel", QS_H5_COL_I64, 0},
+        {"absmax", QS_H5_COL_F64, 0},
+        {"ratio_to_median", QS_H5_COL_F64, 0},
+        {"token_fraction", QS_H5_COL_F64, 0},
+        {"sequence_fraction", QS_H5_COL_F64, 0},
+        {"n_shared_layers", QS_H5_COL_I64, 0},
+        {"shared_layers", QS_H5_COL_STR, 256},
     };
     qs_h5_table *t = NULL;
     if (rc == QS_OK) rc = qs_h5_table_open(&t, h, "outliers/channels", ccols, 9);
     for (int i = 0; i < n && rc == QS_OK; i++) {
         qs_h5_value v[] = {
-            QS_H5_VI64(ch[i].layer), QS_H5_VSTR(qs_site_name(ch[i].site)), QS_H5_VI64(ch[i].ch.channel),
-            QS_H5_VF64(ch[i].ch.absmax), QS_H5_VF64(ch[i].ch.ratio_to_median),
-            QS_H5_VF64(ch[i].ch.token_fraction), QS_H5_VF64(ch[i].ch.sequence_fraction),
-            QS_H5_VI64(ch[i].n_shared), QS_H5_VSTR(ch[i].shared_layers),
+            QS_H5_VI64(ch[i].layer),
+            QS_H5_VSTR(qs_site_name(ch[i].site)),
+            QS_H5_VI64(ch[i].ch.channel),
+            QS_H5_VF64(ch[i].ch.absmax),
+            QS_H5_VF64(ch[i].ch.ratio_to_median),
+            QS_H5_VF64(ch[i].ch.token_fraction),
+            QS_H5_VF64(ch[i].ch.sequence_fraction),
+            QS_H5_VI64(ch[i].n_shared),
+            QS_H5_VSTR(ch[i].shared_layers),
         };
         rc = qs_h5_table_append(t, v);
     }
@@ -260,24 +304,28 @@ int qs_profile_h5_outliers(qs_h5 *h, const qs_capture *c, const qs_profile_chann
     if (rc == QS_OK) rc = rc2;
 
     qs_h5_col tcols[] = {
-        {"layer", QS_H5_COL_I64, 0}, {"site", QS_H5_COL_STR, 16}, {"window", QS_H5_COL_I64, 0},
-        {"position", QS_H5_COL_I64, 0}, {"token_id", QS_H5_COL_I64, 0},
-        {"token_text", QS_H5_COL_STR, 48}, {"channel", QS_H5_COL_I64, 0},
-        {"value", QS_H5_COL_F64, 0}, {"ratio", QS_H5_COL_F64, 0},
+        {"layer", QS_H5_COL_I64, 0},    {"site", QS_H5_COL_STR, 16},
+        {"window", QS_H5_COL_I64, 0},   {"position", QS_H5_COL_I64, 0},
+        {"token_id", QS_H5_COL_I64, 0}, {"token_text", QS_H5_COL_STR, 48},
+        {"channel", QS_H5_COL_I64, 0},  {"value", QS_H5_COL_F64, 0},
+        {"ratio", QS_H5_COL_F64, 0},
     };
     t = NULL;
     if (rc == QS_OK) rc = qs_h5_table_open(&t, h, "outliers/tokens", tcols, 9);
     for (int i = 0; i < n_kept && rc == QS_OK; i++) {
         const qs_capture_token *r = &tk[i];
         int prev = -1;
-        if (ws && r->window >= 0 && r->window < ws->n && r->position > 0 && r->position < ws->w[r->window].n)
+        if (ws && r->window >= 0 && r->window < ws->n && r->position > 0 &&
+            r->position < ws->w[r->window].n)
             prev = ws->w[r->window].tokens[r->position - 1];
         char text[64];
         qs_profile_token_text(tok, prev, r->token_id, text, sizeof text);
         qs_h5_value v[] = {
-            QS_H5_VI64(r->layer), QS_H5_VSTR(qs_site_name(r->site)), QS_H5_VI64(r->window),
-            QS_H5_VI64(r->position), QS_H5_VI64(r->token_id), QS_H5_VSTR(text),
-            QS_H5_VI64(r->channel), QS_H5_VF64(r->value), QS_H5_VF64(r->ratio),
+            QS_H5_VI64(r->layer),    QS_H5_VSTR(qs_site_name(r->site)),
+            QS_H5_VI64(r->window),   QS_H5_VI64(r->position),
+            QS_H5_VI64(r->token_id), QS_H5_VSTR(text),
+            QS_H5_VI64(r->channel),  QS_H5_VF64(r->value),
+            QS_H5_VF64(r->ratio),
         };
         rc = qs_h5_table_append(t, v);
     }
@@ -290,7 +338,7 @@ int qs_profile_h5_outliers(qs_h5 *h, const qs_capture *c, const qs_profile_chann
 
 struct qs_profile_h5_sink {
     qs_h5_dump *d;
-    long rows;      /* appended so far */
+    long rows; /* appended so far */
 };
 
 int qs_profile_h5_sink_open(qs_profile_h5_sink **out, qs_h5 *h, int site, int layer, int C) {
@@ -315,9 +363,7 @@ int qs_profile_h5_dump_fn(void *sink, int site, int layer, const float *x, int T
     return rc;
 }
 
-long qs_profile_h5_sink_rows(const qs_profile_h5_sink *s) {
-    return s ? s->rows : 0;
-}
+long qs_profile_h5_sink_rows(const qs_profile_h5_sink *s) { return s ? s->rows : 0; }
 
 int qs_profile_h5_sink_close(qs_profile_h5_sink *s) {
     if (!s) return QS_OK;

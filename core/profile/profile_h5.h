@@ -53,7 +53,7 @@ typedef struct qs_profile_h5_sink qs_profile_h5_sink;
 int qs_profile_h5_sink_open(qs_profile_h5_sink **out, qs_h5 *h, int site, int layer, int C);
 int qs_profile_h5_dump_fn(void *sink, int site, int layer, const float *x, int T, int C);
 long qs_profile_h5_sink_rows(const qs_profile_h5_sink *s); /* rows stored so far; NULL: 0 */
-int qs_profile_h5_sink_close(qs_profile_h5_sink *s); /* NULL is fine */
+int qs_profile_h5_sink_close(qs_profile_h5_sink *s);       /* NULL is fine */
 
 /* Printable UTF-8 for a token's bytes: invalid bytes and control characters become
  * <0xNN>. out (size n) is NUL-terminated. */

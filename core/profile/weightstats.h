@@ -11,7 +11,7 @@
 #include "tensorstats.h"
 
 typedef struct qs_weightstat {
-    char name[64];           /* GGUF-style tensor name, e.g. "blk.0.attn_q" */
+    char name[64]; /* GGUF-style tensor name, e.g. "blk.0.attn_q" */
     int64_t rows, cols;
     qs_tensorstats *ts;
 } qs_weightstat;

@@ -13,7 +13,9 @@ static int site_width(const qs_config *c, int site) {
 }
 
 /* Calibrated ranges per (site, layer): one per column for col granularity, else one. */
-static int static_groups(const qs_quant_spec *sp, int C) { return sp->gran == QS_QUANT_COL ? C : 1; }
+static int static_groups(const qs_quant_spec *sp, int C) {
+    return sp->gran == QS_QUANT_COL ? C : 1;
+}
 
 static int active(const qs_actq *a) { return a->side->spec.bits != QS_QUANT_BITS_NONE; }
 
@@ -64,7 +66,8 @@ static int actq_fn(void *user, int site, int layer, float *x, int T, int C, int 
     (void)pos0;
     qs_actq *a = user;
     /* layer L is the resid stream after the last block: quantized unless layers: limits */
-    int has = layer < a->n_layers ? qs_quant_side_has_layer(a->side, layer) : a->side->n_layers == 0;
+    int has =
+        layer < a->n_layers ? qs_quant_side_has_layer(a->side, layer) : a->side->n_layers == 0;
     if (!has) return QS_OK;
     const qs_quant_spec *sp = &a->side->spec;
     long n_scales = qs_quant_n_scales(sp, T, C);
@@ -108,7 +111,8 @@ qs_hook qs_actq_hook(qs_actq *st) {
 
 int qs_actq_calibrate(qs_actq *a, const qs_model *m, const qs_windows *calib) {
     if (!active(a) || !a->side->is_static) return QS_OK;
-    if (!calib || calib->n < 1) return qs_error_set(QS_ERR_ARG, "static activation scales need calibration windows");
+    if (!calib || calib->n < 1)
+        return qs_error_set(QS_ERR_ARG, "static activation scales need calibration windows");
     const qs_config *c = &m->cfg;
     const qs_quant_spec *sp = &a->side->spec;
     int absmax = sp->clip == QS_QUANT_ABSMAX;

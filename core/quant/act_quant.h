@@ -22,16 +22,16 @@
 #include "windows.h"
 
 typedef struct qs_actq {
-    const qs_quant_side *side;    /* borrowed: spec, static flag, sites, layers */
-    unsigned site_mask;           /* further restriction by the caller (QS_SITE_ALL: none) */
+    const qs_quant_side *side; /* borrowed: spec, static flag, sites, layers */
+    unsigned site_mask;        /* further restriction by the caller (QS_SITE_ALL: none) */
     int n_layers;
     float *ranges[QS_SITE_COUNT]; /* static: (L + 1, n_ranges, 2) per site, else NULL */
     int n_ranges[QS_SITE_COUNT];  /* ranges per (site, layer): C for col, else 1 */
     int calibrated;
-    int calibrating;              /* 1: the hook collects ranges instead of quantizing */
-    float *scratch;               /* (N, 2) ranges of the current call */
+    int calibrating; /* 1: the hook collects ranges instead of quantizing */
+    float *scratch;  /* (N, 2) ranges of the current call */
     size_t scratch_n;
-    float *tmp;                   /* (T, C) calibration output */
+    float *tmp; /* (T, C) calibration output */
     size_t tmp_n;
     /* what the hook did */
     long calls, clipped;

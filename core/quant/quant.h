@@ -59,24 +59,28 @@
 #include <stdint.h>
 
 enum qs_quant_scheme { QS_QUANT_SYMMETRIC = 0, QS_QUANT_AFFINE, QS_QUANT_SCHEME_COUNT };
-enum qs_quant_gran { QS_QUANT_TENSOR = 0, QS_QUANT_ROW, QS_QUANT_COL, QS_QUANT_GROUP,
-                     QS_QUANT_GRAN_COUNT };
-enum qs_quant_clip { QS_QUANT_ABSMAX = 0, QS_QUANT_MSE, QS_QUANT_PERCENTILE,
-                     QS_QUANT_CLIP_COUNT };
+enum qs_quant_gran {
+    QS_QUANT_TENSOR = 0,
+    QS_QUANT_ROW,
+    QS_QUANT_COL,
+    QS_QUANT_GROUP,
+    QS_QUANT_GRAN_COUNT
+};
+enum qs_quant_clip { QS_QUANT_ABSMAX = 0, QS_QUANT_MSE, QS_QUANT_PERCENTILE, QS_QUANT_CLIP_COUNT };
 
-#define QS_QUANT_BITS_MIN 2
-#define QS_QUANT_BITS_MAX 8
-#define QS_QUANT_BITS_NONE 16   /* not quantized: pass-through */
+#define QS_QUANT_BITS_MIN  2
+#define QS_QUANT_BITS_MAX  8
+#define QS_QUANT_BITS_NONE 16 /* not quantized: pass-through */
 
 /* How one matrix is quantized. Zero-initialise, then set; qs_quant_spec_validate checks. */
 typedef struct qs_quant_spec {
-    int bits;                   /* 2..8, or 16 = not quantized */
+    int bits; /* 2..8, or 16 = not quantized */
     enum qs_quant_scheme scheme;
     enum qs_quant_gran gran;
-    int group;                  /* G (columns per group) for QS_QUANT_GROUP, >= 1; else unused */
+    int group; /* G (columns per group) for QS_QUANT_GROUP, >= 1; else unused */
     enum qs_quant_clip clip;
-    double percentile;          /* p in (0, 100] for QS_QUANT_PERCENTILE; else unused */
-    int fp32_scales;            /* 0: scales rounded to fp16 (default); 1: kept as fp32 */
+    double percentile; /* p in (0, 100] for QS_QUANT_PERCENTILE; else unused */
+    int fp32_scales;   /* 0: scales rounded to fp16 (default); 1: kept as fp32 */
 } qs_quant_spec;
 
 /* Names of the enum values ("symmetric", "row", "mse", ...); "?" when out of range. */
@@ -102,22 +106,22 @@ double qs_quant_bits_nominal(const qs_quant_spec *sp, long elems_per_scale);
 
 /* The parameters of one scale group. Codes satisfy qlo <= q - zero <= qhi. */
 typedef struct qs_quant_grid {
-    float scale;                /* stored scale (fp16-rounded unless fp32); 0: output 0 */
-    int32_t zero;               /* integer zero-point; 0 for symmetric */
-    float qlo, qhi;             /* allowed q - zero: [-qmax, qmax] symmetric, [-z, 2^b-1-z] affine */
-    int flags;                  /* QS_QUANT_F_* */
+    float scale;    /* stored scale (fp16-rounded unless fp32); 0: output 0 */
+    int32_t zero;   /* integer zero-point; 0 for symmetric */
+    float qlo, qhi; /* allowed q - zero: [-qmax, qmax] symmetric, [-z, 2^b-1-z] affine */
+    int flags;      /* QS_QUANT_F_* */
 } qs_quant_grid;
 
 enum {
-    QS_QUANT_F_OVERFLOW = 1,    /* fp16 scale saturated at 65504 */
-    QS_QUANT_F_SUBNORMAL = 2,   /* fp16 scale is subnormal */
-    QS_QUANT_F_UNDERFLOW = 4,   /* nonzero scale rounded to 0 */
+    QS_QUANT_F_OVERFLOW = 1,  /* fp16 scale saturated at 65504 */
+    QS_QUANT_F_SUBNORMAL = 2, /* fp16 scale is subnormal */
+    QS_QUANT_F_UNDERFLOW = 4, /* nonzero scale rounded to 0 */
 };
 
 /* One row per scheme: the only place that knows how a scheme maps a range to a grid and
  * what its metadata costs. The kernels take n contiguous values; y may equal x. */
 typedef struct qs_quant_traits {
-    const char *name;           /* "symmetric" / "affine" */
+    const char *name; /* "symmetric" / "affine" */
     int has_zero_point;
     /* range [lo, hi] (lo <= 0 <= hi, finite) -> grid for `bits` */
     void (*grid)(qs_quant_grid *g, float lo, float hi, int bits, int fp32_scales);
@@ -141,14 +145,14 @@ const qs_quant_traits *qs_quant_traits_of(int scheme);
 /* Optional inputs and outputs of one call; every pointer may be NULL. Buffers belong to the
  * caller. Scale index order is the granularity's (see the top of this file). */
 typedef struct qs_quant_io {
-    int16_t *codes;             /* out (R, C): integer codes (symmetric -qmax..qmax, affine 0..2^b-1) */
-    float *scales;              /* out (N): stored scales (fp16-rounded values as float) */
-    int32_t *zeros;             /* out (N): zero-points (0 for symmetric) */
-    float *ranges;              /* out (N, 2): [lo, hi] after clipping, before scale rounding */
-    const float *ranges_in;     /* in (N, 2): use these [lo, hi] instead of clipping (static
-                                   scales calibrated beforehand); finite, lo <= hi */
-    int *levels;                /* out (N): distinct codes used by each group */
-    int count_levels;           /* fill the report's levels_* (also implied by levels) */
+    int16_t *codes;         /* out (R, C): integer codes (symmetric -qmax..qmax, affine 0..2^b-1) */
+    float *scales;          /* out (N): stored scales (fp16-rounded values as float) */
+    int32_t *zeros;         /* out (N): zero-points (0 for symmetric) */
+    float *ranges;          /* out (N, 2): [lo, hi] after clipping, before scale rounding */
+    const float *ranges_in; /* in (N, 2): use these [lo, hi] instead of clipping (static
+                               scales calibrated beforehand); finite, lo <= hi */
+    int *levels;            /* out (N): distinct codes used by each group */
+    int count_levels;       /* fill the report's levels_* (also implied by levels) */
 } qs_quant_io;
 
 /* What one call did. */
@@ -233,17 +237,17 @@ int qs_quant_fake_ref(float *out, const float *x, int rows, int cols, const qs_q
 #define QS_QUANT_MAX_LAYERS 256
 
 typedef struct qs_quant_side {
-    qs_quant_spec spec;         /* spec.bits == 16: this side is not quantized */
-    int is_static;              /* activations: 1 = ranges calibrated beforehand */
-    unsigned site_mask;         /* activations: QS_SITE_BIT() of the sites quantized */
-    char sites[96];             /* the same as a canonical list; "" = the default */
-    int n_layers;               /* 0 = every layer */
+    qs_quant_spec spec;              /* spec.bits == 16: this side is not quantized */
+    int is_static;                   /* activations: 1 = ranges calibrated beforehand */
+    unsigned site_mask;              /* activations: QS_SITE_BIT() of the sites quantized */
+    char sites[96];                  /* the same as a canonical list; "" = the default */
+    int n_layers;                    /* 0 = every layer */
     int layers[QS_QUANT_MAX_LAYERS]; /* ascending, distinct */
 } qs_quant_side;
 
 typedef struct qs_quant_config {
-    qs_quant_side w;            /* weights: spec.gran is TENSOR, ROW or GROUP */
-    qs_quant_side a;            /* activations: TENSOR, ROW (per-token), COL or GROUP */
+    qs_quant_side w; /* weights: spec.gran is TENSOR, ROW or GROUP */
+    qs_quant_side a; /* activations: TENSOR, ROW (per-token), COL or GROUP */
 } qs_quant_config;
 
 /* W16A16 with every default. */

@@ -13,10 +13,10 @@
 #pragma GCC optimize("fp-contract=off")
 
 /* mse grid: r = k/100, k = MSE_K_MAX down to MSE_K_MIN */
-#define MSE_K_MIN 30
-#define MSE_K_MAX 100
+#define MSE_K_MIN      30
+#define MSE_K_MAX      100
 #define BRENT_MAX_ITER 50
-#define BRENT_EPSABS 1e-4
+#define BRENT_EPSABS   1e-4
 
 /* Eight independent lanes: a plain reduction loop would not vectorise without
  * -ffast-math, and "omp simd reduction(max)" compiles to a slow lane array here. max is
@@ -24,7 +24,7 @@
 #define LANES 8
 
 void qs__quant_absmax_range(float *lo, float *hi, const float *x, int n, int affine) {
-    float mn[LANES] = {0}, mx[LANES] = {0};  /* starting at 0 widens affine ranges to hold 0 */
+    float mn[LANES] = {0}, mx[LANES] = {0}; /* starting at 0 widens affine ranges to hold 0 */
     int i = 0;
     if (!affine) {
         for (; i + LANES <= n; i += LANES)
@@ -61,7 +61,8 @@ void qs__quant_absmax_range_ref(float *lo, float *hi, const float *x, int n, int
         if (affine) {
             if (x[i] < mn) mn = x[i];
             if (x[i] > mx) mx = x[i];
-        } else if (fabsf(x[i]) > mx) mx = fabsf(x[i]);
+        } else if (fabsf(x[i]) > mx)
+            mx = fabsf(x[i]);
     }
     *lo = affine ? mn : -mx;
     *hi = mx;
@@ -82,8 +83,10 @@ static int cmp_float(const void *pa, const void *pb) {
 }
 
 static void sort_floats(float *a, int n, int ref) {
-    if (ref) qsort(a, (size_t)n, sizeof *a, cmp_float);
-    else gsl_sort_float(a, 1, (size_t)n);
+    if (ref)
+        qsort(a, (size_t)n, sizeof *a, cmp_float);
+    else
+        gsl_sort_float(a, 1, (size_t)n);
 }
 
 /* ---- the three methods --------------------------------------------------------------- */
@@ -92,15 +95,17 @@ typedef struct clip_args {
     const float *x;
     int n;
     const qs_quant_spec *sp;
-    float *scratch;                            /* n floats */
+    float *scratch; /* n floats */
     gsl_min_fminimizer *mz;
     int ref;
 } clip_args;
 
 static void clip_absmax(float *lo, float *hi, const clip_args *a) {
     int affine = a->sp->scheme == QS_QUANT_AFFINE;
-    if (a->ref) qs__quant_absmax_range_ref(lo, hi, a->x, a->n, affine);
-    else qs__quant_absmax_range(lo, hi, a->x, a->n, affine);
+    if (a->ref)
+        qs__quant_absmax_range_ref(lo, hi, a->x, a->n, affine);
+    else
+        qs__quant_absmax_range(lo, hi, a->x, a->n, affine);
 }
 
 static void clip_percentile(float *lo, float *hi, const clip_args *a) {
@@ -125,7 +130,7 @@ typedef struct mse_ctx {
     int n;
     const qs_quant_spec *sp;
     const qs_quant_traits *tr;
-    float lo0, hi0;                            /* the absmax range that r scales */
+    float lo0, hi0; /* the absmax range that r scales */
     qs__quant_sse_fn sse;
 } mse_ctx;
 
@@ -144,10 +149,15 @@ static double mse_eval(double r, void *params) {
 }
 
 static void clip_mse(float *lo, float *hi, const clip_args *a) {
-    mse_ctx c = {a->x, a->n, a->sp, qs_quant_traits_of(a->sp->scheme), 0, 0,
+    mse_ctx c = {a->x,
+                 a->n,
+                 a->sp,
+                 qs_quant_traits_of(a->sp->scheme),
+                 0,
+                 0,
                  a->ref ? qs__quant_sse_ref : qs__quant_sse};
     clip_absmax(&c.lo0, &c.hi0, a);
-    if (c.lo0 == 0.0f && c.hi0 == 0.0f) {      /* all zero: nothing to search */
+    if (c.lo0 == 0.0f && c.hi0 == 0.0f) { /* all zero: nothing to search */
         *lo = *hi = 0.0f;
         return;
     }
@@ -155,7 +165,7 @@ static void clip_mse(float *lo, float *hi, const clip_args *a) {
     int best = MSE_K_MAX;
     for (int k = MSE_K_MAX; k >= MSE_K_MIN; k--) {
         f[k] = mse_eval(k / 100.0, &c);
-        if (f[k] < f[best]) best = k;          /* strict: ties keep the larger ratio */
+        if (f[k] < f[best]) best = k; /* strict: ties keep the larger ratio */
     }
     double r = best / 100.0;
     /* Brent needs a strict bracket f(a) > f(r) < f(b); GSL would call its (aborting)
@@ -163,8 +173,8 @@ static void clip_mse(float *lo, float *hi, const clip_args *a) {
     if (a->mz && best > MSE_K_MIN && best < MSE_K_MAX && f[best - 1] > f[best] &&
         f[best + 1] > f[best]) {
         gsl_function F = {mse_eval, &c};
-        gsl_min_fminimizer_set_with_values(a->mz, &F, r, f[best], (best - 1) / 100.0,
-                                           f[best - 1], (best + 1) / 100.0, f[best + 1]);
+        gsl_min_fminimizer_set_with_values(a->mz, &F, r, f[best], (best - 1) / 100.0, f[best - 1],
+                                           (best + 1) / 100.0, f[best + 1]);
         for (int it = 0; it < BRENT_MAX_ITER; it++) {
             if (gsl_min_fminimizer_iterate(a->mz) != GSL_SUCCESS) break;
             if (gsl_min_test_interval(gsl_min_fminimizer_x_lower(a->mz),
@@ -172,8 +182,7 @@ static void clip_mse(float *lo, float *hi, const clip_args *a) {
                                       0.0) == GSL_SUCCESS)
                 break;
         }
-        if (gsl_min_fminimizer_f_minimum(a->mz) < f[best])
-            r = gsl_min_fminimizer_x_minimum(a->mz);
+        if (gsl_min_fminimizer_f_minimum(a->mz) < f[best]) r = gsl_min_fminimizer_x_minimum(a->mz);
     }
     ratio_range(lo, hi, &c, r);
 }

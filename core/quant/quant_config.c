@@ -15,13 +15,26 @@
 enum { SIDE_W = 1, SIDE_A = 2 };
 enum prop { P_GRAN, P_SCHEME, P_CLIP, P_STATIC, P_SCALES, P_SITES, P_LAYERS, P_COUNT };
 enum rule {
-    R_EACH,          /* each quantized side where the word is meaningful */
-    R_W_ELSE_A,      /* the weights if quantized, else the activations */
+    R_EACH,     /* each quantized side where the word is meaningful */
+    R_W_ELSE_A, /* the weights if quantized, else the activations */
 };
-enum arg { A_NONE, A_INT, A_TEXT };   /* "g128": digits follow; "percentile:99.9": text */
+enum arg { A_NONE, A_INT, A_TEXT }; /* "g128": digits follow; "percentile:99.9": text */
 enum kind {
-    K_PER_TENSOR, K_PER_CHANNEL, K_PER_TOKEN, K_GROUP, K_SYMMETRIC, K_AFFINE, K_ABSMAX, K_MSE,
-    K_PERCENTILE, K_STATIC, K_DYNAMIC, K_FP32, K_FP16, K_SITES, K_LAYERS,
+    K_PER_TENSOR,
+    K_PER_CHANNEL,
+    K_PER_TOKEN,
+    K_GROUP,
+    K_SYMMETRIC,
+    K_AFFINE,
+    K_ABSMAX,
+    K_MSE,
+    K_PERCENTILE,
+    K_STATIC,
+    K_DYNAMIC,
+    K_FP32,
+    K_FP16,
+    K_SITES,
+    K_LAYERS,
 };
 
 typedef struct word_def {
@@ -29,8 +42,8 @@ typedef struct word_def {
     enum arg arg;
     enum kind kind;
     enum prop prop;
-    int sides;       /* where the word means something */
-    enum rule rule;  /* where it goes without a prefix */
+    int sides;      /* where the word means something */
+    enum rule rule; /* where it goes without a prefix */
 } word_def;
 
 static const word_def words[] = {
@@ -52,9 +65,9 @@ static const word_def words[] = {
 };
 #define N_WORDS (int)(sizeof words / sizeof words[0])
 
-#define DEFAULT_SITES                                                                   \
-    (QS_SITE_BIT(QS_SITE_ATTN_IN) | QS_SITE_BIT(QS_SITE_ATTN_O_IN) |                    \
-     QS_SITE_BIT(QS_SITE_FFN_IN) | QS_SITE_BIT(QS_SITE_FFN_DOWN_IN))
+#define DEFAULT_SITES                                                                              \
+    (QS_SITE_BIT(QS_SITE_ATTN_IN) | QS_SITE_BIT(QS_SITE_ATTN_O_IN) | QS_SITE_BIT(QS_SITE_FFN_IN) | \
+     QS_SITE_BIT(QS_SITE_FFN_DOWN_IN))
 
 static const word_def *find_word(const char *w) {
     for (int i = 0; i < N_WORDS; i++) {
@@ -63,7 +76,7 @@ static const word_def *find_word(const char *w) {
             if (strcmp(w, words[i].text) == 0) return &words[i];
         } else if (strncmp(w, words[i].text, n) == 0) {
             if (words[i].arg == A_TEXT) return &words[i];
-            const char *p = w + n;                    /* A_INT: one or more digits only */
+            const char *p = w + n; /* A_INT: one or more digits only */
             if (!*p) continue;
             while (isdigit((unsigned char)*p)) p++;
             if (!*p) return &words[i];
@@ -83,7 +96,7 @@ static void side_default(qs_quant_side *s, int bits) {
     memset(s, 0, sizeof *s);
     s->spec.bits = bits;
     s->spec.scheme = QS_QUANT_SYMMETRIC;
-    s->spec.gran = QS_QUANT_ROW;        /* per-channel for weights, per-token for activations */
+    s->spec.gran = QS_QUANT_ROW; /* per-channel for weights, per-token for activations */
     s->spec.clip = QS_QUANT_ABSMAX;
     s->site_mask = DEFAULT_SITES;
 }
@@ -111,8 +124,8 @@ static int cmp_int(const void *a, const void *b) {
 /* ---- parsing ------------------------------------------------------------------------- */
 
 typedef struct parse_ctx {
-    const char *name;                  /* the whole config, for messages */
-    const char *word;                  /* the word as written, with its prefix */
+    const char *name; /* the whole config, for messages */
+    const char *word; /* the word as written, with its prefix */
 } parse_ctx;
 
 static int bad(const parse_ctx *p, const char *why) {
@@ -222,7 +235,7 @@ static int parse(qs_quant_config *c, const char *name) {
     parse_ctx p = {name, name};
     char word[256];
     const char *s = name;
-    int first = 1, set[3][P_COUNT] = {{0}};   /* set[side][prop]: which word set it (index+1) */
+    int first = 1, set[3][P_COUNT] = {{0}}; /* set[side][prop]: which word set it (index+1) */
     const char *set_by[3][P_COUNT] = {{0}};
     char words_seen[64][256];
     int n_seen = 0;
@@ -249,8 +262,10 @@ static int parse(qs_quant_config *c, const char *name) {
         memcpy(words_seen[n_seen], word, n + 1);
         const char *core = word;
         int prefix = 0;
-        if (strncmp(word, "w:", 2) == 0) prefix = SIDE_W, core += 2;
-        else if (strncmp(word, "a:", 2) == 0) prefix = SIDE_A, core += 2;
+        if (strncmp(word, "w:", 2) == 0)
+            prefix = SIDE_W, core += 2;
+        else if (strncmp(word, "a:", 2) == 0)
+            prefix = SIDE_A, core += 2;
         const word_def *d = find_word(core);
         if (!d) return bad(&p, "unknown word");
         int quantized = (c->w.spec.bits != QS_QUANT_BITS_NONE ? SIDE_W : 0) |
@@ -307,8 +322,10 @@ static int word_for(char *w, size_t n, const qs_quant_side *s, int side, enum pr
     w[0] = '\0';
     switch (prop) {
     case P_GRAN:
-        if (sp->gran == QS_QUANT_GROUP) snprintf(w, n, "g%d", sp->group);
-        else if (sp->gran == QS_QUANT_TENSOR) snprintf(w, n, "per-tensor");
+        if (sp->gran == QS_QUANT_GROUP)
+            snprintf(w, n, "g%d", sp->group);
+        else if (sp->gran == QS_QUANT_TENSOR)
+            snprintf(w, n, "per-tensor");
         else if (sp->gran == QS_QUANT_COL) {
             if (side == SIDE_W)
                 return qs_error_set(QS_ERR_ARG, "no config word for per-column weights");
@@ -319,8 +336,10 @@ static int word_for(char *w, size_t n, const qs_quant_side *s, int side, enum pr
         if (sp->scheme == QS_QUANT_AFFINE) snprintf(w, n, "affine");
         break;
     case P_CLIP:
-        if (sp->clip == QS_QUANT_MSE) snprintf(w, n, "mse");
-        else if (sp->clip == QS_QUANT_PERCENTILE) snprintf(w, n, "percentile:%.15g", sp->percentile);
+        if (sp->clip == QS_QUANT_MSE)
+            snprintf(w, n, "mse");
+        else if (sp->clip == QS_QUANT_PERCENTILE)
+            snprintf(w, n, "percentile:%.15g", sp->percentile);
         break;
     case P_STATIC:
         if (side == SIDE_A && sp->clip == QS_QUANT_MSE && !s->is_static)
@@ -387,8 +406,9 @@ int qs_quant_config_format(char *buf, size_t n, const qs_quant_config *c) {
             int u = unprefixed_sides(d, quantized);
             const char *prefix = "";
             if (both && u == (SIDE_W | SIDE_A)) {
-                if (side == SIDE_A) continue;              /* printed once for both */
-            } else if (u != side) prefix = side == SIDE_W ? "w:" : "a:";
+                if (side == SIDE_A) continue; /* printed once for both */
+            } else if (u != side)
+                prefix = side == SIDE_W ? "w:" : "a:";
             len += (size_t)snprintf(out + len, len < sizeof out ? sizeof out - len : 0, " %s%s",
                                     prefix, w[side]);
             if (len >= sizeof out) return qs_error_set(QS_ERR_ARG, "config name too long");

@@ -15,8 +15,8 @@
 
 /* ---- shared by both drivers ---------------------------------------------------------- */
 
-static int check_args(const float *out, const float *x, int rows, int cols,
-                      const qs_quant_spec *sp, const qs_quant_io *io) {
+static int check_args(const float *out, const float *x, int rows, int cols, const qs_quant_spec *sp,
+                      const qs_quant_io *io) {
     int rc = qs_quant_spec_validate(sp);
     if (rc) return rc;
     if (!out || !x) return qs_error_set(QS_ERR_ARG, "quant: NULL matrix");
@@ -31,8 +31,8 @@ static int check_args(const float *out, const float *x, int rows, int cols,
             float lo = io->ranges_in[2 * g], hi = io->ranges_in[2 * g + 1];
             if (!isfinite(lo) || !isfinite(hi) || lo > hi)
                 return qs_error_set(QS_ERR_ARG,
-                                    "quant: ranges_in[%ld] = [%g, %g]: expected finite lo <= hi",
-                                    g, lo, hi);
+                                    "quant: ranges_in[%ld] = [%g, %g]: expected finite lo <= hi", g,
+                                    lo, hi);
         }
     }
     return QS_OK;
@@ -44,7 +44,7 @@ static inline int row_has_nonfinite(const float *x, int n) {
     for (int i = 0; i < n; i++) {
         uint32_t u;
         memcpy(&u, &x[i], sizeof u);
-        bad |= (u & 0x7f800000u) == 0x7f800000u;   /* exponent all ones: Inf or NaN */
+        bad |= (u & 0x7f800000u) == 0x7f800000u; /* exponent all ones: Inf or NaN */
     }
     return (int)bad;
 }
@@ -76,8 +76,10 @@ static void passthrough(float *out, const float *x, int rows, int cols, qs_quant
  * (a wake-up costs microseconds, more on a loaded machine). Searches cost ~100 passes. */
 static int worth_parallel(const qs_quant_spec *sp, int rows, int cols, const qs_quant_io *io) {
     long work = (long)rows * cols;
-    if (!(io && io->ranges_in) && sp->clip == QS_QUANT_MSE) work *= 100;
-    else if (!(io && io->ranges_in) && sp->clip == QS_QUANT_PERCENTILE) work *= 8;
+    if (!(io && io->ranges_in) && sp->clip == QS_QUANT_MSE)
+        work *= 100;
+    else if (!(io && io->ranges_in) && sp->clip == QS_QUANT_PERCENTILE)
+        work *= 8;
     return work >= (1L << 15);
 }
 
@@ -85,8 +87,10 @@ static int worth_parallel(const qs_quant_spec *sp, int rows, int cols, const qs_
 static void group_rect(const qs_quant_spec *sp, int rows, int cols, long gi, int *r0, int *nr,
                        int *c0, int *nc) {
     *r0 = 0, *nr = rows, *c0 = 0, *nc = cols;
-    if (sp->gran == QS_QUANT_ROW) *r0 = (int)gi, *nr = 1;
-    else if (sp->gran == QS_QUANT_COL) *c0 = (int)gi, *nc = 1;
+    if (sp->gran == QS_QUANT_ROW)
+        *r0 = (int)gi, *nr = 1;
+    else if (sp->gran == QS_QUANT_COL)
+        *c0 = (int)gi, *nc = 1;
     else if (sp->gran == QS_QUANT_GROUP) {
         int ngc = (cols + sp->group - 1) / sp->group;
         *r0 = (int)(gi / ngc), *nr = 1;
@@ -120,9 +124,9 @@ static void finish(float *out, int rows, int cols, const qs_quant_spec *sp, cons
                 group_rect(sp, rows, cols, g, &r0, &nr, &c0, &nc);
                 const float *y = out + (long)r0 * cols + c0;
                 /* a group is a run of one row, a column (stride C) or the whole matrix */
-                levels[g] = nc == 1 && nr > 1 ? qs__quant_levels(y, nr, cols, &grids[g], sp->bits)
-                                              : qs__quant_levels(y, (long)nr * nc, 1, &grids[g],
-                                                                 sp->bits);
+                levels[g] = nc == 1 && nr > 1
+                                ? qs__quant_levels(y, nr, cols, &grids[g], sp->bits)
+                                : qs__quant_levels(y, (long)nr * nc, 1, &grids[g], sp->bits);
             }
         }
     }
@@ -211,9 +215,9 @@ static void group_range(float *range, const float *v, int n, long g, const qs_qu
 }
 
 typedef struct buffers {
-    qs_quant_grid *grids;                      /* (N) */
-    float *ranges;                             /* (N, 2) */
-    float *cols;                               /* (5, C) for granularity col */
+    qs_quant_grid *grids; /* (N) */
+    float *ranges;        /* (N, 2) */
+    float *cols;          /* (5, C) for granularity col */
 } buffers;
 
 static int buffers_init(buffers *b, const qs_quant_spec *sp, long N, int cols) {
@@ -272,7 +276,8 @@ static long fake_tensor(float *out, const float *x, int rows, int cols, const qs
             hi = h > hi ? h : hi;
         }
         range[0] = lo, range[1] = hi;
-    } else group_range(range, x, rows * cols, 0, sp, io, s, 0, 0);   /* one search, one thread */
+    } else
+        group_range(range, x, rows * cols, 0, sp, io, s, 0, 0); /* one search, one thread */
     tr->grid(&b->grids[0], range[0], range[1], sp->bits, sp->fp32_scales);
     long clipped = 0;
 #pragma omp parallel for if (par) reduction(+ : clipped) schedule(static)
@@ -289,7 +294,8 @@ static long fake_cols(float *out, const float *x, int rows, int cols, const qs_q
     const qs_quant_traits *tr = qs_quant_traits_of(sp->scheme);
     float *div = b->cols, *qlo = div + cols, *qhi = qlo + cols, *scale = qhi + cols;
     int32_t *zero = (int32_t *)(scale + cols);
-    if (io && io->ranges_in) memcpy(b->ranges, io->ranges_in, (size_t)cols * 2 * sizeof(float));
+    if (io && io->ranges_in)
+        memcpy(b->ranges, io->ranges_in, (size_t)cols * 2 * sizeof(float));
     else if (sp->clip == QS_QUANT_ABSMAX) {
         /* blocks of columns: the inner loop runs along a row, vectorised */
         enum { CB = 256 };
@@ -324,7 +330,7 @@ static long fake_cols(float *out, const float *x, int rows, int cols, const qs_q
 #pragma omp parallel for if (par) schedule(dynamic, 1)
         for (int c = 0; c < cols; c++) {
             int tid = omp_get_thread_num();
-            float *col = s->buf + (long)tid * 2 * s->m;   // (R) gathered column
+            float *col = s->buf + (long)tid * 2 * s->m; // (R) gathered column
             for (int r = 0; r < rows; r++) col[r] = x[(long)r * cols + c];
             group_range(&b->ranges[2 * c], col, rows, c, sp, io, s, tid, 0);
         }
@@ -332,7 +338,7 @@ static long fake_cols(float *out, const float *x, int rows, int cols, const qs_q
     for (int c = 0; c < cols; c++) {
         qs_quant_grid *g = &b->grids[c];
         tr->grid(g, b->ranges[2 * c], b->ranges[2 * c + 1], sp->bits, sp->fp32_scales);
-        div[c] = g->scale != 0.0f ? g->scale : INFINITY;  /* as the run kernel: +0 out */
+        div[c] = g->scale != 0.0f ? g->scale : INFINITY; /* as the run kernel: +0 out */
         qlo[c] = g->qlo, qhi[c] = g->qhi, scale[c] = g->scale, zero[c] = g->zero;
     }
     long clipped = 0;
@@ -364,9 +370,12 @@ int qs_quant_fake(float *out, const float *x, int rows, int cols, const qs_quant
         return rc;
     }
     long clipped;
-    if (sp->gran == QS_QUANT_TENSOR) clipped = fake_tensor(out, x, rows, cols, sp, io, &b, &s, par);
-    else if (sp->gran == QS_QUANT_COL) clipped = fake_cols(out, x, rows, cols, sp, io, &b, &s, par);
-    else clipped = fake_rows(out, x, rows, cols, sp, io, &b, &s, par);
+    if (sp->gran == QS_QUANT_TENSOR)
+        clipped = fake_tensor(out, x, rows, cols, sp, io, &b, &s, par);
+    else if (sp->gran == QS_QUANT_COL)
+        clipped = fake_cols(out, x, rows, cols, sp, io, &b, &s, par);
+    else
+        clipped = fake_rows(out, x, rows, cols, sp, io, &b, &s, par);
     finish(out, rows, cols, sp, io, rep, b.grids, b.ranges, N, clipped, par);
     scratch_free(&s);
     buffers_free(&b);
@@ -403,7 +412,7 @@ int qs_quant_fake_ref(float *out, const float *x, int rows, int cols, const qs_q
     for (long g = 0; g < N; g++) {
         int r0, nr, c0, nc, n = 0;
         group_rect(sp, rows, cols, g, &r0, &nr, &c0, &nc);
-        for (int r = r0; r < r0 + nr; r++)     /* gather, row-major (read before written) */
+        for (int r = r0; r < r0 + nr; r++) /* gather, row-major (read before written) */
             for (int c = c0; c < c0 + nc; c++) group[n++] = x[(long)r * cols + c];
         group_range(&b.ranges[2 * g], group, n, g, sp, io, &s, 0, 1);
         tr->grid(&b.grids[g], b.ranges[2 * g], b.ranges[2 * g + 1], sp->bits, sp->fp32_scales);
@@ -411,8 +420,8 @@ int qs_quant_fake_ref(float *out, const float *x, int rows, int cols, const qs_q
         for (int r = r0; r < r0 + nr; r++)
             for (int c = c0; c < c0 + nc; c++) {
                 long i = (long)r * cols + c;
-                clipped += tr->fake_ref(&out[i], io && io->codes ? &io->codes[i] : NULL, &group[n++],
-                                        1, &b.grids[g]);
+                clipped += tr->fake_ref(&out[i], io && io->codes ? &io->codes[i] : NULL,
+                                        &group[n++], 1, &b.grids[g]);
             }
     }
     free(group);

@@ -13,13 +13,13 @@
 /* A fused multiply-add would round differently from the reference and from numpy. */
 #pragma GCC optimize("fp-contract=off")
 
-#define QS__FP16_MAX 65504.0f
-#define QS__FP16_MIN_NORMAL 6.103515625e-05f   /* 2^-14 */
+#define QS__FP16_MAX        65504.0f
+#define QS__FP16_MIN_NORMAL 6.103515625e-05f /* 2^-14 */
 
 /* rint for |v| <= 2^22 in the default rounding mode; larger |v| stay far outside any grid
  * (what the clamp needs). Not folded away: we never build with -ffast-math. */
 static inline float round_small(float v) {
-    const float magic = 12582912.0f;          /* 1.5·2^23 */
+    const float magic = 12582912.0f; /* 1.5·2^23 */
     return (v + magic) - magic;
 }
 
@@ -28,7 +28,7 @@ static inline float round_small(float v) {
 static float store_scale(float s, int nonzero, int fp32, int *flags) {
     *flags = 0;
     if (fp32) {
-        if (s > FLT_MAX) {                     /* affine hi - lo overflowed */
+        if (s > FLT_MAX) { /* affine hi - lo overflowed */
             s = FLT_MAX;
             *flags |= QS_QUANT_F_OVERFLOW;
         }
@@ -37,7 +37,8 @@ static float store_scale(float s, int nonzero, int fp32, int *flags) {
         if (s > QS__FP16_MAX) {
             s = QS__FP16_MAX;
             *flags |= QS_QUANT_F_OVERFLOW;
-        } else if (s > 0.0f && s < QS__FP16_MIN_NORMAL) *flags |= QS_QUANT_F_SUBNORMAL;
+        } else if (s > 0.0f && s < QS__FP16_MIN_NORMAL)
+            *flags |= QS_QUANT_F_SUBNORMAL;
     }
     if (nonzero && s == 0.0f) *flags |= QS_QUANT_F_UNDERFLOW;
     return s;
@@ -54,7 +55,7 @@ void qs__quant_grid_symmetric(qs_quant_grid *g, float lo, float hi, int bits, in
 
 void qs__quant_grid_affine(qs_quant_grid *g, float lo, float hi, int bits, int fp32_scales) {
     const int qmax = (1 << bits) - 1;
-    lo = fminf(lo, 0.0f);                      /* 0 must be a grid point */
+    lo = fminf(lo, 0.0f); /* 0 must be a grid point */
     hi = fmaxf(hi, 0.0f);
     float s = store_scale((hi - lo) / (float)qmax, hi > lo, fp32_scales, &g->flags);
     int32_t z = 0;
@@ -73,7 +74,7 @@ static inline float divisor(const qs_quant_grid *g) {
 
 long qs__quant_fake_run(float *y, int16_t *q, const float *x, int n, const qs_quant_grid *g) {
     const float d = divisor(g), s = g->scale, lo = g->qlo, hi = g->qhi, z = (float)g->zero;
-    int clipped = 0;              /* int: a 64-bit lane count halves the vector width */
+    int clipped = 0; /* int: a 64-bit lane count halves the vector width */
     if (q) {
 #pragma omp simd reduction(+ : clipped)
         for (int i = 0; i < n; i++) {
@@ -99,7 +100,7 @@ long qs__quant_fake_run(float *y, int16_t *q, const float *x, int n, const qs_qu
 
 long qs__quant_fake_run_ref(float *y, int16_t *q, const float *x, int n, const qs_quant_grid *g) {
     const float s = g->scale, z = (float)g->zero;
-    const float cmin = g->qlo + z, cmax = g->qhi + z;   /* 0..2^b-1 or -qmax..qmax */
+    const float cmin = g->qlo + z, cmax = g->qhi + z; /* 0..2^b-1 or -qmax..qmax */
     long clipped = 0;
     for (int i = 0; i < n; i++) {
         if (s == 0.0f) {
@@ -173,7 +174,7 @@ int qs__quant_levels(const float *y, long n, long stride, const qs_quant_grid *g
     /* y = k·s exactly rounded with |k| <= 255, so y/s is within 1e-4 of k */
     for (long i = 0; i < n; i++) {
         int k = (int)rintf(y[i * stride] / g->scale) - (int)g->qlo;
-        if (k < 0 || k >= (1 << bits)) continue;   /* cannot happen for our own outputs */
+        if (k < 0 || k >= (1 << bits)) continue; /* cannot happen for our own outputs */
         count += !seen[k];
         seen[k] = 1;
     }

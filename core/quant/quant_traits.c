@@ -69,7 +69,8 @@ long qs_quant_n_scales(const qs_quant_spec *sp, int rows, int cols) {
 double qs_quant_bits_per_value(const qs_quant_spec *sp, int rows, int cols) {
     if (sp->bits == QS_QUANT_BITS_NONE) return 16.0;
     const qs_quant_traits *t = qs_quant_traits_of(sp->scheme);
-    double meta = (double)qs_quant_n_scales(sp, rows, cols) * t->meta_bits(sp->bits, sp->fp32_scales);
+    double meta =
+        (double)qs_quant_n_scales(sp, rows, cols) * t->meta_bits(sp->bits, sp->fp32_scales);
     return sp->bits + meta / ((double)rows * (double)cols);
 }
 

@@ -11,7 +11,8 @@ int qs_wquant_site_weights(qs_model *m, int site, int layer, float **w, int *row
                            const char **names) {
     const qs_config *c = &m->cfg;
     qs_layer_weights *lw = &m->w.layers[layer];
-    int D = c->dim, H = c->hidden_dim, Q = c->n_heads * c->head_dim, K = c->n_kv_heads * c->head_dim;
+    int D = c->dim, H = c->hidden_dim, Q = c->n_heads * c->head_dim,
+        K = c->n_kv_heads * c->head_dim;
     int n = 0;
 #define ADD(p, r, k, nm) (w[n] = (p), rows[n] = (r), cols[n] = (k), names[n] = (nm), n++)
     switch (site) {
@@ -32,7 +33,8 @@ int qs_wquant_site_weights(qs_model *m, int site, int layer, float **w, int *row
     return n;
 }
 
-int qs_wquant_apply(qs_model *m, const qs_quant_side *side, unsigned site_mask, qs_wquant_report *rep) {
+int qs_wquant_apply(qs_model *m, const qs_quant_side *side, unsigned site_mask,
+                    qs_wquant_report *rep) {
     qs_wquant_report local;
     if (!rep) rep = &local;
     memset(rep, 0, sizeof *rep);
@@ -52,7 +54,9 @@ int qs_wquant_apply(qs_model *m, const qs_quant_side *side, unsigned site_mask, 
                 /* the original is needed for the error: quantize into a scratch copy first */
                 size_t sz = (size_t)r[i] * k[i];
                 float *q = malloc(sz * sizeof(float));
-                if (!q) return qs_error_set(QS_ERR_NOMEM, "out of memory quantizing blk.%d.%s", l, nm[i]);
+                if (!q)
+                    return qs_error_set(QS_ERR_NOMEM, "out of memory quantizing blk.%d.%s", l,
+                                        nm[i]);
                 rc = qs_quant_fake(q, w[i], r[i], k[i], &side->spec, NULL, &qr);
                 if (rc) {
                     free(q);

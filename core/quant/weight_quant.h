@@ -12,10 +12,10 @@
 #include "quant.h"
 
 typedef struct qs_wquant_report {
-    int n_tensors;            /* matrices quantized */
-    double n_values;          /* weights quantized */
-    double bits;              /* total storage bits of those weights incl. scales */
-    double bits_per_value;    /* bits / n_values */
+    int n_tensors;         /* matrices quantized */
+    double n_values;       /* weights quantized */
+    double bits;           /* total storage bits of those weights incl. scales */
+    double bits_per_value; /* bits / n_values */
     long n_clipped;
     double sum_sq_err, sum_sq_ref; /* reconstruction error over all quantized weights */
 } qs_wquant_report;
@@ -27,6 +27,7 @@ int qs_wquant_site_weights(qs_model *m, int site, int layer, float **w, int *row
 /* Fake-quantizes, in place, the weights of m that side->spec selects: layers per
  * qs_quant_side_has_layer, sites per site_mask (QS_SITE_ALL = every linear weight).
  * m must be a copy the caller owns (qs_model_clone). report may be NULL. */
-int qs_wquant_apply(qs_model *m, const qs_quant_side *side, unsigned site_mask, qs_wquant_report *report);
+int qs_wquant_apply(qs_model *m, const qs_quant_side *side, unsigned site_mask,
+                    qs_wquant_report *report);
 
 #endif

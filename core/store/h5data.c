@@ -9,10 +9,26 @@
 
 static int dtype_types(qs_h5_dtype dt, hid_t *ftype, hid_t *mtype, size_t *size) {
     switch (dt) {
-    case QS_H5_F32: *ftype = H5T_IEEE_F32LE; *mtype = H5T_NATIVE_FLOAT; *size = 4; return 1;
-    case QS_H5_F64: *ftype = H5T_IEEE_F64LE; *mtype = H5T_NATIVE_DOUBLE; *size = 8; return 1;
-    case QS_H5_I32: *ftype = H5T_STD_I32LE; *mtype = H5T_NATIVE_INT32; *size = 4; return 1;
-    case QS_H5_I64: *ftype = H5T_STD_I64LE; *mtype = H5T_NATIVE_INT64; *size = 8; return 1;
+    case QS_H5_F32:
+        *ftype = H5T_IEEE_F32LE;
+        *mtype = H5T_NATIVE_FLOAT;
+        *size = 4;
+        return 1;
+    case QS_H5_F64:
+        *ftype = H5T_IEEE_F64LE;
+        *mtype = H5T_NATIVE_DOUBLE;
+        *size = 8;
+        return 1;
+    case QS_H5_I32:
+        *ftype = H5T_STD_I32LE;
+        *mtype = H5T_NATIVE_INT32;
+        *size = 4;
+        return 1;
+    case QS_H5_I64:
+        *ftype = H5T_STD_I64LE;
+        *mtype = H5T_NATIVE_INT64;
+        *size = 8;
+        return 1;
     }
     return 0;
 }
@@ -84,8 +100,8 @@ int qs_h5_array_write(qs_h5 *h, const char *path, qs_h5_dtype dtype, const void 
     return rc;
 }
 
-int qs_h5_matrix_write(qs_h5 *h, const char *path, qs_h5_dtype dtype, const void *data,
-                       size_t rows, size_t cols) {
+int qs_h5_matrix_write(qs_h5 *h, const char *path, qs_h5_dtype dtype, const void *data, size_t rows,
+                       size_t cols) {
     size_t dims[2] = {rows, cols};
     return qs_h5_array_write(h, path, dtype, data, 2, dims);
 }
@@ -124,11 +140,12 @@ static int dump_check(qs_h5 *h, qs_h5_dump *d) {
     int rc = QS_OK;
     hid_t t = H5Dget_type(d->ds), s = H5Dget_space(d->ds);
     hsize_t dims[2], maxd[2];
-    if (t < 0 || s < 0) rc = qs__h5_fail(QS_ERR_IO, h, d->full, "cannot read type/shape");
+    if (t < 0 || s < 0)
+        rc = qs__h5_fail(QS_ERR_IO, h, d->full, "cannot read type/shape");
     else if (H5Tget_class(t) != H5T_FLOAT || H5Tget_size(t) != 4 ||
              H5Sget_simple_extent_ndims(s) != 2)
-        rc = qs_error_set(QS_ERR_FORMAT, "%s: %s: exists but is not a 2-D float32 dataset",
-                          h->path, d->full);
+        rc = qs_error_set(QS_ERR_FORMAT, "%s: %s: exists but is not a 2-D float32 dataset", h->path,
+                          d->full);
     else {
         H5Sget_simple_extent_dims(s, dims, maxd);
         if (dims[1] != d->cols || maxd[0] != H5S_UNLIMITED)
@@ -136,7 +153,8 @@ static int dump_check(qs_h5 *h, qs_h5_dump *d) {
                               "%s: %s: exists with %llu columns%s, expected %zu extendable",
                               h->path, d->full, (unsigned long long)dims[1],
                               maxd[0] == H5S_UNLIMITED ? "" : " (fixed rows)", d->cols);
-        else d->rows = dims[0];
+        else
+            d->rows = dims[0];
     }
     if (t >= 0) H5Tclose(t);
     if (s >= 0) H5Sclose(s);
@@ -161,8 +179,8 @@ int qs_h5_dump_open(qs_h5_dump **out, qs_h5 *h, const char *path, size_t cols, s
     }
     // HDF5 chunks are limited to 4 GiB
     if (chunk_rows > UINT32_MAX / 4 / cols)
-        return qs_error_set(QS_ERR_ARG, "%s: %s: chunk of %zu x %zu floats exceeds 4 GiB",
-                            h->path, path ? path : "", chunk_rows, cols);
+        return qs_error_set(QS_ERR_ARG, "%s: %s: chunk of %zu x %zu floats exceeds 4 GiB", h->path,
+                            path ? path : "", chunk_rows, cols);
     if (gzip_level > 0 && !deflate_usable())
         return qs_error_set(QS_ERR_UNSUPPORTED,
                             "%s: %s: this HDF5 library has no gzip (deflate) encoder; use "
@@ -176,11 +194,14 @@ int qs_h5_dump_open(qs_h5_dump **out, qs_h5 *h, const char *path, size_t cols, s
     rc = qs__h5_fullpath(h, path, 0, &d->full);
     int kind = rc ? 0 : qs__h5_kind(h, d->full);
     if (rc) {
-    } else if (kind < 0) rc = -kind;
+    } else if (kind < 0)
+        rc = -kind;
     else if (kind == QS__H5_DATASET) {
         d->ds = H5Dopen2(h->file, d->full, H5P_DEFAULT);
-        if (d->ds < 0) rc = qs__h5_fail(QS_ERR_IO, h, d->full, "cannot reopen dump");
-        else rc = dump_check(h, d);
+        if (d->ds < 0)
+            rc = qs__h5_fail(QS_ERR_IO, h, d->full, "cannot reopen dump");
+        else
+            rc = dump_check(h, d);
         hid_t dcpl = d->ds >= 0 ? H5Dget_create_plist(d->ds) : -1;
         hsize_t ch[2] = {0, 0};
         if (rc == QS_OK && (dcpl < 0 || H5Pget_chunk(dcpl, 2, ch) != 2))
@@ -210,8 +231,8 @@ int qs_h5_dump_open(qs_h5_dump **out, qs_h5 *h, const char *path, size_t cols, s
         if (rc == QS_OK && H5Pset_fletcher32(dcpl) < 0)
             rc = qs__h5_fail(QS_ERR_IO, h, d->full, "cannot set up the chunk checksum");
         if (rc == QS_OK) {
-            d->ds = H5Dcreate2(h->file, d->full, H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl,
-                               H5P_DEFAULT);
+            d->ds =
+                H5Dcreate2(h->file, d->full, H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
             if (d->ds < 0) rc = qs__h5_fail(QS_ERR_IO, h, d->full, "cannot create dump");
         }
         if (space >= 0) H5Sclose(space);

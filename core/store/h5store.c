@@ -64,16 +64,15 @@ int qs__h5_fullpath(const qs_h5 *h, const char *rel, int allow_root, char **full
     *full = NULL;
     if (!rel) return qs_error_set(QS_ERR_ARG, "%s: object path is NULL", h->path);
     const char *r = rel[0] == '/' ? rel + 1 : rel;
-    if (!*r && !allow_root)
-        return qs_error_set(QS_ERR_ARG, "%s: empty object path", h->path);
+    if (!*r && !allow_root) return qs_error_set(QS_ERR_ARG, "%s: empty object path", h->path);
     // every component non-empty and not "." / ".."
     for (const char *p = r; *p;) {
         const char *e = strchr(p, '/');
         size_t len = e ? (size_t)(e - p) : strlen(p);
         if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
             return qs_error_set(QS_ERR_ARG,
-                                "%s: bad object path '%s' (empty, '.' or '..' component)",
-                                h->path, rel);
+                                "%s: bad object path '%s' (empty, '.' or '..' component)", h->path,
+                                rel);
         if (!e) break;
         p = e + 1;
         if (!*p)
@@ -83,8 +82,10 @@ int qs__h5_fullpath(const qs_h5 *h, const char *rel, int allow_root, char **full
     size_t n = strlen(h->prefix) + 1 + strlen(r) + 1;
     char *s = malloc(n);
     if (!s) return qs_error_set(QS_ERR_NOMEM, "%s: out of memory for a path", h->path);
-    if (*r) snprintf(s, n, "%s/%s", h->prefix, r);
-    else snprintf(s, n, "%s", h->prefix);
+    if (*r)
+        snprintf(s, n, "%s/%s", h->prefix, r);
+    else
+        snprintf(s, n, "%s", h->prefix);
     *full = s;
     return QS_OK;
 }
@@ -99,7 +100,10 @@ int qs__h5_kind(const qs_h5 *h, const char *full) {
     int kind = QS__H5_GROUP; // "/" is a group
     for (size_t i = 1; i <= n; i++) {
         if (full[i] != '/' && full[i] != '\0') continue;
-        if (kind != QS__H5_GROUP) { kind = QS__H5_OTHER; break; } // parent not a group
+        if (kind != QS__H5_GROUP) {
+            kind = QS__H5_OTHER;
+            break;
+        } // parent not a group
         buf[i] = '\0';
         htri_t ex = H5Lexists(h->file, buf, H5P_DEFAULT);
         if (ex < 0) {
@@ -107,7 +111,10 @@ int qs__h5_kind(const qs_h5 *h, const char *full) {
             free(buf);
             return -QS_ERR_IO;
         }
-        if (!ex) { kind = QS__H5_NONE; break; }
+        if (!ex) {
+            kind = QS__H5_NONE;
+            break;
+        }
         hid_t o = H5Oopen(h->file, buf, H5P_DEFAULT);
         if (o < 0) {
             qs__h5_fail(QS_ERR_IO, h, buf, "cannot open (dangling link?)");
@@ -134,11 +141,14 @@ int qs__h5_make_groups(qs_h5 *h, const char *full, int whole) {
         if (full[i] == '\0' && !whole) break;
         buf[i] = '\0';
         int k = qs__h5_kind(h, buf);
-        if (k < 0) rc = -k;
+        if (k < 0)
+            rc = -k;
         else if (k == QS__H5_NONE) {
             hid_t g = H5Gcreate2(h->file, buf, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-            if (g < 0) rc = qs__h5_fail(QS_ERR_IO, h, buf, "cannot create group");
-            else H5Gclose(g);
+            if (g < 0)
+                rc = qs__h5_fail(QS_ERR_IO, h, buf, "cannot create group");
+            else
+                H5Gclose(g);
         } else if (k != QS__H5_GROUP)
             rc = qs_error_set(QS_ERR_ARG, "%s: %s: exists and is not a group", h->path, buf);
         buf[i] = full[i];
@@ -219,8 +229,7 @@ int qs__h5_attr_str_on(qs_h5 *h, hid_t obj, const char *objpath, const char *nam
     return rc;
 }
 
-int qs__h5_attr_i64_on(qs_h5 *h, hid_t obj, const char *objpath, const char *name,
-                       int64_t value) {
+int qs__h5_attr_i64_on(qs_h5 *h, hid_t obj, const char *objpath, const char *name, int64_t value) {
     return attr_write_n(h, obj, objpath, name, H5T_STD_I64LE, H5T_NATIVE_INT64, 1, 0, &value);
 }
 
@@ -232,8 +241,10 @@ static int open_obj(qs_h5 *h, const char *obj, hid_t *id, char **full) {
     rc = qs__h5_fullpath(h, obj, 1, full);
     if (rc) return rc;
     int k = qs__h5_kind(h, *full);
-    if (k < 0) rc = -k;
-    else if (k == QS__H5_NONE) rc = qs__h5_make_groups(h, *full, 1);
+    if (k < 0)
+        rc = -k;
+    else if (k == QS__H5_NONE)
+        rc = qs__h5_make_groups(h, *full, 1);
     else if (k == QS__H5_OTHER)
         rc = qs_error_set(QS_ERR_ARG, "%s: %s: not a group or dataset", h->path, *full);
     if (rc == QS_OK) {
@@ -269,7 +280,8 @@ int qs_h5_attr_strs(qs_h5 *h, const char *obj, const char *name, const char *con
     int rc = open_obj(h, obj, &id, &full);
     if (rc == QS_OK) {
         hid_t t = vlen_utf8_type();
-        if (t < 0) rc = qs__h5_fail(QS_ERR_IO, h, full, "cannot make a string type");
+        if (t < 0)
+            rc = qs__h5_fail(QS_ERR_IO, h, full, "cannot make a string type");
         else {
             rc = attr_write_n(h, id, full, name, t, t, 0, n, v);
             H5Tclose(t);
@@ -303,8 +315,7 @@ int qs_h5_attr_f64(qs_h5 *h, const char *obj, const char *name, double value) {
     return rc;
 }
 
-int qs_h5_attr_f64s(qs_h5 *h, const char *obj, const char *name, const double *values,
-                    size_t n) {
+int qs_h5_attr_f64s(qs_h5 *h, const char *obj, const char *name, const double *values, size_t n) {
     if (n && !values) return qs_error_set(QS_ERR_ARG, "qs_h5_attr_f64s: values is NULL");
     hid_t id;
     char *full;
@@ -501,10 +512,12 @@ static int check_existing(qs_h5 *h, hid_t fapl) {
                            "corrupt); refusing to write to it");
     int rc = QS_OK;
     htri_t ex = H5Lexists(f, "/runs", H5P_DEFAULT);
-    if (ex < 0) rc = qs__h5_fail(QS_ERR_FORMAT, h, "/runs", "cannot be read (corrupt file?)");
+    if (ex < 0)
+        rc = qs__h5_fail(QS_ERR_FORMAT, h, "/runs", "cannot be read (corrupt file?)");
     else if (ex > 0) {
         hid_t o = H5Oopen(f, "/runs", H5P_DEFAULT);
-        if (o < 0) rc = qs__h5_fail(QS_ERR_FORMAT, h, "/runs", "cannot be opened (corrupt file?)");
+        if (o < 0)
+            rc = qs__h5_fail(QS_ERR_FORMAT, h, "/runs", "cannot be opened (corrupt file?)");
         else {
             if (H5Iget_type(o) != H5I_GROUP)
                 rc = qs_error_set(QS_ERR_FORMAT,
@@ -529,7 +542,8 @@ static int check_existing(qs_h5 *h, hid_t fapl) {
         if (e < 0)
             rc = qs__h5_fail(QS_ERR_FORMAT, h, NULL,
                              "an object after '%s' cannot be read (corrupt file); refusing to "
-                             "write to it", w.last);
+                             "write to it",
+                             w.last);
     }
     if (H5Fclose(f) < 0 && rc == QS_OK)
         rc = qs__h5_fail(QS_ERR_FORMAT, h, NULL, "cannot be closed after checking it");
@@ -545,8 +559,9 @@ static int max_run_number(qs_h5 *h, hid_t runs, long *maxn) {
         char name[64];
         ssize_t len = H5Lget_name_by_idx(runs, ".", H5_INDEX_NAME, H5_ITER_INC, i, name,
                                          sizeof name, H5P_DEFAULT);
-        if (len < 0) return qs__h5_fail(QS_ERR_IO, h, "/runs", "cannot read link %llu",
-                                        (unsigned long long)i);
+        if (len < 0)
+            return qs__h5_fail(QS_ERR_IO, h, "/runs", "cannot read link %llu",
+                               (unsigned long long)i);
         if (len == 0 || len >= (ssize_t)sizeof name) continue;
         char *end;
         errno = 0;
@@ -562,7 +577,8 @@ static int start_run(qs_h5 *h, const char *run_label) {
     hid_t runs;
     htri_t ex = H5Lexists(h->file, "/runs", H5P_DEFAULT);
     if (ex < 0) return qs__h5_fail(QS_ERR_IO, h, "/runs", "cannot check whether it exists");
-    if (ex) runs = H5Gopen2(h->file, "/runs", H5P_DEFAULT);
+    if (ex)
+        runs = H5Gopen2(h->file, "/runs", H5P_DEFAULT);
     else {
         // track creation order so tools list runs 1, 2, ..., 10 rather than 1, 10, 2
         hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
@@ -620,16 +636,20 @@ int qs_h5_open(qs_h5 **out, const char *path, const char *run_label) {
             rc = qs_error_set(QS_ERR_IO, "%s: cannot read it: %s", path, strerror(errno));
         // root passes access(W_OK) on a 0444 file; honour the missing write bits anyway
         else if (access(path, W_OK) != 0 || (st.st_mode & 0222) == 0)
-            rc = qs_error_set(QS_ERR_IO, "%s: is read-only; results are appended, so it must be "
-                                         "writable (or choose another path)", path);
-        else rc = check_existing(h, fapl);
+            rc = qs_error_set(QS_ERR_IO,
+                              "%s: is read-only; results are appended, so it must be "
+                              "writable (or choose another path)",
+                              path);
+        else
+            rc = check_existing(h, fapl);
         if (rc == QS_OK) {
             h->file = H5Fopen(path, H5F_ACC_RDWR, fapl);
             if (h->file < 0) rc = qs__h5_fail(QS_ERR_IO, h, NULL, "cannot open for appending");
         }
     } else if (errno == ENOENT) {
         char *tmp = strdup(path);
-        if (!tmp) rc = qs_error_set(QS_ERR_NOMEM, "qs_h5_open: out of memory");
+        if (!tmp)
+            rc = qs_error_set(QS_ERR_NOMEM, "qs_h5_open: out of memory");
         else {
             const char *dir = dirname(tmp);
             struct stat ds;

@@ -123,8 +123,7 @@ int qs_h5_attr_strs(qs_h5 *h, const char *obj, const char *name, const char *con
 int qs_h5_attr_i64(qs_h5 *h, const char *obj, const char *name, int64_t value);
 int qs_h5_attr_f64(qs_h5 *h, const char *obj, const char *name, double value);
 /* A 1-D float64 array of n values (n may be 0). */
-int qs_h5_attr_f64s(qs_h5 *h, const char *obj, const char *name, const double *values,
-                    size_t n);
+int qs_h5_attr_f64s(qs_h5 *h, const char *obj, const char *name, const double *values, size_t n);
 
 /* ---- datasets ----------------------------------------------------------------------- */
 typedef enum qs_h5_dtype {
@@ -141,8 +140,8 @@ typedef enum qs_h5_dtype {
 int qs_h5_array_write(qs_h5 *h, const char *path, qs_h5_dtype dtype, const void *data, int rank,
                       const size_t *dims);
 /* [rows, cols] matrix, e.g. a statistic per layer and channel: data is (rows, cols). */
-int qs_h5_matrix_write(qs_h5 *h, const char *path, qs_h5_dtype dtype, const void *data,
-                       size_t rows, size_t cols);
+int qs_h5_matrix_write(qs_h5 *h, const char *path, qs_h5_dtype dtype, const void *data, size_t rows,
+                       size_t cols);
 /* 1-D array of n elements. */
 int qs_h5_vector_write(qs_h5 *h, const char *path, qs_h5_dtype dtype, const void *data, size_t n);
 
@@ -175,10 +174,10 @@ typedef enum qs_h5_coltype {
 } qs_h5_coltype;
 
 typedef struct qs_h5_col {
-    const char *name;   /* unique, non-empty; becomes the numpy field name */
+    const char *name; /* unique, non-empty; becomes the numpy field name */
     qs_h5_coltype type;
-    size_t len;         /* QS_H5_COL_STR: bytes, 1..65535 (no room kept for a NUL);
-                           ignored otherwise */
+    size_t len; /* QS_H5_COL_STR: bytes, 1..65535 (no room kept for a NUL);
+                   ignored otherwise */
 } qs_h5_col;
 
 /* One cell value for qs_h5_table_append, tagged with its type. A QS_H5_COL_I64 value may
@@ -242,19 +241,19 @@ size_t qs_h5_utf8_prefix(const char *s, size_t n, size_t max);
  * Caller-supplied provenance of this run; NULL/0 fields are skipped. The automatic part
  * (versions, library versions, start/end times) is written by open/close. */
 typedef struct qs_provenance {
-    const char *command_line;  /* argv joined by spaces, or NULL */
-    const char *script_path;   /* Lua script; its sha256 is computed here */
-    const char *model_path;    /* model file (sha256 of the file) or HF directory (sha256
-                                  of the manifest "<sha256>  <name>\n" of its regular files,
-                                  sorted by name; attr model_sha256_kind says which) */
-    const char *model_sha256;  /* if non-NULL, used instead of hashing model_path */
-    const char *text_path;     /* text file; its sha256 is computed here */
-    const char *params;        /* "k=v; k=v" or NULL */
+    const char *command_line;      /* argv joined by spaces, or NULL */
+    const char *script_path;       /* Lua script; its sha256 is computed here */
+    const char *model_path;        /* model file (sha256 of the file) or HF directory (sha256
+                                      of the manifest "<sha256>  <name>\n" of its regular files,
+                                      sorted by name; attr model_sha256_kind says which) */
+    const char *model_sha256;      /* if non-NULL, used instead of hashing model_path */
+    const char *text_path;         /* text file; its sha256 is computed here */
+    const char *params;            /* "k=v; k=v" or NULL */
     const char *const *param_list; /* alternatively/additionally n_params "k=v" strings */
     size_t n_params;
     int64_t seed;
-    int has_seed;              /* write seed only when set */
-    int threads;               /* thread count used; 0 writes omp_get_max_threads() */
+    int has_seed; /* write seed only when set */
+    int threads;  /* thread count used; 0 writes omp_get_max_threads() */
 } qs_provenance;
 
 /* Writes p as attributes of /runs/<n>/provenance. A path that cannot be hashed is an

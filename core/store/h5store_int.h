@@ -11,19 +11,19 @@
  * the file can close their HDF5 objects first (see "Ownership" in h5store.h). */
 typedef struct qs__h5_child {
     struct qs__h5_child *next;
-    qs_h5 *h;                                  /* NULL once detached */
-    void (*release)(struct qs__h5_child *c);   /* closes the child's hid_t's */
+    qs_h5 *h;                                /* NULL once detached */
+    void (*release)(struct qs__h5_child *c); /* closes the child's hid_t's */
 } qs__h5_child;
 
 struct qs_h5 {
     hid_t file;
-    hid_t run;           /* /runs/<n> */
+    hid_t run; /* /runs/<n> */
     int n;
-    char *path;          /* file name, for messages */
-    char prefix[32];     /* "/runs/<n>" */
+    char *path;      /* file name, for messages */
+    char prefix[32]; /* "/runs/<n>" */
     char start_time[32];
     qs__h5_child *children;
-    int frozen;          /* a write failed: nothing more reaches the file (qs__h5_freeze) */
+    int frozen; /* a write failed: nothing more reaches the file (qs__h5_freeze) */
 };
 
 /* After a failed write HDF5's in-memory state is ahead of the file, and any later flush
@@ -73,8 +73,7 @@ int qs__h5_attr_write(qs_h5 *h, hid_t obj, const char *objpath, const char *name
 /* Variable-length UTF-8 string attribute on an open object. */
 int qs__h5_attr_str_on(qs_h5 *h, hid_t obj, const char *objpath, const char *name,
                        const char *value);
-int qs__h5_attr_i64_on(qs_h5 *h, hid_t obj, const char *objpath, const char *name,
-                       int64_t value);
+int qs__h5_attr_i64_on(qs_h5 *h, hid_t obj, const char *objpath, const char *name, int64_t value);
 
 void qs__h5_child_add(qs_h5 *h, qs__h5_child *c);
 void qs__h5_child_remove(qs_h5 *h, qs__h5_child *c);

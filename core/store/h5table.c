@@ -9,14 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define QS_H5_MAX_COLS 1024
+#define QS_H5_MAX_COLS   1024
 #define QS_H5_MAX_STRLEN 65535
 
 struct qs_h5_table {
     qs__h5_child child; /* first: the file's list points here */
     hid_t ds, mtype;
-    qs_h5_col *cols;    /* copies; names owned */
-    size_t *offs;       /* byte offset of each column in a packed row */
+    qs_h5_col *cols; /* copies; names owned */
+    size_t *offs;    /* byte offset of each column in a packed row */
     size_t ncols, rowsize;
     uint64_t chunk_bytes;   /* the most one append can add in raw data */
     unsigned char *row;     /* (rowsize) packing buffer for qs_h5_table_append */
@@ -38,7 +38,10 @@ size_t qs_h5_utf8_prefix(const char *s, size_t n, size_t max) {
 static size_t col_size(const qs_h5_col *c) { return c->type == QS_H5_COL_STR ? c->len : 8; }
 
 static const char *type_name(qs_h5_coltype t) {
-    return t == QS_H5_COL_I64 ? "int64" : t == QS_H5_COL_F64 ? "float64" : t == QS_H5_COL_STR ? "string" : "?";
+    return t == QS_H5_COL_I64   ? "int64"
+           : t == QS_H5_COL_F64 ? "float64"
+           : t == QS_H5_COL_STR ? "string"
+                                : "?";
 }
 
 static hid_t str_type(size_t len) {
@@ -123,8 +126,8 @@ static int check_schema(qs_h5 *h, const char *path, const qs_h5_col *cols, size_
                                 h->path, path, c->name, c->len, QS_H5_MAX_STRLEN);
         for (size_t j = 0; j < i; j++)
             if (strcmp(cols[j].name, c->name) == 0)
-                return qs_error_set(QS_ERR_ARG, "%s: %s: duplicate column name '%s'", h->path,
-                                    path, c->name);
+                return qs_error_set(QS_ERR_ARG, "%s: %s: duplicate column name '%s'", h->path, path,
+                                    c->name);
     }
     return QS_OK;
 }
@@ -221,11 +224,14 @@ int qs_h5_table_open(qs_h5_table **out, qs_h5 *h, const char *path, const qs_h5_
     }
     int kind = rc ? 0 : qs__h5_kind(h, t->full);
     if (rc) {
-    } else if (kind < 0) rc = -kind;
+    } else if (kind < 0)
+        rc = -kind;
     else if (kind == QS__H5_DATASET) {
         t->ds = H5Dopen2(h->file, t->full, H5P_DEFAULT);
-        if (t->ds < 0) rc = qs__h5_fail(QS_ERR_IO, h, t->full, "cannot reopen table");
-        else rc = match_existing(h, t);
+        if (t->ds < 0)
+            rc = qs__h5_fail(QS_ERR_IO, h, t->full, "cannot reopen table");
+        else
+            rc = match_existing(h, t);
         hid_t dcpl = t->ds >= 0 ? H5Dget_create_plist(t->ds) : -1;
         hsize_t ch[1] = {0};
         if (rc == QS_OK && (dcpl < 0 || H5Pget_chunk(dcpl, 1, ch) != 1))
@@ -277,8 +283,7 @@ int qs_h5_table_open(qs_h5_table **out, qs_h5 *h, const char *path, const qs_h5_
 static int table_live(const qs_h5_table *t, const char *fn) {
     if (!t) return qs_error_set(QS_ERR_ARG, "%s: table is NULL", fn);
     if (!t->child.h || t->ds < 0)
-        return qs_error_set(QS_ERR_ARG, "%s: table %s used after its file was closed", fn,
-                            t->full);
+        return qs_error_set(QS_ERR_ARG, "%s: table %s used after its file was closed", fn, t->full);
     return QS_OK;
 }
 
@@ -298,8 +303,10 @@ static int pack_cell(qs_h5_table *t, size_t i, const qs_h5_value *v, unsigned ch
         memcpy(dst, s, k);
     } else if (c->type == QS_H5_COL_F64) {
         double d;
-        if (v->type == QS_H5_COL_F64) d = v->u.f;
-        else if (v->type == QS_H5_COL_I64) d = (double)v->u.i;
+        if (v->type == QS_H5_COL_F64)
+            d = v->u.f;
+        else if (v->type == QS_H5_COL_I64)
+            d = (double)v->u.i;
         else
             return qs_error_set(QS_ERR_ARG, "%s: %s: column '%s' is float64, got %s", h->path,
                                 t->full, c->name, type_name(v->type));
@@ -343,11 +350,9 @@ static int write_row(qs_h5_table *t, const unsigned char *row) {
     fs = H5Dget_space(t->ds);
     hid_t ms = H5Screate_simple(1, one, NULL);
     if (fs < 0 || ms < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, one, NULL) < 0)
-        rc = qs__h5_fail(QS_ERR_IO, h, t->full, "cannot select row %llu",
-                         (unsigned long long)n[0]);
+        rc = qs__h5_fail(QS_ERR_IO, h, t->full, "cannot select row %llu", (unsigned long long)n[0]);
     else if (H5Dwrite(t->ds, t->mtype, ms, fs, H5P_DEFAULT, row) < 0)
-        rc = qs__h5_fail(QS_ERR_IO, h, t->full, "cannot write row %llu",
-                         (unsigned long long)n[0]);
+        rc = qs__h5_fail(QS_ERR_IO, h, t->full, "cannot write row %llu", (unsigned long long)n[0]);
     if (fs >= 0) H5Sclose(fs);
     if (ms >= 0) H5Sclose(ms);
     if (rc) {

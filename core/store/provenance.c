@@ -40,7 +40,9 @@ int qs__h5_provenance_begin(qs_h5 *h, const char *run_label) {
     char hdf5v[32];
     snprintf(hdf5v, sizeof hdf5v, "%u.%u.%u", maj, min, rel);
     const char *blas = openblas_get_config();
-    struct { const char *name, *value; } s[] = {
+    struct {
+        const char *name, *value;
+    } s[] = {
         {"qscope_version", qs_version()},
         {"git_rev", qs_git_revision()},
         {"start_time", h->start_time},
@@ -95,8 +97,10 @@ static int manifest_add(struct manifest *m, const char *dir, const char *name) {
             size_t cap = m->cap ? m->cap : 1024;
             while (cap < need) cap *= 2;
             char *t = realloc(m->text, cap);
-            if (!t) rc = qs_error_set(QS_ERR_NOMEM, "sha256: out of memory");
-            else m->text = t, m->cap = cap;
+            if (!t)
+                rc = qs_error_set(QS_ERR_NOMEM, "sha256: out of memory");
+            else
+                m->text = t, m->cap = cap;
         }
         if (rc == QS_OK)
             m->len += (size_t)snprintf(m->text + m->len, m->cap - m->len, "%s  %s\n", fh, name);
@@ -142,11 +146,12 @@ int qs_h5_write_provenance(qs_h5 *h, const qs_provenance *p) {
         return qs_error_set(QS_ERR_ARG, "qs_h5_write_provenance: param_list is NULL");
     // hash first: a missing input then writes nothing
     char script_h[QS_SHA256_HEX_LEN + 1] = "", model_h[QS_SHA256_HEX_LEN + 1] = "",
-         text_h[QS_SHA256_HEX_LEN + 1] = "";
+                                      text_h[QS_SHA256_HEX_LEN + 1] = "";
     const char *model_kind = "given";
     if (p->script_path && (rc = qs_sha256_file(p->script_path, script_h)))
         return qs_error_prefix(rc, "provenance of script");
-    if (p->model_path && !p->model_sha256 && (rc = sha256_path(p->model_path, model_h, &model_kind)))
+    if (p->model_path && !p->model_sha256 &&
+        (rc = sha256_path(p->model_path, model_h, &model_kind)))
         return qs_error_prefix(rc, "provenance of model");
     if (p->model_sha256) snprintf(model_h, sizeof model_h, "%s", p->model_sha256);
     if (p->text_path && (rc = qs_sha256_file(p->text_path, text_h)))
@@ -155,7 +160,9 @@ int qs_h5_write_provenance(qs_h5 *h, const qs_provenance *p) {
     char path[64];
     hid_t g = open_prov(h, path, sizeof path, 0);
     if (g < 0) return qs__h5_fail(QS_ERR_IO, h, path, "cannot open provenance group");
-    struct { const char *name, *value; } s[] = {
+    struct {
+        const char *name, *value;
+    } s[] = {
         {"command_line", p->command_line},
         {"script_path", p->script_path},
         {"script_sha256", p->script_path ? script_h : NULL},

@@ -5,15 +5,15 @@
 #include <stddef.h>
 
 enum qs_utf8_policy {
-    QS_UTF8_STRICT = 0,   /* invalid UTF-8 is an error naming the file and byte offset */
-    QS_UTF8_REPLACE = 1,  /* each invalid sequence becomes U+FFFD */
+    QS_UTF8_STRICT = 0,  /* invalid UTF-8 is an error naming the file and byte offset */
+    QS_UTF8_REPLACE = 1, /* each invalid sequence becomes U+FFFD */
 };
 
 typedef struct qs_text {
     char path[4096];
-    char *data;           /* NUL-terminated, valid UTF-8 */
+    char *data; /* NUL-terminated, valid UTF-8 */
     size_t len;
-    size_t n_replaced;    /* invalid sequences replaced (QS_UTF8_REPLACE) */
+    size_t n_replaced; /* invalid sequences replaced (QS_UTF8_REPLACE) */
 } qs_text;
 
 int qs_text_load(qs_text *t, const char *path, int utf8_policy);

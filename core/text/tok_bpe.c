@@ -28,7 +28,7 @@ static const char gpt2_pattern[] =
 
 /* piece text → id, open addressing; keys live in the tokenizer's piece table */
 typedef struct {
-    int *slots;      /* id or -1 */
+    int *slots; /* id or -1 */
     size_t mask;
 } strhash;
 
@@ -40,7 +40,7 @@ static uint64_t fnv1a(const char *s, size_t n) {
 
 /* merge (left id, right id) → rank and merged id */
 typedef struct {
-    uint64_t key;    /* (left << 32 | right) + 1; 0 = empty */
+    uint64_t key; /* (left << 32 | right) + 1; 0 = empty */
     int rank, merged;
 } pairslot;
 
@@ -67,20 +67,20 @@ static size_t pow2_at_least(size_t n) {
 
 typedef struct bpe {
     int n_vocab;
-    char **pieces;            /* [V] NUL-terminated copies (NULL for a hole) */
-    int *piece_len;           /* [V] */
-    unsigned char *special;   /* [V] */
+    char **pieces;          /* [V] NUL-terminated copies (NULL for a hole) */
+    int *piece_len;         /* [V] */
+    unsigned char *special; /* [V] */
     strhash vocab;
     pairhash merges;
     int byte_level, prepend_space, byte_fallback, match_special, ignore_merges;
     int unk_id;
-    pcre2_code *re;           /* byte_level only */
-    int byte_id[256];         /* byte-level: id of each byte's mapped char; SPM: <0xNN> id; -1 */
-    int byte_cp[256];         /* GPT-2 byte → code point */
-    int cp_byte[324];         /* code point → byte, -1 (the map's image is [0, 324)) */
-    char **dec;               /* [V] decoded bytes */
+    pcre2_code *re;   /* byte_level only */
+    int byte_id[256]; /* byte-level: id of each byte's mapped char; SPM: <0xNN> id; -1 */
+    int byte_cp[256]; /* GPT-2 byte → code point */
+    int cp_byte[324]; /* code point → byte, -1 (the map's image is [0, 324)) */
+    char **dec;       /* [V] decoded bytes */
     int *dec_len;
-    int *specials;            /* ids matched literally, longest first */
+    int *specials; /* ids matched literally, longest first */
     int n_specials;
     unsigned char special_first[256]; /* first bytes of those, for a quick scan */
 } bpe;
@@ -126,7 +126,8 @@ static void merge_put(bpe *b, int left, int right, int rank, int merged) {
 static void gpt2_byte_map(int byte_cp[256]) {
     int extra = 0;
     for (int c = 0; c < 256; c++) {
-        int printable = (c >= '!' && c <= '~') || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE && c <= 0xFF);
+        int printable =
+            (c >= '!' && c <= '~') || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE && c <= 0xFF);
         byte_cp[c] = printable ? c : 256 + extra++;
     }
 }
@@ -209,7 +210,7 @@ static void bpe_free(qs_tokenizer *t) {
 /* ---- encoding ----------------------------------------------------------------------- */
 
 typedef struct {
-    int id, prev, next;       /* prev/next: neighbour index or -1; id -1: merged away */
+    int id, prev, next; /* prev/next: neighbour index or -1; id -1: merged away */
 } sym;
 
 typedef struct {
@@ -221,7 +222,7 @@ typedef struct {
     int n, cap;
     cand *h;
     int nh, caph;
-    char *scratch;            /* mapped chunk text, for ignore_merges */
+    char *scratch; /* mapped chunk text, for ignore_merges */
     size_t cap_scratch;
 } work;
 
@@ -345,7 +346,8 @@ static int encode_bytelevel_chunk(const bpe *b, work *w, const char *s, size_t l
         int id = b->byte_id[(unsigned char)s[i]];
         if (id < 0) {
             if (b->unk_id < 0)
-                return qs_error_set(QS_ERR_ARG, "byte 0x%02X has no token in %s", (unsigned char)s[i],
+                return qs_error_set(QS_ERR_ARG, "byte 0x%02X has no token in %s",
+                                    (unsigned char)s[i],
                                     "the byte-level vocabulary (and there is no unk token)");
             id = b->unk_id;
         }
@@ -356,11 +358,14 @@ static int encode_bytelevel_chunk(const bpe *b, work *w, const char *s, size_t l
 
 static int push_unk(const bpe *b, work *w, int cp) {
     if (b->unk_id < 0)
-        return qs_error_set(QS_ERR_ARG, "character U+%04X is not in the vocabulary, which has no "
-                            "byte fallback and no unk token", cp < 0 ? 0xFFFD : cp);
+        return qs_error_set(QS_ERR_ARG,
+                            "character U+%04X is not in the vocabulary, which has no "
+                            "byte fallback and no unk token",
+                            cp < 0 ? 0xFFFD : cp);
     /* consecutive unknowns fuse into one <unk> (fuse_unk) */
     if (w->n > 0 && w->s[w->n - 1].id == b->unk_id) return QS_OK;
-    return sym_push(w, b->unk_id) ? qs_error_set(QS_ERR_NOMEM, "out of memory encoding text") : QS_OK;
+    return sym_push(w, b->unk_id) ? qs_error_set(QS_ERR_NOMEM, "out of memory encoding text")
+                                  : QS_OK;
 }
 
 /* Appends the symbols of one character: its piece, else its <0xNN> bytes, else <unk>. */
@@ -416,7 +421,8 @@ static int encode_bytelevel_segment(const bpe *b, work *w, pcre2_match_data *md,
         size_t ms = ov[0], me = ov[1];
         int rc;
         /* text the regex skipped is a chunk of its own (Split's "Isolated" behaviour) */
-        if (ms > pos && (rc = encode_bytelevel_chunk(b, w, s + pos, ms - pos, ids, n, cap))) return rc;
+        if (ms > pos && (rc = encode_bytelevel_chunk(b, w, s + pos, ms - pos, ids, n, cap)))
+            return rc;
         if (me == ms) { /* empty match: step one code point so the loop advances */
             size_t step = (size_t)utf8_len((unsigned char)s[ms]);
             if (ms + step > len) step = len - ms;
@@ -469,7 +475,8 @@ static int bpe_encode(const qs_tokenizer *t, const char *text, size_t len, int *
     size_t seg = 0;
     if (b->match_special && b->n_specials > 0) {
         for (size_t i = 0; i < len && !rc;) {
-            int id = b->special_first[(unsigned char)text[i]] ? special_at(b, text + i, len - i) : -1;
+            int id =
+                b->special_first[(unsigned char)text[i]] ? special_at(b, text + i, len - i) : -1;
             if (id < 0) {
                 i++;
                 continue;
@@ -488,7 +495,8 @@ static int bpe_encode(const qs_tokenizer *t, const char *text, size_t len, int *
     return rc;
 }
 
-static const char *bpe_decode(const qs_tokenizer *t, int prev_id, int id, char buf[8], size_t *len) {
+static const char *bpe_decode(const qs_tokenizer *t, int prev_id, int id, char buf[8],
+                              size_t *len) {
     const bpe *b = t->impl;
     (void)buf;
     if (id < 0 || id >= b->n_vocab || !b->dec[id]) {
@@ -543,8 +551,10 @@ static int build_decode_table(bpe *b) {
             for (int i = 0; i < l && ok;) {
                 int cp;
                 i += utf8_get(p + i, (size_t)(l - i), &cp);
-                if (cp < 0 || cp >= 324 || b->cp_byte[cp] < 0) ok = 0;
-                else d[m++] = (char)b->cp_byte[cp];
+                if (cp < 0 || cp >= 324 || b->cp_byte[cp] < 0)
+                    ok = 0;
+                else
+                    d[m++] = (char)b->cp_byte[cp];
             }
             if (!ok) { /* not a mapped piece (an added token): its text as is */
                 memcpy(d, p, (size_t)l);
@@ -632,10 +642,11 @@ static int bpe_build(bpe *b, const qs_bpe_spec *sp, const char *path) {
         int rc = parse_merge(b, sp->merges[r], &l, &rt, &mg);
         if (rc == QS_ERR_NOMEM) return rc;
         if (rc)
-            return qs_error_set(QS_ERR_FORMAT,
-                                "%s: merge %d \"%s\" does not split into two vocabulary pieces whose "
-                                "concatenation is in the vocabulary",
-                                path, r, sp->merges[r]);
+            return qs_error_set(
+                QS_ERR_FORMAT,
+                "%s: merge %d \"%s\" does not split into two vocabulary pieces whose "
+                "concatenation is in the vocabulary",
+                path, r, sp->merges[r]);
         merge_put(b, l, rt, r, mg);
     }
 
@@ -657,8 +668,9 @@ static int bpe_build(bpe *b, const qs_bpe_spec *sp, const char *path) {
         if (!b->re) {
             PCRE2_UCHAR msg[128];
             pcre2_get_error_message(err, msg, sizeof msg);
-            return qs_error_set(QS_ERR_FORMAT, "%s: pre-tokenizer regex does not compile at offset %zu: %s",
-                                path, (size_t)eoff, (const char *)msg);
+            return qs_error_set(QS_ERR_FORMAT,
+                                "%s: pre-tokenizer regex does not compile at offset %zu: %s", path,
+                                (size_t)eoff, (const char *)msg);
         }
         (void)pcre2_jit_compile(b->re, PCRE2_JIT_COMPLETE); /* falls back to the interpreter */
     } else if (b->byte_fallback) {

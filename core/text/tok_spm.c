@@ -11,26 +11,26 @@
 
 typedef struct spm {
     int n;
-    float *scores;          /* [n] */
-    char **dec;             /* [n] text each id decodes to ("" for control pieces) */
-    int *dec_len;           /* [n] */
-    qs_strmap map;          /* piece text (as it appears in normalized text) -> id */
-    int byte_ids[256];      /* id of <0xNN>, or -1 */
-    int space_marker;       /* 1: spaces are U+2581 in pieces */
+    float *scores;     /* [n] */
+    char **dec;        /* [n] text each id decodes to ("" for control pieces) */
+    int *dec_len;      /* [n] */
+    qs_strmap map;     /* piece text (as it appears in normalized text) -> id */
+    int byte_ids[256]; /* id of <0xNN>, or -1 */
+    int space_marker;  /* 1: spaces are U+2581 in pieces */
     int unk_id;
 } spm;
 
 typedef struct symbol {
-    size_t start, len;      /* span in the normalized text */
+    size_t start, len; /* span in the normalized text */
     int id;
-    int prev, next;         /* linked list; -1 at the ends */
-    int mergeable;          /* 0 for byte-fallback symbols */
+    int prev, next; /* linked list; -1 at the ends */
+    int mergeable;  /* 0 for byte-fallback symbols */
 } symbol;
 
 typedef struct candidate {
     float score;
     int left, right;
-    size_t len;             /* combined length when pushed; a mismatch marks it stale */
+    size_t len; /* combined length when pushed; a mismatch marks it stale */
     int id;
 } candidate;
 
@@ -180,7 +180,8 @@ done:
     return rc;
 }
 
-static const char *spm_decode(const qs_tokenizer *t, int prev_id, int id, char buf[8], size_t *len) {
+static const char *spm_decode(const qs_tokenizer *t, int prev_id, int id, char buf[8],
+                              size_t *len) {
     const spm *p = t->impl;
     const char *d = p->dec[id];
     size_t n = (size_t)p->dec_len[id];

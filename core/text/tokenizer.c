@@ -19,8 +19,8 @@ qs_tokenizer *qs__tokenizer_alloc(const qs_tokenizer_ops *ops, const char *kind,
     return t;
 }
 
-int qs_tokenizer_encode(const qs_tokenizer *t, const char *text, size_t len, int add_bos,
-                        int **ids, int *n) {
+int qs_tokenizer_encode(const qs_tokenizer *t, const char *text, size_t len, int add_bos, int **ids,
+                        int *n) {
     int cap = 64, count = 0;
     int *out = malloc((size_t)cap * sizeof *out);
     if (!out) return qs_error_set(QS_ERR_NOMEM, "out of memory encoding text");
@@ -35,7 +35,8 @@ int qs_tokenizer_encode(const qs_tokenizer *t, const char *text, size_t len, int
     return QS_OK;
 }
 
-const char *qs_tokenizer_piece(const qs_tokenizer *t, int prev_id, int id, char buf[8], size_t *len) {
+const char *qs_tokenizer_piece(const qs_tokenizer *t, int prev_id, int id, char buf[8],
+                               size_t *len) {
     if (id < 0 || id >= t->n_vocab) {
         *len = 0;
         return "";

@@ -24,8 +24,8 @@ typedef struct qs_tokenizer_ops {
 struct qs_tokenizer {
     const qs_tokenizer_ops *ops;
     void *impl;
-    char kind[24];      /* "llama2c", "gguf-llama", "gguf-gpt2", "hf-bpe", "hf-bytelevel" */
-    char path[4096];    /* file it came from */
+    char kind[24];   /* "llama2c", "gguf-llama", "gguf-gpt2", "hf-bpe", "hf-bytelevel" */
+    char path[4096]; /* file it came from */
     int n_vocab;
     int bos_id, eos_id; /* -1 when absent */
     int add_bos;        /* the tokenizer's own default */
@@ -33,12 +33,13 @@ struct qs_tokenizer {
 
 /* Encodes text; with add_bos (and bos_id >= 0) the first id is BOS. *ids is malloc'd and
  * owned by the caller. */
-int qs_tokenizer_encode(const qs_tokenizer *t, const char *text, size_t len, int add_bos,
-                        int **ids, int *n);
+int qs_tokenizer_encode(const qs_tokenizer *t, const char *text, size_t len, int add_bos, int **ids,
+                        int *n);
 /* Decodes ids into a malloc'd NUL-terminated string owned by the caller. */
 int qs_tokenizer_decode(const qs_tokenizer *t, const int *ids, int n, char **out);
 /* Bytes of one token (see ops->decode). */
-const char *qs_tokenizer_piece(const qs_tokenizer *t, int prev_id, int id, char buf[8], size_t *len);
+const char *qs_tokenizer_piece(const qs_tokenizer *t, int prev_id, int id, char buf[8],
+                               size_t *len);
 void qs_tokenizer_free(qs_tokenizer *t);
 
 /* llama2.c tokenizer.bin (max_token_length, then per token: float score, int32 len, bytes).
@@ -59,7 +60,6 @@ int qs__tokenizer_spm_new(qs_tokenizer **out, int n_vocab, const char *const *pi
                           int space_marker, int bos_id, int eos_id, int unk_id, const char *kind,
                           const char *path);
 
-
 /* Merge-ranked BPE, the model of Hugging Face tokenizer.json and GGUF `gpt2` vocabularies.
  * Two flavours:
  *  - byte_level = 1 (GPT-2, Llama 3, Qwen2): text is split by the pre-tokenizer regex
@@ -72,16 +72,16 @@ int qs__tokenizer_spm_new(qs_tokenizer **out, int n_vocab, const char *const *pi
  * match_special is set. Copies everything it is given. */
 typedef struct qs_bpe_spec {
     int n_vocab;
-    const char *const *pieces;      /* [n_vocab] UTF-8 piece text (NULL for a hole) */
-    const int *piece_len;           /* [n_vocab] bytes */
-    const unsigned char *special;   /* [n_vocab] or NULL */
+    const char *const *pieces;    /* [n_vocab] UTF-8 piece text (NULL for a hole) */
+    const int *piece_len;         /* [n_vocab] bytes */
+    const unsigned char *special; /* [n_vocab] or NULL */
     int n_merges;
-    const char *const *merges;      /* [n_merges] "left right" (one space between) */
+    const char *const *merges; /* [n_merges] "left right" (one space between) */
     int byte_level;
-    const char *pretok_regex;       /* byte_level only; NULL = GPT-2 pattern */
+    const char *pretok_regex; /* byte_level only; NULL = GPT-2 pattern */
     int prepend_space, byte_fallback;
     int match_special;
-    int bos_id, eos_id, unk_id;     /* -1 when absent */
+    int bos_id, eos_id, unk_id; /* -1 when absent */
     int add_bos;
 } qs_bpe_spec;
 

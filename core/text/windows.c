@@ -116,7 +116,8 @@ static int build_stream(qs_windows *ws, const qs_tokenizer *tok, const char *tex
         free(ids);
         return qs_error_set(QS_ERR_ARG,
                             "text has %d tokens, fewer than one window of %d (use a smaller "
-                            "--ctx)", n, ctx);
+                            "--ctx)",
+                            n, ctx);
     }
     ws->storage = malloc((size_t)n_win * ctx * sizeof(int));
     ws->w = calloc((size_t)n_win, sizeof *ws->w);
@@ -151,7 +152,8 @@ static int build_stream(qs_windows *ws, const qs_tokenizer *tok, const char *tex
 int qs_windows_build(qs_windows *out, const qs_tokenizer *tok, const char *text, size_t len,
                      const qs_window_opts *o) {
     memset(out, 0, sizeof *out);
-    if (o->ctx < 2) return qs_error_set(QS_ERR_ARG, "--ctx %d: a window needs at least 2 tokens", o->ctx);
+    if (o->ctx < 2)
+        return qs_error_set(QS_ERR_ARG, "--ctx %d: a window needs at least 2 tokens", o->ctx);
     if (o->stride < 0 || o->stride > o->ctx)
         return qs_error_set(QS_ERR_ARG, "--stride %d must be in 1..ctx (%d)", o->stride, o->ctx);
     if (o->max_tokens < 0) return qs_error_set(QS_ERR_ARG, "--max-tokens must be positive");

@@ -33,7 +33,7 @@ typedef struct qs_window_opts {
 } qs_window_opts;
 
 typedef struct qs_window {
-    int *tokens;         /* (n) */
+    int *tokens; /* (n) */
     int n;
     int score_from, score_to; /* score predictions j in [score_from, score_to) */
 } qs_window;
@@ -41,9 +41,9 @@ typedef struct qs_window {
 typedef struct qs_windows {
     qs_window *w;
     int n;
-    long n_scored;       /* predictions scored over all windows */
-    long n_text_tokens;  /* tokens the text encoded to */
-    int *storage;        /* backing for the window tokens */
+    long n_scored;      /* predictions scored over all windows */
+    long n_text_tokens; /* tokens the text encoded to */
+    int *storage;       /* backing for the window tokens */
 } qs_windows;
 
 void qs_window_opts_default(qs_window_opts *o);
