@@ -5,7 +5,7 @@
  * the portable code it replaces: exact results (counts, extremes, medians, bins) by
  * construction, and per-channel double sums in the same order with the same operations
  * (separate multiply and add, never a fused one). Setting QS_NO_AVX512=1 in the
- * environment forces the portable code, to compare the two on one machine. */
+ * environment (or QS_CPU_PATH=avx2/scalar, core/base/cpu.h) forces the portable code. */
 #ifndef QS_SIMD_H
 #define QS_SIMD_H
 
