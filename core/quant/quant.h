@@ -137,12 +137,14 @@ int qs_quant_spec_validate(const qs_quant_spec *sp);
 /* Number of scale groups for an (R, C) matrix (0 for bits 16). */
 long qs_quant_n_scales(const qs_quant_spec *sp, int rows, int cols);
 
-/* Storage cost in bits per value of an (R, C) matrix: b + N·(scale bits + zero-point
- * bits)/(R·C), scale bits 16 (fp16) or 32, zero-point bits b when affine, else 0.
- * 16 for bits 16. Example: W4 g128 fp16 on C = 4096 gives 4.125. */
+/* Storage cost in bits per value of an (R, C) matrix: b + (N·(scale bits + zero-point
+ * bits) + per-matrix bits)/(R·C), scale bits 16 (fp16) or 32 (8 for the MX formats and nvfp4),
+ * zero-point bits b when affine, else 0; per-matrix bits 32 for nvfp4, else 0.
+ * 16 for bits 16. Example: W4 g128 fp16 on C = 4096 gives 4.125; mxfp4 4.25. */
 double qs_quant_bits_per_value(const qs_quant_spec *sp, int rows, int cols);
 
-/* The same for a nominal group of `elems_per_scale` values (b + meta / elems). */
+/* The same for a nominal group of `elems_per_scale` values (b + meta / elems; without
+ * per-matrix bits). */
 double qs_quant_bits_nominal(const qs_quant_spec *sp, long elems_per_scale);
 
 /* ---- grids and the traits table ------------------------------------------------------ */
@@ -286,6 +288,9 @@ int qs_quant_fake_ref(float *out, const float *x, int rows, int cols, const qs_q
  *           | 'symmetric' | 'affine' | 'absmax' | 'mse' | 'percentile:' P  (0 < P <= 100)
  *           | 'static' | 'dynamic' | 'fp32-scales' | 'fp16-scales'
  *           | 'sites:' site { ',' site } | 'layers:' L { ',' L }
+ *           | format
+ *   format := 'fp8_e4m3' | 'fp8_e5m2' | 'mxfp8' | 'mxfp8_e5m2' | 'mxfp6_e3m2' | 'mxfp6_e2m3'
+ *           | 'mxfp4' | 'nvfp4'          (a scheme, like symmetric/affine; see above)
  *
  * A prefixed word applies to that side only (error when that side is not quantized or the
  * word means nothing there). An unprefixed word applies to:
@@ -308,16 +313,20 @@ int qs_quant_fake_ref(float *out, const float *x, int rows, int cols, const qs_q
  *   side (default all); sorted and de-duplicated.
  *
  * Defaults: weights per-channel symmetric absmax fp16 scales; activations per-token
- * dynamic symmetric absmax fp16 scales.
+ * dynamic symmetric absmax fp16 scales. A format's element width must equal the side's
+ * bits ("W4A4 mxfp4", "W16A8 fp8_e4m3 per-token"; "W8A8 mxfp4" is an error); a block
+ * format (mxfp*: g32, nvfp4: g16) is quantized in its blocks unless a granularity word
+ * says otherwise ("W4A4 mxfp4 g64").
  *
  * Canonical form (qs_quant_config_format): the W/A token, then words in the order
- * granularity, scheme, clip, static, scales, sites, layers; a property equal to its default
- * is omitted, except that a name always states one granularity: when no side's
- * granularity differs from its default, that of the activations (if quantized, else the
- * weights) is printed. A word is printed unprefixed when the unprefixed word would set
+ * format, granularity, scheme (affine), clip, static, scales, sites, layers; a property
+ * equal to its default is omitted, except that a name always states one granularity: when
+ * no side's granularity differs from its default, that of the activations (if quantized
+ * and not in a block format, else the weights, likewise) is printed. A word is printed unprefixed when the unprefixed word would set
  * exactly the sides that need it. So "W4A16 g128", "W8A8 per-token", "W8A8 per-tensor",
- * "W4A8 g64 mse", "W6A16 per-channel affine" and "W16A8 per-token percentile:99.9" print as
- * written, and "W8A8" prints as "W8A8 per-token". */
+ * "W4A8 g64 mse", "W6A16 per-channel affine", "W16A8 per-token percentile:99.9",
+ * "W4A4 mxfp4", "W4A16 nvfp4" and "W16A8 fp8_e4m3 per-token" print as written, and "W8A8"
+ * prints as "W8A8 per-token". */
 
 #define QS_QUANT_MAX_LAYERS 256
 
