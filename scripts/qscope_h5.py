@@ -195,38 +195,40 @@ class Results:
         return table_paths(self.group(self.pick(run)))
 
     def pick(self, run=None, path=None, tables=True):
-        """A run number from a number, a label or None (the newest run holding path)."""
+        """A run number from a number, a label (the newest run with it) or None (the newest
+        run); with path, the newest of those that holds it (a table, or any object)."""
         if not self.numbers:
             raise NotFound(f"{self.path}: the file holds no run")
         if run is None:
-            if path is None:
-                return self.numbers[-1]
-            holding = [n for n in self.numbers if self._holds(n, path, tables)]
-            if not holding:
-                raise NotFound(f"{self.path}: no run holds {path!r}; "
-                               f"{self._what_exists(path, tables)}")
-            return holding[-1]
-        if isinstance(run, str) and not run.isdigit():
-            same = [n for n in self.numbers if self.label(n) == run]
-            if not same:
+            cands, which = self.numbers, "run"
+        elif isinstance(run, str) and not run.isdigit():
+            cands, which = [n for n in self.numbers if self.label(n) == run], f"run labelled {run!r}"
+            if not cands:
                 labels = dict.fromkeys(self.label(n) or "(none)" for n in self.numbers)
                 raise NotFound(f"{self.path}: no run labelled {run!r} (labels: {_listing(labels)})")
-            return same[-1]
-        n = int(run)
-        if n not in self.numbers:
-            raise NotFound(f"{self.path}: no run {n} (runs: {_listing(self.numbers)})")
-        return n
+        else:
+            n = int(run)
+            if n not in self.numbers:
+                raise NotFound(f"{self.path}: no run {n} (runs: {_listing(self.numbers)})")
+            return n
+        if path is None:
+            return cands[-1]
+        holding = [n for n in cands if self._holds(n, path, tables)]
+        if not holding:
+            raise NotFound(f"{self.path}: no {which} holds {path!r}; "
+                           f"{self._what_exists(cands, tables)}")
+        return holding[-1]
 
     def _holds(self, n, path, tables):
         obj = self.group(n).get(path)
         return is_table(obj) if tables else obj is not None
 
-    def _what_exists(self, path, tables):
+    def _what_exists(self, numbers, tables):
         if tables:
-            have = sorted({t for n in self.numbers for t in self.tables(n)})
+            have = sorted({t for n in numbers for t in self.tables(n)})
             return f"tables: {_listing(have)}"
         have = set()
-        for n in self.numbers:
+        for n in numbers:
             self.group(n).visit(have.add)
         return f"paths: {_listing(sorted(have))}"
 
@@ -325,12 +327,14 @@ class Results:
         path = f"stats/{site}"
         try:
             n = self.pick(run, path, tables=False)
+            if path not in self.group(n):   # a run given by number is not checked by pick
+                raise NotFound(path)
         except NotFound:
-            have = sorted({s for k in self.numbers for s in self.sites(k)}) if run is None \
-                else self.sites(run)
-            raise NotFound(f"{self.path}: no statistics of site {site!r}"
-                           f"{'' if run is None else f' in run {run}'}; sites: {_listing(have)}") \
-                from None
+            numbers = self.numbers if run is None else [self.pick(run)]
+            have = sorted({s for k in numbers for s in self.sites(k)})
+            where = "" if run is None else f" in run {numbers[0]}"
+            raise NotFound(f"{self.path}: no statistics of site {site!r}{where}; "
+                           f"sites: {_listing(have)}") from None
         g = self.group(n)[path]
         names = [k for k, d in g.items() if isinstance(d, h5py.Dataset) and d.ndim == 2
                  and d.dtype.names is None]
