@@ -15,8 +15,8 @@ the newest run that holds what is asked for. Every table row gets the run's key 
 keeps its name; the provenance one is then prefixed `prov_`). Asking for a run, table or
 site that does not exist raises NotFound, whose message lists what does.
 
-Standard library, numpy, h5py and pandas only (Debian packages); pandas is needed only by
-the functions that return DataFrames, so scripts/figures shares the decoding helpers
+Standard library, numpy, h5py and pandas only (Debian packages); pandas is imported only
+by the functions that return DataFrames, so scripts/figures shares the decoding helpers
 without it. `python3 scripts/qscope_h5.py FILE` prints the runs and their tables.
 """
 import fnmatch
@@ -29,10 +29,7 @@ os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
-try:
-    import pandas as pd
-except ImportError:   # the decoding helpers work without it
-    pd = None
+pd = None   # pandas, imported on first use: scripts/figures uses the helpers without it
 
 PROVENANCE_FIRST = ("run", "label")
 PROVENANCE_LAST = ("model_sha256", "text_sha256")
@@ -129,9 +126,14 @@ def run_numbers(f):
 # ---- DataFrames ------------------------------------------------------------------------------
 
 def _need_pandas():
+    global pd
     if pd is None:
-        raise ImportError("qscope_h5: pandas is needed for DataFrames "
-                          "(Debian: apt-get install python3-pandas, or scripts/setup)")
+        try:
+            import pandas
+        except ImportError:
+            raise ImportError("qscope_h5: pandas is needed for DataFrames "
+                              "(Debian: apt-get install python3-pandas, or scripts/setup)") from None
+        pd = pandas
 
 
 def _listing(items, limit=40):
