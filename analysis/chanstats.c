@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/error.h"
+#include "error.h"
 #include "finite.h"
 #include "select.h"
 #include "simd.h"
@@ -17,7 +17,7 @@
 struct qs_chanstats {
     int C;
     qs_chanstats_config cfg;
-    int64_t n;         /* tokens */
+    int64_t n; /* tokens */
     int64_t n_windows;
     /* per channel, (C) each, carved from one allocation */
     double *mean, *m2, *m3, *m4;
@@ -27,9 +27,20 @@ struct qs_chanstats {
 };
 
 static const char *const field_names[QS_CHANSTATS_FIELD_COUNT] = {
-    "mean",    "var",      "std",     "skewness",         "kurtosis",
-    "min",     "max",      "absmax",  "mean_abs",         "mean_sq",
-    "n_outlier_tokens", "n_int8_tokens", "n_windows", "n_outlier_windows",
+    "mean",
+    "var",
+    "std",
+    "skewness",
+    "kurtosis",
+    "min",
+    "max",
+    "absmax",
+    "mean_abs",
+    "mean_sq",
+    "n_outlier_tokens",
+    "n_int8_tokens",
+    "n_windows",
+    "n_outlier_windows",
 };
 
 const char *qs_chanstats_field_name(int field) {
@@ -44,7 +55,8 @@ qs_chanstats_config qs_chanstats_config_default(void) {
 
 static int check_config(const qs_chanstats_config *c) {
     if (!(c->tau > 0.0) || isinf(c->tau))
-        return qs_error_set(QS_ERR_ARG, "chanstats: tau must be a finite number > 0, got %g", c->tau);
+        return qs_error_set(QS_ERR_ARG, "chanstats: tau must be a finite number > 0, got %g",
+                            c->tau);
     if (!(c->phi >= 0.0 && c->phi <= 1.0))
         return qs_error_set(QS_ERR_ARG, "chanstats: phi must be in [0, 1], got %g", c->phi);
     if (!(c->int8_threshold > 0.0))
@@ -257,8 +269,10 @@ QS_AVX512 static int strip_avx512(window *w, const float *x, int T, int C, int c
     const __mmask8 lo8 = (__mmask8)(lanes & 0xff), hi8 = (__mmask8)(lanes >> 8);
     const __m512i absmask = _mm512_set1_epi32(0x7fffffff), infbits = _mm512_set1_epi32(0x7f800000);
     const __m512i one = _mm512_set1_epi32(1), v8 = _mm512_set1_epi32((int)thr8);
-    __m512d sum0 = _mm512_setzero_pd(), sum1 = sum0, sab0 = sum0, sab1 = sum0, ssq0 = sum0, ssq1 = sum0;
-    __m512 mn = _mm512_set1_ps(INFINITY), mx = _mm512_set1_ps(-INFINITY), amax = _mm512_setzero_ps();
+    __m512d sum0 = _mm512_setzero_pd(), sum1 = sum0, sab0 = sum0, sab1 = sum0, ssq0 = sum0,
+            ssq1 = sum0;
+    __m512 mn = _mm512_set1_ps(INFINITY), mx = _mm512_set1_ps(-INFINITY),
+           amax = _mm512_setzero_ps();
     __m512i nout = _mm512_setzero_si512(), nint8 = nout;
     __mmask16 bad = 0;
     for (int t = 0; t < T; t++) {
@@ -269,10 +283,12 @@ QS_AVX512 static int strip_avx512(window *w, const float *x, int T, int C, int c
         mn = _mm512_min_ps(v, mn);
         mx = _mm512_max_ps(v, mx);
         amax = _mm512_max_ps(a, amax);
-        nout = _mm512_mask_add_epi32(nout, _mm512_cmpge_epu32_mask(u, _mm512_set1_epi32((int)thr[t])), nout, one);
+        nout = _mm512_mask_add_epi32(
+            nout, _mm512_cmpge_epu32_mask(u, _mm512_set1_epi32((int)thr[t])), nout, one);
         nint8 = _mm512_mask_add_epi32(nint8, _mm512_cmpge_epu32_mask(u, v8), nint8, one);
         __m512d d0 = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
-        __m512d d1 = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+        __m512d d1 =
+            _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
         sum0 = _mm512_add_pd(sum0, d0);
         sum1 = _mm512_add_pd(sum1, d1);
         sab0 = _mm512_add_pd(sab0, _mm512_abs_pd(d0));
@@ -288,7 +304,8 @@ QS_AVX512 static int strip_avx512(window *w, const float *x, int T, int C, int c
         __m512 v = _mm512_maskz_loadu_ps(lanes, x + (size_t)t * C + c0);
         __m512d d0 = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), mean0);
         __m512d d1 = _mm512_sub_pd(
-            _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))), mean1);
+            _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))),
+            mean1);
         __m512d q0 = mul_unfused(d0, d0), q1 = mul_unfused(d1, d1);
         m20 = _mm512_add_pd(m20, q0);
         m21 = _mm512_add_pd(m21, q1);
@@ -297,13 +314,14 @@ QS_AVX512 static int strip_avx512(window *w, const float *x, int T, int C, int c
         m40 = _mm512_add_pd(m40, mul_unfused(q0, q0));
         m41 = _mm512_add_pd(m41, mul_unfused(q1, q1));
     }
-#define STORE2(arr, v0, v1)                                  \
-    do {                                                     \
-        _mm512_mask_storeu_pd(w->arr + c0, lo8, v0);         \
-        _mm512_mask_storeu_pd(w->arr + c0 + 8, hi8, v1);     \
+#define STORE2(arr, v0, v1)                              \
+    do {                                                 \
+        _mm512_mask_storeu_pd(w->arr + c0, lo8, v0);     \
+        _mm512_mask_storeu_pd(w->arr + c0 + 8, hi8, v1); \
     } while (0)
 #define WIDEN_LO(f) _mm512_cvtps_pd(_mm512_castps512_ps256(f))
-#define WIDEN_HI(f) _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1)))
+#define WIDEN_HI(f) \
+    _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(f), 1)))
     STORE2(mean, mean0, mean1);
     STORE2(m2, m20, m21);
     STORE2(m3, m30, m31);
@@ -313,10 +331,14 @@ QS_AVX512 static int strip_avx512(window *w, const float *x, int T, int C, int c
     STORE2(min, WIDEN_LO(mn), WIDEN_HI(mn));
     STORE2(max, WIDEN_LO(mx), WIDEN_HI(mx));
     STORE2(absmax, WIDEN_LO(amax), WIDEN_HI(amax));
-    _mm512_mask_storeu_epi64(w->n_out + c0, lo8, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(nout)));
-    _mm512_mask_storeu_epi64(w->n_out + c0 + 8, hi8, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(nout, 1)));
-    _mm512_mask_storeu_epi64(w->n_int8 + c0, lo8, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(nint8)));
-    _mm512_mask_storeu_epi64(w->n_int8 + c0 + 8, hi8, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(nint8, 1)));
+    _mm512_mask_storeu_epi64(w->n_out + c0, lo8,
+                             _mm512_cvtepi32_epi64(_mm512_castsi512_si256(nout)));
+    _mm512_mask_storeu_epi64(w->n_out + c0 + 8, hi8,
+                             _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(nout, 1)));
+    _mm512_mask_storeu_epi64(w->n_int8 + c0, lo8,
+                             _mm512_cvtepi32_epi64(_mm512_castsi512_si256(nint8)));
+    _mm512_mask_storeu_epi64(w->n_int8 + c0 + 8, hi8,
+                             _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(nint8, 1)));
 #undef STORE2
 #undef WIDEN_LO
 #undef WIDEN_HI
@@ -346,8 +368,8 @@ static void commit_window(qs_chanstats *s, const window *w, int T) {
  * leaves s as it was. med (T): the per-token medians. */
 static int add_window_avx512(qs_chanstats *s, const float *x, const double *med, int T) {
     const int C = s->C;
-    uint32_t *thr = malloc(sizeof *thr * (size_t)T);                       // (T)
-    double *block = malloc(sizeof(double) * WINDOW_ARRAYS * (size_t)C);    // (11, C)
+    uint32_t *thr = malloc(sizeof *thr * (size_t)T);                    // (T)
+    double *block = malloc(sizeof(double) * WINDOW_ARRAYS * (size_t)C); // (11, C)
     if (!thr || !block) {
         free(thr);
         free(block);
@@ -356,8 +378,17 @@ static int add_window_avx512(qs_chanstats *s, const float *x, const double *med,
     window w;
     double *d[9];
     for (int i = 0; i < 9; i++) d[i] = block + (size_t)i * C;
-    w = (window){d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8],
-                 (int64_t *)(block + 9 * (size_t)C), (int64_t *)(block + 10 * (size_t)C)};
+    w = (window){d[0],
+                 d[1],
+                 d[2],
+                 d[3],
+                 d[4],
+                 d[5],
+                 d[6],
+                 d[7],
+                 d[8],
+                 (int64_t *)(block + 9 * (size_t)C),
+                 (int64_t *)(block + 10 * (size_t)C)};
     for (int t = 0; t < T; t++) thr[t] = outlier_threshold(med[t], s->cfg.tau);
     const uint32_t thr8 = at_least_threshold(s->cfg.int8_threshold);
     const int nstrips = (C + 15) / 16;
@@ -365,8 +396,10 @@ static int add_window_avx512(qs_chanstats *s, const float *x, const double *med,
 #pragma omp parallel for schedule(dynamic, 2) reduction(| : bad)
     for (int b = 0; b < nstrips; b++) bad |= strip_avx512(&w, x, T, C, 16 * b, thr, thr8);
     int rc = QS_OK;
-    if (bad) rc = report_nonfinite(x, T, C);
-    else commit_window(s, &w, T);
+    if (bad)
+        rc = report_nonfinite(x, T, C);
+    else
+        commit_window(s, &w, T);
     free(thr);
     free(block);
     return rc;
@@ -377,7 +410,7 @@ static int add_window_avx512(qs_chanstats *s, const float *x, const double *med,
 int qs_chanstats_add_ref(qs_chanstats *s, const float *x, int T, int C) {
     int rc = validate_add(s, x, T, C);
     if (rc) return rc;
-    double *med = malloc(sizeof(double) * (size_t)T); // (T)
+    double *med = malloc(sizeof(double) * (size_t)T);   // (T)
     float *scratch = malloc(sizeof(float) * (size_t)C); // (C)
     if (!med || !scratch) {
         free(med);
@@ -401,8 +434,8 @@ int qs_chanstats_add(qs_chanstats *s, const float *x, int T, int C) {
         if (rc) return rc;
         int nt = omp_get_max_threads();
         const size_t len = (size_t)qs__select_buf_len(C);
-        double *med = malloc(sizeof(double) * (size_t)T);                 // (T)
-        uint32_t *keys = malloc(sizeof *keys * 2 * len * (size_t)nt);      // (nt, 2, C + 64)
+        double *med = malloc(sizeof(double) * (size_t)T);             // (T)
+        uint32_t *keys = malloc(sizeof *keys * 2 * len * (size_t)nt); // (nt, 2, C + 64)
         if (!med || !keys) {
             free(med);
             free(keys);
@@ -413,7 +446,8 @@ int qs_chanstats_add(qs_chanstats *s, const float *x, int T, int C) {
         {
             uint32_t *a = keys + (size_t)omp_get_thread_num() * 2 * len;
 #pragma omp for schedule(dynamic, 8)
-            for (int t = 0; t < T; t++) med[t] = qs__median_abs_avx512(x + (size_t)t * C, C, a, a + len);
+            for (int t = 0; t < T; t++)
+                med[t] = qs__median_abs_avx512(x + (size_t)t * C, C, a, a + len);
         }
         rc = add_window_avx512(s, x, med, T);
         free(med);
@@ -424,8 +458,8 @@ int qs_chanstats_add(qs_chanstats *s, const float *x, int T, int C) {
     int rc = validate_add(s, x, T, C);
     if (rc) return rc;
     int nt = omp_get_max_threads();
-    double *med = malloc(sizeof(double) * (size_t)T);                  // (T)
-    float *scratch = malloc(sizeof(float) * (size_t)nt * (size_t)C);   // (nt, C)
+    double *med = malloc(sizeof(double) * (size_t)T);                // (T)
+    float *scratch = malloc(sizeof(float) * (size_t)nt * (size_t)C); // (nt, C)
     if (!med || !scratch) {
         free(med);
         free(scratch);
@@ -443,7 +477,8 @@ int qs_chanstats_add(qs_chanstats *s, const float *x, int T, int C) {
     return QS_OK;
 }
 
-int qs_chanstats_add_scan(qs_chanstats *s, const float *x, int T, int C, const qs_token_stat *scan) {
+int qs_chanstats_add_scan(qs_chanstats *s, const float *x, int T, int C,
+                          const qs_token_stat *scan) {
     if (!scan) return qs_error_set(QS_ERR_ARG, "chanstats add: NULL scan");
 #if QS_HAVE_AVX512
     if (qs__use_avx512()) {
@@ -470,12 +505,13 @@ int qs_chanstats_add_scan(qs_chanstats *s, const float *x, int T, int C, const q
 int qs_chanstats_merge(qs_chanstats *a, const qs_chanstats *b) {
     if (!a || !b) return qs_error_set(QS_ERR_ARG, "chanstats merge: NULL argument");
     if (a == b) return qs_error_set(QS_ERR_ARG, "chanstats merge: cannot merge into itself");
-    if (a->C != b->C)
-        return qs_error_set(QS_ERR_ARG, "chanstats merge: C=%d vs C=%d", a->C, b->C);
+    if (a->C != b->C) return qs_error_set(QS_ERR_ARG, "chanstats merge: C=%d vs C=%d", a->C, b->C);
     if (memcmp(&a->cfg, &b->cfg, sizeof a->cfg) != 0)
-        return qs_error_set(QS_ERR_ARG, "chanstats merge: configs differ (tau %g/%g, phi %g/%g, "
-                            "int8 %g/%g)", a->cfg.tau, b->cfg.tau, a->cfg.phi, b->cfg.phi,
-                            a->cfg.int8_threshold, b->cfg.int8_threshold);
+        return qs_error_set(QS_ERR_ARG,
+                            "chanstats merge: configs differ (tau %g/%g, phi %g/%g, "
+                            "int8 %g/%g)",
+                            a->cfg.tau, b->cfg.tau, a->cfg.phi, b->cfg.phi, a->cfg.int8_threshold,
+                            b->cfg.int8_threshold);
     if (b->n == 0) return QS_OK;
     for (int c = 0; c < a->C; c++) {
         qs_moments mb = {b->n, b->mean[c], b->m2[c], b->m3[c], b->m4[c]};

@@ -26,10 +26,11 @@
  * and merged into the running ones with Pébay's formulas (moments.h); mean_abs and mean_sq
  * are sums of non-negative doubles. The AVX-512 path (simd.h) does the same operations 16
  * channels at a time and tests r(t,c) >= tau as |x| >= a per-token float threshold, the
- * smallest float for which the division would pass: the same bits as the definition. Each channel is owned by one thread and per-token
- * medians are computed row by row, so the results are bit-identical for any OpenMP thread
- * count. Adding windows one by one equals adding their concatenation as one window up to
- * rounding (relative 1e-12 in the tests); the outlier-window counts of course differ.
+ * smallest float for which the division would pass: the same bits as the definition. Each channel
+ * is owned by one thread and per-token medians are computed row by row, so the results are
+ * bit-identical for any OpenMP thread count. Adding windows one by one equals adding their
+ * concatenation as one window up to rounding (relative 1e-12 in the tests); the outlier-window
+ * counts of course differ.
  *
  * Memory: O(C), independent of the number of tokens:
  *   persistent  96 bytes per channel (9 doubles: mean, M2, M3, M4, min, max, absmax,
@@ -124,9 +125,9 @@ int qs_chanstats_add_scan(qs_chanstats *s, const float *x, int T, int C, const q
  * order is deterministic. Errors: QS_ERR_ARG. */
 int qs_chanstats_merge(qs_chanstats *a, const qs_chanstats *b);
 
-int qs_chanstats_channels(const qs_chanstats *s);         /* C */
-int64_t qs_chanstats_count(const qs_chanstats *s);        /* tokens added */
-int64_t qs_chanstats_windows(const qs_chanstats *s);      /* windows added */
+int qs_chanstats_channels(const qs_chanstats *s);    /* C */
+int64_t qs_chanstats_count(const qs_chanstats *s);   /* tokens added */
+int64_t qs_chanstats_windows(const qs_chanstats *s); /* windows added */
 qs_chanstats_config qs_chanstats_get_config(const qs_chanstats *s);
 
 /* Finished statistics of channel c (0 <= c < C; QS_ERR_ARG otherwise). With no tokens yet,

@@ -3,7 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "../core/error.h"
+#include "error.h"
 #include "finite.h"
 
 typedef struct partial {
@@ -15,7 +15,8 @@ static int validate(const qs_error_metrics *out, const float *ref, const float *
     if (n < 1) return qs_error_set(QS_ERR_ARG, "metrics: need n >= 1, got %lld", (long long)n);
     int64_t bad = qs__first_nonfinite(ref, n);
     if (bad >= 0)
-        return qs_error_set(QS_ERR_NUMERIC, "metrics: non-finite value %g in the reference at index %lld",
+        return qs_error_set(QS_ERR_NUMERIC,
+                            "metrics: non-finite value %g in the reference at index %lld",
                             (double)ref[bad], (long long)bad);
     bad = qs__first_nonfinite(rec, n);
     if (bad >= 0)

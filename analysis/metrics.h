@@ -27,8 +27,8 @@
 
 typedef struct qs_error_metrics {
     int64_t n;
-    double sum_sq_ref;  /* Σx² */
-    double sum_sq_err;  /* Σ(x - x̂)² */
+    double sum_sq_ref; /* Σx² */
+    double sum_sq_err; /* Σ(x - x̂)² */
     double mse;
     double sqnr_db;
     double max_abs_err;

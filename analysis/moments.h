@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 typedef struct qs_moments {
-    int64_t n;    /* values seen */
+    int64_t n; /* values seen */
     double mean;
     double m2, m3, m4; /* central sums Σ(x-mean)^k */
 } qs_moments;

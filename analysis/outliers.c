@@ -3,7 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "../core/error.h"
+#include "error.h"
 
 qs_outlier_config qs_outlier_config_default(void) {
     qs_outlier_config c = {0.5, 100.0, 1000.0};
@@ -27,7 +27,8 @@ int qs_outliers_channels(qs_outlier_channel *out, int *n_out, const qs_chanstats
     *n_out = 0;
     qs_outlier_config c = cfg ? *cfg : qs_outlier_config_default();
     if (!(c.min_token_frac >= 0.0 && c.min_token_frac <= 1.0))
-        return qs_error_set(QS_ERR_ARG, "outlier channels: min_token_frac must be in [0, 1], got %g",
+        return qs_error_set(QS_ERR_ARG,
+                            "outlier channels: min_token_frac must be in [0, 1], got %g",
                             c.min_token_frac);
     int64_t n = qs_chanstats_count(s);
     if (n == 0) return qs_error_set(QS_ERR_ARG, "outlier channels: no tokens were added");
@@ -50,7 +51,8 @@ int qs_outliers_channels(qs_outlier_channel *out, int *n_out, const qs_chanstats
         o.absmax = st.absmax;
         o.ratio_to_median = safe_ratio(st.absmax, med);
         o.token_fraction = frac;
-        o.sequence_fraction = st.n_windows ? (double)st.n_outlier_windows / (double)st.n_windows : 0.0;
+        o.sequence_fraction =
+            st.n_windows ? (double)st.n_outlier_windows / (double)st.n_windows : 0.0;
         out[k++] = o;
     }
     *n_out = k;
@@ -64,16 +66,17 @@ int qs_outliers_shared_channels(int *out_channel, int *out_layers, int *n_out,
         return qs_error_set(QS_ERR_ARG, "shared channels: NULL argument");
     *n_out = 0;
     if (C < 1 || n_sets < 0 || min_layers < 1)
-        return qs_error_set(QS_ERR_ARG, "shared channels: bad C=%d, n_sets=%d or min_layers=%d",
-                            C, n_sets, min_layers);
+        return qs_error_set(QS_ERR_ARG, "shared channels: bad C=%d, n_sets=%d or min_layers=%d", C,
+                            n_sets, min_layers);
     for (int l = 0; l < n_sets; l++) {
         if (set_sizes[l] < 0 || (set_sizes[l] > 0 && !sets[l]))
             return qs_error_set(QS_ERR_ARG, "shared channels: set %d has a bad size %d", l,
                                 set_sizes[l]);
         for (int i = 0; i < set_sizes[l]; i++)
             if (sets[l][i] < 0 || sets[l][i] >= C)
-                return qs_error_set(QS_ERR_ARG, "shared channels: set %d holds channel %d outside [0, %d)",
-                                    l, sets[l][i], C);
+                return qs_error_set(QS_ERR_ARG,
+                                    "shared channels: set %d holds channel %d outside [0, %d)", l,
+                                    sets[l][i], C);
     }
     int *count = calloc((size_t)C, sizeof *count); // (C) sets containing c
     int *last = malloc(sizeof(int) * (size_t)C);   // (C) last set that counted c
@@ -112,7 +115,8 @@ int qs_outliers_tokens(qs_outlier_token *out, int *n_out, const qs_token_stat *s
     if (T < 0) return qs_error_set(QS_ERR_ARG, "outlier tokens: T = %d < 0", T);
     qs_outlier_config c = cfg ? *cfg : qs_outlier_config_default();
     if (!(c.massive_abs >= 0.0) || !(c.massive_ratio >= 0.0))
-        return qs_error_set(QS_ERR_ARG, "outlier tokens: massive_abs %g and massive_ratio %g must be >= 0",
+        return qs_error_set(QS_ERR_ARG,
+                            "outlier tokens: massive_abs %g and massive_ratio %g must be >= 0",
                             c.massive_abs, c.massive_ratio);
     int k = 0;
     for (int t = 0; t < T; t++) {

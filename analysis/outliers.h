@@ -40,7 +40,7 @@ qs_outlier_config qs_outlier_config_default(void);
 typedef struct qs_outlier_channel {
     int channel;
     double absmax;
-    double ratio_to_median;   /* absmax / median_c' mean|x|(c'), see above */
+    double ratio_to_median; /* absmax / median_c' mean|x|(c'), see above */
     double token_fraction;
     double sequence_fraction;
 } qs_outlier_channel;
@@ -48,8 +48,8 @@ typedef struct qs_outlier_channel {
 typedef struct qs_outlier_token {
     int64_t position; /* pos0 + t */
     int channel;
-    float value;      /* signed x(t, channel) */
-    double ratio;     /* absmax / median_abs */
+    float value;  /* signed x(t, channel) */
+    double ratio; /* absmax / median_abs */
 } qs_outlier_token;
 
 /* Persistent outlier channels of s, ascending by channel, into out (capacity C =

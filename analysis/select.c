@@ -44,9 +44,12 @@ void qs_select_kth(float *a, int n, int k) {
             }
         }
         /* now a[lo..j] <= pivot, a[i..hi] >= pivot, and a[j+1..i-1] == pivot */
-        if (k <= j) hi = j;
-        else if (k >= i) lo = i;
-        else return;
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return;
     }
 }
 
@@ -82,7 +85,8 @@ double qs_select_median_abs_ref(float *scratch, const float *v, int n) {
 /* The keys at positions r0 <= r1 of the sorted s[0..n), n <= 64, into *k0, *k1, by
  * counting for each key how many are smaller and how many are not larger (all pairs, 16
  * at a time). Keys are below 0xffffffff (the padding). */
-QS_AVX512 static void rank_small(const uint32_t *s, int n, int r0, int r1, uint32_t *k0, uint32_t *k1) {
+QS_AVX512 static void rank_small(const uint32_t *s, int n, int r0, int r1, uint32_t *k0,
+                                 uint32_t *k1) {
     uint32_t pad[80];
     int nv = (n + 15) / 16, found = 0;
     for (int i = 0; i < n; i++) pad[i] = s[i];
@@ -103,8 +107,8 @@ QS_AVX512 static void rank_small(const uint32_t *s, int n, int r0, int r1, uint3
 
 /* dst <- the keys |src| in [lo, hi], in order; *below <- how many are < lo. Returns the
  * number kept. dst needs n + 16 keys (whole vectors are stored past the end). */
-QS_AVX512 static int filter_band(uint32_t *dst, int *below, const uint32_t *src, int n,
-                                 uint32_t lo, uint32_t hi) {
+QS_AVX512 static int filter_band(uint32_t *dst, int *below, const uint32_t *src, int n, uint32_t lo,
+                                 uint32_t hi) {
     const __m512i absmask = _mm512_set1_epi32(0x7fffffff);
     const __m512i vlo = _mm512_set1_epi32((int)lo), vhi = _mm512_set1_epi32((int)hi);
     int nb = 0, nc = 0, i = 0;

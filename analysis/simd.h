@@ -5,7 +5,7 @@
  * the portable code it replaces: exact results (counts, extremes, medians, bins) by
  * construction, and per-channel double sums in the same order with the same operations
  * (separate multiply and add, never a fused one). Setting QS_NO_AVX512=1 in the
- * environment forces the portable code, to compare the two on one machine. */
+ * environment (or QS_CPU_PATH=avx2/scalar, core/base/cpu.h) forces the portable code. */
 #ifndef QS_SIMD_H
 #define QS_SIMD_H
 
@@ -13,7 +13,7 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define QS_HAVE_AVX512 1
-#define QS_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,popcnt")))
+#define QS_AVX512      __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,popcnt")))
 #else
 #define QS_HAVE_AVX512 0
 #define QS_AVX512
@@ -25,11 +25,17 @@ int qs__use_avx512(void);
 /* Bits of |v| for a float v: for finite values and infinities, the unsigned order of these
  * bits is the order of |v|; NaNs sort above +inf. */
 static inline uint32_t qs__abs_bits(float v) {
-    union { float f; uint32_t u; } b = {v};
+    union {
+        float f;
+        uint32_t u;
+    } b = {v};
     return b.u & 0x7fffffffu;
 }
 static inline float qs__bits_float(uint32_t u) {
-    union { uint32_t u; float f; } b = {u};
+    union {
+        uint32_t u;
+        float f;
+    } b = {u};
     return b.f;
 }
 

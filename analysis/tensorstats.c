@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/error.h"
+#include "error.h"
 #include "finite.h"
 #include "simd.h"
 
@@ -37,7 +37,8 @@ int qs_tensorstats_create(qs_tensorstats **out) {
         free(s);
         if (h) gsl_histogram_free(h);
         free(edges);
-        return qs_error_set(QS_ERR_NOMEM, "tensorstats: histogram of %d bins", QS_TENSORSTATS_NBINS);
+        return qs_error_set(QS_ERR_NOMEM, "tensorstats: histogram of %d bins",
+                            QS_TENSORSTATS_NBINS);
     }
     for (int i = 0; i <= QS_TENSORSTATS_NBINS; i++)
         edges[i] = pow(10.0, QS_TENSORSTATS_LOG10_MIN + (double)i / QS_TENSORSTATS_BINS_PER_DECADE);
@@ -71,7 +72,8 @@ static inline int bin_of(const double *edges, float af) {
     memcpy(&bits, &af, sizeof bits);
     double m = (double)(bits & 0x7fffffu) * (1.0 / 8388608.0); /* a = 2^e (1 + m) */
     double l2 = (double)((int)(bits >> 23) - 127) + m * (1.3465 - 0.3465 * m);
-    double g = (l2 * 0.30102999566398120 - QS_TENSORSTATS_LOG10_MIN) * QS_TENSORSTATS_BINS_PER_DECADE;
+    double g =
+        (l2 * 0.30102999566398120 - QS_TENSORSTATS_LOG10_MIN) * QS_TENSORSTATS_BINS_PER_DECADE;
     int i = (int)g;
     if (i < 0) i = 0;
     if (i > nb - 1) i = nb - 1;
@@ -95,8 +97,10 @@ static void scan_chunk(chunk *ck, uint64_t *row, const double *edges, const floa
             continue;
         }
         if (a < anz) anz = a;
-        if (a < edges[0]) row[QS_TENSORSTATS_NBINS + 1]++;
-        else if (a >= edges[QS_TENSORSTATS_NBINS]) row[QS_TENSORSTATS_NBINS + 2]++;
+        if (a < edges[0])
+            row[QS_TENSORSTATS_NBINS + 1]++;
+        else if (a >= edges[QS_TENSORSTATS_NBINS])
+            row[QS_TENSORSTATS_NBINS + 2]++;
         row[bin_of(edges, fabsf(x[i]))]++;
     }
     ck->min = mn;
@@ -115,7 +119,8 @@ static int check_add(const qs_tensorstats *s, const float *x, int64_t n) {
 
 /* Fixed-order combination of the chunks and the per-thread count rows (nt rows of ROW,
  * bins then zero/underflow/overflow): the thread count cannot change a bit. */
-static void commit(qs_tensorstats *s, const chunk *ck, int64_t nchunks, const uint64_t *rows, int nt) {
+static void commit(qs_tensorstats *s, const chunk *ck, int64_t nchunks, const uint64_t *rows,
+                   int nt) {
     for (int64_t k = 0; k < nchunks; k++) {
         s->mom = qs_moments_merge(s->mom, ck[k].mom);
         if (ck[k].min < s->min) s->min = ck[k].min;
@@ -140,12 +145,12 @@ static void commit(qs_tensorstats *s, const chunk *ck, int64_t nchunks, const ui
 /* Slots of the fast histogram, in the order of |x|: zero, underflow, the bins, overflow,
  * NaN/inf. Underflow and overflow values also belong to the end bins; add_avx512 moves
  * them there. */
-#define SLOT_ZERO 0
+#define SLOT_ZERO  0
 #define SLOT_UNDER 1
-#define SLOT_BIN0 2
-#define SLOT_OVER (QS_TENSORSTATS_NBINS + 2)
-#define SLOT_BAD (QS_TENSORSTATS_NBINS + 3)
-#define NSLOTS (QS_TENSORSTATS_NBINS + 4)
+#define SLOT_BIN0  2
+#define SLOT_OVER  (QS_TENSORSTATS_NBINS + 2)
+#define SLOT_BAD   (QS_TENSORSTATS_NBINS + 3)
+#define NSLOTS     (QS_TENSORSTATS_NBINS + 4)
 /* Histogram copies per thread, used round robin so that runs of equal slots do not
  * serialize on one counter. */
 #define COPIES 4
@@ -185,8 +190,10 @@ static void slot_table_build(void) {
             uint32_t l = u0, r = u1; /* slot(l) == lo, slot(r) == hi */
             while (r - l > 1) {
                 uint32_t m = l + (r - l) / 2;
-                if (slot_of(edges, m) == lo) l = m;
-                else r = m;
+                if (slot_of(edges, m) == lo)
+                    l = m;
+                else
+                    r = m;
             }
             entry = (uint32_t)lo << 16 | (r - u0);
         }
@@ -199,7 +206,8 @@ QS_AVX512 static void scan_chunk_avx512(chunk *ck, uint64_t *counts /* (COPIES, 
                                         const float *x, int n) {
     const __m512i absmask = _mm512_set1_epi32(0x7fffffff);
     __m512d s0 = _mm512_setzero_pd(), s1 = s0, a0 = s0, a1 = s0, q0 = s0, q1 = s0;
-    __m512 mn = _mm512_set1_ps(INFINITY), mx = _mm512_set1_ps(-INFINITY), amax = _mm512_setzero_ps();
+    __m512 mn = _mm512_set1_ps(INFINITY), mx = _mm512_set1_ps(-INFINITY),
+           amax = _mm512_setzero_ps();
     __m512 anz = _mm512_set1_ps(INFINITY);
     for (int i = 0; i < n; i += 16) {
         __mmask16 t = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
@@ -211,7 +219,8 @@ QS_AVX512 static void scan_chunk_avx512(chunk *ck, uint64_t *counts /* (COPIES, 
         amax = _mm512_max_ps(a, amax);
         anz = _mm512_mask_min_ps(anz, _mm512_mask_test_epi32_mask(t, u, u), a, anz);
         __m512d d0 = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
-        __m512d d1 = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+        __m512d d1 =
+            _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
         s0 = _mm512_add_pd(s0, d0);
         s1 = _mm512_add_pd(s1, d1);
         a0 = _mm512_add_pd(a0, _mm512_abs_pd(d0));
@@ -226,8 +235,10 @@ QS_AVX512 static void scan_chunk_avx512(chunk *ck, uint64_t *counts /* (COPIES, 
         __mmask16 t = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
         __m512 v = _mm512_maskz_loadu_ps(t, x + i);
         /* masked-off lanes contribute 0 */
-        __m512d d0 = _mm512_maskz_sub_pd((__mmask8)t, _mm512_cvtps_pd(_mm512_castps512_ps256(v)), vm);
-        __m512d d1 = _mm512_maskz_sub_pd((__mmask8)(t >> 8),
+        __m512d d0 =
+            _mm512_maskz_sub_pd((__mmask8)t, _mm512_cvtps_pd(_mm512_castps512_ps256(v)), vm);
+        __m512d d1 = _mm512_maskz_sub_pd(
+            (__mmask8)(t >> 8),
             _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))), vm);
         __m512d e0 = _mm512_mul_pd(d0, d0), e1 = _mm512_mul_pd(d1, d1);
         m20 = _mm512_add_pd(m20, e0);
@@ -251,7 +262,8 @@ QS_AVX512 static void scan_chunk_avx512(chunk *ck, uint64_t *counts /* (COPIES, 
     /* slots: a scalar table walk, the one part that does not vectorize (a gather plus
      * scalar counting measured slower); element i goes into copy i % COPIES */
     const uint32_t *bits = (const uint32_t *)(const void *)x;
-    uint64_t *c0 = counts, *c1 = counts + NSLOTS, *c2 = counts + 2 * NSLOTS, *c3 = counts + 3 * NSLOTS;
+    uint64_t *c0 = counts, *c1 = counts + NSLOTS, *c2 = counts + 2 * NSLOTS,
+             *c3 = counts + 3 * NSLOTS;
 #define SLOT(b) ((slot_table[(b) >> 16] >> 16) + ((uint16_t)(b) >= (uint16_t)slot_table[(b) >> 16]))
     int i = 0;
     for (; i + 4 <= n; i += 4) {
@@ -271,9 +283,9 @@ static int add_avx512(qs_tensorstats *s, const float *x, int64_t n) {
     pthread_once(&slot_once, slot_table_build);
     const int64_t nchunks = (n + QS_TENSORSTATS_CHUNK - 1) / QS_TENSORSTATS_CHUNK;
     int nt = omp_get_max_threads();
-    chunk *ck = malloc(sizeof(chunk) * (size_t)nchunks);                       // (nchunks)
-    uint64_t *counts = calloc((size_t)nt * COPIES * NSLOTS, sizeof *counts);    // (nt, COPIES, NSLOTS)
-    uint64_t *rows = calloc((size_t)nt * ROW, sizeof *rows);                    // (nt, ROW)
+    chunk *ck = malloc(sizeof(chunk) * (size_t)nchunks);                     // (nchunks)
+    uint64_t *counts = calloc((size_t)nt * COPIES * NSLOTS, sizeof *counts); // (nt, COPIES, NSLOTS)
+    uint64_t *rows = calloc((size_t)nt * ROW, sizeof *rows);                 // (nt, ROW)
     if (!ck || !counts || !rows) {
         free(ck);
         free(counts);
@@ -328,7 +340,7 @@ static int add_portable(qs_tensorstats *s, const float *x, int64_t n, int nt) {
                             (double)x[bad], (long long)bad);
     const int64_t nchunks = (n + QS_TENSORSTATS_CHUNK - 1) / QS_TENSORSTATS_CHUNK;
     chunk *ck = malloc(sizeof(chunk) * (size_t)nchunks);     // (nchunks)
-    uint64_t *rows = calloc((size_t)nt * ROW, sizeof *rows);  // (nt, ROW)
+    uint64_t *rows = calloc((size_t)nt * ROW, sizeof *rows); // (nt, ROW)
     if (!ck || !rows) {
         free(ck);
         free(rows);
@@ -388,8 +400,7 @@ int qs_tensorstats_percentile(const qs_tensorstats *s, double p, double *out) {
     if (!s || !out) return qs_error_set(QS_ERR_ARG, "tensorstats percentile: NULL argument");
     if (!(p >= 0.0 && p <= 100.0))
         return qs_error_set(QS_ERR_ARG, "tensorstats percentile: p = %g outside [0, 100]", p);
-    if (s->mom.n == 0)
-        return qs_error_set(QS_ERR_ARG, "tensorstats percentile: no elements added");
+    if (s->mom.n == 0) return qs_error_set(QS_ERR_ARG, "tensorstats percentile: no elements added");
     const double N = (double)s->mom.n;
     double k = p / 100.0 * N;
     if (s->n_zero > 0 && k <= (double)s->n_zero) {
@@ -444,8 +455,10 @@ int qs_tensorstats_summarize(const qs_tensorstats *s, qs_tensorstats_summary *ou
     double *pp[5] = {&out->p50, &out->p90, &out->p99, &out->p999, &out->p9999};
     const double ps[5] = {50.0, 90.0, 99.0, 99.9, 99.99};
     for (int j = 0; j < 5; j++) {
-        if (empty) *pp[j] = NAN;
-        else qs_tensorstats_percentile(s, ps[j], pp[j]);
+        if (empty)
+            *pp[j] = NAN;
+        else
+            qs_tensorstats_percentile(s, ps[j], pp[j]);
     }
     return QS_OK;
 }

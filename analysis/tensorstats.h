@@ -23,11 +23,11 @@
  *
  * Determinism: elements are cut into fixed chunks of QS_TENSORSTATS_CHUNK values (not per
  * thread), each chunk's moments computed in two passes (in 16 double lanes on the AVX-512
- * path, so its moments differ from qs_tensorstats_add_ref's by rounding only), and the chunks merged in order
- * with Pébay's formulas; histogram counts are integers. So the results are bit-identical
- * for any OpenMP thread count. Streaming several adds equals one add of the concatenation
- * up to rounding (relative 1e-12 in the tests); merge(a, b) equals adding b's data after a's
- * up to rounding.
+ * path, so its moments differ from qs_tensorstats_add_ref's by rounding only), and the chunks
+ * merged in order with Pébay's formulas; histogram counts are integers. So the results are
+ * bit-identical for any OpenMP thread count. Streaming several adds equals one add of the
+ * concatenation up to rounding (relative 1e-12 in the tests); merge(a, b) equals adding b's data
+ * after a's up to rounding.
  *
  * Memory: persistent ~ 16·2000 + 8·2001 bytes (GSL bins and ranges) + 128 bytes; per add
  * transient 88 bytes per chunk of 4096 elements plus 8·2003 bytes per OpenMP thread (the
@@ -45,8 +45,8 @@
 
 #include "moments.h"
 
-#define QS_TENSORSTATS_LOG10_MIN (-10)
-#define QS_TENSORSTATS_LOG10_MAX 10
+#define QS_TENSORSTATS_LOG10_MIN       (-10)
+#define QS_TENSORSTATS_LOG10_MAX       10
 #define QS_TENSORSTATS_BINS_PER_DECADE 100
 #define QS_TENSORSTATS_NBINS \
     ((QS_TENSORSTATS_LOG10_MAX - QS_TENSORSTATS_LOG10_MIN) * QS_TENSORSTATS_BINS_PER_DECADE)

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/error.h"
+#include "error.h"
 #include "finite.h"
 #include "select.h"
 #include "simd.h"
@@ -76,7 +76,8 @@ QS_AVX512 static int row_argmax_avx512(const float *row, int C, int *bad) {
         a0 = _mm512_mask_mov_epi32(a0, g0, i0);
         i0 = _mm512_add_epi32(i0, _mm512_set1_epi32(16));
     }
-    uint32_t mx0 = (uint32_t)_mm512_reduce_max_epu32(m0), mx1 = (uint32_t)_mm512_reduce_max_epu32(m1);
+    uint32_t mx0 = (uint32_t)_mm512_reduce_max_epu32(m0),
+             mx1 = (uint32_t)_mm512_reduce_max_epu32(m1);
     uint32_t mx = mx0 > mx1 ? mx0 : mx1;
     __m512i vm = _mm512_set1_epi32((int)mx);
     __mmask16 e0 = _mm512_cmpeq_epi32_mask(m0, vm), e1 = _mm512_cmpeq_epi32_mask(m1, vm);
@@ -117,15 +118,17 @@ int qs_tokenscan(qs_token_stat *out, const float *x, int T, int C) {
         if (rc) return rc;
         /* results go to scratch first: out stays untouched when a row is not finite */
         int nt = omp_get_max_threads();
-        qs_token_stat *tmp = malloc(sizeof *tmp * (size_t)T);                       // (T)
-        uint32_t *keys = malloc(sizeof *keys * 2 * (size_t)nt * qs__select_buf_len(C)); // (nt, 2, C + 64)
+        qs_token_stat *tmp = malloc(sizeof *tmp * (size_t)T); // (T)
+        uint32_t *keys =
+            malloc(sizeof *keys * 2 * (size_t)nt * qs__select_buf_len(C)); // (nt, 2, C + 64)
         if (!tmp || !keys) {
             free(tmp);
             free(keys);
             return qs_error_set(QS_ERR_NOMEM, "tokenscan: scratch for T=%d, C=%d", T, C);
         }
         int bad = scan_avx512(tmp, x, T, C, keys);
-        if (bad) rc = report_nonfinite(x, T, C);
+        if (bad)
+            rc = report_nonfinite(x, T, C);
         else
             for (int t = 0; t < T; t++) { /* member by member: padding bytes stay as they were */
                 out[t].absmax = tmp[t].absmax;

@@ -23,10 +23,10 @@
 #include <stdint.h>
 
 typedef struct qs_token_stat {
-    float absmax;       /* max_c |x(t,c)| */
-    float value;        /* x(t, channel), signed */
-    int channel;        /* argmax_c |x(t,c)|, lowest index on ties */
-    double median_abs;  /* median_c |x(t,c)| */
+    float absmax;      /* max_c |x(t,c)| */
+    float value;       /* x(t, channel), signed */
+    int channel;       /* argmax_c |x(t,c)|, lowest index on ties */
+    double median_abs; /* median_c |x(t,c)| */
 } qs_token_stat;
 
 /* Fills out (T) for x (T, C), parallel over tokens (each row owned by one thread, so the

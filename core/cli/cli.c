@@ -36,7 +36,8 @@ int qs_cli_parse(int argc, char **argv, const char *cmd, const char *text, qs_cl
             size_t nl = eq ? (size_t)(eq - name) : strlen(name);
             qs_cli_opt *o = NULL;
             for (int k = 0; k < n_opts; k++)
-                if (strlen(opts[k].name) == nl && strncmp(opts[k].name, name, nl) == 0) o = &opts[k];
+                if (strlen(opts[k].name) == nl && strncmp(opts[k].name, name, nl) == 0)
+                    o = &opts[k];
             if (!o) {
                 fprintf(stderr, "qscope %s: error: unknown option '%s' (see qscope %s --help)\n",
                         cmd, a, cmd);
@@ -44,8 +45,10 @@ int qs_cli_parse(int argc, char **argv, const char *cmd, const char *text, qs_cl
             }
             const char *val = "1";
             if (o->arg) {
-                if (eq) val = eq + 1;
-                else if (i + 1 < argc) val = argv[++i];
+                if (eq)
+                    val = eq + 1;
+                else if (i + 1 < argc)
+                    val = argv[++i];
                 else {
                     fprintf(stderr, "qscope %s: error: option --%s needs a value (%s)\n", cmd,
                             o->name, o->arg);
@@ -71,10 +74,12 @@ int qs_cli_parse(int argc, char **argv, const char *cmd, const char *text, qs_cl
                 return 1;
             }
             opts[k].value = argv[++i];
-            if (opts[k].repeat_count < QS_CLI_MAX_REPEAT) opts[k].values[opts[k].repeat_count++] = opts[k].value;
+            if (opts[k].repeat_count < QS_CLI_MAX_REPEAT)
+                opts[k].values[opts[k].repeat_count++] = opts[k].value;
         } else {
             if (*n_pos >= max_pos) {
-                fprintf(stderr, "qscope %s: error: unexpected argument '%s' (see --help)\n", cmd, a);
+                fprintf(stderr, "qscope %s: error: unexpected argument '%s' (see --help)\n", cmd,
+                        a);
                 return 1;
             }
             pos[(*n_pos)++] = a;
@@ -142,10 +147,14 @@ void qs_cli_print_json(cJSON *obj) {
 
 void qs_cli_json_fields(cJSON *o, const qs_field *f, size_t n) {
     for (size_t i = 0; i < n; i++) {
-        if (f[i].kind == QS_FIELD_STR) cJSON_AddStringToObject(o, f[i].name, f[i].str ? f[i].str : "");
-        else if (f[i].kind == QS_FIELD_INT) cJSON_AddNumberToObject(o, f[i].name, (double)f[i].i);
-        else if (isfinite(f[i].num)) cJSON_AddNumberToObject(o, f[i].name, f[i].num);
-        else cJSON_AddNullToObject(o, f[i].name);
+        if (f[i].kind == QS_FIELD_STR)
+            cJSON_AddStringToObject(o, f[i].name, f[i].str ? f[i].str : "");
+        else if (f[i].kind == QS_FIELD_INT)
+            cJSON_AddNumberToObject(o, f[i].name, (double)f[i].i);
+        else if (isfinite(f[i].num))
+            cJSON_AddNumberToObject(o, f[i].name, f[i].num);
+        else
+            cJSON_AddNullToObject(o, f[i].name);
     }
 }
 
@@ -175,7 +184,8 @@ int qs_cli_window_opts(const qs_cli_opt *opts, int n_opts, const qs_model *m, qs
     }
     const char *u = qs_cli_get(opts, n_opts, "utf8");
     *utf8_policy = QS_UTF8_STRICT;
-    if (u && strcmp(u, "replace") == 0) *utf8_policy = QS_UTF8_REPLACE;
+    if (u && strcmp(u, "replace") == 0)
+        *utf8_policy = QS_UTF8_REPLACE;
     else if (u && strcmp(u, "strict") != 0) {
         qs_error_set(QS_ERR_ARG, "--utf8 '%s' must be strict or replace", u);
         return 1;

@@ -18,11 +18,11 @@ typedef struct qs_cli_cmd {
 
 /* One option of a command. arg is the value's placeholder ("N"), NULL for a flag. */
 typedef struct qs_cli_opt {
-    const char *name;     /* long name without dashes */
+    const char *name; /* long name without dashes */
     const char *arg;
     const char *help;
-    const char *value;    /* filled by parsing (flag: "1"); preset to give a default */
-    int repeat_count;     /* how many times it was given */
+    const char *value; /* filled by parsing (flag: "1"); preset to give a default */
+    int repeat_count;  /* how many times it was given */
     const char *values[QS_CLI_MAX_REPEAT]; /* every value of a repeatable option */
 } qs_cli_opt;
 
@@ -64,15 +64,17 @@ int qs_cmd_profile(int argc, char **argv);
 #endif
 
 /* The evaluation-window options every text-reading command shares (windows.h). */
-#define QS_CLI_WINDOW_OPTS                                                                      \
-    {"ctx", "N", "tokens per window (default: min(512, model context))"},                       \
-    {"stride", "S", "start a window every S tokens (default: ctx, non-overlapping)"},           \
-    {"score", "half|all", "score the second half of each window, or every position", "half"},  \
-    {"bos", "replace|prepend|none", "BOS handling per window", "replace"},                      \
-    {"max-tokens", "N", "stop after N scored tokens (default: the whole text)"},                \
-    {"docs", "SEP", "document mode: split the text on SEP, one BOS window per document"},       \
-    {"skip-docs", "N", "document mode: skip the first N documents", "0"},                       \
-    {"utf8", "strict|replace", "invalid UTF-8 in the text: error, or substitute U+FFFD", "strict"}
+#define QS_CLI_WINDOW_OPTS                                                                        \
+    {"ctx", "N", "tokens per window (default: min(512, model context))"},                         \
+        {"stride", "S", "start a window every S tokens (default: ctx, non-overlapping)"},         \
+        {"score", "half|all", "score the second half of each window, or every position", "half"}, \
+        {"bos", "replace|prepend|none", "BOS handling per window", "replace"},                    \
+        {"max-tokens", "N", "stop after N scored tokens (default: the whole text)"},              \
+        {"docs", "SEP", "document mode: split the text on SEP, one BOS window per document"},     \
+        {"skip-docs", "N", "document mode: skip the first N documents", "0"}, {                   \
+        "utf8", "strict|replace", "invalid UTF-8 in the text: error, or substitute U+FFFD",       \
+            "strict"                                                                              \
+    }
 
 #include "text.h"
 #include "windows.h"

@@ -31,8 +31,10 @@ int qs_cli_h5_open(qs_h5 **out, const char *path, const char *cmd, int argc, cha
         p.threads = threads;
         rc = qs_h5_write_provenance(h, &p);
         if (rc == QS_OK) rc = qs_profile_h5_model(h, m);
-        if (rc) qs_h5_close(h);
-        else *out = h;
+        if (rc)
+            qs_h5_close(h);
+        else
+            *out = h;
     }
     free(line);
     return rc;

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "actq.h"
+#include "act_quant.h"
 #include "capture.h"
 #include "cli.h"
 #include "error.h"
@@ -27,7 +27,8 @@ static double sgemm_gflops(int n, int reps) {
     double best = 0;
     for (int r = 0; r < reps + 1; r++) { /* the first run warms up */
         double t = qs_now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c,
+                    n);
         double g = 2.0 * n * n * (double)n / (qs_now() - t) / 1e9;
         if (r > 0 && g > best) best = g;
     }
@@ -38,7 +39,8 @@ static double sgemm_gflops(int n, int reps) {
 /* STREAM-style triad a = b + s·c over three arrays of `bytes` in total; counts 3 streams. */
 static double triad_gbs(size_t bytes, int reps) {
     size_t n = bytes / 3 / sizeof(double);
-    double *a = malloc(n * sizeof(double)), *b = malloc(n * sizeof(double)), *c = malloc(n * sizeof(double));
+    double *a = malloc(n * sizeof(double)), *b = malloc(n * sizeof(double)),
+           *c = malloc(n * sizeof(double));
     if (!a || !b || !c) {
         free(a), free(b), free(c);
         return 0;
@@ -66,22 +68,26 @@ int qs_cmd_bench(int argc, char **argv) {
         {"model", "FILE", "measure the forward pass of this model"},
         {"ctx", "T", "window length for the forward pass", "512"},
         {"reps", "N", "repetitions (best is reported)", "3"},
-        {"profile", NULL, "also time the forward with the capture hook on all five sites and "
-                          "report profile_overhead = t_profile / t_plain - 1"},
-        {"fake-quant", "CONFIG", "also time the forward with activation fake-quant, e.g. \"W16A8 per-token\", and "
-                                 "report fakequant_overhead = t_fq / t_plain - 1 (weights are quantized offline: "
-                                 "only the activation side is timed)"},
+        {"profile", NULL,
+         "also time the forward with the capture hook on all five sites and "
+         "report profile_overhead = t_profile / t_plain - 1"},
+        {"fake-quant", "CONFIG",
+         "also time the forward with activation fake-quant, e.g. \"W16A8 per-token\", and "
+         "report fakequant_overhead = t_fq / t_plain - 1 (weights are quantized offline: "
+         "only the activation side is timed)"},
         {"threads", "N", "threads (default: all cores)"},
         {"json", NULL, "print one JSON object on stdout"},
     };
     const int n = QS_COUNT(opts);
     const char *pos[1];
     int n_pos;
-    int r = qs_cli_parse(argc, argv, "bench", "[--limits] [--model FILE] [options]", opts, n, pos, 0, &n_pos);
+    int r = qs_cli_parse(argc, argv, "bench", "[--limits] [--model FILE] [options]", opts, n, pos,
+                         0, &n_pos);
     if (r) return r == 2 ? 0 : 1;
     long ctx = 512, reps = 3, threads = 0;
     double gib = 1.5;
-    if (qs_cli_int(opts, n, "ctx", 1, 1 << 20, &ctx) || qs_cli_int(opts, n, "reps", 1, 1000, &reps) ||
+    if (qs_cli_int(opts, n, "ctx", 1, 1 << 20, &ctx) ||
+        qs_cli_int(opts, n, "reps", 1, 1000, &reps) ||
         qs_cli_int(opts, n, "threads", 1, 4096, &threads) ||
         qs_cli_double(opts, n, "triad-gib", 0.01, 64, &gib))
         return qs_cli_fail("bench");
@@ -94,7 +100,8 @@ int qs_cmd_bench(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "sgemm_gflops_1024", g1);
         cJSON_AddNumberToObject(o, "sgemm_gflops_2048", g2);
         cJSON_AddNumberToObject(o, "triad_gbs", bw);
-        fprintf(stderr, "sgemm %.1f GFLOP/s (1024^3), %.1f GFLOP/s (2048^3); triad %.1f GB/s\n", g1, g2, bw);
+        fprintf(stderr, "sgemm %.1f GFLOP/s (1024^3), %.1f GFLOP/s (2048^3); triad %.1f GB/s\n", g1,
+                g2, bw);
     }
     const char *path = qs_cli_get(opts, n, "model");
     int rc = QS_OK;
@@ -109,9 +116,11 @@ int qs_cmd_bench(int argc, char **argv) {
         int *tok = malloc((size_t)T * sizeof *tok);
         float *logits = malloc((size_t)m->cfg.vocab_size * sizeof *logits);
         qs_forward_state st;
-        rc = tok && logits ? qs_forward_init(&st, m, T, T) : qs_error_set(QS_ERR_NOMEM, "out of memory");
+        rc = tok && logits ? qs_forward_init(&st, m, T, T)
+                           : qs_error_set(QS_ERR_NOMEM, "out of memory");
         if (rc == QS_OK) {
-            for (int t = 0; t < T; t++) tok[t] = (int)((t * 2654435761u) % (unsigned)m->cfg.vocab_size);
+            for (int t = 0; t < T; t++)
+                tok[t] = (int)((t * 2654435761u) % (unsigned)m->cfg.vocab_size);
             /* plain and profiled runs alternate so that a slow spell of a shared machine
              * hits both; the first of each is a warm-up */
             int profile = qs_cli_get(opts, n, "profile") != NULL;
@@ -157,20 +166,26 @@ int qs_cmd_bench(int argc, char **argv) {
             }
             if (fq && rc == QS_OK) {
                 char canon[256];
-                if (qs_quant_config_format(canon, sizeof canon, &qc)) snprintf(canon, sizeof canon, "%s", fq);
+                if (qs_quant_config_format(canon, sizeof canon, &qc))
+                    snprintf(canon, sizeof canon, "%s", fq);
                 cJSON_AddStringToObject(o, "fakequant_config", canon);
                 cJSON_AddNumberToObject(o, "fakequant_seconds", best_fq);
                 cJSON_AddNumberToObject(o, "fakequant_overhead", best_fq / best - 1.0);
-                fprintf(stderr, "activation fake-quant %s: %.4f s, overhead %.1f%% over the plain forward\n",
-                        canon, best_fq, 100.0 * (best_fq / best - 1.0));
+                fprintf(
+                    stderr,
+                    "activation fake-quant %s: %.4f s, overhead %.1f%% over the plain forward\n",
+                    canon, best_fq, 100.0 * (best_fq / best - 1.0));
             }
             qs_actq_free(&aq);
             if (profile && rc == QS_OK) {
                 cJSON_AddNumberToObject(o, "profile_seconds", best_p);
                 cJSON_AddNumberToObject(o, "profile_overhead", best_p / best - 1.0);
-                cJSON_AddNumberToObject(o, "profile_stats_bytes", (double)qs_capture_memory_bytes(cap, T));
-                fprintf(stderr, "profile (all five sites): %.4f s, overhead %.1f%% over the plain forward\n",
-                        best_p, 100.0 * (best_p / best - 1.0));
+                cJSON_AddNumberToObject(o, "profile_stats_bytes",
+                                        (double)qs_capture_memory_bytes(cap, T));
+                fprintf(
+                    stderr,
+                    "profile (all five sites): %.4f s, overhead %.1f%% over the plain forward\n",
+                    best_p, 100.0 * (best_p / best - 1.0));
             }
             qs_capture_free(cap);
             double flops = qs_forward_flops(&m->cfg, T, 0) -
@@ -192,7 +207,9 @@ int qs_cmd_bench(int argc, char **argv) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     cJSON_AddNumberToObject(o, "peak_rss_mb", ru.ru_maxrss / 1024.0);
-    if (rc == QS_OK && qs_cli_get(opts, n, "json")) qs_cli_print_json(o);
-    else cJSON_Delete(o);
+    if (rc == QS_OK && qs_cli_get(opts, n, "json"))
+        qs_cli_print_json(o);
+    else
+        cJSON_Delete(o);
     return rc ? qs_cli_fail("bench") : 0;
 }

@@ -10,7 +10,7 @@
 #include "error.h"
 #include "eval.h"
 #include "eval_fields.h"
-#include "restables.h"
+#include "result_tables.h"
 
 static void print_report(const char *label, const qs_eval_result *r) {
     const qs_kld_report *k = &r->kld;
@@ -20,17 +20,21 @@ static void print_report(const char *label, const qs_eval_result *r) {
     printf("PPL ratio    %10.4f ± %.4f   ln ratio %.6f ± %.6f\n", k->ppl_ratio, k->ppl_ratio_se,
            k->ln_ratio, k->ln_ratio_se);
     printf("mean KLD     %10.6f ± %.6f\n", k->kld_mean, k->kld_se);
-    for (int i = 0; i < QS_KLD_NPCT; i++) printf("  KLD %-7s %10.6f\n", qs_kld_pct_names[i], k->kld_pct[i]);
+    for (int i = 0; i < QS_KLD_NPCT; i++)
+        printf("  KLD %-7s %10.6f\n", qs_kld_pct_names[i], k->kld_pct[i]);
     printf("mean Δp      %9.4f%% ± %.4f%%\n", 100 * k->dp_mean, 100 * k->dp_se);
-    for (int i = 0; i < QS_KLD_NPCT; i++) printf("  Δp %-8s %9.4f%%\n", qs_kld_pct_names[i], 100 * k->dp_pct[i]);
+    for (int i = 0; i < QS_KLD_NPCT; i++)
+        printf("  Δp %-8s %9.4f%%\n", qs_kld_pct_names[i], 100 * k->dp_pct[i]);
     printf("RMS Δp       %9.4f%% ± %.4f%%\n", 100 * k->dp_rms, 100 * k->dp_rms_se);
-    printf("same top-1   %9.4f%% ± %.4f%%   top-5 overlap %.4f%%\n", 100 * k->top1, 100 * k->top1_se, 100 * k->top5);
+    printf("same top-1   %9.4f%% ± %.4f%%   top-5 overlap %.4f%%\n", 100 * k->top1,
+           100 * k->top1_se, 100 * k->top5);
     if (r->w.n_tensors)
         printf("weights      %d matrices, %.4f bits/value, SQNR %.2f dB\n", r->w.n_tensors,
-               r->w.bits_per_value, 10 * log10(r->w.sum_sq_ref / (r->w.sum_sq_err > 0 ? r->w.sum_sq_err : 1e-300)));
+               r->w.bits_per_value,
+               10 * log10(r->w.sum_sq_ref / (r->w.sum_sq_err > 0 ? r->w.sum_sq_err : 1e-300)));
     if (r->a_calls)
-        printf("activations  %ld quantized tensors, %.4f bits/value, %ld values clipped\n", r->a_calls,
-               r->a_bits_per_value, r->a_clipped);
+        printf("activations  %ld quantized tensors, %.4f bits/value, %ld values clipped\n",
+               r->a_calls, r->a_bits_per_value, r->a_clipped);
 }
 
 static cJSON *report_json(const qs_eval_result *r) {
@@ -46,8 +50,10 @@ int qs_cmd_eval(int argc, char **argv) {
         {"config", "NAME", "quantization config, e.g. \"W8A8 per-token\", \"W4A16 g128 mse\""},
         {"tokenizer", "FILE", "tokenizer file"},
         QS_CLI_WINDOW_OPTS,
-        {"attribute", "sites|layers", "also quantize one site (or one layer) at a time and tabulate ΔKLD/ΔPPL"},
-        {"calib", "TEXT", "calibration text for static activation ranges (default: TEXT's first windows)"},
+        {"attribute", "sites|layers",
+         "also quantize one site (or one layer) at a time and tabulate ΔKLD/ΔPPL"},
+        {"calib", "TEXT",
+         "calibration text for static activation ranges (default: TEXT's first windows)"},
         {"calib-windows", "N", "calibration windows", "8"},
         {"threads", "N", "threads (default: all cores)"},
         {"output", "FILE", "append result rows to this HDF5 file (-o), table /runs/<n>/ppl/NAME"},
@@ -57,14 +63,16 @@ int qs_cmd_eval(int argc, char **argv) {
     const int n = QS_COUNT(opts);
     const char *pos[2];
     int n_pos;
-    int r = qs_cli_parse(argc, argv, "eval", "MODEL TEXT --config NAME [options]", opts, n, pos, 2, &n_pos);
+    int r = qs_cli_parse(argc, argv, "eval", "MODEL TEXT --config NAME [options]", opts, n, pos, 2,
+                         &n_pos);
     if (r) return r == 2 ? 0 : 1;
     if (n_pos != 2 || !qs_cli_get(opts, n, "config")) {
         fprintf(stderr, "qscope eval: error: expected MODEL TEXT and --config NAME (see --help)\n");
         return 1;
     }
     long threads = 0, calib_n = 8;
-    if (qs_cli_int(opts, n, "threads", 1, 4096, &threads) || qs_cli_int(opts, n, "calib-windows", 1, 1 << 20, &calib_n))
+    if (qs_cli_int(opts, n, "threads", 1, 4096, &threads) ||
+        qs_cli_int(opts, n, "calib-windows", 1, 1 << 20, &calib_n))
         return qs_cli_fail("eval");
     qs_cli_threads(threads);
     qs_quant_config cfg;
@@ -106,9 +114,10 @@ int qs_cmd_eval(int argc, char **argv) {
     qs_h5_table *table = NULL;
     if (rc == QS_OK && out) {
         char params[512];
-        snprintf(params, sizeof params, "config=%s; ctx=%d; score=%s; bos=%s; attribute=%s; calib=%s; calib_windows=%ld",
-                 canon, ws.n ? ws.w[0].n : 0, qs_cli_get(opts, n, "score"), qs_cli_get(opts, n, "bos"),
-                 attr ? attr : "none", cpath ? cpath : "text", calib_n);
+        snprintf(params, sizeof params,
+                 "config=%s; ctx=%d; score=%s; bos=%s; attribute=%s; calib=%s; calib_windows=%ld",
+                 canon, ws.n ? ws.w[0].n : 0, qs_cli_get(opts, n, "score"),
+                 qs_cli_get(opts, n, "bos"), attr ? attr : "none", cpath ? cpath : "text", calib_n);
         rc = qs_cli_h5_open(&h5, out, "eval", argc, argv, m, pos[1], params, qs_cli_threads(0));
         if (rc == QS_OK) rc = qs_restable_ppl_open(&table, h5, qs_cli_get(opts, n, "name"));
     }
@@ -130,8 +139,10 @@ int qs_cmd_eval(int argc, char **argv) {
         int by_site = strcmp(attr, "sites") == 0;
         int count = by_site ? QS_SITE_COUNT : m->cfg.n_layers;
         cJSON *arr = json ? cJSON_AddArrayToObject(root, "attribution") : NULL;
-        if (!json) printf("\n== attribution by %s: %s applied to one at a time\n%-16s %12s %12s %12s\n",
-                          by_site ? "site" : "layer", canon, by_site ? "site" : "layer", "ΔKLD", "PPL(Q)", "ΔPPL");
+        if (!json)
+            printf("\n== attribution by %s: %s applied to one at a time\n%-16s %12s %12s %12s\n",
+                   by_site ? "site" : "layer", canon, by_site ? "site" : "layer", "ΔKLD", "PPL(Q)",
+                   "ΔPPL");
         for (int i = 0; i < count && rc == QS_OK; i++) {
             qs_quant_config one;
             unsigned mask;
@@ -140,8 +151,10 @@ int qs_cmd_eval(int argc, char **argv) {
             rc = qs_eval(m, &ws, &one, mask, calib, &part);
             if (rc) break;
             char label[32], scope[48];
-            if (by_site) snprintf(label, sizeof label, "%s", qs_site_name(i));
-            else snprintf(label, sizeof label, "%d", i);
+            if (by_site)
+                snprintf(label, sizeof label, "%s", qs_site_name(i));
+            else
+                snprintf(label, sizeof label, "%d", i);
             snprintf(scope, sizeof scope, "%s:%s", by_site ? "site" : "layer", label);
             /* the row names the configuration asked for; scope says which part ran */
             if (table && (rc = qs_restable_ppl_append(table, &cfg, scope, &part))) break;
@@ -155,12 +168,15 @@ int qs_cmd_eval(int argc, char **argv) {
             }
         }
     }
-    if (json && rc == QS_OK) qs_cli_print_json(root);
-    else cJSON_Delete(root);
+    if (json && rc == QS_OK)
+        qs_cli_print_json(root);
+    else
+        cJSON_Delete(root);
     int rc2 = qs_h5_table_close(table);
     int rc3 = qs_h5_close(h5);
     if (rc == QS_OK) rc = rc2 ? rc2 : rc3;
-    if (rc == QS_OK && out) fprintf(stderr, "appended results to %s (ppl/%s)\n", out, qs_cli_get(opts, n, "name"));
+    if (rc == QS_OK && out)
+        fprintf(stderr, "appended results to %s (ppl/%s)\n", out, qs_cli_get(opts, n, "name"));
     qs_windows_free(&ws);
     qs_windows_free(&cws);
     qs_text_free(&text);

@@ -18,14 +18,16 @@ int qs_cmd_info(int argc, char **argv) {
     };
     const char *pos[1];
     int n_pos;
-    int r = qs_cli_parse(argc, argv, "info", "MODEL [options]", opts, QS_COUNT(opts), pos, 1, &n_pos);
+    int r =
+        qs_cli_parse(argc, argv, "info", "MODEL [options]", opts, QS_COUNT(opts), pos, 1, &n_pos);
     if (r) return r == 2 ? 0 : 1;
     if (n_pos != 1) {
         fprintf(stderr, "qscope info: error: expected one MODEL argument (see --help)\n");
         return 1;
     }
     qs_model *m;
-    if (qs_model_load(&m, pos[0], qs_cli_get(opts, QS_COUNT(opts), "tokenizer"))) return qs_cli_fail("info");
+    if (qs_model_load(&m, pos[0], qs_cli_get(opts, QS_COUNT(opts), "tokenizer")))
+        return qs_cli_fail("info");
     const qs_config *c = &m->cfg;
     int64_t params = qs_model_param_count(m);
     /* distinct stored types, e.g. "F32" or "F32,F16,Q4_0" */
@@ -57,7 +59,8 @@ int qs_cmd_info(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "seq_len", c->seq_len);
         cJSON_AddNumberToObject(o, "rope_theta", c->rope_theta);
         cJSON_AddNumberToObject(o, "norm_eps", c->norm_eps);
-        cJSON_AddStringToObject(o, "rope_layout", c->rope_layout == QS_ROPE_HALF ? "half" : "interleaved");
+        cJSON_AddStringToObject(o, "rope_layout",
+                                c->rope_layout == QS_ROPE_HALF ? "half" : "interleaved");
         cJSON_AddBoolToObject(o, "tied_classifier", c->tied_classifier);
         cJSON_AddNumberToObject(o, "params", (double)params);
         cJSON_AddNumberToObject(o, "f32_bytes", (double)params * 4);

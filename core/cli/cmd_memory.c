@@ -4,7 +4,7 @@
 
 #include "cli.h"
 #include "error.h"
-#include "memcalc.h"
+#include "memory.h"
 #include "model.h"
 
 int qs_cmd_memory(int argc, char **argv) {
@@ -26,7 +26,8 @@ int qs_cmd_memory(int argc, char **argv) {
     const int n = QS_COUNT(opts);
     const char *pos[1];
     int n_pos;
-    int r = qs_cli_parse(argc, argv, "memory", "[--model FILE | --params N ...] [options]", opts, n, pos, 0, &n_pos);
+    int r = qs_cli_parse(argc, argv, "memory", "[--model FILE | --params N ...] [options]", opts, n,
+                         pos, 0, &n_pos);
     if (r) return r == 2 ? 0 : 1;
     qs_mem_spec s;
     qs_mem_spec_default(&s);
@@ -44,11 +45,16 @@ int qs_cmd_memory(int argc, char **argv) {
     double params = s.params;
     long bits = 4, group = 128, sb = 16, layers = s.layers, kvh = s.kv_heads, hd = s.head_dim;
     long seq = s.seq, batch = 1, kvb = 16;
-    if (qs_cli_double(opts, n, "params", 0, 1e15, &params) || qs_cli_int(opts, n, "bits", 1, 32, &bits) ||
-        qs_cli_int(opts, n, "group", 0, 1L << 40, &group) || qs_cli_int(opts, n, "scale-bits", 1, 64, &sb) ||
-        qs_cli_int(opts, n, "layers", 0, 1 << 20, &layers) || qs_cli_int(opts, n, "kv-heads", 0, 1 << 20, &kvh) ||
-        qs_cli_int(opts, n, "head-dim", 0, 1 << 20, &hd) || qs_cli_int(opts, n, "seq", 0, 1L << 40, &seq) ||
-        qs_cli_int(opts, n, "batch", 0, 1L << 30, &batch) || qs_cli_int(opts, n, "kv-bits", 1, 32, &kvb))
+    if (qs_cli_double(opts, n, "params", 0, 1e15, &params) ||
+        qs_cli_int(opts, n, "bits", 1, 32, &bits) ||
+        qs_cli_int(opts, n, "group", 0, 1L << 40, &group) ||
+        qs_cli_int(opts, n, "scale-bits", 1, 64, &sb) ||
+        qs_cli_int(opts, n, "layers", 0, 1 << 20, &layers) ||
+        qs_cli_int(opts, n, "kv-heads", 0, 1 << 20, &kvh) ||
+        qs_cli_int(opts, n, "head-dim", 0, 1 << 20, &hd) ||
+        qs_cli_int(opts, n, "seq", 0, 1L << 40, &seq) ||
+        qs_cli_int(opts, n, "batch", 0, 1L << 30, &batch) ||
+        qs_cli_int(opts, n, "kv-bits", 1, 32, &kvb))
         return qs_cli_fail("memory");
     s.params = params;
     s.bits = (int)bits;
@@ -75,11 +81,14 @@ int qs_cmd_memory(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "total_bytes", rep.total_bytes);
         qs_cli_print_json(o);
     } else {
-        printf("weights   %.4g params x %d bits          = %10.4f GB\n", s.params, s.bits, rep.weight_bytes / 1e9);
-        printf("scales    one %d-bit scale per %ld weights = %10.4f GB  (%.4f bits/weight in all)\n",
-               s.scale_bits + s.zero_point_bits, s.group, rep.scale_bytes / 1e9, rep.bits_per_weight);
-        printf("KV cache  2 x %d layers x %d heads x %d x %ld tokens x %ld x %d bits = %.4f GiB\n", s.layers,
-               s.kv_heads, s.head_dim, s.seq, s.batch, s.kv_bits, rep.kv_bytes / (1 << 30) * 1.0);
+        printf("weights   %.4g params x %d bits          = %10.4f GB\n", s.params, s.bits,
+               rep.weight_bytes / 1e9);
+        printf(
+            "scales    one %d-bit scale per %ld weights = %10.4f GB  (%.4f bits/weight in all)\n",
+            s.scale_bits + s.zero_point_bits, s.group, rep.scale_bytes / 1e9, rep.bits_per_weight);
+        printf("KV cache  2 x %d layers x %d heads x %d x %ld tokens x %ld x %d bits = %.4f GiB\n",
+               s.layers, s.kv_heads, s.head_dim, s.seq, s.batch, s.kv_bits,
+               rep.kv_bytes / (1 << 30) * 1.0);
         printf("total     %.4f GB\n", rep.total_bytes / 1e9);
     }
     return 0;

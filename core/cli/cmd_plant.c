@@ -25,9 +25,11 @@ static int collect(const qs_cli_opt *opts, int n, qs_plant_spec *specs, int *n_s
     int np = par[0]->repeat_count;
     for (int k = 1; k < 4; k++)
         if (par[k]->repeat_count != np) {
-            qs_error_set(QS_ERR_ARG, "--site, --layer, --channel and --scale must be given the same "
-                         "number of times (got %d, %d, %d, %d)", par[0]->repeat_count,
-                         par[1]->repeat_count, par[2]->repeat_count, par[3]->repeat_count);
+            qs_error_set(QS_ERR_ARG,
+                         "--site, --layer, --channel and --scale must be given the same "
+                         "number of times (got %d, %d, %d, %d)",
+                         par[0]->repeat_count, par[1]->repeat_count, par[2]->repeat_count,
+                         par[3]->repeat_count);
             return 1;
         }
     for (int i = 0; i < np; i++)
@@ -36,7 +38,7 @@ static int collect(const qs_cli_opt *opts, int n, qs_plant_spec *specs, int *n_s
             return 1;
     if (*n_specs == 0) {
         qs_error_set(QS_ERR_ARG, "nothing to plant: give --site S --layer L --channel C --scale K "
-                     "or --plant site:layer:channel:scale");
+                                 "or --plant site:layer:channel:scale");
         return 1;
     }
     return 0;
@@ -44,7 +46,8 @@ static int collect(const qs_cli_opt *opts, int n, qs_plant_spec *specs, int *n_s
 
 int qs_cmd_plant(int argc, char **argv) {
     qs_cli_opt opts[] = {
-        {"output", "FILE", "checkpoint to write (llama2.c legacy format; written whole or not at all)"},
+        {"output", "FILE",
+         "checkpoint to write (llama2.c legacy format; written whole or not at all)"},
         {"site", "S", "site of a plant: attn_in, attn_o_in, ffn_in, ffn_down_in (repeatable)"},
         {"layer", "L|all", "layer of a plant (repeatable, pairs with --site)"},
         {"channel", "C", "channel of a plant; attn_o_in counts in the kv width (repeatable)"},
@@ -56,8 +59,10 @@ int qs_cmd_plant(int argc, char **argv) {
     const int n = QS_COUNT(opts);
     const char *pos[1];
     int n_pos;
-    int r = qs_cli_parse(argc, argv, "plant", "MODEL -o OUT --site S --layer L|all --channel C "
-                         "--scale K [...]", opts, n, pos, 1, &n_pos);
+    int r = qs_cli_parse(argc, argv, "plant",
+                         "MODEL -o OUT --site S --layer L|all --channel C "
+                         "--scale K [...]",
+                         opts, n, pos, 1, &n_pos);
     if (r) return r == 2 ? 0 : 1;
     if (n_pos != 1) {
         fprintf(stderr, "qscope plant: error: expected MODEL (see --help)\n");
@@ -93,8 +98,10 @@ int qs_cmd_plant(int argc, char **argv) {
         }
         fprintf(stderr, "wrote %s%s%s\n", out, m->tok ? "; load it with --tokenizer " : "",
                 m->tok ? m->tok->path : "");
-        if (qs_cli_get(opts, n, "json")) qs_cli_print_json(o);
-        else cJSON_Delete(o);
+        if (qs_cli_get(opts, n, "json"))
+            qs_cli_print_json(o);
+        else
+            cJSON_Delete(o);
     }
     qs_model_free(m);
     return rc ? qs_cli_fail("plant") : 0;

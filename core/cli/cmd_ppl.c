@@ -58,10 +58,12 @@ int qs_cmd_ppl(int argc, char **argv) {
         } else {
             printf("%s on %s\n", m->path, pos[1]);
             printf("windows %d x %d tokens, scored %ld predictions (%s)\n", res.n_windows,
-                   ws.w[0].n, res.n_scored, qs_cli_get(opts, n, "docs") ? "documents" : qs_cli_get(opts, n, "score"));
+                   ws.w[0].n, res.n_scored,
+                   qs_cli_get(opts, n, "docs") ? "documents" : qs_cli_get(opts, n, "score"));
             printf("mean NLL %.6f ± %.6f nats/token\n", res.nll, res.nll_se);
             printf("PPL      %.4f ± %.4f\n", res.ppl, res.ppl_se);
-            printf("speed    %.0f tokens/s (%d threads, %.2f s)\n", res.tokens_per_s, nt, res.seconds);
+            printf("speed    %.0f tokens/s (%d threads, %.2f s)\n", res.tokens_per_s, nt,
+                   res.seconds);
         }
     }
     qs_windows_free(&ws);

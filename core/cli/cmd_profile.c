@@ -14,7 +14,10 @@
 
 #define MAX_DUMPS 16
 
-typedef struct dump_req { int site, layer; long max_tokens; } dump_req;
+typedef struct dump_req {
+    int site, layer;
+    long max_tokens;
+} dump_req;
 
 /* "all" or a comma list of layers and ranges ("0,2-4") into sel (L + 1 entries). */
 static int parse_layers(const char *s, int L, unsigned char *sel) {
@@ -35,12 +38,15 @@ static int parse_layers(const char *s, int L, unsigned char *sel) {
             if (end == q || errno) goto bad;
         }
         if (a < 0 || b < a || b > L)
-            return qs_error_set(QS_ERR_ARG, "--layers '%s': layer out of range: the model has %d "
+            return qs_error_set(QS_ERR_ARG,
+                                "--layers '%s': layer out of range: the model has %d "
                                 "layers (0..%d; %d is the stream after the last block, at resid)",
                                 s, L, L - 1, L);
         for (long l = a; l <= b; l++) sel[l] = 1;
-        if (*end == ',') end++;
-        else if (*end) goto bad;
+        if (*end == ',')
+            end++;
+        else if (*end)
+            goto bad;
         p = end;
     }
     return QS_OK;
@@ -57,14 +63,16 @@ static int parse_dump(const char *s, const qs_config *c, unsigned mask, const un
     if (sscanf(s, "%31[^,],%ld,%ld%n", site, &layer, &n, &used) != 3 || s[used] != '\0')
         return qs_error_set(QS_ERR_ARG, "--dump '%s' must be site,layer,max_tokens", s);
     d->site = qs_site_from_name(site);
-    if (d->site < 0)
-        return qs_error_set(QS_ERR_ARG, "--dump '%s': unknown site '%s'", s, site);
+    if (d->site < 0) return qs_error_set(QS_ERR_ARG, "--dump '%s': unknown site '%s'", s, site);
     int Ls = qs_site_layers(c, d->site);
     if (layer < 0 || layer >= Ls)
-        return qs_error_set(QS_ERR_ARG, "--dump '%s': layer %ld out of range (0..%d)", s, layer, Ls - 1);
+        return qs_error_set(QS_ERR_ARG, "--dump '%s': layer %ld out of range (0..%d)", s, layer,
+                            Ls - 1);
     if (!(mask & QS_SITE_BIT(d->site)) || !sel[layer])
-        return qs_error_set(QS_ERR_ARG, "--dump '%s': that site and layer are not profiled "
-                            "(see --sites, --layers)", s);
+        return qs_error_set(QS_ERR_ARG,
+                            "--dump '%s': that site and layer are not profiled "
+                            "(see --sites, --layers)",
+                            s);
     if (n < 1) return qs_error_set(QS_ERR_ARG, "--dump '%s': max_tokens must be >= 1", s);
     d->layer = (int)layer;
     d->max_tokens = n;
@@ -91,13 +99,15 @@ int qs_cmd_profile(int argc, char **argv) {
         {"bos", "replace|prepend|none", "BOS handling per window", "replace"},
         {"docs", "SEP", "document mode: split the text on SEP, one BOS window per document"},
         {"skip-docs", "N", "document mode: skip the first N documents", "0"},
-        {"utf8", "strict|replace", "invalid UTF-8 in the text: error, or substitute U+FFFD", "strict"},
+        {"utf8", "strict|replace", "invalid UTF-8 in the text: error, or substitute U+FFFD",
+         "strict"},
         {"sites", "LIST", "capture sites, comma-separated, or all", "all"},
         {"layers", "LIST", "layers, e.g. 0,2-4, or all", "all"},
         {"tau", "X", "outlier ratio r(t,c) = |x| / token median |x| threshold", "20"},
         {"phi", "F", "persistent channel: fraction of tokens (and of a window's tokens)", "0.5"},
         {"massive-abs", "A", "token-wise outlier: max |x| at least A", "100"},
-        {"massive-ratio", "R", "token-wise outlier: max |x| at least R x the token's median", "1000"},
+        {"massive-ratio", "R", "token-wise outlier: max |x| at least R x the token's median",
+         "1000"},
         {"int8", "X", "LLM.int8 feature threshold on |x|", "6"},
         {"max-token-outliers", "N", "token-wise outliers kept (more are counted)", "10000"},
         {"dump", "SITE,LAYER,N", "store the first N tokens' raw (T, C) activations (repeatable)"},
@@ -169,7 +179,8 @@ int qs_cmd_profile(int argc, char **argv) {
         goto done;
     }
     for (int i = 0; i < dopt->repeat_count; i++)
-        if ((rc = parse_dump(dopt->values[i], &m->cfg, co.site_mask, sel, &dumps[n_dumps++]))) goto done;
+        if ((rc = parse_dump(dopt->values[i], &m->cfg, co.site_mask, sel, &dumps[n_dumps++])))
+            goto done;
     if ((rc = qs_capture_create(&cap, &m->cfg, &co))) goto done;
     if (qs_cli_text_windows(opts, n, m, pos[1], &text, &ws)) {
         rc = QS_ERR_ARG;
@@ -180,18 +191,25 @@ int qs_cmd_profile(int argc, char **argv) {
     /* everything checked: open the results file (it refuses non-HDF5 files untouched) */
     if ((rc = qs_h5_open(&h, out, qs_cli_get(opts, n, "label")))) goto done;
     char params[512];
-    snprintf(params, sizeof params, "command=profile; tokens=%ld; ctx=%d; sites=%s; layers=%s; "
-             "tau=%g; phi=%g; massive_abs=%g; massive_ratio=%g; int8=%g", tokens, ws.w[0].n,
-             qs_cli_get(opts, n, "sites"), qs_cli_get(opts, n, "layers"), co.chan.tau, co.chan.phi,
-             co.outl.massive_abs, co.outl.massive_ratio, co.chan.int8_threshold);
-    qs_provenance pv = {.command_line = cmdline, .model_path = m->path, .text_path = pos[1],
-                        .params = params, .threads = nt};
+    snprintf(params, sizeof params,
+             "command=profile; tokens=%ld; ctx=%d; sites=%s; layers=%s; "
+             "tau=%g; phi=%g; massive_abs=%g; massive_ratio=%g; int8=%g",
+             tokens, ws.w[0].n, qs_cli_get(opts, n, "sites"), qs_cli_get(opts, n, "layers"),
+             co.chan.tau, co.chan.phi, co.outl.massive_abs, co.outl.massive_ratio,
+             co.chan.int8_threshold);
+    qs_provenance pv = {.command_line = cmdline,
+                        .model_path = m->path,
+                        .text_path = pos[1],
+                        .params = params,
+                        .threads = nt};
     if ((rc = qs_h5_write_provenance(h, &pv)) || (rc = qs_profile_h5_model(h, m))) goto done;
     for (int i = 0; i < n_dumps && rc == QS_OK; i++) {
         const dump_req *d = &dumps[i];
-        rc = qs_profile_h5_sink_open(&sinks[i], h, d->site, d->layer, qs_capture_site_width(cap, d->site));
+        rc = qs_profile_h5_sink_open(&sinks[i], h, d->site, d->layer,
+                                     qs_capture_site_width(cap, d->site));
         if (rc == QS_OK)
-            rc = qs_capture_add_dump(cap, d->site, d->layer, d->max_tokens, qs_profile_h5_dump_fn, sinks[i]);
+            rc = qs_capture_add_dump(cap, d->site, d->layer, d->max_tokens, qs_profile_h5_dump_fn,
+                                     sinks[i]);
     }
     if (rc) goto done;
 
@@ -220,13 +238,16 @@ int qs_cmd_profile(int argc, char **argv) {
             cJSON_AddNumberToObject(o, "ctx", ws.w[0].n);
             cJSON_AddNumberToObject(o, "seconds", info.seconds);
             cJSON_AddNumberToObject(o, "threads", nt);
-            cJSON_AddNumberToObject(o, "stats_memory_bytes", (double)qs_capture_memory_bytes(cap, ws.w[0].n));
+            cJSON_AddNumberToObject(o, "stats_memory_bytes",
+                                    (double)qs_capture_memory_bytes(cap, ws.w[0].n));
         }
         FILE *f = json ? stderr : stdout;
         rc = qs_profile_report_write(&rep, f, o);
         fprintf(f, "\nwrote %s, run %d\n", out, qs_h5_run(h));
-        if (o && rc == QS_OK) qs_cli_print_json(o);
-        else cJSON_Delete(o);
+        if (o && rc == QS_OK)
+            qs_cli_print_json(o);
+        else
+            cJSON_Delete(o);
     }
 done:
     for (int i = 0; i < MAX_DUMPS; i++) qs_profile_h5_sink_close(sinks[i]);

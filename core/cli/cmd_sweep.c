@@ -10,7 +10,7 @@
 #include "cli.h"
 #include "error.h"
 #include "progress.h"
-#include "restables.h"
+#include "result_tables.h"
 #include "sweep.h"
 
 /* The mean over tensors of one configuration on one target. */
@@ -34,10 +34,14 @@ typedef struct sink {
 
 static void config_label(char *buf, size_t n, const qs_sweep_row *r) {
     char g[32], c[32];
-    if (r->gran == QS_SWEEP_GROUP) snprintf(g, sizeof g, "group:%d", r->group);
-    else snprintf(g, sizeof g, "%s", qs_sweep_gran_name(r->gran));
-    if (r->clip == QS_QUANT_PERCENTILE) snprintf(c, sizeof c, "percentile:%g", r->clip_value);
-    else snprintf(c, sizeof c, "%s", qs_quant_clip_name(r->clip));
+    if (r->gran == QS_SWEEP_GROUP)
+        snprintf(g, sizeof g, "group:%d", r->group);
+    else
+        snprintf(g, sizeof g, "%s", qs_sweep_gran_name(r->gran));
+    if (r->clip == QS_QUANT_PERCENTILE)
+        snprintf(c, sizeof c, "percentile:%g", r->clip_value);
+    else
+        snprintf(c, sizeof c, "%s", qs_quant_clip_name(r->clip));
     snprintf(buf, n, "%d-bit %-9s %-10s %s", r->bits, qs_quant_scheme_name(r->scheme), g, c);
 }
 
@@ -58,7 +62,7 @@ static summary *find_summary(sink *s, const qs_sweep_row *r) {
     }
     summary *m = &s->sum[s->n_sum++];
     *m = (summary){r->target, r->bits, r->scheme, r->gran, r->group, r->clip, r->clip_value,
-                   0, 0, 0, 0, INFINITY, 0, 0};
+                   0,         0,       0,         0,       INFINITY, 0,       0};
     return m;
 }
 
@@ -99,7 +103,8 @@ static int on_row(void *user, const qs_sweep_row *r) {
         char label[96];
         config_label(label, sizeof label, r);
         if (r->error[0])
-            fprintf(f, "%-10s %-12s %3d  %-44s error: %s\n", r->target, r->tensor, r->layer, label, r->error);
+            fprintf(f, "%-10s %-12s %3d  %-44s error: %s\n", r->target, r->tensor, r->layer, label,
+                    r->error);
         else
             fprintf(f, "%-10s %-12s %3d  %-44s %11.4e %8.2f %10.4e %7.3f %7.2f\n", r->target,
                     r->tensor, r->layer, label, r->err.mse, r->err.sqnr_db, r->err.max_abs_err,
@@ -119,11 +124,13 @@ static void print_summary(FILE *f, const sink *s) {
         char label[96];
         config_label(label, sizeof label, &r);
         if (m->n == 0) {
-            fprintf(f, "%-10s %-44s %7d %9s %9s %8s %8s %7d\n", m->target, label, 0, "-", "-", "-", "-", m->n_err);
+            fprintf(f, "%-10s %-44s %7d %9s %9s %8s %8s %7d\n", m->target, label, 0, "-", "-", "-",
+                    "-", m->n_err);
             continue;
         }
         fprintf(f, "%-10s %-44s %7d %9.2f %9.2f %8.3f %8.2f %7d\n", m->target, label, m->n,
-                m->sqnr_sum / m->n, m->sqnr_min, m->bits_per_value / m->n, m->levels_sum / m->n, m->n_err);
+                m->sqnr_sum / m->n, m->sqnr_min, m->bits_per_value / m->n, m->levels_sum / m->n,
+                m->n_err);
     }
 }
 
@@ -200,7 +207,9 @@ int qs_cmd_sweep(int argc, char **argv) {
     so.activations = strstr(targets, "activations") != NULL;
     if (strcmp(targets, "weights") && strcmp(targets, "activations") &&
         strcmp(targets, "weights,activations") && strcmp(targets, "activations,weights")) {
-        fprintf(stderr, "qscope sweep: error: --targets '%s' must be weights, activations or both\n", targets);
+        fprintf(stderr,
+                "qscope sweep: error: --targets '%s' must be weights, activations or both\n",
+                targets);
         return 1;
     }
     if (so.activations && n_pos < 2) {
@@ -230,11 +239,14 @@ int qs_cmd_sweep(int argc, char **argv) {
     const char *out = qs_cli_get(opts, n, "output");
     if (rc == QS_OK && out) {
         char params[512];
-        snprintf(params, sizeof params, "bits=%s; gran=%s; clip=%s; scheme=%s; sites=%s; targets=%s; tokens=%ld; scales=%s",
-                 qs_cli_get(opts, n, "bits"), qs_cli_get(opts, n, "gran"), qs_cli_get(opts, n, "clip"),
-                 qs_cli_get(opts, n, "scheme"), qs_cli_get(opts, n, "sites"), targets, tokens,
-                 so.fp32_scales ? "fp32" : "fp16");
-        rc = qs_cli_h5_open(&h5, out, "sweep", argc, argv, m, so.activations ? pos[1] : NULL, params, nt);
+        snprintf(
+            params, sizeof params,
+            "bits=%s; gran=%s; clip=%s; scheme=%s; sites=%s; targets=%s; tokens=%ld; scales=%s",
+            qs_cli_get(opts, n, "bits"), qs_cli_get(opts, n, "gran"), qs_cli_get(opts, n, "clip"),
+            qs_cli_get(opts, n, "scheme"), qs_cli_get(opts, n, "sites"), targets, tokens,
+            so.fp32_scales ? "fp32" : "fp16");
+        rc = qs_cli_h5_open(&h5, out, "sweep", argc, argv, m, so.activations ? pos[1] : NULL,
+                            params, nt);
         if (rc == QS_OK) rc = qs_restable_sweep_open(&s.table, h5, qs_cli_get(opts, n, "name"));
     }
     if (rc == QS_OK && s.print_rows)
@@ -249,7 +261,8 @@ int qs_cmd_sweep(int argc, char **argv) {
     double secs = qs_now() - t0;
     if (rc == QS_OK) {
         long captured = 0;
-        for (int i = 0; i < QS_SITE_COUNT; i++) captured = cap.rows[i] > captured ? cap.rows[i] : captured;
+        for (int i = 0; i < QS_SITE_COUNT; i++)
+            captured = cap.rows[i] > captured ? cap.rows[i] : captured;
         if (json) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "model", m->path);
@@ -263,13 +276,15 @@ int qs_cmd_sweep(int argc, char **argv) {
             s.rows = NULL;
             qs_cli_print_json(o);
         } else {
-            printf("%s: %ld rows (%ld failed configurations) in %.1f s", m->path, s.n_rows, s.n_err, secs);
+            printf("%s: %ld rows (%ld failed configurations) in %.1f s", m->path, s.n_rows, s.n_err,
+                   secs);
             if (so.activations) printf("; %ld tokens captured per site and layer", captured);
             printf("\n");
             print_summary(stdout, &s);
         }
-        if (out) fprintf(stderr, "appended %ld rows to %s (run %d, sweeps/%s)\n", s.n_rows, out,
-                         qs_h5_run(h5), qs_cli_get(opts, n, "name"));
+        if (out)
+            fprintf(stderr, "appended %ld rows to %s (run %d, sweeps/%s)\n", s.n_rows, out,
+                    qs_h5_run(h5), qs_cli_get(opts, n, "name"));
     }
     cJSON_Delete(s.rows);
     free(s.sum);

@@ -64,7 +64,8 @@ int qs_cmd_synth(int argc, char **argv) {
         qs_cli_int(opts, n, "layers", 1, 1024, &l) || qs_cli_int(opts, n, "heads", 1, 4096, &nh) ||
         qs_cli_int(opts, n, "kv-heads", 1, 4096, &nkv) ||
         qs_cli_int(opts, n, "vocab", 1, 1 << 22, &v) ||
-        qs_cli_int(opts, n, "seq", 2, 1 << 20, &seq) || qs_cli_int(opts, n, "seed", 1, 1L << 62, &seed))
+        qs_cli_int(opts, n, "seq", 2, 1 << 20, &seq) ||
+        qs_cli_int(opts, n, "seed", 1, 1L << 62, &seed))
         return qs_cli_fail("synth");
     if (d % nh || nh % nkv || (d / nh) % 2) {
         fprintf(stderr, "qscope synth: error: heads must divide dim, kv-heads must divide heads, "
@@ -76,21 +77,35 @@ int qs_cmd_synth(int argc, char **argv) {
         fprintf(stderr, "qscope synth: error: %s: cannot create: %s\n", path, strerror(errno));
         return 1;
     }
-    int32_t hdr[7] = {(int32_t)d, (int32_t)h, (int32_t)l, (int32_t)nh, (int32_t)nkv, (int32_t)v,
-                      (int32_t)seq};
+    int32_t hdr[7] = {(int32_t)d,   (int32_t)h, (int32_t)l,  (int32_t)nh,
+                      (int32_t)nkv, (int32_t)v, (int32_t)seq};
     uint64_t rng = (uint64_t)seed * 0x9E3779B97F4A7C15ull | 1;
     size_t D = d, H = h, L = l, KV = (size_t)(d / nh) * nkv, half = (size_t)(d / nh) / 2;
     float sd = 1.0f / sqrtf((float)d), sh = 1.0f / sqrtf((float)h);
-    int rc = fwrite(hdr, sizeof hdr, 1, f) == 1 ? QS_OK : qs_error_set(QS_ERR_IO, "%s: write failed", path);
-    struct { size_t n; float std, value; } arrays[] = {
-        {(size_t)v * D, 1.0f, 0}, {L * D, 0, 1.0f},     {L * D * D, sd, 0}, {L * KV * D, sd, 0},
-        {L * KV * D, sd, 0},      {L * D * D, sd, 0},   {L * D, 0, 1.0f},   {L * H * D, sd, 0},
-        {L * D * H, sh, 0},       {L * H * D, sd, 0},   {D, 0, 1.0f},       {(size_t)seq * half, 0, 1.0f},
+    int rc = fwrite(hdr, sizeof hdr, 1, f) == 1 ? QS_OK
+                                                : qs_error_set(QS_ERR_IO, "%s: write failed", path);
+    struct {
+        size_t n;
+        float std, value;
+    } arrays[] = {
+        {(size_t)v * D, 1.0f, 0},
+        {L * D, 0, 1.0f},
+        {L * D * D, sd, 0},
+        {L * KV * D, sd, 0},
+        {L * KV * D, sd, 0},
+        {L * D * D, sd, 0},
+        {L * D, 0, 1.0f},
+        {L * H * D, sd, 0},
+        {L * D * H, sh, 0},
+        {L * H * D, sd, 0},
+        {D, 0, 1.0f},
+        {(size_t)seq * half, 0, 1.0f},
         {(size_t)seq * half, 0, 0.0f},
     };
     for (int i = 0; i < QS_COUNT(arrays) && rc == QS_OK; i++)
         rc = write_array(f, arrays[i].n, arrays[i].std, arrays[i].value, &rng, path);
-    if (fclose(f) != 0 && rc == QS_OK) rc = qs_error_set(QS_ERR_IO, "%s: close failed: %s", path, strerror(errno));
+    if (fclose(f) != 0 && rc == QS_OK)
+        rc = qs_error_set(QS_ERR_IO, "%s: close failed: %s", path, strerror(errno));
     if (rc) {
         remove(path);
         return qs_cli_fail("synth");

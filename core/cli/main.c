@@ -11,10 +11,12 @@ static const qs_cli_cmd commands[] = {
     {"info", "describe a model: format, config, parameters, tensors, sha256", qs_cmd_info},
     {"ppl", "perplexity of a model on a text", qs_cmd_ppl},
     {"generate", "generate text from a prompt", qs_cmd_generate},
-    {"profile", "activation statistics, outlier channels and massive tokens, into HDF5", qs_cmd_profile},
+    {"profile", "activation statistics, outlier channels and massive tokens, into HDF5",
+     qs_cmd_profile},
     {"plant", "write a checkpoint with planted outlier channels (same function)", qs_cmd_plant},
     {"eval", "quantized vs full-precision: perplexity ratio and KL divergence", qs_cmd_eval},
-    {"sweep", "reconstruction error of every quantizer choice on weights and activations", qs_cmd_sweep},
+    {"sweep", "reconstruction error of every quantizer choice on weights and activations",
+     qs_cmd_sweep},
     {"run", "run a Lua experiment (experiments/*.lua)", qs_cmd_run},
     {"memory", "weight, scale and KV-cache bytes of a quantized deployment", qs_cmd_memory},
     {"bench", "measure the machine's limits and the forward pass's speed", qs_cmd_bench},
@@ -22,9 +24,11 @@ static const qs_cli_cmd commands[] = {
 };
 
 static void usage(FILE *f) {
-    fprintf(f, "qscope %s — where activation outliers live and what quantization costs\n\n"
-               "usage: qscope COMMAND [options]   (qscope COMMAND --help for details)\n\n"
-               "commands:\n", qs_version());
+    fprintf(f,
+            "qscope %s — where activation outliers live and what quantization costs\n\n"
+            "usage: qscope COMMAND [options]   (qscope COMMAND --help for details)\n\n"
+            "commands:\n",
+            qs_version());
     for (int i = 0; i < QS_COUNT(commands); i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
 }

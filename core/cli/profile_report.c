@@ -72,8 +72,10 @@ static void kurtosis_table(const qs_profile_report *r, FILE *f, cJSON *sites) {
  * made by kurtosis_table (same order). */
 static int top_channels(const qs_profile_report *r, FILE *f, cJSON *sites) {
     const qs_capture *c = r->cap;
-    fprintf(f, "\ntop %d channels by absmax (ratio = absmax / median channel mean|x|; frac = "
-               "share of tokens with r >= tau):\n", r->top);
+    fprintf(f,
+            "\ntop %d channels by absmax (ratio = absmax / median channel mean|x|; frac = "
+            "share of tokens with r >= tau):\n",
+            r->top);
     qs_outlier_config all = qs_capture_get_opts(c)->outl;
     all.min_token_frac = 0.0; /* every channel */
     for (int s = 0; s < QS_SITE_COUNT; s++) {
@@ -117,11 +119,15 @@ static void outlier_channels(const qs_profile_report *r, FILE *f, cJSON *json) {
     cJSON *shared = json ? cJSON_AddArrayToObject(json, "shared_channels") : NULL;
     for (int i = 0; i < r->n_ch; i++) {
         const qs_profile_channel *p = &r->ch[i];
-        if (i == MAX_LINES) fprintf(f, "  ... %d more (all in outliers/channels)\n", r->n_ch - MAX_LINES);
-        if (i < MAX_LINES) fprintf(f, "  %-11s L%-2d c%-5d absmax %9.4g  ratio %9.4g  token_frac %.3f  seq_frac %.3f  "
-                   "layers with it: %s\n", qs_site_name(p->site), p->layer, p->ch.channel,
-                p->ch.absmax, p->ch.ratio_to_median, p->ch.token_fraction, p->ch.sequence_fraction,
-                p->shared_layers);
+        if (i == MAX_LINES)
+            fprintf(f, "  ... %d more (all in outliers/channels)\n", r->n_ch - MAX_LINES);
+        if (i < MAX_LINES)
+            fprintf(
+                f,
+                "  %-11s L%-2d c%-5d absmax %9.4g  ratio %9.4g  token_frac %.3f  seq_frac %.3f  "
+                "layers with it: %s\n",
+                qs_site_name(p->site), p->layer, p->ch.channel, p->ch.absmax, p->ch.ratio_to_median,
+                p->ch.token_fraction, p->ch.sequence_fraction, p->shared_layers);
         if (!arr) continue;
         cJSON *e = cJSON_CreateObject();
         cJSON_AddStringToObject(e, "site", qs_site_name(p->site));
@@ -146,7 +152,8 @@ static void outlier_channels(const qs_profile_report *r, FILE *f, cJSON *json) {
         if (n_shared == 0) fprintf(f, "channel indices shared by layers of a site:\n");
         if (n_shared == MAX_LINES) fprintf(f, "  ... and more\n");
         if (n_shared++ < MAX_LINES)
-            fprintf(f, "  %-11s c%-5d layers %s\n", qs_site_name(p->site), p->ch.channel, p->shared_layers);
+            fprintf(f, "  %-11s c%-5d layers %s\n", qs_site_name(p->site), p->ch.channel,
+                    p->shared_layers);
         if (!shared) continue;
         cJSON *e = cJSON_CreateObject();
         cJSON_AddStringToObject(e, "site", qs_site_name(p->site));
@@ -154,7 +161,8 @@ static void outlier_channels(const qs_profile_report *r, FILE *f, cJSON *json) {
         cJSON_AddStringToObject(e, "layers", p->shared_layers);
         cJSON_AddItemToArray(shared, e);
     }
-    if (r->n_ch > 0 && n_shared == 0) fprintf(f, "no channel index is shared by two layers of a site\n");
+    if (r->n_ch > 0 && n_shared == 0)
+        fprintf(f, "no channel index is shared by two layers of a site\n");
 }
 
 static int massive_tokens(const qs_profile_report *r, FILE *f, cJSON *json) {
@@ -179,12 +187,15 @@ static int massive_tokens(const qs_profile_report *r, FILE *f, cJSON *json) {
     for (int i = 0; i < n_kept && i < r->top; i++) {
         const qs_capture_token *t = &sorted[i];
         int prev = -1;
-        if (r->ws && t->window < r->ws->n && t->position > 0) prev = r->ws->w[t->window].tokens[t->position - 1];
+        if (r->ws && t->window < r->ws->n && t->position > 0)
+            prev = r->ws->w[t->window].tokens[t->position - 1];
         char text[64];
         qs_profile_token_text(r->m->tok, prev, t->token_id, text, sizeof text);
-        fprintf(f, "  %-11s L%-2d window %-4d pos %-4d token %5d '%s'  c%-5d value %10.4g  ratio %.4g\n",
-                qs_site_name(t->site), t->layer, t->window, t->position, t->token_id, text,
-                t->channel, t->value, t->ratio);
+        fprintf(
+            f,
+            "  %-11s L%-2d window %-4d pos %-4d token %5d '%s'  c%-5d value %10.4g  ratio %.4g\n",
+            qs_site_name(t->site), t->layer, t->window, t->position, t->token_id, text, t->channel,
+            t->value, t->ratio);
         if (!arr) continue;
         cJSON *e = cJSON_CreateObject();
         cJSON_AddStringToObject(e, "site", qs_site_name(t->site));

@@ -15,9 +15,9 @@ typedef struct qs_profile_report {
     const qs_capture *cap;
     const qs_windows *ws;
     const qs_profile_info *info;
-    const qs_profile_channel *ch;   /* persistent outlier channels (n_ch) */
+    const qs_profile_channel *ch; /* persistent outlier channels (n_ch) */
     int n_ch;
-    int top;                        /* channels per site × layer, and massive tokens, shown */
+    int top; /* channels per site × layer, and massive tokens, shown */
 } qs_profile_report;
 
 /* Prints the summary to f and, if json is not NULL, fills it with the same. Returns QS_OK

@@ -31,10 +31,10 @@ static inline void qs_fuzz_exercise_tokenizer(const qs_tokenizer *t, const char 
 #ifdef QS_FUZZ_REPLAY
 #define QS_FUZZ_ENTRY(fn)
 #else
-#define QS_FUZZ_ENTRY(fn)                                                    \
-    int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {           \
-        fn(data, size);                                                      \
-        return 0;                                                            \
+#define QS_FUZZ_ENTRY(fn)                                          \
+    int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) { \
+        fn(data, size);                                            \
+        return 0;                                                  \
     }
 #endif
 

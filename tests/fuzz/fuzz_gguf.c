@@ -53,8 +53,10 @@ int qs_fuzz_gguf(const uint8_t *data, size_t size) {
     }
     qs_tokenizer *tok = NULL;
     rc = qs__gguf_tokenizer_new(&tok, g);
-    if (rc == QS_OK && tok) qs_fuzz_exercise_tokenizer(tok, gguf_text);
-    else if (rc != QS_OK && qs_error_message()[0] == '\0') abort();
+    if (rc == QS_OK && tok)
+        qs_fuzz_exercise_tokenizer(tok, gguf_text);
+    else if (rc != QS_OK && qs_error_message()[0] == '\0')
+        abort();
     qs_tokenizer_free(tok);
     qs_gguf_free(g);
 

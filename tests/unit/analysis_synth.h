@@ -22,11 +22,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define SYN_OUT_CH 7
-#define SYN_PART_CH 11
-#define SYN_MEAN_CH 5
+#define SYN_OUT_CH     7
+#define SYN_PART_CH    11
+#define SYN_MEAN_CH    5
 #define SYN_MASSIVE_CH 3
-#define SYN_N_MASSIVE 4
+#define SYN_N_MASSIVE  4
 
 /* rows (global token index) of the massive tokens and their signs */
 static const int syn_massive_row[SYN_N_MASSIVE] = {0, 129, 700, 1023};

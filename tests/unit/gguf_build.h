@@ -61,14 +61,30 @@ static inline void gb_put_u64(gb *b, size_t at, uint64_t v) {
 }
 
 /* key + type helpers */
-static inline void gb_kv_u32(gb *b, const char *k, uint32_t v) { gb_str(b, k); gb_u32(b, 4); gb_u32(b, v); }
-static inline void gb_kv_f32(gb *b, const char *k, float v) { gb_str(b, k); gb_u32(b, 6); gb_f32(b, v); }
-static inline void gb_kv_str(gb *b, const char *k, const char *v) { gb_str(b, k); gb_u32(b, 8); gb_str(b, v); }
-static inline void gb_kv_bool(gb *b, const char *k, int v) { gb_str(b, k); gb_u32(b, 7); gb_u8(b, (uint8_t)v); }
+static inline void gb_kv_u32(gb *b, const char *k, uint32_t v) {
+    gb_str(b, k);
+    gb_u32(b, 4);
+    gb_u32(b, v);
+}
+static inline void gb_kv_f32(gb *b, const char *k, float v) {
+    gb_str(b, k);
+    gb_u32(b, 6);
+    gb_f32(b, v);
+}
+static inline void gb_kv_str(gb *b, const char *k, const char *v) {
+    gb_str(b, k);
+    gb_u32(b, 8);
+    gb_str(b, v);
+}
+static inline void gb_kv_bool(gb *b, const char *k, int v) {
+    gb_str(b, k);
+    gb_u32(b, 7);
+    gb_u8(b, (uint8_t)v);
+}
 
 /* f32 (or any raw) tensor-info entry with up to 4 dims */
-static inline void gb_tensor_info(gb *b, const char *name, int n_dims, const uint64_t *ne, uint32_t type,
-                           uint64_t offset) {
+static inline void gb_tensor_info(gb *b, const char *name, int n_dims, const uint64_t *ne,
+                                  uint32_t type, uint64_t offset) {
     gb_str(b, name);
     gb_u32(b, (uint32_t)n_dims);
     for (int i = 0; i < n_dims; i++) gb_u64(b, ne[i]);

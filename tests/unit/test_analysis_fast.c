@@ -27,7 +27,9 @@ static uint64_t rnd(void) {
     return rng_state;
 }
 static double unif(void) { return (double)(rnd() >> 11) * (1.0 / 9007199254740992.0); }
-static double gauss(void) { return sqrt(-2.0 * log(unif() + 1e-300)) * cos(6.283185307179586 * unif()); }
+static double gauss(void) {
+    return sqrt(-2.0 * log(unif() + 1e-300)) * cos(6.283185307179586 * unif());
+}
 
 enum { N_PATTERNS = 9 };
 
@@ -36,14 +38,14 @@ static float value(int p, int i, int C) {
     double g = gauss();
     switch (p) {
     case 0: return (float)g;
-    case 1: return (float)(rnd() % 3) - 1.0f;                    /* -1, 0, 1: ties */
-    case 2: return rnd() % 4 ? 0.0f : (float)g;                  /* mostly zeros */
-    case 3: return -2.5f;                                        /* all equal */
-    case 4: return (float)(i % C);                               /* sorted */
-    case 5: return (float)(g * 1e-40);                           /* subnormals */
-    case 6: return (float)((C - i % C) * (rnd() & 1 ? -1 : 1));  /* reversed, signs */
-    case 7: return (float)(g * g * g * 1e3);                     /* heavy tails */
-    default: return (float)(g * 1e36);                           /* near FLT_MAX */
+    case 1: return (float)(rnd() % 3) - 1.0f;                   /* -1, 0, 1: ties */
+    case 2: return rnd() % 4 ? 0.0f : (float)g;                 /* mostly zeros */
+    case 3: return -2.5f;                                       /* all equal */
+    case 4: return (float)(i % C);                              /* sorted */
+    case 5: return (float)(g * 1e-40);                          /* subnormals */
+    case 6: return (float)((C - i % C) * (rnd() & 1 ? -1 : 1)); /* reversed, signs */
+    case 7: return (float)(g * g * g * 1e3);                    /* heavy tails */
+    default: return (float)(g * 1e36);                          /* near FLT_MAX */
     }
 }
 
@@ -51,8 +53,8 @@ static void fill(float *x, int T, int C, int p) {
     for (int i = 0; i < T * C; i++) x[i] = value(p, i, C);
 }
 
-static const int widths[] = {1, 2, 3, 15, 16, 17, 31, 33, 63, 64, 65, 100, 127, 129, 255,
-                             1000, 2047, 2048, 2049, 5504};
+static const int widths[] = {1,  2,   3,   15,  16,  17,   31,   33,   63,   64,
+                             65, 100, 127, 129, 255, 1000, 2047, 2048, 2049, 5504};
 #define N_WIDTHS ((int)(sizeof widths / sizeof *widths))
 
 static void test_tokenscan(void) {
@@ -67,11 +69,11 @@ static void test_tokenscan(void) {
             CHECK(qs_tokenscan_ref(b, x, T, C) == QS_OK);
             for (int t = 0; t < T; t++, rows++)
                 if (memcmp(&a[t].absmax, &b[t].absmax, 4) || memcmp(&a[t].value, &b[t].value, 4) ||
-                    a[t].channel != b[t].channel ||
-                    memcmp(&a[t].median_abs, &b[t].median_abs, 8)) {
+                    a[t].channel != b[t].channel || memcmp(&a[t].median_abs, &b[t].median_abs, 8)) {
                     if (bad++ < 5)
-                        fprintf(stderr, "C=%d pattern %d t=%d: median %.9g vs %.9g, channel %d vs %d\n",
-                                C, p, t, a[t].median_abs, b[t].median_abs, a[t].channel, b[t].channel);
+                        fprintf(stderr,
+                                "C=%d pattern %d t=%d: median %.9g vs %.9g, channel %d vs %d\n", C,
+                                p, t, a[t].median_abs, b[t].median_abs, a[t].channel, b[t].channel);
                 }
             free(x);
             free(a);
@@ -103,13 +105,16 @@ static void fill_edges(float *x, int T, int C, double tau, double thr8) {
         float *row = x + (size_t)t * C;
         float m = (float)(0.5 + unif());
         /* C/2 values below m, m itself, the rest above it: the median of |x| is m */
-        for (int c = 0; c < C; c++) row[c] = m * (float)(c < C / 2 ? 0.5 * unif() : 1.0 + 0.01 * unif());
+        for (int c = 0; c < C; c++)
+            row[c] = m * (float)(c < C / 2 ? 0.5 * unif() : 1.0 + 0.01 * unif());
         row[C / 2] = m;
         float edge = (float)(tau * (double)m), e8 = (float)thr8;
         for (int j = 0; j < 12 && C / 2 + 1 + j < C; j++) {
             float base = j < 6 ? edge : e8;
             int step = j % 3 - 1;
-            float v = step < 0 ? nextafterf(base, 0.0f) : step > 0 ? nextafterf(base, INFINITY) : base;
+            float v = step < 0   ? nextafterf(base, 0.0f)
+                      : step > 0 ? nextafterf(base, INFINITY)
+                                 : base;
             row[C / 2 + 1 + j] = j & 1 ? -v : v;
         }
     }
@@ -124,17 +129,23 @@ static void test_chanstats(void) {
             qs_chanstats_config cfg = qs_chanstats_config_default();
             cfg.tau = taus[(wi + p) % 3];
             float *x = malloc(sizeof(float) * T * C);
-            if (p == N_PATTERNS && C >= 25) fill_edges(x, T, C, cfg.tau, cfg.int8_threshold);
-            else fill(x, T, C, p % N_PATTERNS);
+            if (p == N_PATTERNS && C >= 25)
+                fill_edges(x, T, C, cfg.tau, cfg.int8_threshold);
+            else
+                fill(x, T, C, p % N_PATTERNS);
             qs_chanstats *a = NULL, *b = NULL;
-            CHECK(qs_chanstats_create(&a, C, &cfg) == QS_OK && qs_chanstats_create(&b, C, &cfg) == QS_OK);
+            CHECK(qs_chanstats_create(&a, C, &cfg) == QS_OK &&
+                  qs_chanstats_create(&b, C, &cfg) == QS_OK);
             /* two windows of different lengths, so the merge path runs too */
-            CHECK(qs_chanstats_add(a, x, T, C) == QS_OK && qs_chanstats_add(a, x, T - 10, C) == QS_OK);
-            CHECK(qs_chanstats_add_ref(b, x, T, C) == QS_OK && qs_chanstats_add_ref(b, x, T - 10, C) == QS_OK);
+            CHECK(qs_chanstats_add(a, x, T, C) == QS_OK &&
+                  qs_chanstats_add(a, x, T - 10, C) == QS_OK);
+            CHECK(qs_chanstats_add_ref(b, x, T, C) == QS_OK &&
+                  qs_chanstats_add_ref(b, x, T - 10, C) == QS_OK);
             double *sa = snapshot(a, C), *sb = snapshot(b, C);
             runs++;
             if (memcmp(sa, sb, sizeof(double) * (QS_CHANSTATS_FIELD_COUNT + 4) * (size_t)C)) {
-                if (bad++ < 5) fprintf(stderr, "chanstats C=%d pattern %d tau %g differs\n", C, p, cfg.tau);
+                if (bad++ < 5)
+                    fprintf(stderr, "chanstats C=%d pattern %d tau %g differs\n", C, p, cfg.tau);
             }
             free(sa);
             free(sb);
@@ -160,14 +171,17 @@ static void test_chanstats(void) {
     qs_chanstats_free(s);
 }
 
-static int same_summary(const qs_tensorstats_summary *a, const qs_tensorstats_summary *b, double *worst) {
-    int exact = a->count == b->count && a->n_zero == b->n_zero && a->n_underflow == b->n_underflow &&
-                a->n_overflow == b->n_overflow && !memcmp(&a->min, &b->min, 8) &&
-                !memcmp(&a->max, &b->max, 8) && !memcmp(&a->absmax, &b->absmax, 8) &&
-                !memcmp(&a->min_abs_nonzero, &b->min_abs_nonzero, 8) && !memcmp(&a->p50, &b->p50, 8) &&
-                !memcmp(&a->p99, &b->p99, 8) && !memcmp(&a->p9999, &b->p9999, 8);
-    double m[6][2] = {{a->mean, b->mean}, {a->var, b->var}, {a->skewness, b->skewness},
-                      {a->kurtosis, b->kurtosis}, {a->mean_abs, b->mean_abs}, {a->mean_sq, b->mean_sq}};
+static int same_summary(const qs_tensorstats_summary *a, const qs_tensorstats_summary *b,
+                        double *worst) {
+    int exact =
+        a->count == b->count && a->n_zero == b->n_zero && a->n_underflow == b->n_underflow &&
+        a->n_overflow == b->n_overflow && !memcmp(&a->min, &b->min, 8) &&
+        !memcmp(&a->max, &b->max, 8) && !memcmp(&a->absmax, &b->absmax, 8) &&
+        !memcmp(&a->min_abs_nonzero, &b->min_abs_nonzero, 8) && !memcmp(&a->p50, &b->p50, 8) &&
+        !memcmp(&a->p99, &b->p99, 8) && !memcmp(&a->p9999, &b->p9999, 8);
+    double m[6][2] = {{a->mean, b->mean},         {a->var, b->var},
+                      {a->skewness, b->skewness}, {a->kurtosis, b->kurtosis},
+                      {a->mean_abs, b->mean_abs}, {a->mean_sq, b->mean_sq}};
     for (int k = 0; k < 6; k++) {
         if (isnan(m[k][0]) || isnan(m[k][1])) {
             exact &= isnan(m[k][0]) && isnan(m[k][1]);
@@ -195,9 +209,11 @@ static void test_tensorstats(void) {
             qs_tensorstats_summary sa, sb;
             qs_tensorstats_summarize(a, &sa);
             qs_tensorstats_summarize(b, &sb);
-            const gsl_histogram *ha = qs_tensorstats_histogram(a), *hb = qs_tensorstats_histogram(b);
+            const gsl_histogram *ha = qs_tensorstats_histogram(a),
+                                *hb = qs_tensorstats_histogram(b);
             runs++;
-            if (!same_summary(&sa, &sb, &worst) || memcmp(ha->bin, hb->bin, sizeof(double) * ha->n)) {
+            if (!same_summary(&sa, &sb, &worst) ||
+                memcmp(ha->bin, hb->bin, sizeof(double) * ha->n)) {
                 if (bad++ < 5) fprintf(stderr, "tensorstats n=%d pattern %d differs\n", n, p);
             }
             qs_tensorstats_free(a);

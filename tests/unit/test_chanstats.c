@@ -15,7 +15,7 @@
 
 /* Named tolerances */
 #define STREAM_REL_TOL 1e-12 /* streaming vs one-shot vs merged moments */
-#define HAND_TOL 1e-12
+#define HAND_TOL       1e-12
 
 enum { W = 16, TW = 256, C = 48 };
 
@@ -35,7 +35,8 @@ static void stream(qs_chanstats *s, const float *x, int w0, int w1) {
 
 /* Every column plus the raw moments, for bitwise comparisons. */
 static void snapshot(const qs_chanstats *s, double *buf /* (FIELDS+4, C) */) {
-    for (int f = 0; f < QS_CHANSTATS_FIELD_COUNT; f++) qs_chanstats_column(s, f, buf + (size_t)f * C);
+    for (int f = 0; f < QS_CHANSTATS_FIELD_COUNT; f++)
+        qs_chanstats_column(s, f, buf + (size_t)f * C);
     double *m = buf + (size_t)QS_CHANSTATS_FIELD_COUNT * C;
     for (int c = 0; c < C; c++) {
         qs_moments mm = qs_chanstats_moments(s, c);
@@ -50,11 +51,11 @@ static void snapshot(const qs_chanstats *s, double *buf /* (FIELDS+4, C) */) {
 static void test_hand(void) {
     /* rows and their medians of |x| (C = 3, odd): 2, 1, 2, 0, 0 */
     const float x[5 * 3] = {
-        1, 2, 3,      //
-        -1, 0, 100,   // 100/1 >= 20: outlier in c2; |100| >= 6: int8
-        2, 2, 2,      //
-        0, 0, 0,      // median 0 and all zero: no outlier anywhere
-        0, 0, -7,     // median 0, |-7| > 0: r = +inf, outlier in c2; int8
+        1,  2, 3,   //
+        -1, 0, 100, // 100/1 >= 20: outlier in c2; |100| >= 6: int8
+        2,  2, 2,   //
+        0,  0, 0,   // median 0 and all zero: no outlier anywhere
+        0,  0, -7,  // median 0, |-7| > 0: r = +inf, outlier in c2; int8
     };
     qs_chanstats *s = NULL;
     CHECK(qs_chanstats_create(&s, 3, NULL) == QS_OK);
@@ -62,8 +63,8 @@ static void test_hand(void) {
     qs_chanstats_channel ch;
     CHECK(qs_chanstats_channel_get(s, 0, &ch) == QS_OK);
     /* channel 0: 1, -1, 2, 0, 0: mean 0.4, deviations .6 -1.4 1.6 -.4 -.4 */
-    double m2 = 0.36 + 1.96 + 2.56 + 0.16 + 0.16;        /* 5.2 */
-    double m3 = 0.216 - 2.744 + 4.096 - 0.064 - 0.064;   /* 1.44 */
+    double m2 = 0.36 + 1.96 + 2.56 + 0.16 + 0.16;      /* 5.2 */
+    double m3 = 0.216 - 2.744 + 4.096 - 0.064 - 0.064; /* 1.44 */
     double m4 = 0.1296 + 3.8416 + 6.5536 + 0.0256 + 0.0256;
     CHECK(ch.count == 5);
     CHECK_NEAR(ch.mean, 0.4, HAND_TOL);
@@ -187,9 +188,11 @@ static void test_stream_vs_oneshot(const float *x) {
         qs_chanstats_channel_get(b, c, &cb);
         exact &= ca.min == cb.min && ca.max == cb.max && ca.absmax == cb.absmax &&
                  ca.n_outlier_tokens == cb.n_outlier_tokens && ca.n_int8_tokens == cb.n_int8_tokens;
-        if (syn_rel(ca.mean_abs, cb.mean_abs, 0) > worst) worst = syn_rel(ca.mean_abs, cb.mean_abs, 0);
+        if (syn_rel(ca.mean_abs, cb.mean_abs, 0) > worst)
+            worst = syn_rel(ca.mean_abs, cb.mean_abs, 0);
         if (syn_rel(ca.mean_sq, cb.mean_sq, 0) > worst) worst = syn_rel(ca.mean_sq, cb.mean_sq, 0);
-        if (syn_rel(ca.kurtosis, cb.kurtosis, 0) > worst) worst = syn_rel(ca.kurtosis, cb.kurtosis, 0);
+        if (syn_rel(ca.kurtosis, cb.kurtosis, 0) > worst)
+            worst = syn_rel(ca.kurtosis, cb.kurtosis, 0);
     }
     CHECK_MSG(worst <= STREAM_REL_TOL, "worst relative difference %.3g", worst);
     CHECK(exact);

@@ -17,9 +17,7 @@ static const qs_field *find(const qs_field *f, const char *name) {
     return NULL;
 }
 
-static double value(const qs_field *x) {
-    return x->kind == QS_FIELD_INT ? (double)x->i : x->num;
-}
+static double value(const qs_field *x) { return x->kind == QS_FIELD_INT ? (double)x->i : x->num; }
 
 static void expect(const qs_field *f, const char *name, double v, int integer) {
     const qs_field *x = find(f, name);
@@ -30,15 +28,17 @@ static void expect(const qs_field *f, const char *name, double v, int integer) {
 
 static void expect_str(const qs_field *f, const char *name, const char *v, size_t width) {
     const qs_field *x = find(f, name);
-    CHECK_MSG(x && x->kind == QS_FIELD_STR && strcmp(x->str ? x->str : "", v) == 0 && x->width == width,
-              "%s: '%s' (width %zu), expected '%s' (%zu)", name, x && x->str ? x->str : "", x ? x->width : 0,
-              v, width);
+    CHECK_MSG(x && x->kind == QS_FIELD_STR && strcmp(x->str ? x->str : "", v) == 0 &&
+                  x->width == width,
+              "%s: '%s' (width %zu), expected '%s' (%zu)", name, x && x->str ? x->str : "",
+              x ? x->width : 0, v, width);
 }
 
 static void unique_names(const qs_field *f, int n) {
     for (int i = 0; i < n; i++) {
         CHECK_MSG(f[i].name && f[i].name[0], "field %d named", i);
-        for (int j = 0; j < i; j++) CHECK_MSG(strcmp(f[i].name, f[j].name) != 0, "%s twice", f[i].name);
+        for (int j = 0; j < i; j++)
+            CHECK_MSG(strcmp(f[i].name, f[j].name) != 0, "%s twice", f[i].name);
     }
 }
 
@@ -92,9 +92,11 @@ int main(void) {
     for (int i = 0; i < QS_KLD_NPCT; i++) {
         char want[32];
         snprintf(want, sizeof want, "kld_%s", qs_kld_pct_names[i]);
-        CHECK_MSG(strcmp(f[QS_EVAL_NFIXED + i].name, want) == 0, "%s vs %s", f[QS_EVAL_NFIXED + i].name, want);
+        CHECK_MSG(strcmp(f[QS_EVAL_NFIXED + i].name, want) == 0, "%s vs %s",
+                  f[QS_EVAL_NFIXED + i].name, want);
         snprintf(want, sizeof want, "dp_%s", qs_kld_pct_names[i]);
-        CHECK_MSG(strcmp(f[QS_EVAL_NFIXED + QS_KLD_NPCT + i].name, want) == 0, "%s vs %s", f[QS_EVAL_NFIXED + QS_KLD_NPCT + i].name, want);
+        CHECK_MSG(strcmp(f[QS_EVAL_NFIXED + QS_KLD_NPCT + i].name, want) == 0, "%s vs %s",
+                  f[QS_EVAL_NFIXED + QS_KLD_NPCT + i].name, want);
     }
 
     qs_eval_result r;
@@ -110,12 +112,13 @@ int main(void) {
     qs_eval_fields(&r, f);
     expect(f, "tokens", 1000, 1);
     expect(f, "windows", 7, 1);
-    const char *num[] = {"ppl_q", "ppl_q_stderr", "ppl_base", "ppl_base_stderr", "ppl_ratio",
-                         "ppl_ratio_stderr", "ln_ppl_ratio", "ln_ppl_ratio_stderr", "nll_q", "nll_base",
-                         "kld_mean", "kld_stderr", "dp_mean", "dp_stderr", "dp_rms", "dp_rms_stderr",
+    const char *num[] = {"ppl_q",      "ppl_q_stderr",      "ppl_base",     "ppl_base_stderr",
+                         "ppl_ratio",  "ppl_ratio_stderr",  "ln_ppl_ratio", "ln_ppl_ratio_stderr",
+                         "nll_q",      "nll_base",          "kld_mean",     "kld_stderr",
+                         "dp_mean",    "dp_stderr",         "dp_rms",       "dp_rms_stderr",
                          "top1_agree", "top1_agree_stderr", "top5_overlap", "top5_overlap_stderr"};
     for (int i = 0; i < (int)(sizeof num / sizeof *num); i++) expect(f, num[i], i + 1, 0);
-    expect(f, "w_bits_per_value", 16, 0);   /* no weight tensor quantized */
+    expect(f, "w_bits_per_value", 16, 0); /* no weight tensor quantized */
     expect(f, "a_bits_per_value", 21, 0);
     expect(f, "a_clipped", 22, 1);
     expect(f, "seconds", 23, 0);

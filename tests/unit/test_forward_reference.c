@@ -18,7 +18,8 @@ static int read_ints(hid_t f, const char *name, int *out, int max) {
     if (d < 0) return -1;
     hid_t sp = H5Dget_space(d);
     hssize_t n = H5Sget_simple_extent_npoints(sp);
-    int ok = n > 0 && n <= max && H5Dread(d, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) >= 0;
+    int ok =
+        n > 0 && n <= max && H5Dread(d, H5T_NATIVE_INT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) >= 0;
     H5Sclose(sp);
     H5Dclose(d);
     return ok ? (int)n : -1;
@@ -35,7 +36,11 @@ static int read_floats(hid_t f, const char *name, float *out, size_t n) {
     return ok ? 0 : -1;
 }
 
-typedef struct seen { int calls[QS_SITE_COUNT]; int bad_shape; const qs_config *c; } seen;
+typedef struct seen {
+    int calls[QS_SITE_COUNT];
+    int bad_shape;
+    const qs_config *c;
+} seen;
 
 static int count_sites(void *user, int site, int layer, float *x, int T, int C, int pos0) {
     seen *s = user;
@@ -56,7 +61,8 @@ static void rows_to_half(float *w, int heads, int hd, int cols) {
         memcpy(tmp, p, (size_t)hd * cols * sizeof *tmp);
         for (int i = 0; i < hd / 2; i++) {
             memcpy(p + (size_t)i * cols, tmp + (size_t)(2 * i) * cols, (size_t)cols * sizeof *p);
-            memcpy(p + (size_t)(i + hd / 2) * cols, tmp + (size_t)(2 * i + 1) * cols, (size_t)cols * sizeof *p);
+            memcpy(p + (size_t)(i + hd / 2) * cols, tmp + (size_t)(2 * i + 1) * cols,
+                   (size_t)cols * sizeof *p);
         }
     }
     free(tmp);

@@ -27,11 +27,15 @@ static const struct {
     const char *name;
     int (*fn)(const uint8_t *, size_t);
 } targets[] = {
-    {"gguf", qs_fuzz_gguf},               {"gguf_dequant", qs_fuzz_gguf_dequant},
-    {"hf_config", qs_fuzz_hf_config},     {"llama2c", qs_fuzz_llama2c},
-    {"quant_config", qs_fuzz_quant_config}, {"safetensors", qs_fuzz_safetensors},
+    {"gguf", qs_fuzz_gguf},
+    {"gguf_dequant", qs_fuzz_gguf_dequant},
+    {"hf_config", qs_fuzz_hf_config},
+    {"llama2c", qs_fuzz_llama2c},
+    {"quant_config", qs_fuzz_quant_config},
+    {"safetensors", qs_fuzz_safetensors},
     {"text", qs_fuzz_text},
-    {"tok_hf", qs_fuzz_tok_hf},           {"tok_llama2c", qs_fuzz_tok_llama2c},
+    {"tok_hf", qs_fuzz_tok_hf},
+    {"tok_llama2c", qs_fuzz_tok_llama2c},
 };
 
 static char current[4200]; /* the file being replayed, named if a target aborts */

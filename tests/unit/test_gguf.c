@@ -15,15 +15,15 @@
 typedef struct sample {
     gb b;
     size_t at_version, at_n_tensors, at_n_kv;
-    size_t at_key_i8;        /* first byte of the key text "t.i8" */
-    size_t at_type_u8;       /* value type of "t.u8" */
-    size_t at_bool;          /* the bool byte */
-    size_t at_str_len;       /* length of the "t.str" value */
-    size_t at_arr_n;         /* count of "t.arr_u32" */
-    size_t at_align_val;     /* value of general.alignment */
-    size_t end_kv;           /* end of metadata = start of tensor infos */
+    size_t at_key_i8;    /* first byte of the key text "t.i8" */
+    size_t at_type_u8;   /* value type of "t.u8" */
+    size_t at_bool;      /* the bool byte */
+    size_t at_str_len;   /* length of the "t.str" value */
+    size_t at_arr_n;     /* count of "t.arr_u32" */
+    size_t at_align_val; /* value of general.alignment */
+    size_t end_kv;       /* end of metadata = start of tensor infos */
     size_t at_a_ndims, at_a_ne0, at_a_ne1, at_a_type, at_a_offset;
-    size_t at_b_name;        /* first byte of the name text "b" */
+    size_t at_b_name; /* first byte of the name text "b" */
     size_t at_b_offset;
     size_t end_infos, data_offset;
 } sample;
@@ -47,31 +47,66 @@ static void make_sample(sample *s) {
     gb_u32(b, 0);
     gb_u8(b, 200);
     s->at_key_i8 = b->n + 8;
-    gb_str(b, "t.i8"); gb_u32(b, 1); gb_u8(b, (uint8_t)(int8_t)-5);
-    gb_str(b, "t.u16"); gb_u32(b, 2); gb_u16(b, 60000);
-    gb_str(b, "t.i16"); gb_u32(b, 3); gb_u16(b, (uint16_t)(int16_t)-30000);
+    gb_str(b, "t.i8");
+    gb_u32(b, 1);
+    gb_u8(b, (uint8_t)(int8_t)-5);
+    gb_str(b, "t.u16");
+    gb_u32(b, 2);
+    gb_u16(b, 60000);
+    gb_str(b, "t.i16");
+    gb_u32(b, 3);
+    gb_u16(b, (uint16_t)(int16_t)-30000);
     gb_kv_u32(b, "t.u32", 4000000000u);
-    gb_str(b, "t.i32"); gb_u32(b, 5); gb_u32(b, (uint32_t)(int32_t)-2000000000);
+    gb_str(b, "t.i32");
+    gb_u32(b, 5);
+    gb_u32(b, (uint32_t)(int32_t)-2000000000);
     gb_kv_f32(b, "t.f32", 1.5f);
-    gb_str(b, "t.bool"); gb_u32(b, 7);
+    gb_str(b, "t.bool");
+    gb_u32(b, 7);
     s->at_bool = b->n;
     gb_u8(b, 1);
-    gb_str(b, "t.str"); gb_u32(b, 8);
+    gb_str(b, "t.str");
+    gb_u32(b, 8);
     s->at_str_len = b->n;
     gb_str(b, "h\xc3\xa9llo");
-    gb_str(b, "t.u64"); gb_u32(b, 10); gb_u64(b, (uint64_t)1 << 40);
-    gb_str(b, "t.i64"); gb_u32(b, 11); gb_u64(b, (uint64_t)(-((int64_t)1 << 40)));
-    gb_str(b, "t.f64"); gb_u32(b, 12); gb_f64(b, 0.1);
-    gb_str(b, "t.arr_u32"); gb_u32(b, 9); gb_u32(b, 4);
+    gb_str(b, "t.u64");
+    gb_u32(b, 10);
+    gb_u64(b, (uint64_t)1 << 40);
+    gb_str(b, "t.i64");
+    gb_u32(b, 11);
+    gb_u64(b, (uint64_t)(-((int64_t)1 << 40)));
+    gb_str(b, "t.f64");
+    gb_u32(b, 12);
+    gb_f64(b, 0.1);
+    gb_str(b, "t.arr_u32");
+    gb_u32(b, 9);
+    gb_u32(b, 4);
     s->at_arr_n = b->n;
-    gb_u64(b, 3); gb_u32(b, 1); gb_u32(b, 2); gb_u32(b, 3);
-    gb_str(b, "t.arr_str"); gb_u32(b, 9); gb_u32(b, 8); gb_u64(b, 3);
-    gb_str(b, "a"); gb_str(b, "bc"); gb_str(b, "");
+    gb_u64(b, 3);
+    gb_u32(b, 1);
+    gb_u32(b, 2);
+    gb_u32(b, 3);
+    gb_str(b, "t.arr_str");
+    gb_u32(b, 9);
+    gb_u32(b, 8);
+    gb_u64(b, 3);
+    gb_str(b, "a");
+    gb_str(b, "bc");
+    gb_str(b, "");
     /* [[1, 2], [3]] as arrays of int32 */
-    gb_str(b, "t.arr_nested"); gb_u32(b, 9); gb_u32(b, 9); gb_u64(b, 2);
-    gb_u32(b, 5); gb_u64(b, 2); gb_u32(b, 1); gb_u32(b, 2);
-    gb_u32(b, 5); gb_u64(b, 1); gb_u32(b, 3);
-    gb_str(b, "general.alignment"); gb_u32(b, 4);
+    gb_str(b, "t.arr_nested");
+    gb_u32(b, 9);
+    gb_u32(b, 9);
+    gb_u64(b, 2);
+    gb_u32(b, 5);
+    gb_u64(b, 2);
+    gb_u32(b, 1);
+    gb_u32(b, 2);
+    gb_u32(b, 5);
+    gb_u64(b, 1);
+    gb_u32(b, 3);
+    gb_str(b, "general.alignment");
+    gb_u32(b, 4);
     s->at_align_val = b->n;
     gb_u32(b, 64);
     s->end_kv = b->n;
@@ -89,7 +124,10 @@ static void make_sample(sample *s) {
     s->at_a_offset = b->n;
     gb_u64(b, 0);
     s->at_b_name = b->n + 8;
-    gb_str(b, "b"); gb_u32(b, 1); gb_u64(b, 32); gb_u32(b, 8);
+    gb_str(b, "b");
+    gb_u32(b, 1);
+    gb_u64(b, 32);
+    gb_u32(b, 8);
     s->at_b_offset = b->n;
     gb_u64(b, 64);
     s->end_infos = b->n;
@@ -122,8 +160,8 @@ static void expect_fail(const gb *b, int code, const char *needle, const char *l
     CHECK_MSG(rc == code, "%s: rc %d, expected %d (%s)", label, rc, code, qs_error_message());
     CHECK_MSG(strstr(qs_error_message(), needle) != NULL, "%s: message '%s' lacks '%s'", label,
               qs_error_message(), needle);
-    CHECK_MSG(strstr(qs_error_message(), "t.gguf") != NULL, "%s: message '%s' lacks the file name", label,
-              qs_error_message());
+    CHECK_MSG(strstr(qs_error_message(), "t.gguf") != NULL, "%s: message '%s' lacks the file name",
+              label, qs_error_message());
     CHECK(g == NULL);
     qs_gguf_free(g);
 }
@@ -170,9 +208,11 @@ static void test_sample_values(void) {
     CHECK(qs_gguf_find(g, "nope") == NULL);
 
     qs_gguf_str str;
-    CHECK(qs_gguf_get_str(g, "t.str", &str) == QS_OK && str.len == 6 && memcmp(str.ptr, "h\xc3\xa9llo", 6) == 0);
+    CHECK(qs_gguf_get_str(g, "t.str", &str) == QS_OK && str.len == 6 &&
+          memcmp(str.ptr, "h\xc3\xa9llo", 6) == 0);
     char arch[8];
-    CHECK(qs_gguf_get_cstr(g, "general.architecture", arch, sizeof arch) == QS_OK && strcmp(arch, "llama") == 0);
+    CHECK(qs_gguf_get_cstr(g, "general.architecture", arch, sizeof arch) == QS_OK &&
+          strcmp(arch, "llama") == 0);
     CHECK(qs_gguf_get_cstr(g, "general.architecture", arch, 5) == QS_ERR_FORMAT);
 
     int64_t iv = 0;
@@ -205,9 +245,11 @@ static void test_sample_values(void) {
     CHECK(strs[2].len == 0);
 
     const qs_gguf_tensor *a = qs_gguf_find_tensor(g, "a"), *tb = qs_gguf_find_tensor(g, "b");
-    CHECK(a && a->n_dims == 2 && a->ne[0] == 8 && a->ne[1] == 2 && a->ne[2] == 1 && a->type == QS_GGML_F32);
+    CHECK(a && a->n_dims == 2 && a->ne[0] == 8 && a->ne[1] == 2 && a->ne[2] == 1 &&
+          a->type == QS_GGML_F32);
     CHECK(a && a->n_elements == 16 && a->n_bytes == 64 && a->data == s.b.p + s.data_offset);
-    CHECK(tb && tb->type == QS_GGML_Q8_0 && tb->n_bytes == 34 && tb->data == s.b.p + s.data_offset + 64);
+    CHECK(tb && tb->type == QS_GGML_Q8_0 && tb->n_bytes == 34 &&
+          tb->data == s.b.p + s.data_offset + 64);
     CHECK(a && qs_gguf_rd_f32(a->data + 4 * 5) == 1.0f);
     qs_gguf_free(g);
     gb_free(&s.b);
@@ -231,7 +273,10 @@ static void test_truncation(void) {
     CHECK(all_fail);
     CHECK(all_format);
     /* at each section boundary, the message says what was cut */
-    struct { size_t len; const char *needle; } cut[] = {
+    struct {
+        size_t len;
+        const char *needle;
+    } cut[] = {
         {3, "not a GGUF file"},
         {4, "truncated at offset 4: header (version)"},
         {8, "header (n_tensors)"},
@@ -366,7 +411,8 @@ static void test_corruptions(void) {
     gb_put_u32(b, s.at_a_type, 1000);
     expect_fail(b, QS_ERR_FORMAT, "unknown tensor type 1000", "type 1000");
     gb_put_u32(b, s.at_a_type, QS_GGML_Q8_0); /* rows of 8 cannot hold 32-value blocks */
-    expect_fail(b, QS_ERR_FORMAT, "row length 8 is not a multiple of the Q8_0 block size 32", "row length");
+    expect_fail(b, QS_ERR_FORMAT, "row length 8 is not a multiple of the Q8_0 block size 32",
+                "row length");
     RESET();
     gb_put_u64(b, s.at_b_offset, (uint64_t)1 << 20);
     expect_fail(b, QS_ERR_FORMAT, "tensor 'b' data [offset", "offset past end");
@@ -374,7 +420,8 @@ static void test_corruptions(void) {
     gb_put_u64(b, s.at_b_offset, UINT64_MAX - 63);
     expect_fail(b, QS_ERR_FORMAT, "runs past end of file", "offset near 2^64");
     gb_put_u64(b, s.at_b_offset, 65);
-    expect_fail(b, QS_ERR_FORMAT, "data offset 65 is not a multiple of the alignment 64", "misaligned");
+    expect_fail(b, QS_ERR_FORMAT, "data offset 65 is not a multiple of the alignment 64",
+                "misaligned");
     RESET();
     b->p[s.at_b_name] = 'a';
     expect_fail(b, QS_ERR_FORMAT, "duplicated tensor name 'a'", "duplicate tensor");
@@ -454,7 +501,8 @@ static void test_edge_files(void) {
     if (g) {
         CHECK(g->tensors[0].n_bytes == 66);
         float y[256];
-        CHECK(qs_gguf_dequant(y, g->tensors[0].data, g->tensors[0].type, 256, "iq") == QS_ERR_UNSUPPORTED);
+        CHECK(qs_gguf_dequant(y, g->tensors[0].data, g->tensors[0].type, 256, "iq") ==
+              QS_ERR_UNSUPPORTED);
         CHECK(strstr(qs_error_message(), "IQ2_XXS"));
     }
     qs_gguf_free(g);
@@ -471,15 +519,18 @@ static void test_fixtures(void) {
         CHECK(g->alignment == 32);
         CHECK(g->data_offset % 32 == 0);
         char arch[32];
-        CHECK(qs_gguf_get_cstr(g, "general.architecture", arch, sizeof arch) == QS_OK && !strcmp(arch, "llama"));
+        CHECK(qs_gguf_get_cstr(g, "general.architecture", arch, sizeof arch) == QS_OK &&
+              !strcmp(arch, "llama"));
         int64_t v = 0;
         CHECK(qs_gguf_get_int(g, "llama.context_length", 1, 1 << 30, &v) == QS_OK && v == 128);
         CHECK(qs_gguf_get_int(g, "llama.embedding_length", 1, 1 << 30, &v) == QS_OK && v == 64);
-        CHECK(qs_gguf_get_int(g, "llama.attention.head_count_kv", 1, 1 << 30, &v) == QS_OK && v == 4);
+        CHECK(qs_gguf_get_int(g, "llama.attention.head_count_kv", 1, 1 << 30, &v) == QS_OK &&
+              v == 4);
         CHECK(qs_gguf_find(g, "llama.rope.freq_base") == NULL);
         uint64_t n = 0;
         const uint8_t *p;
-        CHECK(qs_gguf_get_array(g, "tokenizer.ggml.tokens", QS_GGUF_STRING, &n, &p) == QS_OK && n == 512);
+        CHECK(qs_gguf_get_array(g, "tokenizer.ggml.tokens", QS_GGUF_STRING, &n, &p) == QS_OK &&
+              n == 512);
         qs_gguf_str tok[4];
         CHECK(qs_gguf_array_strings(g, "tokenizer.ggml.tokens", tok, 4) == QS_OK);
         CHECK(tok[1].len == 3 && memcmp(tok[1].ptr, "<s>", 3) == 0);
@@ -488,7 +539,8 @@ static void test_fixtures(void) {
         for (uint64_t i = 0; i < g->n_tensors; i++) n_f32 += g->tensors[i].type == QS_GGML_F32;
         CHECK(n_f32 == 48);
         const qs_gguf_tensor *t = qs_gguf_find_tensor(g, "token_embd.weight");
-        CHECK(t && t->n_dims == 2 && t->ne[0] == 64 && t->ne[1] == 512 && t->n_bytes == 64 * 512 * 4);
+        CHECK(t && t->n_dims == 2 && t->ne[0] == 64 && t->ne[1] == 512 &&
+              t->n_bytes == 64 * 512 * 4);
         t = qs_gguf_find_tensor(g, "blk.4.ffn_down.weight");
         CHECK(t && t->ne[0] == 172 && t->ne[1] == 64);
         qs_gguf_free(g);
@@ -513,8 +565,10 @@ static void test_fixtures(void) {
     if (!rc) {
         uint64_t n = 0;
         const uint8_t *p;
-        CHECK(qs_gguf_get_array(g, "tokenizer.ggml.tokens", QS_GGUF_STRING, &n, &p) == QS_OK && n == 50257);
-        CHECK(qs_gguf_get_array(g, "tokenizer.ggml.merges", QS_GGUF_STRING, &n, &p) == QS_OK && n == 50000);
+        CHECK(qs_gguf_get_array(g, "tokenizer.ggml.tokens", QS_GGUF_STRING, &n, &p) == QS_OK &&
+              n == 50257);
+        CHECK(qs_gguf_get_array(g, "tokenizer.ggml.merges", QS_GGUF_STRING, &n, &p) == QS_OK &&
+              n == 50000);
         qs_gguf_free(g);
     }
     rc = qs_gguf_open(&g, "tests/fixtures/no-such-file.gguf");

@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "error.h"
+#include "fp16.h"
 #include "gguf_dequant.h"
 #include "safetensors.h"
 
@@ -24,13 +25,19 @@ static int rnd(int n) { /* 0..n-1 */
 static double half_value(uint16_t h) {
     int s = h >> 15, e = (h >> 10) & 31, m = h & 1023;
     double v;
-    if (e == 0) v = ldexp(m, -24);
-    else if (e == 31) v = m ? NAN : INFINITY;
-    else v = ldexp(1024 + m, e - 25);
+    if (e == 0)
+        v = ldexp(m, -24);
+    else if (e == 31)
+        v = m ? NAN : INFINITY;
+    else
+        v = ldexp(1024 + m, e - 25);
     return s ? -v : v;
 }
 
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void put16(uint8_t *p, uint16_t v) {
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
 
 /* Compares y[0..n) to want[0..n) with float rounding tolerance; returns the max abs error. */
 static double compare(const float *y, const double *want, int n, const char *label) {
@@ -50,16 +57,16 @@ static void test_fp16(void) {
     int bad = 0;
     for (uint32_t h = 0; h < 65536; h++) {
         double want = half_value((uint16_t)h);
-        float got = qs_f16_to_f32((uint16_t)h);
+        float got = qs_fp16_to_f32((uint16_t)h);
         if (isnan(want) ? !isnan(got) : (double)got != want) bad++;
         if (!isnan(want) && !!signbit(got) != !!signbit(want)) bad++;
     }
     CHECK_MSG(bad == 0, "%d of 65536 half values decoded wrong", bad);
-    CHECK(qs_f16_to_f32(0x3c00) == 1.0f);
-    CHECK(qs_f16_to_f32(0xc000) == -2.0f);
-    CHECK(qs_f16_to_f32(0x7bff) == 65504.0f);
-    CHECK(qs_f16_to_f32(0x0001) == 0x1p-24f);
-    CHECK(isinf(qs_f16_to_f32(0x7c00)));
+    CHECK(qs_fp16_to_f32(0x3c00) == 1.0f);
+    CHECK(qs_fp16_to_f32(0xc000) == -2.0f);
+    CHECK(qs_fp16_to_f32(0x7bff) == 65504.0f);
+    CHECK(qs_fp16_to_f32(0x0001) == 0x1p-24f);
+    CHECK(isinf(qs_fp16_to_f32(0x7c00)));
     CHECK(qs_bf16_to_f32(0x3f80) == 1.0f);
     CHECK(qs_bf16_to_f32(0xc040) == -3.0f);
     CHECK(qs_bf16_to_f32(0x4049) == 3.140625f);
@@ -92,7 +99,10 @@ static void test_plain(void) {
     put16(x, 0x8000);
     qs_dequant_i16_ref(y, x, 1);
     CHECK(y[0] == -32768.0f);
-    x[0] = 0xfe; x[1] = 0xff; x[2] = 0xff; x[3] = 0xff;
+    x[0] = 0xfe;
+    x[1] = 0xff;
+    x[2] = 0xff;
+    x[3] = 0xff;
     qs_dequant_i32_ref(y, x, 1);
     CHECK(y[0] == -2.0f);
 }
@@ -152,7 +162,8 @@ static void test_q5(void) {
     uint8_t b0[22], b1[24];
     float y[32];
     double want[32];
-    /* literal Q5_0: d = 1, all codes 16 (→ 0) except value 0 = 31 (→ 15) and value 17 = 0 (→ −16) */
+    /* literal Q5_0: d = 1, all codes 16 (→ 0) except value 0 = 31 (→ 15) and value 17 = 0 (→ −16)
+     */
     int q[32];
     for (int i = 0; i < 32; i++) q[i] = 16;
     q[0] = 31;
@@ -209,7 +220,8 @@ static void test_q8(void) {
     }
 }
 
-static const int iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+static const int iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                              1,    13,   25,  38,  53,  69,  89,  113};
 
 static void test_iq4(void) {
     uint8_t b[136];
@@ -236,7 +248,8 @@ static void test_iq4(void) {
     put16(b + 2, sh);
     for (int i = 0; i < 256; i++) q[i] = rnd(16);
     for (int s = 0; s < 8; s++)
-        for (int j = 0; j < 16; j++) b[8 + 16 * s + j] = (uint8_t)(q[32 * s + j] | (q[32 * s + j + 16] << 4));
+        for (int j = 0; j < 16; j++)
+            b[8 + 16 * s + j] = (uint8_t)(q[32 * s + j] | (q[32 * s + j + 16] << 4));
     for (int i = 0; i < 256; i++) want[i] = half_value(dh) * (ls[i / 32] - 32) * iq4nl[q[i]];
     qs_dequant_iq4_xs_ref(y, b, 1);
     compare(y, want, 256, "IQ4_XS");
@@ -250,7 +263,8 @@ static void pack_2bit(uint8_t *qs, const int *L) {
     for (int h = 0; h < 2; h++)
         for (int l = 0; l < 32; l++) {
             const int *v = L + 128 * h + l;
-            qs[32 * h + l] = (uint8_t)((v[0] & 3) | ((v[32] & 3) << 2) | ((v[64] & 3) << 4) | ((v[96] & 3) << 6));
+            qs[32 * h + l] = (uint8_t)((v[0] & 3) | ((v[32] & 3) << 2) | ((v[64] & 3) << 4) |
+                                       ((v[96] & 3) << 6));
         }
 }
 
@@ -288,11 +302,14 @@ static void test_q3_k(void) {
         /* scales: 6 bits stored +32; low nibbles in bytes 0-7 (two per byte), high pairs in 8-11 */
         for (int s = 0; s < 16; s++) {
             ls[s] = rnd(64);
-            if (s < 8) b[96 + s] = (uint8_t)(ls[s] & 15);
-            else b[96 + s - 8] |= (uint8_t)((ls[s] & 15) << 4);
+            if (s < 8)
+                b[96 + s] = (uint8_t)(ls[s] & 15);
+            else
+                b[96 + s - 8] |= (uint8_t)((ls[s] & 15) << 4);
             b[96 + 8 + s % 4] |= (uint8_t)((ls[s] >> 4) << (2 * (s / 4)));
         }
-        /* codes 0..7 standing for −4..3; the high bit of value i goes to hmask[i % 32] bit i / 32 */
+        /* codes 0..7 standing for −4..3; the high bit of value i goes to hmask[i % 32] bit i / 32
+         */
         int low[256];
         for (int i = 0; i < 256; i++) {
             L[i] = rnd(8);
@@ -348,7 +365,8 @@ static void test_q4_k(void) {
         for (int i = 0; i < 256; i++) L[i] = rnd(16);
         /* qs: for each 64 values, byte l holds value l (low) and value l + 32 (high) */
         for (int p = 0; p < 4; p++)
-            for (int l = 0; l < 32; l++) b[16 + 32 * p + l] = (uint8_t)(L[64 * p + l] | (L[64 * p + l + 32] << 4));
+            for (int l = 0; l < 32; l++)
+                b[16 + 32 * p + l] = (uint8_t)(L[64 * p + l] | (L[64 * p + l + 32] << 4));
         for (int i = 0; i < 256; i++)
             want[i] = half_value(dh) * ls[i / 32] * L[i] - half_value(mh) * lm[i / 32];
         qs_dequant_q4_k_ref(y, b, 1);
@@ -378,8 +396,14 @@ static void test_q5_k(void) {
         for (int n = 0; n < 256; n += 64) {
             for (int j = 0; j < 32; j++) {
                 int l1 = L[n + j], l2 = L[n + j + 32];
-                if (l1 > 15) { l1 -= 16; qh[j] |= m1; }
-                if (l2 > 15) { l2 -= 16; qh[j] |= m2; }
+                if (l1 > 15) {
+                    l1 -= 16;
+                    qh[j] |= m1;
+                }
+                if (l2 > 15) {
+                    l2 -= 16;
+                    qh[j] |= m2;
+                }
                 ql[j] = (uint8_t)(l1 | (l2 << 4));
             }
             m1 = (uint8_t)(m1 << 2);
@@ -424,7 +448,8 @@ static void test_q6_k(void) {
                 const int *v = L + j + l;
                 ql[l] = (uint8_t)((v[0] & 15) | ((v[64] & 15) << 4));
                 ql[l + 32] = (uint8_t)((v[32] & 15) | ((v[96] & 15) << 4));
-                qh[l] = (uint8_t)((v[0] >> 4) | ((v[32] >> 4) << 2) | ((v[64] >> 4) << 4) | ((v[96] >> 4) << 6));
+                qh[l] = (uint8_t)((v[0] >> 4) | ((v[32] >> 4) << 2) | ((v[64] >> 4) << 4) |
+                                  ((v[96] >> 4) << 6));
             }
             ql += 64;
             qh += 32;
@@ -461,11 +486,15 @@ static void test_dispatch(void) {
     CHECK(!strcmp(qs_ggml_type_name(QS_GGML_BF16), "BF16"));
     CHECK(!strcmp(qs_ggml_type_name(77), "?"));
     /* block sizes in bytes, from ggml-common.h's static_asserts */
-    struct { int type, bs, ts; } sizes[] = {
-        {QS_GGML_Q4_0, 32, 18}, {QS_GGML_Q4_1, 32, 20}, {QS_GGML_Q5_0, 32, 22}, {QS_GGML_Q5_1, 32, 24},
-        {QS_GGML_Q8_0, 32, 34}, {QS_GGML_Q8_1, 32, 36}, {QS_GGML_Q2_K, 256, 84}, {QS_GGML_Q3_K, 256, 110},
-        {QS_GGML_Q4_K, 256, 144}, {QS_GGML_Q5_K, 256, 176}, {QS_GGML_Q6_K, 256, 210}, {QS_GGML_Q8_K, 256, 292},
-        {QS_GGML_BF16, 1, 2}, {QS_GGML_F16, 1, 2}, {QS_GGML_F32, 1, 4}, {QS_GGML_IQ4_XS, 256, 136},
+    struct {
+        int type, bs, ts;
+    } sizes[] = {
+        {QS_GGML_Q4_0, 32, 18},     {QS_GGML_Q4_1, 32, 20},   {QS_GGML_Q5_0, 32, 22},
+        {QS_GGML_Q5_1, 32, 24},     {QS_GGML_Q8_0, 32, 34},   {QS_GGML_Q8_1, 32, 36},
+        {QS_GGML_Q2_K, 256, 84},    {QS_GGML_Q3_K, 256, 110}, {QS_GGML_Q4_K, 256, 144},
+        {QS_GGML_Q5_K, 256, 176},   {QS_GGML_Q6_K, 256, 210}, {QS_GGML_Q8_K, 256, 292},
+        {QS_GGML_BF16, 1, 2},       {QS_GGML_F16, 1, 2},      {QS_GGML_F32, 1, 4},
+        {QS_GGML_IQ4_XS, 256, 136},
     };
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         const qs_ggml_type_traits *tr = qs_ggml_type_traits_get((uint32_t)sizes[i].type);
@@ -485,7 +514,8 @@ static void test_dispatch(void) {
     uint8_t *blocks = malloc((size_t)nb * 210);
     for (int64_t i = 0; i < nb * 210; i++) blocks[i] = (uint8_t)rnd(256);
     for (int64_t i = 0; i < nb; i++) put16(blocks + 210 * i + 208, 0x2c00); /* finite d */
-    float *a = malloc((size_t)nb * 256 * sizeof(float)), *s = malloc((size_t)nb * 256 * sizeof(float));
+    float *a = malloc((size_t)nb * 256 * sizeof(float)),
+          *s = malloc((size_t)nb * 256 * sizeof(float));
     qs_dequant_q6_k_ref(s, blocks, nb);
     CHECK(qs_gguf_dequant(a, blocks, QS_GGML_Q6_K, nb * 256, "big") == QS_OK);
     CHECK(memcmp(a, s, (size_t)nb * 256 * sizeof(float)) == 0);

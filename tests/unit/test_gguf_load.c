@@ -18,10 +18,10 @@
 #include "vocab_vectors.h"
 
 #define F32_GGUF "tests/fixtures/stories260K.gguf"
-#define Q8_GGUF "tests/fixtures/stories260K-Q8_0.gguf"
-#define Q4_GGUF "tests/fixtures/stories260K-Q4_0.gguf"
-#define BIN "data/models/stories260K.bin"
-#define H5 "tests/fixtures/reference_logits.h5"
+#define Q8_GGUF  "tests/fixtures/stories260K-Q8_0.gguf"
+#define Q4_GGUF  "tests/fixtures/stories260K-Q4_0.gguf"
+#define BIN      "data/models/stories260K.bin"
+#define H5       "tests/fixtures/reference_logits.h5"
 
 /* Same-logits tolerance for identical weights (the forward pass is deterministic). */
 #define MAX_LOGIT_DIFF_SAME_WEIGHTS 1e-6
@@ -84,9 +84,11 @@ static void test_f32_vs_llama2c(void) {
     CHECK(!strcmp(g->format, "gguf") && !strcmp(g->cfg.arch, "llama"));
     const qs_config *cg = &g->cfg, *cb = &b->cfg;
     CHECK(cg->dim == cb->dim && cg->hidden_dim == cb->hidden_dim && cg->n_layers == cb->n_layers);
-    CHECK(cg->n_heads == cb->n_heads && cg->n_kv_heads == cb->n_kv_heads && cg->head_dim == cb->head_dim);
+    CHECK(cg->n_heads == cb->n_heads && cg->n_kv_heads == cb->n_kv_heads &&
+          cg->head_dim == cb->head_dim);
     CHECK(cg->vocab_size == 512 && cb->vocab_size == 512);
-    CHECK(cg->seq_len == 128); /* llama.context_length as written by the converter (the .bin says 512) */
+    CHECK(cg->seq_len ==
+          128); /* llama.context_length as written by the converter (the .bin says 512) */
     CHECK(cb->seq_len == 512);
     CHECK(cg->rope_theta == 10000.0f); /* no freq_base key: the fallback */
     CHECK(cg->norm_eps == 1e-5f);
@@ -120,8 +122,10 @@ static void test_f32_vs_llama2c(void) {
         }
         float *lg = run(g, tokens, T), *lb = run(b, tokens, T);
         if (lg && lb) {
-            double same = max_diff(lg, lb, (size_t)T * 512), vs_ref = max_diff(lg, ref, (size_t)T * 512);
-            printf("%s: T %d, max |gguf - llama2c| %.3g, max |gguf - reference| %.3g\n", group, T, same, vs_ref);
+            double same = max_diff(lg, lb, (size_t)T * 512),
+                   vs_ref = max_diff(lg, ref, (size_t)T * 512);
+            printf("%s: T %d, max |gguf - llama2c| %.3g, max |gguf - reference| %.3g\n", group, T,
+                   same, vs_ref);
             CHECK_NEAR(same, 0, MAX_LOGIT_DIFF_SAME_WEIGHTS);
             CHECK_NEAR(vs_ref, 0, MAX_LOGIT_DIFF_REFERENCE);
         }
@@ -149,11 +153,12 @@ static void check_quantized(const char *path, const char *qtype, double levels) 
         if (!tq) continue;
         const char *st = tq->stored_type;
         /* the types llama-quantize chose (fixtures README, section 7) */
-        const char *expect = tf->rows == 1 ? "F32"
-                           : strstr(tf->name, "ffn_down") ? "F16"
-                           : !strcmp(tf->name, "output") ? "Q8_0"
-                                                         : qtype;
-        CHECK_MSG(!strcmp(st, expect), "%s: %s stored as %s, expected %s", path, tf->name, st, expect);
+        const char *expect = tf->rows == 1                  ? "F32"
+                             : strstr(tf->name, "ffn_down") ? "F16"
+                             : !strcmp(tf->name, "output")  ? "Q8_0"
+                                                            : qtype;
+        CHECK_MSG(!strcmp(st, expect), "%s: %s stored as %s, expected %s", path, tf->name, st,
+                  expect);
         int64_t n = tf->rows * tf->cols;
         if (!strcmp(st, "F32")) {
             n_f32++;
@@ -177,8 +182,8 @@ static void check_quantized(const char *path, const char *qtype, double levels) 
             }
         }
     }
-    printf("%s: %d %s-or-Q8_0, %d F16, %d F32 tensors; worst block error %.3f quantization steps\n", path, n_q,
-           qtype, n_f16, n_f32, worst_ratio);
+    printf("%s: %d %s-or-Q8_0, %d F16, %d F32 tensors; worst block error %.3f quantization steps\n",
+           path, n_q, qtype, n_f16, n_f32, worst_ratio);
     CHECK(n_q == 32 && n_f16 == 5 && n_f32 == 11);
     CHECK_MSG(bad == 0, "%s: %d values or blocks outside their bound", path, bad);
     /* quantization error is real but small: it must show, and must not wreck the model */
@@ -202,7 +207,8 @@ static void check_quantized(const char *path, const char *qtype, double levels) 
             }
             agree += aq == af;
         }
-        printf("%s: max |logit - f32 logit| %.3g, argmax agrees at %d/%d positions\n", path, d, agree, T);
+        printf("%s: max |logit - f32 logit| %.3g, argmax agrees at %d/%d positions\n", path, d,
+               agree, T);
         CHECK(d > 0);
         CHECK(agree >= T * 3 / 4);
     }
@@ -227,7 +233,8 @@ static void test_vocab(void) {
     const char *texts[] = {
         "Once upon a time, there was a little girl named Lily.",
         "Tom and his dog Max went to the park. They played with a big red ball all day.",
-        "\"Hello!\" said the cat. 123 + 456 = 579; caf\xc3\xa9 na\xc3\xafve \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80",
+        "\"Hello!\" said the cat. 123 + 456 = 579; caf\xc3\xa9 na\xc3\xafve "
+        "\xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80",
         "a",
         "",
     };
@@ -235,7 +242,8 @@ static void test_vocab(void) {
         int *a, *b, na, nb;
         CHECK(qs_tokenizer_encode(t, texts[i], strlen(texts[i]), 1, &a, &na) == QS_OK);
         CHECK(qs_tokenizer_encode(ref, texts[i], strlen(texts[i]), 1, &b, &nb) == QS_OK);
-        CHECK_MSG(na == nb && !memcmp(a, b, (size_t)na * sizeof(int)), "sentence %zu: %d vs %d ids", i, na, nb);
+        CHECK_MSG(na == nb && !memcmp(a, b, (size_t)na * sizeof(int)), "sentence %zu: %d vs %d ids",
+                  i, na, nb);
         char *dec = NULL;
         CHECK(qs_tokenizer_decode(t, a, na, &dec) == QS_OK && dec && !strcmp(dec, texts[i]));
         free(dec);
@@ -246,7 +254,8 @@ static void test_vocab(void) {
     int *rt, T;
     float *rl;
     if (!read_reference("seq2", &rt, &rl, &T)) {
-        const char *s2 = "One day, a little bird named Sue saw a shiny stone near the river. She picked it up and flew home to show her mom.";
+        const char *s2 = "One day, a little bird named Sue saw a shiny stone near the river. She "
+                         "picked it up and flew home to show her mom.";
         int *a, na;
         CHECK(qs_tokenizer_encode(t, s2, strlen(s2), 1, &a, &na) == QS_OK);
         CHECK_MSG(na == T && !memcmp(a, rt, (size_t)T * sizeof(int)), "seq2: %d ids vs %d", na, T);
@@ -261,7 +270,8 @@ static void test_vocab(void) {
         int *a, *b, na, nb;
         CHECK(qs_tokenizer_encode(t, text, len, 0, &a, &na) == QS_OK);
         CHECK(qs_tokenizer_encode(ref, text, len, 0, &b, &nb) == QS_OK);
-        CHECK_MSG(na == nb && !memcmp(a, b, (size_t)na * sizeof(int)), "file: %d vs %d ids", na, nb);
+        CHECK_MSG(na == nb && !memcmp(a, b, (size_t)na * sizeof(int)), "file: %d vs %d ids", na,
+                  nb);
         printf("tinystories_v2_valid_head100.txt: %d tokens, identical ids\n", na);
         free(a);
         free(b);

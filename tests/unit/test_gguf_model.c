@@ -22,29 +22,34 @@ enum { D = 32, NH = 4, HD = 8, H = 64, V = 8, CTX = 16 };
 static int fval(int k, int64_t r, int64_t c) { return (int)((r * 7 + c * 3 + k) % 15) - 7; }
 
 typedef struct opts {
-    int kv_heads;              /* 0: omit the key (defaults to NH) */
+    int kv_heads; /* 0: omit the key (defaults to NH) */
     const char *arch;
-    const char *skip_key;      /* a metadata key to leave out */
-    const char *skip_tensor;   /* a tensor to leave out */
-    const char *extra_tensor;  /* an extra F32 vector of D values */
-    int q_rows;                /* rows of attn_q (D unless testing a wrong shape) */
+    const char *skip_key;     /* a metadata key to leave out */
+    const char *skip_tensor;  /* a tensor to leave out */
+    const char *extra_tensor; /* an extra F32 vector of D values */
+    int q_rows;               /* rows of attn_q (D unless testing a wrong shape) */
     int with_output;
-    int n_scores;              /* entries in tokenizer.ggml.scores */
+    int n_scores; /* entries in tokenizer.ggml.scores */
     uint32_t bos;
     int head_count;
     const char *tok_model;
 } opts;
 
 static opts defaults(void) {
-    return (opts){.kv_heads = 2, .arch = "llama", .q_rows = D, .n_scores = V, .bos = 1, .head_count = NH,
+    return (opts){.kv_heads = 2,
+                  .arch = "llama",
+                  .q_rows = D,
+                  .n_scores = V,
+                  .bos = 1,
+                  .head_count = NH,
                   .tok_model = "llama"};
 }
 
 typedef struct tspec {
     const char *name;
-    int64_t rows, cols;        /* vectors: rows 1, written as 1-D */
+    int64_t rows, cols; /* vectors: rows 1, written as 1-D */
     uint32_t type;
-    int k;                     /* fval salt */
+    int k; /* fval salt */
 } tspec;
 
 /* binary16 bits of a small integer (exact) */
@@ -60,13 +65,22 @@ static uint16_t half_of_int(int v) {
 /* Packs row-major values (rows × cols) of tensor spec t in its type. */
 static void pack(gb *b, const tspec *t) {
     for (int64_t r = 0; r < t->rows; r++) {
-        for (int64_t c0 = 0; c0 < t->cols; c0 += (t->type == QS_GGML_F32 || t->type == QS_GGML_F16 || t->type == QS_GGML_BF16) ? t->cols : 32) {
+        for (int64_t c0 = 0; c0 < t->cols;
+             c0 += (t->type == QS_GGML_F32 || t->type == QS_GGML_F16 || t->type == QS_GGML_BF16)
+                       ? t->cols
+                       : 32) {
             int v[64];
-            int n = (t->type == QS_GGML_F32 || t->type == QS_GGML_F16 || t->type == QS_GGML_BF16) ? (int)t->cols : 32;
+            int n = (t->type == QS_GGML_F32 || t->type == QS_GGML_F16 || t->type == QS_GGML_BF16)
+                        ? (int)t->cols
+                        : 32;
             for (int j = 0; j < n; j++) v[j] = fval(t->k, r, c0 + j);
             switch (t->type) {
-            case QS_GGML_F32: for (int j = 0; j < n; j++) gb_f32(b, (float)v[j]); break;
-            case QS_GGML_F16: for (int j = 0; j < n; j++) gb_u16(b, half_of_int(v[j])); break;
+            case QS_GGML_F32:
+                for (int j = 0; j < n; j++) gb_f32(b, (float)v[j]);
+                break;
+            case QS_GGML_F16:
+                for (int j = 0; j < n; j++) gb_u16(b, half_of_int(v[j]));
+                break;
             case QS_GGML_BF16:
                 for (int j = 0; j < n; j++) {
                     float f = (float)v[j];
@@ -81,12 +95,14 @@ static void pack(gb *b, const tspec *t) {
                 break;
             case QS_GGML_Q4_0: /* d = 1, code = v + 8 */
                 gb_u16(b, 0x3c00);
-                for (int j = 0; j < 16; j++) gb_u8(b, (uint8_t)((v[j] + 8) | ((v[j + 16] + 8) << 4)));
+                for (int j = 0; j < 16; j++)
+                    gb_u8(b, (uint8_t)((v[j] + 8) | ((v[j + 16] + 8) << 4)));
                 break;
             case QS_GGML_Q4_1: /* d = 1, m = −8 */
                 gb_u16(b, 0x3c00);
                 gb_u16(b, 0xc800);
-                for (int j = 0; j < 16; j++) gb_u8(b, (uint8_t)((v[j] + 8) | ((v[j + 16] + 8) << 4)));
+                for (int j = 0; j < 16; j++)
+                    gb_u8(b, (uint8_t)((v[j] + 8) | ((v[j + 16] + 8) << 4)));
                 break;
             case QS_GGML_Q5_0:
             case QS_GGML_Q5_1: { /* d = 1, code = v + 16 (Q5_1: m = −16) */
@@ -95,7 +111,8 @@ static void pack(gb *b, const tspec *t) {
                 uint32_t qh = 0;
                 for (int j = 0; j < 32; j++) qh |= (uint32_t)(((v[j] + 16) >> 4) & 1) << j;
                 gb_u32(b, qh);
-                for (int j = 0; j < 16; j++) gb_u8(b, (uint8_t)(((v[j] + 16) & 15) | (((v[j + 16] + 16) & 15) << 4)));
+                for (int j = 0; j < 16; j++)
+                    gb_u8(b, (uint8_t)(((v[j] + 16) & 15) | (((v[j + 16] + 16) & 15) << 4)));
                 break;
             }
             }
@@ -142,13 +159,23 @@ static void build(gb *b, const opts *o) {
     if (KEY("llama.embedding_length")) gb_kv_u32(&kv, "llama.embedding_length", D);
     if (KEY("llama.block_count")) gb_kv_u32(&kv, "llama.block_count", 1);
     if (KEY("llama.feed_forward_length")) gb_kv_u32(&kv, "llama.feed_forward_length", H);
-    if (KEY("llama.attention.head_count")) gb_kv_u32(&kv, "llama.attention.head_count", (uint32_t)o->head_count);
+    if (KEY("llama.attention.head_count"))
+        gb_kv_u32(&kv, "llama.attention.head_count", (uint32_t)o->head_count);
     if (o->kv_heads && KEY("llama.attention.head_count_kv"))
         gb_kv_u32(&kv, "llama.attention.head_count_kv", (uint32_t)o->kv_heads);
     if (KEY("llama.rope.freq_base")) gb_kv_f32(&kv, "llama.rope.freq_base", 500000.0f);
-    if (KEY("llama.attention.layer_norm_rms_epsilon")) gb_kv_f32(&kv, "llama.attention.layer_norm_rms_epsilon", 1e-6f);
+    if (KEY("llama.attention.layer_norm_rms_epsilon"))
+        gb_kv_f32(&kv, "llama.attention.layer_norm_rms_epsilon", 1e-6f);
     if (KEY("tokenizer.ggml.model")) gb_kv_str(&kv, "tokenizer.ggml.model", o->tok_model);
-    const char *toks[V] = {"<unk>", "<s>", "</s>", "\xe2\x96\x81", "a", "b", "\xe2\x96\x81" "a", "ab"};
+    const char *toks[V] = {"<unk>",
+                           "<s>",
+                           "</s>",
+                           "\xe2\x96\x81",
+                           "a",
+                           "b",
+                           "\xe2\x96\x81"
+                           "a",
+                           "ab"};
     if (KEY("tokenizer.ggml.tokens")) {
         gb_str(&kv, "tokenizer.ggml.tokens");
         gb_u32(&kv, QS_GGUF_ARRAY);
@@ -203,7 +230,8 @@ static void expect_load_fail(const opts *o, int code, const char *needle, const 
     CHECK_MSG(rc == code, "%s: rc %d, expected %d (%s)", label, rc, code, qs_error_message());
     CHECK_MSG(strstr(qs_error_message(), needle) != NULL, "%s: message '%s' lacks '%s'", label,
               qs_error_message(), needle);
-    CHECK_MSG(strstr(qs_error_message(), "tiny.gguf") != NULL, "%s: no file name in '%s'", label, qs_error_message());
+    CHECK_MSG(strstr(qs_error_message(), "tiny.gguf") != NULL, "%s: no file name in '%s'", label,
+              qs_error_message());
     CHECK(m == NULL);
     qs_model_free(m);
     gb_free(&b);
@@ -211,17 +239,24 @@ static void expect_load_fail(const opts *o, int code, const char *needle, const 
 
 static void check_values(qs_model *m, const char *label) {
     /* every tensor (index name without ".weight") holds fval at (r, c) */
-    struct { const char *name; int k; const char *type; } t[] = {
-        {"token_embd", 1, "F16"},         {"output_norm", 2, "F32"},       {"blk.0.attn_norm", 4, "F32"},
-        {"blk.0.attn_q", 5, "Q8_0"},      {"blk.0.attn_k", 6, "Q4_0"},     {"blk.0.attn_v", 7, "Q4_1"},
-        {"blk.0.attn_output", 8, "Q5_0"}, {"blk.0.ffn_norm", 9, "F32"},    {"blk.0.ffn_gate", 10, "BF16"},
-        {"blk.0.ffn_down", 11, "Q5_1"},   {"blk.0.ffn_up", 12, "F32"},
+    struct {
+        const char *name;
+        int k;
+        const char *type;
+    } t[] = {
+        {"token_embd", 1, "F16"},         {"output_norm", 2, "F32"},
+        {"blk.0.attn_norm", 4, "F32"},    {"blk.0.attn_q", 5, "Q8_0"},
+        {"blk.0.attn_k", 6, "Q4_0"},      {"blk.0.attn_v", 7, "Q4_1"},
+        {"blk.0.attn_output", 8, "Q5_0"}, {"blk.0.ffn_norm", 9, "F32"},
+        {"blk.0.ffn_gate", 10, "BF16"},   {"blk.0.ffn_down", 11, "Q5_1"},
+        {"blk.0.ffn_up", 12, "F32"},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         qs_tensor *x = qs_model_tensor(m, t[i].name);
         CHECK_MSG(x != NULL, "%s: %s missing", label, t[i].name);
         if (!x) continue;
-        CHECK_MSG(!strcmp(x->stored_type, t[i].type), "%s: %s stored as %s", label, t[i].name, x->stored_type);
+        CHECK_MSG(!strcmp(x->stored_type, t[i].type), "%s: %s stored as %s", label, t[i].name,
+                  x->stored_type);
         int wrong = 0;
         for (int64_t r = 0; r < x->rows; r++)
             for (int64_t c = 0; c < x->cols; c++)
@@ -239,7 +274,8 @@ static void test_valid(void) {
     CHECK_MSG(rc == QS_OK, "%s", qs_error_message());
     if (m) {
         const qs_config *c = &m->cfg;
-        CHECK(c->dim == D && c->hidden_dim == H && c->n_layers == 1 && c->n_heads == NH && c->n_kv_heads == 2);
+        CHECK(c->dim == D && c->hidden_dim == H && c->n_layers == 1 && c->n_heads == NH &&
+              c->n_kv_heads == 2);
         CHECK(c->head_dim == HD && c->vocab_size == V && c->seq_len == CTX);
         CHECK(c->rope_theta == 500000.0f && c->norm_eps == 1e-6f);
         CHECK(c->tied_classifier == 1 && m->w.output == m->w.token_embd);
@@ -276,7 +312,8 @@ static void test_valid(void) {
     if (m) {
         check_values(m, "file");
         qs_tensor *up = qs_model_tensor(m, "blk.0.ffn_up");
-        CHECK(up && (char *)up->data > (char *)m->map && (char *)up->data < (char *)m->map + m->map_size);
+        CHECK(up && (char *)up->data > (char *)m->map &&
+              (char *)up->data < (char *)m->map + m->map_size);
         CHECK(!strcmp(m->format, "gguf"));
     }
     qs_model_free(m);
@@ -312,9 +349,11 @@ static void test_valid(void) {
 static void test_bad(void) {
     opts o = defaults();
     o.skip_key = "llama.block_count";
-    expect_load_fail(&o, QS_ERR_FORMAT, "required metadata key 'llama.block_count' is missing", "no block_count");
+    expect_load_fail(&o, QS_ERR_FORMAT, "required metadata key 'llama.block_count' is missing",
+                     "no block_count");
     o.skip_key = "llama.embedding_length";
-    expect_load_fail(&o, QS_ERR_FORMAT, "'llama.embedding_length' is missing", "no embedding_length");
+    expect_load_fail(&o, QS_ERR_FORMAT, "'llama.embedding_length' is missing",
+                     "no embedding_length");
     o.skip_key = "llama.context_length";
     expect_load_fail(&o, QS_ERR_FORMAT, "'llama.context_length' is missing", "no context_length");
     o.skip_key = "general.architecture";
@@ -324,22 +363,27 @@ static void test_bad(void) {
     expect_load_fail(&o, QS_ERR_UNSUPPORTED, "unsupported architecture 'gpt2'", "gpt2 arch");
     o = defaults();
     o.skip_tensor = "blk.0.ffn_up.weight";
-    expect_load_fail(&o, QS_ERR_FORMAT, "tensor 'blk.0.ffn_up.weight' is missing", "missing tensor");
+    expect_load_fail(&o, QS_ERR_FORMAT, "tensor 'blk.0.ffn_up.weight' is missing",
+                     "missing tensor");
     o = defaults();
     o.q_rows = 16;
-    expect_load_fail(&o, QS_ERR_FORMAT, "tensor 'blk.0.attn_q.weight' has shape [32, 16, 1, 1], expected [32, 32]",
+    expect_load_fail(&o, QS_ERR_FORMAT,
+                     "tensor 'blk.0.attn_q.weight' has shape [32, 16, 1, 1], expected [32, 32]",
                      "wrong shape");
     o = defaults();
     o.extra_tensor = "blk.0.attn_q.bias";
-    expect_load_fail(&o, QS_ERR_UNSUPPORTED, "tensor 'blk.0.attn_q.bias' is not part of a llama model", "extra");
+    expect_load_fail(&o, QS_ERR_UNSUPPORTED,
+                     "tensor 'blk.0.attn_q.bias' is not part of a llama model", "extra");
     o.extra_tensor = "rope_freqs.weight";
     expect_load_fail(&o, QS_ERR_UNSUPPORTED, "rope_freqs.weight", "rope_freqs");
     o = defaults();
     o.n_scores = V - 1;
-    expect_load_fail(&o, QS_ERR_FORMAT, "'tokenizer.ggml.scores' has 7 entries, tokens has 8", "scores");
+    expect_load_fail(&o, QS_ERR_FORMAT, "'tokenizer.ggml.scores' has 7 entries, tokens has 8",
+                     "scores");
     o = defaults();
     o.bos = 99;
-    expect_load_fail(&o, QS_ERR_FORMAT, "'tokenizer.ggml.bos_token_id' = 99 is outside the vocabulary", "bos");
+    expect_load_fail(&o, QS_ERR_FORMAT,
+                     "'tokenizer.ggml.bos_token_id' = 99 is outside the vocabulary", "bos");
     o = defaults();
     o.head_count = 5;
     o.kv_heads = 5;
@@ -353,7 +397,10 @@ static void test_bad(void) {
 
 /* A vocabulary-only GGUF with a tiny byte-level BPE vocabulary. */
 static int gpt2_vocab(const char *pre, qs_tokenizer **t) {
-    const char *toks[] = {"a", "b", "\xc4\xa0", "\xc4\xa0" "b", "<|end|>"};
+    const char *toks[] = {"a", "b", "\xc4\xa0",
+                          "\xc4\xa0"
+                          "b",
+                          "<|end|>"};
     gb b = {0};
     gb_bytes(&b, "GGUF", 4);
     gb_u32(&b, 3);

@@ -120,8 +120,8 @@ static int read_ds(hid_t f, const char *path, double *out, size_t cap, hsize_t d
     int rank = H5Sget_simple_extent_ndims(s);
     H5Sget_simple_extent_dims(s, dims, NULL);
     hssize_t n = H5Sget_simple_extent_npoints(s);
-    if (n < 0 || (size_t)n > cap || (n && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL,
-                                                  H5P_DEFAULT, out) < 0))
+    if (n < 0 || (size_t)n > cap ||
+        (n && H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0))
         rank = -1;
     H5Sclose(s);
     H5Dclose(d);
@@ -161,8 +161,8 @@ static void test_sha256(void) {
         char want[65], name[900], fp[1000];
         if (sscanf(line, "%64s %899s", want, name) != 2) continue;
         snprintf(fp, sizeof fp, "tests/fixtures/%s", name);
-        CHECK_MSG(qs_sha256_file(fp, hex) == QS_OK && strcmp(hex, want) == 0, "%s: %s vs %s",
-                  fp, hex, want);
+        CHECK_MSG(qs_sha256_file(fp, hex) == QS_OK && strcmp(hex, want) == 0, "%s: %s vs %s", fp,
+                  hex, want);
         checked++;
     }
     if (sums) fclose(sums);
@@ -437,7 +437,8 @@ static void test_groups_attrs_arrays(void) {
     CHECK(memcmp(cback, cnt, sizeof cnt) == 0);
     H5Dclose(d);
     CHECK(read_ds(f, "/runs/1/weights/empty", back, 16, dims) == 2 && dims[0] == 0 && dims[1] == 4);
-    CHECK(read_ds(f, "/runs/1/weights/cube", back, 16, dims) == 3 && dims[2] == 3 && back[11] == -11);
+    CHECK(read_ds(f, "/runs/1/weights/cube", back, 16, dims) == 3 && dims[2] == 3 &&
+          back[11] == -11);
     CHECK(read_ds(f, "/runs/1/weights/i32", back, 16, dims) == 1 && back[0] == -5);
     H5Fclose(f);
 }
@@ -556,7 +557,8 @@ static trow *read_table(hid_t f, const char *path, size_t *n) {
     if (dims[0] && H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, r) < 0) {
         free(r);
         r = NULL;
-    } else *n = dims[0];
+    } else
+        *n = dims[0];
     H5Tclose(t);
     H5Sclose(s);
     H5Dclose(d);
@@ -929,13 +931,13 @@ static void test_fsize(long extra, int room_check) {
 
 /* ---- the sample file for the h5py reference test -------------------------------------- */
 
-#define TRY(x)                                                                        \
-    do {                                                                              \
-        int rc_ = (x);                                                                \
-        if (rc_) {                                                                    \
+#define TRY(x)                                                                         \
+    do {                                                                               \
+        int rc_ = (x);                                                                 \
+        if (rc_) {                                                                     \
             fprintf(stderr, "test_h5store --write: %s: %s\n", #x, qs_error_message()); \
-            return 1;                                                                 \
-        }                                                                             \
+            return 1;                                                                  \
+        }                                                                              \
     } while (0)
 
 static int write_sample(const char *path) {
@@ -984,23 +986,28 @@ static int write_sample(const char *path) {
 
     qs_h5_table *t;
     const qs_h5_col ch[] = {
-        {"layer", QS_H5_COL_I64, 0},          {"site", QS_H5_COL_STR, 16},
-        {"channel", QS_H5_COL_I64, 0},        {"absmax", QS_H5_COL_F64, 0},
-        {"ratio_to_median", QS_H5_COL_F64, 0}, {"token_fraction", QS_H5_COL_F64, 0},
+        {"layer", QS_H5_COL_I64, 0},
+        {"site", QS_H5_COL_STR, 16},
+        {"channel", QS_H5_COL_I64, 0},
+        {"absmax", QS_H5_COL_F64, 0},
+        {"ratio_to_median", QS_H5_COL_F64, 0},
+        {"token_fraction", QS_H5_COL_F64, 0},
         {"sequence_fraction", QS_H5_COL_F64, 0},
     };
     TRY(qs_h5_table_open(&t, h, "outliers/channels", ch, 7));
     for (int i = 0; i < 3; i++) {
-        qs_h5_value r[7] = {QS_H5_VI64(i),        QS_H5_VSTR("ffn_down_in"), QS_H5_VI64(10 + i),
+        qs_h5_value r[7] = {QS_H5_VI64(i),         QS_H5_VSTR("ffn_down_in"),  QS_H5_VI64(10 + i),
                             QS_H5_VF64(100.5 + i), QS_H5_VF64(20.0 * (i + 1)), QS_H5_VF64(0.5),
                             QS_H5_VF64(1.0)};
         TRY(qs_h5_table_append(t, r));
     }
     TRY(qs_h5_table_close(t));
     const qs_h5_col tk[] = {
-        {"layer", QS_H5_COL_I64, 0},    {"site", QS_H5_COL_STR, 16},   {"sequence", QS_H5_COL_I64, 0},
-        {"position", QS_H5_COL_I64, 0}, {"token_id", QS_H5_COL_I64, 0}, {"token_text", QS_H5_COL_STR, 8},
-        {"channel", QS_H5_COL_I64, 0},  {"value", QS_H5_COL_F64, 0},    {"ratio", QS_H5_COL_F64, 0},
+        {"layer", QS_H5_COL_I64, 0},    {"site", QS_H5_COL_STR, 16},
+        {"sequence", QS_H5_COL_I64, 0}, {"position", QS_H5_COL_I64, 0},
+        {"token_id", QS_H5_COL_I64, 0}, {"token_text", QS_H5_COL_STR, 8},
+        {"channel", QS_H5_COL_I64, 0},  {"value", QS_H5_COL_F64, 0},
+        {"ratio", QS_H5_COL_F64, 0},
     };
     TRY(qs_h5_table_open(&t, h, "outliers/tokens", tk, 9));
     // by-name rows; the second token text is cut before the euro sign (8 bytes)
@@ -1019,32 +1026,45 @@ static int write_sample(const char *path) {
     }
     TRY(qs_h5_table_close(t));
     const qs_h5_col sw[] = {
-        {"target", QS_H5_COL_STR, 8}, {"tensor", QS_H5_COL_STR, 32}, {"layer", QS_H5_COL_I64, 0},
-        {"bits", QS_H5_COL_I64, 0},   {"scheme", QS_H5_COL_STR, 10}, {"granularity", QS_H5_COL_STR, 8},
-        {"group", QS_H5_COL_I64, 0},  {"clip", QS_H5_COL_STR, 12},   {"clip_value", QS_H5_COL_F64, 0},
-        {"mse", QS_H5_COL_F64, 0},    {"sqnr_db", QS_H5_COL_F64, 0}, {"max_err", QS_H5_COL_F64, 0},
+        {"target", QS_H5_COL_STR, 8},         {"tensor", QS_H5_COL_STR, 32},
+        {"layer", QS_H5_COL_I64, 0},          {"bits", QS_H5_COL_I64, 0},
+        {"scheme", QS_H5_COL_STR, 10},        {"granularity", QS_H5_COL_STR, 8},
+        {"group", QS_H5_COL_I64, 0},          {"clip", QS_H5_COL_STR, 12},
+        {"clip_value", QS_H5_COL_F64, 0},     {"mse", QS_H5_COL_F64, 0},
+        {"sqnr_db", QS_H5_COL_F64, 0},        {"max_err", QS_H5_COL_F64, 0},
         {"bits_per_value", QS_H5_COL_F64, 0},
     };
     TRY(qs_h5_table_open(&t, h, "sweeps/weights", sw, 13));
     const int bits[4] = {8, 6, 4, 3};
     for (int i = 0; i < 4; i++) {
-        qs_h5_value r[13] = {QS_H5_VSTR("weight"), QS_H5_VSTR("blk.0.wq"), QS_H5_VI64(0),
-                             QS_H5_VI64(bits[i]),  QS_H5_VSTR("symmetric"), QS_H5_VSTR("group"),
-                             QS_H5_VI64(128),      QS_H5_VSTR("absmax"),   QS_H5_VF64(1.0),
+        qs_h5_value r[13] = {QS_H5_VSTR("weight"),
+                             QS_H5_VSTR("blk.0.wq"),
+                             QS_H5_VI64(0),
+                             QS_H5_VI64(bits[i]),
+                             QS_H5_VSTR("symmetric"),
+                             QS_H5_VSTR("group"),
+                             QS_H5_VI64(128),
+                             QS_H5_VSTR("absmax"),
+                             QS_H5_VF64(1.0),
                              QS_H5_VF64(ldexp(1.0, -2 * bits[i])),
-                             QS_H5_VF64(6.02 * bits[i]), QS_H5_VF64(ldexp(1.0, -bits[i])),
+                             QS_H5_VF64(6.02 * bits[i]),
+                             QS_H5_VF64(ldexp(1.0, -bits[i])),
                              QS_H5_VF64(bits[i] + 16.0 / 128)};
         TRY(qs_h5_table_append(t, r));
     }
     TRY(qs_h5_table_close(t));
     const qs_h5_col pp[] = {
-        {"weight_config", QS_H5_COL_STR, 24}, {"act_config", QS_H5_COL_STR, 24},
-        {"ppl", QS_H5_COL_F64, 0},            {"ppl_stderr", QS_H5_COL_F64, 0},
-        {"nll", QS_H5_COL_F64, 0},            {"kld", QS_H5_COL_F64, 0},
-        {"top1_agree", QS_H5_COL_F64, 0},     {"tokens", QS_H5_COL_I64, 0},
+        {"weight_config", QS_H5_COL_STR, 24},
+        {"act_config", QS_H5_COL_STR, 24},
+        {"ppl", QS_H5_COL_F64, 0},
+        {"ppl_stderr", QS_H5_COL_F64, 0},
+        {"nll", QS_H5_COL_F64, 0},
+        {"kld", QS_H5_COL_F64, 0},
+        {"top1_agree", QS_H5_COL_F64, 0},
+        {"tokens", QS_H5_COL_I64, 0},
     };
     TRY(qs_h5_table_open(&t, h, "ppl/weights", pp, 8));
-    qs_h5_value pr[8] = {QS_H5_VSTR("W4A16 g128"), QS_H5_VSTR("none"), QS_H5_VF64(3.75),
+    qs_h5_value pr[8] = {QS_H5_VSTR("W4A16 g128"), QS_H5_VSTR("none"),    QS_H5_VF64(3.75),
                          QS_H5_VF64(0.05),         QS_H5_VF64(log(3.75)), QS_H5_VF64(0.01),
                          QS_H5_VF64(0.97),         QS_H5_VI64(16384)};
     TRY(qs_h5_table_append(t, pr));
@@ -1054,7 +1074,8 @@ static int write_sample(const char *path) {
     static float act[T * C]; // (T, C)
     for (int i = 0; i < T * C; i++) act[i] = (float)(i % 97) - 48.0f;
     TRY(qs_h5_dump_open(&d, h, "dump/attn_in/0", C, 16, 4));
-    for (int r = 0; r < T; r += 10) TRY(qs_h5_dump_append(d, act + r * C, r + 10 <= T ? 10 : T - r));
+    for (int r = 0; r < T; r += 10)
+        TRY(qs_h5_dump_append(d, act + r * C, r + 10 <= T ? 10 : T - r));
     TRY(qs_h5_dump_close(d));
     TRY(qs_h5_close(h));
 

@@ -21,8 +21,8 @@
 
 /* float32 compute against the float64 reference: the fixture README measured float32
  * compute at up to 1.6e-5 from it, so 1e-5 is out of reach for any f32 forward */
-#define LOGIT_TOL_F32 1e-4
-#define LOGIT_TOL_BF16 1e-4  /* bf16 weights, float32 compute vs float64 with the same weights */
+#define LOGIT_TOL_F32  1e-4
+#define LOGIT_TOL_BF16 1e-4 /* bf16 weights, float32 compute vs float64 with the same weights */
 /* two loaders, same f32 compute, different RoPE layouts: rounding differs (measured 1.3e-5) */
 #define LOGIT_TOL_LOADERS 1e-6 /* q/k reordered on load: the same arithmetic as the .bin */
 
@@ -88,7 +88,9 @@ static double max_logit_diff2(const qs_model *m, const qs_model *other, const ch
     return worst;
 }
 
-static double max_logit_diff(const qs_model *m, const char *dset) { return max_logit_diff2(m, NULL, dset); }
+static double max_logit_diff(const qs_model *m, const char *dset) {
+    return max_logit_diff2(m, NULL, dset);
+}
 
 static void test_fixtures(void) {
     qs_model *m = NULL;
@@ -97,8 +99,10 @@ static void test_fixtures(void) {
     if (!m) return;
     const qs_config *c = &m->cfg;
     CHECK(strcmp(m->format, "hf") == 0 && strcmp(c->arch, "llama") == 0);
-    CHECK(c->dim == 64 && c->hidden_dim == 172 && c->n_layers == 5 && c->n_heads == 8 && c->n_kv_heads == 4);
-    CHECK(c->head_dim == 8 && c->vocab_size == 512 && c->seq_len == 512 && c->rope_layout == QS_ROPE_INTERLEAVED);
+    CHECK(c->dim == 64 && c->hidden_dim == 172 && c->n_layers == 5 && c->n_heads == 8 &&
+          c->n_kv_heads == 4);
+    CHECK(c->head_dim == 8 && c->vocab_size == 512 && c->seq_len == 512 &&
+          c->rope_layout == QS_ROPE_INTERLEAVED);
     CHECK(c->tied_classifier && m->w.output == m->w.token_embd);
     CHECK(m->n_tensors == 47 && qs_model_param_count(m) == 260032);
     CHECK(m->map != NULL); /* aligned F32 tensors are used in place */
@@ -121,18 +125,21 @@ static void test_fixtures(void) {
         CHECK_MSG(d2 <= LOGIT_TOL_LOADERS, "hf vs llama2c max logit diff %g", d2);
         printf("hf f32 vs llama2.c loader: max |logit diff| = %.3g\n", d2);
         /* HF's v, o, ffn and norm tensors equal llama2.c's bit for bit */
-        const char *same[] = {"token_embd", "blk.0.attn_v", "blk.2.attn_output", "blk.4.ffn_up", "output_norm"};
+        const char *same[] = {"token_embd", "blk.0.attn_v", "blk.2.attn_output", "blk.4.ffn_up",
+                              "output_norm"};
         for (int i = 0; i < 5; i++) {
             qs_tensor *a = qs_model_tensor(m, same[i]), *b = qs_model_tensor(l2, same[i]);
             CHECK_MSG(a && b && a->rows == b->rows && a->cols == b->cols &&
-                          memcmp(a->data, b->data, (size_t)(a->rows * a->cols) * 4) == 0, "%s", same[i]);
+                          memcmp(a->data, b->data, (size_t)(a->rows * a->cols) * 4) == 0,
+                      "%s", same[i]);
         }
         /* the file's q and k rows (rotate_half order) come back in llama2.c's interleaved
          * order: after loading, q and k equal the .bin's bit for bit */
         const char *qk[] = {"blk.1.attn_q", "blk.3.attn_k"};
         for (int i = 0; i < 2; i++) {
             qs_tensor *a = qs_model_tensor(m, qk[i]), *b = qs_model_tensor(l2, qk[i]);
-            CHECK_MSG(a && b && memcmp(a->data, b->data, (size_t)(a->rows * a->cols) * 4) == 0, "%s", qk[i]);
+            CHECK_MSG(a && b && memcmp(a->data, b->data, (size_t)(a->rows * a->cols) * 4) == 0,
+                      "%s", qk[i]);
         }
         qs_model_free(l2);
     }
@@ -170,7 +177,8 @@ static void write_st(const char *path, const wt *ts, int n) {
         cJSON *e = cJSON_AddObjectToObject(h, ts[i].name);
         cJSON_AddStringToObject(e, "dtype", "F32");
         cJSON *sh = cJSON_AddArrayToObject(e, "shape");
-        for (int k = 0; k < ts[i].nd; k++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)ts[i].shape[k]));
+        for (int k = 0; k < ts[i].nd; k++)
+            cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)ts[i].shape[k]));
         cJSON *o = cJSON_AddArrayToObject(e, "data_offsets");
         cJSON_AddItemToArray(o, cJSON_CreateNumber((double)off));
         off += (uint64_t)wt_n(&ts[i]) * 4;
@@ -196,7 +204,9 @@ static void write_bytes(const char *path, const char *bytes, size_t n) {
     fclose(f);
 }
 
-static void write_text(const char *path, const char *text) { write_bytes(path, text, strlen(text)); }
+static void write_text(const char *path, const char *text) {
+    write_bytes(path, text, strlen(text));
+}
 
 static char tmpdir[256];
 
@@ -209,8 +219,8 @@ static const char *in_dir(const char *file) {
 }
 
 static void clean_dir(void) {
-    const char *files[] = {"config.json", "model.safetensors", "model.safetensors.index.json", "a.safetensors",
-                           "b.safetensors", "tokenizer.json"};
+    const char *files[] = {"config.json",   "model.safetensors", "model.safetensors.index.json",
+                           "a.safetensors", "b.safetensors",     "tokenizer.json"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) unlink(in_dir(files[i]));
 }
 
@@ -223,22 +233,26 @@ static float *fx_data[64];
 static int fx_n;
 
 static void load_fixture_tensors(void) {
-    CHECK(qs_file_read("tests/fixtures/hf-stories260K/model.safetensors", 0, (char **)&fx_buf, &fx_size) == QS_OK);
+    CHECK(qs_file_read("tests/fixtures/hf-stories260K/model.safetensors", 0, (char **)&fx_buf,
+                       &fx_size) == QS_OK);
     CHECK(qs_safetensors_parse(&fx, fx_buf, fx_size, "fixture") == QS_OK);
     fx_n = fx.n_tensors;
     for (int i = 0; i < fx_n; i++) {
         const qs_st_tensor *t = &fx.tensors[i];
         fx_data[i] = malloc((size_t)t->n_elems * 4);
         qs_safetensors_to_f32(fx_data[i], &fx, t);
-        fx_t[i] = (wt){t->name, fx_data[i], t->n_dims, {t->shape[0], t->n_dims > 1 ? t->shape[1] : 0}};
+        fx_t[i] =
+            (wt){t->name, fx_data[i], t->n_dims, {t->shape[0], t->n_dims > 1 ? t->shape[1] : 0}};
     }
 }
 
 static const char *config_with(const char *arch, const char *extra) {
     static char js[2048];
     snprintf(js, sizeof js,
-             "{\"architectures\":[\"%s\"],\"hidden_size\":64,\"intermediate_size\":172,\"num_hidden_layers\":5,"
-             "\"num_attention_heads\":8,\"num_key_value_heads\":4,\"vocab_size\":512,\"max_position_embeddings\":512,"
+             "{\"architectures\":[\"%s\"],\"hidden_size\":64,\"intermediate_size\":172,\"num_"
+             "hidden_layers\":5,"
+             "\"num_attention_heads\":8,\"num_key_value_heads\":4,\"vocab_size\":512,\"max_"
+             "position_embeddings\":512,"
              "\"rms_norm_eps\":1e-05,\"bos_token_id\":1,\"eos_token_id\":2%s}",
              arch, extra);
     return js;
@@ -254,7 +268,8 @@ static void expect_load_err(int code, const char *want) {
     qs_model *m;
     int rc = load_tmp(&m);
     CHECK_MSG(rc == code && m == NULL, "rc %d want %d (%s)", rc, code, qs_error_message());
-    CHECK_MSG(strstr(qs_error_message(), want) != NULL, "message '%s' lacks '%s'", qs_error_message(), want);
+    CHECK_MSG(strstr(qs_error_message(), want) != NULL, "message '%s' lacks '%s'",
+              qs_error_message(), want);
     qs_model_free(m);
 }
 
@@ -265,13 +280,15 @@ static void test_written_dirs(void) {
 
     /* sharded: the 47 tensors split over two files, plus an index */
     clean_dir();
-    write_text(in_dir("config.json"), config_with("LlamaForCausalLM", ",\"tie_word_embeddings\":true"));
+    write_text(in_dir("config.json"),
+               config_with("LlamaForCausalLM", ",\"tie_word_embeddings\":true"));
     write_st(in_dir("a.safetensors"), fx_t, 20);
     write_st(in_dir("b.safetensors"), fx_t + 20, fx_n - 20);
     {
         cJSON *root = cJSON_CreateObject(), *wm = cJSON_AddObjectToObject(root, "weight_map");
         cJSON_AddObjectToObject(root, "metadata");
-        for (int i = 0; i < fx_n; i++) cJSON_AddStringToObject(wm, fx_t[i].name, i < 20 ? "a.safetensors" : "b.safetensors");
+        for (int i = 0; i < fx_n; i++)
+            cJSON_AddStringToObject(wm, fx_t[i].name, i < 20 ? "a.safetensors" : "b.safetensors");
         char *s = cJSON_Print(root);
         write_text(in_dir("model.safetensors.index.json"), s);
         free(s);
@@ -287,15 +304,19 @@ static void test_written_dirs(void) {
     }
     /* a missing shard */
     unlink(in_dir("b.safetensors"));
-    expect_load_err(QS_ERR_IO, "model.safetensors.index.json names shard 'b.safetensors', which is missing");
+    expect_load_err(QS_ERR_IO,
+                    "model.safetensors.index.json names shard 'b.safetensors', which is missing");
     /* a shard name that leaves the directory */
     write_text(in_dir("model.safetensors.index.json"),
                "{\"weight_map\":{\"model.norm.weight\":\"../a.safetensors\"}}");
-    expect_load_err(QS_ERR_FORMAT, "shard name '../a.safetensors' for 'model.norm.weight' is not a plain file name");
+    expect_load_err(
+        QS_ERR_FORMAT,
+        "shard name '../a.safetensors' for 'model.norm.weight' is not a plain file name");
     /* the index says a tensor is in a shard that lacks it */
     write_st(in_dir("b.safetensors"), fx_t + 20, fx_n - 20);
     write_text(in_dir("model.safetensors.index.json"),
-               "{\"weight_map\":{\"model.embed_tokens.weight\":\"b.safetensors\",\"x\":\"a.safetensors\"}}");
+               "{\"weight_map\":{\"model.embed_tokens.weight\":\"b.safetensors\",\"x\":\"a."
+               "safetensors\"}}");
     {
         /* find where embed_tokens is; make sure the test means what it says */
         int idx = -1;
@@ -303,7 +324,9 @@ static void test_written_dirs(void) {
             if (strcmp(fx_t[i].name, "model.embed_tokens.weight") == 0) idx = i;
         CHECK(idx >= 0 && idx < 20);
     }
-    expect_load_err(QS_ERR_FORMAT, "weight_map puts 'model.embed_tokens.weight' in b.safetensors, which does not hold it");
+    expect_load_err(
+        QS_ERR_FORMAT,
+        "weight_map puts 'model.embed_tokens.weight' in b.safetensors, which does not hold it");
     unlink(in_dir("model.safetensors.index.json"));
     unlink(in_dir("a.safetensors"));
     unlink(in_dir("b.safetensors"));
@@ -317,7 +340,8 @@ static void test_written_dirs(void) {
     int n = fx_n;
     float inv[4], extra[3] = {1, 2, 3}, *lm = malloc(512 * 64 * 4);
     for (int k = 0; k < 4; k++) inv[k] = (float)(1.0 / pow(10000.0, 2.0 * k / 8));
-    for (int i = 0; i < 512 * 64; i++) lm[i] = fx_data[0][i] * 0.5f; /* tensor 0 is embed_tokens? checked below */
+    for (int i = 0; i < 512 * 64; i++)
+        lm[i] = fx_data[0][i] * 0.5f; /* tensor 0 is embed_tokens? checked below */
     CHECK(strcmp(fx_t[0].name, "model.embed_tokens.weight") == 0);
     ext[n++] = (wt){"model.layers.0.self_attn.rotary_emb.inv_freq", inv, 1, {4, 0}};
     ext[n++] = (wt){"some.other.buffer", extra, 1, {3, 0}};
@@ -333,7 +357,8 @@ static void test_written_dirs(void) {
         qs_model_free(m);
     }
     /* tie_word_embeddings true: lm_head is ignored, as transformers ties it */
-    write_text(in_dir("config.json"), config_with("LlamaForCausalLM", ",\"tie_word_embeddings\":true"));
+    write_text(in_dir("config.json"),
+               config_with("LlamaForCausalLM", ",\"tie_word_embeddings\":true"));
     rc = load_tmp(&m);
     CHECK(rc == QS_OK && m && m->w.output == m->w.token_embd && m->n_tensors == 47);
     qs_model_free(m);
@@ -352,7 +377,9 @@ static void test_written_dirs(void) {
     CHECK(qi >= 0);
     bad[qi].shape[0] = 64, bad[qi].shape[1] = 32;
     write_st(in_dir("model.safetensors"), bad, fx_n);
-    expect_load_err(QS_ERR_FORMAT, "tensor 'model.layers.2.self_attn.k_proj.weight' has shape [64, 32], expected [32, 64]");
+    expect_load_err(
+        QS_ERR_FORMAT,
+        "tensor 'model.layers.2.self_attn.k_proj.weight' has shape [64, 32], expected [32, 64]");
     bad[qi] = bad[fx_n - 1];
     write_st(in_dir("model.safetensors"), bad, fx_n - 1);
     expect_load_err(QS_ERR_FORMAT, "tensor 'model.layers.2.self_attn.k_proj.weight' is missing");
@@ -361,11 +388,15 @@ static void test_written_dirs(void) {
     write_st(in_dir("model.safetensors"), fx_t, fx_n);
     write_text(in_dir("config.json"), config_with("GPT2LMHeadModel", ""));
     char want[600];
-    snprintf(want, sizeof want, "unsupported architecture 'GPT2LMHeadModel' in %s/config.json", tmpdir);
+    snprintf(want, sizeof want, "unsupported architecture 'GPT2LMHeadModel' in %s/config.json",
+             tmpdir);
     expect_load_err(QS_ERR_UNSUPPORTED, want);
-    write_text(in_dir("config.json"), config_with("LlamaForCausalLM", ",\"rope_scaling\":{\"type\":\"dynamic\",\"factor\":2}"));
+    write_text(
+        in_dir("config.json"),
+        config_with("LlamaForCausalLM", ",\"rope_scaling\":{\"type\":\"dynamic\",\"factor\":2}"));
     expect_load_err(QS_ERR_UNSUPPORTED, "unsupported rope_scaling type 'dynamic'");
-    write_text(in_dir("config.json"), "{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64}");
+    write_text(in_dir("config.json"),
+               "{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":64}");
     expect_load_err(QS_ERR_FORMAT, "missing required field 'intermediate_size'");
     /* a corrupt safetensors file */
     write_text(in_dir("config.json"), config_with("LlamaForCausalLM", ""));
@@ -391,7 +422,8 @@ static void test_written_dirs(void) {
         qw[n++] = (wt){names[3 * l + 1], zeros, 1, {32, 0}};
         qw[n++] = (wt){names[3 * l + 2], l == 4 ? vb : zeros, 1, {32, 0}};
     }
-    write_text(in_dir("config.json"), config_with("Qwen2ForCausalLM", ",\"tie_word_embeddings\":true"));
+    write_text(in_dir("config.json"),
+               config_with("Qwen2ForCausalLM", ",\"tie_word_embeddings\":true"));
     write_st(in_dir("model.safetensors"), qw, n);
     rc = load_tmp(&m);
     CHECK_MSG(rc == QS_OK, "%s", qs_error_message());

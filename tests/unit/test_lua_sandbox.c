@@ -18,8 +18,8 @@
 
 /* Runs `path` in a fresh sandbox with the given limits and parameters; returns the status
  * and, in *msg, the malloc'd error message (NULL on success). */
-static int run_script(const char *path, const qs_lua_limits *lim, int nparams,
-                      char *const *params, char **msg) {
+static int run_script(const char *path, const qs_lua_limits *lim, int nparams, char *const *params,
+                      char **msg) {
     lua_State *L = NULL;
     *msg = NULL;
     int rc = qs_lua_new(&L, lim);
@@ -29,8 +29,10 @@ static int run_script(const char *path, const qs_lua_limits *lim, int nparams,
     }
     rc = qs_lua_declare_global(L, "result");
     if (rc == QS_OK) rc = qs_lua_set_params(L, nparams, params);
-    if (rc == QS_OK) rc = qs_lua_run_file(L, path, msg);
-    else *msg = strdup(qs_error_message());
+    if (rc == QS_OK)
+        rc = qs_lua_run_file(L, path, msg);
+    else
+        *msg = strdup(qs_error_message());
     qs_lua_close(L);
     return rc;
 }
@@ -58,14 +60,14 @@ static void test_escapes(void) {
     expect_refused(SCRIPT("escape_os_execute.lua"), def, 0, NULL,
                    "escape_os_execute.lua:2:", "attempt to call a nil value (field 'execute')");
     CHECK(access("/tmp/qscope_sandbox_escaped", F_OK) != 0);
-    expect_refused(SCRIPT("escape_io_popen.lua"), def, 0, NULL, "escape_io_popen.lua:2:",
-                   "undefined global 'io'");
-    expect_refused(SCRIPT("escape_io_open.lua"), def, 0, NULL, "escape_io_open.lua:1:",
-                   "undefined global 'io'");
+    expect_refused(SCRIPT("escape_io_popen.lua"), def, 0, NULL,
+                   "escape_io_popen.lua:2:", "undefined global 'io'");
+    expect_refused(SCRIPT("escape_io_open.lua"), def, 0, NULL,
+                   "escape_io_open.lua:1:", "undefined global 'io'");
     expect_refused(SCRIPT("escape_bytecode_load.lua"), def, 0, NULL,
                    "escape_bytecode_load.lua:5:", "attempt to load a binary chunk (mode is 't')");
-    expect_refused(SCRIPT("escape_string_dump.lua"), def, 0, NULL, "escape_string_dump.lua:2:",
-                   "attempt to call a nil value (field 'dump')");
+    expect_refused(SCRIPT("escape_string_dump.lua"), def, 0, NULL,
+                   "escape_string_dump.lua:2:", "attempt to call a nil value (field 'dump')");
     expect_refused(SCRIPT("escape_string_method_dump.lua"), def, 0, NULL,
                    "escape_string_method_dump.lua:2:", "field 'dump'");
     expect_refused(SCRIPT("escape_debug_getinfo.lua"), def, 0, NULL,
@@ -74,21 +76,21 @@ static void test_escapes(void) {
                    "escape_debug_sethook.lua:2:", "undefined global 'debug'");
     expect_refused(SCRIPT("escape_package_loadlib.lua"), def, 0, NULL,
                    "escape_package_loadlib.lua:1:", "undefined global 'package'");
-    expect_refused(SCRIPT("escape_require.lua"), def, 0, NULL, "escape_require.lua:2:",
-                   "undefined global 'require'");
-    expect_refused(SCRIPT("escape_dofile.lua"), def, 0, NULL, "escape_dofile.lua:1:",
-                   "undefined global 'dofile'");
-    expect_refused(SCRIPT("escape_loadfile.lua"), def, 0, NULL, "escape_loadfile.lua:1:",
-                   "undefined global 'loadfile'");
-    expect_refused(SCRIPT("escape_collectgarbage.lua"), def, 0, NULL,
-                   "escape_collectgarbage.lua:6:",
-                   "collectgarbage('stop') is not allowed in a qscope script");
+    expect_refused(SCRIPT("escape_require.lua"), def, 0, NULL,
+                   "escape_require.lua:2:", "undefined global 'require'");
+    expect_refused(SCRIPT("escape_dofile.lua"), def, 0, NULL,
+                   "escape_dofile.lua:1:", "undefined global 'dofile'");
+    expect_refused(SCRIPT("escape_loadfile.lua"), def, 0, NULL,
+                   "escape_loadfile.lua:1:", "undefined global 'loadfile'");
+    expect_refused(
+        SCRIPT("escape_collectgarbage.lua"), def, 0, NULL,
+        "escape_collectgarbage.lua:6:", "collectgarbage('stop') is not allowed in a qscope script");
     expect_refused(SCRIPT("escape_global_metatable.lua"), def, 0, NULL,
                    "escape_global_metatable.lua:2:", "cannot change a protected metatable");
 
     /* the rest of os, one line each */
-    static const char *const os_gone[] = {"exit", "remove", "rename", "getenv", "tmpname",
-                                          "setlocale", "difftime"};
+    static const char *const os_gone[] = {"exit",    "remove",    "rename",  "getenv",
+                                          "tmpname", "setlocale", "difftime"};
     for (size_t i = 0; i < sizeof os_gone / sizeof *os_gone; i++) {
         lua_State *L = NULL;
         CHECK(qs_lua_new(&L, NULL) == QS_OK);
@@ -143,9 +145,10 @@ static void test_bytecode(void) {
     CHECK(bc.len > 4 && memcmp(bc.data, LUA_SIGNATURE, 4) == 0);
     lua_pushlstring(L, bc.data, bc.len);
     CHECK(qs_lua_set_global(L, "bc") == QS_OK);
-    CHECK(qs_lua_run_string(L, "local f, err = load(bc, 'dumped', 'b')\n"
-                               "assert(f == nil)\nerror(err, 0)", "=bccheck", &msg) ==
-          QS_ERR_SCRIPT);
+    CHECK(qs_lua_run_string(L,
+                            "local f, err = load(bc, 'dumped', 'b')\n"
+                            "assert(f == nil)\nerror(err, 0)",
+                            "=bccheck", &msg) == QS_ERR_SCRIPT);
     CHECK_MSG(has(msg, "attempt to load a binary chunk (mode is 't')"), "%s", msg);
     free(msg);
     qs_lua_close(L);
@@ -159,11 +162,10 @@ static void test_limits(void) {
     CHECK(lim.max_memory == (size_t)4 << 30);
 
     lim.max_instructions = 1000000;
-    expect_refused(SCRIPT("limit_infinite_loop.lua"), &lim, 0, NULL,
-                   "limit_infinite_loop.lua:1:",
+    expect_refused(SCRIPT("limit_infinite_loop.lua"), &lim, 0, NULL, "limit_infinite_loop.lua:1:",
                    "script exceeded its instruction limit of 1000000 instructions");
-    expect_refused(SCRIPT("limit_pcall_loop.lua"), &lim, 0, NULL, "limit_pcall_loop.lua:",
-                   "script exceeded its instruction limit");
+    expect_refused(SCRIPT("limit_pcall_loop.lua"), &lim, 0, NULL,
+                   "limit_pcall_loop.lua:", "script exceeded its instruction limit");
 
     /* the same loop stopped by the clock (wall time, so no instruction limit here) */
     lim = qs_lua_limits_default();
@@ -182,16 +184,21 @@ static void test_limits(void) {
     lua_State *L = NULL;
     CHECK(qs_lua_new(&L, &lim) == QS_OK);
     char *msg = NULL;
-    CHECK(qs_lua_run_string(L, "local ok, e = pcall(string.rep, 'x', 1 << 30)\n"
-                               "assert(not ok)\nerror(e)", "=rethrow", &msg) == QS_ERR_SCRIPT);
+    CHECK(qs_lua_run_string(L,
+                            "local ok, e = pcall(string.rep, 'x', 1 << 30)\n"
+                            "assert(not ok)\nerror(e)",
+                            "=rethrow", &msg) == QS_ERR_SCRIPT);
     CHECK_MSG(has(msg, "rethrow:3: not enough memory") && has(msg, "stack traceback:") &&
-                  has(msg, "memory limit of 64 MiB"), "%s", msg);
+                  has(msg, "memory limit of 64 MiB"),
+              "%s", msg);
     free(msg);
     /* the state stays usable after a memory error, and the accounting comes back down */
     size_t before = qs_lua_memory_used(L);
     CHECK(before > 0 && before < ((size_t)1 << 20));
-    CHECK(qs_lua_run_string(L, "big = nil; local s = string.rep('y', 10 << 20)\n"
-                               "assert(#s == 10 << 20)", "=after", &msg) == QS_ERR_SCRIPT);
+    CHECK(qs_lua_run_string(L,
+                            "big = nil; local s = string.rep('y', 10 << 20)\n"
+                            "assert(#s == 10 << 20)",
+                            "=after", &msg) == QS_ERR_SCRIPT);
     CHECK_MSG(has(msg, "assignment to undefined global 'big'"), "%s", msg);
     free(msg);
     CHECK(qs_lua_declare_global(L, "big") == QS_OK);
@@ -216,10 +223,10 @@ static void test_limits(void) {
 }
 
 static void test_strict_globals(void) {
-    expect_refused(SCRIPT("strict_read.lua"), NULL, 0, NULL, "strict_read.lua:2:",
-                   "undefined global 'bitz'");
-    expect_refused(SCRIPT("strict_write.lua"), NULL, 0, NULL, "strict_write.lua:2:",
-                   "assignment to undefined global 'bitz' (use local)");
+    expect_refused(SCRIPT("strict_read.lua"), NULL, 0, NULL,
+                   "strict_read.lua:2:", "undefined global 'bitz'");
+    expect_refused(SCRIPT("strict_write.lua"), NULL, 0, NULL,
+                   "strict_write.lua:2:", "assignment to undefined global 'bitz' (use local)");
 
     /* host globals: set_global gives a value, declare_global allows a later assignment */
     lua_State *L = NULL;
@@ -242,8 +249,8 @@ static void test_strict_globals(void) {
 
 static void test_errors(void) {
     char *msg = NULL;
-    expect_refused(SCRIPT("syntax_error.lua"), NULL, 0, NULL, "tests/lua/syntax_error.lua:3:",
-                   "unexpected symbol near '='");
+    expect_refused(SCRIPT("syntax_error.lua"), NULL, 0, NULL,
+                   "tests/lua/syntax_error.lua:3:", "unexpected symbol near '='");
 
     int rc = run_script(SCRIPT("runtime_error.lua"), NULL, 0, NULL, &msg);
     CHECK(rc == QS_ERR_SCRIPT);
@@ -258,7 +265,8 @@ static void test_errors(void) {
     rc = run_script("tests/lua/no_such_script.lua", NULL, 0, NULL, &msg);
     CHECK(rc == QS_ERR_IO);
     CHECK_MSG(has(msg, "cannot open Lua script 'tests/lua/no_such_script.lua'") &&
-                  has(msg, "No such file"), "%s", msg);
+                  has(msg, "No such file"),
+              "%s", msg);
     free(msg);
 
     rc = run_script("tests/lua", NULL, 0, NULL, &msg); /* a directory opens but cannot be read */
@@ -283,8 +291,8 @@ static void test_allowed(void) {
     char *msg = NULL;
     lua_State *L = NULL;
     /* under every limit at once: the hook must not disturb a well-behaved script */
-    qs_lua_limits lim = {.max_seconds = 600, .max_instructions = 10000000,
-                         .max_memory = (size_t)64 << 20};
+    qs_lua_limits lim = {
+        .max_seconds = 600, .max_instructions = 10000000, .max_memory = (size_t)64 << 20};
     CHECK(qs_lua_new(&L, &lim) == QS_OK);
     CHECK(qs_lua_declare_global(L, "result") == QS_OK);
     int rc = qs_lua_run_file(L, SCRIPT("sandbox_ok.lua"), &msg);
@@ -298,13 +306,14 @@ static void test_allowed(void) {
 static void test_params(void) {
     char *msg = NULL;
     char *ro[] = {"bits=4"};
-    expect_refused(SCRIPT("params_readonly.lua"), NULL, 1, ro, "params_readonly.lua:1:",
-                   "params is read-only: cannot set 'bits'");
-    expect_refused(SCRIPT("params_rawset.lua"), NULL, 1, ro, "params_rawset.lua:1:",
-                   "bad argument #1 to 'rawset' (table expected");
+    expect_refused(SCRIPT("params_readonly.lua"), NULL, 1, ro,
+                   "params_readonly.lua:1:", "params is read-only: cannot set 'bits'");
+    expect_refused(SCRIPT("params_rawset.lua"), NULL, 1, ro,
+                   "params_rawset.lua:1:", "bad argument #1 to 'rawset' (table expected");
 
-    char *good[] = {"bits=3", "scale=0.5", "name=run7", "quick=true",
-                    "sites=attn_in,ffn_down_in", "groups=32,128"};
+    char *good[] = {
+        "bits=3",       "scale=0.5", "name=run7", "quick=true", "sites=attn_in,ffn_down_in",
+        "groups=32,128"};
     int rc = run_script(SCRIPT("declare_params.lua"), NULL, 6, good, &msg);
     CHECK_MSG(rc == QS_OK, "%s", msg);
     free(msg);
@@ -312,7 +321,8 @@ static void test_params(void) {
     char *typo[] = {"bits=3", "zeta=1", "bitz=3"};
     expect_refused(SCRIPT("declare_params_unknown.lua"), NULL, 3, typo,
                    "declare_params_unknown.lua:2: unknown parameters 'bitz', 'zeta' on the "
-                   "command line (the script declares 'bits', 'group')", NULL);
+                   "command line (the script declares 'bits', 'group')",
+                   NULL);
     char *four[] = {"bits=four"};
     expect_refused(SCRIPT("declare_params_type.lua"), NULL, 1, four,
                    "declare_params_type.lua:2:", "parameter 'bits' expects a number, got 'four'");

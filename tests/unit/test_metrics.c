@@ -65,15 +65,16 @@ static void test_parallel(const float *x, const float *y) {
     }
     CHECK(syn_rel(r.sum_sq_err, se, 0) < 1e-12 && syn_rel(r.sum_sq_ref, sx, 0) < 1e-12);
     CHECK(r.max_abs_err == mx);
-    printf("4-bit per-tensor fake quant of the synthetic tensor: SQNR %.3f dB, MSE %.6g\n", r.sqnr_db,
-           r.mse);
+    printf("4-bit per-tensor fake quant of the synthetic tensor: SQNR %.3f dB, MSE %.6g\n",
+           r.sqnr_db, r.mse);
     /* pieces merged */
     qs_error_metrics a, b;
     CHECK(qs_metrics_compute(&a, x, y, 12345) == QS_OK);
     CHECK(qs_metrics_compute(&b, x + 12345, y + 12345, N - 12345) == QS_OK);
     qs_metrics_merge(&a, &b);
     CHECK(a.n == N && a.max_abs_err == r.max_abs_err);
-    CHECK(syn_rel(a.mse, r.mse, 0) < MERGE_REL_TOL && syn_rel(a.sqnr_db, r.sqnr_db, 0) < MERGE_REL_TOL);
+    CHECK(syn_rel(a.mse, r.mse, 0) < MERGE_REL_TOL &&
+          syn_rel(a.sqnr_db, r.sqnr_db, 0) < MERGE_REL_TOL);
 }
 
 static void test_errors(float *x, const float *y) {

@@ -33,7 +33,8 @@ static void detect(detections *d, const float *x, const qs_outlier_config *cfg) 
         QS_ASSERT(qs_tokenscan(scan, xw, TW, C) == QS_OK);
         QS_ASSERT(qs_chanstats_add_scan(d->s, xw, TW, C, scan) == QS_OK);
         int n = 0;
-        QS_ASSERT(qs_outliers_tokens(d->tok + d->n_tok, &n, scan, TW, (int64_t)w * TW, cfg) == QS_OK);
+        QS_ASSERT(qs_outliers_tokens(d->tok + d->n_tok, &n, scan, TW, (int64_t)w * TW, cfg) ==
+                  QS_OK);
         d->n_tok += n;
     }
     QS_ASSERT(qs_outliers_channels(d->ch, &d->n_ch, d->s, cfg) == QS_OK);
@@ -80,10 +81,10 @@ static void test_planted(const float *x) {
 static void test_hand_channels(void) {
     /* C = 4, 4 tokens. mean|x| per channel: 1, 2, 3, 50 -> median over channels 2.5 */
     const float x[4 * 4] = {
-        1, 2, 3, 50,    /* median |x| 2.5: 50/2.5 = 20 >= tau, outlier in c3 */
-        -1, 2, 3, 100,  /* median 2.5: 40 */
-        1, -2, 3, 49,   /* median 2.5: 19.6 < 20, not an outlier */
-        -1, 2, -3, 1,   /* median 1.5 */
+        1,  2,  3,  50,  /* median |x| 2.5: 50/2.5 = 20 >= tau, outlier in c3 */
+        -1, 2,  3,  100, /* median 2.5: 40 */
+        1,  -2, 3,  49,  /* median 2.5: 19.6 < 20, not an outlier */
+        -1, 2,  -3, 1,   /* median 1.5 */
     };
     qs_chanstats *s = NULL;
     CHECK(qs_chanstats_create(&s, 4, NULL) == QS_OK);
@@ -95,8 +96,8 @@ static void test_hand_channels(void) {
     CHECK(qs_outliers_channels(ch, &n, s, NULL) == QS_OK);
     CHECK(n == 1 && ch[0].channel == 3);
     CHECK(ch[0].absmax == 100.0);
-    CHECK(ch[0].token_fraction == 0.5);          /* 2 of 4 tokens: >= 0.5 is inclusive */
-    CHECK(ch[0].sequence_fraction == 0.5);       /* window 1 only */
+    CHECK(ch[0].token_fraction == 0.5);    /* 2 of 4 tokens: >= 0.5 is inclusive */
+    CHECK(ch[0].sequence_fraction == 0.5); /* window 1 only */
     CHECK_NEAR(ch[0].ratio_to_median, 100.0 / 2.5, 1e-12);
     qs_outlier_config cfg = qs_outlier_config_default();
     cfg.min_token_frac = 0.51;
@@ -117,11 +118,11 @@ static void test_hand_channels(void) {
 
 static void test_hand_tokens(void) {
     qs_token_stat scan[5] = {
-        {100.0f, -100.0f, 3, 0.1},   /* exactly A and exactly rho: both inclusive */
-        {99.99f, 99.99f, 1, 0.0},    /* below A although the ratio is +inf */
-        {5000.0f, 5000.0f, 2, 5.1},  /* ratio 980 < 1000 */
-        {200.0f, 200.0f, 0, 0.0},    /* median 0: ratio +inf */
-        {0.0f, 0.0f, 0, 0.0},        /* an all-zero token: ratio 0, nothing */
+        {100.0f, -100.0f, 3, 0.1},  /* exactly A and exactly rho: both inclusive */
+        {99.99f, 99.99f, 1, 0.0},   /* below A although the ratio is +inf */
+        {5000.0f, 5000.0f, 2, 5.1}, /* ratio 980 < 1000 */
+        {200.0f, 200.0f, 0, 0.0},   /* median 0: ratio +inf */
+        {0.0f, 0.0f, 0, 0.0},       /* an all-zero token: ratio 0, nothing */
     };
     qs_outlier_token out[5];
     int n = -1;
@@ -153,7 +154,8 @@ static void test_shared(void) {
     CHECK(n == 1 && ch[0] == 7);
     CHECK(qs_outliers_shared_channels(ch, layers, &n, sets, sizes, 4, 16, 1) == QS_OK);
     CHECK(n == 4 && ch[0] == 1 && ch[3] == 9 && layers[3] == 1);
-    CHECK(qs_outliers_shared_channels(ch, layers, &n, sets, sizes, 4, 9, 2) == QS_ERR_ARG); /* 9 >= C */
+    CHECK(qs_outliers_shared_channels(ch, layers, &n, sets, sizes, 4, 9, 2) ==
+          QS_ERR_ARG); /* 9 >= C */
     CHECK(qs_outliers_shared_channels(ch, layers, &n, sets, sizes, 4, 16, 0) == QS_ERR_ARG);
     CHECK(qs_outliers_shared_channels(ch, layers, &n, sets, sizes, 0, 16, 1) == QS_OK && n == 0);
 }
@@ -180,10 +182,11 @@ static int dump(const char *dir, const float *x) {
     char meta[256];
     qs_outlier_config oc = qs_outlier_config_default();
     qs_chanstats_config cc = qs_chanstats_get_config(d.s);
-    int len = snprintf(meta, sizeof meta,
-                       "W %d\nTW %d\nC %d\ntau %.17g\nphi %.17g\nmin_token_frac %.17g\n"
-                       "massive_abs %.17g\nmassive_ratio %.17g\n",
-                       W, TW, C, cc.tau, cc.phi, oc.min_token_frac, oc.massive_abs, oc.massive_ratio);
+    int len =
+        snprintf(meta, sizeof meta,
+                 "W %d\nTW %d\nC %d\ntau %.17g\nphi %.17g\nmin_token_frac %.17g\n"
+                 "massive_abs %.17g\nmassive_ratio %.17g\n",
+                 W, TW, C, cc.tau, cc.phi, oc.min_token_frac, oc.massive_abs, oc.massive_ratio);
     int bad = syn_write(dir, "meta.txt", meta, (size_t)len);
     bad |= syn_write(dir, "x.f32", x, sizeof(float) * W * TW * C);
     bad |= syn_write(dir, "chan.i32", chan, sizeof(int32_t) * d.n_ch);

@@ -24,12 +24,12 @@
 #include "text.h"
 #include "windows.h"
 
-#define MODEL "data/models/stories260K.bin"
-#define TEXT "data/text/tinystories_v1_valid_head.txt"
+#define MODEL                     "data/models/stories260K.bin"
+#define TEXT                      "data/text/tinystories_v1_valid_head.txt"
 #define MAX_PLANT_LOGIT_REL_ERROR 1e-4 /* the bound */
-#define PLANT_K 100.0
-#define N_TOKENS 16384
-#define WIN_T 64
+#define PLANT_K                   100.0
+#define N_TOKENS                  16384
+#define WIN_T                     64
 
 static qs_model *load(void) {
     qs_model *m = NULL;
@@ -38,7 +38,11 @@ static qs_model *load(void) {
 }
 
 /* logits (T, V) of tokens through m; with a hook capturing one site's (T, C) copy */
-typedef struct grab { int site, layer; float *x; int C; } grab;
+typedef struct grab {
+    int site, layer;
+    float *x;
+    int C;
+} grab;
 
 static int grab_site(void *user, int site, int layer, float *x, int T, int C, int pos0) {
     grab *g = user;
@@ -75,7 +79,9 @@ static void test_function_preserved(const int *tok) {
     size_t nl = (size_t)WIN_T * V, nx = (size_t)WIN_T * (H > c->dim ? H : c->dim);
     float *ref = malloc(sizeof(float) * nl), *got = malloc(sizeof(float) * nl);
     float *x0 = malloc(sizeof(float) * nx), *x1 = malloc(sizeof(float) * nx);
-    struct { int site, layer, channel, seen[4]; } cases[] = {
+    struct {
+        int site, layer, channel, seen[4];
+    } cases[] = {
         {QS_SITE_ATTN_IN, 1, 7, {7, -1}},
         {QS_SITE_FFN_IN, 3, 20, {20, -1}},
         {QS_SITE_FFN_DOWN_IN, 2, 100, {100, -1}},
@@ -83,7 +89,8 @@ static void test_function_preserved(const int *tok) {
         {QS_SITE_ATTN_O_IN, 4, 13, {21, 29, -1}},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        grab g0 = {cases[k].site, cases[k].layer, x0, 0}, g1 = {cases[k].site, cases[k].layer, x1, 0};
+        grab g0 = {cases[k].site, cases[k].layer, x0, 0},
+             g1 = {cases[k].site, cases[k].layer, x1, 0};
         run(m0, tok, WIN_T, ref, &g0);
         qs_model *m = load();
         qs_plant_spec p = {cases[k].site, cases[k].layer, cases[k].channel, PLANT_K};
@@ -103,12 +110,16 @@ static void test_function_preserved(const int *tok) {
                 double a = x0[(size_t)t * C + ch], b = x1[(size_t)t * C + ch];
                 double want = planted ? PLANT_K * a : a;
                 double e2 = fabs(b - want) / (fabs(want) + 1e-3);
-                if (planted) worst_planted = e2 > worst_planted ? e2 : worst_planted;
-                else worst_other = e2 > worst_other ? e2 : worst_other;
+                if (planted)
+                    worst_planted = e2 > worst_planted ? e2 : worst_planted;
+                else
+                    worst_other = e2 > worst_other ? e2 : worst_other;
             }
         }
-        CHECK_MSG(worst_planted < 1e-3, "%s planted channel rel err %g", qs_site_name(cases[k].site), worst_planted);
-        CHECK_MSG(worst_other < 1e-3, "%s other channels rel err %g", qs_site_name(cases[k].site), worst_other);
+        CHECK_MSG(worst_planted < 1e-3, "%s planted channel rel err %g",
+                  qs_site_name(cases[k].site), worst_planted);
+        CHECK_MSG(worst_other < 1e-3, "%s other channels rel err %g", qs_site_name(cases[k].site),
+                  worst_other);
         qs_model_free(m);
     }
     /* all layers at once */
@@ -202,12 +213,11 @@ static void test_bad_specs(void) {
     qs_model *m0 = load();
     qs_plant_spec ok = {QS_SITE_ATTN_IN, 0, 0, 10.0};
     qs_plant_spec bad[] = {
-        {QS_SITE_ATTN_IN, 5, 0, 10.0},      /* layer out of range (5 layers) */
-        {QS_SITE_ATTN_IN, 0, 64, 10.0},     /* channel out of range (dim 64) */
-        {QS_SITE_FFN_DOWN_IN, 0, 172, 10.0},/* hidden 172 */
-        {QS_SITE_ATTN_O_IN, 0, 32, 10.0},   /* kv width 32 */
-        {QS_SITE_ATTN_IN, 0, 0, 0.0},
-        {QS_SITE_ATTN_IN, 0, 0, NAN},
+        {QS_SITE_ATTN_IN, 5, 0, 10.0},       /* layer out of range (5 layers) */
+        {QS_SITE_ATTN_IN, 0, 64, 10.0},      /* channel out of range (dim 64) */
+        {QS_SITE_FFN_DOWN_IN, 0, 172, 10.0}, /* hidden 172 */
+        {QS_SITE_ATTN_O_IN, 0, 32, 10.0},    /* kv width 32 */
+        {QS_SITE_ATTN_IN, 0, 0, 0.0},        {QS_SITE_ATTN_IN, 0, 0, NAN},
         {QS_SITE_RESID, 0, 0, 10.0},
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {

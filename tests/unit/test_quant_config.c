@@ -51,10 +51,12 @@ static void test_examples(void) {
     CHECK(c.w.spec.gran == QS_QUANT_TENSOR && c.a.spec.gran == QS_QUANT_TENSOR);
     /* mse applies to both sides and makes the activations static */
     CHECK(qs_quant_config_parse(&c, "W4A8 g64 mse") == 0);
-    CHECK(c.w.spec.gran == QS_QUANT_GROUP && c.w.spec.group == 64 && c.a.spec.gran == QS_QUANT_ROW &&
-          c.w.spec.clip == QS_QUANT_MSE && c.a.spec.clip == QS_QUANT_MSE && c.a.is_static);
+    CHECK(c.w.spec.gran == QS_QUANT_GROUP && c.w.spec.group == 64 &&
+          c.a.spec.gran == QS_QUANT_ROW && c.w.spec.clip == QS_QUANT_MSE &&
+          c.a.spec.clip == QS_QUANT_MSE && c.a.is_static);
     CHECK(qs_quant_config_parse(&c, "W6A16 per-channel affine") == 0);
-    CHECK(c.w.spec.bits == 6 && c.w.spec.gran == QS_QUANT_ROW && c.w.spec.scheme == QS_QUANT_AFFINE);
+    CHECK(c.w.spec.bits == 6 && c.w.spec.gran == QS_QUANT_ROW &&
+          c.w.spec.scheme == QS_QUANT_AFFINE);
     CHECK(qs_quant_config_parse(&c, "W16A8 per-token percentile:99.9") == 0);
     CHECK(c.w.spec.bits == 16 && c.a.spec.clip == QS_QUANT_PERCENTILE &&
           c.a.spec.percentile == 99.9 && c.a.spec.gran == QS_QUANT_ROW);
@@ -124,7 +126,8 @@ static void test_round_trips(void) {
         {"W8A8 percentile:100", "W8A8 per-token percentile:100"},
         {"W8A8 a:per-token", "W8A8 per-token"},
     };
-    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) round_trip(pairs[i][0], pairs[i][1]);
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
+        round_trip(pairs[i][0], pairs[i][1]);
 }
 
 static void expect_error(const char *name, const char *msg) {
@@ -132,7 +135,7 @@ static void expect_error(const char *name, const char *msg) {
     int rc = qs_quant_config_parse(&c, name);
     CHECK_MSG(rc == QS_ERR_ARG && strstr(qs_error_message(), msg) != NULL,
               "'%s': rc %d, message '%s', expected '%s'", name, rc, qs_error_message(), msg);
-    CHECK(c.w.spec.bits == 16 && c.a.spec.bits == 16);        /* left at the default */
+    CHECK(c.w.spec.bits == 16 && c.a.spec.bits == 16); /* left at the default */
 }
 
 static void test_errors(void) {
@@ -179,9 +182,10 @@ static void test_format_limits(void) {
     qs_quant_config c;
     char buf[256];
     CHECK(qs_quant_config_parse(&c, "W4A16 g128") == 0);
-    CHECK(qs_quant_config_format(buf, 5, &c) == QS_ERR_ARG && strstr(qs_error_message(), "needs 11 bytes"));
+    CHECK(qs_quant_config_format(buf, 5, &c) == QS_ERR_ARG &&
+          strstr(qs_error_message(), "needs 11 bytes"));
     CHECK(qs_quant_config_format(buf, 11, &c) == 0 && strcmp(buf, "W4A16 g128") == 0);
-    c.w.spec.gran = QS_QUANT_COL;                     /* per-column weights: no word for it */
+    c.w.spec.gran = QS_QUANT_COL; /* per-column weights: no word for it */
     CHECK(qs_quant_config_format(buf, sizeof buf, &c) == QS_ERR_ARG);
     CHECK(qs_quant_config_parse(&c, "W8A8 a:mse") == 0);
     c.a.is_static = 0;

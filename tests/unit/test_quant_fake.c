@@ -12,6 +12,7 @@
 
 #include "check.h"
 #include "error.h"
+#include "fp16.h"
 #include "quant.h"
 
 /* ---- data ---------------------------------------------------------------------------- */
@@ -69,8 +70,10 @@ static result run(const qs_quant_spec *sp, const float *x, int rows, int cols, i
     if (mode == 2) {
         memcpy(r.y, x, n * sizeof *x);
         r.rc = qs_quant_fake(r.y, r.y, rows, cols, sp, &io, &r.rep);
-    } else if (mode == 1) r.rc = qs_quant_fake(r.y, x, rows, cols, sp, &io, &r.rep);
-    else r.rc = qs_quant_fake_ref(r.y, x, rows, cols, sp, &io, &r.rep);
+    } else if (mode == 1)
+        r.rc = qs_quant_fake(r.y, x, rows, cols, sp, &io, &r.rep);
+    else
+        r.rc = qs_quant_fake_ref(r.y, x, rows, cols, sp, &io, &r.rep);
     return r;
 }
 
@@ -97,14 +100,18 @@ static void test_fast_equals_ref(void) {
                 for (int cl = 0; cl < QS_QUANT_CLIP_COUNT; cl++)
                     for (int bi = 0; bi < 4; bi++)
                         for (int gs = 0; gs < (gr == QS_QUANT_GROUP ? 3 : 1); gs++) {
-                            qs_quant_spec sp = {.bits = bits[bi], .scheme = sch, .gran = gr,
-                                                .group = (int[]){32, 128, 5}[gs], .clip = cl,
-                                                .percentile = 99.0, .fp32_scales = bi == 1};
+                            qs_quant_spec sp = {.bits = bits[bi],
+                                                .scheme = sch,
+                                                .gran = gr,
+                                                .group = (int[]){32, 128, 5}[gs],
+                                                .clip = cl,
+                                                .percentile = 99.0,
+                                                .fp32_scales = bi == 1};
                             long N = qs_quant_n_scales(&sp, rows, cols), n = (long)rows * cols;
                             result ref = run(&sp, x, rows, cols, 0);
                             result fast = run(&sp, x, rows, cols, 1);
                             result inpl = run(&sp, x, rows, cols, 2);
-                            omp_set_num_threads(3);          /* more threads than cores */
+                            omp_set_num_threads(3); /* more threads than cores */
                             result thr3 = run(&sp, x, rows, cols, 1);
                             omp_set_num_threads(1);
                             result thr1 = run(&sp, x, rows, cols, 1);
@@ -116,9 +123,10 @@ static void test_fast_equals_ref(void) {
                             if (!ok) {
                                 n_bad++;
                                 if (n_bad < 5)
-                                    fprintf(stderr, "differs: (%d,%d) b%d %s %s g%d %s\n", rows, cols,
-                                            sp.bits, qs_quant_scheme_name(sch), qs_quant_gran_name(gr),
-                                            sp.group, qs_quant_clip_name(cl));
+                                    fprintf(stderr, "differs: (%d,%d) b%d %s %s g%d %s\n", rows,
+                                            cols, sp.bits, qs_quant_scheme_name(sch),
+                                            qs_quant_gran_name(gr), sp.group,
+                                            qs_quant_clip_name(cl));
                             }
                             n_configs++;
                             result_free(&ref), result_free(&fast), result_free(&inpl);
@@ -139,8 +147,9 @@ static void test_zero_and_constant_groups(void) {
     enum { R = 3, C = 172 };
     float x[R * C], y[R * C];
     for (int i = 0; i < R * C; i++) x[i] = 0.0f;
-    for (int c = 0; c < C; c++) x[1 * C + c] = 0.3f;                    /* constant row */
-    for (int c = 0; c < C; c++) x[2 * C + c] = c < 128 ? 0.0f : -0.01f * (float)(c - 127); /* zero group */
+    for (int c = 0; c < C; c++) x[1 * C + c] = 0.3f; /* constant row */
+    for (int c = 0; c < C; c++)
+        x[2 * C + c] = c < 128 ? 0.0f : -0.01f * (float)(c - 127); /* zero group */
     for (int sch = 0; sch < QS_QUANT_SCHEME_COUNT; sch++) {
         qs_quant_spec sp = {.bits = 4, .scheme = sch, .gran = QS_QUANT_GROUP, .group = 128};
         qs_quant_report rep;
@@ -148,7 +157,7 @@ static void test_zero_and_constant_groups(void) {
         qs_quant_io io = {.scales = scales, .count_levels = 1};
         CHECK(qs_quant_fake(y, x, R, C, &sp, &io, &rep) == 0);
         int zeros_ok = 1, nan = 0;
-        for (int c = 0; c < C; c++) zeros_ok &= is_pos_zero(y[c]);     /* all-zero row */
+        for (int c = 0; c < C; c++) zeros_ok &= is_pos_zero(y[c]); /* all-zero row */
         for (int c = 0; c < 128; c++) zeros_ok &= is_pos_zero(y[2 * C + c]);
         for (int i = 0; i < R * C; i++) nan |= isnan(y[i]);
         CHECK(zeros_ok && !nan);
@@ -159,8 +168,10 @@ static void test_zero_and_constant_groups(void) {
         CHECK(y[C] == y[C + 100]);
         /* the short last group (44 values) has its own scale */
         float amax = 0.01f * 44;
-        if (sch == QS_QUANT_SYMMETRIC) CHECK(scales[5] == qs_quant_fp16_round(amax / 7.0f));
-        else CHECK(scales[5] == qs_quant_fp16_round(amax / 15.0f));
+        if (sch == QS_QUANT_SYMMETRIC)
+            CHECK(scales[5] == qs_fp16_round(amax / 7.0f));
+        else
+            CHECK(scales[5] == qs_fp16_round(amax / 15.0f));
     }
 }
 
@@ -169,15 +180,15 @@ static void test_single_huge_value(void) {
     enum { C = 256 };
     float x[2 * C], y[2 * C];
     for (int c = 0; c < C; c++) x[c] = x[C + c] = 0.01f * gauss();
-    x[C + 17] = 1000.0f;                                   /* row 1 has one huge value */
+    x[C + 17] = 1000.0f; /* row 1 has one huge value */
     qs_quant_spec sp = {.bits = 4, .gran = QS_QUANT_ROW};
     int levels[2];
     qs_quant_io io = {.levels = levels};
     qs_quant_report rep;
     CHECK(qs_quant_fake(y, x, 2, C, &sp, &io, &rep) == 0);
-    CHECK(levels[0] >= 12);                                /* plain row uses most of 15 */
-    CHECK(levels[1] == 2);                                 /* 0 and +7 only */
-    CHECK(y[C + 17] == 7.0f * qs_quant_fp16_round(1000.0f / 7.0f));
+    CHECK(levels[0] >= 12); /* plain row uses most of 15 */
+    CHECK(levels[1] == 2);  /* 0 and +7 only */
+    CHECK(y[C + 17] == 7.0f * qs_fp16_round(1000.0f / 7.0f));
     int crushed = 1;
     for (int c = 0; c < C; c++)
         if (c != 17) crushed &= y[C + c] == 0.0f;
@@ -193,7 +204,7 @@ static void test_single_huge_value(void) {
     float ranges[4];
     qs_quant_io io2 = {.ranges = ranges, .levels = levels};
     CHECK(qs_quant_fake(y, x, 2, C, &sp, &io2, NULL) == 0);
-    CHECK(ranges[3] <= 1000.0f && ranges[3] >= 300.0f);    /* ratio grid starts at 0.30 */
+    CHECK(ranges[3] <= 1000.0f && ranges[3] >= 300.0f); /* ratio grid starts at 0.30 */
 }
 
 static void test_nonfinite(void) {
@@ -205,7 +216,7 @@ static void test_nonfinite(void) {
     for (int b = 0; b < 2; b++)
         for (int fast = 0; fast < 2; fast++) {
             x[2 * C + 5] = bad[b];
-            x[3 * C + 1] = NAN;                             /* a later one is not reported */
+            x[3 * C + 1] = NAN; /* a later one is not reported */
             memcpy(keep, x, sizeof x);
             for (int i = 0; i < R * C; i++) y[i] = -7.0f;
             int rc = fast ? qs_quant_fake(x, x, R, C, &sp, NULL, NULL)
@@ -213,7 +224,7 @@ static void test_nonfinite(void) {
             CHECK(rc == QS_ERR_NUMERIC);
             CHECK_MSG(strstr(qs_error_message(), "row 2, col 5") != NULL, "%s", qs_error_message());
             CHECK(strstr(qs_error_message(), b ? "Inf" : "NaN") != NULL);
-            CHECK(same(x, keep, sizeof x) && y[0] == -7.0f);   /* nothing written */
+            CHECK(same(x, keep, sizeof x) && y[0] == -7.0f); /* nothing written */
             x[2 * C + 5] = 0.0f, x[3 * C + 1] = 0.0f;
         }
 }
@@ -221,12 +232,12 @@ static void test_nonfinite(void) {
 static void test_percentile_and_clip_methods(void) {
     enum { C = 100 };
     float x[C], y[C], ranges[2];
-    for (int c = 0; c < C; c++) x[c] = (c % 2 ? -1.0f : 1.0f) * (float)c;   /* |x| = 0..99 */
-    qs_quant_spec sp = {.bits = 8, .gran = QS_QUANT_ROW, .clip = QS_QUANT_PERCENTILE,
-                        .percentile = 90.0};
+    for (int c = 0; c < C; c++) x[c] = (c % 2 ? -1.0f : 1.0f) * (float)c; /* |x| = 0..99 */
+    qs_quant_spec sp = {
+        .bits = 8, .gran = QS_QUANT_ROW, .clip = QS_QUANT_PERCENTILE, .percentile = 90.0};
     qs_quant_io io = {.ranges = ranges};
     CHECK(qs_quant_fake(y, x, 1, C, &sp, &io, NULL) == 0);
-    CHECK(ranges[1] == 89.1f && ranges[0] == -89.1f);       /* h = 0.9·99 = 89.1 */
+    CHECK(ranges[1] == 89.1f && ranges[0] == -89.1f); /* h = 0.9·99 = 89.1 */
     /* affine: P10 and P90 of x itself (-0..-99 odd, 0..98 even) */
     sp.scheme = QS_QUANT_AFFINE;
     CHECK(qs_quant_fake(y, x, 1, C, &sp, &io, NULL) == 0);
@@ -282,7 +293,8 @@ static void test_percentile_and_clip_methods(void) {
     CHECK(qs_quant_fake(gm, gsn, GR, GC, &m, &iog, NULL) == 0);
     double ea = 0, em = 0;
     for (int i = 0; i < GR * GC; i++)
-        ea += (ga[i] - gsn[i]) * (double)(ga[i] - gsn[i]), em += (gm[i] - gsn[i]) * (double)(gm[i] - gsn[i]);
+        ea += (ga[i] - gsn[i]) * (double)(ga[i] - gsn[i]),
+            em += (gm[i] - gsn[i]) * (double)(gm[i] - gsn[i]);
     CHECK_MSG(em < 0.85 * ea, "gaussian: mse %g vs absmax %g", em, ea);
     /* the chosen threshold sits well inside absmax (about 2.5 sigma of ~3.5) */
     CHECK(rg[1] > 1.5f && rg[1] < 3.2f);
@@ -304,11 +316,11 @@ static void test_static_ranges_and_args(void) {
     float r1[2] = {-1.0f, 1.0f};
     qs_quant_io io1 = {.ranges_in = r1};
     CHECK(qs_quant_fake(y2, x, R, C, &t, &io1, NULL) == 0);
-    CHECK(same(y, y2, sizeof y));                           /* same range, same output */
-    CHECK(rep.n_clipped == 7);                              /* 1.25 .. 2.75 lie beyond 1 */
+    CHECK(same(y, y2, sizeof y)); /* same range, same output */
+    CHECK(rep.n_clipped == 7);    /* 1.25 .. 2.75 lie beyond 1 */
     rin[5] = NAN;
     CHECK(qs_quant_fake(y, x, R, C, &sp, &io, NULL) == QS_ERR_ARG);
-    rin[5] = 1.0f, rin[6] = 2.0f, rin[7] = 1.0f;           /* lo > hi */
+    rin[5] = 1.0f, rin[6] = 2.0f, rin[7] = 1.0f; /* lo > hi */
     CHECK(qs_quant_fake_ref(y, x, R, C, &sp, &io, NULL) == QS_ERR_ARG);
     CHECK(strstr(qs_error_message(), "ranges_in[3]") != NULL);
     /* col scales are per column absmax */
@@ -317,11 +329,11 @@ static void test_static_ranges_and_args(void) {
     CHECK(qs_quant_fake(y, x, R, C, &sp, &ios, NULL) == 0);
     for (int c = 0; c < C; c++) {
         float a = fmaxf(fabsf(x[c]), fabsf(x[C + c]));
-        CHECK(scales[c] == qs_quant_fp16_round(a / 7.0f));
+        CHECK(scales[c] == qs_fp16_round(a / 7.0f));
     }
     /* pass-through and bad arguments */
     qs_quant_spec none = {.bits = 16};
-    x[3] = NAN;                                             /* not checked when not quantizing */
+    x[3] = NAN; /* not checked when not quantizing */
     CHECK(qs_quant_fake(y, x, R, C, &none, NULL, &rep) == 0 && same(y, x, sizeof x));
     CHECK(rep.bits_per_value == 16.0 && rep.n_scales == 0);
     x[3] = 0.0f;
@@ -373,15 +385,19 @@ static int dump(const char *dir) {
                 for (int cl = 0; cl < QS_QUANT_CLIP_COUNT; cl++)
                     for (int bits = 3; bits <= 8; bits += 5)
                         for (int fp32 = 0; fp32 < 2; fp32++) {
-                            qs_quant_spec sp = {.bits = bits, .scheme = sch, .gran = gr,
-                                                .group = sh == 0 ? 32 : 128, .clip = cl,
-                                                .percentile = 99.5, .fp32_scales = fp32};
+                            qs_quant_spec sp = {.bits = bits,
+                                                .scheme = sch,
+                                                .gran = gr,
+                                                .group = sh == 0 ? 32 : 128,
+                                                .clip = cl,
+                                                .percentile = 99.5,
+                                                .fp32_scales = fp32};
                             result r = run(&sp, x, rows, cols, 1);
                             long n = (long)rows * cols, N = r.rep.n_scales;
                             if (r.rc) err = 1;
                             fprintf(list, "%d %d %d %d %d %d %d %.17g %d %ld %ld\n", i, rows, cols,
-                                    bits, sch, gr, sp.group, sp.percentile, fp32 * 100 + cl,
-                                    N, r.rep.n_clipped);
+                                    bits, sch, gr, sp.group, sp.percentile, fp32 * 100 + cl, N,
+                                    r.rep.n_clipped);
                             err |= write_file(dir, i, "x", x, n * sizeof(float));
                             err |= write_file(dir, i, "y", r.y, n * sizeof(float));
                             err |= write_file(dir, i, "codes", r.codes, n * sizeof(int16_t));

@@ -7,6 +7,7 @@
 
 #include "check.h"
 #include "error.h"
+#include "fp16.h"
 #include "quant.h"
 
 static int same_bits(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; }
@@ -15,9 +16,9 @@ static void test_fp16(void) {
     /* every fp16 value round-trips, and agrees with the compiler's _Float16 */
     int bad = 0, bad_cc = 0;
     for (uint32_t h = 0; h < 65536; h++) {
-        float f = qs_quant_fp16_to_float((uint16_t)h);
+        float f = qs_fp16_to_f32((uint16_t)h);
         if (isnan(f)) continue;
-        if (qs_quant_fp16_from_float(f) != h) bad++;
+        if (qs_fp16_from_f32(f) != h) bad++;
 #ifdef __FLT16_MAX__
         _Float16 c;
         uint16_t hh = (uint16_t)h;
@@ -27,29 +28,29 @@ static void test_fp16(void) {
     }
     CHECK_MSG(bad == 0, "%d fp16 values do not round-trip", bad);
     CHECK_MSG(bad_cc == 0, "%d fp16 values decode differently from _Float16", bad_cc);
-    CHECK(qs_quant_fp16_to_float(0x3c00) == 1.0f);
-    CHECK(qs_quant_fp16_to_float(0x7bff) == 65504.0f);
-    CHECK(qs_quant_fp16_to_float(0x0001) == ldexpf(1.0f, -24));
+    CHECK(qs_fp16_to_f32(0x3c00) == 1.0f);
+    CHECK(qs_fp16_to_f32(0x7bff) == 65504.0f);
+    CHECK(qs_fp16_to_f32(0x0001) == ldexpf(1.0f, -24));
     /* rounding: 1/7 -> 0x1.248p-3 (nearest), ties to even, overflow, underflow */
-    CHECK(qs_quant_fp16_round(1.0f / 7.0f) == 0x1.248p-3f);
-    CHECK(qs_quant_fp16_round(1.0f + 0x1p-11f) == 1.0f);             /* tie -> even (1.0) */
-    CHECK(qs_quant_fp16_round(1.0f + 3 * 0x1p-11f) == 1.0f + 0x1p-9f); /* tie -> even (up) */
-    CHECK(qs_quant_fp16_round(65519.0f) == 65504.0f);
-    CHECK(isinf(qs_quant_fp16_round(65520.0f)));
-    CHECK(qs_quant_fp16_round(0x1p-25f) == 0.0f);                    /* tie -> 0 */
-    CHECK(qs_quant_fp16_round(0x1.1p-25f) == 0x1p-24f);
-    CHECK(qs_quant_fp16_round(-3e-8f) == -0x1p-24f);
-    CHECK(isnan(qs_quant_fp16_round(NAN)));
+    CHECK(qs_fp16_round(1.0f / 7.0f) == 0x1.248p-3f);
+    CHECK(qs_fp16_round(1.0f + 0x1p-11f) == 1.0f);               /* tie -> even (1.0) */
+    CHECK(qs_fp16_round(1.0f + 3 * 0x1p-11f) == 1.0f + 0x1p-9f); /* tie -> even (up) */
+    CHECK(qs_fp16_round(65519.0f) == 65504.0f);
+    CHECK(isinf(qs_fp16_round(65520.0f)));
+    CHECK(qs_fp16_round(0x1p-25f) == 0.0f); /* tie -> 0 */
+    CHECK(qs_fp16_round(0x1.1p-25f) == 0x1p-24f);
+    CHECK(qs_fp16_round(-3e-8f) == -0x1p-24f);
+    CHECK(isnan(qs_fp16_round(NAN)));
 #ifdef __FLT16_MAX__
     /* random floats over the whole fp16 range (and beyond) agree with the compiler */
     srand(7);
     int bad_r = 0;
     for (int i = 0; i < 200000; i++) {
         uint32_t u = ((uint32_t)rand() << 16) ^ (uint32_t)rand();
-        u = (u & 0x80000000u) | (0x30000000u + (u % 0x18000000u));   /* ~2^-31 .. 2^17 */
+        u = (u & 0x80000000u) | (0x30000000u + (u % 0x18000000u)); /* ~2^-31 .. 2^17 */
         float f;
         memcpy(&f, &u, sizeof f);
-        if (!same_bits((float)(_Float16)f, qs_quant_fp16_round(f))) bad_r++;
+        if (!same_bits((float)(_Float16)f, qs_fp16_round(f))) bad_r++;
     }
     CHECK_MSG(bad_r == 0, "%d random floats round differently from _Float16", bad_r);
 #endif
@@ -68,7 +69,8 @@ static void test_symmetric(void) {
     /* codes 4 -7 2 0 5; values checked with numpy */
     const int16_t qe[5] = {4, -7, 2, 0, 5};
     const float ye[5] = {0x1.248p-1f, -0x1.ffep-1f, 0x1.248p-2f, 0.0f, 0x1.6dap-1f};
-    for (int i = 0; i < 5; i++) CHECK_MSG(q[i] == qe[i] && y[i] == ye[i], "i=%d q=%d y=%a", i, q[i], y[i]);
+    for (int i = 0; i < 5; i++)
+        CHECK_MSG(q[i] == qe[i] && y[i] == ye[i], "i=%d q=%d y=%a", i, q[i], y[i]);
     CHECK(clipped == 0);
     CHECK(t->fake_ref(yr, qr, x, 5, &g) == 0);
     CHECK(memcmp(y, yr, sizeof y) == 0 && memcmp(q, qr, sizeof q) == 0);
@@ -81,11 +83,11 @@ static void test_symmetric(void) {
     /* 8 bits: qmax 127; 2 bits: ternary */
     t->grid(&g, -127.0f, 127.0f, 8, 1);
     CHECK(g.scale == 1.0f && g.qhi == 127.0f);
-    t->grid(&g, -3.0f, 2.0f, 2, 1);                   /* t = max(3, 2) = 3, qmax 1 */
+    t->grid(&g, -3.0f, 2.0f, 2, 1); /* t = max(3, 2) = 3, qmax 1 */
     CHECK(g.scale == 3.0f && g.qlo == -1.0f && g.qhi == 1.0f);
     /* clipping counts values whose rounded code leaves the grid */
-    t->grid(&g, -1.0f, 1.0f, 8, 1);                   /* s = 1/127 */
-    float xc[4] = {2.0f, -1.5f, 1.0f, 1.01f};          /* 1.01·127 = 128.3: clipped */
+    t->grid(&g, -1.0f, 1.0f, 8, 1);           /* s = 1/127 */
+    float xc[4] = {2.0f, -1.5f, 1.0f, 1.01f}; /* 1.01·127 = 128.3: clipped */
     float yc[4];
     CHECK(t->fake(yc, NULL, xc, 4, &g) == 3);
     CHECK(yc[0] == 127.0f * g.scale && yc[1] == -127.0f * g.scale);
@@ -105,7 +107,8 @@ static void test_affine(void) {
     t->fake_ref(yr, qr, x, 4, &g);
     const int16_t qe[4] = {0, 15, 4, 9};
     const float ye[4] = {-0x1.332p-2f, 0x1.332p+0f, 0x1.998p-4f, 0x1.332p-1f};
-    for (int i = 0; i < 4; i++) CHECK_MSG(q[i] == qe[i] && y[i] == ye[i], "i=%d q=%d y=%a", i, q[i], y[i]);
+    for (int i = 0; i < 4; i++)
+        CHECK_MSG(q[i] == qe[i] && y[i] == ye[i], "i=%d q=%d y=%a", i, q[i], y[i]);
     CHECK(memcmp(y, yr, sizeof y) == 0 && memcmp(q, qr, sizeof q) == 0);
     /* the range is widened to contain 0: all-positive [2, 4] becomes [0, 4], z = 0 */
     t->grid(&g, 2.0f, 4.0f, 2, 1);
@@ -125,7 +128,8 @@ static void test_zero_scale(void) {
         int16_t q[3] = {9, 9, 9};
         CHECK(t->fake(y, q, x, 3, &g) == 0);
         t->fake_ref(yr, NULL, x, 3, &g);
-        for (int i = 0; i < 3; i++) CHECK(same_bits(y[i], 0.0f) && same_bits(yr[i], 0.0f) && q[i] == 0);
+        for (int i = 0; i < 3; i++)
+            CHECK(same_bits(y[i], 0.0f) && same_bits(yr[i], 0.0f) && q[i] == 0);
         /* fp16 underflow: a tiny nonzero range rounds the scale to 0; output +0, never NaN */
         t->grid(&g, -1e-9f, 1e-9f, 8, 0);
         CHECK(g.scale == 0.0f && (g.flags & QS_QUANT_F_UNDERFLOW));
@@ -165,10 +169,10 @@ static void test_kernels_agree(void) {
         for (int i = 0; i < N; i++) {
             int k = rand() % 600 - 300;
             switch (i % 4) {
-            case 0: x[i] = ((float)k + 0.5f) * g.scale; break;   /* ties (when exact) */
+            case 0: x[i] = ((float)k + 0.5f) * g.scale; break; /* ties (when exact) */
             case 1: x[i] = (float)k * g.scale; break;
             case 2: x[i] = ((float)rand() / RAND_MAX - 0.5f) * 8.0f; break;
-            default: x[i] = (float)k * 1e3f; break;                 /* far out of range */
+            default: x[i] = (float)k * 1e3f; break; /* far out of range */
             }
         }
         const qs_quant_traits *t = qs_quant_traits_of(sch);
@@ -190,15 +194,16 @@ static void test_kernels_agree(void) {
 }
 
 static void test_bits(void) {
-    qs_quant_spec sp = {.bits = 4, .scheme = QS_QUANT_SYMMETRIC, .gran = QS_QUANT_GROUP, .group = 128};
-    CHECK(qs_quant_bits_per_value(&sp, 4096, 4096) == 4.125);       /* 4 + 16/128 */
+    qs_quant_spec sp = {
+        .bits = 4, .scheme = QS_QUANT_SYMMETRIC, .gran = QS_QUANT_GROUP, .group = 128};
+    CHECK(qs_quant_bits_per_value(&sp, 4096, 4096) == 4.125); /* 4 + 16/128 */
     CHECK(qs_quant_bits_nominal(&sp, 128) == 4.125);
     CHECK(qs_quant_n_scales(&sp, 4096, 4096) == 4096L * 32);
     /* a short last group still costs a whole scale: C = 172, G = 128 -> 2 scales per row */
     CHECK(qs_quant_n_scales(&sp, 3, 172) == 6);
     CHECK_NEAR(qs_quant_bits_per_value(&sp, 3, 172), 4.0 + 2 * 16.0 / 172, 1e-12);
     sp.group = 32;
-    CHECK(qs_quant_n_scales(&sp, 3, 172) == 18);                   /* ceil(172/32) = 6 */
+    CHECK(qs_quant_n_scales(&sp, 3, 172) == 18); /* ceil(172/32) = 6 */
     /* affine adds a b-bit zero-point: 4 + (16 + 4)/128 */
     sp.group = 128, sp.scheme = QS_QUANT_AFFINE;
     CHECK(qs_quant_bits_per_value(&sp, 8, 4096) == 4.15625);

@@ -7,6 +7,7 @@
 
 #include "check.h"
 #include "error.h"
+#include "fp16.h"
 #include "fileio.h"
 #include "hf_config.h"
 #include "safetensors.h"
@@ -49,9 +50,11 @@ static void test_bad_headers(void) {
            "\"b\":{\"dtype\":\"BF16\",\"shape\":[3,1],\"data_offsets\":[8,14]}}",
            14, QS_OK, NULL);
     /* __metadata__ is allowed, with string values only */
-    expect("{\"__metadata__\":{\"format\":\"pt\"},\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+    expect("{\"__metadata__\":{\"format\":\"pt\"},\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_"
+           "offsets\":[0,8]}}",
            8, QS_OK, NULL);
-    expect("{\"__metadata__\":{\"n\":3},\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+    expect("{\"__metadata__\":{\"n\":3},\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,"
+           "8]}}",
            8, QS_ERR_FORMAT, "__metadata__");
     /* trailing spaces (the usual padding) are fine */
     expect("{\"a\":{\"dtype\":\"F16\",\"shape\":[],\"data_offsets\":[0,2]}}      ", 2, QS_OK, NULL);
@@ -72,8 +75,10 @@ static void test_bad_headers(void) {
         free(b);
     }
     /* malformed JSON, trailing garbage, not an object, NUL inside */
-    expect("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}", 8, QS_ERR_FORMAT, "malformed JSON");
-    expect("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}x", 8, QS_ERR_FORMAT, "malformed JSON");
+    expect("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}", 8, QS_ERR_FORMAT,
+           "malformed JSON");
+    expect("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}x", 8, QS_ERR_FORMAT,
+           "malformed JSON");
     expect("[1,2]", 0, QS_ERR_FORMAT, "not an object");
     {
         size_t size;
@@ -86,11 +91,13 @@ static void test_bad_headers(void) {
     }
     /* dtype and shape disagree with the byte range */
     expect("{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, QS_ERR_FORMAT,
-           "tensor 'w': shape gives 3 elements × 4 bytes (F32) = 12 bytes, but data_offsets [0, 8] span 8 bytes");
-    expect("{\"w\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[0,4]}}", 4, QS_ERR_FORMAT, "span 4 bytes");
+           "tensor 'w': shape gives 3 elements × 4 bytes (F32) = 12 bytes, but data_offsets [0, 8] "
+           "span 8 bytes");
+    expect("{\"w\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[0,4]}}", 4, QS_ERR_FORMAT,
+           "span 4 bytes");
     /* unsupported dtypes, known and unknown */
-    expect("{\"pos\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]}}", 8, QS_ERR_UNSUPPORTED,
-           "unsupported dtype I64 for tensor 'pos'");
+    expect("{\"pos\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]}}", 8,
+           QS_ERR_UNSUPPORTED, "unsupported dtype I64 for tensor 'pos'");
     expect("{\"q\":{\"dtype\":\"Q4\",\"shape\":[1],\"data_offsets\":[0,8]}}", 8, QS_ERR_UNSUPPORTED,
            "unsupported dtype Q4 for tensor 'q'");
     /* overlapping tensors */
@@ -103,20 +110,26 @@ static void test_bad_headers(void) {
     /* a gap between tensors, and unused bytes at the end */
     expect("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
            "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}",
-           12, QS_ERR_FORMAT, "gap of 4 unused bytes in the data section at offset 4 (before tensor 'b')");
+           12, QS_ERR_FORMAT,
+           "gap of 4 unused bytes in the data section at offset 4 (before tensor 'b')");
     expect("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 6, QS_ERR_FORMAT,
            "gap of 2 unused bytes at the end of the data section");
     /* out of range, reversed, bad numbers, overflow */
     expect("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 4, QS_ERR_FORMAT,
            "run past the data section (4 bytes)");
-    expect("{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,0]}}", 0, QS_ERR_FORMAT, "end before begin");
-    expect("{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4, QS_ERR_FORMAT, "shape[0]");
-    expect("{\"a\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,4]}}", 4, QS_ERR_FORMAT, "shape[0]");
-    expect("{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,16],\"data_offsets\":[0,4]}}", 4,
-           QS_ERR_FORMAT, "overflows");
-    expect("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0]}}", 4, QS_ERR_FORMAT, "data_offsets");
-    expect("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],\"x\":1}}", 4, QS_ERR_FORMAT,
-           "unexpected or repeated key 'x'");
+    expect("{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,0]}}", 0, QS_ERR_FORMAT,
+           "end before begin");
+    expect("{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4, QS_ERR_FORMAT,
+           "shape[0]");
+    expect("{\"a\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,4]}}", 4, QS_ERR_FORMAT,
+           "shape[0]");
+    expect(
+        "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,16],\"data_offsets\":[0,4]}}",
+        4, QS_ERR_FORMAT, "overflows");
+    expect("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0]}}", 4, QS_ERR_FORMAT,
+           "data_offsets");
+    expect("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],\"x\":1}}", 4,
+           QS_ERR_FORMAT, "unexpected or repeated key 'x'");
     expect("{\"a\":{\"shape\":[1],\"data_offsets\":[0,4]}}", 4, QS_ERR_FORMAT, "no string 'dtype'");
     expect("{\"a\":[1]}", 0, QS_ERR_FORMAT, "not an object");
     /* the same name twice */
@@ -130,16 +143,25 @@ static void test_bad_headers(void) {
 }
 
 static void test_conversions(void) {
-    struct { uint16_t h; float f; } f16[] = {
-        {0x3C00, 1.0f}, {0xC000, -2.0f}, {0x7BFF, 65504.0f}, {0x0001, 5.9604644775390625e-8f},
-        {0x03FF, 6.097555160522461e-5f}, {0x0400, 6.103515625e-5f}, {0x3555, 0.333251953125f},
+    struct {
+        uint16_t h;
+        float f;
+    } f16[] = {
+        {0x3C00, 1.0f},
+        {0xC000, -2.0f},
+        {0x7BFF, 65504.0f},
+        {0x0001, 5.9604644775390625e-8f},
+        {0x03FF, 6.097555160522461e-5f},
+        {0x0400, 6.103515625e-5f},
+        {0x3555, 0.333251953125f},
         {0x0000, 0.0f},
     };
-    for (size_t i = 0; i < sizeof f16 / sizeof f16[0]; i++) CHECK(qs_f16_to_f32(f16[i].h) == f16[i].f);
-    CHECK(signbit(qs_f16_to_f32(0x8000)) && qs_f16_to_f32(0x8000) == 0.0f);
-    CHECK(isinf(qs_f16_to_f32(0x7C00)) && qs_f16_to_f32(0x7C00) > 0);
-    CHECK(isinf(qs_f16_to_f32(0xFC00)) && qs_f16_to_f32(0xFC00) < 0);
-    CHECK(isnan(qs_f16_to_f32(0x7E00)));
+    for (size_t i = 0; i < sizeof f16 / sizeof f16[0]; i++)
+        CHECK(qs_fp16_to_f32(f16[i].h) == f16[i].f);
+    CHECK(signbit(qs_fp16_to_f32(0x8000)) && qs_fp16_to_f32(0x8000) == 0.0f);
+    CHECK(isinf(qs_fp16_to_f32(0x7C00)) && qs_fp16_to_f32(0x7C00) > 0);
+    CHECK(isinf(qs_fp16_to_f32(0xFC00)) && qs_fp16_to_f32(0xFC00) < 0);
+    CHECK(isnan(qs_fp16_to_f32(0x7E00)));
     CHECK(qs_bf16_to_f32(0x3F80) == 1.0f);
     CHECK(qs_bf16_to_f32(0xC0A0) == -5.0f);
     CHECK(isnan(qs_bf16_to_f32(0x7FC0)));
@@ -174,8 +196,10 @@ static void test_conversions(void) {
         CHECK(uo == 3.25f);
         float *v = qs_safetensors_f32_view(&st, ut);
         /* aligned or not depending on where malloc put b: either a correct view or NULL */
-        if (v) CHECK(*v == 3.25f && ((uintptr_t)v & 3) == 0);
-        else CHECK(((uintptr_t)(st.data + ut->begin) & 3) != 0);
+        if (v)
+            CHECK(*v == 3.25f && ((uintptr_t)v & 3) == 0);
+        else
+            CHECK(((uintptr_t)(st.data + ut->begin) & 3) != 0);
     }
     qs_safetensors_free(&st);
     qs_safetensors_free(&st); /* twice is harmless */
@@ -192,8 +216,10 @@ static uint16_t bf16_rne(float f) {
 static void test_fixtures(void) {
     char *f32buf, *bfbuf;
     size_t f32n, bfn;
-    CHECK(qs_file_read("tests/fixtures/hf-stories260K/model.safetensors", 0, &f32buf, &f32n) == QS_OK);
-    CHECK(qs_file_read("tests/fixtures/hf-stories260K-bf16/model.safetensors", 0, &bfbuf, &bfn) == QS_OK);
+    CHECK(qs_file_read("tests/fixtures/hf-stories260K/model.safetensors", 0, &f32buf, &f32n) ==
+          QS_OK);
+    CHECK(qs_file_read("tests/fixtures/hf-stories260K-bf16/model.safetensors", 0, &bfbuf, &bfn) ==
+          QS_OK);
     qs_safetensors a, b;
     CHECK(qs_safetensors_parse(&a, (unsigned char *)f32buf, f32n, "f32") == QS_OK);
     CHECK(qs_safetensors_parse(&b, (unsigned char *)bfbuf, bfn, "bf16") == QS_OK);
@@ -242,8 +268,10 @@ static void test_fixtures(void) {
             mut[pos] = (unsigned char)(seed >> 24);
         }
         qs_safetensors st;
-        if (qs_safetensors_parse(&st, mut, f32n, "fuzz") == QS_OK) ok++, qs_safetensors_free(&st);
-        else bad++;
+        if (qs_safetensors_parse(&st, mut, f32n, "fuzz") == QS_OK)
+            ok++, qs_safetensors_free(&st);
+        else
+            bad++;
     }
     CHECK(ok + bad == 3000 && bad > 2000);
     free(mut);

@@ -7,9 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "actq.h"
+#include "act_quant.h"
 #include "check.h"
 #include "error.h"
+#include "fp16.h"
 #include "eval.h"
 #include "quant.h"
 #include "sweep.h"
@@ -22,23 +23,30 @@ static void test_parse(void) {
     qs_sweep_opts o;
     qs_sweep_opts_default(&o);
     CHECK(o.n_bits == 4 && o.bits[0] == 8 && o.bits[3] == 3);
-    CHECK(o.n_grans == 4 && o.grans[2] == QS_SWEEP_GROUP && o.groups[2] == 32 && o.groups[3] == 128);
+    CHECK(o.n_grans == 4 && o.grans[2] == QS_SWEEP_GROUP && o.groups[2] == 32 &&
+          o.groups[3] == 128);
     CHECK(o.n_clips == 3 && o.clips[2] == QS_QUANT_PERCENTILE && o.percentiles[2] == 99.9);
     CHECK(o.n_schemes == 1 && o.schemes[0] == QS_QUANT_SYMMETRIC);
     CHECK(qs_sweep_parse_bits(&o, "2,5") == QS_OK && o.n_bits == 2 && o.bits[1] == 5);
     CHECK(qs_sweep_parse_bits(&o, "4,9") == QS_ERR_ARG && msg_has("--bits") && msg_has("'9'"));
-    CHECK(o.n_bits == 2 && o.bits[1] == 5);   /* a bad list leaves the options as they were */
+    CHECK(o.n_bits == 2 && o.bits[1] == 5); /* a bad list leaves the options as they were */
     CHECK(qs_sweep_parse_bits(&o, "16") == QS_ERR_ARG);
     CHECK(qs_sweep_parse_bits(&o, "4,,3") == QS_ERR_ARG && msg_has("empty"));
-    CHECK(qs_sweep_parse_grans(&o, "group:0") == QS_ERR_ARG && msg_has("--gran") && msg_has("group:0"));
+    CHECK(qs_sweep_parse_grans(&o, "group:0") == QS_ERR_ARG && msg_has("--gran") &&
+          msg_has("group:0"));
     CHECK(qs_sweep_parse_grans(&o, "row") == QS_ERR_ARG && msg_has("'row'"));
-    CHECK(qs_sweep_parse_grans(&o, "token,channel") == QS_OK && o.n_grans == 2 && o.grans[0] == QS_SWEEP_TOKEN);
-    CHECK(qs_sweep_parse_clips(&o, "percentile:0") == QS_ERR_ARG && msg_has("--clip") && msg_has("(0, 100]"));
+    CHECK(qs_sweep_parse_grans(&o, "token,channel") == QS_OK && o.n_grans == 2 &&
+          o.grans[0] == QS_SWEEP_TOKEN);
+    CHECK(qs_sweep_parse_clips(&o, "percentile:0") == QS_ERR_ARG && msg_has("--clip") &&
+          msg_has("(0, 100]"));
     CHECK(qs_sweep_parse_clips(&o, "percentile:100.5") == QS_ERR_ARG);
     CHECK(qs_sweep_parse_clips(&o, "percentile:x") == QS_ERR_ARG && msg_has("bad percentile"));
-    CHECK(qs_sweep_parse_clips(&o, "percentile:100,mse") == QS_OK && o.n_clips == 2 && o.percentiles[0] == 100);
-    CHECK(qs_sweep_parse_schemes(&o, "affine,symmetric") == QS_OK && o.schemes[0] == QS_QUANT_AFFINE);
-    CHECK(qs_sweep_parse_schemes(&o, "asym") == QS_ERR_ARG && msg_has("--scheme") && msg_has("'asym'"));
+    CHECK(qs_sweep_parse_clips(&o, "percentile:100,mse") == QS_OK && o.n_clips == 2 &&
+          o.percentiles[0] == 100);
+    CHECK(qs_sweep_parse_schemes(&o, "affine,symmetric") == QS_OK &&
+          o.schemes[0] == QS_QUANT_AFFINE);
+    CHECK(qs_sweep_parse_schemes(&o, "asym") == QS_ERR_ARG && msg_has("--scheme") &&
+          msg_has("'asym'"));
 }
 
 typedef struct rows {
@@ -65,7 +73,7 @@ static double sse_absmax(const float *x, int n, int stride, int bits, double *ma
     int qmax = (1 << (bits - 1)) - 1;
     float t = 0;
     for (int i = 0; i < n; i++) t = fabsf(x[i * stride]) > t ? fabsf(x[i * stride]) : t;
-    float s = qs_quant_fp16_round(t / (float)qmax);
+    float s = qs_fp16_round(t / (float)qmax);
     double sse = 0;
     for (int i = 0; i < n; i++) {
         float q = s > 0 ? rintf(x[i * stride] / s) : 0;
@@ -83,9 +91,9 @@ static void test_matrix(void) {
     unsigned u = 12345;
     for (int i = 0; i < R * C; i++) {
         u = u * 1103515245u + 12345u;
-        x[i] = ((float)((u >> 8) & 0xffff) / 65535.0f - 0.5f) * 2.0f;   /* U(-1, 1) */
+        x[i] = ((float)((u >> 8) & 0xffff) / 65535.0f - 0.5f) * 2.0f; /* U(-1, 1) */
     }
-    x[3 * C + 5] = 400.0f;   /* one outlier */
+    x[3 * C + 5] = 400.0f; /* one outlier */
     qs_sweep_opts o;
     qs_sweep_opts_default(&o);
     CHECK(qs_sweep_parse_bits(&o, "4") == QS_OK);
@@ -94,15 +102,17 @@ static void test_matrix(void) {
     rows w = {0}, a = {0};
     CHECK(qs_sweep_matrix(x, R, C, "weight", "attn_q", 2, &o, collect, &w) == QS_OK);
     CHECK(qs_sweep_matrix(x, R, C, "activation", "attn_in", 3, &o, collect, &a) == QS_OK);
-    CHECK(w.n == 8 && a.n == 8);   /* 1 bits x 1 scheme x 4 grans x 2 clips, rows in that order */
+    CHECK(w.n == 8 && a.n == 8); /* 1 bits x 1 scheme x 4 grans x 2 clips, rows in that order */
     /* token is an activation granularity: on a weight it is a row with an error */
     CHECK(w.r[4].gran == QS_SWEEP_TOKEN && strstr(w.r[4].error, "activations only") != NULL);
     CHECK(w.r[4].err.mse == 0 && w.r[5].error[0] != '\0');
     for (int i = 0; i < 8; i++)
         if (i != 4 && i != 5) CHECK_MSG(w.r[i].error[0] == '\0', "row %d: %s", i, w.r[i].error);
     for (int i = 0; i < 8; i++) CHECK(a.r[i].error[0] == '\0');
-    CHECK(strcmp(w.r[0].target, "weight") == 0 && strcmp(w.r[0].tensor, "attn_q") == 0 && w.r[0].layer == 2);
-    CHECK(strcmp(a.r[0].target, "activation") == 0 && a.r[0].layer == 3 && a.r[0].rows == R && a.r[0].cols == C);
+    CHECK(strcmp(w.r[0].target, "weight") == 0 && strcmp(w.r[0].tensor, "attn_q") == 0 &&
+          w.r[0].layer == 2);
+    CHECK(strcmp(a.r[0].target, "activation") == 0 && a.r[0].layer == 3 && a.r[0].rows == R &&
+          a.r[0].cols == C);
 
     /* errors recomputed here: tensor, per row, per column, group of 16 (last group 8) */
     double maxe = 0, sse = sse_absmax(x, R * C, 1, 4, &maxe);
@@ -110,14 +120,15 @@ static void test_matrix(void) {
     CHECK_NEAR(w.r[0].err.max_abs_err, maxe, 1e-12);
     sse = 0, maxe = 0;
     for (int r = 0; r < R; r++) sse += sse_absmax(x + r * C, C, 1, 4, &maxe);
-    CHECK_NEAR(w.r[2].err.mse, sse / (R * C), 1e-12);          /* weight channel = row */
-    CHECK_NEAR(a.r[4].err.mse, sse / (R * C), 1e-12);          /* activation token = row */
+    CHECK_NEAR(w.r[2].err.mse, sse / (R * C), 1e-12); /* weight channel = row */
+    CHECK_NEAR(a.r[4].err.mse, sse / (R * C), 1e-12); /* activation token = row */
     sse = 0, maxe = 0;
     for (int c = 0; c < C; c++) sse += sse_absmax(x + c, R, C, 4, &maxe);
-    CHECK_NEAR(a.r[2].err.mse, sse / (R * C), 1e-12);          /* activation channel = column */
+    CHECK_NEAR(a.r[2].err.mse, sse / (R * C), 1e-12); /* activation channel = column */
     sse = 0, maxe = 0;
     for (int r = 0; r < R; r++)
-        for (int c0 = 0; c0 < C; c0 += 16) sse += sse_absmax(x + r * C + c0, C - c0 < 16 ? C - c0 : 16, 1, 4, &maxe);
+        for (int c0 = 0; c0 < C; c0 += 16)
+            sse += sse_absmax(x + r * C + c0, C - c0 < 16 ? C - c0 : 16, 1, 4, &maxe);
     CHECK_NEAR(w.r[6].err.mse, sse / (R * C), 1e-12);
     CHECK_NEAR(a.r[6].err.mse, sse / (R * C), 1e-12);
     double sq = 0;
@@ -147,7 +158,8 @@ static void test_matrix(void) {
     x[7] = 0.5f;
     /* the callback's error stops the sweep and comes back */
     int count = 0;
-    CHECK(qs_sweep_matrix(x, R, C, "weight", "w", 0, &o, stop_at_two, &count) == QS_ERR_IO && count == 2);
+    CHECK(qs_sweep_matrix(x, R, C, "weight", "w", 0, &o, stop_at_two, &count) == QS_ERR_IO &&
+          count == 2);
 }
 
 static int count_rows(void *user, const qs_sweep_row *row) {
@@ -172,9 +184,11 @@ static void test_capture(void) {
     }
     qs_windows ws = {w, NW, 0, 0, NULL};
     qs_sweep_capture cap;
-    unsigned mask = QS_SITE_BIT(QS_SITE_ATTN_IN) | QS_SITE_BIT(QS_SITE_FFN_DOWN_IN) | QS_SITE_BIT(QS_SITE_RESID);
+    unsigned mask = QS_SITE_BIT(QS_SITE_ATTN_IN) | QS_SITE_BIT(QS_SITE_FFN_DOWN_IN) |
+                    QS_SITE_BIT(QS_SITE_RESID);
     CHECK(qs_sweep_capture_run(&cap, m, &ws, mask, 30) == QS_OK);
-    CHECK(cap.n_windows == 2 && cap.rows[QS_SITE_ATTN_IN] == 30 && cap.rows[QS_SITE_FFN_DOWN_IN] == 30);
+    CHECK(cap.n_windows == 2 && cap.rows[QS_SITE_ATTN_IN] == 30 &&
+          cap.rows[QS_SITE_FFN_DOWN_IN] == 30);
     CHECK(cap.cols[QS_SITE_FFN_DOWN_IN] == c->hidden_dim && cap.x[QS_SITE_FFN_IN] == NULL);
     /* attn_in of layer 0 is RMSNorm(embedding) * gain; row 26 is window 1, position 2 */
     double worst = 0;
@@ -194,7 +208,8 @@ static void test_capture(void) {
     CHECK_MSG(worst < 1e-5, "attn_in differs from RMSNorm(embedding): %g", worst);
     /* resid after the last block is captured as layer L */
     double s = 0;
-    for (int k = 0; k < c->dim; k++) s += fabs(cap.x[QS_SITE_RESID][((size_t)c->n_layers * 30) * c->dim + k]);
+    for (int k = 0; k < c->dim; k++)
+        s += fabs(cap.x[QS_SITE_RESID][((size_t)c->n_layers * 30) * c->dim + k]);
     CHECK(s > 0);
     qs_sweep_opts o;
     qs_sweep_opts_default(&o);
@@ -204,7 +219,8 @@ static void test_capture(void) {
     CHECK(qs_sweep_activations(&cap, &o, count_rows, &n) == QS_OK);
     CHECK_MSG(n == (long)(2 * c->n_layers + c->n_layers + 1) * 2 * 4, "%ld rows", n);
     n = 0;
-    o.site_mask = QS_SITE_BIT(QS_SITE_ATTN_IN) | QS_SITE_BIT(QS_SITE_FFN_IN);   /* resid has no weights */
+    o.site_mask =
+        QS_SITE_BIT(QS_SITE_ATTN_IN) | QS_SITE_BIT(QS_SITE_FFN_IN); /* resid has no weights */
     CHECK(qs_sweep_weights(m, &o, count_rows, &n) == QS_OK);
     CHECK_MSG(n == (long)c->n_layers * 5 * 2 * 4, "%ld rows", n);
     qs_sweep_capture_free(&cap);
@@ -231,7 +247,8 @@ static void test_capture(void) {
     qs_actq_free(&aq);
     /* layers the model lacks are named */
     CHECK(qs_quant_config_parse(&cfg, "W16A8 layers:7") == QS_OK);
-    CHECK(qs_actq_init(&aq, c, &cfg.a, QS_SITE_ALL) == QS_ERR_ARG && msg_has("layers") && msg_has("7"));
+    CHECK(qs_actq_init(&aq, c, &cfg.a, QS_SITE_ALL) == QS_ERR_ARG && msg_has("layers") &&
+          msg_has("7"));
     qs_model_free(m);
 }
 

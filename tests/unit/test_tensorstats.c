@@ -11,7 +11,7 @@
 #include "tensorstats.h"
 
 #define STREAM_REL_TOL 1e-12
-#define BIN_LOG10 (1.0 / QS_TENSORSTATS_BINS_PER_DECADE) /* one bin in log10 units */
+#define BIN_LOG10      (1.0 / QS_TENSORSTATS_BINS_PER_DECADE) /* one bin in log10 units */
 
 enum { W = 8, TW = 512, C = 40, N = W * TW * C };
 
@@ -64,7 +64,7 @@ static void test_hand(void) {
     CHECK(syn_rel(m.kurtosis, 10 * m4 / (m2 * m2), 0) < 1e-12);
     /* percentiles: ranks k = p/100 * 10 over |x| sorted 0 0 1e-12 1 1 1 2 10 100 1e12 */
     double p;
-    CHECK(qs_tensorstats_percentile(s, 20, &p) == QS_OK && p == 0.0);  /* k = 2 <= 2 zeros */
+    CHECK(qs_tensorstats_percentile(s, 20, &p) == QS_OK && p == 0.0); /* k = 2 <= 2 zeros */
     CHECK(qs_tensorstats_percentile(s, 0, &p) == QS_OK && p == 0.0);
     CHECK(qs_tensorstats_percentile(s, 100, &p) == QS_OK && p == (double)1e12f);
     /* k = 5: bin 1000 holds ranks 4..6 (3 values), f = (5 - 3)/3, inside [1, 10^0.01) */
@@ -146,9 +146,9 @@ static void test_stream_merge(const float *x) {
         CHECK(m->count == N && m->n_zero == m1.n_zero && m->absmax == m1.absmax &&
               m->min == m1.min && m->max == m1.max);
         double r = 0;
-        double v[6][2] = {{m->mean, m1.mean}, {m->var, m1.var}, {m->skewness, m1.skewness},
-                          {m->kurtosis, m1.kurtosis}, {m->mean_abs, m1.mean_abs},
-                          {m->mean_sq, m1.mean_sq}};
+        double v[6][2] = {{m->mean, m1.mean},         {m->var, m1.var},
+                          {m->skewness, m1.skewness}, {m->kurtosis, m1.kurtosis},
+                          {m->mean_abs, m1.mean_abs}, {m->mean_sq, m1.mean_sq}};
         for (int k = 0; k < 6; k++) {
             double e = syn_rel(v[k][0], v[k][1], k == 0 ? m1.std : k == 2 ? 1.0 : 0.0);
             if (e > r) r = e;
@@ -181,7 +181,8 @@ static void test_threads(const float *x) {
     }
     omp_set_num_threads(saved);
     CHECK(memcmp(&m[0], &m[1], sizeof m[0]) == 0 && memcmp(&m[0], &m[2], sizeof m[0]) == 0);
-    CHECK(memcmp(bins[0], bins[1], sizeof bins[0]) == 0 && memcmp(bins[0], bins[2], sizeof bins[0]) == 0);
+    CHECK(memcmp(bins[0], bins[1], sizeof bins[0]) == 0 &&
+          memcmp(bins[0], bins[2], sizeof bins[0]) == 0);
 }
 
 static void test_errors(float *x) {
@@ -189,7 +190,8 @@ static void test_errors(float *x) {
     float keep = x[123457];
     x[123457] = -INFINITY;
     CHECK(qs_tensorstats_add(s, x, N) == QS_ERR_NUMERIC);
-    CHECK_MSG(strstr(qs_error_message(), "index 123457") != NULL, "message: %s", qs_error_message());
+    CHECK_MSG(strstr(qs_error_message(), "index 123457") != NULL, "message: %s",
+              qs_error_message());
     CHECK(qs_tensorstats_count(s) == 0);
     x[123457] = keep;
     CHECK(qs_tensorstats_add(s, x, -1) == QS_ERR_ARG);
@@ -207,9 +209,20 @@ static int dump(const char *dir, const float *x) {
     qs_tensorstats_summary m;
     qs_tensorstats_summarize(s, &m);
     /* fixed order, documented in tests/ref/test_analysis_numpy.py */
-    double sum[14] = {(double)m.count, (double)m.n_zero, (double)m.n_underflow, (double)m.n_overflow,
-                      m.mean, m.var, m.skewness, m.kurtosis, m.min, m.max, m.absmax,
-                      m.min_abs_nonzero, m.mean_abs, m.mean_sq};
+    double sum[14] = {(double)m.count,
+                      (double)m.n_zero,
+                      (double)m.n_underflow,
+                      (double)m.n_overflow,
+                      m.mean,
+                      m.var,
+                      m.skewness,
+                      m.kurtosis,
+                      m.min,
+                      m.max,
+                      m.absmax,
+                      m.min_abs_nonzero,
+                      m.mean_abs,
+                      m.mean_sq};
     const double ps[8] = {0.1, 1, 50, 90, 99, 99.9, 99.99, 100};
     double pv[8];
     for (int j = 0; j < 8; j++) qs_tensorstats_percentile(s, ps[j], &pv[j]);
@@ -217,8 +230,9 @@ static int dump(const char *dir, const float *x) {
     static uint64_t counts[QS_TENSORSTATS_NBINS];
     qs_tensorstats_bins(s, edges, counts);
     char meta[128];
-    int len = snprintf(meta, sizeof meta, "N %d\nbins_per_decade %d\nlog10_min %d\nlog10_max %d\n", N,
-                       QS_TENSORSTATS_BINS_PER_DECADE, QS_TENSORSTATS_LOG10_MIN, QS_TENSORSTATS_LOG10_MAX);
+    int len = snprintf(meta, sizeof meta, "N %d\nbins_per_decade %d\nlog10_min %d\nlog10_max %d\n",
+                       N, QS_TENSORSTATS_BINS_PER_DECADE, QS_TENSORSTATS_LOG10_MIN,
+                       QS_TENSORSTATS_LOG10_MAX);
     int bad = syn_write(dir, "meta.txt", meta, (size_t)len);
     bad |= syn_write(dir, "x.f32", x, sizeof(float) * N);
     bad |= syn_write(dir, "summary.f64", sum, sizeof sum);
@@ -233,9 +247,9 @@ static int dump(const char *dir, const float *x) {
 int main(int argc, char **argv) {
     float *x = malloc(sizeof(float) * N);
     syn_fill(x, W, TW, C, 4242);
-    for (int i = 0; i < N; i += 97) x[i] = 0.0f;           /* zeros, counted apart */
-    x[17] = 3e-12f;                                        /* below the histogram */
-    x[18] = -2e11f;                                        /* above it */
+    for (int i = 0; i < N; i += 97) x[i] = 0.0f; /* zeros, counted apart */
+    x[17] = 3e-12f;                              /* below the histogram */
+    x[18] = -2e11f;                              /* above it */
     const char *dir = syn_dump_dir(argc, argv);
     if (dir) {
         int rc = dump(dir, x);

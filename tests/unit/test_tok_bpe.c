@@ -47,10 +47,12 @@ static int first_diff(const int *a, int na, const int *b, int nb) {
     return i;
 }
 
-static void check_roundtrip(const qs_tokenizer *t, const char *text, size_t len, const int *ids, int n) {
+static void check_roundtrip(const qs_tokenizer *t, const char *text, size_t len, const int *ids,
+                            int n) {
     char *back = NULL;
     CHECK(qs_tokenizer_decode(t, ids, n, &back) == QS_OK);
-    CHECK_MSG(back && strlen(back) == len && memcmp(back, text, len) == 0, "round trip of '%.40s'", text);
+    CHECK_MSG(back && strlen(back) == len && memcmp(back, text, len) == 0, "round trip of '%.40s'",
+              text);
     free(back);
 }
 
@@ -76,8 +78,8 @@ static void test_gpt2_files(void) {
         CHECK(qs_file_read(tp, 0, &text, &len) == QS_OK);
         CHECK(ref && nref == counts[k]);
         CHECK(qs_tokenizer_encode(t, text, len, 0, &ids, &n) == QS_OK);
-        CHECK_MSG(same_ids(ids, n, ref, nref), "%s: %d ids vs %d, first difference at %d", texts[k], n,
-                  nref, first_diff(ids, n, ref, nref));
+        CHECK_MSG(same_ids(ids, n, ref, nref), "%s: %d ids vs %d, first difference at %d", texts[k],
+                  n, nref, first_diff(ids, n, ref, nref));
         check_roundtrip(t, text, len, ids, n);
         free(ids);
         free(ref);
@@ -119,8 +121,10 @@ static int h5_seq(int k, int *tokens, int cap, char *text, size_t text_cap) {
             hid_t mt = H5Tcopy(H5T_C_S1);
             H5Tset_size(mt, H5T_VARIABLE);
             H5Tset_cset(mt, H5Tget_cset(ty));
-            if (H5Aread(at, mt, &vs) >= 0 && vs) snprintf(text, text_cap, "%s", vs);
-            else n = -1;
+            if (H5Aread(at, mt, &vs) >= 0 && vs)
+                snprintf(text, text_cap, "%s", vs);
+            else
+                n = -1;
             hid_t asp = H5Aget_space(at);
             if (vs) H5Dvlen_reclaim(mt, asp, H5P_DEFAULT, &vs);
             H5Sclose(asp);
@@ -128,8 +132,10 @@ static int h5_seq(int k, int *tokens, int cap, char *text, size_t text_cap) {
         } else {
             size_t sz = H5Tget_size(ty);
             char *buf = calloc(sz + 1, 1);
-            if (H5Aread(at, ty, buf) >= 0) snprintf(text, text_cap, "%s", buf);
-            else n = -1;
+            if (H5Aread(at, ty, buf) >= 0)
+                snprintf(text, text_cap, "%s", buf);
+            else
+                n = -1;
             free(buf);
         }
         H5Tclose(ty);
@@ -164,8 +170,8 @@ static void test_stories(void) {
         CHECK_MSG(nref > 0 && text[0], "seq%d unreadable", k);
         if (nref <= 0) continue;
         CHECK(qs_tokenizer_encode(a, text, strlen(text), 1, &ids, &n) == QS_OK);
-        CHECK_MSG(same_ids(ids, n, ref, nref), "seq%d: %d ids vs %d, first difference at %d", k, n, nref,
-                  first_diff(ids, n, ref, nref));
+        CHECK_MSG(same_ids(ids, n, ref, nref), "seq%d: %d ids vs %d, first difference at %d", k, n,
+                  nref, first_diff(ids, n, ref, nref));
         free(ids);
     }
     /* the fixture README's example of the documented whitespace difference */
@@ -223,8 +229,10 @@ static void test_stories(void) {
         free(ib);
     }
     CHECK_MSG(lines == 547 && agree == lines, "%d of %d lines agree", agree, lines);
-    CHECK_MSG(same_llama2c == lines, "%d of %d lines agree with the llama2.c tokenizer", same_llama2c, lines);
-    CHECK_MSG(same_raw == lines, "%d of %d raw lines agree with the llama2.c tokenizer", same_raw, lines);
+    CHECK_MSG(same_llama2c == lines, "%d of %d lines agree with the llama2.c tokenizer",
+              same_llama2c, lines);
+    CHECK_MSG(same_raw == lines, "%d of %d raw lines agree with the llama2.c tokenizer", same_raw,
+              lines);
     CHECK_MSG(roundtrip == lines, "%d of %d lines round-trip", roundtrip, lines);
     /* the fixture README counts 39,954 tokens (no BOS) for these lines, from sentencepiece */
     CHECK_MSG(total == 39954, "%ld tokens", total);
@@ -254,8 +262,10 @@ static qs_tokenizer *tiny(const char *model_extra, const char *normalizer, const
              "{\"added_tokens\":[{\"id\":0,\"content\":\"<unk>\",\"special\":true},"
              "{\"id\":1,\"content\":\"<s>\",\"special\":true}],"
              "\"normalizer\":%s,\"pre_tokenizer\":%s,"
-             "\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"<s>\",\"type_id\":0}},"
-             "{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}],\"special_tokens\":{\"<s>\":{\"id\":\"<s>\",\"ids\":[1]}}},"
+             "\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{"
+             "\"id\":\"<s>\",\"type_id\":0}},"
+             "{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}],\"special_tokens\":{\"<s>\":{\"id\":\"<"
+             "s>\",\"ids\":[1]}}},"
              "\"model\":{\"type\":\"BPE\",\"unk_token\":\"<unk>\"%s}}",
              normalizer, pretok, model_extra);
     qs_tokenizer *t = NULL;
@@ -265,14 +275,19 @@ static qs_tokenizer *tiny(const char *model_extra, const char *normalizer, const
 }
 
 static void test_synthetic(void) {
-    const char *norm = "{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"Prepend\",\"prepend\":\"\xE2\x96\x81\"},"
-                       "{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"\xE2\x96\x81\"}]}";
+    const char *norm =
+        "{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"Prepend\",\"prepend\":"
+        "\"\xE2\x96\x81\"},"
+        "{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"\xE2\x96\x81\"}]}";
     /* ids: 2 ▁, 3 a, 4 b, 5 aa, 6 ▁a, 7 ab, 8 ▁aa */
     int rc;
-    qs_tokenizer *t = tiny(",\"vocab\":{\"<unk>\":0,\"<s>\":1,\"\xE2\x96\x81\":2,\"a\":3,\"b\":4,\"aa\":5,"
-                           "\"\xE2\x96\x81" "a\":6,\"ab\":7,\"\xE2\x96\x81" "aa\":8},"
-                           "\"merges\":[\"a a\",\"a b\",\"\xE2\x96\x81 a\",\"\xE2\x96\x81 aa\"]",
-                           norm, "null", &rc);
+    qs_tokenizer *t =
+        tiny(",\"vocab\":{\"<unk>\":0,\"<s>\":1,\"\xE2\x96\x81\":2,\"a\":3,\"b\":4,\"aa\":5,"
+             "\"\xE2\x96\x81"
+             "a\":6,\"ab\":7,\"\xE2\x96\x81"
+             "aa\":8},"
+             "\"merges\":[\"a a\",\"a b\",\"\xE2\x96\x81 a\",\"\xE2\x96\x81 aa\"]",
+             norm, "null", &rc);
     CHECK_MSG(rc == QS_OK, "%s", qs_error_message());
     if (t) {
         int *ids, n;
@@ -282,7 +297,10 @@ static void test_synthetic(void) {
         CHECK(n == 3 && ids[0] == 1 && ids[1] == 8 && ids[2] == 7);
         free(ids);
         /* unknown characters fuse into one <unk> (no byte fallback here) */
-        CHECK(qs_tokenizer_encode(t, "a\xC3\xA9\xC3\xA9" "b", 6, 0, &ids, &n) == QS_OK);
+        CHECK(qs_tokenizer_encode(t,
+                                  "a\xC3\xA9\xC3\xA9"
+                                  "b",
+                                  6, 0, &ids, &n) == QS_OK);
         CHECK(n == 3 && ids[0] == 6 && ids[1] == 0 && ids[2] == 4);
         free(ids);
         CHECK(qs_tokenizer_encode(t, "", 0, 0, &ids, &n) == QS_OK && n == 0);
@@ -291,10 +309,13 @@ static void test_synthetic(void) {
         qs_tokenizer_free(t);
     }
     /* pair-form merges, byte-level, with a Split regex and ignore_merges */
-    const char *bl = "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\d|\\\\D+\"},"
-                     "\"behavior\":\"Isolated\",\"invert\":false},{\"type\":\"ByteLevel\",\"add_prefix_space\":false,"
+    const char *bl = "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{"
+                     "\"Regex\":\"\\\\d|\\\\D+\"},"
+                     "\"behavior\":\"Isolated\",\"invert\":false},{\"type\":\"ByteLevel\",\"add_"
+                     "prefix_space\":false,"
                      "\"use_regex\":false}]}";
-    t = tiny(",\"vocab\":{\"<unk>\":0,\"<s>\":1,\"x\":2,\"y\":3,\"1\":4,\"2\":5,\"xy\":6,\"12\":7,\"xyx\":8},"
+    t = tiny(",\"vocab\":{\"<unk>\":0,\"<s>\":1,\"x\":2,\"y\":3,\"1\":4,\"2\":5,\"xy\":6,\"12\":7,"
+             "\"xyx\":8},"
              "\"merges\":[[\"x\",\"y\"],[\"1\",\"2\"]],\"ignore_merges\":true",
              "null", bl, &rc);
     CHECK_MSG(rc == QS_OK, "%s", qs_error_message());
@@ -314,7 +335,8 @@ static void expect_tok_err(const char *js, int code, const char *want) {
     qs_error_clear();
     int rc = qs_tokenizer_parse_hf(&t, js, strlen(js), NULL, 0, "M/tokenizer.json");
     CHECK_MSG(rc == code && t == NULL, "rc %d want %d (%s)", rc, code, qs_error_message());
-    CHECK_MSG(strstr(qs_error_message(), want) != NULL, "message '%s' lacks '%s'", qs_error_message(), want);
+    CHECK_MSG(strstr(qs_error_message(), want) != NULL, "message '%s' lacks '%s'",
+              qs_error_message(), want);
     qs_tokenizer_free(t);
 }
 
@@ -323,28 +345,37 @@ static void test_errors(void) {
                    "unsupported tokenizer model type 'Unigram' in M/tokenizer.json");
     expect_tok_err("{\"model\":{\"type\":\"WordPiece\",\"vocab\":{\"a\":0}}}", QS_ERR_UNSUPPORTED,
                    "unsupported tokenizer model type 'WordPiece' in M/tokenizer.json");
-    expect_tok_err("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0}}", QS_ERR_FORMAT, "malformed JSON");
-    expect_tok_err("{\"pre_tokenizer\":{\"type\":\"Whitespace\"},\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},"
+    expect_tok_err("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0}}", QS_ERR_FORMAT,
+                   "malformed JSON");
+    expect_tok_err("{\"pre_tokenizer\":{\"type\":\"Whitespace\"},\"model\":{\"type\":\"BPE\","
+                   "\"vocab\":{\"a\":0},"
                    "\"merges\":[]}}",
-                   QS_ERR_UNSUPPORTED, "unsupported pre_tokenizer 'Whitespace' in M/tokenizer.json");
-    expect_tok_err("{\"normalizer\":{\"type\":\"Lowercase\"},\"pre_tokenizer\":{\"type\":\"ByteLevel\"},"
-                   "\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}",
-                   QS_ERR_UNSUPPORTED, "unsupported normalizer 'Lowercase'");
-    expect_tok_err("{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1},"
+                   QS_ERR_UNSUPPORTED,
+                   "unsupported pre_tokenizer 'Whitespace' in M/tokenizer.json");
+    expect_tok_err(
+        "{\"normalizer\":{\"type\":\"Lowercase\"},\"pre_tokenizer\":{\"type\":\"ByteLevel\"},"
+        "\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}",
+        QS_ERR_UNSUPPORTED, "unsupported normalizer 'Lowercase'");
+    expect_tok_err("{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"model\":{\"type\":\"BPE\","
+                   "\"vocab\":{\"a\":0,\"b\":1},"
                    "\"merges\":[\"a b\"]}}",
                    QS_ERR_FORMAT, "merge 0 \"a b\"");
-    expect_tok_err("{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":0},"
+    expect_tok_err("{\"pre_tokenizer\":{\"type\":\"ByteLevel\"},\"model\":{\"type\":\"BPE\","
+                   "\"vocab\":{\"a\":0,\"b\":0},"
                    "\"merges\":[]}}",
                    QS_ERR_FORMAT, "both have id 0");
-    expect_tok_err("{\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(\"},\"behavior\":\"Isolated\"},"
+    expect_tok_err("{\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(\"},"
+                   "\"behavior\":\"Isolated\"},"
                    "\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}",
                    QS_ERR_UNSUPPORTED, "neither ByteLevel");
-    expect_tok_err("{\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(\"},"
+    expect_tok_err("{\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":"
+                   "\"Split\",\"pattern\":{\"Regex\":\"(\"},"
                    "\"behavior\":\"Isolated\"},{\"type\":\"ByteLevel\",\"use_regex\":false}]},"
                    "\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}",
                    QS_ERR_FORMAT, "regex does not compile");
     qs_tokenizer *t = NULL;
-    CHECK(qs_tokenizer_load_hf(&t, "tests/fixtures/nowhere/tokenizer.json", NULL) == QS_ERR_IO && !t);
+    CHECK(qs_tokenizer_load_hf(&t, "tests/fixtures/nowhere/tokenizer.json", NULL) == QS_ERR_IO &&
+          !t);
     CHECK(strstr(qs_error_message(), "nowhere/tokenizer.json") != NULL);
 }
 

@@ -22,8 +22,9 @@ static void check_roundtrip(qs_tokenizer *t, const char *s) {
 
 static void llama_spm_vectors(qs_tokenizer *t) {
     int cases;
-    int matched = vocab_vectors(t, "tests/fixtures/llama-spm-vocab-test/ggml-vocab-llama-spm.gguf.inp",
-                                "tests/fixtures/llama-spm-vocab-test/ggml-vocab-llama-spm.gguf.out", 0, &cases);
+    int matched = vocab_vectors(
+        t, "tests/fixtures/llama-spm-vocab-test/ggml-vocab-llama-spm.gguf.inp",
+        "tests/fixtures/llama-spm-vocab-test/ggml-vocab-llama-spm.gguf.out", 0, &cases);
     printf("llama-spm vectors: %d/%d match\n", matched, cases);
     CHECK(cases == 46);
     CHECK(matched == cases);

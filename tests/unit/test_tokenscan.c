@@ -22,13 +22,13 @@ static void test_select(void) {
             for (int i = 0; i < n; i++) {
                 double u = gsl_ran_tdist(r, 2.0);
                 switch (pattern) {
-                case 0: v[i] = (float)u; break;                         /* random */
-                case 1: v[i] = (float)i; break;                         /* sorted */
-                case 2: v[i] = (float)(n - i); break;                   /* reversed */
-                case 3: v[i] = 2.5f; break;                             /* all equal */
-                case 4: v[i] = (float)(i < n / 2 ? i : n - i); break;   /* organ pipe */
+                case 0: v[i] = (float)u; break;                               /* random */
+                case 1: v[i] = (float)i; break;                               /* sorted */
+                case 2: v[i] = (float)(n - i); break;                         /* reversed */
+                case 3: v[i] = 2.5f; break;                                   /* all equal */
+                case 4: v[i] = (float)(i < n / 2 ? i : n - i); break;         /* organ pipe */
                 case 5: v[i] = (float)(gsl_rng_uniform_int(r, 3)) - 1; break; /* -1, 0, 1 */
-                case 6: v[i] = i % 3 ? 0.0f : (float)u; break;          /* mostly zeros */
+                case 6: v[i] = i % 3 ? 0.0f : (float)u; break;                /* mostly zeros */
                 }
             }
             double a = qs_select_median_abs(s1, v, n);
@@ -43,8 +43,8 @@ static void test_select(void) {
     CHECK_MSG(bad == 0, "%d of %d medians differ from the sort", bad, cases);
     gsl_rng_free(r);
     /* hand: odd, even (mean of the middle two, in double), signs ignored */
-    const float odd[5] = {-5, 1, 3, -2, 4}; /* |.| sorted 1 2 3 4 5 */
-    const float even[4] = {-1, 8, 3, 2};    /* 1 2 3 8 -> 2.5 */
+    const float odd[5] = {-5, 1, 3, -2, 4};   /* |.| sorted 1 2 3 4 5 */
+    const float even[4] = {-1, 8, 3, 2};      /* 1 2 3 8 -> 2.5 */
     const float big[2] = {16777216.0f, 1.0f}; /* the float sum would round; double does not */
     CHECK(qs_select_median_abs(s1, odd, 5) == 3.0);
     CHECK(qs_select_median_abs(s1, even, 4) == 2.5);
@@ -58,9 +58,9 @@ static void test_select(void) {
 
 static void test_hand(void) {
     const float x[3 * 4] = {
-        1, -9, 3, 9,     /* absmax 9 first at c1 (ties: lowest index), value -9; median 6 */
-        0, 0, 0, 0,      /* all zero: absmax 0 at c0, median 0 */
-        0, 0, 0.5f, -2,  /* median 0.25 */
+        1, -9, 3,    9,  /* absmax 9 first at c1 (ties: lowest index), value -9; median 6 */
+        0, 0,  0,    0,  /* all zero: absmax 0 at c0, median 0 */
+        0, 0,  0.5f, -2, /* median 0.25 */
     };
     qs_token_stat s[3];
     CHECK(qs_tokenscan(s, x, 3, 4) == QS_OK);

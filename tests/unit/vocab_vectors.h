@@ -15,12 +15,13 @@
 /* Encodes every string of inp_path with t (no BOS) and compares with out_path's ids; with
  * roundtrip, decoding the ids must give the string back. Each failure is a CHECK naming the
  * string. Returns how many strings encoded to their reference ids; *n_strings = strings. */
-static int vocab_vectors(const qs_tokenizer *t, const char *inp_path, const char *out_path, int roundtrip,
-                         int *n_strings) {
+static int vocab_vectors(const qs_tokenizer *t, const char *inp_path, const char *out_path,
+                         int roundtrip, int *n_strings) {
     char *inp = NULL, *out = NULL;
     size_t il, ol;
     *n_strings = 0;
-    int read = qs_file_read(inp_path, 0, &inp, &il) == QS_OK && qs_file_read(out_path, 0, &out, &ol) == QS_OK;
+    int read = qs_file_read(inp_path, 0, &inp, &il) == QS_OK &&
+               qs_file_read(out_path, 0, &out, &ol) == QS_OK;
     CHECK_MSG(read, "%s / %s: %s", inp_path, out_path, qs_error_message());
     if (!read) {
         free(inp);
@@ -35,7 +36,7 @@ static int vocab_vectors(const qs_tokenizer *t, const char *inp_path, const char
         if (!nl) break;
         *nl = '\0';
         int nref = 0;
-        for (char *p = line, *q;; p = q) {  /* ids separated by spaces; an empty line is no id */
+        for (char *p = line, *q;; p = q) { /* ids separated by spaces; an empty line is no id */
             long v = strtol(p, &q, 10);
             if (q == p || nref == (int)(sizeof ref / sizeof *ref)) break;
             ref[nref++] = (int)v;
@@ -46,8 +47,8 @@ static int vocab_vectors(const qs_tokenizer *t, const char *inp_path, const char
         int d = 0;
         while (d < n && d < nref && ids[d] == ref[d]) d++;
         int same = n == nref && d == n;
-        CHECK_MSG(same, "string %d '%.*s': %d ids, reference %d, first difference at %d", *n_strings,
-                  (int)len, s, n, nref, d);
+        CHECK_MSG(same, "string %d '%.*s': %d ids, reference %d, first difference at %d",
+                  *n_strings, (int)len, s, n, nref, d);
         agree += same;
         if (roundtrip) {
             char *dec = NULL;

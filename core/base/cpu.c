@@ -1,0 +1,70 @@
+#include "cpu.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+int qs_cpu_path_supported(void) {
+    static atomic_int cached = -1;
+    int v = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (v >= 0) return v;
+    v = QS_CPU_SCALAR;
+#if QS_HAVE_X86_SIMD
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+        __builtin_cpu_supports("popcnt"))
+        v = QS_CPU_AVX2;
+    if (v == QS_CPU_AVX2 && __builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq"))
+        v = QS_CPU_AVX512;
+#endif
+    atomic_store_explicit(&cached, v, memory_order_relaxed);
+    return v;
+}
+
+/* The cap from the environment; QS_CPU_AVX512 when none is set. */
+static int env_cap(void) {
+    const char *p = getenv("QS_CPU_PATH");
+    if (p && *p) {
+        if (strcmp(p, "scalar") == 0) return QS_CPU_SCALAR;
+        if (strcmp(p, "avx2") == 0) return QS_CPU_AVX2;
+    }
+    const char *off = getenv("QS_NO_AVX512");
+    if (off && *off && *off != '0') return QS_CPU_AVX2;
+    return QS_CPU_AVX512;
+}
+
+int qs_cpu_path(void) {
+    static atomic_int cached = -1;
+    int v = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (v >= 0) return v;
+    v = qs_cpu_path_supported();
+    int cap = env_cap();
+    if (v > cap) v = cap;
+    atomic_store_explicit(&cached, v, memory_order_relaxed);
+    return v;
+}
+
+unsigned qs_cpu_features(void) {
+    unsigned f = 0;
+#if QS_HAVE_X86_SIMD
+    int path = qs_cpu_path();
+    __builtin_cpu_init();
+    if (path >= QS_CPU_AVX512 && __builtin_cpu_supports("avx512vnni")) f |= QS_CPU_HAS_AVX512_VNNI;
+#if defined(__clang__) || __GNUC__ >= 12
+    if (path >= QS_CPU_AVX2 && __builtin_cpu_supports("avxvnni")) f |= QS_CPU_HAS_AVX_VNNI;
+#endif
+    if (path >= QS_CPU_AVX512 && __builtin_cpu_supports("avx512bf16")) f |= QS_CPU_HAS_AVX512_BF16;
+#endif
+    return f;
+}
+
+const char *qs_cpu_path_name(int path) {
+    switch (path) {
+    case QS_CPU_SCALAR: return "scalar";
+    case QS_CPU_AVX2: return "avx2";
+    case QS_CPU_AVX512: return "avx512";
+    default: return "?";
+    }
+}

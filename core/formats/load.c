@@ -1,0 +1,99 @@
+/* Format detection by content, and the tokenizer that goes with a model. */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "fileio.h"
+#include "model.h"
+#include "tok_hf.h"
+
+/* "GGUF" at byte 0 is a GGUF file; a directory with config.json is a Hugging Face model;
+ * anything else is tried as a llama2.c checkpoint, whose header checks are strict. */
+static const char *detect_format(const char *path) {
+    if (qs_path_is_dir(path)) return "hf";
+    FILE *f = fopen(path, "rb");
+    if (!f) return "llama2c"; /* the loader reports the open error */
+    char magic[4] = {0};
+    size_t n = fread(magic, 1, 4, f);
+    fclose(f);
+    if (n == 4 && memcmp(magic, "GGUF", 4) == 0) return "gguf";
+    return "llama2c";
+}
+
+/* Looks for the llama2.c tokenizer next to a checkpoint: tok<V>.bin, then tokenizer.bin
+ * when V is Llama 2's 32000. */
+static int find_llama2c_tokenizer(const char *model_path, int vocab, char *out, size_t cap) {
+    char dir[PATH_MAX - 32];
+    snprintf(dir, sizeof dir, "%s", model_path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    else
+        snprintf(dir, sizeof dir, ".");
+    snprintf(out, cap, "%s/tok%d.bin", dir, vocab);
+    if (access(out, R_OK) == 0) return 1;
+    if (vocab == 32000) {
+        snprintf(out, cap, "%s/tokenizer.bin", dir);
+        if (access(out, R_OK) == 0) return 1;
+    }
+    return 0;
+}
+
+int qs_model_load(qs_model **out, const char *path, const char *tokenizer_path) {
+    *out = NULL;
+    const char *fmt = detect_format(path);
+    if (strcmp(fmt, "hf") == 0) {
+        char cfg[PATH_MAX];
+        snprintf(cfg, sizeof cfg, "%s/config.json", path);
+        if (access(cfg, F_OK) != 0)
+            return qs_error_set(QS_ERR_FORMAT,
+                                "%s: is a directory without config.json, not a "
+                                "Hugging Face model",
+                                path);
+    }
+    qs_model *m = NULL;
+    int rc;
+    if (strcmp(fmt, "gguf") == 0)
+        rc = qs__load_gguf(&m, path);
+    else if (strcmp(fmt, "hf") == 0)
+        rc = qs__load_hf(&m, path);
+    else
+        rc = qs__load_llama2c(&m, path);
+    if (rc) return rc;
+
+    char found[PATH_MAX];
+    if (!tokenizer_path && !m->tok &&
+        find_llama2c_tokenizer(path, m->cfg.vocab_size, found, sizeof found))
+        tokenizer_path = found;
+    if (tokenizer_path) {
+        qs_tokenizer *t = NULL;
+        /* tokenizer.json (content starts with '{') or a llama2.c tokenizer.bin */
+        char first = 0;
+        FILE *f = fopen(tokenizer_path, "rb");
+        if (f) {
+            int ch;
+            while ((ch = fgetc(f)) == ' ' || ch == '\n' || ch == '\r' || ch == '\t') {}
+            first = (char)ch;
+            fclose(f);
+        }
+        rc = first == '{' ? qs_tokenizer_load_hf(&t, tokenizer_path, NULL)
+                          : qs_tokenizer_load_llama2c(&t, tokenizer_path, m->cfg.vocab_size);
+        if (rc == QS_OK && t->n_vocab > m->cfg.vocab_size) {
+            rc = qs_error_set(QS_ERR_FORMAT,
+                              "%s: tokenizer has %d tokens, more than the model's "
+                              "vocabulary (%d)",
+                              tokenizer_path, t->n_vocab, m->cfg.vocab_size);
+            qs_tokenizer_free(t);
+        }
+        if (rc) {
+            qs_model_free(m);
+            return rc;
+        }
+        qs_tokenizer_free(m->tok);
+        m->tok = t;
+    }
+    *out = m;
+    return QS_OK;
+}

@@ -1,0 +1,441 @@
+/* A Hugging Face model directory → qs_model.
+ *
+ *   DIR/config.json                              → qs_config (core/hf_config.c)
+ *   DIR/model.safetensors, or
+ *   DIR/model.safetensors.index.json + shards    → weights (core/safetensors.c)
+ *   DIR/tokenizer.json (+ tokenizer_config.json) → m->tok, if present
+ *
+ * HF names map onto GGUF names. HF's q/k rows are ordered for rotate_half RoPE (pairs
+ * (i, i + hd/2)); the loader reorders each head's rows into llama2.c's interleaved pairs
+ * (2i, 2i + 1) — the inverse of llama2.c export.py's permute — so the same model gives
+ * bit-identical logits from .bin, GGUF and HF files (a half-layout forward would agree
+ * only to float rounding). F32 tensors that are
+ * 4-byte aligned in the first shard are used in place (private mapping); everything else
+ * is converted into memory the model owns. */
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "error.h"
+#include "fileio.h"
+#include "hf_config.h"
+#include "model.h"
+#include "safetensors.h"
+#include "tok_hf.h"
+
+#define MAX_SHARDS 4096
+
+typedef struct {
+    char path[PATH_MAX];
+    void *map;
+    size_t size;
+    qs_safetensors st;
+} shard;
+
+typedef struct {
+    char dir[PATH_MAX];
+    shard *shards;
+    int n_shards;
+    cJSON *index; /* weight_map of the sharded index, or NULL */
+    char index_path[PATH_MAX];
+} hf_files;
+
+/* dir/file into out, refusing to truncate */
+static int join_path(char *out, size_t cap, const char *dir, const char *file) {
+    int n = snprintf(out, cap, "%s/%s", dir, file);
+    if (n < 0 || (size_t)n >= cap)
+        return qs_error_set(QS_ERR_ARG, "%s/%s: path too long", dir, file);
+    return QS_OK;
+}
+
+static void files_close(hf_files *f, int keep) {
+    for (int i = 0; i < f->n_shards; i++) {
+        qs_safetensors_free(&f->shards[i].st);
+        if (f->shards[i].map && i != keep) munmap(f->shards[i].map, f->shards[i].size);
+    }
+    free(f->shards);
+    f->shards = NULL;
+    f->n_shards = 0;
+    cJSON_Delete(f->index);
+    f->index = NULL;
+}
+
+static int shard_open(hf_files *f, const char *file) {
+    shard *s = &f->shards[f->n_shards];
+    memset(s, 0, sizeof *s);
+    if (join_path(s->path, sizeof s->path, f->dir, file)) return QS_ERR_ARG;
+    if (access(s->path, F_OK) != 0)
+        return qs_error_set(QS_ERR_IO, "%s names shard '%s', which is missing (%s)", f->index_path,
+                            file, s->path);
+    int rc = qs_file_map(s->path, &s->map, &s->size);
+    if (rc) return rc;
+    f->n_shards++;
+    return qs_safetensors_parse(&s->st, s->map, s->size, s->path);
+}
+
+/* The shard file names of the index, each once, in first-seen order. */
+static int open_sharded(hf_files *f) {
+    char *js;
+    size_t len;
+    int rc = qs_file_read(f->index_path, 0, &js, &len);
+    if (rc) return rc;
+    cJSON *root;
+    rc = qs__hf_json_parse(&root, js, len, f->index_path);
+    free(js);
+    if (rc) return rc;
+    const cJSON *wm = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
+    if (!cJSON_IsObject(wm)) {
+        cJSON_Delete(root);
+        return qs_error_set(QS_ERR_FORMAT, "%s: no 'weight_map' object", f->index_path);
+    }
+    f->index = cJSON_DetachItemViaPointer(root, (cJSON *)wm);
+    cJSON_Delete(root);
+    int n = cJSON_GetArraySize(f->index);
+    f->shards = calloc((size_t)(n ? n : 1), sizeof *f->shards);
+    if (!f->shards) return qs_error_set(QS_ERR_NOMEM, "%s: out of memory", f->index_path);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, f->index) {
+        if (!cJSON_IsString(e))
+            return qs_error_set(QS_ERR_FORMAT, "%s: weight_map entry '%s' is not a file name",
+                                f->index_path, e->string);
+        const char *file = e->valuestring;
+        /* shards live in the directory itself: no paths, no way out of it */
+        if (!file[0] || strchr(file, '/') || strcmp(file, ".") == 0 || strcmp(file, "..") == 0)
+            return qs_error_set(QS_ERR_FORMAT,
+                                "%s: shard name '%s' for '%s' is not a plain file name",
+                                f->index_path, file, e->string);
+        int seen = 0;
+        for (int i = 0; i < f->n_shards && !seen; i++) {
+            const char *slash = strrchr(f->shards[i].path, '/');
+            seen = strcmp(slash + 1, file) == 0;
+        }
+        if (seen) continue;
+        if (f->n_shards == MAX_SHARDS)
+            return qs_error_set(QS_ERR_FORMAT, "%s: more than %d shards", f->index_path,
+                                MAX_SHARDS);
+        if ((rc = shard_open(f, file))) return rc;
+    }
+    if (f->n_shards == 0)
+        return qs_error_set(QS_ERR_FORMAT, "%s: weight_map is empty", f->index_path);
+    return QS_OK;
+}
+
+static int files_open(hf_files *f, const char *dir) {
+    memset(f, 0, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "%s", dir);
+    char single[PATH_MAX];
+    if (join_path(f->index_path, sizeof f->index_path, dir, "model.safetensors.index.json") ||
+        join_path(single, sizeof single, dir, "model.safetensors"))
+        return QS_ERR_ARG;
+    if (access(f->index_path, F_OK) == 0) return open_sharded(f);
+    if (access(single, F_OK) != 0)
+        return qs_error_set(QS_ERR_IO, "%s: no model.safetensors or model.safetensors.index.json",
+                            dir);
+    f->shards = calloc(1, sizeof *f->shards);
+    if (!f->shards) return qs_error_set(QS_ERR_NOMEM, "out of memory");
+    return shard_open(f, "model.safetensors");
+}
+
+/* Finds a tensor: through the index when sharded (which must then be right), else in the
+ * one file. *sh gets the shard index. NULL if absent. */
+static const qs_st_tensor *files_find(const hf_files *f, const char *name, int *sh, int *rc) {
+    *rc = QS_OK;
+    if (!f->index) {
+        *sh = 0;
+        return qs_safetensors_find(&f->shards[0].st, name);
+    }
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(f->index, name);
+    if (!cJSON_IsString(e)) return NULL;
+    for (int i = 0; i < f->n_shards; i++) {
+        const char *slash = strrchr(f->shards[i].path, '/');
+        if (strcmp(slash + 1, e->valuestring) != 0) continue;
+        const qs_st_tensor *t = qs_safetensors_find(&f->shards[i].st, name);
+        if (!t)
+            *rc = qs_error_set(QS_ERR_FORMAT,
+                               "%s: weight_map puts '%s' in %s, which does not hold it",
+                               f->index_path, name, e->valuestring);
+        *sh = i;
+        return t;
+    }
+    return NULL;
+}
+
+static void shape_str(char *buf, size_t cap, const int64_t *shape, int nd) {
+    size_t o = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < nd && o < cap; i++)
+        o += (size_t)snprintf(buf + o, cap - o, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    if (o < cap) snprintf(buf + o, cap - o, "]");
+}
+
+typedef struct {
+    qs_model *m;
+    hf_files *f;
+    int keep; /* shard whose mapping the model keeps (views point into it) */
+    int used_view;
+} loader;
+
+/* Loads one expected tensor with shape (rows, cols) (rows 0: a vector of cols). */
+static int load_tensor(loader *L, float **dst, const char *hf_name, int64_t rows, int64_t cols,
+                       int optional) {
+    int sh, rc;
+    const qs_st_tensor *t = files_find(L->f, hf_name, &sh, &rc);
+    if (rc) return rc;
+    *dst = NULL;
+    const char *where = L->f->index ? L->f->index_path : L->f->shards[0].path;
+    if (!t) {
+        if (optional) return QS_OK;
+        return qs_error_set(QS_ERR_FORMAT, "%s: tensor '%s' is missing", where, hf_name);
+    }
+    int64_t want[2] = {rows, cols};
+    int wnd = rows ? 2 : 1;
+    const int64_t *ws = rows ? want : want + 1;
+    int same = t->n_dims == wnd;
+    for (int i = 0; same && i < wnd; i++) same = t->shape[i] == ws[i];
+    if (!same) {
+        char e[64], g[160];
+        shape_str(e, sizeof e, ws, wnd);
+        shape_str(g, sizeof g, t->shape, t->n_dims);
+        return qs_error_set(QS_ERR_FORMAT, "%s: tensor '%s' has shape %s, expected %s",
+                            L->f->shards[sh].path, hf_name, g, e);
+    }
+    const qs_safetensors *st = &L->f->shards[sh].st;
+    float *view = sh == L->keep ? qs_safetensors_f32_view(st, t) : NULL;
+    if (view) {
+        *dst = view;
+        L->used_view = 1;
+    } else {
+        float *p = qs__model_alloc(L->m, (size_t)t->n_elems);
+        if (!p)
+            return qs_error_set(QS_ERR_NOMEM, "%s: out of memory for tensor '%s'",
+                                L->f->shards[sh].path, hf_name);
+        qs_safetensors_to_f32(p, st, t);
+        *dst = p;
+    }
+    return QS_OK;
+}
+
+/* Old checkpoints carry rotary_emb.inv_freq buffers; they must agree with the config's
+ * theta, or the config and weights disagree about RoPE. */
+static int check_inv_freq(const hf_files *f, const qs_config *c) {
+    for (int s = 0; s < f->n_shards; s++) {
+        const qs_safetensors *st = &f->shards[s].st;
+        for (int i = 0; i < st->n_tensors; i++) {
+            const qs_st_tensor *t = &st->tensors[i];
+            static const char suffix[] = "rotary_emb.inv_freq";
+            size_t nl = strlen(t->name), sl = sizeof suffix - 1;
+            if (nl < sl || strcmp(t->name + nl - sl, suffix) != 0) continue;
+            if (c->rope_scale_factor > 0) continue; /* stored scaled or not: no single truth */
+            if (t->n_elems != c->head_dim / 2)
+                return qs_error_set(
+                    QS_ERR_FORMAT, "%s: '%s' has %lld entries, expected head_dim/2 = %d",
+                    f->shards[s].path, t->name, (long long)t->n_elems, c->head_dim / 2);
+            float *v = malloc((size_t)t->n_elems * sizeof *v);
+            if (!v) return qs_error_set(QS_ERR_NOMEM, "out of memory");
+            qs_safetensors_to_f32(v, st, t);
+            for (int k = 0; k < c->head_dim / 2; k++) {
+                double want = 1.0 / pow((double)c->rope_theta, 2.0 * k / c->head_dim);
+                double tol = t->dtype == QS_ST_F32 ? 1e-5 : 1e-2; /* relative */
+                if (fabs(v[k] - want) > tol * want) {
+                    int rc = qs_error_set(
+                        QS_ERR_FORMAT,
+                        "%s: '%s'[%d] = %g, but rope_theta %g gives %g: config.json and "
+                        "the weights disagree about RoPE",
+                        f->shards[s].path, t->name, k, (double)v[k], (double)c->rope_theta, want);
+                    free(v);
+                    return rc;
+                }
+            }
+            free(v);
+        }
+    }
+    return QS_OK;
+}
+
+/* stored dtype of an HF tensor name, for the tensor table */
+static const char *stored_type(const hf_files *f, const char *hf_name) {
+    int sh, rc;
+    const qs_st_tensor *t = files_find(f, hf_name, &sh, &rc);
+    return t ? qs_st_dtype_name(t->dtype) : "F32";
+}
+
+static int load_weights(loader *L) {
+    qs_model *m = L->m;
+    const qs_config *c = &m->cfg;
+    int64_t D = c->dim, H = c->hidden_dim, V = c->vocab_size;
+    int64_t Q = (int64_t)c->n_heads * c->head_dim, K = (int64_t)c->n_kv_heads * c->head_dim;
+    m->w.layers = calloc((size_t)c->n_layers, sizeof *m->w.layers);
+    if (!m->w.layers) return qs_error_set(QS_ERR_NOMEM, "out of memory");
+    int rc;
+    if ((rc = load_tensor(L, &m->w.token_embd, "model.embed_tokens.weight", V, D, 0)) ||
+        (rc = load_tensor(L, &m->w.output_norm, "model.norm.weight", 0, D, 0)))
+        return rc;
+    if (!c->tied_classifier && (rc = load_tensor(L, &m->w.output, "lm_head.weight", V, D, 1)))
+        return rc;
+    if (!m->w.output) {
+        /* tie_word_embeddings, or no lm_head at all: the classifier is the embedding */
+        m->w.output = m->w.token_embd;
+        m->cfg.tied_classifier = 1;
+    }
+    for (int l = 0; l < c->n_layers; l++) {
+        qs_layer_weights *w = &m->w.layers[l];
+        struct {
+            float **dst;
+            const char *suffix;
+            int64_t r, k;
+        } t[] = {
+            {&w->attn_norm, "input_layernorm.weight", 0, D},
+            {&w->wq, "self_attn.q_proj.weight", Q, D},
+            {&w->wk, "self_attn.k_proj.weight", K, D},
+            {&w->wv, "self_attn.v_proj.weight", K, D},
+            {&w->wo, "self_attn.o_proj.weight", D, Q},
+            {&w->ffn_norm, "post_attention_layernorm.weight", 0, D},
+            {&w->w_gate, "mlp.gate_proj.weight", H, D},
+            {&w->w_down, "mlp.down_proj.weight", D, H},
+            {&w->w_up, "mlp.up_proj.weight", H, D},
+            {&w->bq, "self_attn.q_proj.bias", 0, Q},
+            {&w->bk, "self_attn.k_proj.bias", 0, K},
+            {&w->bv, "self_attn.v_proj.bias", 0, K},
+        };
+        int n = c->has_qkv_bias ? 12 : 9;
+        for (int i = 0; i < n; i++) {
+            char name[128];
+            snprintf(name, sizeof name, "model.layers.%d.%s", l, t[i].suffix);
+            if ((rc = load_tensor(L, t[i].dst, name, t[i].r, t[i].k, 0))) return rc;
+        }
+    }
+    return QS_OK;
+}
+
+/* The tensor table in GGUF names, with each tensor's stored dtype. */
+static int index_tensors(loader *L) {
+    qs_model *m = L->m;
+    const qs_config *c = &m->cfg;
+    int rc = qs__model_index_weights(m, "F32");
+    if (rc) return rc;
+    static const struct {
+        const char *gguf, *hf;
+    } layer_map[] = {
+        {"attn_norm", "input_layernorm.weight"},    {"attn_q", "self_attn.q_proj.weight"},
+        {"attn_k", "self_attn.k_proj.weight"},      {"attn_v", "self_attn.v_proj.weight"},
+        {"attn_output", "self_attn.o_proj.weight"}, {"ffn_norm", "post_attention_layernorm.weight"},
+        {"ffn_gate", "mlp.gate_proj.weight"},       {"ffn_down", "mlp.down_proj.weight"},
+        {"ffn_up", "mlp.up_proj.weight"},
+    };
+    for (int i = 0; i < m->n_tensors; i++) {
+        qs_tensor *t = &m->tensors[i];
+        char hf[128] = "";
+        int l;
+        char part[64];
+        if (strcmp(t->name, "token_embd") == 0)
+            snprintf(hf, sizeof hf, "model.embed_tokens.weight");
+        else if (strcmp(t->name, "output_norm") == 0)
+            snprintf(hf, sizeof hf, "model.norm.weight");
+        else if (strcmp(t->name, "output") == 0)
+            snprintf(hf, sizeof hf, "lm_head.weight");
+        else if (sscanf(t->name, "blk.%d.%63s", &l, part) == 2)
+            for (size_t k = 0; k < sizeof layer_map / sizeof layer_map[0]; k++)
+                if (strcmp(part, layer_map[k].gguf) == 0)
+                    snprintf(hf, sizeof hf, "model.layers.%d.%s", l, layer_map[k].hf);
+        if (hf[0]) snprintf(t->stored_type, sizeof t->stored_type, "%s", stored_type(L->f, hf));
+    }
+    if (!c->has_qkv_bias) return QS_OK;
+    for (int l = 0; l < c->n_layers && rc == QS_OK; l++) {
+        const qs_layer_weights *w = &m->w.layers[l];
+        const char *g[3] = {"attn_q.bias", "attn_k.bias", "attn_v.bias"};
+        const char *h[3] = {"q_proj", "k_proj", "v_proj"};
+        float *p[3] = {w->bq, w->bk, w->bv};
+        int64_t n[3] = {(int64_t)c->n_heads * c->head_dim, (int64_t)c->n_kv_heads * c->head_dim,
+                        (int64_t)c->n_kv_heads * c->head_dim};
+        for (int k = 0; k < 3 && rc == QS_OK; k++) {
+            char gn[64], hn[128];
+            snprintf(gn, sizeof gn, "blk.%d.%s", l, g[k]);
+            snprintf(hn, sizeof hn, "model.layers.%d.self_attn.%s.bias", l, h[k]);
+            rc = qs__model_add_tensor(m, gn, p[k], 1, n[k], stored_type(L->f, hn));
+        }
+    }
+    return rc;
+}
+
+/* rows (n_heads·hd, cols): within each head, row i -> 2i and row i + hd/2 -> 2i + 1 */
+static int rows_half_to_interleaved(float *w, int n_heads, int hd, int cols) {
+    size_t head = (size_t)hd * cols;
+    float *tmp = malloc(head * sizeof *tmp);
+    if (!tmp) return qs_error_set(QS_ERR_NOMEM, "out of memory reordering q/k rows");
+    for (int h = 0; h < n_heads; h++) {
+        float *p = w + (size_t)h * head;
+        memcpy(tmp, p, head * sizeof *tmp);
+        for (int i = 0; i < hd / 2; i++) {
+            memcpy(p + (size_t)(2 * i) * cols, tmp + (size_t)i * cols, (size_t)cols * sizeof *p);
+            memcpy(p + (size_t)(2 * i + 1) * cols, tmp + (size_t)(i + hd / 2) * cols,
+                   (size_t)cols * sizeof *p);
+        }
+    }
+    free(tmp);
+    return QS_OK;
+}
+
+static int qk_to_interleaved(qs_model *m) {
+    qs_config *c = &m->cfg;
+    int rc = QS_OK;
+    for (int l = 0; l < c->n_layers && rc == QS_OK; l++) {
+        qs_layer_weights *w = &m->w.layers[l];
+        rc = rows_half_to_interleaved(w->wq, c->n_heads, c->head_dim, c->dim);
+        if (!rc) rc = rows_half_to_interleaved(w->wk, c->n_kv_heads, c->head_dim, c->dim);
+        if (!rc && w->bq) rc = rows_half_to_interleaved(w->bq, c->n_heads, c->head_dim, 1);
+        if (!rc && w->bk) rc = rows_half_to_interleaved(w->bk, c->n_kv_heads, c->head_dim, 1);
+    }
+    c->rope_layout = QS_ROPE_INTERLEAVED;
+    return rc;
+}
+
+int qs__load_hf(qs_model **out, const char *dir) {
+    *out = NULL;
+    char path[PATH_MAX];
+    qs_model *m = qs__model_new(dir, "hf");
+    if (!m) return qs_error_set(QS_ERR_NOMEM, "out of memory");
+    int rc = join_path(path, sizeof path, dir, "config.json");
+    if (!rc) rc = qs_hf_config_load(&m->cfg, path);
+    if (rc) {
+        qs_model_free(m);
+        return rc;
+    }
+    hf_files f;
+    loader L = {.m = m, .f = &f, .keep = 0};
+    rc = files_open(&f, dir);
+    if (!rc) rc = check_inv_freq(&f, &m->cfg);
+    if (!rc) rc = load_weights(&L);
+    if (!rc) rc = index_tensors(&L);
+    if (!rc) rc = qk_to_interleaved(m);
+    if (!rc && L.used_view) {
+        /* the model now owns the first shard's mapping; views point into it */
+        m->map = f.shards[0].map;
+        m->map_size = f.shards[0].size;
+        files_close(&f, 0);
+    } else {
+        files_close(&f, -1);
+    }
+    if (!rc) {
+        char cfg_path[PATH_MAX];
+        rc = join_path(path, sizeof path, dir, "tokenizer.json");
+        if (!rc) rc = join_path(cfg_path, sizeof cfg_path, dir, "tokenizer_config.json");
+        if (!rc && access(path, F_OK) == 0) {
+            rc = qs_tokenizer_load_hf(&m->tok, path, cfg_path);
+            if (!rc && m->tok->n_vocab > m->cfg.vocab_size)
+                rc =
+                    qs_error_set(QS_ERR_FORMAT, "%s: %d tokens, but config.json says vocab_size %d",
+                                 path, m->tok->n_vocab, m->cfg.vocab_size);
+        }
+    }
+    if (rc) {
+        qs_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return QS_OK;
+}

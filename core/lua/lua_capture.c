@@ -1,0 +1,384 @@
+/* Profiling and planting from Lua.
+ *   m:profile{text=, tokens=, ctx=, <window options>, sites="all", tau=20, phi=0.5,
+ *             massive_abs=100, massive_ratio=1000, int8=6, results=out,
+ *             dump={{site=, layer=, tokens=}, ...}}
+ *       -> prof = {tokens, windows, seconds, memory_bytes,
+ *                  kurtosis = {[site] = {per layer}}, absmax = {...}, p999 = {...},
+ *                  weights = {{name, rows, cols, kurtosis, absmax, std, p99, p999}, ...},
+ *                  capture = <userdata kept for qs.outlier_channels / qs.outlier_tokens>}
+ *       With results, the statistics, weight statistics and outlier tables are written to
+ *       that run (stats/…, weights/…, outliers/…, model attributes). dump (needs results)
+ *       also stores the raw (T, C) activations of the first `tokens` tokens at each named
+ *       site × layer in that run, as dump/<site>/<layer> (float32), and lists them in
+ *       prof.dumps = {{site, layer, rows, cols, path}, ...}. At most 16.
+ *   qs.outlier_channels(prof [, {min_token_frac = 0.5}])
+ *       -> {{site, layer, channel, absmax, ratio_to_median, token_fraction,
+ *            sequence_fraction, shared_layers}, ...}
+ *   qs.outlier_tokens(prof) -> {{site, layer, window, position, token_id, channel, value, ratio},
+ * ...} m:plant{{site=, layer= (number or "all"), channel=, scale=}, ...} -> a new model whose
+ *       full-precision function is unchanged (plant.h)
+ *   m:save(path) writes a llama2.c checkpoint. */
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "capture.h"
+#include "error.h"
+#include "h5store.h"
+#include "lua_qs.h"
+#include "lua_sandbox.h"
+#include "plant.h"
+#include "profile.h"
+#include "profile_h5.h"
+#include "save_llama2c.h"
+#include "weightstats.h"
+
+#define QS_LUA_CAPTURE "qs.capture"
+
+typedef struct lua_capture {
+    qs_capture *c;
+    int n_layers;
+} lua_capture;
+
+static int capture_gc(lua_State *L) {
+    lua_capture *u = luaL_checkudata(L, 1, QS_LUA_CAPTURE);
+    qs_capture_free(u->c);
+    u->c = NULL;
+    return 0;
+}
+
+static const qs_capture *check_prof(lua_State *L, int idx) {
+    luaL_checktype(L, idx, LUA_TTABLE);
+    lua_getfield(L, idx, "capture");
+    lua_capture *u = luaL_testudata(L, -1, QS_LUA_CAPTURE);
+    lua_pop(L, 1); /* still referenced by the prof table */
+    if (!u || !u->c) luaL_error(L, "expected a profile returned by m:profile");
+    return u->c;
+}
+
+/* per-layer whole-tensor summaries of every captured site: out[field][site] = {…} */
+static void push_site_summaries(lua_State *L, const qs_capture *c) {
+    static const char *fields[] = {"kurtosis", "absmax", "p999", "std"};
+    for (int f = 0; f < 4; f++) {
+        lua_newtable(L);
+        for (int s = 0; s < QS_SITE_COUNT; s++) {
+            int nl = qs_capture_site_layers(c, s), any = 0;
+            lua_createtable(L, nl, 0);
+            for (int l = 0; l < nl; l++) {
+                const qs_tensorstats *ts = qs_capture_tensorstats(c, s, l);
+                qs_tensorstats_summary sum;
+                double v = 0.0 / 0.0;
+                if (ts && qs_tensorstats_summarize(ts, &sum) == QS_OK) {
+                    v = f == 0 ? sum.kurtosis : f == 1 ? sum.absmax : f == 2 ? sum.p999 : sum.std;
+                    any = 1;
+                }
+                lua_pushnumber(L, v);
+                lua_rawseti(L, -2, l + 1);
+            }
+            if (any)
+                lua_setfield(L, -2, qs_site_name(s));
+            else
+                lua_pop(L, 1);
+        }
+        lua_setfield(L, -2, fields[f]);
+    }
+}
+
+static void push_weights(lua_State *L, const qs_weightstat *w, int n) {
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        qs_tensorstats_summary s;
+        if (qs_tensorstats_summarize(w[i].ts, &s)) continue;
+        lua_createtable(L, 0, 8);
+        qs__lua_set_str(L, "name", w[i].name);
+        qs__lua_set_int(L, "rows", w[i].rows);
+        qs__lua_set_int(L, "cols", w[i].cols);
+        qs__lua_set_num(L, "kurtosis", s.kurtosis);
+        qs__lua_set_num(L, "absmax", s.absmax);
+        qs__lua_set_num(L, "std", s.std);
+        qs__lua_set_num(L, "p99", s.p99);
+        qs__lua_set_num(L, "p999", s.p999);
+        lua_rawseti(L, -2, i + 1);
+    }
+}
+
+void qs__lua_site_layer(lua_State *L, int idx, const char *what, const qs_config *cfg, int *site,
+                        int *layer) {
+    const char *name = qs__lua_opt_str(L, idx, "site", NULL);
+    *site = name ? qs_site_from_name(name) : -1;
+    if (*site < 0)
+        luaL_error(L, "%s: site '%s' is not one of resid, attn_in, attn_o_in, ffn_in, ffn_down_in",
+                   what, name ? name : "(missing)");
+    int n = qs_site_layers(cfg, *site);
+    lua_Integer l = qs__lua_opt_int(L, idx, "layer", -1);
+    if (l < 0 || l >= n) luaL_error(L, "%s: layer must be 0..%d for %s", what, n - 1, name);
+    *layer = (int)l;
+}
+
+#define LUA_MAX_DUMPS 16
+
+typedef struct dump_req {
+    int site, layer;
+    long tokens;
+} dump_req;
+
+/* Reads dump = {{site=, layer=, tokens=}, ...} from the option table at idx into d (room
+ * for LUA_MAX_DUMPS); returns how many. Raises on a bad entry, before anything is allocated. */
+static int read_dumps(lua_State *L, int idx, const qs_model *m, unsigned site_mask, dump_req *d) {
+    lua_getfield(L, idx, "dump");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    if (!lua_istable(L, -1))
+        luaL_error(L, "m:profile: dump must be a list of {site=, layer=, tokens=}");
+    int list = lua_gettop(L), n = (int)luaL_len(L, list);
+    if (n > LUA_MAX_DUMPS) luaL_error(L, "m:profile: at most %d dumps (got %d)", LUA_MAX_DUMPS, n);
+    static const char *const keys[] = {"site", "layer", "tokens", NULL};
+    for (int i = 0; i < n; i++) {
+        lua_rawgeti(L, list, i + 1);
+        int e = lua_gettop(L);
+        if (!lua_istable(L, e))
+            luaL_error(L, "m:profile: dump[%d] must be a table {site=, layer=, tokens=}", i + 1);
+        qs__lua_check_keys(L, e, "m:profile dump", keys);
+        char what[48];
+        snprintf(what, sizeof what, "m:profile: dump[%d]", i + 1);
+        qs__lua_site_layer(L, e, what, &m->cfg, &d[i].site, &d[i].layer);
+        if (!(site_mask & QS_SITE_BIT(d[i].site)))
+            luaL_error(L, "%s: site %s is not profiled (see sites=)", what,
+                       qs_site_name(d[i].site));
+        lua_Integer tokens = qs__lua_opt_int(L, e, "tokens", 256);
+        if (tokens < 1) luaL_error(L, "%s: tokens must be >= 1", what);
+        d[i].tokens = (long)tokens;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return n;
+}
+
+/* prof.dumps: what each dump stored (rows = tokens actually seen, up to the bound) */
+static void push_dumps(lua_State *L, const dump_req *d, const long *rows, int n, const int *C_of) {
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "dump/%s/%d", qs_site_name(d[i].site), d[i].layer);
+        lua_createtable(L, 0, 5);
+        qs__lua_set_str(L, "site", qs_site_name(d[i].site));
+        qs__lua_set_int(L, "layer", d[i].layer);
+        qs__lua_set_int(L, "rows", rows[i]);
+        qs__lua_set_int(L, "cols", C_of[i]);
+        qs__lua_set_str(L, "path", path);
+        lua_rawseti(L, -2, i + 1);
+    }
+}
+
+static int model_profile(lua_State *L) {
+    qs_model *m = qs__lua_check_model(L, 1);
+    static const char *const keys[] = {
+        QS_LUA_WINDOW_KEYS, "tokens", "sites",   "tau",  "phi", "massive_abs",
+        "massive_ratio",    "int8",   "results", "dump", NULL};
+    qs__lua_check_keys(L, 2, "m:profile", keys);
+    lua_getfield(L, 2, "text");
+    qs_text *t = qs__lua_check_text(L, -1);
+    lua_pop(L, 1);
+    if (!m->tok) return luaL_error(L, "m:profile: the model has no tokenizer");
+    qs_capture_opts o = qs_capture_opts_default();
+    if (qs_site_mask_parse(qs__lua_opt_str(L, 2, "sites", "all"), &o.site_mask))
+        return qs__lua_fail(L, "m:profile");
+    o.chan.tau = qs__lua_opt_num(L, 2, "tau", o.chan.tau);
+    o.chan.phi = o.outl.min_token_frac = qs__lua_opt_num(L, 2, "phi", o.chan.phi);
+    o.outl.massive_abs = qs__lua_opt_num(L, 2, "massive_abs", o.outl.massive_abs);
+    o.outl.massive_ratio = qs__lua_opt_num(L, 2, "massive_ratio", o.outl.massive_ratio);
+    o.chan.int8_threshold = qs__lua_opt_num(L, 2, "int8", o.chan.int8_threshold);
+    long tokens = (long)qs__lua_opt_int(L, 2, "tokens", 0);
+    qs_h5 *h = NULL;
+    lua_getfield(L, 2, "results");
+    if (!lua_isnil(L, -1)) h = qs__lua_check_results(L, -1);
+    lua_pop(L, 1);
+    dump_req dumps[LUA_MAX_DUMPS];
+    int n_dumps = read_dumps(L, 2, m, o.site_mask, dumps);
+    if (n_dumps && !h) return luaL_error(L, "m:profile: dump needs results = <a qs.results file>");
+    qs_window_opts wo;
+    qs__lua_window_opts(L, 2, m, &wo);
+    wo.score = QS_SCORE_ALL;
+    lua_capture *u = lua_newuserdatauv(L, sizeof *u, 0); /* created empty, filled on success */
+    u->c = NULL;
+    u->n_layers = m->cfg.n_layers;
+    luaL_setmetatable(L, QS_LUA_CAPTURE);
+    int capture_idx = lua_gettop(L);
+    qs_windows ws;
+    if (qs_windows_build(&ws, m->tok, t->data, t->len, &wo)) return qs__lua_fail(L, "m:profile");
+    qs_profile_info info;
+    qs_weightstat *wst = NULL;
+    int n_w = 0, n_ch = 0;
+    qs_profile_channel *ch = NULL;
+    qs_profile_h5_sink *sinks[LUA_MAX_DUMPS] = {NULL};
+    long dump_rows[LUA_MAX_DUMPS];
+    int dump_cols[LUA_MAX_DUMPS];
+    int rc = qs_capture_create(&u->c, &m->cfg, &o);
+    for (int i = 0; i < n_dumps && rc == QS_OK; i++) {
+        dump_cols[i] = qs_capture_site_width(u->c, dumps[i].site);
+        rc = qs_profile_h5_sink_open(&sinks[i], h, dumps[i].site, dumps[i].layer, dump_cols[i]);
+        if (rc == QS_OK)
+            rc = qs_capture_add_dump(u->c, dumps[i].site, dumps[i].layer, dumps[i].tokens,
+                                     qs_profile_h5_dump_fn, sinks[i]);
+    }
+    if (rc == QS_OK) rc = qs_profile_run(u->c, m, &ws, tokens, &info);
+    if (u->c) qs_capture_clear_dumps(u->c); /* the capture outlives the sinks (prof.capture) */
+    for (int i = 0; i < n_dumps; i++) {
+        dump_rows[i] = qs_profile_h5_sink_rows(sinks[i]);
+        int rc2 = qs_profile_h5_sink_close(sinks[i]);
+        if (rc == QS_OK) rc = rc2;
+    }
+    if (rc == QS_OK) rc = qs_weightstats_compute(&wst, &n_w, m);
+    if (rc == QS_OK) rc = qs_profile_channels(&ch, &n_ch, u->c);
+    if (rc == QS_OK && h) rc = qs_profile_h5_model(h, m);
+    if (rc == QS_OK && h) rc = qs_profile_h5_stats(h, u->c);
+    if (rc == QS_OK && h) rc = qs_profile_h5_weights(h, wst, n_w);
+    if (rc == QS_OK && h) rc = qs_profile_h5_outliers(h, u->c, ch, n_ch, m->tok, &ws);
+    free(ch);
+    qs_windows_free(&ws);
+    if (rc) {
+        if (wst) qs_weightstats_free(wst, n_w);
+        return qs__lua_fail(L, "m:profile");
+    }
+    lua_createtable(L, 0, 10);
+    qs__lua_set_int(L, "tokens", info.tokens);
+    qs__lua_set_int(L, "windows", info.windows);
+    qs__lua_set_num(L, "seconds", info.seconds);
+    qs__lua_set_int(L, "memory_bytes", qs_capture_memory_bytes(u->c, wo.ctx));
+    push_site_summaries(L, u->c);
+    push_weights(L, wst, n_w);
+    lua_setfield(L, -2, "weights");
+    qs_weightstats_free(wst, n_w);
+    push_dumps(L, dumps, dump_rows, n_dumps, dump_cols);
+    lua_setfield(L, -2, "dumps");
+    lua_pushvalue(L, capture_idx);
+    lua_setfield(L, -2, "capture");
+    return 1;
+}
+
+static int l_outlier_channels(lua_State *L) {
+    const qs_capture *c = check_prof(L, 1);
+    qs_outlier_config cfg = qs_capture_get_opts(c)->outl;
+    if (lua_istable(L, 2)) {
+        static const char *const keys[] = {"min_token_frac", NULL};
+        qs__lua_check_keys(L, 2, "qs.outlier_channels", keys);
+        cfg.min_token_frac = qs__lua_opt_num(L, 2, "min_token_frac", cfg.min_token_frac);
+    }
+    lua_newtable(L);
+    int k = 0;
+    for (int s = 0; s < QS_SITE_COUNT; s++) {
+        int nl = qs_capture_site_layers(c, s), C = qs_capture_site_width(c, s);
+        qs_outlier_channel *found = malloc((size_t)C * sizeof *found);
+        int *count = calloc((size_t)C, sizeof *count); /* layers holding each channel */
+        if (!found || !count) {
+            free(found);
+            free(count);
+            return luaL_error(L, "out of memory");
+        }
+        for (int pass = 0; pass < 2; pass++) {
+            for (int l = 0; l < nl; l++) {
+                const qs_chanstats *cs = qs_capture_chanstats(c, s, l);
+                int n = 0;
+                if (!cs || qs_outliers_channels(found, &n, cs, &cfg)) continue;
+                for (int i = 0; i < n; i++) {
+                    if (pass == 0) {
+                        count[found[i].channel]++;
+                        continue;
+                    }
+                    lua_createtable(L, 0, 8);
+                    qs__lua_set_str(L, "site", qs_site_name(s));
+                    qs__lua_set_int(L, "layer", l);
+                    qs__lua_set_int(L, "channel", found[i].channel);
+                    qs__lua_set_num(L, "absmax", found[i].absmax);
+                    qs__lua_set_num(L, "ratio_to_median", found[i].ratio_to_median);
+                    qs__lua_set_num(L, "token_fraction", found[i].token_fraction);
+                    qs__lua_set_num(L, "sequence_fraction", found[i].sequence_fraction);
+                    qs__lua_set_int(L, "shared_layers", count[found[i].channel]);
+                    lua_rawseti(L, -2, ++k);
+                }
+            }
+        }
+        free(found);
+        free(count);
+    }
+    return 1;
+}
+
+static int l_outlier_tokens(lua_State *L) {
+    const qs_capture *c = check_prof(L, 1);
+    int n;
+    int64_t total;
+    const qs_capture_token *t = qs_capture_tokens(c, &n, &total);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_createtable(L, 0, 8);
+        qs__lua_set_str(L, "site", qs_site_name(t[i].site));
+        qs__lua_set_int(L, "layer", t[i].layer);
+        qs__lua_set_int(L, "window", t[i].window);
+        qs__lua_set_int(L, "position", t[i].position);
+        qs__lua_set_int(L, "token_id", t[i].token_id);
+        qs__lua_set_int(L, "channel", t[i].channel);
+        qs__lua_set_num(L, "value", t[i].value);
+        qs__lua_set_num(L, "ratio", t[i].ratio);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static int model_plant(lua_State *L) {
+    qs_model *m = qs__lua_check_model(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    int n = (int)luaL_len(L, 2);
+    if (n < 1) return luaL_error(L, "m:plant: give a list of {site=, layer=, channel=, scale=}");
+    qs_plant_spec *sp = lua_newuserdatauv(L, (size_t)n * sizeof *sp, 0); /* freed by the GC */
+    static const char *const keys[] = {"site", "layer", "channel", "scale", NULL};
+    for (int i = 0; i < n; i++) {
+        lua_geti(L, 2, i + 1);
+        int e = lua_gettop(L);
+        qs__lua_check_keys(L, e, "m:plant", keys);
+        char layer[32], channel[32], scale[64];
+        lua_getfield(L, e, "layer");
+        if (lua_type(L, -1) == LUA_TSTRING)
+            snprintf(layer, sizeof layer, "%s", lua_tostring(L, -1));
+        else
+            snprintf(layer, sizeof layer, "%lld", (long long)luaL_checkinteger(L, -1));
+        lua_pop(L, 1);
+        snprintf(channel, sizeof channel, "%lld", (long long)qs__lua_opt_int(L, e, "channel", -1));
+        snprintf(scale, sizeof scale, "%.17g", qs__lua_opt_num(L, e, "scale", 0));
+        const char *site = qs__lua_opt_str(L, e, "site", "");
+        if (qs_plant_parse_parts(&sp[i], site, layer, channel, scale) ||
+            qs_plant_check(&m->cfg, &sp[i]))
+            return qs__lua_fail(L, "m:plant");
+        lua_pop(L, 1);
+    }
+    /* the copy borrows the original's tokenizer; its user value keeps the original alive */
+    qs_lua_model *u = lua_newuserdatauv(L, sizeof *u, 1);
+    u->m = NULL;
+    luaL_setmetatable(L, QS_LUA_MODEL);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 1);
+    if (qs_model_clone(&u->m, m)) return qs__lua_fail(L, "m:plant");
+    u->m->tok = m->tok;
+    u->m->tok_borrowed = 1;
+    if (qs_plant_apply(u->m, sp, n)) return qs__lua_fail(L, "m:plant");
+    return 1;
+}
+
+static int model_save(lua_State *L) {
+    qs_model *m = qs__lua_check_model(L, 1);
+    if (qs_llama2c_save(m, luaL_checkstring(L, 2))) return qs__lua_fail(L, "m:save");
+    return 0;
+}
+
+const luaL_Reg qs__lua_capture_functions[] = {
+    {"outlier_channels", l_outlier_channels}, {"outlier_tokens", l_outlier_tokens}, {NULL, NULL}};
+const luaL_Reg qs__lua_capture_model_methods[] = {
+    {"profile", model_profile}, {"plant", model_plant}, {"save", model_save}, {NULL, NULL}};
+
+int qs__lua_register_capture(lua_State *L) {
+    static const luaL_Reg meta[] = {{"__gc", capture_gc}, {NULL, NULL}};
+    return qs_lua_class_register(L, QS_LUA_CAPTURE, NULL, meta);
+}

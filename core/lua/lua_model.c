@@ -1,0 +1,184 @@
+/* qs.model: loading a checkpoint and the methods that run it (info, tokenize, generate,
+ * perplexity). Profiling, planting and quantized evaluation live in their own files. */
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "generate.h"
+#include "lua_qs.h"
+#include "lua_sandbox.h"
+#include "perplexity.h"
+
+qs_model *qs__lua_check_model(lua_State *L, int idx) {
+    qs_lua_model *u = luaL_checkudata(L, idx, QS_LUA_MODEL);
+    if (!u->m) luaL_error(L, "model is closed");
+    return u->m;
+}
+
+/* qs.model(path [, {tokenizer = FILE}]): format detected from the content */
+static int l_model(lua_State *L) {
+    const char *path = luaL_checkstring(L, 1);
+    const char *tok = NULL;
+    if (lua_istable(L, 2)) {
+        static const char *const keys[] = {"tokenizer", NULL};
+        qs__lua_check_keys(L, 2, "qs.model", keys);
+        tok = qs__lua_opt_str(L, 2, "tokenizer", NULL);
+    }
+    qs_lua_model *u = lua_newuserdatauv(L, sizeof *u, 0);
+    u->m = NULL; /* created closed, filled only on success */
+    luaL_setmetatable(L, QS_LUA_MODEL);
+    if (qs_model_load(&u->m, path, tok)) return qs__lua_fail(L, "qs.model");
+    return 1;
+}
+
+static int model_gc(lua_State *L) {
+    qs_lua_model *u = luaL_checkudata(L, 1, QS_LUA_MODEL);
+    qs_model_free(u->m);
+    u->m = NULL;
+    return 0;
+}
+
+static int model_tostring(lua_State *L) {
+    qs_lua_model *u = luaL_checkudata(L, 1, QS_LUA_MODEL);
+    if (!u->m)
+        lua_pushliteral(L, "qs.model(closed)");
+    else
+        lua_pushfstring(L, "qs.model(%s, %s)", u->m->path, u->m->format);
+    return 1;
+}
+
+/* m:info() -> {path, format, arch, dim, hidden_dim, n_layers, n_heads, n_kv_heads, head_dim,
+ *              vocab_size, seq_len, rope_theta, norm_eps, params, tokenizer, stored_types} */
+static int model_info(lua_State *L) {
+    qs_model *m = qs__lua_check_model(L, 1);
+    const qs_config *c = &m->cfg;
+    lua_createtable(L, 0, 16);
+    qs__lua_set_str(L, "path", m->path);
+    qs__lua_set_str(L, "format", m->format);
+    qs__lua_set_str(L, "arch", c->arch);
+    qs__lua_set_int(L, "dim", c->dim);
+    qs__lua_set_int(L, "hidden_dim", c->hidden_dim);
+    qs__lua_set_int(L, "n_layers", c->n_layers);
+    qs__lua_set_int(L, "n_heads", c->n_heads);
+    qs__lua_set_int(L, "n_kv_heads", c->n_kv_heads);
+    qs__lua_set_int(L, "head_dim", c->head_dim);
+    qs__lua_set_int(L, "vocab_size", c->vocab_size);
+    qs__lua_set_int(L, "seq_len", c->seq_len);
+    qs__lua_set_num(L, "rope_theta", c->rope_theta);
+    qs__lua_set_num(L, "norm_eps", c->norm_eps);
+    qs__lua_set_int(L, "params", qs_model_param_count(m));
+    qs__lua_set_str(L, "tokenizer", m->tok ? m->tok->kind : "none");
+    lua_createtable(L, m->n_tensors, 0);
+    for (int i = 0; i < m->n_tensors; i++) {
+        lua_createtable(L, 0, 4);
+        qs__lua_set_str(L, "name", m->tensors[i].name);
+        qs__lua_set_int(L, "rows", m->tensors[i].rows);
+        qs__lua_set_int(L, "cols", m->tensors[i].cols);
+        qs__lua_set_str(L, "stored_type", m->tensors[i].stored_type);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "tensors");
+    return 1;
+}
+
+/* m:tokenize(str [, {bos = true}]) -> {ids...} */
+static int model_tokenize(lua_State *L) {
+    qs_model *m = qs__lua_check_model(L, 1);
+    size_t len;
+    const char *s = luaL_checklstring(L, 2, &len);
+    int bos = lua_istable(L, 3) ? qs__lua_opt_bool(L, 3, "bos", 1) : 1;
+    if (!m->tok) return luaL_error(L, "m:tokenize: the model has no tokenizer");
+    int *ids, n;
+    if (qs_tokenizer_encode(m->tok, s, len, bos, &ids, &n)) return qs__lua_fail(L, "m:tokenize");
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_pushinteger(L, ids[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    free(ids);
+    return 1;
+}
+
+/* m:generate{prompt = "...", steps = 64, temperature = 0, seed = 42} -> text */
+static int model_generate(lua_State *L) {
+    qs_model *m = qs__lua_check_model(L, 1);
+    static const char *const keys[] = {"prompt", "steps", "temperature", "seed", NULL};
+    if (lua_isnoneornil(L, 2)) lua_newtable(L);
+    qs__lua_check_keys(L, 2, "m:generate", keys);
+    const char *prompt = qs__lua_opt_str(L, 2, "prompt", "Once upon a time");
+    qs_generate_opts o = {(int)qs__lua_opt_int(L, 2, "steps", 64),
+                          (float)qs__lua_opt_num(L, 2, "temperature", 0),
+                          (unsigned long long)qs__lua_opt_int(L, 2, "seed", 42), 1};
+    char *text;
+    if (qs_generate(m, prompt, &o, &text, NULL, NULL, NULL, NULL))
+        return qs__lua_fail(L, "m:generate");
+    lua_pushstring(L, text);
+    free(text);
+    return 1;
+}
+
+/* m:perplexity{text = txt, ctx = , stride = , score = "half"|"all", bos = , max_tokens = ,
+ *              docs = , skip_docs = } -> {nll, nll_stderr, ppl, ppl_stderr, tokens, windows, ctx,
+ *              seconds, tokens_per_s} */
+static int model_perplexity(lua_State *L) {
+    qs_model *m = qs__lua_check_model(L, 1);
+    static const char *const keys[] = {QS_LUA_WINDOW_KEYS, NULL};
+    qs__lua_check_keys(L, 2, "m:perplexity", keys);
+    lua_getfield(L, 2, "text");
+    qs_text *t = qs__lua_check_text(L, -1);
+    lua_pop(L, 1);
+    if (!m->tok) return luaL_error(L, "m:perplexity: the model has no tokenizer");
+    qs_window_opts wo;
+    qs__lua_window_opts(L, 2, m, &wo);
+    qs_windows ws;
+    if (qs_windows_build(&ws, m->tok, t->data, t->len, &wo)) return qs__lua_fail(L, "m:perplexity");
+    qs_ppl_result r;
+    int rc = qs_perplexity(m, &ws, NULL, &r);
+    int ctx = ws.w[0].n;
+    qs_windows_free(&ws);
+    if (rc) return qs__lua_fail(L, "m:perplexity");
+    lua_createtable(L, 0, 9);
+    qs__lua_set_num(L, "nll", r.nll);
+    qs__lua_set_num(L, "nll_stderr", r.nll_se);
+    qs__lua_set_num(L, "ppl", r.ppl);
+    qs__lua_set_num(L, "ppl_stderr", r.ppl_se);
+    qs__lua_set_int(L, "tokens", r.n_scored);
+    qs__lua_set_int(L, "windows", r.n_windows);
+    qs__lua_set_int(L, "ctx", ctx);
+    qs__lua_set_num(L, "seconds", r.seconds);
+    qs__lua_set_num(L, "tokens_per_s", r.tokens_per_s);
+    return 1;
+}
+
+/* methods defined beside the features they bind (lua_quant.c, lua_capture.c, lua_sweep.c,
+ * lua_activations.c) */
+extern const luaL_Reg qs__lua_quant_model_methods[];
+extern const luaL_Reg qs__lua_capture_model_methods[];
+extern const luaL_Reg qs__lua_sweep_model_methods[];
+extern const luaL_Reg qs__lua_activations_model_methods[];
+
+const luaL_Reg qs__lua_model_functions[] = {{"model", l_model}, {NULL, NULL}};
+
+int qs__lua_register_model(lua_State *L) {
+    static const luaL_Reg methods[] = {
+        {"info", model_info},
+        {"tokenize", model_tokenize},
+        {"generate", model_generate},
+        {"perplexity", model_perplexity},
+        {NULL, NULL},
+    };
+    static const luaL_Reg meta[] = {
+        {"__gc", model_gc}, {"__close", model_gc}, {"__tostring", model_tostring}, {NULL, NULL}};
+    int rc = qs_lua_class_register(L, QS_LUA_MODEL, methods, meta);
+    if (rc) return rc;
+    /* add the feature methods to the class's method table */
+    luaL_getmetatable(L, QS_LUA_MODEL);
+    lua_getfield(L, -1, "__index");
+    luaL_setfuncs(L, qs__lua_quant_model_methods, 0);
+    luaL_setfuncs(L, qs__lua_capture_model_methods, 0);
+    luaL_setfuncs(L, qs__lua_sweep_model_methods, 0);
+    luaL_setfuncs(L, qs__lua_activations_model_methods, 0);
+    lua_pop(L, 2);
+    return QS_OK;
+}

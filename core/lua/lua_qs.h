@@ -1,0 +1,69 @@
+/* The `qs` module that Lua experiments use: models, texts, results files, profiling,
+ * planting, quantized evaluation, sweeps and the memory calculator. Objects are userdata
+ * with named metatables; __gc and __close free them. Misuse raises an error; results come
+ * back as plain Lua tables so scripts can print and branch on them. Option tables are
+ * checked: an unknown key is an error naming it, so a typo fails loudly. */
+#ifndef QS_LUA_QS_H
+#define QS_LUA_QS_H
+
+#include <lua.h>
+
+#include "fields.h"
+#include "model.h"
+#include "text.h"
+#include "windows.h"
+
+/* Registers the classes and sets the global `qs` in a sandboxed state. */
+int qs_lua_open_qs(lua_State *L);
+
+/* userdata payloads */
+typedef struct qs_lua_model {
+    qs_model *m;
+} qs_lua_model;
+typedef struct qs_lua_text {
+    qs_text t;
+} qs_lua_text;
+
+#define QS_LUA_MODEL "qs.model"
+#define QS_LUA_TEXT  "qs.text"
+
+/* helpers shared by the lua_*.c files */
+qs_model *qs__lua_check_model(lua_State *L, int idx);
+qs_text *qs__lua_check_text(lua_State *L, int idx);
+/* Raises unless every key of the table at idx is in `allowed` (NULL-terminated). */
+void qs__lua_check_keys(lua_State *L, int idx, const char *what, const char *const *allowed);
+lua_Integer qs__lua_opt_int(lua_State *L, int idx, const char *key, lua_Integer def);
+lua_Number qs__lua_opt_num(lua_State *L, int idx, const char *key, lua_Number def);
+const char *qs__lua_opt_str(lua_State *L, int idx, const char *key, const char *def);
+int qs__lua_opt_bool(lua_State *L, int idx, const char *key, int def);
+/* Window options from an option table (keys ctx, stride, score, bos, max_tokens, tokens,
+ * docs, skip_docs); raises on bad values. */
+void qs__lua_window_opts(lua_State *L, int idx, const qs_model *m, qs_window_opts *wo);
+/* The window keys, for qs__lua_check_keys lists. */
+#define QS_LUA_WINDOW_KEYS \
+    "text", "ctx", "stride", "score", "bos", "max_tokens", "docs", "skip_docs"
+/* Raises a Lua error carrying qs_error_message(), prefixed with `what`. */
+int qs__lua_fail(lua_State *L, const char *what);
+/* t[key] = value helpers for building result tables (table on top of the stack) */
+void qs__lua_set_num(lua_State *L, const char *key, double v);
+void qs__lua_set_int(lua_State *L, const char *key, long long v);
+void qs__lua_set_str(lua_State *L, const char *key, const char *v);
+/* every field (fields.h) as t[name] = number / integer / string */
+void qs__lua_set_fields(lua_State *L, const qs_field *f, size_t n);
+
+/* Reads site = "<name>" and layer = <n> from the option table at idx into *site and
+ * *layer; raises "<what>: site '...' is not one of ..." or "<what>: layer must be 0..N for
+ * <site>" (resid has one layer more: the stream after the last block). */
+void qs__lua_site_layer(lua_State *L, int idx, const char *what, const qs_config *cfg, int *site,
+                        int *layer);
+
+/* The HDF5 handle of a qs.results object (raises if closed). */
+struct qs_h5;
+struct qs_h5 *qs__lua_check_results(lua_State *L, int idx);
+
+/* per-class registration (lua_model.c, lua_text.c, …) */
+int qs__lua_register_model(lua_State *L);
+int qs__lua_register_results(lua_State *L);
+int qs__lua_register_capture(lua_State *L);
+
+#endif

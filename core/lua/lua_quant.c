@@ -1,0 +1,245 @@
+/* Quantization from Lua: config names, fake-quantizing arrays and model tensors, and
+ * quantized evaluation of a model.
+ *   qs.config(name)                 -> {name, w = {...}, a = {...}} (parsed, canonical name)
+ *   qs.quantize(values, spec [, {rows=, cols=}])
+ *                                   -> {values, mse, sqnr_db, max_err, bits_per_value,
+ *                                       levels_mean, levels_min, levels_max, clipped}
+ *   m:quantize_tensor(name, spec)   -> the same without values, for a weight of the model
+ *   m:eval{config=, text=, <window options>, attribute = "sites"|"layers", calib = text,
+ *          calib_windows = 8}       -> {config, ppl_q, ppl_base, ppl_ratio, kld_mean, ...,
+ *                                       attribution = {{scope=, ...}, ...}}
+ * A spec for one tensor is a config name whose other side is 16 bits, or a short form:
+ * "W4 g128 mse" (weights) / "A8 per-token" (activations). */
+#include <lauxlib.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "eval.h"
+#include "eval_fields.h"
+#include "lua_qs.h"
+#include "metrics.h"
+#include "quant.h"
+
+static void push_side(lua_State *L, const qs_quant_side *s) {
+    lua_createtable(L, 0, 8);
+    qs__lua_set_int(L, "bits", s->spec.bits);
+    qs__lua_set_str(L, "scheme", qs_quant_scheme_name(s->spec.scheme));
+    qs__lua_set_str(L, "granularity", qs_quant_gran_name(s->spec.gran));
+    qs__lua_set_int(L, "group", s->spec.gran == QS_QUANT_GROUP ? s->spec.group : 0);
+    qs__lua_set_str(L, "clip", qs_quant_clip_name(s->spec.clip));
+    if (s->spec.clip == QS_QUANT_PERCENTILE) qs__lua_set_num(L, "percentile", s->spec.percentile);
+    lua_pushboolean(L, s->is_static);
+    lua_setfield(L, -2, "static");
+    qs__lua_set_str(L, "scales", s->spec.fp32_scales ? "fp32" : "fp16");
+}
+
+/* Parses a full config name or the short one-side forms. */
+static void parse_spec(lua_State *L, const char *name, qs_quant_config *c,
+                       const qs_quant_side **side) {
+    char buf[512];
+    const char *full = name;
+    size_t first = strcspn(name, " "); /* the W/A token */
+    if ((name[0] == 'W' || name[0] == 'w') && !memchr(name, 'A', first) &&
+        !memchr(name, 'a', first)) {
+        /* "W4 g128" -> "W4A16 g128" (only when the first token has no A part) */
+        size_t k = strcspn(name, " ");
+        snprintf(buf, sizeof buf, "%.*sA16%s", (int)k, name, name + k);
+        full = buf;
+    } else if (name[0] == 'A' || name[0] == 'a') {
+        snprintf(buf, sizeof buf, "W16%s", name);
+        full = buf;
+    }
+    if (qs_quant_config_parse(c, full)) qs__lua_fail(L, "quantization spec");
+    int wq = c->w.spec.bits != QS_QUANT_BITS_NONE, aq = c->a.spec.bits != QS_QUANT_BITS_NONE;
+    if (side) {
+        if (wq && aq)
+            luaL_error(L, "quantization spec '%s' quantizes both sides; give one (W.. or A..)",
+                       name);
+        *side = aq ? &c->a : &c->w;
+    }
+}
+
+static int l_config(lua_State *L) {
+    qs_quant_config c;
+    parse_spec(L, luaL_checkstring(L, 1), &c, NULL);
+    char canon[256];
+    if (qs_quant_config_format(canon, sizeof canon, &c)) return qs__lua_fail(L, "qs.config");
+    lua_createtable(L, 0, 3);
+    qs__lua_set_str(L, "name", canon);
+    push_side(L, &c.w);
+    lua_setfield(L, -2, "w");
+    push_side(L, &c.a);
+    lua_setfield(L, -2, "a");
+    return 1;
+}
+
+/* fake-quantizes x (R, C) with spec; pushes the report table; out may be NULL */
+static void quantize_push(lua_State *L, const float *x, int R, int C, const qs_quant_spec *sp,
+                          int with_values) {
+    size_t n = (size_t)R * C;
+    float *y = malloc(n * sizeof *y);
+    if (!y) luaL_error(L, "out of memory");
+    qs_quant_io io = {0};
+    io.count_levels = 1;
+    qs_quant_report rep;
+    if (qs_quant_fake(y, x, R, C, sp, &io, &rep)) {
+        free(y);
+        qs__lua_fail(L, "qs.quantize");
+    }
+    qs_error_metrics em;
+    qs_metrics_compute(&em, x, y, (int64_t)n);
+    lua_createtable(L, 0, 10);
+    qs__lua_set_num(L, "mse", em.mse);
+    qs__lua_set_num(L, "sqnr_db", em.sqnr_db);
+    qs__lua_set_num(L, "max_err", em.max_abs_err);
+    qs__lua_set_num(L, "bits_per_value", rep.bits_per_value);
+    qs__lua_set_num(L, "levels_mean", rep.levels_mean);
+    qs__lua_set_int(L, "levels_min", rep.levels_min);
+    qs__lua_set_int(L, "levels_max", rep.levels_max);
+    qs__lua_set_int(L, "clipped", rep.n_clipped);
+    qs__lua_set_int(L, "scales", rep.n_scales);
+    if (with_values) {
+        lua_createtable(L, (int)n, 0);
+        for (size_t i = 0; i < n; i++) {
+            lua_pushnumber(L, y[i]);
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+        lua_setfield(L, -2, "values");
+    }
+    free(y);
+}
+
+static int l_quantize(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    qs_quant_config c;
+    const qs_quant_side *side;
+    parse_spec(L, luaL_checkstring(L, 2), &c, &side);
+    lua_Integer n = luaL_len(L, 1);
+    if (n < 1) return luaL_error(L, "qs.quantize: empty array");
+    lua_Integer R = 1, C = n;
+    if (lua_istable(L, 3)) {
+        static const char *const keys[] = {"rows", "cols", NULL};
+        qs__lua_check_keys(L, 3, "qs.quantize", keys);
+        R = qs__lua_opt_int(L, 3, "rows", 1);
+        C = qs__lua_opt_int(L, 3, "cols", n / (R > 0 ? R : 1));
+    }
+    if (R < 1 || C < 1 || R * C != n)
+        return luaL_error(L, "qs.quantize: rows x cols = %d x %d does not match %d values", (int)R,
+                          (int)C, (int)n);
+    float *x = malloc((size_t)n * sizeof *x);
+    if (!x) return luaL_error(L, "out of memory");
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, 1, i);
+        int ok;
+        x[i - 1] = (float)lua_tonumberx(L, -1, &ok);
+        lua_pop(L, 1);
+        if (!ok) {
+            free(x);
+            return luaL_error(L, "qs.quantize: element %d is not a number", (int)i);
+        }
+    }
+    quantize_push(L, x, (int)R, (int)C, &side->spec, 1);
+    free(x);
+    return 1;
+}
+
+static int model_quantize_tensor(lua_State *L) {
+    qs_model *m = qs__lua_check_model(L, 1);
+    const char *name = luaL_checkstring(L, 2);
+    qs_quant_config c;
+    const qs_quant_side *side;
+    parse_spec(L, luaL_checkstring(L, 3), &c, &side);
+    qs_tensor *t = qs_model_tensor(m, name);
+    if (!t) return luaL_error(L, "m:quantize_tensor: no tensor '%s' (see m:info().tensors)", name);
+    quantize_push(L, t->data, (int)t->rows, (int)t->cols, &side->spec, 0);
+    qs__lua_set_str(L, "tensor", name);
+    return 1;
+}
+
+static void push_eval(lua_State *L, const qs_eval_result *r) {
+    qs_field f[QS_EVAL_NFIELDS];
+    qs_eval_fields(r, f);
+    lua_createtable(L, 0, QS_EVAL_NFIELDS + 4);
+    qs__lua_set_fields(L, f, QS_EVAL_NFIELDS);
+}
+
+static int model_eval(lua_State *L) {
+    qs_model *m = qs__lua_check_model(L, 1);
+    static const char *const keys[] = {QS_LUA_WINDOW_KEYS, "config", "attribute", "calib",
+                                       "calib_windows",    NULL};
+    qs__lua_check_keys(L, 2, "m:eval", keys);
+    const char *name = qs__lua_opt_str(L, 2, "config", NULL);
+    if (!name) return luaL_error(L, "m:eval: config is required");
+    qs_quant_config cfg;
+    parse_spec(L, name, &cfg, NULL);
+    char canon[256];
+    if (qs_quant_config_format(canon, sizeof canon, &cfg)) return qs__lua_fail(L, "m:eval");
+    const char *attr = qs__lua_opt_str(L, 2, "attribute", NULL);
+    if (attr && strcmp(attr, "sites") && strcmp(attr, "layers"))
+        return luaL_error(L, "m:eval: attribute must be \"sites\" or \"layers\"");
+    lua_getfield(L, 2, "text");
+    qs_text *t = qs__lua_check_text(L, -1);
+    lua_pop(L, 1);
+    if (!m->tok) return luaL_error(L, "m:eval: the model has no tokenizer");
+    qs_window_opts wo;
+    qs__lua_window_opts(L, 2, m, &wo);
+    qs_windows ws, cws = {0};
+    if (qs_windows_build(&ws, m->tok, t->data, t->len, &wo)) return qs__lua_fail(L, "m:eval");
+    int rc = QS_OK;
+    lua_getfield(L, 2, "calib");
+    int has_calib = !lua_isnil(L, -1);
+    if (has_calib) {
+        qs_text *ct = qs__lua_check_text(L, -1);
+        qs_window_opts co = wo;
+        co.doc_sep = NULL;
+        co.max_tokens = 0;
+        rc = qs_windows_build(&cws, m->tok, ct->data, ct->len, &co);
+        int cn = (int)qs__lua_opt_int(L, 2, "calib_windows", 8);
+        if (rc == QS_OK && cws.n > cn) cws.n = cn;
+    }
+    lua_pop(L, 1);
+    qs_eval_result r;
+    if (rc == QS_OK) rc = qs_eval(m, &ws, &cfg, QS_SITE_ALL, has_calib ? &cws : NULL, &r);
+    if (rc) {
+        qs_windows_free(&ws);
+        qs_windows_free(&cws);
+        return qs__lua_fail(L, "m:eval");
+    }
+    push_eval(L, &r);
+    qs__lua_set_str(L, "config", canon);
+    qs__lua_set_str(L, "scope", "all");
+    if (attr) {
+        int by_site = strcmp(attr, "sites") == 0;
+        int count = by_site ? QS_SITE_COUNT : m->cfg.n_layers, k = 0;
+        lua_newtable(L);
+        for (int i = 0; i < count && rc == QS_OK; i++) {
+            qs_quant_config one;
+            unsigned mask;
+            if (!qs_eval_attribution_config(&one, &mask, &cfg, by_site, i)) continue;
+            qs_eval_result part;
+            rc = qs_eval(m, &ws, &one, mask, has_calib ? &cws : NULL, &part);
+            if (rc) break;
+            push_eval(L, &part);
+            qs__lua_set_str(L, "config", canon);
+            char scope[48];
+            if (by_site)
+                snprintf(scope, sizeof scope, "site:%s", qs_site_name(i));
+            else
+                snprintf(scope, sizeof scope, "layer:%d", i);
+            qs__lua_set_str(L, "scope", scope);
+            lua_rawseti(L, -2, ++k);
+        }
+        lua_setfield(L, -2, "attribution");
+    }
+    qs_windows_free(&ws);
+    qs_windows_free(&cws);
+    if (rc) return qs__lua_fail(L, "m:eval");
+    return 1;
+}
+
+const luaL_Reg qs__lua_quant_functions[] = {
+    {"config", l_config}, {"quantize", l_quantize}, {NULL, NULL}};
+const luaL_Reg qs__lua_quant_model_methods[] = {
+    {"eval", model_eval}, {"quantize_tensor", model_quantize_tensor}, {NULL, NULL}};

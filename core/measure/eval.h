@@ -1,0 +1,43 @@
+/* Quantized evaluation: the full-precision model and its quantized twin run on the same
+ * windows in one pass, and every scored position feeds perplexity and KL statistics
+ * (kld.h). The asymmetry of the field is explicit here:
+ *  - weights are quantized offline, once, on a copy (wquant.h), with any clip search;
+ *  - activations are quantized online, inside each forward pass, through the capture hook
+ *    at the linear-input sites, from cheap statistics: the current window's absmax (or
+ *    percentile) — dynamic — or ranges calibrated beforehand on calibration windows —
+ *    static (qs_quant_side.is_static). The hook and its calibration live in actq.h. */
+#ifndef QS_EVAL_H
+#define QS_EVAL_H
+
+#include "forward.h"
+#include "kld.h"
+#include "quant.h"
+#include "windows.h"
+#include "weight_quant.h"
+
+typedef struct qs_eval_result {
+    qs_kld_report kld;       /* PPL(Q), PPL(base), ratios, KLD, Δp, top-1, top-5 */
+    qs_wquant_report w;      /* what weight quantization did */
+    long a_calls;            /* activation fake-quant calls */
+    long a_clipped;          /* activation values clipped */
+    double a_bits_per_value; /* activation storage bits per value (mean over calls) */
+    int n_windows;
+    double seconds;
+} qs_eval_result;
+
+/* Evaluates cfg on ws. site_mask limits both sides to those sites (QS_SITE_ALL: every
+ * linear input; weights of a site are the matrices that read it). calib: windows for static
+ * activation ranges (NULL: the first window of ws). */
+int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg, unsigned site_mask,
+            const qs_windows *calib, qs_eval_result *out);
+
+/* Attribution: the config that applies cfg to one part of the model only. by_site: site
+ * `index` (its activations and the weights that read it; *site_mask is set to that site);
+ * else layer `index` on each side that quantizes it (a side whose config leaves that layer
+ * alone is not quantized at all in this run; *site_mask = QS_SITE_ALL). Returns 1 and
+ * fills *one, or 0 when that part has nothing to quantize (resid; a layer neither side
+ * quantizes). */
+int qs_eval_attribution_config(qs_quant_config *one, unsigned *site_mask,
+                               const qs_quant_config *cfg, int by_site, int index);
+
+#endif

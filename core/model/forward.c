@@ -1,0 +1,280 @@
+/* The batched forward pass. Read top to bottom: embed, then per block
+ * [resid] -> RMSNorm -> [attn_in] -> q,k,v -> RoPE -> cache -> causal GQA attention
+ * -> [attn_o_in] -> o -> +residual -> RMSNorm -> [ffn_in] -> gate,up -> SiLU(gate)*up
+ * -> [ffn_down_in] -> down -> +residual; then the final norm and the classifier.
+ * [site] marks where the capture hook is called. */
+#include "forward.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+
+/* OpenMP regions only pay off above this many elements of work; below it (small models,
+ * single-token decode) the fork/join costs more than the loop. */
+#define PAR_MIN_WORK 32768
+
+/* y (T, out) = x (T, in) · W (out, in)ᵀ, one sgemm for the whole window */
+static void matmul(float *y, const float *x, const float *w, int T, int in, int out) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, out, in, 1.0f, x, in, w, in, 0.0f, y,
+                out);
+}
+
+static void add_bias(float *y, const float *b, int T, int n) {
+    if (!b) return;
+#pragma omp parallel for if ((size_t)T * n >= PAR_MIN_WORK)
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < n; i++) y[(size_t)t * n + i] += b[i];
+}
+
+/* out (T, n) = x / rms(x) * w, the sum of squares in double */
+static void rmsnorm(float *out, const float *x, const float *w, int T, int n, float eps) {
+#pragma omp parallel for if ((size_t)T * n >= PAR_MIN_WORK)
+    for (int t = 0; t < T; t++) {
+        const float *xr = x + (size_t)t * n;
+        float *o = out + (size_t)t * n;
+        double ss = 0.0;
+        for (int i = 0; i < n; i++) ss += (double)xr[i] * xr[i];
+        float r = (float)(1.0 / sqrt(ss / n + eps));
+        for (int i = 0; i < n; i++) o[i] = xr[i] * r * w[i];
+    }
+}
+
+/* Rotates each head of x (T, n_heads·hd) at positions pos0 + t. Interleaved layout pairs
+ * (2i, 2i+1); half layout pairs (i, i + hd/2). Both use frequency i. */
+static void rope(float *x, int T, int n_heads, int hd, int pos0, const float *cos_t,
+                 const float *sin_t, int layout) {
+    int half = hd / 2;
+#pragma omp parallel for if ((size_t)T * n_heads * hd >= PAR_MIN_WORK)
+    for (int t = 0; t < T; t++) {
+        const float *c = cos_t + (size_t)(pos0 + t) * half;
+        const float *s = sin_t + (size_t)(pos0 + t) * half;
+        for (int h = 0; h < n_heads; h++) {
+            float *v = x + ((size_t)t * n_heads + h) * hd;
+            for (int i = 0; i < half; i++) {
+                int a = layout == QS_ROPE_HALF ? i : 2 * i;
+                int b = layout == QS_ROPE_HALF ? i + half : 2 * i + 1;
+                float v0 = v[a], v1 = v[b];
+                v[a] = v0 * c[i] - v1 * s[i];
+                v[b] = v0 * s[i] + v1 * c[i];
+            }
+        }
+    }
+}
+
+/* Llama 3 rope_scaling: long wavelengths slowed by `factor`, short ones kept, a smooth
+ * blend between. */
+static double rope_scaled_freq(const qs_config *c, double freq) {
+    if (c->rope_scale_factor <= 0.0f) return freq;
+    double wavelen = 2.0 * M_PI / freq, orig = c->rope_orig_max_pos;
+    double lo = c->rope_low_freq_factor, hi = c->rope_high_freq_factor, f = c->rope_scale_factor;
+    if (wavelen < orig / hi) return freq;
+    if (wavelen > orig / lo) return freq / f;
+    double smooth = (orig / wavelen - lo) / (hi - lo);
+    return (1.0 - smooth) * freq / f + smooth * freq;
+}
+
+void qs_forward_free(qs_forward_state *s) {
+    float **bufs[] = {&s->x,       &s->xn,      &s->q,        &s->k,       &s->v,
+                      &s->att_out, &s->proj,    &s->h1,       &s->h3,      &s->scores,
+                      &s->k_cache, &s->v_cache, &s->rope_cos, &s->rope_sin};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        free(*bufs[i]);
+        *bufs[i] = NULL;
+    }
+}
+
+int qs_forward_init(qs_forward_state *s, const qs_model *m, int max_T, int max_pos) {
+    memset(s, 0, sizeof *s);
+    const qs_config *c = &m->cfg;
+    if (max_T <= 0 || max_pos < max_T)
+        return qs_error_set(QS_ERR_ARG, "forward: window %d and cache %d positions are invalid",
+                            max_T, max_pos);
+    s->m = m;
+    s->max_T = max_T;
+    s->max_pos = max_pos;
+    size_t T = (size_t)max_T, P = (size_t)max_pos;
+    size_t D = c->dim, H = c->hidden_dim, hd = c->head_dim;
+    size_t Q = (size_t)c->n_heads * hd, K = (size_t)c->n_kv_heads * hd;
+    size_t Dmax = D > Q ? D : Q;
+    struct {
+        float **p;
+        size_t n;
+    } bufs[] = {
+        {&s->x, T * D},
+        {&s->xn, T * D},
+        {&s->q, T * Q},
+        {&s->k, T * K},
+        {&s->v, T * K},
+        {&s->att_out, T * Q},
+        {&s->proj, T * Dmax},
+        {&s->h1, T * H},
+        {&s->h3, T * H},
+        {&s->scores, T * P},
+        {&s->k_cache, c->n_layers * P * K},
+        {&s->v_cache, c->n_layers * P * K},
+        {&s->rope_cos, P * hd / 2},
+        {&s->rope_sin, P * hd / 2},
+    };
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        *bufs[i].p = malloc(bufs[i].n * sizeof(float));
+        if (!*bufs[i].p) {
+            qs_forward_free(s);
+            return qs_error_set(QS_ERR_NOMEM,
+                                "forward: out of memory for a %d-token window and %d-position "
+                                "cache (%zu floats)",
+                                max_T, max_pos, bufs[i].n);
+        }
+    }
+    /* RoPE tables in double, as the reference does, stored as float */
+    int half = (int)hd / 2;
+    for (size_t p = 0; p < P; p++)
+        for (int i = 0; i < half; i++) {
+            double freq = pow((double)c->rope_theta, -2.0 * i / (double)hd);
+            double a = (double)p * rope_scaled_freq(c, freq);
+            s->rope_cos[p * half + i] = (float)cos(a);
+            s->rope_sin[p * half + i] = (float)sin(a);
+        }
+    return QS_OK;
+}
+
+static int call_hook(const qs_hook *hook, int site, int layer, float *x, int T, int C, int pos0) {
+    if (!hook || !hook->fn || !(hook->site_mask & QS_SITE_BIT(site))) return QS_OK;
+    return hook->fn(hook->user, site, layer, x, T, C, pos0);
+}
+
+/* Causal GQA attention for one layer. Per query head: S (T, P) = q_h · K_hᵀ / √hd as one
+ * sgemm, masked softmax per row, then out_h (T, hd) = S · V_h as another. */
+static void attention(qs_forward_state *s, int layer, int T, int pos0) {
+    const qs_config *c = &s->m->cfg;
+    int hd = c->head_dim, Q = c->n_heads * hd, K = c->n_kv_heads * hd;
+    int P = pos0 + T, group = c->n_heads / c->n_kv_heads;
+    const float *kc = s->k_cache + (size_t)layer * s->max_pos * K; /* (P, K) */
+    const float *vc = s->v_cache + (size_t)layer * s->max_pos * K; /* (P, K) */
+    float *S = s->scores;                                          /* (T, P) */
+    float scale = 1.0f / sqrtf((float)hd);
+    for (int h = 0; h < c->n_heads; h++) {
+        int kvh = h / group;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, P, hd, scale, s->q + h * hd, Q,
+                    kc + kvh * hd, K, 0.0f, S, P);
+#pragma omp parallel for if ((size_t)T * P >= PAR_MIN_WORK)
+        for (int t = 0; t < T; t++) {
+            float *row = S + (size_t)t * P;
+            int n = pos0 + t + 1; /* positions 0..pos0+t are visible */
+            float mx = row[0];
+            for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
+            double sum = 0.0;
+            for (int j = 0; j < n; j++) {
+                row[j] = expf(row[j] - mx);
+                sum += row[j];
+            }
+            float inv = (float)(1.0 / sum);
+            for (int j = 0; j < n; j++) row[j] *= inv;
+            for (int j = n; j < P; j++) row[j] = 0.0f;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, P, 1.0f, S, P, vc + kvh * hd,
+                    K, 0.0f, s->att_out + h * hd, Q);
+    }
+}
+
+static int forward_window(qs_forward_state *s, const int *tokens, int T, int pos0, float *logits,
+                          int last_only, const qs_hook *hook) {
+    const qs_model *m = s->m;
+    const qs_config *c = &m->cfg;
+    if (T <= 0 || T > s->max_T || pos0 < 0 || pos0 + T > s->max_pos)
+        return qs_error_set(QS_ERR_ARG,
+                            "forward: window of %d tokens at position %d exceeds the state "
+                            "(window %d, cache %d)",
+                            T, pos0, s->max_T, s->max_pos);
+    for (int t = 0; t < T; t++)
+        if (tokens[t] < 0 || tokens[t] >= c->vocab_size)
+            return qs_error_set(QS_ERR_ARG,
+                                "forward: token %d at position %d is outside the "
+                                "vocabulary (%d)",
+                                tokens[t], pos0 + t, c->vocab_size);
+    int D = c->dim, H = c->hidden_dim, hd = c->head_dim;
+    int Q = c->n_heads * hd, K = c->n_kv_heads * hd;
+    int rc;
+
+    for (int t = 0; t < T; t++) /* x (T, D) */
+        memcpy(s->x + (size_t)t * D, m->w.token_embd + (size_t)tokens[t] * D, D * sizeof(float));
+
+    for (int l = 0; l < c->n_layers; l++) {
+        const qs_layer_weights *w = &m->w.layers[l];
+        if ((rc = call_hook(hook, QS_SITE_RESID, l, s->x, T, D, pos0))) return rc;
+
+        rmsnorm(s->xn, s->x, w->attn_norm, T, D, c->norm_eps); /* xn (T, D) */
+        if ((rc = call_hook(hook, QS_SITE_ATTN_IN, l, s->xn, T, D, pos0))) return rc;
+        matmul(s->q, s->xn, w->wq, T, D, Q); /* q (T, Q) */
+        matmul(s->k, s->xn, w->wk, T, D, K); /* k (T, K) */
+        matmul(s->v, s->xn, w->wv, T, D, K); /* v (T, K) */
+        add_bias(s->q, w->bq, T, Q);
+        add_bias(s->k, w->bk, T, K);
+        add_bias(s->v, w->bv, T, K);
+        rope(s->q, T, c->n_heads, hd, pos0, s->rope_cos, s->rope_sin, c->rope_layout);
+        rope(s->k, T, c->n_kv_heads, hd, pos0, s->rope_cos, s->rope_sin, c->rope_layout);
+        size_t cache_off = ((size_t)l * s->max_pos + pos0) * K;
+        memcpy(s->k_cache + cache_off, s->k, (size_t)T * K * sizeof(float));
+        memcpy(s->v_cache + cache_off, s->v, (size_t)T * K * sizeof(float));
+
+        attention(s, l, T, pos0); /* att_out (T, Q) */
+        if ((rc = call_hook(hook, QS_SITE_ATTN_O_IN, l, s->att_out, T, Q, pos0))) return rc;
+        matmul(s->proj, s->att_out, w->wo, T, Q, D); /* proj (T, D) */
+        size_t TD = (size_t)T * D;
+#pragma omp parallel for if (TD >= PAR_MIN_WORK)
+        for (size_t i = 0; i < TD; i++) s->x[i] += s->proj[i];
+
+        rmsnorm(s->xn, s->x, w->ffn_norm, T, D, c->norm_eps);
+        if ((rc = call_hook(hook, QS_SITE_FFN_IN, l, s->xn, T, D, pos0))) return rc;
+        matmul(s->h1, s->xn, w->w_gate, T, D, H); /* h1 (T, H) */
+        matmul(s->h3, s->xn, w->w_up, T, D, H);   /* h3 (T, H) */
+        size_t TH = (size_t)T * H;
+#pragma omp parallel for if (TH >= PAR_MIN_WORK)
+        for (size_t i = 0; i < TH; i++) {
+            float g = s->h1[i];
+            s->h1[i] = g / (1.0f + expf(-g)) * s->h3[i]; /* SiLU(gate) * up */
+        }
+        if ((rc = call_hook(hook, QS_SITE_FFN_DOWN_IN, l, s->h1, T, H, pos0))) return rc;
+        matmul(s->proj, s->h1, w->w_down, T, H, D); /* proj (T, D) */
+#pragma omp parallel for if (TD >= PAR_MIN_WORK)
+        for (size_t i = 0; i < TD; i++) s->x[i] += s->proj[i];
+    }
+    if ((rc = call_hook(hook, QS_SITE_RESID, c->n_layers, s->x, T, D, pos0))) return rc;
+
+    if (logits) {
+        int first = last_only ? T - 1 : 0, n = T - first;
+        rmsnorm(s->xn, s->x + (size_t)first * D, m->w.output_norm, n, D, c->norm_eps);
+        matmul(logits, s->xn, m->w.output, n, D, c->vocab_size); /* logits (n, V) */
+    }
+    return QS_OK;
+}
+
+/* Below this many multiply-adds per forward, the matrix products run on one thread: waking
+ * BLAS threads costs more than the products of a small model (stories260K ran 10x slower
+ * on two threads than on one on a busy machine), while wide models need every core. */
+#define BLAS_PARALLEL_MIN_MACS 1e9
+
+int qs_forward(qs_forward_state *s, const int *tokens, int T, int pos0, float *logits,
+               int last_only, const qs_hook *hook) {
+    const qs_config *c = &s->m->cfg;
+    double macs = qs_forward_flops(c, T > 0 ? T : 1, pos0) / 2;
+    int saved = openblas_get_num_threads();
+    if (macs < BLAS_PARALLEL_MIN_MACS && saved > 1) openblas_set_num_threads(1);
+    int rc = forward_window(s, tokens, T, pos0, logits, last_only, hook);
+    if (openblas_get_num_threads() != saved) openblas_set_num_threads(saved);
+    return rc;
+}
+
+double qs_forward_flops(const qs_config *c, int T, int pos0) {
+    double D = c->dim, H = c->hidden_dim, hd = c->head_dim;
+    double Q = c->n_heads * hd, K = c->n_kv_heads * hd;
+    double per_token =
+        2.0 * c->n_layers * (D * Q + 2.0 * D * K + Q * D + 3.0 * D * H) + 2.0 * D * c->vocab_size;
+    /* QKᵀ and S·V: 2·hd multiply-adds per head per visible position, causal */
+    double visible = (double)T * pos0 + (double)T * (T + 1) / 2.0;
+    double attn = 4.0 * hd * c->n_heads * visible * c->n_layers;
+    return per_token * T + attn;
+}

@@ -1,0 +1,61 @@
+/* The batched, causal forward pass of a LLaMA-style block stack on the CPU.
+ *
+ * A window of T tokens goes through every projection as one sgemm (T × in)·(in × out).
+ * Keys and values are kept in a cache so the same call serves a whole window (pos0 = 0,
+ * T = ctx) and incremental decoding (T = 1, pos0 = tokens so far).
+ *
+ * Capture: a callback sees each named site's (T × C) matrix and may read it or replace it
+ * in place (fake-quant does). With no callback the forward pays nothing for it.
+ *
+ * Letters: T tokens in the window, P = pos0 + T positions attended, D dim, Q query width,
+ * K kv width, H hidden, V vocab. */
+#ifndef QS_FORWARD_H
+#define QS_FORWARD_H
+
+#include "model.h"
+#include "sites.h"
+
+/* Called at a site. x is (T, C), row t is position pos0 + t. Return QS_OK to continue;
+ * any other code stops the forward pass and is returned by it (set the message first). */
+typedef int (*qs_capture_fn)(void *user, int site, int layer, float *x, int T, int C, int pos0);
+
+typedef struct qs_hook {
+    qs_capture_fn fn;
+    void *user;
+    unsigned site_mask; /* QS_SITE_BIT(...) of the sites to call fn at */
+} qs_hook;
+
+typedef struct qs_forward_state {
+    const qs_model *m;
+    int max_T;   /* largest window this state can run */
+    int max_pos; /* cache length: positions 0..max_pos-1 */
+    /* activations */
+    float *x;       /* (T, D) residual stream */
+    float *xn;      /* (T, D) normed */
+    float *q;       /* (T, Q) */
+    float *k, *v;   /* (T, K) new keys/values before they enter the cache */
+    float *att_out; /* (T, Q) */
+    float *proj;    /* (T, D) */
+    float *h1, *h3; /* (T, H) */
+    float *scores;  /* (n_threads, max_pos) attention scratch */
+    int n_scores;
+    /* cache */
+    float *k_cache, *v_cache; /* (L, max_pos, K) */
+    /* RoPE tables */
+    float *rope_cos, *rope_sin; /* (max_pos, head_dim/2) */
+} qs_forward_state;
+
+/* Allocates buffers for windows of up to max_T tokens and a cache of max_pos positions. */
+int qs_forward_init(qs_forward_state *s, const qs_model *m, int max_T, int max_pos);
+void qs_forward_free(qs_forward_state *s);
+
+/* Runs tokens[0..T) at positions pos0..pos0+T-1 (the cache must already hold 0..pos0-1).
+ * logits: (T, V) for every position, or (1, V) for the last one if last_only, or NULL.
+ * hook may be NULL. Returns QS_OK, a hook's error code, or QS_ERR_ARG on bad sizes. */
+int qs_forward(qs_forward_state *s, const int *tokens, int T, int pos0, float *logits,
+               int last_only, const qs_hook *hook);
+
+/* FLOPs of one forward over T tokens at positions pos0.. (matmuls + attention), for the bench. */
+double qs_forward_flops(const qs_config *c, int T, int pos0);
+
+#endif

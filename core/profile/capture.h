@@ -1,0 +1,110 @@
+/* A capture session: the qs_hook callback that turns activations into statistics.
+ *
+ * For every selected site × layer it keeps, across any number of windows,
+ *   - a qs_chanstats (per-channel moments, extremes, outlier-token counts; chanstats.h)
+ *   - a qs_tensorstats (whole-tensor moments and |x| histogram; tensorstats.h)
+ * and it records the token-wise ("massive") outliers of every window (outliers.h) with the
+ * window index, the position in the window and the token id. Each window is scanned once
+ * (qs_tokenscan) and the per-token medians are shared by the massive-token test and the
+ * chanstats add. Optional dumps hand the raw (T, C) rows of a chosen site × layer to a
+ * sink, up to a bound.
+ *
+ * Usage: create, then for each window call qs_capture_window() (so token ids are known)
+ * and run qs_forward() with qs_capture_hook(); read the accumulators afterwards.
+ *
+ * Memory does not grow with the number of tokens. With S the selected (site, layer) pairs,
+ * C_s the width of the pair's site, T the longest window seen and N the token-outlier cap:
+ *   bytes ≈ Σ_S (96·C_s + 48,200)          chanstats (96·C + 64) + tensorstats (≈ 48,136)
+ *         + 48·T                            per-window scan and token-outlier scratch
+ *         + 40·N                            token-outlier records (default N = 100,000)
+ * qs_capture_memory_bytes() evaluates it. stories260K, all five sites, all layers, T 512,
+ * N 10,000: 26 pairs, 1.9 MB; a 7B model (32 layers, D 4096, H 11008, T 4096): ≈ 87 MB.
+ *
+ * Errors (core/error.h) come back from the hook through qs_forward: QS_ERR_NUMERIC when an
+ * activation is NaN/inf (the message names the site, layer and element), QS_ERR_NOMEM, or
+ * a dump sink's code. */
+#ifndef QS_CAPTURE_H
+#define QS_CAPTURE_H
+
+#include <stdint.h>
+
+#include "chanstats.h"
+#include "forward.h"
+#include "outliers.h"
+#include "tensorstats.h"
+
+#define QS_CAPTURE_MAX_TOKEN_OUTLIERS 100000
+
+typedef struct qs_capture_opts {
+    unsigned site_mask;          /* QS_SITE_BIT of the sites to profile */
+    const unsigned char *layers; /* (n_layers + 1): nonzero = profile that layer; NULL =
+                                    all. Entry n_layers is the stream after the last block
+                                    and exists only at resid. Copied. */
+    qs_chanstats_config chan;    /* tau, phi, int8 threshold */
+    qs_outlier_config outl;      /* min_token_frac, massive_abs, massive_ratio */
+    int max_token_outliers;      /* records kept; more are only counted */
+    int whole_tensor;            /* also keep a qs_tensorstats per pair (1 by default) */
+} qs_capture_opts;
+
+/* All sites, all layers, the analysis defaults, phi shared by both configs. */
+qs_capture_opts qs_capture_opts_default(void);
+
+/* One massive token, as found. */
+typedef struct qs_capture_token {
+    int site, layer;
+    int window;   /* index passed to qs_capture_window */
+    int position; /* in the window */
+    int token_id; /* -1 when the window's tokens were not given */
+    int channel;
+    float value;  /* signed x(t, channel) */
+    double ratio; /* absmax / median |x| of the token */
+} qs_capture_token;
+
+/* A dump sink: receives rows x (T, C) of one site × layer, in window order, already cut
+ * to the dump's bound. Return QS_OK or an error code (with its message set). */
+typedef int (*qs_capture_dump_fn)(void *user, int site, int layer, const float *x, int T, int C);
+
+typedef struct qs_capture qs_capture; /* opaque */
+
+/* Creates a session for a model of config cfg (copied). Errors: QS_ERR_ARG (bad config
+ * values, empty site mask or layer selection), QS_ERR_NOMEM. *out is NULL on error; the
+ * caller frees it with qs_capture_free. */
+int qs_capture_create(qs_capture **out, const qs_config *cfg, const qs_capture_opts *o);
+void qs_capture_free(qs_capture *c); /* NULL is fine */
+
+/* Asks for the first max_tokens rows of (site, layer) to be passed to fn. The pair must
+ * be captured (QS_ERR_ARG otherwise). At most 16 dumps. */
+int qs_capture_add_dump(qs_capture *c, int site, int layer, long max_tokens, qs_capture_dump_fn fn,
+                        void *user);
+/* Forgets every dump, so that sinks may be freed while the capture (its statistics) lives on. */
+void qs_capture_clear_dumps(qs_capture *c);
+
+/* Announces the next window: its index and tokens (n; borrowed until the next call). */
+void qs_capture_window(qs_capture *c, int index, const int *tokens, int n);
+
+/* The hook to pass to qs_forward (borrows c). */
+qs_hook qs_capture_hook(qs_capture *c);
+
+/* Layers a site has: n_layers, or n_layers + 1 for resid. Channels at a site: dim,
+ * n_heads·head_dim (attn_o_in) or hidden_dim (ffn_down_in). The qs_site_ forms answer
+ * from a config, before a capture exists. */
+int qs_capture_site_layers(const qs_capture *c, int site);
+int qs_capture_site_width(const qs_capture *c, int site);
+int qs_site_layers(const qs_config *cfg, int site);
+int qs_site_width(const qs_config *cfg, int site);
+/* Accumulators of a pair, owned by c; NULL when the pair is not captured. */
+const qs_chanstats *qs_capture_chanstats(const qs_capture *c, int site, int layer);
+const qs_tensorstats *qs_capture_tensorstats(const qs_capture *c, int site, int layer);
+
+/* The recorded massive tokens, in the order found (owned by c); *n_kept how many are
+ * stored, *n_found how many there were in all (more than kept past the cap). */
+const qs_capture_token *qs_capture_tokens(const qs_capture *c, int *n_kept, int64_t *n_found);
+
+/* Tokens announced through qs_capture_window so far. */
+int64_t qs_capture_token_count(const qs_capture *c);
+const qs_capture_opts *qs_capture_get_opts(const qs_capture *c);
+
+/* The memory formula above, for this session with windows of up to max_T tokens. */
+int64_t qs_capture_memory_bytes(const qs_capture *c, int max_T);
+
+#endif

@@ -1,0 +1,722 @@
+/* The result file: open/create with refusal of foreign files, the append-only run group,
+ * paths, groups, attributes and HDF5 error messages. Datasets are in h5data.c, tables in
+ * h5table.c, provenance in provenance.c. */
+#include "h5store_int.h"
+
+#include "error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+/* ---- errors --------------------------------------------------------------------------- */
+
+struct h5_err_walk {
+    char desc[320];
+    char func[64];
+    int found;
+};
+
+// Upward walk starts at the innermost frame: the one that says what really failed
+// (errno, "truncated file", ...). Keep that one.
+static herr_t h5_err_walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
+    struct h5_err_walk *w = data;
+    if (w->found) return 0;
+    snprintf(w->desc, sizeof w->desc, "%s", e->desc ? e->desc : "");
+    // sec2 write errors carry ctime()'s newline and a long tail of buffer addresses
+    char *tail = strstr(w->desc, ", buf = ");
+    if (tail) *tail = '\0';
+    for (char *c = w->desc; *c; c++)
+        if (*c == '\n') *c = ' ';
+    snprintf(w->func, sizeof w->func, "%s", e->func_name ? e->func_name : "");
+    w->found = 1;
+    return 0;
+}
+
+int qs__h5_fail(int code, const qs_h5 *h, const char *obj, const char *fmt, ...) {
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    struct h5_err_walk w = {{0}, {0}, 0};
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, h5_err_walk_cb, &w);
+    H5Eclear2(H5E_DEFAULT);
+    const char *file = h && h->path ? h->path : "(hdf5)";
+    if (w.found)
+        return qs_error_set(code, "%s: %s%s%s (HDF5 %s: %s)", file, obj ? obj : "", obj ? ": " : "",
+                            what, w.func, w.desc);
+    return qs_error_set(code, "%s: %s%s%s", file, obj ? obj : "", obj ? ": " : "", what);
+}
+
+/* ---- paths and groups ----------------------------------------------------------------- */
+
+int qs__h5_fullpath(const qs_h5 *h, const char *rel, int allow_root, char **full) {
+    *full = NULL;
+    if (!rel) return qs_error_set(QS_ERR_ARG, "%s: object path is NULL", h->path);
+    const char *r = rel[0] == '/' ? rel + 1 : rel;
+    if (!*r && !allow_root) return qs_error_set(QS_ERR_ARG, "%s: empty object path", h->path);
+    // every component non-empty and not "." / ".."
+    for (const char *p = r; *p;) {
+        const char *e = strchr(p, '/');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+            return qs_error_set(QS_ERR_ARG,
+                                "%s: bad object path '%s' (empty, '.' or '..' component)", h->path,
+                                rel);
+        if (!e) break;
+        p = e + 1;
+        if (!*p)
+            return qs_error_set(QS_ERR_ARG, "%s: bad object path '%s' (trailing '/')", h->path,
+                                rel);
+    }
+    size_t n = strlen(h->prefix) + 1 + strlen(r) + 1;
+    char *s = malloc(n);
+    if (!s) return qs_error_set(QS_ERR_NOMEM, "%s: out of memory for a path", h->path);
+    if (*r)
+        snprintf(s, n, "%s/%s", h->prefix, r);
+    else
+        snprintf(s, n, "%s", h->prefix);
+    *full = s;
+    return QS_OK;
+}
+
+// Kind of the object at an absolute path, one component at a time: H5Lexists on a path
+// whose parent is missing is an error in some HDF5 versions.
+int qs__h5_kind(const qs_h5 *h, const char *full) {
+    size_t n = strlen(full);
+    char *buf = malloc(n + 1);
+    if (!buf) return -qs_error_set(QS_ERR_NOMEM, "%s: out of memory", h->path);
+    memcpy(buf, full, n + 1);
+    int kind = QS__H5_GROUP; // "/" is a group
+    for (size_t i = 1; i <= n; i++) {
+        if (full[i] != '/' && full[i] != '\0') continue;
+        if (kind != QS__H5_GROUP) {
+            kind = QS__H5_OTHER;
+            break;
+        } // parent not a group
+        buf[i] = '\0';
+        htri_t ex = H5Lexists(h->file, buf, H5P_DEFAULT);
+        if (ex < 0) {
+            qs__h5_fail(QS_ERR_IO, h, buf, "cannot check whether it exists");
+            free(buf);
+            return -QS_ERR_IO;
+        }
+        if (!ex) {
+            kind = QS__H5_NONE;
+            break;
+        }
+        hid_t o = H5Oopen(h->file, buf, H5P_DEFAULT);
+        if (o < 0) {
+            qs__h5_fail(QS_ERR_IO, h, buf, "cannot open (dangling link?)");
+            free(buf);
+            return -QS_ERR_IO;
+        }
+        H5I_type_t t = H5Iget_type(o);
+        H5Oclose(o);
+        kind = t == H5I_GROUP ? QS__H5_GROUP : t == H5I_DATASET ? QS__H5_DATASET : QS__H5_OTHER;
+        buf[i] = full[i];
+    }
+    free(buf);
+    return kind;
+}
+
+int qs__h5_make_groups(qs_h5 *h, const char *full, int whole) {
+    size_t n = strlen(full);
+    char *buf = malloc(n + 1);
+    if (!buf) return qs_error_set(QS_ERR_NOMEM, "%s: out of memory", h->path);
+    memcpy(buf, full, n + 1);
+    int rc = QS_OK;
+    for (size_t i = 1; i <= n && rc == QS_OK; i++) {
+        if (full[i] != '/' && full[i] != '\0') continue;
+        if (full[i] == '\0' && !whole) break;
+        buf[i] = '\0';
+        int k = qs__h5_kind(h, buf);
+        if (k < 0)
+            rc = -k;
+        else if (k == QS__H5_NONE) {
+            hid_t g = H5Gcreate2(h->file, buf, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+            if (g < 0)
+                rc = qs__h5_fail(QS_ERR_IO, h, buf, "cannot create group");
+            else
+                H5Gclose(g);
+        } else if (k != QS__H5_GROUP)
+            rc = qs_error_set(QS_ERR_ARG, "%s: %s: exists and is not a group", h->path, buf);
+        buf[i] = full[i];
+    }
+    free(buf);
+    return rc;
+}
+
+int qs_h5_group(qs_h5 *h, const char *path) {
+    int rc = qs__h5_writable(h, "qs_h5_group");
+    if (rc) return rc;
+    char *full;
+    rc = qs__h5_fullpath(h, path, 0, &full);
+    if (rc) return rc;
+    rc = qs__h5_make_groups(h, full, 1);
+    free(full);
+    return rc;
+}
+
+int qs_h5_exists(qs_h5 *h, const char *path) {
+    if (!h || h->file < 0) return 0;
+    char *full;
+    if (qs__h5_fullpath(h, path, 1, &full)) return 0;
+    int k = qs__h5_kind(h, full);
+    free(full);
+    return k == QS__H5_GROUP || k == QS__H5_DATASET;
+}
+
+/* ---- attributes ----------------------------------------------------------------------- */
+
+int qs__h5_attr_write(qs_h5 *h, hid_t obj, const char *objpath, const char *name, hid_t ftype,
+                      hid_t mtype, hid_t space, const void *buf) {
+    if (!name || !*name)
+        return qs_error_set(QS_ERR_ARG, "%s: %s: empty attribute name", h->path, objpath);
+    htri_t ex = H5Aexists(obj, name);
+    if (ex < 0) return qs__h5_fail(QS_ERR_IO, h, objpath, "cannot look up attribute '%s'", name);
+    if (ex > 0 && H5Adelete(obj, name) < 0)
+        return qs__h5_fail(QS_ERR_IO, h, objpath, "cannot replace attribute '%s'", name);
+    hid_t a = H5Acreate2(obj, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0) return qs__h5_fail(QS_ERR_IO, h, objpath, "cannot create attribute '%s'", name);
+    int rc = QS_OK;
+    if (H5Awrite(a, mtype, buf) < 0)
+        rc = qs__h5_fail(QS_ERR_IO, h, objpath, "cannot write attribute '%s'", name);
+    if (H5Aclose(a) < 0 && rc == QS_OK)
+        rc = qs__h5_fail(QS_ERR_IO, h, objpath, "cannot close attribute '%s'", name);
+    return rc;
+}
+
+static hid_t vlen_utf8_type(void) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0) return t;
+    if (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
+        H5Tclose(t);
+        return -1;
+    }
+    return t;
+}
+
+// Attribute of n elements (n == 0 with scalar == 1 means a scalar).
+static int attr_write_n(qs_h5 *h, hid_t obj, const char *objpath, const char *name, hid_t ftype,
+                        hid_t mtype, int scalar, size_t n, const void *buf) {
+    hsize_t dims[1] = {(hsize_t)n};
+    hid_t space = scalar ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, dims, NULL);
+    if (space < 0) return qs__h5_fail(QS_ERR_IO, h, objpath, "cannot make a dataspace");
+    static const double none[1] = {0}; // H5Awrite wants a buffer even for 0 elements
+    int rc = qs__h5_attr_write(h, obj, objpath, name, ftype, mtype, space, buf ? buf : none);
+    H5Sclose(space);
+    return rc;
+}
+
+int qs__h5_attr_str_on(qs_h5 *h, hid_t obj, const char *objpath, const char *name,
+                       const char *value) {
+    hid_t t = vlen_utf8_type();
+    if (t < 0) return qs__h5_fail(QS_ERR_IO, h, objpath, "cannot make a string type");
+    const char *v = value ? value : "";
+    int rc = attr_write_n(h, obj, objpath, name, t, t, 1, 0, &v);
+    H5Tclose(t);
+    return rc;
+}
+
+int qs__h5_attr_i64_on(qs_h5 *h, hid_t obj, const char *objpath, const char *name, int64_t value) {
+    return attr_write_n(h, obj, objpath, name, H5T_STD_I64LE, H5T_NATIVE_INT64, 1, 0, &value);
+}
+
+// Opens the object at a run-relative path for attributes, creating a group if missing.
+static int open_obj(qs_h5 *h, const char *obj, hid_t *id, char **full) {
+    *id = -1;
+    int rc = qs__h5_writable(h, "attribute write");
+    if (rc) return rc;
+    rc = qs__h5_fullpath(h, obj, 1, full);
+    if (rc) return rc;
+    int k = qs__h5_kind(h, *full);
+    if (k < 0)
+        rc = -k;
+    else if (k == QS__H5_NONE)
+        rc = qs__h5_make_groups(h, *full, 1);
+    else if (k == QS__H5_OTHER)
+        rc = qs_error_set(QS_ERR_ARG, "%s: %s: not a group or dataset", h->path, *full);
+    if (rc == QS_OK) {
+        *id = H5Oopen(h->file, *full, H5P_DEFAULT);
+        if (*id < 0) rc = qs__h5_fail(QS_ERR_IO, h, *full, "cannot open");
+    }
+    if (rc) {
+        free(*full);
+        *full = NULL;
+    }
+    return rc;
+}
+
+int qs_h5_attr_str(qs_h5 *h, const char *obj, const char *name, const char *value) {
+    hid_t id;
+    char *full;
+    int rc = open_obj(h, obj, &id, &full);
+    if (rc) return rc;
+    rc = qs__h5_attr_str_on(h, id, full, name, value);
+    H5Oclose(id);
+    free(full);
+    return rc;
+}
+
+int qs_h5_attr_strs(qs_h5 *h, const char *obj, const char *name, const char *const *values,
+                    size_t n) {
+    if (n && !values) return qs_error_set(QS_ERR_ARG, "qs_h5_attr_strs: values is NULL");
+    const char **v = malloc((n ? n : 1) * sizeof *v);
+    if (!v) return qs_error_set(QS_ERR_NOMEM, "qs_h5_attr_strs: out of memory");
+    for (size_t i = 0; i < n; i++) v[i] = values[i] ? values[i] : "";
+    hid_t id;
+    char *full;
+    int rc = open_obj(h, obj, &id, &full);
+    if (rc == QS_OK) {
+        hid_t t = vlen_utf8_type();
+        if (t < 0)
+            rc = qs__h5_fail(QS_ERR_IO, h, full, "cannot make a string type");
+        else {
+            rc = attr_write_n(h, id, full, name, t, t, 0, n, v);
+            H5Tclose(t);
+        }
+        H5Oclose(id);
+        free(full);
+    }
+    free(v);
+    return rc;
+}
+
+int qs_h5_attr_i64(qs_h5 *h, const char *obj, const char *name, int64_t value) {
+    hid_t id;
+    char *full;
+    int rc = open_obj(h, obj, &id, &full);
+    if (rc) return rc;
+    rc = qs__h5_attr_i64_on(h, id, full, name, value);
+    H5Oclose(id);
+    free(full);
+    return rc;
+}
+
+int qs_h5_attr_f64(qs_h5 *h, const char *obj, const char *name, double value) {
+    hid_t id;
+    char *full;
+    int rc = open_obj(h, obj, &id, &full);
+    if (rc) return rc;
+    rc = attr_write_n(h, id, full, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, 0, &value);
+    H5Oclose(id);
+    free(full);
+    return rc;
+}
+
+int qs_h5_attr_f64s(qs_h5 *h, const char *obj, const char *name, const double *values, size_t n) {
+    if (n && !values) return qs_error_set(QS_ERR_ARG, "qs_h5_attr_f64s: values is NULL");
+    hid_t id;
+    char *full;
+    int rc = open_obj(h, obj, &id, &full);
+    if (rc) return rc;
+    rc = attr_write_n(h, id, full, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 0, n, values);
+    H5Oclose(id);
+    free(full);
+    return rc;
+}
+
+/* ---- children, flush ------------------------------------------------------------------ */
+
+void qs__h5_child_add(qs_h5 *h, qs__h5_child *c) {
+    c->h = h;
+    c->next = h->children;
+    h->children = c;
+}
+
+void qs__h5_child_remove(qs_h5 *h, qs__h5_child *c) {
+    for (qs__h5_child **p = &h->children; *p; p = &(*p)->next)
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    c->next = NULL;
+    c->h = NULL;
+}
+
+int qs__h5_flush(qs_h5 *h, const char *obj) {
+    if (H5Fflush(h->file, H5F_SCOPE_LOCAL) < 0) {
+        int rc = qs__h5_fail(QS_ERR_IO, h, obj, "flush to disk failed");
+        qs__h5_freeze(h);
+        return rc;
+    }
+    return QS_OK;
+}
+
+int qs__h5_flush_dataset(qs_h5 *h, hid_t ds, const char *obj) {
+    if (H5Dflush(ds) < 0) {
+        int rc = qs__h5_fail(QS_ERR_IO, h, obj, "writing to disk failed");
+        qs__h5_freeze(h);
+        return rc;
+    }
+    return qs__h5_flush(h, obj);
+}
+
+int qs_h5_flush(qs_h5 *h) {
+    int rc = qs__h5_writable(h, "qs_h5_flush");
+    return rc ? rc : qs__h5_flush(h, NULL);
+}
+
+void qs__h5_freeze(qs_h5 *h) {
+    if (h->frozen) return;
+    h->frozen = 1;
+    // sec2 (the default driver, the only one used here) hands out its int descriptor
+    int *fd = NULL;
+    if (H5Fget_vfd_handle(h->file, H5P_DEFAULT, (void **)&fd) >= 0 && fd && *fd >= 0) {
+        int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (nul >= 0) {
+            dup2(nul, *fd);
+            close(nul);
+        }
+    }
+    H5Eclear2(H5E_DEFAULT);
+}
+
+int qs__h5_writable(const qs_h5 *h, const char *fn) {
+    if (!h || h->file < 0) return qs_error_set(QS_ERR_ARG, "%s: no open results file", fn);
+    if (h->frozen)
+        return qs_error_set(QS_ERR_IO,
+                            "%s: %s: an earlier write failed; the file keeps what was flushed "
+                            "before and takes no more writes in this session (reopen it)",
+                            fn, h->path);
+    return QS_OK;
+}
+
+int qs__h5_room_check = 1;
+
+int qs__h5_room(qs_h5 *h, uint64_t need, const char *obj) {
+    if (!qs__h5_room_check) return QS_OK;
+    need += QS__H5_META_MARGIN;
+    // the descriptor HDF5 writes to: still right if the file was renamed meanwhile
+    int *fd = NULL;
+    if (H5Fget_vfd_handle(h->file, H5P_DEFAULT, (void **)&fd) < 0 || !fd) fd = NULL;
+    H5Eclear2(H5E_DEFAULT);
+    struct stat st;
+    uint64_t size = 0;
+    if ((fd ? fstat(*fd, &st) : stat(h->path, &st)) == 0) size = (uint64_t)st.st_size;
+    hsize_t hsz = 0; // HDF5's end of allocated space may be ahead of the file until a flush
+    if (H5Fget_filesize(h->file, &hsz) >= 0 && hsz > size) size = hsz;
+    H5Eclear2(H5E_DEFAULT);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        size + need > (uint64_t)rl.rlim_cur)
+        return qs_error_set(QS_ERR_IO,
+                            "%s: %s: file size limit reached (RLIMIT_FSIZE %llu bytes, file %llu "
+                            "bytes, this write may need %llu more); nothing written",
+                            h->path, obj ? obj : "", (unsigned long long)rl.rlim_cur,
+                            (unsigned long long)size, (unsigned long long)need);
+    struct statvfs vf;
+    if ((fd ? fstatvfs(*fd, &vf) : statvfs(h->path, &vf)) == 0) {
+        // root may use the reserved blocks, so count them for root only
+        uint64_t blocks = geteuid() == 0 ? (uint64_t)vf.f_bfree : (uint64_t)vf.f_bavail;
+        uint64_t avail = blocks * (uint64_t)vf.f_frsize;
+        if (avail < need)
+            return qs_error_set(QS_ERR_IO,
+                                "%s: %s: disk full (%llu bytes free, this write may need %llu); "
+                                "nothing written",
+                                h->path, obj ? obj : "", (unsigned long long)avail,
+                                (unsigned long long)need);
+    }
+    return QS_OK;
+}
+
+int qs_h5_run(const qs_h5 *h) { return h ? h->n : 0; }
+
+const char *qs_h5_path(const qs_h5 *h) { return h ? h->path : NULL; }
+
+long qs_h5_open_objects(const qs_h5 *h) {
+    if (!h || h->file < 0) return -1;
+    ssize_t n = H5Fget_obj_count(h->file, H5F_OBJ_ALL);
+    return n < 0 ? -1 : (long)n;
+}
+
+/* ---- open / close --------------------------------------------------------------------- */
+
+static hid_t make_fapl(void) {
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0) return fapl;
+    // 1.8 file format: readable by every h5py in use, and it has dense attribute storage
+    // (no 64 KiB object-header limit) and link creation order.
+    if (H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST) < 0) {
+        H5Pclose(fapl);
+        return -1;
+    }
+    return fapl;
+}
+
+// Walking every object of a file loads each object header and its attribute storage, whose
+// checksums (file format 1.8+) HDF5 verifies on the way: a corrupt earlier run is found
+// before anything is appended to the file. Raw data (table rows) carries no checksum.
+typedef struct walk_state {
+    hid_t file;
+    char last[256]; // the last object read whole, to say where the damage is
+} walk_state;
+
+static herr_t walk_attr(hid_t loc, const char *name, const H5A_info_t *info, void *data) {
+    (void)loc, (void)name, (void)info, (void)data;
+    return 0;
+}
+
+static herr_t walk_obj_common(const char *name, walk_state *w) {
+    if (H5Aiterate_by_name(w->file, name, H5_INDEX_NAME, H5_ITER_NATIVE, NULL, walk_attr, NULL,
+                           H5P_DEFAULT) < 0)
+        return -1;
+    snprintf(w->last, sizeof w->last, "%s", name);
+    return 0;
+}
+
+#if H5_VERSION_GE(1, 12, 0)
+static herr_t walk_obj(hid_t obj, const char *name, const H5O_info2_t *info, void *data) {
+    (void)obj, (void)info;
+    return walk_obj_common(name, data);
+}
+#else
+static herr_t walk_obj(hid_t obj, const char *name, const H5O_info_t *info, void *data) {
+    (void)obj, (void)info;
+    return walk_obj_common(name, data);
+}
+#endif
+
+// Checks an existing file without changing it: HDF5 signature, opens read-only, /runs is
+// a group if present, every object header and attribute readable. Returns QS_OK or the
+// refusal.
+static int check_existing(qs_h5 *h, hid_t fapl) {
+    const char *path = h->path;
+#if H5_VERSION_GE(1, 12, 0)
+    htri_t is = H5Fis_accessible(path, fapl);
+#else
+    htri_t is = H5Fis_hdf5(path); // checks the signature; H5Fis_accessible is 1.12+
+#endif
+    if (is <= 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return qs_error_set(QS_ERR_FORMAT,
+                            "%s: exists and is not an HDF5 file; refusing to write to it "
+                            "(choose another results path)",
+                            path);
+    }
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    if (f < 0)
+        return qs__h5_fail(QS_ERR_FORMAT, h, NULL,
+                           "has an HDF5 signature but HDF5 cannot open it (truncated or "
+                           "corrupt); refusing to write to it");
+    int rc = QS_OK;
+    htri_t ex = H5Lexists(f, "/runs", H5P_DEFAULT);
+    if (ex < 0)
+        rc = qs__h5_fail(QS_ERR_FORMAT, h, "/runs", "cannot be read (corrupt file?)");
+    else if (ex > 0) {
+        hid_t o = H5Oopen(f, "/runs", H5P_DEFAULT);
+        if (o < 0)
+            rc = qs__h5_fail(QS_ERR_FORMAT, h, "/runs", "cannot be opened (corrupt file?)");
+        else {
+            if (H5Iget_type(o) != H5I_GROUP)
+                rc = qs_error_set(QS_ERR_FORMAT,
+                                  "%s: /runs exists but is not a group; not a qscope results "
+                                  "file, refusing to write to it",
+                                  path);
+            else {
+                H5G_info_t gi;
+                if (H5Gget_info(o, &gi) < 0)
+                    rc = qs__h5_fail(QS_ERR_FORMAT, h, "/runs", "cannot be read (corrupt file?)");
+            }
+            H5Oclose(o);
+        }
+    }
+    if (rc == QS_OK) {
+        walk_state w = {f, "/"};
+#if H5_VERSION_GE(1, 12, 0)
+        herr_t e = H5Ovisit3(f, H5_INDEX_NAME, H5_ITER_NATIVE, walk_obj, &w, H5O_INFO_ALL);
+#else
+        herr_t e = H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_NATIVE, walk_obj, &w, H5O_INFO_ALL);
+#endif
+        if (e < 0)
+            rc = qs__h5_fail(QS_ERR_FORMAT, h, NULL,
+                             "an object after '%s' cannot be read (corrupt file); refusing to "
+                             "write to it",
+                             w.last);
+    }
+    if (H5Fclose(f) < 0 && rc == QS_OK)
+        rc = qs__h5_fail(QS_ERR_FORMAT, h, NULL, "cannot be closed after checking it");
+    return rc;
+}
+
+// Largest purely numeric link name in /runs (0 if none).
+static int max_run_number(qs_h5 *h, hid_t runs, long *maxn) {
+    *maxn = 0;
+    H5G_info_t gi;
+    if (H5Gget_info(runs, &gi) < 0) return qs__h5_fail(QS_ERR_IO, h, "/runs", "cannot list");
+    for (hsize_t i = 0; i < gi.nlinks; i++) {
+        char name[64];
+        ssize_t len = H5Lget_name_by_idx(runs, ".", H5_INDEX_NAME, H5_ITER_INC, i, name,
+                                         sizeof name, H5P_DEFAULT);
+        if (len < 0)
+            return qs__h5_fail(QS_ERR_IO, h, "/runs", "cannot read link %llu",
+                               (unsigned long long)i);
+        if (len == 0 || len >= (ssize_t)sizeof name) continue;
+        char *end;
+        errno = 0;
+        long v = strtol(name, &end, 10);
+        if (*end || errno || v <= 0 || name[0] < '0' || name[0] > '9') continue;
+        if (v > *maxn) *maxn = v;
+    }
+    return QS_OK;
+}
+
+static int start_run(qs_h5 *h, const char *run_label) {
+    int rc = QS_OK;
+    hid_t runs;
+    htri_t ex = H5Lexists(h->file, "/runs", H5P_DEFAULT);
+    if (ex < 0) return qs__h5_fail(QS_ERR_IO, h, "/runs", "cannot check whether it exists");
+    if (ex)
+        runs = H5Gopen2(h->file, "/runs", H5P_DEFAULT);
+    else {
+        // track creation order so tools list runs 1, 2, ..., 10 rather than 1, 10, 2
+        hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
+        if (gcpl < 0) return qs__h5_fail(QS_ERR_IO, h, "/runs", "cannot make a property list");
+        H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+        runs = H5Gcreate2(h->file, "/runs", H5P_DEFAULT, gcpl, H5P_DEFAULT);
+        H5Pclose(gcpl);
+    }
+    if (runs < 0) return qs__h5_fail(QS_ERR_IO, h, "/runs", "cannot open or create group");
+    long maxn = 0;
+    rc = max_run_number(h, runs, &maxn);
+    if (rc == QS_OK && maxn >= INT_MAX - 1)
+        rc = qs_error_set(QS_ERR_FORMAT, "%s: /runs: run numbers exhausted", h->path);
+    if (rc == QS_OK) {
+        h->n = (int)maxn + 1;
+        snprintf(h->prefix, sizeof h->prefix, "/runs/%d", h->n);
+        h->run = H5Gcreate2(h->file, h->prefix, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        if (h->run < 0) rc = qs__h5_fail(QS_ERR_IO, h, h->prefix, "cannot create run group");
+    }
+    if (rc == QS_OK) rc = qs__h5_attr_i64_on(h, runs, "/runs", "latest", h->n);
+    H5Gclose(runs);
+    if (rc == QS_OK) rc = qs__h5_attr_str_on(h, h->run, h->prefix, "run_label", run_label);
+    if (rc == QS_OK) rc = qs__h5_attr_str_on(h, h->run, h->prefix, "created", h->start_time);
+    return rc;
+}
+
+int qs_h5_open(qs_h5 **out, const char *path, const char *run_label) {
+    if (!out) return qs_error_set(QS_ERR_ARG, "qs_h5_open: out is NULL");
+    *out = NULL;
+    if (!path || !*path) return qs_error_set(QS_ERR_ARG, "qs_h5_open: empty results path");
+    // Errors become return codes with messages; HDF5 must not print its stack itself.
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+
+    qs_h5 *h = calloc(1, sizeof *h);
+    if (!h) return qs_error_set(QS_ERR_NOMEM, "qs_h5_open: out of memory");
+    h->file = h->run = -1;
+    h->path = strdup(path);
+    if (!h->path) {
+        free(h);
+        return qs_error_set(QS_ERR_NOMEM, "qs_h5_open: out of memory");
+    }
+    qs_h5_now_iso(h->start_time);
+
+    int rc = QS_OK;
+    hid_t fapl = make_fapl();
+    if (fapl < 0) rc = qs__h5_fail(QS_ERR_IO, h, NULL, "cannot make a file access list");
+    struct stat st;
+    if (rc) {
+    } else if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            rc = qs_error_set(QS_ERR_ARG, "%s: is a directory, not a results file", path);
+        else if (!S_ISREG(st.st_mode))
+            rc = qs_error_set(QS_ERR_ARG, "%s: is not a regular file", path);
+        else if (access(path, R_OK) != 0)
+            rc = qs_error_set(QS_ERR_IO, "%s: cannot read it: %s", path, strerror(errno));
+        // root passes access(W_OK) on a 0444 file; honour the missing write bits anyway
+        else if (access(path, W_OK) != 0 || (st.st_mode & 0222) == 0)
+            rc = qs_error_set(QS_ERR_IO,
+                              "%s: is read-only; results are appended, so it must be "
+                              "writable (or choose another path)",
+                              path);
+        else
+            rc = check_existing(h, fapl);
+        if (rc == QS_OK) {
+            h->file = H5Fopen(path, H5F_ACC_RDWR, fapl);
+            if (h->file < 0) rc = qs__h5_fail(QS_ERR_IO, h, NULL, "cannot open for appending");
+        }
+    } else if (errno == ENOENT) {
+        char *tmp = strdup(path);
+        if (!tmp)
+            rc = qs_error_set(QS_ERR_NOMEM, "qs_h5_open: out of memory");
+        else {
+            const char *dir = dirname(tmp);
+            struct stat ds;
+            if (stat(dir, &ds) != 0)
+                rc = qs_error_set(QS_ERR_IO, "%s: directory '%s' does not exist (create it first)",
+                                  path, dir);
+            else if (!S_ISDIR(ds.st_mode))
+                rc = qs_error_set(QS_ERR_IO, "%s: '%s' is not a directory", path, dir);
+            else if (access(dir, W_OK) != 0)
+                rc = qs_error_set(QS_ERR_IO, "%s: directory '%s' is not writable", path, dir);
+            free(tmp);
+        }
+        if (rc == QS_OK) {
+            h->file = H5Fcreate(path, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
+            if (h->file < 0) rc = qs__h5_fail(QS_ERR_IO, h, NULL, "cannot create");
+        }
+    } else {
+        rc = qs_error_set(QS_ERR_IO, "%s: %s", path, strerror(errno));
+    }
+    if (fapl >= 0) H5Pclose(fapl);
+
+    if (rc == QS_OK) rc = start_run(h, run_label);
+    if (rc == QS_OK) rc = qs__h5_provenance_begin(h, run_label);
+    if (rc == QS_OK) rc = qs__h5_flush(h, h->prefix);
+    if (rc) {
+        // keep the first message; closing may add HDF5 errors of its own
+        if (h->run >= 0) H5Gclose(h->run);
+        if (h->file >= 0) H5Fclose(h->file);
+        H5Eclear2(H5E_DEFAULT);
+        free(h->path);
+        free(h);
+        return rc;
+    }
+    *out = h;
+    return QS_OK;
+}
+
+int qs_h5_close(qs_h5 *h) {
+    if (!h) return QS_OK;
+    int rc = QS_OK;
+    while (h->children) {
+        qs__h5_child *c = h->children;
+        h->children = c->next;
+        c->release(c);
+        c->next = NULL;
+        c->h = NULL;
+    }
+    if (h->frozen)
+        rc = qs_error_set(QS_ERR_IO,
+                          "%s: closed after a failed write; it holds what was flushed before "
+                          "the failure",
+                          h->path);
+    if (h->run >= 0) {
+        if (!h->frozen) rc = qs__h5_provenance_end(h);
+        if (H5Gclose(h->run) < 0 && rc == QS_OK)
+            rc = qs__h5_fail(QS_ERR_IO, h, h->prefix, "cannot close run group");
+    }
+    if (h->file >= 0) {
+        if (!h->frozen && H5Fflush(h->file, H5F_SCOPE_LOCAL) < 0) {
+            rc = qs__h5_fail(QS_ERR_IO, h, NULL, "final flush failed");
+            qs__h5_freeze(h);
+        }
+        if (H5Fclose(h->file) < 0 && rc == QS_OK)
+            rc = qs__h5_fail(QS_ERR_IO, h, NULL, "cannot close");
+    }
+    H5Eclear2(H5E_DEFAULT);
+    free(h->path);
+    free(h);
+    return rc;
+}
