@@ -131,8 +131,8 @@ def _need_pandas():
         try:
             import pandas
         except ImportError:
-            raise ImportError("qscope_h5: pandas is needed for DataFrames "
-                              "(Debian: apt-get install python3-pandas, or scripts/setup)") from None
+            raise ImportError("qscope_h5: pandas is needed for DataFrames (Debian: "
+                              "apt-get install python3-pandas, or scripts/setup)") from None
         pd = pandas
 
 
@@ -204,7 +204,8 @@ class Results:
         if run is None:
             cands, which = self.numbers, "run"
         elif isinstance(run, str) and not run.isdigit():
-            cands, which = [n for n in self.numbers if self.label(n) == run], f"run labelled {run!r}"
+            cands = [n for n in self.numbers if self.label(n) == run]
+            which = f"run labelled {run!r}"
             if not cands:
                 labels = dict.fromkeys(self.label(n) or "(none)" for n in self.numbers)
                 raise NotFound(f"{self.path}: no run labelled {run!r} (labels: {_listing(labels)})")
@@ -386,7 +387,8 @@ def concat(paths, pattern, runs=None):
 
 def main(argv):
     if len(argv) != 1 or argv[0].startswith("-"):
-        print("usage: qscope_h5.py RESULTS.h5   (prints the runs and their tables)", file=sys.stderr)
+        print("usage: qscope_h5.py RESULTS.h5  (prints the runs and their tables)",
+              file=sys.stderr)
         return 2
     try:
         r = Results(argv[0])

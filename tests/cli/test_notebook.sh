@@ -15,8 +15,8 @@ RUNNER=$QS_ROOT/scripts/notebook
 
 check "nbclient, nbformat, ipykernel and pandas importable (scripts/setup installs them)" \
     $PY -c 'import nbclient, nbformat, ipykernel, pandas'
-expect_ok quickstart -- "$QSCOPE" run "$QS_ROOT/experiments/quickstart.lua" tokens=1024 eval_tokens=256 ctx=128 \
-    out="$TMP/q.h5"
+expect_ok quickstart -- "$QSCOPE" run "$QS_ROOT/experiments/quickstart.lua" \
+    tokens=1024 eval_tokens=256 ctx=128 out="$TMP/q.h5"
 expect_ok "notebook runs" -- "$RUNNER" "$NB" --results "$TMP/q.h5" -o "$TMP/run.ipynb"
 
 check "fresh run and committed notebook" $PY - "$TMP/run.ipynb" "$NB" "$TMP/q.h5" <<'PYEOF'
@@ -98,12 +98,13 @@ if not clean:
     check("results/quickstart.h5: runs" in text_of(committed) and "/tmp/" not in text_of(committed),
           "committed outputs come from results/quickstart.h5, not a test file")
     for i, (a, b) in enumerate(zip(old, cells)):
-        check(shape(a) == shape(b), f"committed cell {i + 1} shows {shape(a)}, a fresh run {shape(b)}: "
-              "re-run it (scripts/notebook experiments/notebooks/quickstart.ipynb --inplace)")
+        check(shape(a) == shape(b), f"committed cell {i + 1} shows {shape(a)}, a fresh run "
+              f"{shape(b)}: re-run it (scripts/notebook {sys.argv[2]} --inplace)")
 sys.exit(finish("notebook"))
 PYEOF
 
-expect_fail "missing results file" "none\.h5: no such file" -- "$RUNNER" "$NB" --results "$TMP/none.h5"
+expect_fail "missing results file" "none\.h5: no such file" -- \
+    "$RUNNER" "$NB" --results "$TMP/none.h5"
 check "the failing cell is named" grep -q "a cell failed" "$TMP/err"
 expect_fail "not a notebook" "not a readable notebook" -- "$RUNNER" "$TMP/q.h5"
 summary
