@@ -1,5 +1,6 @@
-/* Private helpers shared by the h5store files (h5store.c, h5data.c, h5table.c,
- * provenance.c). Not part of the public API. */
+/* Private helpers shared by the store's files: h5util.c (errors, paths, groups,
+ * attributes), h5file.c (open, room, flush, freeze, close), h5data.c, h5table.c and
+ * provenance.c. Not part of the public API. */
 #ifndef QS_H5STORE_INT_H
 #define QS_H5STORE_INT_H
 

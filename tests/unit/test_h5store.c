@@ -18,6 +18,7 @@
 #include "check.h"
 #include "error.h"
 #include "h5store.h"
+#include "provenance.h"
 #include "h5store_int.h" // qs__h5_room_check, to reach the failure path inside HDF5
 #include "sha256.h"
 
