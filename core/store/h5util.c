@@ -34,6 +34,18 @@ static herr_t h5_err_walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
     return 0;
 }
 
+static herr_t h5_err_lock_cb(unsigned n, const H5E_error2_t *e, void *data) {
+    (void)n;
+    if (e->desc && strstr(e->desc, "unable to lock file")) *(int *)data = 1;
+    return 0;
+}
+
+int qs__h5_err_locked(void) {
+    int found = 0;
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, h5_err_lock_cb, &found);
+    return found;
+}
+
 int qs__h5_fail(int code, const qs_h5 *h, const char *obj, const char *fmt, ...) {
     char what[512];
     va_list ap;
