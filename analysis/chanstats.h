@@ -39,7 +39,8 @@
  *               and outlier thresholds) + 88·C bytes (the window's statistics, merged
  *               only once the whole window proved finite; not on the scalar path, which
  *               validates first) + 8·(C + 64) bytes per OpenMP thread (selection
- *               scratch; not for add_scan).
+ *               scratch; not for add_scan) + 128·T bytes per OpenMP thread (a copy of
+ *               32 channels' columns; vector paths).
  *
  * Errors (int codes of core/error.h, message via qs_error_message()):
  *   QS_ERR_ARG      bad shape, NULL, C mismatch, bad config (tau <= 0, phi outside [0,1],

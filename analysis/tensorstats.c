@@ -277,40 +277,68 @@ static void scan_chunk_scalar(chunk *ck, const float *x, int n) {
 #if QS_HAVE_X86_SIMD
 #include <immintrin.h>
 
-/* 16 lanes as four 4-double vectors: lanes 0-3, 4-7 from the first 8 floats of each step
- * of 16, lanes 8-11, 12-15 from the second 8. */
+/* Pass-one sums of 8 floats v into lanes (s, a, q)[0..1] (4 doubles each). */
+#define AVX2_SUMS(v, s, a, q)                                       \
+    do {                                                            \
+        __m256d d0_ = _mm256_cvtps_pd(_mm256_castps256_ps128(v));   \
+        __m256d d1_ = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)); \
+        (s)[0] = _mm256_add_pd((s)[0], d0_);                        \
+        (s)[1] = _mm256_add_pd((s)[1], d1_);                        \
+        (a)[0] = _mm256_add_pd((a)[0], _mm256_and_pd(d0_, dabs));   \
+        (a)[1] = _mm256_add_pd((a)[1], _mm256_and_pd(d1_, dabs));   \
+        (q)[0] = _mm256_add_pd((q)[0], _mm256_mul_pd(d0_, d0_));    \
+        (q)[1] = _mm256_add_pd((q)[1], _mm256_mul_pd(d1_, d1_));    \
+    } while (0)
+/* Pass-two central sums of the 8 doubles d0, d1 (already x - mean) into (m2, m3, m4)[0..1]. */
+#define AVX2_CENTRAL(d0, d1, m2, m3, m4)                                  \
+    do {                                                                  \
+        __m256d e0_ = _mm256_mul_pd(d0, d0), e1_ = _mm256_mul_pd(d1, d1); \
+        (m2)[0] = _mm256_add_pd((m2)[0], e0_);                            \
+        (m2)[1] = _mm256_add_pd((m2)[1], e1_);                            \
+        (m3)[0] = _mm256_add_pd((m3)[0], _mm256_mul_pd(e0_, d0));         \
+        (m3)[1] = _mm256_add_pd((m3)[1], _mm256_mul_pd(e1_, d1));         \
+        (m4)[0] = _mm256_add_pd((m4)[0], _mm256_mul_pd(e0_, e0_));        \
+        (m4)[1] = _mm256_add_pd((m4)[1], _mm256_mul_pd(e1_, e1_));        \
+    } while (0)
+
+/* 16 lanes as four 4-double vectors: lanes 0-7 from the first 8 floats of each step of
+ * 16, lanes 8-15 from the second 8. Whole steps run without masks; the last partial step
+ * reads through a lane mask (masked-off lanes read +0.0, which adds nothing). The smallest
+ * nonzero |x| is a minimum over the keys u - 1, unsigned, which sends 0 to the top. */
 QS_TARGET_AVX2 static void scan_chunk_avx2(chunk *ck, const float *x, int n) {
-    const __m256i absmask = _mm256_set1_epi32(0x7fffffff),
-                  iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i absmask = _mm256_set1_epi32(0x7fffffff), ones = _mm256_set1_epi32(-1);
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256d dabs = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffll));
     __m256d s[4], a[4], q[4];
     for (int k = 0; k < 4; k++) s[k] = a[k] = q[k] = _mm256_setzero_pd();
-    __m256 mn = _mm256_set1_ps(INFINITY), mx = _mm256_set1_ps(-INFINITY),
-           amax = _mm256_setzero_ps(), anz = _mm256_set1_ps(INFINITY);
-    for (int i = 0; i < n; i += 16) {
-        for (int h = 0; h < 2; h++) {
-            int left = n - i - 8 * h;
-            if (left <= 0) break;
-            /* masked-off lanes read +0.0: they add nothing and are kept out of the extremes */
-            __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(left), iota);
-            __m256 v =
-                left >= 8 ? _mm256_loadu_ps(x + i + 8 * h) : _mm256_maskload_ps(x + i + 8 * h, m);
-            __m256 av = _mm256_and_ps(v, _mm256_castsi256_ps(absmask));
-            __m256 mf = _mm256_castsi256_ps(m);
-            mn = _mm256_blendv_ps(mn, _mm256_min_ps(v, mn), mf);
-            mx = _mm256_blendv_ps(mx, _mm256_max_ps(v, mx), mf);
-            amax = _mm256_max_ps(av, amax);
-            __m256 nz = _mm256_and_ps(mf, _mm256_cmp_ps(av, _mm256_setzero_ps(), _CMP_GT_OQ));
-            anz = _mm256_blendv_ps(anz, _mm256_min_ps(av, anz), nz);
-            __m256d d0 = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
-            __m256d d1 = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
-            s[2 * h] = _mm256_add_pd(s[2 * h], d0);
-            s[2 * h + 1] = _mm256_add_pd(s[2 * h + 1], d1);
-            a[2 * h] = _mm256_add_pd(a[2 * h], _mm256_and_pd(d0, dabs));
-            a[2 * h + 1] = _mm256_add_pd(a[2 * h + 1], _mm256_and_pd(d1, dabs));
-            q[2 * h] = _mm256_add_pd(q[2 * h], _mm256_mul_pd(d0, d0));
-            q[2 * h + 1] = _mm256_add_pd(q[2 * h + 1], _mm256_mul_pd(d1, d1));
-        }
+    __m256 mn = _mm256_set1_ps(INFINITY), mx = _mm256_set1_ps(-INFINITY);
+    __m256i amax = _mm256_setzero_si256(), anz = _mm256_set1_epi32(-1);
+    const int full = n & ~15;
+    for (int i = 0; i < full; i += 16) {
+        __m256 v0 = _mm256_loadu_ps(x + i), v1 = _mm256_loadu_ps(x + i + 8);
+        __m256i u0 = _mm256_and_si256(_mm256_castps_si256(v0), absmask);
+        __m256i u1 = _mm256_and_si256(_mm256_castps_si256(v1), absmask);
+        mn = _mm256_min_ps(_mm256_min_ps(v0, v1), mn);
+        mx = _mm256_max_ps(_mm256_max_ps(v0, v1), mx);
+        amax = _mm256_max_epu32(amax, _mm256_max_epu32(u0, u1));
+        anz = _mm256_min_epu32(
+            anz, _mm256_min_epu32(_mm256_add_epi32(u0, ones), _mm256_add_epi32(u1, ones)));
+        AVX2_SUMS(v0, s, a, q);
+        AVX2_SUMS(v1, s + 2, a + 2, q + 2);
+    }
+    for (int h = 0; full + 8 * h < n; h++) { /* the partial step, 8 floats at a time */
+        int left = n - full - 8 * h;
+        __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(left), iota);
+        __m256 v = _mm256_maskload_ps(x + full + 8 * h, m);
+        __m256i u = _mm256_and_si256(_mm256_castps_si256(v), absmask);
+        __m256 mf = _mm256_castsi256_ps(m);
+        mn = _mm256_blendv_ps(mn, _mm256_min_ps(v, mn), mf);
+        mx = _mm256_blendv_ps(mx, _mm256_max_ps(v, mx), mf);
+        amax = _mm256_max_epu32(amax, u);
+        /* masked-off lanes: u - 1 or'ed with all ones, the top */
+        anz = _mm256_min_epu32(
+            anz, _mm256_or_si256(_mm256_add_epi32(u, ones), _mm256_xor_si256(m, ones)));
+        AVX2_SUMS(v, s + 2 * h, a + 2 * h, q + 2 * h);
     }
     double ls[16], la[16], lq[16];
     for (int k = 0; k < 4; k++) {
@@ -322,28 +350,25 @@ QS_TARGET_AVX2 static void scan_chunk_avx2(chunk *ck, const float *x, int n) {
     const __m256d vm = _mm256_set1_pd(mean);
     __m256d m2[4], m3[4], m4[4];
     for (int k = 0; k < 4; k++) m2[k] = m3[k] = m4[k] = _mm256_setzero_pd();
-    for (int i = 0; i < n; i += 16) {
+    for (int i = 0; i < full; i += 16)
         for (int h = 0; h < 2; h++) {
-            int left = n - i - 8 * h;
-            if (left <= 0) break;
-            __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(left), iota);
-            __m256 v =
-                left >= 8 ? _mm256_loadu_ps(x + i + 8 * h) : _mm256_maskload_ps(x + i + 8 * h, m);
-            /* masked-off lanes contribute 0 */
-            __m256d k0 = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(m)));
-            __m256d k1 = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(m, 1)));
-            __m256d d0 =
-                _mm256_and_pd(k0, _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), vm));
-            __m256d d1 =
-                _mm256_and_pd(k1, _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), vm));
-            __m256d e0 = _mm256_mul_pd(d0, d0), e1 = _mm256_mul_pd(d1, d1);
-            m2[2 * h] = _mm256_add_pd(m2[2 * h], e0);
-            m2[2 * h + 1] = _mm256_add_pd(m2[2 * h + 1], e1);
-            m3[2 * h] = _mm256_add_pd(m3[2 * h], _mm256_mul_pd(e0, d0));
-            m3[2 * h + 1] = _mm256_add_pd(m3[2 * h + 1], _mm256_mul_pd(e1, d1));
-            m4[2 * h] = _mm256_add_pd(m4[2 * h], _mm256_mul_pd(e0, e0));
-            m4[2 * h + 1] = _mm256_add_pd(m4[2 * h + 1], _mm256_mul_pd(e1, e1));
+            __m256 v = _mm256_loadu_ps(x + i + 8 * h);
+            __m256d d0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), vm);
+            __m256d d1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), vm);
+            AVX2_CENTRAL(d0, d1, m2 + 2 * h, m3 + 2 * h, m4 + 2 * h);
         }
+    for (int h = 0; full + 8 * h < n; h++) {
+        int left = n - full - 8 * h;
+        __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(left), iota);
+        __m256 v = _mm256_maskload_ps(x + full + 8 * h, m);
+        /* masked-off lanes contribute 0 */
+        __m256d k0 = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(m)));
+        __m256d k1 = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(m, 1)));
+        __m256d d0 =
+            _mm256_and_pd(k0, _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), vm));
+        __m256d d1 =
+            _mm256_and_pd(k1, _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), vm));
+        AVX2_CENTRAL(d0, d1, m2 + 2 * h, m3 + 2 * h, m4 + 2 * h);
     }
     double l2[16], l3[16], l4[16];
     for (int k = 0; k < 4; k++) {
@@ -354,23 +379,25 @@ QS_TARGET_AVX2 static void scan_chunk_avx2(chunk *ck, const float *x, int n) {
     ck->mom = (qs_moments){n, mean, fold16(l2), fold16(l3), fold16(l4)};
     ck->sum_abs = fold16(la);
     ck->sum_sq = fold16(lq);
-    float f[4][8];
-    _mm256_storeu_ps(f[0], mn);
-    _mm256_storeu_ps(f[1], mx);
-    _mm256_storeu_ps(f[2], amax);
-    _mm256_storeu_ps(f[3], anz);
-    float fmn = f[0][0], fmx = f[1][0], fam = f[2][0], fnz = f[3][0];
+    float fmn[8], fmx[8];
+    uint32_t uam[8], unz[8];
+    _mm256_storeu_ps(fmn, mn);
+    _mm256_storeu_ps(fmx, mx);
+    _mm256_storeu_si256((__m256i *)uam, amax);
+    _mm256_storeu_si256((__m256i *)unz, anz);
     for (int j = 1; j < 8; j++) {
-        fmn = f[0][j] < fmn ? f[0][j] : fmn;
-        fmx = f[1][j] > fmx ? f[1][j] : fmx;
-        fam = f[2][j] > fam ? f[2][j] : fam;
-        fnz = f[3][j] < fnz ? f[3][j] : fnz;
+        fmn[0] = fmn[j] < fmn[0] ? fmn[j] : fmn[0];
+        fmx[0] = fmx[j] > fmx[0] ? fmx[j] : fmx[0];
+        uam[0] = uam[j] > uam[0] ? uam[j] : uam[0];
+        unz[0] = unz[j] < unz[0] ? unz[j] : unz[0];
     }
-    ck->min = fmn;
-    ck->max = fmx;
-    ck->absmax = fam;
-    ck->min_abs_nz = fnz;
+    ck->min = fmn[0];
+    ck->max = fmx[0];
+    ck->absmax = qs__bits_float(uam[0]);
+    ck->min_abs_nz = unz[0] == UINT32_MAX ? INFINITY : qs__bits_float(unz[0] + 1);
 }
+#undef AVX2_SUMS
+#undef AVX2_CENTRAL
 
 /* 16 lanes as two 8-double vectors. */
 QS_TARGET_AVX512 static void scan_chunk_avx512(chunk *ck, const float *x, int n) {
