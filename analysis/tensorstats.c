@@ -533,14 +533,18 @@ static int add_fast(int path, qs_tensorstats *s, const float *x, int64_t n) {
         return qs_error_set(QS_ERR_NOMEM, "tensorstats add: scratch for %lld chunks",
                             (long long)nchunks);
     }
+    for (int t = 0; t < nt; t++) { /* all of them: the team may come out smaller */
+        sc[t].c = counts + (size_t)t * COPIES * NSLOTS;
+        sc[t].lo = 1;
+        sc[t].hi = 0;
+        for (int j = 0; j < COPIES; j++) {
+            sc[t].c[(size_t)j * NSLOTS + SLOT_ZERO] = 0;
+            sc[t].c[(size_t)j * NSLOTS + SLOT_BAD] = 0;
+        }
+    }
 #pragma omp parallel num_threads(nt)
     {
         slot_counts *mine = &sc[omp_get_thread_num()];
-        mine->c = counts + (size_t)omp_get_thread_num() * COPIES * NSLOTS;
-        mine->lo = 1;
-        mine->hi = 0;
-        for (int j = 0; j < COPIES; j++) mine->c[(size_t)j * NSLOTS + SLOT_ZERO] = 0;
-        for (int j = 0; j < COPIES; j++) mine->c[(size_t)j * NSLOTS + SLOT_BAD] = 0;
 #pragma omp for schedule(dynamic, 4)
         for (int64_t k = 0; k < nchunks; k++) {
             int64_t i0 = k * QS_TENSORSTATS_CHUNK;
