@@ -85,7 +85,10 @@ int qs_eval_attribution_config(qs_quant_config *one, unsigned *site_mask,
                                const qs_quant_config *cfg, int by_site, int index) {
     *one = *cfg;
     if (by_site) {
-        if (index < 0 || index >= QS_SITE_COUNT || index == QS_SITE_RESID) return 0;
+        /* the linear inputs only: resid and the cache rows have no weights or config */
+        if (index < 0 || index >= QS_SITE_COUNT || index == QS_SITE_RESID ||
+            (QS_SITE_KV & QS_SITE_BIT(index)))
+            return 0;
         *site_mask = QS_SITE_BIT(index);
         return 1;
     }

@@ -1,7 +1,7 @@
 /* The batched forward pass. Read top to bottom: embed, then per block
- * [resid] -> RMSNorm -> [attn_in] -> q,k,v -> RoPE -> cache -> causal GQA attention
- * -> [attn_o_in] -> o -> +residual -> RMSNorm -> [ffn_in] -> gate,up -> SiLU(gate)*up
- * -> [ffn_down_in] -> down -> +residual; then the final norm and the classifier.
+ * [resid] -> RMSNorm -> [attn_in] -> q,k,v -> RoPE -> cache [k_cache] [v_cache]
+ * -> causal GQA attention -> [attn_o_in] -> o -> +residual -> RMSNorm -> [ffn_in] -> gate,up
+ * -> SiLU(gate)*up -> [ffn_down_in] -> down -> +residual; then the final norm and the classifier.
  * [site] marks where the capture hook is called. */
 #include "forward.h"
 
@@ -219,6 +219,11 @@ static int forward_window(qs_forward_state *s, const int *tokens, int T, int pos
         size_t cache_off = ((size_t)l * s->max_pos + pos0) * K;
         memcpy(s->k_cache + cache_off, s->k, (size_t)T * K * sizeof(float));
         memcpy(s->v_cache + cache_off, s->v, (size_t)T * K * sizeof(float));
+        /* the rows just written, before any query reads them (KV-cache quantization) */
+        if ((rc = call_hook(hook, QS_SITE_K_CACHE, l, s->k_cache + cache_off, T, K, pos0)))
+            return rc;
+        if ((rc = call_hook(hook, QS_SITE_V_CACHE, l, s->v_cache + cache_off, T, K, pos0)))
+            return rc;
 
         attention(s, l, T, pos0); /* att_out (T, Q) */
         if ((rc = call_hook(hook, QS_SITE_ATTN_O_IN, l, s->att_out, T, Q, pos0))) return rc;

@@ -63,6 +63,7 @@ int qs_capture_site_layers(const qs_capture *c, int site) { return qs_site_layer
 int qs_site_width(const qs_config *cfg, int site) {
     if (site == QS_SITE_FFN_DOWN_IN) return cfg->hidden_dim;
     if (site == QS_SITE_ATTN_O_IN) return cfg->n_heads * cfg->head_dim;
+    if (site == QS_SITE_K_CACHE || site == QS_SITE_V_CACHE) return cfg->n_kv_heads * cfg->head_dim;
     return cfg->dim;
 }
 

@@ -88,8 +88,8 @@ void qs_capture_window(qs_capture *c, int index, const int *tokens, int n);
 qs_hook qs_capture_hook(qs_capture *c);
 
 /* Layers a site has: n_layers, or n_layers + 1 for resid. Channels at a site: dim,
- * n_heads·head_dim (attn_o_in) or hidden_dim (ffn_down_in). The qs_site_ forms answer
- * from a config, before a capture exists. */
+ * n_heads·head_dim (attn_o_in), hidden_dim (ffn_down_in) or n_kv_heads·head_dim (k_cache,
+ * v_cache). The qs_site_ forms answer from a config, before a capture exists. */
 int qs_capture_site_layers(const qs_capture *c, int site);
 int qs_capture_site_width(const qs_capture *c, int site);
 int qs_site_layers(const qs_config *cfg, int site);

@@ -80,7 +80,7 @@ def act_quant(act):
         return None
 
     def aq(x, site):
-        if len(act) > 2 and site not in act[2]:
+        if site not in (act[2] if len(act) > 2 else LINEAR_INPUTS):
             return x
         return fq(x.to(torch.float32), act[0], act[1]).to(torch.float64)
     return aq
