@@ -2,6 +2,7 @@
  * (elementwise.h). Built with -ffp-contract=off (core/CMakeLists.txt). */
 #include "elementwise.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -85,6 +86,14 @@ static void softmax_scalar(float *row, int n, int P) {
     for (int j = n; j < P; j++) row[j] = 0.0f;
 }
 
+static double logsumexp_scalar(const float *x, int n) {
+    float mx = x[0];
+    for (int j = 1; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+    double lane[8] = {0};
+    for (int j = 0; j < n; j++) lane[j % 8] += qs_vexp_ref(x[j] - mx);
+    return (double)mx + log(fold8(lane));
+}
+
 static inline float swiglu1(float g, float u) { return g / (1.0f + qs_vexp_ref(-g)) * u; }
 
 static void swiglu_scalar(float *h1, const float *h3, size_t n) {
@@ -155,6 +164,29 @@ QS_TARGET_AVX2 static void softmax_avx2(float *row, int n, int P) {
         _mm256_storeu_ps(row + j, _mm256_mul_ps(_mm256_loadu_ps(row + j), vi));
     for (; j < n; j++) row[j] *= inv;
     if (P > n) memset(row + n, 0, sizeof(float) * (size_t)(P - n));
+}
+
+QS_TARGET_AVX2 static double logsumexp_avx2(const float *x, int n) {
+    int j = 0;
+    __m256 vmx = _mm256_set1_ps(x[0]);
+    for (; j + 8 <= n; j += 8) vmx = _mm256_max_ps(_mm256_loadu_ps(x + j), vmx);
+    float l[8], mx;
+    _mm256_storeu_ps(l, vmx);
+    mx = l[0];
+    for (int k = 1; k < 8; k++) mx = l[k] > mx ? l[k] : mx;
+    for (; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+    const __m256 vm = _mm256_set1_ps(mx);
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0;
+    for (j = 0; j + 8 <= n; j += 8) {
+        __m256 e = exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + j), vm));
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    double lane[8];
+    _mm256_storeu_pd(lane, s0);
+    _mm256_storeu_pd(lane + 4, s1);
+    for (; j < n; j++) lane[j % 8] += qs_vexp_ref(x[j] - mx);
+    return (double)mx + log(fold8(lane));
 }
 
 QS_TARGET_AVX2 static void swiglu_avx2(float *h1, const float *h3, size_t n) {
@@ -236,6 +268,28 @@ QS_TARGET_AVX512 static void softmax_avx512(float *row, int n, int P) {
     if (P > n) memset(row + n, 0, sizeof(float) * (size_t)(P - n));
 }
 
+QS_TARGET_AVX512 static double logsumexp_avx512(const float *x, int n) {
+    __m512 vmx = _mm512_set1_ps(x[0]);
+    for (int j = 0; j < n; j += 16) {
+        __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+        vmx = _mm512_mask_max_ps(vmx, m, _mm512_maskz_loadu_ps(m, x + j), vmx);
+    }
+    const float mx = _mm512_reduce_max_ps(vmx);
+    const __m512 vm = _mm512_set1_ps(mx);
+    __m512d s = _mm512_setzero_pd();
+    for (int j = 0; j < n; j += 16) {
+        __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+        __m512 e =
+            _mm512_maskz_mov_ps(m, exp_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + j), vm)));
+        s = _mm512_add_pd(s, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+        s = _mm512_add_pd(
+            s, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+    }
+    double lane[8];
+    _mm512_storeu_pd(lane, s);
+    return (double)mx + log(fold8(lane));
+}
+
 QS_TARGET_AVX512 static void swiglu_avx512(float *h1, const float *h3, size_t n) {
     const __m512 one = _mm512_set1_ps(1.0f);
     const __m512i sign = _mm512_set1_epi32(INT32_MIN);
@@ -265,6 +319,15 @@ void qs_softmax_row(float *row, int n, int P) {
     if (path == QS_CPU_AVX2) return softmax_avx2(row, n, P);
 #endif
     softmax_scalar(row, n, P);
+}
+
+double qs_logsumexp(const float *x, int n) {
+#if QS_HAVE_X86_SIMD
+    int path = qs_cpu_path();
+    if (path >= QS_CPU_AVX512) return logsumexp_avx512(x, n);
+    if (path == QS_CPU_AVX2) return logsumexp_avx2(x, n);
+#endif
+    return logsumexp_scalar(x, n);
 }
 
 void qs_swiglu(float *h1, const float *h3, size_t n) {

@@ -29,6 +29,11 @@ float qs_vexp_ref(float x);
  * reciprocal; then row[n..P) = 0 (the causal mask). 1 <= n <= P. */
 void qs_softmax_row(float *row, int n, int P);
 
+/* log Σ exp(x[i]) over x[0..n), n >= 1, as max + log Σ exp(x[i] − max): the differences
+ * in float, their exps as qs_vexp's, the sum in double over the 8 lanes of
+ * qs_softmax_row. Within 1e-6 of the sum in double exps (test_elementwise). */
+double qs_logsumexp(const float *x, int n);
+
 /* h1[i] = SiLU(h1[i]) · h3[i] = h1 / (1 + exp(-h1)) · h3, i < n (SwiGLU's gate). */
 void qs_swiglu(float *h1, const float *h3, size_t n);
 

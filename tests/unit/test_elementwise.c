@@ -1,7 +1,7 @@
 /* The forward pass's elementwise kernels (model/elementwise.h): exp within 2 ulp of exp in
  * double over its whole range, its edges (0, the overflow and underflow thresholds, NaN),
- * and every SIMD path this CPU has giving the scalar reference's bits for exp, softmax rows
- * and SwiGLU, at every length class of the 8- and 16-lane loops. */
+ * and every SIMD path this CPU has giving the scalar reference's bits for exp, softmax rows,
+ * logsumexp and SwiGLU, at every length class of the 8- and 16-lane loops. */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -65,6 +65,7 @@ static void test_paths(void) {
         for (int path = QS_CPU_SCALAR; path <= best; path++) {
             qs_cpu_path_set(path);
             float *want = malloc(sizeof(float) * P);
+            static double ref_lse;
             /* exp */
             for (int i = 0; i < n; i++) want[i] = qs_vexp_ref(x[i]);
             qs_vexp(got, x, (size_t)n);
@@ -74,12 +75,23 @@ static void test_paths(void) {
             qs_softmax_row(got, n, P);
             if (path == QS_CPU_SCALAR) memcpy(ref, got, sizeof(float) * P);
             bad += memcmp(got, ref, sizeof(float) * P) != 0;
+            /* logsumexp: the scalar path's bits, and near the sum of double exps */
+            double lse = qs_logsumexp(x, n);
+            if (path == QS_CPU_SCALAR) {
+                double mx = x[0], sum = 0.0;
+                for (int i = 1; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+                for (int i = 0; i < n; i++) sum += exp((double)x[i] - mx);
+                CHECK_MSG(fabs(lse - (mx + log(sum))) <= 1e-6, "logsumexp n=%d: %.12g vs %.12g", n,
+                          lse, mx + log(sum));
+                ref_lse = lse;
+            }
+            bad += memcmp(&lse, &ref_lse, sizeof lse) != 0;
             /* swiglu */
             for (int i = 0; i < n; i++) want[i] = x[i] / (1.0f + qs_vexp_ref(-x[i])) * u[i];
             memcpy(got, x, sizeof(float) * n);
             qs_swiglu(got, u, (size_t)n);
             bad += memcmp(got, want, sizeof(float) * n) != 0;
-            runs += 3;
+            runs += 4;
             free(want);
         }
         /* the softmax row itself: a distribution, zero past n */
