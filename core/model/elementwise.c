@@ -73,7 +73,7 @@ static void vexp_scalar(float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = qs_vexp_ref(x[i]);
 }
 
-static void softmax_scalar(float *row, int n, int P) {
+static float softmax_scalar(float *row, int n, int P) {
     float mx = row[0];
     for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
     double lane[8] = {0};
@@ -84,6 +84,7 @@ static void softmax_scalar(float *row, int n, int P) {
     const float inv = (float)(1.0 / fold8(lane));
     for (int j = 0; j < n; j++) row[j] *= inv;
     for (int j = n; j < P; j++) row[j] = 0.0f;
+    return mx;
 }
 
 static double logsumexp_scalar(const float *x, int n) {
@@ -134,7 +135,7 @@ QS_TARGET_AVX2 static void vexp_avx2(float *y, const float *x, size_t n) {
     for (; i < n; i++) y[i] = qs_vexp_ref(x[i]);
 }
 
-QS_TARGET_AVX2 static void softmax_avx2(float *row, int n, int P) {
+QS_TARGET_AVX2 static float softmax_avx2(float *row, int n, int P) {
     int j = 0;
     __m256 vmx = _mm256_set1_ps(row[0]);
     for (; j + 8 <= n; j += 8) vmx = _mm256_max_ps(_mm256_loadu_ps(row + j), vmx);
@@ -164,6 +165,7 @@ QS_TARGET_AVX2 static void softmax_avx2(float *row, int n, int P) {
         _mm256_storeu_ps(row + j, _mm256_mul_ps(_mm256_loadu_ps(row + j), vi));
     for (; j < n; j++) row[j] *= inv;
     if (P > n) memset(row + n, 0, sizeof(float) * (size_t)(P - n));
+    return mx;
 }
 
 QS_TARGET_AVX2 static double logsumexp_avx2(const float *x, int n) {
@@ -236,7 +238,7 @@ QS_TARGET_AVX512 static void vexp_avx512(float *y, const float *x, size_t n) {
 }
 
 /* Exps 16 at a time; the sum takes them 8 at a time, lanes 0-7, as the other paths. */
-QS_TARGET_AVX512 static void softmax_avx512(float *row, int n, int P) {
+QS_TARGET_AVX512 static float softmax_avx512(float *row, int n, int P) {
     int j = 0;
     __m512 vmx = _mm512_set1_ps(row[0]);
     for (; j + 16 <= n; j += 16) vmx = _mm512_max_ps(_mm512_loadu_ps(row + j), vmx);
@@ -266,6 +268,7 @@ QS_TARGET_AVX512 static void softmax_avx512(float *row, int n, int P) {
         _mm512_mask_storeu_ps(row + j, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + j), vi));
     }
     if (P > n) memset(row + n, 0, sizeof(float) * (size_t)(P - n));
+    return mx;
 }
 
 QS_TARGET_AVX512 static double logsumexp_avx512(const float *x, int n) {
@@ -312,13 +315,13 @@ void qs_vexp(float *y, const float *x, size_t n) {
     vexp_scalar(y, x, n);
 }
 
-void qs_softmax_row(float *row, int n, int P) {
+float qs_softmax_row(float *row, int n, int P) {
 #if QS_HAVE_X86_SIMD
     int path = qs_cpu_path();
     if (path >= QS_CPU_AVX512) return softmax_avx512(row, n, P);
     if (path == QS_CPU_AVX2) return softmax_avx2(row, n, P);
 #endif
-    softmax_scalar(row, n, P);
+    return softmax_scalar(row, n, P);
 }
 
 double qs_logsumexp(const float *x, int n) {
