@@ -72,9 +72,9 @@ static void test_paths(void) {
             bad += memcmp(got, want, sizeof(float) * n) != 0;
             /* softmax: against the scalar path's row */
             memcpy(got, x, sizeof(float) * P);
-            float mx = qs_softmax_row(got, n, P), want_mx = x[0];
-            for (int i = 1; i < n; i++) want_mx = x[i] > want_mx ? x[i] : want_mx;
-            bad += mx != want_mx;
+            float row_max = qs_softmax_row(got, n, P), want_max = x[0];
+            for (int i = 1; i < n; i++) want_max = x[i] > want_max ? x[i] : want_max;
+            bad += row_max != want_max;
             if (path == QS_CPU_SCALAR) memcpy(ref, got, sizeof(float) * P);
             bad += memcmp(got, ref, sizeof(float) * P) != 0;
             /* logsumexp: the scalar path's bits, and near the sum of double exps */
