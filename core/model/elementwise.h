@@ -34,6 +34,15 @@ float qs_softmax_row(float *row, int n, int P);
  * qs_softmax_row. Within 1e-6 of the sum in double exps (test_elementwise). */
 double qs_logsumexp(const float *x, int n);
 
+/* Entropy −Σ p·log p of p[0..n) in nats, over the p >= FLT_MIN (smaller ones add under
+ * 1e-36 each): log(p) in float (2^e · m, log m = 2·atanh((m − 1)/(m + 1)) by a degree-9
+ * odd polynomial, within 2 ulp), p·log p in float, the sum in double over the 8 lanes of
+ * qs_softmax_row. Same bits on every path. */
+double qs_entropy(const float *p, int n);
+
+/* log(x) for x >= FLT_MIN, finite: the scalar form of qs_entropy's log. */
+float qs_vlog_ref(float x);
+
 /* h1[i] = SiLU(h1[i]) · h3[i] = h1 / (1 + exp(-h1)) · h3, i < n (SwiGLU's gate). */
 void qs_swiglu(float *h1, const float *h3, size_t n);
 

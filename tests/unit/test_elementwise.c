@@ -1,7 +1,8 @@
 /* The forward pass's elementwise kernels (model/elementwise.h): exp within 2 ulp of exp in
  * double over its whole range, its edges (0, the overflow and underflow thresholds, NaN),
- * and every SIMD path this CPU has giving the scalar reference's bits for exp, softmax rows,
- * logsumexp and SwiGLU, at every length class of the 8- and 16-lane loops. */
+ * log within 2 ulp over every binade, and every SIMD path this CPU has giving the scalar
+ * reference's bits for exp, softmax rows, logsumexp, entropy and SwiGLU, at every length
+ * class of the 8- and 16-lane loops. */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -47,6 +48,21 @@ static void test_exp_accuracy(void) {
     CHECK(isnan(qs_vexp_ref(NAN)));
 }
 
+static void test_log_accuracy(void) {
+    double worst = 0.0, at = 0.0;
+    for (int i = 0; i <= 2000000; i++) { /* every binade, and densely around 1 */
+        float x = i < 1000000 ? (float)exp(-87.0 + 175.0 * i / 1000000.0)
+                              : (float)(0.5 + 1.5 * (i - 1000000) / 1000000.0);
+        if (x < FLT_MIN || x == 1.0f) continue;
+        double want = log((double)x);
+        double u = fabs(qs_vlog_ref(x) - want) / ldexp(1.0, ilogb(want) - 23);
+        if (u > worst) worst = u, at = x;
+    }
+    CHECK_MSG(worst <= EXP_MAX_ULP, "log: %.2f ulp at x = %.9g", worst, at);
+    printf("log: worst %.2f ulp (at %.6g)\n", worst, at);
+    CHECK(qs_vlog_ref(1.0f) == 0.0f && qs_vlog_ref(FLT_MIN) < -87.3f);
+}
+
 static const int lengths[] = {1, 2, 7, 8, 9, 15, 16, 17, 31, 33, 64, 100, 255, 1000};
 #define N_LENGTHS ((int)(sizeof lengths / sizeof *lengths))
 
@@ -88,12 +104,31 @@ static void test_paths(void) {
                 ref_lse = lse;
             }
             bad += memcmp(&lse, &ref_lse, sizeof lse) != 0;
+            /* entropy of a distribution with zeros and tiny values: the scalar path's bits,
+             * and near -Σ p log p in double */
+            static double ref_ent;
+            double ps = 0.0;
+            for (int i = 0; i < n; i++) {
+                want[i] = i % 5 == 2 ? 0.0f : i % 7 == 3 ? 1e-39f : (float)exp(x[i] / 10.0);
+                ps += want[i];
+            }
+            for (int i = 0; i < n; i++) want[i] = (float)(want[i] / ps);
+            double ent = qs_entropy(want, n);
+            if (path == QS_CPU_SCALAR) {
+                double e = 0.0;
+                for (int i = 0; i < n; i++)
+                    if (want[i] > 0.0f) e -= (double)want[i] * log((double)want[i]);
+                CHECK_MSG(fabs(ent - e) <= 1e-6 * (1.0 + e), "entropy n=%d: %.12g vs %.12g", n, ent,
+                          e);
+                ref_ent = ent;
+            }
+            bad += memcmp(&ent, &ref_ent, sizeof ent) != 0;
             /* swiglu */
             for (int i = 0; i < n; i++) want[i] = x[i] / (1.0f + qs_vexp_ref(-x[i])) * u[i];
             memcpy(got, x, sizeof(float) * n);
             qs_swiglu(got, u, (size_t)n);
             bad += memcmp(got, want, sizeof(float) * n) != 0;
-            runs += 4;
+            runs += 5;
             free(want);
         }
         /* the softmax row itself: a distribution, zero past n */
@@ -109,6 +144,7 @@ static void test_paths(void) {
 
 int main(void) {
     test_exp_accuracy();
+    test_log_accuracy();
     test_paths();
     return check_summary("test_elementwise");
 }
