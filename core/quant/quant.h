@@ -200,7 +200,7 @@ int qs_quant_fake_ref(float *out, const float *x, int rows, int cols, const qs_q
  *   core   := 'per-tensor' | 'per-channel' | 'per-token' | 'g' N (N >= 1)
  *           | 'symmetric' | 'affine' | 'absmax' | 'mse' | 'percentile:' P  (0 < P <= 100)
  *           | 'static' | 'dynamic' | 'fp32-scales' | 'fp16-scales'
- *           | 'sites:' site { ',' site } | 'layers:' L { ',' L }
+ *           | 'sites:' site { ',' site } | 'layers:' list   (sites.h: "all" or e.g. 0,2-4)
  *
  * A prefixed word applies to that side only (error when that side is not quantized or the
  * word means nothing there). An unprefixed word applies to:
@@ -220,7 +220,8 @@ int qs_quant_fake_ref(float *out, const float *x, int rows, int cols, const qs_q
  *   the caller (qs_quant_io.ranges_in takes any per-group ranges).
  *   sites: the capture sites whose activations are quantized (default: the four linear
  *   inputs attn_in, attn_o_in, ffn_in, ffn_down_in). layers: the layers quantized on that
- *   side (default all); sorted and de-duplicated.
+ *   side (default all); sorted and de-duplicated, printed with runs of three or more as
+ *   A-B ("layers:0,2-4").
  *
  * Defaults: weights per-channel symmetric absmax fp16 scales; activations per-token
  * dynamic symmetric absmax fp16 scales.
