@@ -1,17 +1,21 @@
-/* The qs module table and the helpers every binding shares. */
-#include "lua_qs.h"
+/* The helpers every Lua binding shares (lua_aux.h). */
+#include "lua_aux.h"
 
 #include <lauxlib.h>
 #include <math.h>
 #include <string.h>
 
 #include "error.h"
-#include "lua_sandbox.h"
-#include "memory.h"
-#include "version.h"
+#include "sites.h"
 
 int qs__lua_fail(lua_State *L, const char *what) {
     return luaL_error(L, "%s: %s", what, qs_error_message());
+}
+
+int qs__lua_nil_error(lua_State *L, const char *what) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: %s", what, qs_error_message());
+    return 2;
 }
 
 void qs__lua_check_keys(lua_State *L, int idx, const char *what, const char *const *allowed) {
@@ -114,112 +118,15 @@ void qs__lua_window_opts(lua_State *L, int idx, const qs_model *m, qs_window_opt
         luaL_error(L, "option 'bos' = '%s' must be replace, prepend or none", b);
 }
 
-/* qs.text(path [, {utf8 = "strict"|"replace"}]) */
-static int l_text(lua_State *L) {
-    const char *path = luaL_checkstring(L, 1);
-    int policy = QS_UTF8_STRICT;
-    if (lua_istable(L, 2)) {
-        static const char *const keys[] = {"utf8", NULL};
-        qs__lua_check_keys(L, 2, "qs.text", keys);
-        const char *u = qs__lua_opt_str(L, 2, "utf8", "strict");
-        if (strcmp(u, "replace") == 0)
-            policy = QS_UTF8_REPLACE;
-        else if (strcmp(u, "strict") != 0)
-            luaL_error(L, "qs.text: utf8 must be strict or replace");
-    }
-    qs_lua_text *t = lua_newuserdatauv(L, sizeof *t, 0);
-    memset(t, 0, sizeof *t);
-    luaL_setmetatable(L, QS_LUA_TEXT);
-    if (qs_text_load(&t->t, path, policy)) return qs__lua_fail(L, "qs.text");
-    return 1;
-}
-
-qs_text *qs__lua_check_text(lua_State *L, int idx) {
-    qs_lua_text *t = luaL_checkudata(L, idx, QS_LUA_TEXT);
-    if (!t->t.data) luaL_error(L, "text is closed");
-    return &t->t;
-}
-
-static int text_gc(lua_State *L) {
-    qs_lua_text *t = luaL_checkudata(L, 1, QS_LUA_TEXT);
-    qs_text_free(&t->t);
-    return 0;
-}
-
-static int text_tostring(lua_State *L) {
-    qs_lua_text *t = luaL_checkudata(L, 1, QS_LUA_TEXT);
-    lua_pushfstring(L, "qs.text(%s, %d bytes)", t->t.path, (int)t->t.len);
-    return 1;
-}
-
-static int text_path(lua_State *L) {
-    lua_pushstring(L, qs__lua_check_text(L, 1)->path);
-    return 1;
-}
-
-/* qs.memory{params=, bits=, group=, scale_bits=, affine=, layers=, kv_heads=, head_dim=,
- *           seq=, batch=, kv_bits=} -> {weight_bytes, scale_bytes, kv_bytes, total_bytes,
- *           bits_per_weight} */
-static int l_memory(lua_State *L) {
-    static const char *const keys[] = {"params", "bits",   "group",    "scale_bits",
-                                       "affine", "layers", "kv_heads", "head_dim",
-                                       "seq",    "batch",  "kv_bits",  NULL};
-    qs__lua_check_keys(L, 1, "qs.memory", keys);
-    qs_mem_spec s;
-    qs_mem_spec_default(&s);
-    s.params = qs__lua_opt_num(L, 1, "params", 0);
-    s.bits = (int)qs__lua_opt_int(L, 1, "bits", 16);
-    s.group = (long)qs__lua_opt_int(L, 1, "group", 128);
-    s.scale_bits = (int)qs__lua_opt_int(L, 1, "scale_bits", 16);
-    s.zero_point_bits = qs__lua_opt_bool(L, 1, "affine", 0) ? s.bits : 0;
-    s.layers = (int)qs__lua_opt_int(L, 1, "layers", 0);
-    s.kv_heads = (int)qs__lua_opt_int(L, 1, "kv_heads", 0);
-    s.head_dim = (int)qs__lua_opt_int(L, 1, "head_dim", 0);
-    s.seq = (long)qs__lua_opt_int(L, 1, "seq", 0);
-    s.batch = (long)qs__lua_opt_int(L, 1, "batch", 1);
-    s.kv_bits = (int)qs__lua_opt_int(L, 1, "kv_bits", 16);
-    qs_mem_report r;
-    if (qs_mem_compute(&r, &s)) return qs__lua_fail(L, "qs.memory");
-    lua_createtable(L, 0, 5);
-    qs__lua_set_num(L, "weight_bytes", r.weight_bytes);
-    qs__lua_set_num(L, "scale_bytes", r.scale_bytes);
-    qs__lua_set_num(L, "kv_bytes", r.kv_bytes);
-    qs__lua_set_num(L, "total_bytes", r.total_bytes);
-    qs__lua_set_num(L, "bits_per_weight", r.bits_per_weight);
-    return 1;
-}
-
-static const luaL_Reg qs_functions[] = {
-    {"text", l_text},
-    {"memory", l_memory},
-    {NULL, NULL},
-};
-
-/* Further module functions registered by other binding files (model, results, quant,
- * capture) add themselves to the `qs` table through this list. */
-extern const luaL_Reg qs__lua_model_functions[];
-extern const luaL_Reg qs__lua_results_functions[];
-extern const luaL_Reg qs__lua_quant_functions[];
-extern const luaL_Reg qs__lua_capture_functions[];
-
-int qs_lua_open_qs(lua_State *L) {
-    static const luaL_Reg text_methods[] = {{"path", text_path}, {NULL, NULL}};
-    static const luaL_Reg text_meta[] = {
-        {"__gc", text_gc}, {"__close", text_gc}, {"__tostring", text_tostring}, {NULL, NULL}};
-    int rc = qs_lua_class_register(L, QS_LUA_TEXT, text_methods, text_meta);
-    if (rc == QS_OK) rc = qs__lua_register_model(L);
-    if (rc == QS_OK) rc = qs__lua_register_results(L);
-    if (rc == QS_OK) rc = qs__lua_register_capture(L);
-    if (rc) return rc;
-    lua_newtable(L);
-    luaL_setfuncs(L, qs_functions, 0);
-    luaL_setfuncs(L, qs__lua_model_functions, 0);
-    luaL_setfuncs(L, qs__lua_results_functions, 0);
-    luaL_setfuncs(L, qs__lua_quant_functions, 0);
-    luaL_setfuncs(L, qs__lua_capture_functions, 0);
-    lua_pushstring(L, qs_version());
-    lua_setfield(L, -2, "version");
-    lua_pushstring(L, qs_git_revision());
-    lua_setfield(L, -2, "git_revision");
-    return qs_lua_set_global(L, "qs");
+void qs__lua_site_layer(lua_State *L, int idx, const char *what, const qs_config *cfg, int *site,
+                        int *layer) {
+    const char *name = qs__lua_opt_str(L, idx, "site", NULL);
+    *site = name ? qs_site_from_name(name) : -1;
+    if (*site < 0)
+        luaL_error(L, "%s: site '%s' is not one of resid, attn_in, attn_o_in, ffn_in, ffn_down_in",
+                   what, name ? name : "(missing)");
+    int n = qs_site_layers(cfg, *site);
+    lua_Integer l = qs__lua_opt_int(L, idx, "layer", -1);
+    if (l < 0 || l >= n) luaL_error(L, "%s: layer must be 0..%d for %s", what, n - 1, name);
+    *layer = (int)l;
 }

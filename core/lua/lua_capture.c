@@ -26,13 +26,11 @@
 #include <string.h>
 
 #include "error.h"
+#include "lua_aux.h"
 #include "lua_qs.h"
-#include "lua_sandbox.h"
 #include "plant.h"
 #include "profile_engine.h"
 #include "save_llama2c.h"
-
-#define QS_LUA_CAPTURE "qs.capture"
 
 typedef struct lua_capture {
     qs_capture *c;
@@ -101,19 +99,6 @@ static void push_weights(lua_State *L, const qs_weightstat *w, int n) {
     }
 }
 
-void qs__lua_site_layer(lua_State *L, int idx, const char *what, const qs_config *cfg, int *site,
-                        int *layer) {
-    const char *name = qs__lua_opt_str(L, idx, "site", NULL);
-    *site = name ? qs_site_from_name(name) : -1;
-    if (*site < 0)
-        luaL_error(L, "%s: site '%s' is not one of resid, attn_in, attn_o_in, ffn_in, ffn_down_in",
-                   what, name ? name : "(missing)");
-    int n = qs_site_layers(cfg, *site);
-    lua_Integer l = qs__lua_opt_int(L, idx, "layer", -1);
-    if (l < 0 || l >= n) luaL_error(L, "%s: layer must be 0..%d for %s", what, n - 1, name);
-    *layer = (int)l;
-}
-
 /* Reads dump = {{site=, layer=, tokens=}, ...} from the option table at idx into d (room
  * for QS_CAPTURE_MAX_DUMPS); returns how many. Raises on a bad entry, before anything is
  * allocated; the engine checks that each pair is profiled. */
@@ -164,7 +149,7 @@ static void push_dumps(lua_State *L, const qs_profile_request *req, const qs_pro
     }
 }
 
-static int model_profile(lua_State *L) {
+int qs__lua_model_profile(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
     static const char *const keys[] = {
         QS_LUA_WINDOW_KEYS, "tokens",        "sites", "layers",  "tau",  "phi",
@@ -227,7 +212,7 @@ static int model_profile(lua_State *L) {
     return 1;
 }
 
-static int l_outlier_channels(lua_State *L) {
+int qs__lua_qs_outlier_channels(lua_State *L) {
     const qs_capture *c = check_prof(L, 1);
     qs_outlier_config cfg = qs_capture_get_opts(c)->outl;
     if (lua_istable(L, 2)) {
@@ -275,7 +260,7 @@ static int l_outlier_channels(lua_State *L) {
     return 1;
 }
 
-static int l_outlier_tokens(lua_State *L) {
+int qs__lua_qs_outlier_tokens(lua_State *L) {
     const qs_capture *c = check_prof(L, 1);
     int n;
     int64_t total;
@@ -296,7 +281,7 @@ static int l_outlier_tokens(lua_State *L) {
     return 1;
 }
 
-static int model_plant(lua_State *L) {
+int qs__lua_model_plant(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     int n = (int)luaL_len(L, 2);
@@ -335,18 +320,10 @@ static int model_plant(lua_State *L) {
     return 1;
 }
 
-static int model_save(lua_State *L) {
+int qs__lua_model_save(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
     if (qs_llama2c_save(m, luaL_checkstring(L, 2))) return qs__lua_fail(L, "m:save");
     return 0;
 }
 
-const luaL_Reg qs__lua_capture_functions[] = {
-    {"outlier_channels", l_outlier_channels}, {"outlier_tokens", l_outlier_tokens}, {NULL, NULL}};
-const luaL_Reg qs__lua_capture_model_methods[] = {
-    {"profile", model_profile}, {"plant", model_plant}, {"save", model_save}, {NULL, NULL}};
-
-int qs__lua_register_capture(lua_State *L) {
-    static const luaL_Reg meta[] = {{"__gc", capture_gc}, {NULL, NULL}};
-    return qs_lua_class_register(L, QS_LUA_CAPTURE, NULL, meta);
-}
+const luaL_Reg qs__lua_capture_meta[] = {{"__gc", capture_gc}, {NULL, NULL}};
