@@ -1,7 +1,7 @@
 /* Profiling and planting from Lua.
  *   m:profile{text=, tokens=, ctx=, <window options>, sites="all", layers="all", tau=20,
- *             phi=0.5, massive_abs=100, massive_ratio=1000, int8=6, results=out,
- *             dump={{site=, layer=, tokens=}, ...}}
+ *             phi=0.5, massive_rule="auto", massive_abs=, massive_ratio=, int8=6,
+ *             results=out, dump={{site=, layer=, tokens=}, ...}}
  *       The profile engine (profile_engine.h), as `qscope profile` runs it; layers in the
  *       one layer-list grammar ("0,2-4", sites.h).
  *       -> prof = {tokens, windows, seconds, memory_bytes,
@@ -12,13 +12,14 @@
  *       that run (stats/…, weights/…, outliers/…, model attributes). dump (needs results)
  *       also stores the raw (T, C) activations of the first `tokens` tokens at each named
  *       site × layer in that run, as dump/<site>/<layer> (float32), and lists them in
- *       prof.dumps = {{site, layer, rows, cols, path}, ...}. At most QS_CAPTURE_MAX_DUMPS (16).
+ *       prof.dumps = {{site, layer, rows, cols, path}, ...}. At most QS_CAPTURE_MAX_DUMPS.
  *   qs.outlier_channels(prof [, {min_token_frac = 0.5}])
  *       -> {{site, layer, channel, absmax, ratio_to_median, token_fraction,
  *            sequence_fraction, shared_layers}, ...}
- *   qs.outlier_tokens(prof) -> {{site, layer, window, position, token_id, channel, value, ratio},
- * ...} m:plant{{site=, layer= (number or "all"), channel=, scale=}, ...} -> a new model whose
- *       full-precision function is unchanged (plant.h)
+ *   qs.outlier_tokens(prof)
+ *       -> {{site, layer, window, position, token_id, channel, value, ratio}, ...}
+ *   m:plant{{site=, layer= (number or "all"), channel=, scale=}, ...}
+ *       -> a new model whose full-precision function is unchanged (plant.h)
  *   m:save(path) writes a llama2.c checkpoint. */
 #include <lauxlib.h>
 #include <stdio.h>
@@ -152,8 +153,8 @@ static void push_dumps(lua_State *L, const qs_profile_request *req, const qs_pro
 int qs__lua_model_profile(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
     static const char *const keys[] = {
-        QS_LUA_WINDOW_KEYS, "tokens",        "sites", "layers",  "tau",  "phi",
-        "massive_abs",      "massive_ratio", "int8",  "results", "dump", NULL};
+        QS_LUA_WINDOW_KEYS, "tokens",       "sites", "layers",  "tau",  "phi", "massive_abs",
+        "massive_ratio",    "massive_rule", "int8",  "results", "dump", NULL};
     qs__lua_check_keys(L, 2, "m:profile", keys);
     lua_getfield(L, 2, "text");
     qs_text *t = qs__lua_check_text(L, -1);
@@ -170,8 +171,18 @@ int qs__lua_model_profile(lua_State *L) {
     o->layers = sel;
     o->chan.tau = qs__lua_opt_num(L, 2, "tau", o->chan.tau);
     o->chan.phi = o->outl.min_token_frac = qs__lua_opt_num(L, 2, "phi", o->chan.phi);
-    o->outl.massive_abs = qs__lua_opt_num(L, 2, "massive_abs", o->outl.massive_abs);
-    o->outl.massive_ratio = qs__lua_opt_num(L, 2, "massive_ratio", o->outl.massive_ratio);
+    /* the rule for this model's width, then explicit thresholds over it */
+    const char *rule = qs__lua_opt_str(L, 2, "massive_rule", "auto");
+    o->outl.massive_rule = qs_massive_rule_from_name(rule);
+    if (o->outl.massive_rule < 0 || o->outl.massive_rule == QS_MASSIVE_CUSTOM)
+        return luaL_error(L, "m:profile: massive_rule '%s': expected auto, published or ratio",
+                          rule);
+    qs_outlier_config_resolve(&o->outl, m->cfg.dim);
+    double mabs = qs__lua_opt_num(L, 2, "massive_abs", -1);
+    double mratio = qs__lua_opt_num(L, 2, "massive_ratio", -1);
+    if (mabs >= 0 || mratio >= 0) o->outl.massive_rule = QS_MASSIVE_CUSTOM;
+    if (mabs >= 0) o->outl.massive_abs = mabs;
+    if (mratio >= 0) o->outl.massive_ratio = mratio;
     o->chan.int8_threshold = qs__lua_opt_num(L, 2, "int8", o->chan.int8_threshold);
     req.max_tokens = (long)qs__lua_opt_int(L, 2, "tokens", 0);
     lua_getfield(L, 2, "results");

@@ -17,6 +17,7 @@
 #include "h5store.h"
 #include "lua_aux.h"
 #include "lua_qs.h"
+#include "provenance.h"
 
 #define MAX_TABLES 64
 #define MAX_COLS   128
