@@ -483,9 +483,10 @@ static int add_fast(int path, qs_tensorstats *s, const float *x, int64_t n) {
     pthread_once(&slot_once, slot_table_build);
     const int64_t nchunks = (n + QS_TENSORSTATS_CHUNK - 1) / QS_TENSORSTATS_CHUNK;
     int nt = omp_get_max_threads();
-    chunk *ck = malloc(sizeof(chunk) * (size_t)nchunks);                     // (nchunks)
-    uint64_t *counts = calloc((size_t)nt * COPIES * NSLOTS, sizeof *counts); // (nt, COPIES, NSLOTS)
-    uint64_t *rows = calloc((size_t)nt * ROW, sizeof *rows);                 // (nt, ROW)
+    chunk *ck = malloc(sizeof(chunk) * (size_t)nchunks); /* (nchunks) */
+    uint64_t *counts =
+        calloc((size_t)nt * COPIES * NSLOTS, sizeof *counts); /* (nt, COPIES, NSLOTS) */
+    uint64_t *rows = calloc((size_t)nt * ROW, sizeof *rows);  /* (nt, ROW) */
     if (!ck || !counts || !rows) {
         free(ck);
         free(counts);
@@ -539,8 +540,8 @@ static int add_portable(qs_tensorstats *s, const float *x, int64_t n, int nt) {
         return qs_error_set(QS_ERR_NUMERIC, "tensorstats add: non-finite value %g at index %lld",
                             (double)x[bad], (long long)bad);
     const int64_t nchunks = (n + QS_TENSORSTATS_CHUNK - 1) / QS_TENSORSTATS_CHUNK;
-    chunk *ck = malloc(sizeof(chunk) * (size_t)nchunks);     // (nchunks)
-    uint64_t *rows = calloc((size_t)nt * ROW, sizeof *rows); // (nt, ROW)
+    chunk *ck = malloc(sizeof(chunk) * (size_t)nchunks);     /* (nchunks) */
+    uint64_t *rows = calloc((size_t)nt * ROW, sizeof *rows); /* (nt, ROW) */
     if (!ck || !rows) {
         free(ck);
         free(rows);

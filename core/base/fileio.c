@@ -105,14 +105,14 @@ void qs_file_out_remove_all(void) {
 
 static void out_signal(int sig) {
     qs_file_out_remove_all();
-    struct sigaction sa; // then die of it as if no handler had been there
+    struct sigaction sa; /* then die of it as if no handler had been there */
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_DFL;
     sigaction(sig, &sa, NULL);
     raise(sig);
 }
 
-// Installs the handler for the signals that normally end a run, where nobody else has one.
+/* Installs the handler for the signals that normally end a run, where nobody else has one. */
 static void out_handlers_install(void) {
     static int done;
     if (done) return;
@@ -145,7 +145,7 @@ int qs_file_out_open(qs_file_out *o, const char *path) {
         return qs_error_set(QS_ERR_ARG, "%s: path too long", path);
     }
     out_handlers_install();
-    // take a slot before the file exists, so a signal between the two cannot miss it
+    /* take a slot before the file exists, so a signal between the two cannot miss it */
     sigset_t all, old;
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, &old);
@@ -168,13 +168,13 @@ int qs_file_out_open(qs_file_out *o, const char *path) {
                                   path, strerror(e))
                    : qs_error_set(QS_ERR_IO, "%s: too many output files open at once", path);
         free(o->tmp);
-        o->tmp = NULL; // nothing was created
+        o->tmp = NULL; /* nothing was created */
         qs_file_out_abort(o);
         return rc;
     }
-    mode_t mask = umask(0); // mkstemp makes 0600; give the file the usual permissions
+    mode_t mask = umask(0); /* mkstemp makes 0600; give the file the usual permissions */
     umask(mask);
-    if (fchmod(fd, 0666 & ~mask) != 0) { // not fatal: the file is only more private
+    if (fchmod(fd, 0666 & ~mask) != 0) { /* not fatal: the file is only more private */
     }
     o->f = fdopen(fd, "wb");
     if (!o->f) {

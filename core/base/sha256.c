@@ -34,7 +34,7 @@ int qs_sha256_file(const char *path, char hex[QS_SHA256_HEX_LEN + 1]) {
     if (!path || !*path) return qs_error_set(QS_ERR_ARG, "sha256: empty file name");
     FILE *f = fopen(path, "rb");
     if (!f) return qs_error_set(QS_ERR_IO, "sha256: cannot open '%s': %s", path, strerror(errno));
-    // fopen succeeds on a directory; reading it then fails with EISDIR, but say so plainly.
+    /* fopen succeeds on a directory; reading it then fails with EISDIR, but say so plainly. */
     struct stat st;
     if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
         fclose(f);

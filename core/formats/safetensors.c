@@ -316,7 +316,8 @@ float *qs_safetensors_f32_view(const qs_safetensors *st, const qs_st_tensor *t) 
 }
 
 void qs_safetensors_to_f32(float *out, const qs_safetensors *st, const qs_st_tensor *t) {
-    const unsigned char *p = st->data + t->begin; // (n_elems × dtype size) bytes, maybe unaligned
+    const unsigned char *p =
+        st->data + t->begin; /* (n_elems × dtype size) bytes, maybe unaligned */
     int64_t n = t->n_elems;
     switch (t->dtype) {
     case QS_ST_F32: memcpy(out, p, (size_t)n * 4); break;

@@ -199,7 +199,7 @@ int qs_sweep_matrix(const float *x, int rows, int cols, const char *target, cons
                     int layer, const qs_sweep_opts *o, qs_sweep_row_fn fn, void *user) {
     int is_weight = strcmp(target, "weight") == 0;
     size_t n = (size_t)rows * cols;
-    float *y = malloc((n ? n : 1) * sizeof *y); // (R, C) reconstruction
+    float *y = malloc((n ? n : 1) * sizeof *y); /* (R, C) reconstruction */
     if (!y)
         return qs_error_set(QS_ERR_NOMEM, "sweep: out of memory for a (%d, %d) matrix", rows, cols);
     int rc = QS_OK;

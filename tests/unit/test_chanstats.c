@@ -50,13 +50,15 @@ static void snapshot(const qs_chanstats *s, double *buf /* (FIELDS+4, C) */) {
 
 static void test_hand(void) {
     /* rows and their medians of |x| (C = 3, odd): 2, 1, 2, 0, 0 */
+    /* clang-format off */
     const float x[5 * 3] = {
-        1,  2, 3,   //
-        -1, 0, 100, // 100/1 >= 20: outlier in c2; |100| >= 6: int8
-        2,  2, 2,   //
-        0,  0, 0,   // median 0 and all zero: no outlier anywhere
-        0,  0, -7,  // median 0, |-7| > 0: r = +inf, outlier in c2; int8
+         1, 2, 3,   /* median 2 */
+        -1, 0, 100, /* 100/1 >= 20: outlier in c2; |100| >= 6: int8 */
+         2, 2, 2,   /* median 2 */
+         0, 0, 0,   /* median 0 and all zero: no outlier anywhere */
+         0, 0, -7,  /* median 0, |-7| > 0: r = +inf, outlier in c2; int8 */
     };
+    /* clang-format on */
     qs_chanstats *s = NULL;
     CHECK(qs_chanstats_create(&s, 3, NULL) == QS_OK);
     CHECK(qs_chanstats_add(s, x, 5, 3) == QS_OK);
