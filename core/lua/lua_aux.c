@@ -2,10 +2,13 @@
 #include "lua_aux.h"
 
 #include <lauxlib.h>
+#include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "error.h"
+#include "lua_sandbox.h"
 #include "sites.h"
 
 int qs__lua_fail(lua_State *L, const char *what) {
@@ -32,7 +35,7 @@ void qs__lua_check_keys(lua_State *L, int idx, const char *what, const char *con
     }
 }
 
-lua_Integer qs__lua_opt_int(lua_State *L, int idx, const char *key, lua_Integer def) {
+lua_Integer qs__lua_opt_i64(lua_State *L, int idx, const char *key, lua_Integer def) {
     lua_getfield(L, idx, key);
     lua_Integer v = def;
     if (!lua_isnil(L, -1)) {
@@ -41,6 +44,15 @@ lua_Integer qs__lua_opt_int(lua_State *L, int idx, const char *key, lua_Integer 
         if (!ok) luaL_error(L, "option '%s' must be an integer", key);
     }
     lua_pop(L, 1);
+    return v;
+}
+
+lua_Integer qs__lua_opt_int(lua_State *L, int idx, const char *key, lua_Integer def) {
+    lua_Integer v = qs__lua_opt_i64(L, idx, key, def);
+    /* callers store these in an int: 2^32 + 64 must not quietly run as 64 */
+    if (v < INT_MIN || v > INT_MAX)
+        luaL_error(L, "option '%s' = %I is out of range (at most %d)", key, (LUAI_UACINT)v,
+                   INT_MAX);
     return v;
 }
 
@@ -107,15 +119,39 @@ void qs__lua_window_opts(lua_State *L, int idx, const qs_model *m, qs_window_opt
         luaL_error(L, "option 'ctx' = %d must be in 2..%d (the model's context)", wo->ctx,
                    m->cfg.seq_len);
     wo->stride = (int)qs__lua_opt_int(L, idx, "stride", 0);
-    wo->max_tokens = (long)qs__lua_opt_int(L, idx, "max_tokens", 0);
+    wo->max_tokens = (long)qs__lua_opt_i64(L, idx, "max_tokens", 0);
     wo->skip_docs = (int)qs__lua_opt_int(L, idx, "skip_docs", 0);
     wo->doc_sep = qs__lua_opt_str(L, idx, "docs", NULL);
+    if (wo->doc_sep) {
+        lua_getfield(L, idx, "docs");
+        size_t len = lua_rawlen(L, -1);
+        lua_pop(L, 1);
+        if (strlen(wo->doc_sep) != len)
+            luaL_error(L, "option 'docs' holds a NUL byte; give the separator text without it");
+    }
     const char *s = qs__lua_opt_str(L, idx, "score", "half");
     if ((wo->score = qs_score_mode_parse(s)) < 0)
         luaL_error(L, "option 'score' = '%s' must be half or all", s);
     const char *b = qs__lua_opt_str(L, idx, "bos", "replace");
     if ((wo->bos = qs_bos_mode_parse(b)) < 0)
         luaL_error(L, "option 'bos' = '%s' must be replace, prepend or none", b);
+}
+
+void qs__lua_windows_build(lua_State *L, qs_windows *ws, const qs_tokenizer *tok, const qs_text *t,
+                           const qs_window_opts *wo, const char *what) {
+    /* stream mode with a budget tokenizes only a prefix (windows.c): about 16 bytes per
+     * token at most for the texts qscope reads, plus a window of slack */
+    size_t bytes = t->len;
+    if (wo->max_tokens > 0 && !wo->doc_sep) {
+        double need = 16.0 * ((double)wo->max_tokens + 2.0 * wo->ctx) + 65536.0;
+        if (need < (double)bytes) bytes = (size_t)need;
+    }
+    size_t charge =
+        bytes < SIZE_MAX / QS_LUA_TOKENIZE_BYTES ? bytes * QS_LUA_TOKENIZE_BYTES : SIZE_MAX;
+    qs_lua_charge(L, charge, what);
+    int rc = qs_windows_build(ws, tok, t->data, t->len, wo);
+    qs_lua_uncharge(L, charge);
+    if (rc) qs__lua_fail(L, what);
 }
 
 void qs__lua_site_layer(lua_State *L, int idx, const char *what, const qs_config *cfg, int *site,

@@ -4,6 +4,7 @@
 #include "lua_params.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -447,4 +448,21 @@ static int check_used_p(lua_State *L) {
 int qs_lua_params_check_used(lua_State *L) {
     QS_ASSERT(L);
     return qs__lua_protect(L, check_used_p, NULL, 0, QS_ERR_ARG);
+}
+
+int qs__lua_param_names_file(lua_State *L, const char *resolved) {
+    int found = 0;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &cli_key);
+    if (lua_istable(L, -1)) {
+        lua_pushnil(L);
+        while (!found && lua_next(L, -2)) {
+            char buf[PATH_MAX];
+            const char *raw = lua_tostring(L, -1);
+            if (raw && realpath(raw, buf)) found = strcmp(buf, resolved) == 0;
+            lua_pop(L, 1);
+        }
+        if (found) lua_pop(L, 1); // the key left by the interrupted traversal
+    }
+    lua_pop(L, 1);
+    return found;
 }

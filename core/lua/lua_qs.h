@@ -37,6 +37,7 @@ typedef struct qs_lua_model {
 } qs_lua_model;
 typedef struct qs_lua_text {
     qs_text t;
+    size_t charged; /* bytes charged to the script's memory limit (qs_lua_charge) */
 } qs_lua_text;
 
 /* The object at idx, or a raised error (wrong type, closed). */

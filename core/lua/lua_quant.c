@@ -84,15 +84,13 @@ int qs__lua_qs_config(lua_State *L) {
 static int quantize_push(lua_State *L, const char *what, const float *x, int R, int C,
                          const qs_quant_spec *sp, int with_values) {
     size_t n = (size_t)R * C;
-    float *y = malloc(n * sizeof *y);
-    if (!y) luaL_error(L, "out of memory");
+    /* Lua memory: counted against the script's limit and freed by the collector on every
+     * path, errors included (a malloc'd buffer leaked on each failed call) */
+    float *y = lua_newuserdatauv(L, n * sizeof *y, 0);
     qs_quant_io io = {0};
     io.count_levels = 1;
     qs_quant_report rep;
-    if (qs_quant_fake(y, x, R, C, sp, &io, &rep)) {
-        free(y);
-        return qs__lua_nil_error(L, what);
-    }
+    if (qs_quant_fake(y, x, R, C, sp, &io, &rep)) return qs__lua_nil_error(L, what);
     qs_error_metrics em;
     qs_metrics_compute(&em, x, y, (int64_t)n);
     lua_createtable(L, 0, 10);
@@ -113,7 +111,6 @@ static int quantize_push(lua_State *L, const char *what, const float *x, int R, 
         }
         lua_setfield(L, -2, "values");
     }
-    free(y);
     return 1;
 }
 
@@ -134,21 +131,15 @@ int qs__lua_qs_quantize(lua_State *L) {
     if (R < 1 || C < 1 || R * C != n)
         return luaL_error(L, "qs.quantize: rows x cols = %d x %d does not match %d values", (int)R,
                           (int)C, (int)n);
-    float *x = malloc((size_t)n * sizeof *x);
-    if (!x) return luaL_error(L, "out of memory");
+    float *x = lua_newuserdatauv(L, (size_t)n * sizeof *x, 0); /* Lua memory, see above */
     for (lua_Integer i = 1; i <= n; i++) {
         lua_geti(L, 1, i);
         int ok;
         x[i - 1] = (float)lua_tonumberx(L, -1, &ok);
         lua_pop(L, 1);
-        if (!ok) {
-            free(x);
-            return luaL_error(L, "qs.quantize: element %d is not a number", (int)i);
-        }
+        if (!ok) return luaL_error(L, "qs.quantize: element %d is not a number", (int)i);
     }
-    int nres = quantize_push(L, "qs.quantize", x, (int)R, (int)C, &side->spec, 1);
-    free(x);
-    return nres;
+    return quantize_push(L, "qs.quantize", x, (int)R, (int)C, &side->spec, 1);
 }
 
 int qs__lua_model_quantize_tensor(lua_State *L) {
@@ -194,9 +185,9 @@ int qs__lua_model_eval(lua_State *L) {
     qs_window_opts wo;
     qs__lua_window_opts(L, 2, m, &wo);
     qs_windows ws, cws = {0};
-    /* from here a failure is the evaluation's own (the windows of this text, a config that
-     * cannot run on this model): nil and a message, so a sweep over configs goes on */
-    if (qs_windows_build(&ws, m->tok, t->data, t->len, &wo)) return qs__lua_nil_error(L, "m:eval");
+    qs__lua_windows_build(L, &ws, m->tok, t, &wo, "m:eval");
+    /* from here a failure is the evaluation's own (a config that cannot run on this model,
+     * its calibration windows): nil and a message, so a sweep over configs goes on */
     int rc = QS_OK;
     lua_getfield(L, 2, "calib");
     int has_calib = !lua_isnil(L, -1);
@@ -253,29 +244,33 @@ int qs__lua_model_eval(lua_State *L) {
  *           seq=, batch=, kv_bits=} -> {weight_bytes, scale_bytes, kv_bytes, total_bytes,
  *           bits_per_weight} */
 int qs__lua_qs_memory(lua_State *L) {
-    static const char *const keys[] = {"params", "bits",   "group",    "scale_bits",
-                                       "affine", "layers", "kv_heads", "head_dim",
-                                       "seq",    "batch",  "kv_bits",  NULL};
+    static const char *const keys[] = {"params",  "bits",     "group",    "scale_bits", "affine",
+                                       "layers",  "kv_heads", "head_dim", "seq",        "batch",
+                                       "kv_bits", "kv",       NULL};
     qs__lua_check_keys(L, 1, "qs.memory", keys);
     qs_mem_spec s;
     qs_mem_spec_default(&s);
     s.params = qs__lua_opt_num(L, 1, "params", 0);
     s.bits = (int)qs__lua_opt_int(L, 1, "bits", 16);
-    s.group = (long)qs__lua_opt_int(L, 1, "group", 128);
+    s.group = (long)qs__lua_opt_i64(L, 1, "group", 128);
     s.scale_bits = (int)qs__lua_opt_int(L, 1, "scale_bits", 16);
     s.zero_point_bits = qs__lua_opt_bool(L, 1, "affine", 0) ? s.bits : 0;
     s.layers = (int)qs__lua_opt_int(L, 1, "layers", 0);
     s.kv_heads = (int)qs__lua_opt_int(L, 1, "kv_heads", 0);
     s.head_dim = (int)qs__lua_opt_int(L, 1, "head_dim", 0);
-    s.seq = (long)qs__lua_opt_int(L, 1, "seq", 0);
-    s.batch = (long)qs__lua_opt_int(L, 1, "batch", 1);
+    s.seq = (long)qs__lua_opt_i64(L, 1, "seq", 0);
+    s.batch = (long)qs__lua_opt_i64(L, 1, "batch", 1);
     s.kv_bits = (int)qs__lua_opt_int(L, 1, "kv_bits", 16);
+    const char *kv = qs__lua_opt_str(L, 1, "kv", NULL);
+    if (kv && qs_mem_kv_bits(&s.kv_bits_per_value, kv, s.kv_heads, s.head_dim, s.seq))
+        return qs__lua_fail(L, "qs.memory");
     qs_mem_report r;
     if (qs_mem_compute(&r, &s)) return qs__lua_fail(L, "qs.memory");
     lua_createtable(L, 0, 5);
     qs__lua_set_num(L, "weight_bytes", r.weight_bytes);
     qs__lua_set_num(L, "scale_bytes", r.scale_bytes);
     qs__lua_set_num(L, "kv_bytes", r.kv_bytes);
+    qs__lua_set_num(L, "kv_bits_per_value", r.kv_bits_per_value);
     qs__lua_set_num(L, "total_bytes", r.total_bytes);
     qs__lua_set_num(L, "bits_per_weight", r.bits_per_weight);
     return 1;

@@ -8,7 +8,7 @@
 #include "model.h"
 
 static const char *const site_names[QS_SITE_COUNT] = {
-    "resid", "attn_in", "attn_o_in", "ffn_in", "ffn_down_in",
+    "resid", "attn_in", "attn_o_in", "ffn_in", "ffn_down_in", "k_cache", "v_cache",
 };
 
 const char *qs_site_name(int site) {
@@ -38,7 +38,7 @@ int qs_site_mask_parse(const char *list, unsigned *mask) {
         if (s < 0)
             return qs_error_set(QS_ERR_ARG,
                                 "unknown site '%s' (sites: resid, attn_in, attn_o_in, ffn_in, "
-                                "ffn_down_in, or all)",
+                                "ffn_down_in, k_cache, v_cache, or all)",
                                 word);
         *mask |= QS_SITE_BIT(s);
         p += n;
@@ -54,6 +54,7 @@ int qs_site_layers(const qs_config *cfg, int site) {
 int qs_site_width(const qs_config *cfg, int site) {
     if (site == QS_SITE_FFN_DOWN_IN) return cfg->hidden_dim;
     if (site == QS_SITE_ATTN_O_IN) return cfg->n_heads * cfg->head_dim;
+    if (site == QS_SITE_K_CACHE || site == QS_SITE_V_CACHE) return cfg->n_kv_heads * cfg->head_dim;
     return cfg->dim;
 }
 

@@ -79,6 +79,7 @@ int qs_profile_engine_run(qs_profile_result *out, const qs_model *m, const qs_wi
     if (rc == QS_OK && h) rc = qs_profile_h5_weights(h, out->weights, out->n_weights);
     if (rc == QS_OK && h)
         rc = qs_profile_h5_outliers(h, out->capture, out->channels, out->n_channels, m->tok, ws);
+    if (rc == QS_OK && h) rc = qs_profile_h5_attention(h, out->capture, m->tok, ws);
     if (rc) qs_profile_result_free(out);
     return rc;
 }

@@ -6,7 +6,7 @@
  *   open the results run, when the caller asked for one (open_results)
  *   model attributes → dump sinks → capture over the windows (statistics, token-wise
  *   outliers, raw dumps) → persistent outlier channels → weight statistics →
- *   stats/…, weights/…, outliers/… in the run (profile_h5.h)
+ *   stats/…, weights/…, outliers/…, attention/… in the run (profile_h5.h)
  *
  * Without a results run only the statistics are computed (dumps need one). */
 #ifndef QS_PROFILE_ENGINE_H
