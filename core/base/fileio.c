@@ -14,8 +14,8 @@
 
 int qs_file_open_regular(const char *path, int *fd_out, size_t *size) {
     *fd_out = -1;
-    // O_NONBLOCK: opening a FIFO for reading would wait for a writer forever, before
-    // fstat could tell what it is
+    /* O_NONBLOCK: opening a FIFO for reading would wait for a writer forever, before
+     * fstat could tell what it is */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return qs_error_set(QS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;

@@ -461,7 +461,7 @@ int qs__lua_param_names_file(lua_State *L, const char *resolved) {
             if (raw && realpath(raw, buf)) found = strcmp(buf, resolved) == 0;
             lua_pop(L, 1);
         }
-        if (found) lua_pop(L, 1); // the key left by the interrupted traversal
+        if (found) lua_pop(L, 1); /* the key left by the interrupted traversal */
     }
     lua_pop(L, 1);
     return found;
