@@ -4,6 +4,7 @@
 #include "h5store_int.h"
 
 #include "error.h"
+#include "utf8.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -65,23 +66,8 @@ int qs__h5_fail(int code, const qs_h5 *h, const char *obj, const char *fmt, ...)
 /* ---- names ---------------------------------------------------------------------------- */
 
 long qs__h5_utf8_bad(const char *s) {
-    const unsigned char *p = (const unsigned char *)s;
-    for (long i = 0; p[i];) {
-        unsigned c = p[i];
-        int n = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : -1;
-        if (n < 0 || (n == 1 && c < 0xC2) || (n == 3 && c > 0xF4)) return i;
-        unsigned cp = n == 0 ? c : c & (0x3F >> n);
-        for (int k = 1; k <= n; k++) {
-            if ((p[i + k] & 0xC0) != 0x80) return i;
-            cp = cp << 6 | (p[i + k] & 0x3F);
-        }
-        // overlong 3/4-byte forms, UTF-16 surrogates
-        if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (n == 3 && cp < 0x10000) ||
-            cp > 0x10FFFF)
-            return i;
-        i += n + 1;
-    }
-    return -1;
+    size_t n = strlen(s), bad = qs_utf8_check((const unsigned char *)s, n); /* base/utf8 */
+    return bad == n ? -1 : (long)bad;
 }
 
 int qs__h5_check_name(const qs_h5 *h, const char *what, const char *name) {
