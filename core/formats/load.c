@@ -61,6 +61,7 @@ int qs_model_load(qs_model **out, const char *path, const char *tokenizer_path) 
         rc = qs__load_hf(&m, path);
     else
         rc = qs__load_llama2c(&m, path);
+    if (rc == QS_OK && (rc = qs_file_map_check(m->map))) qs_model_free(m); /* cut meanwhile */
     if (rc) return rc;
 
     char found[PATH_MAX];

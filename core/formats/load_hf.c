@@ -61,7 +61,7 @@ static int join_path(char *out, size_t cap, const char *dir, const char *file) {
 static void files_close(hf_files *f, int keep) {
     for (int i = 0; i < f->n_shards; i++) {
         qs_safetensors_free(&f->shards[i].st);
-        if (f->shards[i].map && i != keep) munmap(f->shards[i].map, f->shards[i].size);
+        if (f->shards[i].map && i != keep) qs_file_unmap(f->shards[i].map, f->shards[i].size);
     }
     free(f->shards);
     f->shards = NULL;

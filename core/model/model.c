@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "fileio.h"
 
 /* Bounds that no real LLaMA-family checkpoint exceeds; they stop absurd headers from
  * turning into huge allocations or size_t overflows. */
@@ -152,7 +153,7 @@ void qs_model_free(qs_model *m) {
     free(m->owned);
     free(m->tensors);
     free(m->w.layers);
-    if (m->map) munmap(m->map, m->map_size);
+    if (m->map) qs_file_unmap(m->map, m->map_size);
     if (!m->tok_borrowed) qs_tokenizer_free(m->tok);
     free(m);
 }
