@@ -247,6 +247,7 @@ static int model_profile(lua_State *L) {
     if (rc == QS_OK && h) rc = qs_profile_h5_stats(h, u->c);
     if (rc == QS_OK && h) rc = qs_profile_h5_weights(h, wst, n_w);
     if (rc == QS_OK && h) rc = qs_profile_h5_outliers(h, u->c, ch, n_ch, m->tok, &ws);
+    if (rc == QS_OK && h) rc = qs_profile_h5_attention(h, u->c, m->tok, &ws);
     free(ch);
     qs_windows_free(&ws);
     if (rc) {

@@ -212,7 +212,7 @@ static int text_path(lua_State *L) {
 static int l_memory(lua_State *L) {
     static const char *const keys[] = {"params", "bits",   "group",    "scale_bits",
                                        "affine", "layers", "kv_heads", "head_dim",
-                                       "seq",    "batch",  "kv_bits",  NULL};
+                                       "seq",    "batch",  "kv_bits",  "kv", NULL};
     qs__lua_check_keys(L, 1, "qs.memory", keys);
     qs_mem_spec s;
     qs_mem_spec_default(&s);
@@ -227,12 +227,16 @@ static int l_memory(lua_State *L) {
     s.seq = (long)qs__lua_opt_i64(L, 1, "seq", 0);
     s.batch = (long)qs__lua_opt_i64(L, 1, "batch", 1);
     s.kv_bits = (int)qs__lua_opt_int(L, 1, "kv_bits", 16);
+    const char *kv = qs__lua_opt_str(L, 1, "kv", NULL);
+    if (kv && qs_mem_kv_bits(&s.kv_bits_per_value, kv, s.kv_heads, s.head_dim, s.seq))
+        return qs__lua_fail(L, "qs.memory");
     qs_mem_report r;
     if (qs_mem_compute(&r, &s)) return qs__lua_fail(L, "qs.memory");
     lua_createtable(L, 0, 5);
     qs__lua_set_num(L, "weight_bytes", r.weight_bytes);
     qs__lua_set_num(L, "scale_bytes", r.scale_bytes);
     qs__lua_set_num(L, "kv_bytes", r.kv_bytes);
+    qs__lua_set_num(L, "kv_bits_per_value", r.kv_bits_per_value);
     qs__lua_set_num(L, "total_bytes", r.total_bytes);
     qs__lua_set_num(L, "bits_per_weight", r.bits_per_weight);
     return 1;

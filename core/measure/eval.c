@@ -6,7 +6,20 @@
 
 #include "act_quant.h"
 #include "error.h"
+#include "kv_quant.h"
 #include "progress.h"
+
+/* The activation and KV-cache hooks as one: each sees its own sites. */
+typedef struct hook_pair {
+    qs_hook a, kv;
+} hook_pair;
+
+static int pair_fn(void *user, int site, int layer, float *x, int T, int C, int pos0) {
+    const hook_pair *p = user;
+    const qs_hook *h = (p->kv.site_mask & QS_SITE_BIT(site)) ? &p->kv : &p->a;
+    if (!(h->site_mask & QS_SITE_BIT(site))) return QS_OK;
+    return h->fn(h->user, site, layer, x, T, C, pos0);
+}
 
 int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg, unsigned site_mask,
             const qs_windows *calib, qs_eval_result *out) {
@@ -22,6 +35,8 @@ int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg,
     /* activations: online, in the forward pass, through the hook (checks its layers) */
     qs_actq a;
     if ((rc = qs_actq_init(&a, &m->cfg, &cfg->a, site_mask))) return rc;
+    qs_kvq kq; /* the cache: online, as it is written */
+    if ((rc = qs_kvq_init(&kq, &cfg->kv))) return rc;
     double t0 = qs_now();
     /* weights: offline, on a copy */
     qs_model *qm = NULL;
@@ -51,7 +66,9 @@ int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg,
         lq = malloc((size_t)max_n * V * sizeof(float)); /* (T, V) */
         if (!lb || !lq) rc = qs_error_set(QS_ERR_NOMEM, "out of memory for logits");
     }
-    qs_hook hook = qs_actq_hook(&a);
+    hook_pair hp = {qs_actq_hook(&a), qs_kvq_hook(&kq)};
+    qs_hook hook = {pair_fn, &hp, hp.a.site_mask | hp.kv.site_mask};
+    act = act || hp.kv.site_mask != 0;
     qs_progress pr;
     long total = 0;
     for (int i = 0; i < ws->n; i++) total += ws->w[i].n;
@@ -70,6 +87,8 @@ int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg,
     out->a_calls = a.calls;
     out->a_clipped = a.clipped;
     out->a_bits_per_value = qs_actq_bits_per_value(&a);
+    out->kv_clipped = kq.clipped;
+    out->kv_bits_per_value = qs_kvq_bits_per_value(&kq);
     out->seconds = qs_now() - t0;
     qs_kld_free(&acc);
     free(lb);
@@ -85,7 +104,10 @@ int qs_eval_attribution_config(qs_quant_config *one, unsigned *site_mask,
                                const qs_quant_config *cfg, int by_site, int index) {
     *one = *cfg;
     if (by_site) {
-        if (index < 0 || index >= QS_SITE_COUNT || index == QS_SITE_RESID) return 0;
+        /* the linear inputs only: resid and the cache rows have no weights or config */
+        if (index < 0 || index >= QS_SITE_COUNT || index == QS_SITE_RESID ||
+            (QS_SITE_KV & QS_SITE_BIT(index)))
+            return 0;
         *site_mask = QS_SITE_BIT(index);
         return 1;
     }
