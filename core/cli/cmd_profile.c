@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "error.h"
 #include "profile_h5.h"
+#include "provenance.h"
 #include "profile_report.h"
 
 #define MAX_DUMPS 16
