@@ -182,6 +182,7 @@ int qs__h5_make_groups(qs_h5 *h, const char *full, int whole) {
 
 int qs_h5_group(qs_h5 *h, const char *path) {
     int rc = qs__h5_writable(h, "qs_h5_group");
+    if (rc == QS_OK) rc = qs__h5_room(h, 0, path);
     if (rc) return rc;
     char *full;
     rc = qs__h5_fullpath(h, path, 0, &full);
@@ -262,6 +263,7 @@ int qs__h5_attr_i64_on(qs_h5 *h, hid_t obj, const char *objpath, const char *nam
 static int open_obj(qs_h5 *h, const char *obj, hid_t *id, char **full) {
     *id = -1;
     int rc = qs__h5_writable(h, "attribute write");
+    if (rc == QS_OK) rc = qs__h5_room(h, 0, obj); /* flushed later, but reserved now */
     if (rc) return rc;
     rc = qs__h5_fullpath(h, obj, 1, full);
     if (rc) return rc;
