@@ -78,14 +78,14 @@ static void bus_handler(int sig, siginfo_t *si, void *uctx) {
         if (!b || a < b || a >= b + maps[i].size) continue;
         if (!maps[i].damaged) maps[i].bad_offset = a - b;
         maps[i].damaged = 1;
-        // zeros instead of the missing page; the faulting read then runs again and succeeds
+        /* zeros instead of the missing page; the faulting read then runs again and succeeds */
         void *page = (void *)(a & ~(uintptr_t)(page_size - 1));
         if (mmap(page, page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
                  -1, 0) != MAP_FAILED)
             return;
         break;
     }
-    // not one of ours (or it could not be patched): what would have happened without us
+    /* not one of ours (or it could not be patched): what would have happened without us */
     if ((old_bus.sa_flags & SA_SIGINFO) && old_bus.sa_sigaction) {
         old_bus.sa_sigaction(sig, si, uctx);
         return;
@@ -97,7 +97,7 @@ static void bus_handler(int sig, siginfo_t *si, void *uctx) {
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
-    sigaction(SIGBUS, &dfl, NULL); // the read runs again and dies of SIGBUS as usual
+    sigaction(SIGBUS, &dfl, NULL); /* the read runs again and dies of SIGBUS as usual */
 }
 
 static void map_register(void *base, size_t size, const char *path) {
@@ -118,10 +118,10 @@ static void map_register(void *base, size_t size, const char *path) {
             maps[i].damaged = 0;
             maps[i].bad_offset = 0;
             snprintf(maps[i].path, sizeof maps[i].path, "%s", path);
-            maps[i].base = base; // last: the handler only looks at slots with a base
+            maps[i].base = base; /* last: the handler only looks at slots with a base */
             return;
         }
-    // no free slot: the mapping works, only unguarded
+    /* no free slot: the mapping works, only unguarded */
 }
 
 int qs_file_map(const char *path, void **map, size_t *size) {
