@@ -130,6 +130,10 @@ static double entropy_scalar(const float *p, int n) {
     return fold8(lane);
 }
 
+static void accumulate_scalar(double *acc, const float *x, int n) {
+    for (int i = 0; i < n; i++) acc[i] += x[i];
+}
+
 static inline float swiglu1(float g, float u) { return g / (1.0f + qs_vexp_ref(-g)) * u; }
 
 static void swiglu_scalar(float *h1, const float *h3, size_t n) {
@@ -277,6 +281,23 @@ QS_TARGET_AVX2 static double entropy_avx2(const float *p, int n) {
     return fold8(lane);
 }
 
+QS_TARGET_AVX2 static void accumulate_avx2(double *acc, const float *x, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        _mm256_storeu_pd(acc + i, _mm256_add_pd(_mm256_loadu_pd(acc + i),
+                                                _mm256_cvtps_pd(_mm256_castps256_ps128(v))));
+        _mm256_storeu_pd(acc + i + 4, _mm256_add_pd(_mm256_loadu_pd(acc + i + 4),
+                                                    _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
+    }
+    for (; i < n; i += 4) { /* the rest, 4 at a time through a mask */
+        __m256i m4 = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(tail_mask(n - i)));
+        __m128 v = _mm_maskload_ps(x + i, _mm256_castsi256_si128(tail_mask(n - i)));
+        _mm256_maskstore_pd(acc + i, m4,
+                            _mm256_add_pd(_mm256_maskload_pd(acc + i, m4), _mm256_cvtps_pd(v)));
+    }
+}
+
 QS_TARGET_AVX2 static void swiglu_avx2(float *h1, const float *h3, size_t n) {
     const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
     for (size_t i = 0; i < n; i += 8) {
@@ -420,6 +441,15 @@ QS_TARGET_AVX512 static double entropy_avx512(const float *p, int n) {
     return fold8(lane);
 }
 
+QS_TARGET_AVX512 static void accumulate_avx512(double *acc, const float *x, int n) {
+    for (int i = 0; i < n; i += 8) {
+        __mmask8 m = n - i >= 8 ? (__mmask8)0xff : (__mmask8)((1u << (n - i)) - 1);
+        __m256 v = _mm256_maskz_loadu_ps(m, x + i);
+        _mm512_mask_storeu_pd(acc + i, m,
+                              _mm512_add_pd(_mm512_maskz_loadu_pd(m, acc + i), _mm512_cvtps_pd(v)));
+    }
+}
+
 QS_TARGET_AVX512 static void swiglu_avx512(float *h1, const float *h3, size_t n) {
     const __m512 one = _mm512_set1_ps(1.0f);
     const __m512i sign = _mm512_set1_epi32(INT32_MIN);
@@ -467,6 +497,15 @@ double qs_entropy(const float *p, int n) {
     if (path == QS_CPU_AVX2) return entropy_avx2(p, n);
 #endif
     return entropy_scalar(p, n);
+}
+
+void qs_accumulate(double *acc, const float *x, int n) {
+#if QS_HAVE_X86_SIMD
+    int path = qs_cpu_path();
+    if (path >= QS_CPU_AVX512) return accumulate_avx512(acc, x, n);
+    if (path == QS_CPU_AVX2) return accumulate_avx2(acc, x, n);
+#endif
+    accumulate_scalar(acc, x, n);
 }
 
 void qs_swiglu(float *h1, const float *h3, size_t n) {

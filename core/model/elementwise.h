@@ -43,6 +43,10 @@ double qs_entropy(const float *p, int n);
 /* log(x) for x >= FLT_MIN, finite: the scalar form of qs_entropy's log. */
 float qs_vlog_ref(float x);
 
+/* acc[i] += x[i], i < n, each in double (one add per element: the same bits on every
+ * path). */
+void qs_accumulate(double *acc, const float *x, int n);
+
 /* h1[i] = SiLU(h1[i]) · h3[i] = h1 / (1 + exp(-h1)) · h3, i < n (SwiGLU's gate). */
 void qs_swiglu(float *h1, const float *h3, size_t n);
 

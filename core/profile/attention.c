@@ -134,8 +134,7 @@ int qs_attnstats_add(qs_attnstats *a, int layer, int head, const float *p, const
         double m = 0.0;
         for (int i = 0; i < a->n_bos && a->bos_pos[i] <= pos; i++) m += row[a->bos_pos[i]];
         h->sum_bos += m;
-        if (pos0 == 0)
-            for (int j = 0; j < t; j++) col[j] += row[j];
+        if (pos0 == 0) qs_accumulate(col, row, t);
     }
     /* received mass per key position, for whole windows (pos0 = 0) */
     if (pos0 == 0) {

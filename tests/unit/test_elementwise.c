@@ -1,8 +1,8 @@
 /* The forward pass's elementwise kernels (model/elementwise.h): exp within 2 ulp of exp in
  * double over its whole range, its edges (0, the overflow and underflow thresholds, NaN),
  * log within 2 ulp over every binade, and every SIMD path this CPU has giving the scalar
- * reference's bits for exp, softmax rows, logsumexp, entropy and SwiGLU, at every length
- * class of the 8- and 16-lane loops. */
+ * reference's bits for exp, softmax rows, logsumexp, entropy, accumulate and SwiGLU, at every
+ * length class of the 8- and 16-lane loops. */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -123,12 +123,19 @@ static void test_paths(void) {
                 ref_ent = ent;
             }
             bad += memcmp(&ent, &ref_ent, sizeof ent) != 0;
+            /* accumulate */
+            double *acc = malloc(sizeof(double) * P), *acc_want = malloc(sizeof(double) * P);
+            for (int i = 0; i < P; i++) acc[i] = acc_want[i] = u[i] * 1e3;
+            for (int i = 0; i < n; i++) acc_want[i] += x[i];
+            qs_accumulate(acc, x, n);
+            bad += memcmp(acc, acc_want, sizeof(double) * P) != 0; /* and nothing past n */
+            free(acc), free(acc_want);
             /* swiglu */
             for (int i = 0; i < n; i++) want[i] = x[i] / (1.0f + qs_vexp_ref(-x[i])) * u[i];
             memcpy(got, x, sizeof(float) * n);
             qs_swiglu(got, u, (size_t)n);
             bad += memcmp(got, want, sizeof(float) * n) != 0;
-            runs += 5;
+            runs += 6;
             free(want);
         }
         /* the softmax row itself: a distribution, zero past n */
