@@ -101,13 +101,28 @@ static void vexp_scalar(float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = qs_vexp_ref(x[i]);
 }
 
-static float softmax_scalar(float *row, int n, int P) {
+/* The entropy of a softmax from its sums: S = Σ e_j, W = Σ e_j·(−d_j), d_j = z_j − max:
+ * −Σ p log p = log S + W/S (both terms >= 0: nothing cancels). */
+static double softmax_entropy(double *lane, double *wlane) {
+    double S = fold8(lane);
+    return log(S) + fold8(wlane) / S;
+}
+
+static float softmax_scalar(float *row, int n, int P, double *entropy) {
     float mx = row[0];
     for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
-    double lane[8] = {0};
+    double lane[8] = {0}, wlane[8] = {0};
     for (int j = 0; j < n; j++) {
-        row[j] = qs_vexp_ref(row[j] - mx);
+        const float d = row[j] - mx;
+        row[j] = qs_vexp_ref(d);
         lane[j % 8] += row[j];
+        wlane[j % 8] += (double)row[j] * (double)-d; /* exact product */
+    }
+    if (entropy) {
+        double l2[8], w2[8];
+        memcpy(l2, lane, sizeof l2);
+        memcpy(w2, wlane, sizeof w2);
+        *entropy = softmax_entropy(l2, w2);
     }
     const float inv = (float)(1.0 / fold8(lane));
     for (int j = 0; j < n; j++) row[j] *= inv;
@@ -200,26 +215,46 @@ QS_TARGET_AVX2 static float max_avx2(const float *x, int n) {
     return mx;
 }
 
-/* exp(x - mx) over x[0..n) into lanes (s0: 0-3, s1: 4-7) and, when y is not NULL, y. */
-QS_TARGET_AVX2 static void exp_sum_avx2(float *y, const float *x, int n, float mx, double *lane) {
+/* exp(x - mx) over x[0..n) into lanes (s0: 0-3, s1: 4-7) and, when y is not NULL, y; when
+ * wlane is not NULL, Σ e·(mx − x) into it. */
+QS_TARGET_AVX2 static void exp_sum_avx2(float *y, const float *x, int n, float mx, double *lane,
+                                        double *wlane) {
     const __m256 vm = _mm256_set1_ps(mx);
-    __m256d s0 = _mm256_setzero_pd(), s1 = s0;
+    __m256d s0 = _mm256_setzero_pd(), s1 = s0, w0 = s0, w1 = s0;
     for (int j = 0; j < n; j += 8) {
         __m256i m = tail_mask(n - j); /* all set but in the last step */
-        __m256 e = exp_avx2(_mm256_sub_ps(_mm256_maskload_ps(x + j, m), vm));
+        __m256 d = _mm256_sub_ps(_mm256_maskload_ps(x + j, m), vm);
+        __m256 e = exp_avx2(d);
         e = _mm256_and_ps(e, _mm256_castsi256_ps(m)); /* masked-off lanes add 0 */
         if (y) _mm256_maskstore_ps(y + j, m, e);
-        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
-        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+        __m256d e0 = _mm256_cvtps_pd(_mm256_castps256_ps128(e));
+        __m256d e1 = _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1));
+        s0 = _mm256_add_pd(s0, e0);
+        s1 = _mm256_add_pd(s1, e1);
+        if (wlane) {
+            __m256 nd = _mm256_xor_ps(d, _mm256_set1_ps(-0.0f));
+            w0 = _mm256_add_pd(w0, _mm256_mul_pd(e0, _mm256_cvtps_pd(_mm256_castps256_ps128(nd))));
+            w1 =
+                _mm256_add_pd(w1, _mm256_mul_pd(e1, _mm256_cvtps_pd(_mm256_extractf128_ps(nd, 1))));
+        }
     }
     _mm256_storeu_pd(lane, s0);
     _mm256_storeu_pd(lane + 4, s1);
+    if (wlane) {
+        _mm256_storeu_pd(wlane, w0);
+        _mm256_storeu_pd(wlane + 4, w1);
+    }
 }
 
-QS_TARGET_AVX2 static float softmax_avx2(float *row, int n, int P) {
+QS_TARGET_AVX2 static float softmax_avx2(float *row, int n, int P, double *entropy) {
     const float mx = max_avx2(row, n);
-    double lane[8];
-    exp_sum_avx2(row, row, n, mx, lane);
+    double lane[8], wlane[8];
+    exp_sum_avx2(row, row, n, mx, lane, entropy ? wlane : NULL);
+    if (entropy) {
+        double l2[8];
+        memcpy(l2, lane, sizeof l2);
+        *entropy = softmax_entropy(l2, wlane);
+    }
     const float inv = (float)(1.0 / fold8(lane));
     const __m256 vi = _mm256_set1_ps(inv);
     for (int j = 0; j < n; j += 8) {
@@ -236,7 +271,7 @@ QS_TARGET_AVX2 static float softmax_avx2(float *row, int n, int P) {
 QS_TARGET_AVX2 static double logsumexp_avx2(const float *x, int n) {
     const float mx = max_avx2(x, n);
     double lane[8];
-    exp_sum_avx2(NULL, x, n, mx, lane);
+    exp_sum_avx2(NULL, x, n, mx, lane, NULL);
     return (double)mx + log(fold8(lane));
 }
 
@@ -344,7 +379,7 @@ QS_TARGET_AVX512 static void vexp_avx512(float *y, const float *x, size_t n) {
 }
 
 /* Exps 16 at a time; the sum takes them 8 at a time, lanes 0-7, as the other paths. */
-QS_TARGET_AVX512 static float softmax_avx512(float *row, int n, int P) {
+QS_TARGET_AVX512 static float softmax_avx512(float *row, int n, int P, double *entropy) {
     int j = 0;
     __m512 vmx = _mm512_set1_ps(row[0]);
     for (; j + 16 <= n; j += 16) vmx = _mm512_max_ps(_mm512_loadu_ps(row + j), vmx);
@@ -354,19 +389,36 @@ QS_TARGET_AVX512 static float softmax_avx512(float *row, int n, int P) {
                                  vmx);
     const float mx = _mm512_reduce_max_ps(vmx);
     const __m512 vm = _mm512_set1_ps(mx);
-    __m512d s = _mm512_setzero_pd();
+    __m512d s = _mm512_setzero_pd(), w = s;
     for (j = 0; j < n; j += 16) {
         __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
-        __m512 e = exp_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, row + j), vm));
+        __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, row + j), vm);
+        __m512 e = exp_avx512(d);
         _mm512_mask_storeu_ps(row + j, m, e);
         /* masked-off lanes are zeroed: they add nothing */
         e = _mm512_maskz_mov_ps(m, e);
-        s = _mm512_add_pd(s, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
-        s = _mm512_add_pd(
-            s, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+        __m512d e0 = _mm512_cvtps_pd(_mm512_castps512_ps256(e));
+        __m512d e1 =
+            _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1)));
+        s = _mm512_add_pd(s, e0);
+        s = _mm512_add_pd(s, e1);
+        if (entropy) {
+            __m512 nd = _mm512_castsi512_ps(
+                _mm512_xor_si512(_mm512_castps_si512(d), _mm512_set1_epi32(INT32_MIN)));
+            w = _mm512_add_pd(w, _mm512_mul_pd(e0, _mm512_cvtps_pd(_mm512_castps512_ps256(nd))));
+            w = _mm512_add_pd(
+                w, _mm512_mul_pd(e1, _mm512_cvtps_pd(_mm256_castpd_ps(
+                                         _mm512_extractf64x4_pd(_mm512_castps_pd(nd), 1)))));
+        }
     }
     double lane[8];
     _mm512_storeu_pd(lane, s);
+    if (entropy) {
+        double l2[8], wlane[8];
+        memcpy(l2, lane, sizeof l2);
+        _mm512_storeu_pd(wlane, w);
+        *entropy = softmax_entropy(l2, wlane);
+    }
     const float inv = (float)(1.0 / fold8(lane));
     const __m512 vi = _mm512_set1_ps(inv);
     for (j = 0; j < n; j += 16) {
@@ -472,13 +524,13 @@ void qs_vexp(float *y, const float *x, size_t n) {
     vexp_scalar(y, x, n);
 }
 
-float qs_softmax_row(float *row, int n, int P) {
+float qs_softmax_row(float *row, int n, int P, double *entropy) {
 #if QS_HAVE_X86_SIMD
     int path = qs_cpu_path();
-    if (path >= QS_CPU_AVX512) return softmax_avx512(row, n, P);
-    if (path == QS_CPU_AVX2) return softmax_avx2(row, n, P);
+    if (path >= QS_CPU_AVX512) return softmax_avx512(row, n, P, entropy);
+    if (path == QS_CPU_AVX2) return softmax_avx2(row, n, P, entropy);
 #endif
-    return softmax_scalar(row, n, P);
+    return softmax_scalar(row, n, P, entropy);
 }
 
 double qs_logsumexp(const float *x, int n) {

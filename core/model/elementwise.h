@@ -26,8 +26,11 @@ float qs_vexp_ref(float x);
 
 /* Softmax of row[0..n) in place: exp(row - max) / sum, the sum in double over 8 lanes
  * (element j in lane j mod 8, lanes folded 4 + 4, 2 + 2, 1 + 1) and applied as one float
- * reciprocal; then row[n..P) = 0 (the causal mask). 1 <= n <= P. Returns the max. */
-float qs_softmax_row(float *row, int n, int P);
+ * reciprocal; then row[n..P) = 0 (the causal mask). 1 <= n <= P. Returns the max. When
+ * entropy is not NULL, *entropy = −Σ p log p of the row in nats, from the same pass:
+ * log S + Σ e_j·(max − z_j) / S, e_j = exp(z_j − max), S = Σ e_j (no log per element;
+ * within 1e-6 of qs_entropy of the result). */
+float qs_softmax_row(float *row, int n, int P, double *entropy);
 
 /* log Σ exp(x[i]) over x[0..n), n >= 1, as max + log Σ exp(x[i] − max): the differences
  * in float, their exps as qs_vexp's, the sum in double over the 8 lanes of

@@ -88,11 +88,23 @@ static void test_paths(void) {
             bad += memcmp(got, want, sizeof(float) * n) != 0;
             /* softmax: against the scalar path's row */
             memcpy(got, x, sizeof(float) * P);
-            float row_max = qs_softmax_row(got, n, P), want_max = x[0];
+            double row_ent;
+            float row_max = qs_softmax_row(got, n, P, &row_ent), want_max = x[0];
             for (int i = 1; i < n; i++) want_max = x[i] > want_max ? x[i] : want_max;
             bad += row_max != want_max;
-            if (path == QS_CPU_SCALAR) memcpy(ref, got, sizeof(float) * P);
+            static double ref_row_ent;
+            if (path == QS_CPU_SCALAR) {
+                memcpy(ref, got, sizeof(float) * P);
+                ref_row_ent = row_ent;
+                double e = qs_entropy(got, n);
+                CHECK_MSG(fabs(row_ent - e) <= 1e-6 * (1.0 + e),
+                          "softmax entropy n=%d: %.12g vs %.12g", n, row_ent, e);
+            }
             bad += memcmp(got, ref, sizeof(float) * P) != 0;
+            bad += memcmp(&row_ent, &ref_row_ent, sizeof row_ent) != 0;
+            memcpy(want, x, sizeof(float) * P); /* and the same row without the entropy */
+            qs_softmax_row(want, n, P, NULL);
+            bad += memcmp(want, got, sizeof(float) * P) != 0;
             /* logsumexp: the scalar path's bits, and near the sum of double exps */
             double lse = qs_logsumexp(x, n);
             if (path == QS_CPU_SCALAR) {
