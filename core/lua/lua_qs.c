@@ -173,8 +173,8 @@ void qs__lua_windows_build(lua_State *L, qs_windows *ws, const qs_tokenizer *tok
         double need = 16.0 * ((double)wo->max_tokens + 2.0 * wo->ctx) + 65536.0;
         if (need < (double)bytes) bytes = (size_t)need;
     }
-    size_t charge = bytes < SIZE_MAX / QS_LUA_TOKENIZE_BYTES ? bytes * QS_LUA_TOKENIZE_BYTES
-                                                              : SIZE_MAX;
+    size_t charge =
+        bytes < SIZE_MAX / QS_LUA_TOKENIZE_BYTES ? bytes * QS_LUA_TOKENIZE_BYTES : SIZE_MAX;
     qs_lua_charge(L, charge, what);
     int rc = qs_windows_build(ws, tok, t->data, t->len, wo);
     qs_lua_uncharge(L, charge);

@@ -132,8 +132,8 @@ static int room_fd(int fd, const char *path, uint64_t size, uint64_t need, const
     int have_vf = fstatvfs(fd, &vf) == 0;
     // root may use the reserved blocks, so count them for root only
     if (have_vf)
-        avail = (geteuid() == 0 ? (uint64_t)vf.f_bfree : (uint64_t)vf.f_bavail) *
-                (uint64_t)vf.f_frsize;
+        avail =
+            (geteuid() == 0 ? (uint64_t)vf.f_bfree : (uint64_t)vf.f_bavail) * (uint64_t)vf.f_frsize;
     if (e == ENOSPC || e == EDQUOT || (have_vf && avail < need))
         return qs_error_set(QS_ERR_IO,
                             "%s: %s%sdisk full (%llu bytes free, this write may need %llu); "
@@ -141,8 +141,10 @@ static int room_fd(int fd, const char *path, uint64_t size, uint64_t need, const
                             path, obj ? obj : "", obj ? ": " : "", (unsigned long long)avail,
                             (unsigned long long)need);
     if (e == EFBIG)
-        return qs_error_set(QS_ERR_IO, "%s: %s%sfile too large for this file system; nothing "
-                            "written", path, obj ? obj : "", obj ? ": " : "");
+        return qs_error_set(QS_ERR_IO,
+                            "%s: %s%sfile too large for this file system; nothing "
+                            "written",
+                            path, obj ? obj : "", obj ? ": " : "");
     // no reservation on this file system (EOPNOTSUPP): the free-space check above stands
     return QS_OK;
 }
@@ -401,9 +403,9 @@ static int room_before_open(const char *path) {
     int fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return qs_error_set(QS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    int rc = fstat(fd, &st) == 0 ? room_fd(fd, path, (uint64_t)st.st_size, 0, NULL)
-                                 : qs_error_set(QS_ERR_IO, "%s: cannot stat: %s", path,
-                                                strerror(errno));
+    int rc = fstat(fd, &st) == 0
+                 ? room_fd(fd, path, (uint64_t)st.st_size, 0, NULL)
+                 : qs_error_set(QS_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
     close(fd);
     return rc;
 }
@@ -543,8 +545,10 @@ int qs_h5_close(qs_h5 *h) {
         rc = qs__h5_room(h, 0, h->prefix);
         if (rc == QS_OK) rc = qs__h5_provenance_end(h);
         if (rc) {
-            qs_error_prefix(rc, "%s: provenance end_time not recorded (every row appended "
-                            "before is kept)", h->path);
+            qs_error_prefix(rc,
+                            "%s: provenance end_time not recorded (every row appended "
+                            "before is kept)",
+                            h->path);
             qs__h5_freeze(h);
         }
     }

@@ -68,7 +68,11 @@ long qs__h5_utf8_bad(const char *s) {
     const unsigned char *p = (const unsigned char *)s;
     for (long i = 0; p[i];) {
         unsigned c = p[i];
-        int n = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : -1;
+        int n = c < 0x80             ? 0
+                : (c & 0xE0) == 0xC0 ? 1
+                : (c & 0xF0) == 0xE0 ? 2
+                : (c & 0xF8) == 0xF0 ? 3
+                                     : -1;
         if (n < 0 || (n == 1 && c < 0xC2) || (n == 3 && c > 0xF4)) return i;
         unsigned cp = n == 0 ? c : c & (0x3F >> n);
         for (int k = 1; k <= n; k++) {
@@ -76,8 +80,8 @@ long qs__h5_utf8_bad(const char *s) {
             cp = cp << 6 | (p[i + k] & 0x3F);
         }
         // overlong 3/4-byte forms, UTF-16 surrogates
-        if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (n == 3 && cp < 0x10000) ||
-            cp > 0x10FFFF)
+        if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+            (n == 3 && cp < 0x10000) || cp > 0x10FFFF)
             return i;
         i += n + 1;
     }

@@ -889,8 +889,7 @@ static void test_enospc(void) {
         qs_h5_value row[3] = {QS_H5_VI64(k), QS_H5_VF64(k * 0.5), QS_H5_VSTR(note)};
         rc = qs_h5_table_append(t, row);
     }
-    CHECK_MSG(rc == QS_ERR_IO && msg_has("No space left"), "append: %d %s", rc,
-              qs_error_message());
+    CHECK_MSG(rc == QS_ERR_IO && msg_has("No space left"), "append: %d %s", rc, qs_error_message());
     CHECK(qs_h5_table_append(t, (qs_h5_value[3]){QS_H5_VI64(0), QS_H5_VF64(0), QS_H5_VSTR("")}) ==
           QS_ERR_IO);
     qs_h5_table_close(t);
