@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attention.h"
 #include "capture.h"
 #include "error.h"
 #include "h5store.h"
@@ -83,6 +84,64 @@ static void push_site_summaries(lua_State *L, const qs_capture *c) {
         }
         lua_setfield(L, -2, fields[f]);
     }
+}
+
+/* attention = {sink_threshold, sink_fraction = {per layer}, sink_mass, sink_position,
+ * bos_mass, entropy, max_logit = {per layer: {per head}}, massive_sinks = {{window, position,
+ * token_id, layer, head, mass}...}}, layers and heads counted from 1 like Lua arrays, the
+ * values (sink_position, layer, head) from 0 like the HDF5 tables. */
+static void push_attention(lua_State *L, const qs_capture *c) {
+    const qs_attnstats *a = qs_capture_attention(c);
+    if (!a) return;
+    int NL = qs_attnstats_layers(a), H = qs_attnstats_heads(a);
+    lua_createtable(L, 0, 8);
+    qs__lua_set_num(L, "sink_threshold", qs_attnstats_threshold(a));
+    lua_createtable(L, NL, 0);
+    for (int l = 0; l < NL; l++) {
+        lua_pushnumber(L, qs_attnstats_sink_fraction(a, l));
+        lua_rawseti(L, -2, l + 1);
+    }
+    lua_setfield(L, -2, "sink_fraction");
+    static const char *const fields[] = {"sink_mass", "sink_position", "bos_mass", "entropy",
+                                         "max_logit"};
+    for (int f = 0; f < 5; f++) {
+        lua_createtable(L, NL, 0);
+        for (int l = 0; l < NL; l++) {
+            lua_createtable(L, H, 0);
+            for (int h = 0; h < H; h++) {
+                qs_attn_head s;
+                qs_attnstats_head(a, l, h, &s);
+                double v = f == 0   ? s.sink_mass
+                           : f == 1 ? s.sink_position
+                           : f == 2 ? s.bos_mass
+                           : f == 3 ? s.entropy
+                                    : s.max_logit;
+                if (f == 1)
+                    lua_pushinteger(L, (lua_Integer)v);
+                else
+                    lua_pushnumber(L, v);
+                lua_rawseti(L, -2, h + 1);
+            }
+            lua_rawseti(L, -2, l + 1);
+        }
+        lua_setfield(L, -2, fields[f]);
+    }
+    int n;
+    int64_t found;
+    const qs_attn_tie *t = qs_attnstats_ties(a, &n, &found);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_createtable(L, 0, 6);
+        qs__lua_set_int(L, "window", t[i].window);
+        qs__lua_set_int(L, "position", t[i].position);
+        qs__lua_set_int(L, "token_id", t[i].token_id);
+        qs__lua_set_int(L, "layer", t[i].layer);
+        qs__lua_set_int(L, "head", t[i].head);
+        qs__lua_set_num(L, "mass", t[i].mass);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "massive_sinks");
+    lua_setfield(L, -2, "attention");
 }
 
 static void push_weights(lua_State *L, const qs_weightstat *w, int n) {
@@ -176,8 +235,8 @@ static void push_dumps(lua_State *L, const dump_req *d, const long *rows, int n,
 static int model_profile(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
     static const char *const keys[] = {
-        QS_LUA_WINDOW_KEYS, "tokens", "sites",   "tau",  "phi", "massive_abs",
-        "massive_ratio",    "massive_rule", "int8",   "results", "dump", NULL};
+        QS_LUA_WINDOW_KEYS, "tokens",       "sites", "tau",     "phi",  "massive_abs",
+        "massive_ratio",    "massive_rule", "int8",  "results", "dump", NULL};
     qs__lua_check_keys(L, 2, "m:profile", keys);
     lua_getfield(L, 2, "text");
     qs_text *t = qs__lua_check_text(L, -1);
@@ -195,8 +254,8 @@ static int model_profile(lua_State *L) {
         return luaL_error(L, "m:profile: massive_rule '%s': expected auto, published or ratio",
                           rule);
     qs_outlier_config_resolve(&o.outl, m->cfg.dim);
-    double mabs = qs__lua_opt_num(L, 2, "massive_abs", -1), mratio =
-                                                               qs__lua_opt_num(L, 2, "massive_ratio", -1);
+    double mabs = qs__lua_opt_num(L, 2, "massive_abs", -1),
+           mratio = qs__lua_opt_num(L, 2, "massive_ratio", -1);
     if (mabs >= 0 || mratio >= 0) o.outl.massive_rule = QS_MASSIVE_CUSTOM;
     if (mabs >= 0) o.outl.massive_abs = mabs;
     if (mratio >= 0) o.outl.massive_ratio = mratio;
@@ -260,6 +319,7 @@ static int model_profile(lua_State *L) {
     qs__lua_set_num(L, "seconds", info.seconds);
     qs__lua_set_int(L, "memory_bytes", qs_capture_memory_bytes(u->c, wo.ctx));
     push_site_summaries(L, u->c);
+    push_attention(L, u->c);
     push_weights(L, wst, n_w);
     lua_setfield(L, -2, "weights");
     qs_weightstats_free(wst, n_w);

@@ -210,9 +210,9 @@ static int text_path(lua_State *L) {
  *           seq=, batch=, kv_bits=} -> {weight_bytes, scale_bytes, kv_bytes, total_bytes,
  *           bits_per_weight} */
 static int l_memory(lua_State *L) {
-    static const char *const keys[] = {"params", "bits",   "group",    "scale_bits",
-                                       "affine", "layers", "kv_heads", "head_dim",
-                                       "seq",    "batch",  "kv_bits",  "kv", NULL};
+    static const char *const keys[] = {"params",  "bits",     "group",    "scale_bits", "affine",
+                                       "layers",  "kv_heads", "head_dim", "seq",        "batch",
+                                       "kv_bits", "kv",       NULL};
     qs__lua_check_keys(L, 1, "qs.memory", keys);
     qs_mem_spec s;
     qs_mem_spec_default(&s);

@@ -72,6 +72,16 @@ static int l_config(lua_State *L) {
     lua_setfield(L, -2, "w");
     push_side(L, &c.a);
     lua_setfield(L, -2, "a");
+    /* kv = {k = {...}, v = {...}}: the cache's keys and values, like a side (never static) */
+    lua_createtable(L, 0, 2);
+    for (int i = 0; i < 2; i++) {
+        qs_quant_side s;
+        memset(&s, 0, sizeof s);
+        s.spec = i ? c.kv.v : c.kv.k;
+        push_side(L, &s);
+        lua_setfield(L, -2, i ? "v" : "k");
+    }
+    lua_setfield(L, -2, "kv");
     return 1;
 }
 

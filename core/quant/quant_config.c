@@ -301,8 +301,9 @@ static int kv_word(const parse_ctx *p, qs_quant_kv *kv, const char *word, kv_sta
     case K_FP32:
     case K_FP16:
     case K_FORMAT: break;
-    default: return bad(p, "not a KV-cache word (the cache takes granularity, scheme, format, "
-                           "absmax/percentile and scales words)");
+    default:
+        return bad(p, "not a KV-cache word (the cache takes granularity, scheme, format, "
+                      "absmax/percentile and scales words)");
     }
     for (int t = KV_K; t <= KV_V; t++) {
         if (!(targets & (1 << t))) continue;
@@ -340,8 +341,9 @@ static int kv_finish(const parse_ctx *p, qs_quant_kv *kv, const kv_state *st) {
                                 "config '%s'",
                                 st->set_by[t][P_SCHEME], tr->fixed_bits, sp->bits, p->name);
         if (tr->fixed_scales && sp->fp32_scales)
-            return qs_error_set(QS_ERR_ARG, "'%s' conflicts with '%s' (its scales are fixed) in "
-                                            "config '%s'",
+            return qs_error_set(QS_ERR_ARG,
+                                "'%s' conflicts with '%s' (its scales are fixed) in "
+                                "config '%s'",
                                 st->set_by[t][P_SCALES], st->set_by[t][P_SCHEME], p->name);
         int rc = qs_quant_spec_validate(sp);
         if (rc) return qs_error_prefix(rc, "KV cache of config '%s'", p->name);
@@ -451,8 +453,9 @@ static int parse(qs_quant_config *c, const char *name) {
                                 set_by[side][P_SCHEME], t->fixed_bits,
                                 side == SIDE_W ? "weights" : "activations", qs->spec.bits, name);
         if (t->fixed_scales && qs->spec.fp32_scales)
-            return qs_error_set(QS_ERR_ARG, "'%s' conflicts with '%s' (its scales are fixed) in "
-                                            "config '%s'",
+            return qs_error_set(QS_ERR_ARG,
+                                "'%s' conflicts with '%s' (its scales are fixed) in "
+                                "config '%s'",
                                 set_by[side][P_SCALES], set_by[side][P_SCHEME], name);
     }
     /* range searches need the data beforehand: mse on activations means static scales */
@@ -502,7 +505,8 @@ static int word_for(char *w, size_t n, const qs_quant_side *s, int side, enum pr
         break;
     }
     case P_SCHEME:
-        if (sp->scheme != QS_QUANT_SYMMETRIC) snprintf(w, n, "%s", qs_quant_scheme_name(sp->scheme));
+        if (sp->scheme != QS_QUANT_SYMMETRIC)
+            snprintf(w, n, "%s", qs_quant_scheme_name(sp->scheme));
         break;
     case P_CLIP:
         if (sp->clip == QS_QUANT_MSE)
@@ -560,7 +564,8 @@ static void kv_word_for(char *w, size_t n, const qs_quant_spec *sp, enum prop pr
             snprintf(w, n, "per-tensor");
         break;
     case P_SCHEME:
-        if (sp->scheme != QS_QUANT_SYMMETRIC) snprintf(w, n, "%s", qs_quant_scheme_name(sp->scheme));
+        if (sp->scheme != QS_QUANT_SYMMETRIC)
+            snprintf(w, n, "%s", qs_quant_scheme_name(sp->scheme));
         break;
     case P_CLIP:
         if (sp->clip == QS_QUANT_PERCENTILE) snprintf(w, n, "percentile:%.15g", sp->percentile);
@@ -599,8 +604,7 @@ static int format_kv(char *out, size_t cap, size_t *len, const qs_quant_kv *kv) 
         else if (strcmp(wk, wv) == 0) {
             if (wk[0]) snprintf(part, sizeof part, " %s", wk);
         } else
-            snprintf(part, sizeof part, "%s%s%s%s", wk[0] ? " k:" : "", wk, wv[0] ? " v:" : "",
-                     wv);
+            snprintf(part, sizeof part, "%s%s%s%s", wk[0] ? " k:" : "", wk, wv[0] ? " v:" : "", wv);
         *len += (size_t)snprintf(out + *len, *len < cap ? cap - *len : 0, "%s", part);
     }
     if (*len >= cap) return qs_error_set(QS_ERR_ARG, "config name too long");
