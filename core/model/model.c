@@ -170,7 +170,7 @@ qs_tensor *qs_model_tensor(qs_model *m, const char *name) {
     return NULL;
 }
 
-// A /proc/meminfo field in bytes, or -1.
+/* A /proc/meminfo field in bytes, or -1. */
 static double meminfo(const char *key) {
     FILE *f = fopen("/proc/meminfo", "r");
     if (!f) return -1;
@@ -212,7 +212,7 @@ int qs__model_check_memory(const char *path, uint64_t bytes) {
             avail = room, which = "room under the address-space limit (ulimit -v)";
     }
     if (getrlimit(RLIMIT_DATA, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-        double room = (double)rl.rlim_cur; // heap and private mappings together, roughly
+        double room = (double)rl.rlim_cur; /* heap and private mappings together, roughly */
         if (avail < 0 || room < avail) avail = room, which = "the data-size limit (ulimit -d)";
     }
     if (avail < 0 || need <= avail) return QS_OK;

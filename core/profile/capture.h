@@ -19,8 +19,10 @@
  *   bytes ≈ Σ_S (96·C_s + 48,200)          chanstats (96·C + 64) + tensorstats (≈ 48,136)
  *         + 48·T                            per-window scan and token-outlier scratch
  *         + 40·N                            token-outlier records (default N = 100,000)
- * qs_capture_memory_bytes() evaluates it. stories260K, all five sites, all layers, T 512,
- * N 10,000: 26 pairs, 1.9 MB; a 7B model (32 layers, D 4096, H 11008, T 4096): ≈ 87 MB.
+ * qs_capture_memory_bytes() evaluates it. stories260K, all seven sites, all layers, T 512,
+ * N 10,000: 36 pairs, 2.4 MB; a 7B model (32 layers, D 4096, H 11008, K 4096, T 4096):
+ * ≈ 115 MB.
+ * Attention statistics (opts.attention) add L·H·T floats (attention.h).
  *
  * Errors (core/error.h) come back from the hook through qs_forward: QS_ERR_NUMERIC when an
  * activation is NaN/inf (the message names the site, layer and element), QS_ERR_NOMEM, or
@@ -36,6 +38,8 @@
 #include "tensorstats.h"
 
 #define QS_CAPTURE_MAX_TOKEN_OUTLIERS 100000
+/* Dumps one capture can feed (qs_capture_add_dump): the bound of every front end. */
+#define QS_CAPTURE_MAX_DUMPS 16
 
 typedef struct qs_capture_opts {
     unsigned site_mask;          /* QS_SITE_BIT of the sites to profile */
@@ -79,7 +83,7 @@ int qs_capture_create(qs_capture **out, const qs_config *cfg, const qs_capture_o
 void qs_capture_free(qs_capture *c); /* NULL is fine */
 
 /* Asks for the first max_tokens rows of (site, layer) to be passed to fn. The pair must
- * be captured (QS_ERR_ARG otherwise). At most 16 dumps. */
+ * be captured (QS_ERR_ARG otherwise). At most QS_CAPTURE_MAX_DUMPS dumps. */
 int qs_capture_add_dump(qs_capture *c, int site, int layer, long max_tokens, qs_capture_dump_fn fn,
                         void *user);
 /* Forgets every dump, so that sinks may be freed while the capture (its statistics) lives on. */
@@ -98,13 +102,9 @@ int qs_capture_end(qs_capture *c);
 /* The attention statistics, or NULL when opts.attention was 0. Owned by c. */
 const struct qs_attnstats *qs_capture_attention(const qs_capture *c);
 
-/* Layers a site has: n_layers, or n_layers + 1 for resid. Channels at a site: dim,
- * n_heads·head_dim (attn_o_in), hidden_dim (ffn_down_in) or n_kv_heads·head_dim (k_cache,
- * v_cache). The qs_site_ forms answer from a config, before a capture exists. */
+/* qs_site_layers and qs_site_width (sites.h) of the capture's config. */
 int qs_capture_site_layers(const qs_capture *c, int site);
 int qs_capture_site_width(const qs_capture *c, int site);
-int qs_site_layers(const qs_config *cfg, int site);
-int qs_site_width(const qs_config *cfg, int site);
 /* Accumulators of a pair, owned by c; NULL when the pair is not captured. */
 const qs_chanstats *qs_capture_chanstats(const qs_capture *c, int site, int layer);
 const qs_tensorstats *qs_capture_tensorstats(const qs_capture *c, int site, int layer);
