@@ -823,11 +823,11 @@ static int append_and_kill(const char *path) {
     return 1;
 }
 
-// A writer killed between flushing a table's new chunk (H5Dflush: its data, then its index)
-// and flushing the superblock leaves the superblock's end of allocated space before that
-// chunk: HDF5 refuses to read the table ("addr overflow"). The next qs_h5_open repairs it.
-// The child appends 511 one-column rows (one full chunk), then the first row of a new chunk
-// by hand up to H5Dflush, and kills itself before the file flush that would follow.
+/* A writer killed between flushing a table's new chunk (H5Dflush: its data, then its index)
+ * and flushing the superblock leaves the superblock's end of allocated space before that
+ * chunk: HDF5 refuses to read the table ("addr overflow"). The next qs_h5_open repairs it.
+ * The child appends 511 one-column rows (one full chunk), then the first row of a new chunk
+ * by hand up to H5Dflush, and kills itself before the file flush that would follow. */
 static int kill_mid_flush(const char *path) {
     static const qs_h5_col one[] = {{"i", QS_H5_COL_I64, 0}};
     qs_h5 *h = NULL;
@@ -869,10 +869,10 @@ static long read_i_column(const char *path, const char *ds_path, int64_t *out, l
     return got;
 }
 
-// A process killed while it creates a new results file leaves no half-written file at the
-// path (which every later open refused as "not an HDF5 file"): the file is built under a
-// temporary name and renamed once its first run is flushed. The child dies of SIGXFSZ in
-// the middle of that first flush (a 4 KiB file-size limit, the room check off).
+/* A process killed while it creates a new results file leaves no half-written file at the
+ * path (which every later open refused as "not an HDF5 file"): the file is built under a
+ * temporary name and renamed once its first run is flushed. The child dies of SIGXFSZ in
+ * the middle of that first flush (a 4 KiB file-size limit, the room check off). */
 static void test_kill_creating(void) {
     char p[300], tmp[320];
     tmp_path(p, sizeof p, "creating.h5");
@@ -896,10 +896,9 @@ static void test_kill_creating(void) {
               (long long)st.st_size);
     snprintf(tmp, sizeof tmp, "%s.creating", p);
     qs_h5 *h = NULL;
-    CHECK_MSG(qs_h5_open(&h, p, "after") == QS_OK && qs_h5_run(h) == 1, "%s",
-              qs_error_message());
+    CHECK_MSG(qs_h5_open(&h, p, "after") == QS_OK && qs_h5_run(h) == 1, "%s", qs_error_message());
     CHECK(qs_h5_close(h) == QS_OK);
-    CHECK(stat(tmp, &st) != 0); // the leftover temporary file was reused and renamed
+    CHECK(stat(tmp, &st) != 0); /* the leftover temporary file was reused and renamed */
 }
 
 static void test_kill_mid_flush(void) {
@@ -913,11 +912,10 @@ static void test_kill_mid_flush(void) {
     waitpid(pid, &status, 0);
     CHECK_MSG(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "child status %d", status);
     static int64_t v[600];
-    // the state the kill left: the table does not read (this is what is being repaired)
+    /* the state the kill left: the table does not read (this is what is being repaired) */
     CHECK(read_i_column(p, "/runs/1/t", v, 600) == -1);
     qs_h5 *h = NULL;
-    CHECK_MSG(qs_h5_open(&h, p, "repair") == QS_OK && qs_h5_run(h) == 2, "%s",
-              qs_error_message());
+    CHECK_MSG(qs_h5_open(&h, p, "repair") == QS_OK && qs_h5_run(h) == 2, "%s", qs_error_message());
     CHECK(qs_h5_close(h) == QS_OK);
     long n = read_i_column(p, "/runs/1/t", v, 600);
     int ok = n == 512;
