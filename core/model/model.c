@@ -208,7 +208,8 @@ int qs__model_check_memory(const char *path, uint64_t bytes) {
     if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
         double room = (double)rl.rlim_cur - vm_bytes();
         if (room < 0) room = 0;
-        if (avail < 0 || room < avail) avail = room, which = "room under the address-space limit (ulimit -v)";
+        if (avail < 0 || room < avail)
+            avail = room, which = "room under the address-space limit (ulimit -v)";
     }
     if (getrlimit(RLIMIT_DATA, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
         double room = (double)rl.rlim_cur; /* heap and private mappings together, roughly */
