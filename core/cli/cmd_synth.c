@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "error.h"
+#include "fileio.h"
 
 static uint64_t rng_next(uint64_t *s) {
     *s ^= *s >> 12;
@@ -72,11 +73,9 @@ int qs_cmd_synth(int argc, char **argv) {
                         "head_dim must be even\n");
         return 1;
     }
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        fprintf(stderr, "qscope synth: error: %s: cannot create: %s\n", path, strerror(errno));
-        return 1;
-    }
+    qs_file_out out;
+    if (qs_file_out_open(&out, path)) return qs_cli_fail("synth");
+    FILE *f = out.f;
     int32_t hdr[7] = {(int32_t)d,   (int32_t)h, (int32_t)l,  (int32_t)nh,
                       (int32_t)nkv, (int32_t)v, (int32_t)seq};
     uint64_t rng = (uint64_t)seed * 0x9E3779B97F4A7C15ull | 1;
@@ -104,12 +103,11 @@ int qs_cmd_synth(int argc, char **argv) {
     };
     for (int i = 0; i < QS_COUNT(arrays) && rc == QS_OK; i++)
         rc = write_array(f, arrays[i].n, arrays[i].std, arrays[i].value, &rng, path);
-    if (fclose(f) != 0 && rc == QS_OK)
-        rc = qs_error_set(QS_ERR_IO, "%s: close failed: %s", path, strerror(errno));
-    if (rc) {
-        remove(path);
-        return qs_cli_fail("synth");
-    }
+    if (rc)
+        qs_file_out_abort(&out);
+    else
+        rc = qs_file_out_commit(&out);
+    if (rc) return qs_cli_fail("synth");
     fprintf(stderr, "wrote %s: dim %ld, hidden %ld, layers %ld, heads %ld/%ld, vocab %ld\n", path,
             d, h, l, nh, nkv, v);
     return 0;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "fileio.h"
 
 static int check_representable(const qs_model *m) {
     const qs_config *c = &m->cfg;
@@ -73,29 +74,9 @@ int qs_llama2c_save(const qs_model *m, const char *path) {
     int rc = check_representable(m);
     if (rc) return rc;
     const qs_config *c = &m->cfg;
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp) return qs_error_set(QS_ERR_NOMEM, "%s: out of memory", path);
-    snprintf(tmp, plen + 16, "%s.tmpXXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        rc = qs_error_set(QS_ERR_IO, "%s: cannot create a file in its directory: %s", path,
-                          strerror(errno));
-        free(tmp);
-        return rc;
-    }
-    mode_t mask = umask(0); /* mkstemp makes 0600; give the file the usual permissions */
-    umask(mask);
-    if (fchmod(fd, 0666 & ~mask) != 0) { /* not fatal: the file is only more private */
-    }
-    writer w = {fdopen(fd, "wb"), path, QS_OK};
-    if (!w.f) {
-        rc = qs_error_set(QS_ERR_IO, "%s: cannot open: %s", tmp, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        free(tmp);
-        return rc;
-    }
+    qs_file_out out;
+    if ((rc = qs_file_out_open(&out, path))) return rc;
+    writer w = {out.f, path, QS_OK};
     size_t D = c->dim, H = c->hidden_dim, V = c->vocab_size;
     size_t K = (size_t)c->n_kv_heads * c->head_dim;
     int32_t hdr[7] = {c->dim,        c->hidden_dim,
@@ -118,13 +99,9 @@ int qs_llama2c_save(const qs_model *m, const char *path) {
     put_freqs(&w, c, 1);
     if (!c->tied_classifier) put(&w, m->w.output, sizeof(float), V * D);
     rc = w.rc;
-    if (rc == QS_OK && (fflush(w.f) != 0 || fsync(fileno(w.f)) != 0))
-        rc = qs_error_set(QS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-    if (fclose(w.f) != 0 && rc == QS_OK)
-        rc = qs_error_set(QS_ERR_IO, "%s: close failed: %s", path, strerror(errno));
-    if (rc == QS_OK && rename(tmp, path) != 0)
-        rc = qs_error_set(QS_ERR_IO, "%s: cannot replace it: %s", path, strerror(errno));
-    if (rc) unlink(tmp);
-    free(tmp);
+    if (rc)
+        qs_file_out_abort(&out);
+    else
+        rc = qs_file_out_commit(&out);
     return rc;
 }

@@ -177,7 +177,7 @@ static int model_profile(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
     static const char *const keys[] = {
         QS_LUA_WINDOW_KEYS, "tokens", "sites",   "tau",  "phi", "massive_abs",
-        "massive_ratio",    "int8",   "results", "dump", NULL};
+        "massive_ratio",    "massive_rule", "int8",   "results", "dump", NULL};
     qs__lua_check_keys(L, 2, "m:profile", keys);
     lua_getfield(L, 2, "text");
     qs_text *t = qs__lua_check_text(L, -1);
@@ -188,8 +188,18 @@ static int model_profile(lua_State *L) {
         return qs__lua_fail(L, "m:profile");
     o.chan.tau = qs__lua_opt_num(L, 2, "tau", o.chan.tau);
     o.chan.phi = o.outl.min_token_frac = qs__lua_opt_num(L, 2, "phi", o.chan.phi);
-    o.outl.massive_abs = qs__lua_opt_num(L, 2, "massive_abs", o.outl.massive_abs);
-    o.outl.massive_ratio = qs__lua_opt_num(L, 2, "massive_ratio", o.outl.massive_ratio);
+    /* the rule for this model's width, then explicit thresholds over it */
+    const char *rule = qs__lua_opt_str(L, 2, "massive_rule", "auto");
+    o.outl.massive_rule = qs_massive_rule_from_name(rule);
+    if (o.outl.massive_rule < 0 || o.outl.massive_rule == QS_MASSIVE_CUSTOM)
+        return luaL_error(L, "m:profile: massive_rule '%s': expected auto, published or ratio",
+                          rule);
+    qs_outlier_config_resolve(&o.outl, m->cfg.dim);
+    double mabs = qs__lua_opt_num(L, 2, "massive_abs", -1), mratio =
+                                                               qs__lua_opt_num(L, 2, "massive_ratio", -1);
+    if (mabs >= 0 || mratio >= 0) o.outl.massive_rule = QS_MASSIVE_CUSTOM;
+    if (mabs >= 0) o.outl.massive_abs = mabs;
+    if (mratio >= 0) o.outl.massive_ratio = mratio;
     o.chan.int8_threshold = qs__lua_opt_num(L, 2, "int8", o.chan.int8_threshold);
     long tokens = (long)qs__lua_opt_int(L, 2, "tokens", 0);
     qs_h5 *h = NULL;
