@@ -35,6 +35,45 @@ static void push_side(lua_State *L, const qs_quant_side *s) {
     qs__lua_set_str(L, "scales", s->spec.fp32_scales ? "fp32" : "fp16");
 }
 
+/* The remedies of a config: a table with one entry per remedy that is on. */
+static void push_remedy(lua_State *L, const qs_remedy *r) {
+    lua_createtable(L, 0, 5);
+    if (r->rotate) {
+        lua_createtable(L, 0, 4);
+        lua_pushboolean(L, (r->rotate & QS_ROTATE_RESID) != 0);
+        lua_setfield(L, -2, "resid");
+        lua_pushboolean(L, (r->rotate & QS_ROTATE_DOWN) != 0);
+        lua_setfield(L, -2, "down");
+        lua_pushboolean(L, (r->rotate & QS_ROTATE_HEADS) != 0);
+        lua_setfield(L, -2, "heads");
+        qs__lua_set_int(L, "seed", (long long)r->rotate_seed);
+        lua_setfield(L, -2, "rotate");
+    }
+    const struct {
+        int on;
+        double alpha;
+        const char *name;
+    } scaled[] = {{r->smooth, r->smooth_alpha, "smooth"}, {r->awq, r->awq_alpha, "awq"}};
+    for (int i = 0; i < 2; i++)
+        if (scaled[i].on) { /* alpha absent: searched */
+            lua_createtable(L, 0, 1);
+            if (scaled[i].alpha >= 0) qs__lua_set_num(L, "alpha", scaled[i].alpha);
+            lua_setfield(L, -2, scaled[i].name);
+        }
+    if (r->gptq) {
+        lua_createtable(L, 0, 2);
+        lua_pushboolean(L, r->gptq_act_order);
+        lua_setfield(L, -2, "act_order");
+        qs__lua_set_num(L, "damp", r->gptq_damp);
+        lua_setfield(L, -2, "gptq");
+    }
+    if (r->decompose > 0) {
+        lua_createtable(L, 0, 1);
+        qs__lua_set_num(L, "threshold", r->decompose);
+        lua_setfield(L, -2, "decompose");
+    }
+}
+
 /* Parses a full config name or the short one-side forms. */
 static void parse_spec(lua_State *L, const char *name, qs_quant_config *c,
                        const qs_quant_side **side) {
@@ -53,6 +92,11 @@ static void parse_spec(lua_State *L, const char *name, qs_quant_config *c,
     }
     if (qs_quant_config_parse(c, full)) qs__lua_fail(L, "quantization spec");
     int wq = c->w.spec.bits != QS_QUANT_BITS_NONE, aq = c->a.spec.bits != QS_QUANT_BITS_NONE;
+    if (side && qs_remedy_any(&c->remedy))
+        luaL_error(L,
+                   "quantization spec '%s': remedy words apply to a model (m:eval, m:remedy), "
+                   "not to one tensor",
+                   name);
     if (side) {
         if (wq && aq)
             luaL_error(L, "quantization spec '%s' quantizes both sides; give one (W.. or A..)",
@@ -66,12 +110,14 @@ static int l_config(lua_State *L) {
     parse_spec(L, luaL_checkstring(L, 1), &c, NULL);
     char canon[256];
     if (qs_quant_config_format(canon, sizeof canon, &c)) return qs__lua_fail(L, "qs.config");
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 4);
     qs__lua_set_str(L, "name", canon);
     push_side(L, &c.w);
     lua_setfield(L, -2, "w");
     push_side(L, &c.a);
     lua_setfield(L, -2, "a");
+    push_remedy(L, &c.remedy);
+    lua_setfield(L, -2, "remedy");
     return 1;
 }
 

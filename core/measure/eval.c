@@ -19,9 +19,17 @@ int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg,
             return qs_error_set(QS_ERR_ARG,
                                 "config layers: layer %d does not exist (the model has %d: 0..%d)",
                                 cfg->w.layers[i], m->cfg.n_layers, m->cfg.n_layers - 1);
+    const qs_remedy *rem = &cfg->remedy;
+    if (rem->rotate || rem->smooth || rem->awq || rem->gptq)
+        return qs_error_set(QS_ERR_UNSUPPORTED,
+                            "this build applies only the 'decompose' remedy in evaluations");
     /* activations: online, in the forward pass, through the hook (checks its layers) */
     qs_actq a;
     if ((rc = qs_actq_init(&a, &m->cfg, &cfg->a, site_mask))) return rc;
+    if (rem->decompose > 0 && (rc = qs_actq_set_decompose(&a, rem->decompose))) {
+        qs_actq_free(&a);
+        return rc;
+    }
     double t0 = qs_now();
     /* weights: offline, on a copy */
     qs_model *qm = NULL;
@@ -70,6 +78,8 @@ int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg,
     out->a_calls = a.calls;
     out->a_clipped = a.clipped;
     out->a_bits_per_value = qs_actq_bits_per_value(&a);
+    out->a_wide_cols_frac = qs_actq_wide_cols_frac(&a);
+    out->a_wide_values_frac = qs_actq_wide_values_frac(&a);
     out->seconds = qs_now() - t0;
     qs_kld_free(&acc);
     free(lb);

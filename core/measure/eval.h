@@ -23,6 +23,11 @@ typedef struct qs_eval_result {
     double a_bits_per_value; /* activation storage bits per value (mean over calls) */
     int n_windows;
     double seconds;
+    /* remedies (remedy_words.h) */
+    int has_alpha;             /* 1: smooth or awq ran with exponent remedy_alpha */
+    double remedy_alpha;       /* given, or chosen by the search */
+    double a_wide_cols_frac;   /* decomposition: activation columns kept in full precision */
+    double a_wide_values_frac; /* ... and values */
 } qs_eval_result;
 
 /* Evaluates cfg on ws. site_mask limits both sides to those sites (QS_SITE_ALL: every

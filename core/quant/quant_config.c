@@ -113,6 +113,7 @@ static void side_default(qs_quant_side *s, int bits) {
 void qs_quant_config_default(qs_quant_config *c) {
     side_default(&c->w, QS_QUANT_BITS_NONE);
     side_default(&c->a, QS_QUANT_BITS_NONE);
+    qs_remedy_default(&c->remedy);
 }
 
 /* Canonical site list, enum order. */
@@ -268,6 +269,10 @@ static int parse(qs_quant_config *c, const char *name) {
             side_default(&c->a, ab);
             continue;
         }
+        /* remedies (remedy_words.h): words about the model, not a side */
+        int rw = qs_remedy_word(&c->remedy, word, name);
+        if (rw < 0) return QS_ERR_ARG;
+        if (rw > 0) continue;
         if (n_seen == 64) return qs_error_set(QS_ERR_ARG, "too many words in config '%s'", name);
         memcpy(words_seen[n_seen], word, n + 1);
         const char *core = word;
@@ -303,6 +308,8 @@ static int parse(qs_quant_config *c, const char *name) {
         n_seen++;
     }
     if (first) return qs_error_set(QS_ERR_ARG, "empty config '%s': expected W<bits>A<bits>", name);
+    int rrc = qs_remedy_check(&c->remedy, c->w.spec.bits, c->a.spec.bits, name);
+    if (rrc) return rrc;
     /* a block format (mxfp*: g32, nvfp4: g16) brings its block unless a word set one; its
      * element width must be the side's bits */
     for (int side = SIDE_W; side <= SIDE_A; side++) {
@@ -463,6 +470,8 @@ int qs_quant_config_format(char *buf, size_t n, const qs_quant_config *c) {
             if (len >= sizeof out) return qs_error_set(QS_ERR_ARG, "config name too long");
         }
     }
+    int rrc = qs_remedy_format(out, sizeof out, &len, &c->remedy);
+    if (rrc) return rrc;
     if (len + 1 > n)
         return qs_error_set(QS_ERR_ARG, "config name '%s' needs %zu bytes, buffer has %zu", out,
                             len + 1, n);
