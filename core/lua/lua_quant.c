@@ -259,6 +259,7 @@ static int model_eval(lua_State *L) {
     if (attr) {
         int by_site = strcmp(attr, "sites") == 0;
         int count = by_site ? QS_SITE_COUNT : m->cfg.n_layers, k = 0;
+        qs_eval_fix_search(&cfg, &r); /* a searched exponent is not searched again */
         lua_newtable(L);
         for (int i = 0; i < count && rc == QS_OK; i++) {
             qs_quant_config one;
