@@ -12,8 +12,11 @@
 
 #include "error.h"
 
-static int open_regular(const char *path, int *fd_out, size_t *size) {
-    int fd = open(path, O_RDONLY);
+int qs_file_open_regular(const char *path, int *fd_out, size_t *size) {
+    *fd_out = -1;
+    // O_NONBLOCK: opening a FIFO for reading would wait for a writer forever, before
+    // fstat could tell what it is
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return qs_error_set(QS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
@@ -27,14 +30,28 @@ static int open_regular(const char *path, int *fd_out, size_t *size) {
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return qs_error_set(QS_ERR_IO, "%s: not a regular file", path);
+        return qs_error_set(QS_ERR_IO, "%s: not a regular file (%s)", path,
+                            S_ISFIFO(st.st_mode)   ? "a named pipe"
+                            : S_ISCHR(st.st_mode)  ? "a character device"
+                            : S_ISBLK(st.st_mode)  ? "a block device"
+                            : S_ISSOCK(st.st_mode) ? "a socket"
+                                                   : "not a file");
     }
-    if (st.st_size == 0) {
-        close(fd);
+    int fl = fcntl(fd, F_GETFL);
+    if (fl != -1) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    *fd_out = fd;
+    if (size) *size = (size_t)st.st_size;
+    return QS_OK;
+}
+
+static int open_regular(const char *path, int *fd_out, size_t *size) {
+    int rc = qs_file_open_regular(path, fd_out, size);
+    if (rc) return rc;
+    if (*size == 0) {
+        close(*fd_out);
+        *fd_out = -1;
         return qs_error_set(QS_ERR_FORMAT, "%s: file is empty", path);
     }
-    *fd_out = fd;
-    *size = (size_t)st.st_size;
     return QS_OK;
 }
 

@@ -5,6 +5,12 @@
 #include <stddef.h>
 #include <stdio.h>
 
+/* Opens path read-only, refusing anything but a regular file (a directory, a named pipe, a
+ * device) before a read could block on it: QS_ERR_IO naming path and what it is. On
+ * success *fd is a blocking descriptor the caller closes and *size (if size is not NULL)
+ * the file's size; empty files are fine here. */
+int qs_file_open_regular(const char *path, int *fd, size_t *size);
+
 /* Maps a regular file privately (copy-on-write: the model may be edited in memory, e.g. by
  * planting, without touching the file). Refuses missing files, directories and empty files.
  * On success *map and *size describe the mapping; release with munmap. */

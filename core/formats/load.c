@@ -13,11 +13,11 @@
  * anything else is tried as a llama2.c checkpoint, whose header checks are strict. */
 static const char *detect_format(const char *path) {
     if (qs_path_is_dir(path)) return "hf";
-    FILE *f = fopen(path, "rb");
-    if (!f) return "llama2c"; /* the loader reports the open error */
+    int fd;
+    if (qs_file_open_regular(path, &fd, NULL)) return "llama2c"; /* the loader reports it */
     char magic[4] = {0};
-    size_t n = fread(magic, 1, 4, f);
-    fclose(f);
+    ssize_t n = read(fd, magic, 4);
+    close(fd);
     if (n == 4 && memcmp(magic, "GGUF", 4) == 0) return "gguf";
     return "llama2c";
 }
@@ -71,12 +71,17 @@ int qs_model_load(qs_model **out, const char *path, const char *tokenizer_path) 
         qs_tokenizer *t = NULL;
         /* tokenizer.json (content starts with '{') or a llama2.c tokenizer.bin */
         char first = 0;
-        FILE *f = fopen(tokenizer_path, "rb");
-        if (f) {
-            int ch;
-            while ((ch = fgetc(f)) == ' ' || ch == '\n' || ch == '\r' || ch == '\t') {}
-            first = (char)ch;
-            fclose(f);
+        int fd;
+        if (qs_file_open_regular(tokenizer_path, &fd, NULL) == QS_OK) {
+            FILE *f = fdopen(fd, "rb");
+            if (f) {
+                int ch;
+                while ((ch = fgetc(f)) == ' ' || ch == '\n' || ch == '\r' || ch == '\t') {}
+                first = (char)ch;
+                fclose(f);
+            } else {
+                close(fd);
+            }
         }
         rc = first == '{' ? qs_tokenizer_load_hf(&t, tokenizer_path, NULL)
                           : qs_tokenizer_load_llama2c(&t, tokenizer_path, m->cfg.vocab_size);

@@ -379,7 +379,10 @@ static int model_plant(lua_State *L) {
 
 static int model_save(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
-    if (qs_llama2c_save(m, luaL_checkstring(L, 2))) return qs__lua_fail(L, "m:save");
+    const char *path = luaL_checkstring(L, 2);
+    qs__lua_write_check(L, path, "m:save", 0);
+    if (qs_llama2c_save(m, path)) return qs__lua_fail(L, "m:save");
+    qs__lua_write_created(L, path);
     return 0;
 }
 

@@ -106,6 +106,13 @@ void qs__lua_window_opts(lua_State *L, int idx, const qs_model *m, qs_window_opt
     wo->max_tokens = (long)qs__lua_opt_int(L, idx, "max_tokens", 0);
     wo->skip_docs = (int)qs__lua_opt_int(L, idx, "skip_docs", 0);
     wo->doc_sep = qs__lua_opt_str(L, idx, "docs", NULL);
+    if (wo->doc_sep) {
+        lua_getfield(L, idx, "docs");
+        size_t len = lua_rawlen(L, -1);
+        lua_pop(L, 1);
+        if (strlen(wo->doc_sep) != len)
+            luaL_error(L, "option 'docs' holds a NUL byte; give the separator text without it");
+    }
     const char *s = qs__lua_opt_str(L, idx, "score", "half");
     if ((wo->score = qs_score_mode_parse(s)) < 0)
         luaL_error(L, "option 'score' = '%s' must be half or all", s);

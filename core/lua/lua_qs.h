@@ -57,6 +57,13 @@ void qs__lua_set_fields(lua_State *L, const qs_field *f, size_t n);
 void qs__lua_site_layer(lua_State *L, int idx, const char *what, const qs_config *cfg, int *site,
                         int *layer);
 
+/* Where a script may write (lua_files.c): raises "<what>: <path> exists and was neither
+ * created by this script nor given on the command line ..." unless path is new, was
+ * created by this script, is named by a command-line parameter value, or (append_results)
+ * already holds qscope results. qs__lua_write_created records a file the script made. */
+void qs__lua_write_check(lua_State *L, const char *path, const char *what, int append_results);
+void qs__lua_write_created(lua_State *L, const char *path);
+
 /* The HDF5 handle of a qs.results object (raises if closed). */
 struct qs_h5;
 struct qs_h5 *qs__lua_check_results(lua_State *L, int idx);

@@ -9,10 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <lualib.h>
 
 #include "error.h"
+#include "fileio.h"
 #include "lua_params.h"
 
 enum { TRIP_NONE, TRIP_TIME, TRIP_INSTRUCTIONS };
@@ -481,13 +483,13 @@ static int run(lua_State *L, const struct load_args *a, char **errmsg_out) {
 int qs_lua_run_file(lua_State *L, const char *path, char **errmsg_out) {
     QS_ASSERT(path);
     if (errmsg_out) *errmsg_out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    int fd; /* a regular file: a named pipe would block luaL_loadfilex forever */
+    if (qs_file_open_regular(path, &fd, NULL)) {
         char buf[1024];
-        snprintf(buf, sizeof buf, "cannot open Lua script '%s': %s", path, strerror(errno));
+        snprintf(buf, sizeof buf, "cannot open Lua script: %s", qs_error_message());
         return fail(errmsg_out, QS_ERR_IO, buf);
     }
-    fclose(f);
+    close(fd);
     struct load_args a = {.path = path};
     return run(L, &a, errmsg_out);
 }

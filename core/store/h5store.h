@@ -87,6 +87,10 @@ typedef struct qs_h5 qs_h5;
  * above. Errors: QS_ERR_ARG, QS_ERR_IO, QS_ERR_FORMAT, QS_ERR_NOMEM. *out is NULL on error. */
 int qs_h5_open(qs_h5 **out, const char *path, const char *run_label);
 
+/* 1 when path is an HDF5 file that already holds qscope results (/runs is a group of its
+ * own), 0 otherwise (absent, not HDF5, unreadable, no /runs). Changes nothing. */
+int qs_h5_is_results(const char *path);
+
 /* Writes provenance end_time, closes every HDF5 object of this handle and the file, and
  * frees h (always, even on error). Returns the first error met (e.g. the final flush
  * failed). qs_h5_close(NULL) returns QS_OK. */

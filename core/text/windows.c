@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* memmem */
 #include "windows.h"
 
 #include <stdint.h>
@@ -58,8 +59,9 @@ static int build_docs(qs_windows *ws, const qs_tokenizer *tok, const char *text,
     /* first pass: tokens per document, stored contiguously */
     const char *p = text, *end = text + len;
     while (p < end && rc == QS_OK) {
-        const char *q = seplen ? strstr(p, o->doc_sep) : NULL;
-        if (!q || q > end) q = end;
+        /* memmem, not strstr: the text may hold NUL bytes, which must not end the search */
+        const char *q = memmem(p, (size_t)(end - p), o->doc_sep, seplen);
+        if (!q) q = end;
         const char *a = p, *b = q;
         while (a < b && (*a == ' ' || *a == '\n' || *a == '\r' || *a == '\t')) a++;
         while (b > a && (b[-1] == ' ' || b[-1] == '\n' || b[-1] == '\r' || b[-1] == '\t')) b--;
@@ -157,6 +159,10 @@ int qs_windows_build(qs_windows *out, const qs_tokenizer *tok, const char *text,
     if (o->stride < 0 || o->stride > o->ctx)
         return qs_error_set(QS_ERR_ARG, "--stride %d must be in 1..ctx (%d)", o->stride, o->ctx);
     if (o->max_tokens < 0) return qs_error_set(QS_ERR_ARG, "--max-tokens must be positive");
+    if (o->doc_sep && !o->doc_sep[0])
+        return qs_error_set(QS_ERR_ARG,
+                            "--docs: the document separator is empty (give the text that "
+                            "separates documents, e.g. '<|endoftext|>')");
     int rc = o->doc_sep ? build_docs(out, tok, text, len, o) : build_stream(out, tok, text, len, o);
     if (rc == QS_OK && out->n == 0)
         rc = qs_error_set(QS_ERR_ARG, "no window to evaluate (text too short?)");
