@@ -18,41 +18,14 @@ import tempfile
 import numpy as np
 import torch
 
-from witness import check, finish
+from witness import check, finish, gptq, rotation
 
 BUILD = os.environ.get("QS_BUILD", "build")
-MASK = (1 << 64) - 1
-
-
 def exe(name):
     for p in (os.path.join(BUILD, "tests", name), os.path.join(BUILD, name)):
         if os.path.exists(p):
             return p
     raise SystemExit(f"{name} not built under {BUILD}")
-
-
-def splitmix64(state):
-    state = (state + 0x9E3779B97F4A7C15) & MASK
-    z = state
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
-    return state, z ^ (z >> 31)
-
-
-def rotation(n, seed):
-    p = n & -n                                   # the largest power of two dividing n
-    m = n // p
-    st, d = seed, np.empty(n)
-    for j in range(n):
-        st, z = splitmix64(st)
-        d[j] = -1.0 if z >> 63 else 1.0
-    h = np.array([[1.0]])
-    while h.shape[0] < p:
-        h = np.block([[h, h], [h, -h]])
-    k = np.arange(m)
-    ang = 2 * np.pi * (np.outer(k, k) % m) / m
-    f = (np.cos(ang) + np.sin(ang)) / np.sqrt(m)
-    return np.diag(d) @ np.kron(h, f) / np.sqrt(p)
 
 
 def check_rotations(tmp):
@@ -65,63 +38,6 @@ def check_rotations(tmp):
         print(f"rotation n={n} (p={p}, m={m}, seed={seed}): max |qscope - here| {err:.2e}")
         check(err < 2e-6, f"rotation {n} seed {seed}: differs by {err}")
         check(np.abs(want @ want.T - np.eye(n)).max() < 1e-12, f"rotation {n}: orthogonal here")
-
-
-def fp16(x):
-    return x.to(torch.float16).to(torch.float64)
-
-
-def grid_of(v, bits):
-    """Symmetric restricted grid of the values v (rows x n): fp16 scale absmax / qmax."""
-    qmax = 2 ** (bits - 1) - 1
-    return fp16(v.abs().amax(-1).to(torch.float32).to(torch.float64) / qmax)
-
-
-def quant(w, s, bits):
-    """Round-to-nearest-even of float32 w / s, clamped, times s (s = 0 gives 0)."""
-    qmax = 2 ** (bits - 1) - 1
-    safe = torch.where(s > 0, s, torch.ones_like(s))
-    q = torch.round(w.to(torch.float32) / safe.to(torch.float32)).clamp(-qmax, qmax)
-    return torch.where(s > 0, q.to(torch.float64) * s, torch.zeros_like(s)).to(torch.float32)
-
-
-def gptq(w, x, bits, group, act_order, damp=0.01):
-    """GPTQ as published, one column at a time (no lazy blocks: they reorder sums only)."""
-    W = w.clone().to(torch.float64)
-    H = x.T.to(torch.float64) @ x.to(torch.float64)
-    R, C = W.shape
-    dead = torch.diag(H) == 0
-    H[dead, dead] = 1
-    W[:, dead] = 0
-    W0 = W.clone()
-    perm = torch.arange(C)
-    if act_order:
-        perm = torch.tensor(sorted(range(C), key=lambda i: (-H[i, i].item(), i)))
-        W = W[:, perm]
-        H = H[perm][:, perm]
-    H += damp * torch.mean(torch.diag(H)) * torch.eye(C, dtype=torch.float64)
-    U = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(H)), upper=True)
-    Q = torch.zeros(R, C, dtype=torch.float32)
-    scales = None
-    if group == 0:
-        s_row = grid_of(W0, bits)                  # per row, from the starting weights
-    elif act_order:                                # static groups, original column order
-        scales = torch.stack([grid_of(W0[:, g:g + group], bits) for g in range(0, C, group)], 1)
-    for i in range(C):
-        c = perm[i].item()
-        if group == 0:
-            s = s_row
-        elif act_order:
-            s = scales[:, c // group]
-        else:
-            if c % group == 0:                     # the group's grid from its updated weights
-                cur = grid_of(W[:, i:i + group], bits)
-            s = cur
-        q = quant(W[:, i], s, bits)
-        Q[:, c] = q
-        err = (W[:, i] - q.to(torch.float64)) / U[i, i]
-        W[:, i + 1:] -= err[:, None] * U[i, i + 1:][None, :]
-    return Q
 
 
 def out_err(w, q, x):
@@ -141,7 +57,7 @@ def check_gptq(tmp):
         bits, group, act = int(bits), int(group), int(act)
         got = torch.from_numpy(np.fromfile(os.path.join(tmp, f"gptq_{name}.f32"),
                                            np.float32).reshape(R, C))
-        want = gptq(w, x, bits, group, act)
+        want = gptq(w, x.T.to(torch.float64) @ x.to(torch.float64), bits, group, act)
         agree = (got == want).double().mean().item()
         e_got, e_want = out_err(w, got, x), out_err(w, want, x)
         print(f"GPTQ {name}: {100 * agree:.2f} % of weights equal; output error qscope "
