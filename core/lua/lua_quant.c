@@ -21,6 +21,7 @@
 #include "lua_qs.h"
 #include "metrics.h"
 #include "quant.h"
+#include "remedy.h"
 
 static void push_side(lua_State *L, const qs_quant_side *s) {
     lua_createtable(L, 0, 8);
@@ -286,7 +287,81 @@ static int model_eval(lua_State *L) {
     return 1;
 }
 
+/* m:remedy{config=, calib=, calib_windows=8, weights=false, <window options>}: a new model
+ * with the config's function-preserving remedies folded in (rotate, smooth, awq), and with
+ * weights=true its weights quantized too (round-to-nearest, or gptq); activations stay for
+ * m:eval. Returns the model and a report. */
+static int model_remedy(lua_State *L) {
+    qs_model *m = qs__lua_check_model(L, 1);
+    static const char *const keys[] = {QS_LUA_WINDOW_KEYS, "config",  "calib",
+                                       "calib_windows",    "weights", NULL};
+    qs__lua_check_keys(L, 2, "m:remedy", keys);
+    const char *name = qs__lua_opt_str(L, 2, "config", NULL);
+    if (!name) return luaL_error(L, "m:remedy: config is required");
+    qs_quant_config cfg;
+    parse_spec(L, name, &cfg, NULL);
+    lua_getfield(L, 2, "weights");
+    int weights = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (!m->tok) return luaL_error(L, "m:remedy: the model has no tokenizer");
+    qs_window_opts wo;
+    qs__lua_window_opts(L, 2, m, &wo);
+    wo.doc_sep = NULL;
+    wo.max_tokens = 0;
+    qs_windows cws = {0};
+    int need = cfg.remedy.smooth || cfg.remedy.awq || (weights && cfg.remedy.gptq);
+    lua_getfield(L, 2, "calib");
+    if (!lua_isnil(L, -1)) {
+        qs_text *ct = qs__lua_check_text(L, -1);
+        if (qs_windows_build(&cws, m->tok, ct->data, ct->len, &wo))
+            return qs__lua_fail(L, "m:remedy");
+        int cn = (int)qs__lua_opt_int(L, 2, "calib_windows", QS_EVAL_CALIB_WINDOWS);
+        if (cws.n > cn) cws.n = cn;
+    } else if (need) {
+        return luaL_error(L, "m:remedy: '%s' needs calib = a text", name);
+    }
+    lua_pop(L, 1);
+    int rc = QS_OK;
+    if (cfg.remedy.smooth && cfg.remedy.smooth_alpha < 0)
+        rc = qs_eval_smooth_search(m, &cfg, QS_SITE_ALL, &cws, &cfg.remedy.smooth_alpha);
+    qs_lua_model *u = lua_newuserdatauv(L, sizeof *u, 1);
+    u->m = NULL;
+    luaL_setmetatable(L, QS_LUA_MODEL);
+    lua_pushvalue(L, 1); /* the copy borrows the original's tokenizer: keep it alive */
+    lua_setiuservalue(L, -2, 1);
+    qs_remedy_report rep;
+    memset(&rep, 0, sizeof rep);
+    qs_wquant_report wr;
+    memset(&wr, 0, sizeof wr);
+    if (rc == QS_OK) rc = qs_remedy_transform(&u->m, m, &cfg, &cws, &rep);
+    if (rc == QS_OK && weights && cfg.w.spec.bits != QS_QUANT_BITS_NONE)
+        rc = cfg.remedy.gptq
+                 ? qs_remedy_gptq(u->m, &cfg.w, QS_SITE_ALL, &cfg.remedy, &cws, &wr, &rep)
+                 : qs_wquant_apply(u->m, &cfg.w, QS_SITE_ALL, &wr);
+    qs_windows_free(&cws);
+    if (rc) return qs__lua_fail(L, "m:remedy");
+    char canon[256];
+    if (qs_quant_config_format(canon, sizeof canon, &cfg)) return qs__lua_fail(L, "m:remedy");
+    lua_createtable(L, 0, 10);
+    qs__lua_set_str(L, "config", canon); /* a searched exponent spelled out */
+    if (rep.has_alpha) qs__lua_set_num(L, "alpha", rep.alpha);
+    qs__lua_set_int(L, "scaled", rep.n_scaled);
+    qs__lua_set_int(L, "calib_windows", rep.calib_windows);
+    qs__lua_set_int(L, "calib_tokens", rep.calib_tokens);
+    qs__lua_set_int(L, "rotated", rep.rotate.parts);
+    qs__lua_set_int(L, "weights_quantized", wr.n_tensors);
+    if (wr.n_tensors) qs__lua_set_num(L, "w_bits_per_value", wr.bits_per_value);
+    if (cfg.remedy.gptq && wr.n_tensors) {
+        qs__lua_set_num(L, "gptq_err", rep.gptq_err);
+        qs__lua_set_num(L, "gptq_energy", rep.gptq_energy);
+    }
+    qs__lua_set_num(L, "seconds", rep.seconds);
+    return 2;
+}
+
 const luaL_Reg qs__lua_quant_functions[] = {
     {"config", l_config}, {"quantize", l_quantize}, {NULL, NULL}};
-const luaL_Reg qs__lua_quant_model_methods[] = {
-    {"eval", model_eval}, {"quantize_tensor", model_quantize_tensor}, {NULL, NULL}};
+const luaL_Reg qs__lua_quant_model_methods[] = {{"eval", model_eval},
+                                                {"quantize_tensor", model_quantize_tensor},
+                                                {"remedy", model_remedy},
+                                                {NULL, NULL}};

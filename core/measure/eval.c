@@ -13,22 +13,29 @@
  * point evaluated with the whole config, the lowest mean KLD kept (ties: the smaller α). */
 #define SMOOTH_GRID 20
 
+int qs_eval_smooth_search(const qs_model *m, const qs_quant_config *cfg, unsigned site_mask,
+                          const qs_windows *calib, double *alpha) {
+    qs_quant_config one = *cfg;
+    double best = INFINITY;
+    *alpha = 0.5;
+    for (int k = 1; k < SMOOTH_GRID; k++) {
+        one.remedy.smooth_alpha = (double)k / SMOOTH_GRID;
+        qs_eval_result r;
+        int rc = qs_eval(m, calib, &one, site_mask, calib, &r);
+        if (rc) return qs_error_prefix(rc, "smooth search at alpha %g", one.remedy.smooth_alpha);
+        if (r.kld.kld_mean < best) best = r.kld.kld_mean, *alpha = one.remedy.smooth_alpha;
+    }
+    return QS_OK;
+}
+
 static int smooth_search(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg,
                          unsigned site_mask, const qs_windows *calib, qs_eval_result *out) {
     qs_windows head = {ws->w, ws->n < QS_EVAL_CALIB_WINDOWS ? ws->n : QS_EVAL_CALIB_WINDOWS, 0, 0,
                        NULL};
-    const qs_windows *cw = calib ? calib : &head;
     qs_quant_config one = *cfg;
-    double best = INFINITY, best_alpha = 0.5;
-    for (int k = 1; k < SMOOTH_GRID; k++) {
-        one.remedy.smooth_alpha = (double)k / SMOOTH_GRID;
-        qs_eval_result r;
-        int rc = qs_eval(m, cw, &one, site_mask, calib, &r);
-        if (rc) return qs_error_prefix(rc, "smooth search at alpha %g", one.remedy.smooth_alpha);
-        if (r.kld.kld_mean < best) best = r.kld.kld_mean, best_alpha = one.remedy.smooth_alpha;
-    }
-    one.remedy.smooth_alpha = best_alpha;
-    return qs_eval(m, ws, &one, site_mask, calib, out);
+    int rc =
+        qs_eval_smooth_search(m, cfg, site_mask, calib ? calib : &head, &one.remedy.smooth_alpha);
+    return rc ? rc : qs_eval(m, ws, &one, site_mask, calib, out);
 }
 
 int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg, unsigned site_mask,

@@ -44,6 +44,11 @@ typedef struct qs_eval_result {
 int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg, unsigned site_mask,
             const qs_windows *calib, qs_eval_result *out);
 
+/* SmoothQuant's exponent for cfg by the search qs_eval runs (the grid 0.05 .. 0.95, lowest
+ * mean KLD on the calibration windows, which serve as evaluation and calibration windows). */
+int qs_eval_smooth_search(const qs_model *m, const qs_quant_config *cfg, unsigned site_mask,
+                          const qs_windows *calib, double *alpha);
+
 /* After an evaluation of cfg that searched an exponent (smooth), fixes it in cfg to the one
  * chosen, so that the attribution runs use it instead of searching again. */
 void qs_eval_fix_search(qs_quant_config *cfg, const qs_eval_result *r);
