@@ -242,6 +242,7 @@ int qs_cmd_profile(int argc, char **argv) {
     if (rc == QS_OK) rc = qs_profile_h5_stats(h, cap);
     if (rc == QS_OK) rc = qs_profile_h5_weights(h, wst, n_wst);
     if (rc == QS_OK) rc = qs_profile_h5_outliers(h, cap, ch, n_ch, m->tok, &ws);
+    if (rc == QS_OK) rc = qs_profile_h5_attention(h, cap, m->tok, &ws);
     if (rc == QS_OK) {
         int json = qs_cli_get(opts, n, "json") != NULL;
         cJSON *o = json ? cJSON_CreateObject() : NULL;

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "tensor_finite.h"
 #include "fileio.h"
 #include "gguf.h"
 #include "gguf_dequant.h"
@@ -145,6 +146,8 @@ static void add_want(want *w, int *n, const char *name, float **dst, int64_t row
 
 /* The f32 view of one tensor: a pointer into the mapping, or dequantized owned memory. */
 static int tensor_f32(qs_model *m, const qs_gguf *g, const qs_gguf_tensor *t, float **out) {
+    int frc = qs_tensor_check_finite(t->data, t->type, t->n_elements, g->path, t->name);
+    if (frc) return frc;
     if (t->type == QS_GGML_F32 && m->map && ((uintptr_t)t->data & 3) == 0) {
         *out = (float *)(uintptr_t)t->data; /* the mapping is private and writable */
         return QS_OK;

@@ -148,7 +148,7 @@ static int read_dumps(lua_State *L, int idx, const qs_model *m, unsigned site_ma
         if (!(site_mask & QS_SITE_BIT(d[i].site)))
             luaL_error(L, "%s: site %s is not profiled (see sites=)", what,
                        qs_site_name(d[i].site));
-        lua_Integer tokens = qs__lua_opt_int(L, e, "tokens", 256);
+        lua_Integer tokens = qs__lua_opt_i64(L, e, "tokens", 256);
         if (tokens < 1) luaL_error(L, "%s: tokens must be >= 1", what);
         d[i].tokens = (long)tokens;
         lua_pop(L, 1);
@@ -201,7 +201,7 @@ static int model_profile(lua_State *L) {
     if (mabs >= 0) o.outl.massive_abs = mabs;
     if (mratio >= 0) o.outl.massive_ratio = mratio;
     o.chan.int8_threshold = qs__lua_opt_num(L, 2, "int8", o.chan.int8_threshold);
-    long tokens = (long)qs__lua_opt_int(L, 2, "tokens", 0);
+    long tokens = (long)qs__lua_opt_i64(L, 2, "tokens", 0);
     qs_h5 *h = NULL;
     lua_getfield(L, 2, "results");
     if (!lua_isnil(L, -1)) h = qs__lua_check_results(L, -1);
@@ -218,7 +218,7 @@ static int model_profile(lua_State *L) {
     luaL_setmetatable(L, QS_LUA_CAPTURE);
     int capture_idx = lua_gettop(L);
     qs_windows ws;
-    if (qs_windows_build(&ws, m->tok, t->data, t->len, &wo)) return qs__lua_fail(L, "m:profile");
+    qs__lua_windows_build(L, &ws, m->tok, t, &wo, "m:profile");
     qs_profile_info info;
     qs_weightstat *wst = NULL;
     int n_w = 0, n_ch = 0;
@@ -247,6 +247,7 @@ static int model_profile(lua_State *L) {
     if (rc == QS_OK && h) rc = qs_profile_h5_stats(h, u->c);
     if (rc == QS_OK && h) rc = qs_profile_h5_weights(h, wst, n_w);
     if (rc == QS_OK && h) rc = qs_profile_h5_outliers(h, u->c, ch, n_ch, m->tok, &ws);
+    if (rc == QS_OK && h) rc = qs_profile_h5_attention(h, u->c, m->tok, &ws);
     free(ch);
     qs_windows_free(&ws);
     if (rc) {

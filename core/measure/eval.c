@@ -6,6 +6,7 @@
 
 #include "act_quant.h"
 #include "error.h"
+#include "kv_quant.h"
 #include "progress.h"
 #include "remedy.h"
 
@@ -38,6 +39,18 @@ static int smooth_search(const qs_model *m, const qs_windows *ws, const qs_quant
     return rc ? rc : qs_eval(m, ws, &one, site_mask, calib, out);
 }
 
+/* The activation and KV-cache hooks as one: each sees its own sites. */
+typedef struct hook_pair {
+    qs_hook a, kv;
+} hook_pair;
+
+static int pair_fn(void *user, int site, int layer, float *x, int T, int C, int pos0) {
+    const hook_pair *p = user;
+    const qs_hook *h = (p->kv.site_mask & QS_SITE_BIT(site)) ? &p->kv : &p->a;
+    if (!(h->site_mask & QS_SITE_BIT(site))) return QS_OK;
+    return h->fn(h->user, site, layer, x, T, C, pos0);
+}
+
 int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg, unsigned site_mask,
             const qs_windows *calib, qs_eval_result *out) {
     memset(out, 0, sizeof *out);
@@ -55,7 +68,9 @@ int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg,
     /* activations: online, in the forward pass, through the hook (checks its layers) */
     qs_actq a;
     if ((rc = qs_actq_init(&a, &m->cfg, &cfg->a, site_mask))) return rc;
-    if (rem->decompose > 0 && (rc = qs_actq_set_decompose(&a, rem->decompose))) {
+    qs_kvq kq; /* the cache: online, as it is written (nothing to free) */
+    if ((rc = qs_kvq_init(&kq, &cfg->kv)) ||
+        (rem->decompose > 0 && (rc = qs_actq_set_decompose(&a, rem->decompose)))) {
         qs_actq_free(&a);
         return rc;
     }
@@ -110,7 +125,9 @@ int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg,
         lq = malloc((size_t)max_n * V * sizeof(float)); /* (T, V) */
         if (!lb || !lq) rc = qs_error_set(QS_ERR_NOMEM, "out of memory for logits");
     }
-    qs_hook hook = qs_actq_hook(&a);
+    hook_pair hp = {qs_actq_hook(&a), qs_kvq_hook(&kq)};
+    qs_hook hook = {pair_fn, &hp, hp.a.site_mask | hp.kv.site_mask};
+    act = act || hp.kv.site_mask != 0;
     qs_progress pr;
     long total = 0;
     for (int i = 0; i < ws->n; i++) total += ws->w[i].n;
@@ -131,6 +148,8 @@ int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg,
     out->a_bits_per_value = qs_actq_bits_per_value(&a);
     out->a_wide_cols_frac = qs_actq_wide_cols_frac(&a);
     out->a_wide_values_frac = qs_actq_wide_values_frac(&a);
+    out->kv_clipped = kq.clipped;
+    out->kv_bits_per_value = qs_kvq_bits_per_value(&kq);
     out->seconds = qs_now() - t0;
     qs_kld_free(&acc);
     free(lb);
@@ -152,7 +171,10 @@ int qs_eval_attribution_config(qs_quant_config *one, unsigned *site_mask,
                                const qs_quant_config *cfg, int by_site, int index) {
     *one = *cfg;
     if (by_site) {
-        if (index < 0 || index >= QS_SITE_COUNT || index == QS_SITE_RESID) return 0;
+        /* the linear inputs only: resid and the cache rows have no weights or config */
+        if (index < 0 || index >= QS_SITE_COUNT || index == QS_SITE_RESID ||
+            (QS_SITE_KV & QS_SITE_BIT(index)))
+            return 0;
         *site_mask = QS_SITE_BIT(index);
         return 1;
     }

@@ -1,7 +1,7 @@
 /* The batched forward pass. Read top to bottom: embed, then per block
- * [resid] -> RMSNorm -> [attn_in] -> q,k,v -> RoPE -> cache -> causal GQA attention
- * -> [attn_o_in] -> o -> +residual -> RMSNorm -> [ffn_in] -> gate,up -> SiLU(gate)*up
- * -> [ffn_down_in] -> down -> +residual; then the final norm and the classifier.
+ * [resid] -> RMSNorm -> [attn_in] -> q,k,v -> RoPE -> cache [k_cache] [v_cache]
+ * -> causal GQA attention -> [attn_o_in] -> o -> +residual -> RMSNorm -> [ffn_in] -> gate,up
+ * -> SiLU(gate)*up -> [ffn_down_in] -> down -> +residual; then the final norm and the classifier.
  * [site] marks where the capture hook is called. */
 #include "forward.h"
 
@@ -78,9 +78,9 @@ static double rope_scaled_freq(const qs_config *c, double freq) {
 }
 
 void qs_forward_free(qs_forward_state *s) {
-    float **bufs[] = {&s->x,       &s->xn,      &s->q,        &s->k,       &s->v,
-                      &s->att_out, &s->proj,    &s->h1,       &s->h3,      &s->scores,
-                      &s->k_cache, &s->v_cache, &s->rope_cos, &s->rope_sin};
+    float **bufs[] = {&s->x,       &s->xn,      &s->q,        &s->k,        &s->v,
+                      &s->att_out, &s->proj,    &s->h1,       &s->h3,       &s->scores,
+                      &s->k_cache, &s->v_cache, &s->rope_cos, &s->rope_sin, &s->row_max};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         free(*bufs[i]);
         *bufs[i] = NULL;
@@ -114,6 +114,7 @@ int qs_forward_init(qs_forward_state *s, const qs_model *m, int max_T, int max_p
         {&s->h1, T * H},
         {&s->h3, T * H},
         {&s->scores, T * P},
+        {&s->row_max, T},
         {&s->k_cache, c->n_layers * P * K},
         {&s->v_cache, c->n_layers * P * K},
         {&s->rope_cos, P * hd / 2},
@@ -151,8 +152,10 @@ static int call_hook(const qs_hook *hook, int site, int layer, float *x, int T, 
 }
 
 /* Causal GQA attention for one layer. Per query head: S (T, P) = q_h · K_hᵀ / √hd as one
- * sgemm, masked softmax per row, then out_h (T, hd) = S · V_h as another. */
-static void attention(qs_forward_state *s, int layer, int T, int pos0) {
+ * sgemm, masked softmax per row, then out_h (T, hd) = S · V_h as another. The hook's attn
+ * callback, if any, sees each head's probabilities. */
+static int attention(qs_forward_state *s, int layer, int T, int pos0, const qs_hook *hook) {
+    qs_attn_fn show = hook ? hook->attn : NULL;
     const qs_config *c = &s->m->cfg;
     int hd = c->head_dim, Q = c->n_heads * hd, K = c->n_kv_heads * hd;
     int P = pos0 + T, group = c->n_heads / c->n_kv_heads;
@@ -170,6 +173,7 @@ static void attention(qs_forward_state *s, int layer, int T, int pos0) {
             int n = pos0 + t + 1; /* positions 0..pos0+t are visible */
             float mx = row[0];
             for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
+            s->row_max[t] = mx;
             double sum = 0.0;
             for (int j = 0; j < n; j++) {
                 row[j] = expf(row[j] - mx);
@@ -181,7 +185,10 @@ static void attention(qs_forward_state *s, int layer, int T, int pos0) {
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, P, 1.0f, S, P, vc + kvh * hd,
                     K, 0.0f, s->att_out + h * hd, Q);
+        int rc = show ? show(hook->user, layer, h, S, s->row_max, T, P, pos0) : QS_OK;
+        if (rc) return rc;
     }
+    return QS_OK;
 }
 
 static int forward_window(qs_forward_state *s, const int *tokens, int T, int pos0, float *logits,
@@ -223,8 +230,13 @@ static int forward_window(qs_forward_state *s, const int *tokens, int T, int pos
         size_t cache_off = ((size_t)l * s->max_pos + pos0) * K;
         memcpy(s->k_cache + cache_off, s->k, (size_t)T * K * sizeof(float));
         memcpy(s->v_cache + cache_off, s->v, (size_t)T * K * sizeof(float));
+        /* the rows just written, before any query reads them (KV-cache quantization) */
+        if ((rc = call_hook(hook, QS_SITE_K_CACHE, l, s->k_cache + cache_off, T, K, pos0, m)))
+            return rc;
+        if ((rc = call_hook(hook, QS_SITE_V_CACHE, l, s->v_cache + cache_off, T, K, pos0, m)))
+            return rc;
 
-        attention(s, l, T, pos0); /* att_out (T, Q) */
+        if ((rc = attention(s, l, T, pos0, hook))) return rc; /* att_out (T, Q) */
         if ((rc = call_hook(hook, QS_SITE_ATTN_O_IN, l, s->att_out, T, Q, pos0, m))) return rc;
         matmul(s->proj, s->att_out, w->wo, T, Q, D); /* proj (T, D) */
         size_t TD = (size_t)T * D;

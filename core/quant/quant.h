@@ -283,7 +283,7 @@ int qs_quant_fake_ref(float *out, const float *x, int rows, int cols, const qs_q
  * Grammar (words separated by spaces; words are lower case, the W/A token is not case
  * sensitive):
  *
- *   config := 'W' bits 'A' bits { ' ' word }
+ *   config := 'W' bits 'A' bits { ' ' word } [ ' KV' bits { ' ' kvword } ]
  *   bits   := 2..8 | 16                    (16 = that side is not quantized)
  *   word   := [ 'w:' | 'a:' ] core
  *   core   := 'per-tensor' | 'per-channel' | 'per-token' | 'g' N (N >= 1)
@@ -294,7 +294,20 @@ int qs_quant_fake_ref(float *out, const float *x, int rows, int cols, const qs_q
  *   format := 'fp8_e4m3' | 'fp8_e5m2' | 'mxfp8' | 'mxfp8_e5m2' | 'mxfp6_e3m2' | 'mxfp6_e2m3'
  *           | 'mxfp4' | 'nvfp4'          (a scheme, like symmetric/affine; see above)
  *           | remedy                     (rotate, smooth, awq, gptq, decompose: no prefix;
- *                                         remedy_words.h, printed last)
+ *                                         remedy_words.h; printed after the sides' words,
+ *                                         before the KV cache's)
+ *   kvword := [ 'k:' | 'v:' ] kvcore | 'per-channel-k'
+ *   kvcore := 'per-token' | 'per-channel' | 'per-tensor' | 'g' N | 'symmetric' | 'affine'
+ *           | format | 'absmax' | 'percentile:' P | 'fp32-scales' | 'fp16-scales'
+ *
+ * The words after KV<bits> describe the cache (a write of T positions × K channels): an
+ * unprefixed word sets keys and values, k:/v: one of them. per-token = one scale per
+ * position (row), per-channel = one per channel over the positions written together (a
+ * whole window in eval; one position when decoding one token at a time), gN = N channels of
+ * one position (g<head_dim> = per head, llama.cpp's q8_0/q4_0 caches are g32),
+ * per-channel-k = keys per channel and values per token (KIVI). Default per-token symmetric
+ * absmax fp16 scales; a block format brings its block. mse (a search) is not offered: the
+ * cache is quantized online. "W4A16 g128 KV4" and "W16A16 KV4 per-channel-k" are names.
  *
  * A prefixed word applies to that side only (error when that side is not quantized or the
  * word means nothing there). An unprefixed word applies to:
@@ -330,7 +343,8 @@ int qs_quant_fake_ref(float *out, const float *x, int rows, int cols, const qs_q
  * exactly the sides that need it. So "W4A16 g128", "W8A8 per-token", "W8A8 per-tensor",
  * "W4A8 g64 mse", "W6A16 per-channel affine", "W16A8 per-token percentile:99.9",
  * "W4A4 mxfp4", "W4A16 nvfp4" and "W16A8 fp8_e4m3 per-token" print as written, and "W8A8"
- * prints as "W8A8 per-token". */
+ * prints as "W8A8 per-token". The cache part follows, in the same order and always with its
+ * granularity: "W4A16 g128 KV4 per-token", "W16A16 KV4 per-channel-k", "W16A16 KV4 mxfp4". */
 
 #define QS_QUANT_MAX_LAYERS 256
 
@@ -343,9 +357,17 @@ typedef struct qs_quant_side {
     int layers[QS_QUANT_MAX_LAYERS]; /* ascending, distinct */
 } qs_quant_side;
 
+/* The KV cache: keys and values fake-quantized as the forward writes them (kv_quant.h), so
+ * every later query reads the quantized rows. A write is (T, K): T positions, K = n_kv_heads
+ * · head_dim channels, kv-head-major. */
+typedef struct qs_quant_kv {
+    qs_quant_spec k, v; /* same bits; 16 = the cache is not quantized (the default) */
+} qs_quant_kv;
+
 typedef struct qs_quant_config {
     qs_quant_side w;  /* weights: spec.gran is TENSOR, ROW or GROUP */
     qs_quant_side a;  /* activations: TENSOR, ROW (per-token), COL or GROUP */
+    qs_quant_kv kv;   /* the KV cache: TENSOR, ROW (per-token), COL (per-channel) or GROUP */
     qs_remedy remedy; /* what is done to the model around quantizing it (remedy_words.h) */
 } qs_quant_config;
 

@@ -1,6 +1,7 @@
 /* The remedies as words of a config name (quant.h's grammar): what a configuration does to
  * the model before, or around, quantizing it. They are not properties of one side; they
- * take no w:/a: prefix and print after every side's words, in the order they are applied:
+ * take no w:/a: prefix and print after every side's words (before a KV section), in the
+ * order they are applied:
  *
  *   remedy := 'rotate' [ ':' rpart { ',' rpart } ]          rpart := 'resid' | 'down' | 'heads'
  *                                                                   | 'seed=' N
