@@ -34,6 +34,25 @@ expect_fail "decompose on A16" "has A16" -- "${E[@]}" --config "W4A16 decompose"
 expect_fail "smooth and awq" "choose one" -- "${E[@]}" --config "W4A16 smooth awq"
 expect_fail "gptq on W16" "W16" -- "${E[@]}" --config "W16A8 gptq"
 
+# sweeps: rotate and decompose raise the planted attn_in's A8 per-tensor SQNR; gptq refused
+expect_ok "plant" -- "$QSCOPE" plant "$M" -o "$TMP/p.bin" --plant attn_in:all:17:80
+SW=("$QSCOPE" sweep "$TMP/p.bin" "$T" --tokenizer "$QS_ROOT/data/models/tok512.bin" --bits 8 --gran tensor
+    --clip absmax --sites attn_in --targets activations --tokens 128 --ctx 64 --json)
+expect_ok "sweep" -- "${SW[@]}"
+cp "$TMP/out" "$TMP/sw0.json"
+expect_ok "sweep rotate" -- "${SW[@]}" --remedy rotate
+cp "$TMP/out" "$TMP/sw1.json"
+expect_ok "sweep decompose" -- "${SW[@]}" --remedy decompose
+cp "$TMP/out" "$TMP/sw2.json"
+check "sweep remedies raise SQNR" $PY -c '
+import json, sys
+m = [sum(r["sqnr_db"] for r in json.load(open(f))["rows"]) / 5 for f in sys.argv[1:]]
+b = [json.load(open(f))["rows"][0]["bits_per_value"] for f in sys.argv[1:]]
+print("attn_in A8 per-tensor SQNR (dB): none %.1f, rotate %.1f, decompose %.1f" % tuple(m))
+sys.exit(not (m[1] > m[0] + 10 and m[2] > m[0] + 10 and b[2] > b[0]))' "$TMP/sw0.json" "$TMP/sw1.json" "$TMP/sw2.json"
+expect_fail "sweep gptq" "layer-output error" -- "${SW[@]}" --remedy gptq
+expect_fail "sweep searched smooth" "give the exponent" -- "${SW[@]}" --remedy smooth
+
 expect_ok "remedies.lua (small)" -- "$QSCOPE" run "$QS_ROOT/experiments/remedies.lua" tokens=512 ctx=64 \
     profile_tokens=512 calib_windows=4 attribute=true bases="W8A8 per-tensor,W4A16 per-tensor" \
     remedies="none,smooth:0.5,rotate,decompose" transforms="W16A8 rotate,W8A8 smooth:0.5" out="$TMP/r.h5"
