@@ -90,8 +90,11 @@ def quantize_weights(p, wq):
 
 
 def act_hook(aq, online=None):
-    """at_input: an online rotation of ffn_down_in (online), then fake-quant of aq."""
+    """at_input: an online rotation of ffn_down_in (online), then fake-quant of aq at the four
+    linear inputs (the KV cache sites pass untouched: these configs leave the cache alone)."""
     def f(x, site):
+        if site not in LINEAR_INPUTS:
+            return x
         if online is not None and site == "ffn_down_in":
             x = x @ online
         if aq is None:
