@@ -81,9 +81,9 @@ local function evaluate(mod, base, remedy)
     local opts = { config = name, text = txt, ctx = p.ctx, calib = cal, calib_windows = p.calib_windows,
                    attribute = p.attribute and "sites" or nil }
     if p.tokens > 0 then opts.max_tokens = p.tokens end
-    local ok2, r = pcall(mod.m.eval, mod.m, opts)
-    if not ok2 then
-        row.error = tostring(r)
+    local ok2, r, msg = pcall(mod.m.eval, mod.m, opts)
+    if not ok2 or r == nil then          -- raised, or nil and a message (cannot run here)
+        row.error = tostring(ok2 and msg or r)
         return row, {}
     end
     for _, k in ipairs(NUMBERS) do row[k] = r[k] end
@@ -127,6 +127,7 @@ for _, mod in ipairs(models) do
                                   results = mod.name ~= "shipped" and out or nil }
     for _, t in ipairs(TRANSFORMS) do
         local r, rep = mod.m:remedy{ config = t, calib = cal, calib_windows = p.calib_windows, ctx = p.ctx }
+        if not r then error(rep) end     -- a transform that cannot run: the table would lie
         local after
         if mod.name ~= "shipped" and qs.config(t).remedy.rotate and not rotated_prof then
             local outr <close> = qs.results(p.out, { label = "remedies: planted, rotated", model = m, text = txt })

@@ -37,12 +37,16 @@ static void best_time_add(best_time *b, double wall, double cpu) {
     if (cpu < b->cpu) b->cpu = cpu;
 }
 
+/* Both measurements return -1 with the error set when their arrays cannot be allocated: a
+ * failed allocation is an error, not a speed of 0. */
 static double sgemm_gflops(int n, int reps) {
     float *a = malloc((size_t)n * n * sizeof(float)), *b = malloc((size_t)n * n * sizeof(float));
     float *c = malloc((size_t)n * n * sizeof(float));
     if (!a || !b || !c) {
         free(a), free(b), free(c);
-        return 0;
+        qs_error_set(QS_ERR_NOMEM, "sgemm %d^3: out of memory for three %d x %d matrices (%zu MiB)",
+                     n, n, n, (size_t)3 * n * n * sizeof(float) >> 20);
+        return -1;
     }
     for (size_t i = 0; i < (size_t)n * n; i++) a[i] = b[i] = (float)(i % 7) * 0.1f;
     double best = 0;
@@ -64,7 +68,9 @@ static double triad_gbs(size_t bytes, int reps) {
            *c = malloc(n * sizeof(double));
     if (!a || !b || !c) {
         free(a), free(b), free(c);
-        return 0;
+        qs_error_set(QS_ERR_NOMEM, "triad: out of memory for three arrays of %zu MiB "
+                     "(--triad-gib %.3g)", n * sizeof(double) >> 20, (double)bytes / (1u << 30));
+        return -1;
     }
 #pragma omp parallel for
     for (size_t i = 0; i < n; i++) a[i] = 0, b[i] = 1, c[i] = 2;
@@ -121,8 +127,12 @@ int qs_cmd_bench(int argc, char **argv) {
     cJSON_AddStringToObject(o, "cpu_path", qs_cpu_path_name(qs_cpu_path()));
     cJSON_AddStringToObject(o, "cpu_path_supported", qs_cpu_path_name(qs_cpu_path_supported()));
     if (qs_cli_get(opts, n, "limits")) {
-        double g1 = sgemm_gflops(1024, (int)reps), g2 = sgemm_gflops(2048, (int)reps);
-        double bw = triad_gbs((size_t)(gib * (1u << 30)), (int)reps);
+        double g1 = sgemm_gflops(1024, (int)reps), g2 = g1 < 0 ? -1 : sgemm_gflops(2048, (int)reps);
+        double bw = g2 < 0 ? -1 : triad_gbs((size_t)(gib * (1u << 30)), (int)reps);
+        if (bw < 0) {
+            cJSON_Delete(o);
+            return qs_cli_fail("bench");
+        }
         cJSON_AddNumberToObject(o, "sgemm_gflops_1024", g1);
         cJSON_AddNumberToObject(o, "sgemm_gflops_2048", g2);
         cJSON_AddNumberToObject(o, "triad_gbs", bw);

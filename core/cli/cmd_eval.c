@@ -54,7 +54,9 @@ static cJSON *report_json(const qs_eval_result *r) {
 
 int qs_cmd_eval(int argc, char **argv) {
     qs_cli_opt opts[] = {
-        {"config", "NAME", "quantization config, e.g. \"W8A8 per-token\", \"W4A16 g128 mse\", \"W4A4 mxfp4\", \"W16A16 KV4 per-channel-k\""},
+        {"config", "NAME",
+         "quantization config, e.g. \"W8A8 per-token\", \"W4A16 g128 mse\", \"W4A4 mxfp4\", "
+         "\"W16A16 KV4 per-channel-k\""},
         {"tokenizer", "FILE", "tokenizer file"},
         QS_CLI_WINDOW_OPTS,
         {"attribute", "sites|layers",

@@ -21,8 +21,9 @@ int qs_cmd_memory(int argc, char **argv) {
         {"seq", "N", "tokens in the KV cache per request"},
         {"batch", "N", "requests", "1"},
         {"kv-bits", "B", "bits per cached key/value", "16"},
-        {"kv", "CONFIG", "a quantized cache, e.g. \"KV4 per-token\", \"KV4 g32\", \"KV4 mxfp4\" "
-                         "(bits with its scales; overrides --kv-bits)"},
+        {"kv", "CONFIG",
+         "a quantized cache, e.g. \"KV4 per-token\", \"KV4 g32\", \"KV4 mxfp4\" "
+         "(bits with its scales; overrides --kv-bits)"},
         {"json", NULL, "print one JSON object on stdout"},
     };
     const int n = QS_COUNT(opts);

@@ -176,8 +176,8 @@ static int massive_tokens(const qs_profile_report *r, FILE *f, cJSON *json) {
     fprintf(f,
             "\ntoken-wise outliers (%s rule: max|x| >= %g and >= %g x the token's median |x|): "
             "%lld",
-            qs_massive_rule_name(o->outl.massive_rule), o->outl.massive_abs,
-            o->outl.massive_ratio, (long long)n_found);
+            qs_massive_rule_name(o->outl.massive_rule), o->outl.massive_abs, o->outl.massive_ratio,
+            (long long)n_found);
     if (n_found > n_kept) fprintf(f, " (first %d kept)", n_kept);
     fprintf(f, "\n");
     cJSON *to = json ? cJSON_AddObjectToObject(json, "token_outliers") : NULL;
@@ -229,8 +229,9 @@ static void attention_table(const qs_profile_report *r, FILE *f, cJSON *json) {
     if (!a) return;
     int L = qs_attnstats_layers(a), H = qs_attnstats_heads(a);
     double th = qs_attnstats_threshold(a);
-    fprintf(f, "\nattention per layer (%d heads; a sink head puts >= %g of its mass on one of "
-               "positions 0..%d):\n",
+    fprintf(f,
+            "\nattention per layer (%d heads; a sink head puts >= %g of its mass on one of "
+            "positions 0..%d):\n",
             H, th, QS_ATTN_NPOS - 1);
     fprintf(f, "  layer  sinks  BOS mass (mean, max)  entropy (nats)  max logit  sink heads\n");
     cJSON *ja = json ? cJSON_AddObjectToObject(json, "attention") : NULL;
@@ -249,14 +250,14 @@ static void attention_table(const qs_profile_report *r, FILE *f, cJSON *json) {
             mx = s.max_logit > mx ? s.max_logit : mx;
             if (s.rows > 0 && s.sink_mass >= th) {
                 if (k + 24 < sizeof heads)
-                    k += (size_t)snprintf(heads + k, sizeof heads - k, "%sh%d@%d %.2f", k ? " " : "",
-                                          h, s.sink_position, s.sink_mass);
+                    k += (size_t)snprintf(heads + k, sizeof heads - k, "%sh%d@%d %.2f",
+                                          k ? " " : "", h, s.sink_position, s.sink_mass);
                 if (jh) cJSON_AddItemToArray(jh, cJSON_CreateNumber(h));
             }
         }
         double frac = qs_attnstats_sink_fraction(a, l);
-        fprintf(f, "  L%-5d %4.0f%%   %6.3f  %6.3f       %7.3f        %8.3g  %s\n", l, 100 * frac, bos,
-                bos_max, ent, mx, k ? heads : "-");
+        fprintf(f, "  L%-5d %4.0f%%   %6.3f  %6.3f       %7.3f        %8.3g  %s\n", l, 100 * frac,
+                bos, bos_max, ent, mx, k ? heads : "-");
         if (jl) {
             cJSON *e = cJSON_CreateObject();
             cJSON_AddNumberToObject(e, "layer", l);

@@ -198,6 +198,15 @@ static int bind_weights(qs_model *m, const qs_gguf *g) {
             add_want(w, &n, name, t[i].p, t[i].r, t[i].k, 0);
         }
     }
+    /* what the tensors that are not used in place will take as float32, before any of it
+     * is allocated: `info` on a model too large for this machine fails here, at once */
+    uint64_t expand = 0;
+    for (int i = 0; i < n && rc == QS_OK; i++) {
+        const qs_gguf_tensor *t = qs_gguf_find_tensor(g, w[i].name);
+        if (t && !(t->type == QS_GGML_F32 && m->map && ((uintptr_t)t->data & 3) == 0))
+            expand += (uint64_t)t->n_elements * sizeof(float);
+    }
+    if (rc == QS_OK) rc = qs__model_check_memory(g->path, expand);
     for (int i = 0; i < n && rc == QS_OK; i++) {
         const qs_gguf_tensor *t = qs_gguf_find_tensor(g, w[i].name);
         if (!t) {

@@ -27,6 +27,7 @@
 #include "tensor_finite.h"
 #include "gguf_dequant.h"
 #include "hf_config.h"
+#include "json.h"
 #include "model.h"
 #include "safetensors.h"
 #include "strmap.h"
@@ -61,7 +62,7 @@ static int join_path(char *out, size_t cap, const char *dir, const char *file) {
 static void files_close(hf_files *f, int keep) {
     for (int i = 0; i < f->n_shards; i++) {
         qs_safetensors_free(&f->shards[i].st);
-        if (f->shards[i].map && i != keep) munmap(f->shards[i].map, f->shards[i].size);
+        if (f->shards[i].map && i != keep) qs_file_unmap(f->shards[i].map, f->shards[i].size);
     }
     free(f->shards);
     f->shards = NULL;
@@ -88,13 +89,8 @@ static int open_shards(hf_files *f, qs_strmap *shard_ids);
 
 /* The shard file names of the index, each once, in first-seen order. */
 static int open_sharded(hf_files *f) {
-    char *js;
-    size_t len;
-    int rc = qs_file_read(f->index_path, 0, &js, &len);
-    if (rc) return rc;
     cJSON *root;
-    rc = qs__hf_json_parse(&root, js, len, f->index_path);
-    free(js);
+    int rc = qs_json_read(&root, f->index_path);
     if (rc) return rc;
     const cJSON *wm = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
     if (!cJSON_IsObject(wm)) {
@@ -497,6 +493,16 @@ int qs__load_hf(qs_model **out, const char *dir) {
     rc = files_open(&f, dir);
     if (!rc) rc = check_inv_freq(&f, &m->cfg);
     if (!rc) rc = check_unused(&f, &m->cfg);
+    if (!rc) { /* what load_tensor will expand to float32, checked before any of it */
+        uint64_t expand = 0;
+        for (int s = 0; s < f.n_shards; s++)
+            for (int i = 0; i < f.shards[s].st.n_tensors; i++) {
+                const qs_st_tensor *t = &f.shards[s].st.tensors[i];
+                if (!(s == L.keep && qs_safetensors_f32_view(&f.shards[s].st, t)))
+                    expand += (uint64_t)t->n_elems * sizeof(float);
+            }
+        rc = qs__model_check_memory(dir, expand);
+    }
     if (!rc) rc = load_weights(&L);
     if (!rc) rc = index_tensors(&L);
     if (!rc) rc = qk_to_interleaved(m);

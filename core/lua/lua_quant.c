@@ -8,6 +8,8 @@
  *   m:eval{config=, text=, <window options>, attribute = "sites"|"layers", calib = text,
  *          calib_windows = 8}       -> {config, ppl_q, ppl_base, ppl_ratio, kld_mean, ...,
  *                                       attribution = {{scope=, ...}, ...}}
+ * Misuse raises (a malformed config name or spec, an unknown option); a config or spec that
+ * cannot run on this model or these values returns nil and a message.
  * A spec for one tensor is a config name whose other side is 16 bits, or a short form:
  * "W4 g128 mse" (weights) / "A8 per-token" (activations). */
 #include <lauxlib.h>
@@ -18,7 +20,9 @@
 #include "error.h"
 #include "eval.h"
 #include "eval_fields.h"
+#include "lua_aux.h"
 #include "lua_qs.h"
+#include "memory.h"
 #include "metrics.h"
 #include "quant.h"
 #include "remedy.h"
@@ -106,7 +110,7 @@ static void parse_spec(lua_State *L, const char *name, qs_quant_config *c,
     }
 }
 
-static int l_config(lua_State *L) {
+int qs__lua_qs_config(lua_State *L) {
     qs_quant_config c;
     parse_spec(L, luaL_checkstring(L, 1), &c, NULL);
     char canon[256];
@@ -119,12 +123,23 @@ static int l_config(lua_State *L) {
     lua_setfield(L, -2, "a");
     push_remedy(L, &c.remedy);
     lua_setfield(L, -2, "remedy");
+    /* kv = {k = {...}, v = {...}}: the cache's keys and values, like a side (never static) */
+    lua_createtable(L, 0, 2);
+    for (int i = 0; i < 2; i++) {
+        qs_quant_side s;
+        memset(&s, 0, sizeof s);
+        s.spec = i ? c.kv.v : c.kv.k;
+        push_side(L, &s);
+        lua_setfield(L, -2, i ? "v" : "k");
+    }
+    lua_setfield(L, -2, "kv");
     return 1;
 }
 
-/* fake-quantizes x (R, C) with spec; pushes the report table; out may be NULL */
-static void quantize_push(lua_State *L, const float *x, int R, int C, const qs_quant_spec *sp,
-                          int with_values) {
+/* fake-quantizes x (R, C) with spec and pushes the report table; returns the number of
+ * results: 1, or 2 (nil, message) when the quantizer cannot run on x (an expected failure) */
+static int quantize_push(lua_State *L, const char *what, const float *x, int R, int C,
+                         const qs_quant_spec *sp, int with_values) {
     size_t n = (size_t)R * C;
     /* Lua memory: counted against the script's limit and freed by the collector on every
      * path, errors included (a malloc'd buffer leaked on each failed call) */
@@ -132,7 +147,7 @@ static void quantize_push(lua_State *L, const float *x, int R, int C, const qs_q
     qs_quant_io io = {0};
     io.count_levels = 1;
     qs_quant_report rep;
-    if (qs_quant_fake(y, x, R, C, sp, &io, &rep)) qs__lua_fail(L, "qs.quantize");
+    if (qs_quant_fake(y, x, R, C, sp, &io, &rep)) return qs__lua_nil_error(L, what);
     qs_error_metrics em;
     qs_metrics_compute(&em, x, y, (int64_t)n);
     lua_createtable(L, 0, 10);
@@ -153,9 +168,10 @@ static void quantize_push(lua_State *L, const float *x, int R, int C, const qs_q
         }
         lua_setfield(L, -2, "values");
     }
+    return 1;
 }
 
-static int l_quantize(lua_State *L) {
+int qs__lua_qs_quantize(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     qs_quant_config c;
     const qs_quant_side *side;
@@ -180,11 +196,10 @@ static int l_quantize(lua_State *L) {
         lua_pop(L, 1);
         if (!ok) return luaL_error(L, "qs.quantize: element %d is not a number", (int)i);
     }
-    quantize_push(L, x, (int)R, (int)C, &side->spec, 1);
-    return 1;
+    return quantize_push(L, "qs.quantize", x, (int)R, (int)C, &side->spec, 1);
 }
 
-static int model_quantize_tensor(lua_State *L) {
+int qs__lua_model_quantize_tensor(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
     const char *name = luaL_checkstring(L, 2);
     qs_quant_config c;
@@ -192,7 +207,9 @@ static int model_quantize_tensor(lua_State *L) {
     parse_spec(L, luaL_checkstring(L, 3), &c, &side);
     qs_tensor *t = qs_model_tensor(m, name);
     if (!t) return luaL_error(L, "m:quantize_tensor: no tensor '%s' (see m:info().tensors)", name);
-    quantize_push(L, t->data, (int)t->rows, (int)t->cols, &side->spec, 0);
+    if (quantize_push(L, "m:quantize_tensor", t->data, (int)t->rows, (int)t->cols, &side->spec,
+                      0) != 1)
+        return 2;
     qs__lua_set_str(L, "tensor", name);
     return 1;
 }
@@ -204,7 +221,7 @@ static void push_eval(lua_State *L, const qs_eval_result *r) {
     qs__lua_set_fields(L, f, QS_EVAL_NFIELDS);
 }
 
-static int model_eval(lua_State *L) {
+int qs__lua_model_eval(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
     static const char *const keys[] = {QS_LUA_WINDOW_KEYS, "config", "attribute", "calib",
                                        "calib_windows",    NULL};
@@ -226,6 +243,8 @@ static int model_eval(lua_State *L) {
     qs__lua_window_opts(L, 2, m, &wo);
     qs_windows ws, cws = {0};
     qs__lua_windows_build(L, &ws, m->tok, t, &wo, "m:eval");
+    /* from here a failure is the evaluation's own (a config that cannot run on this model,
+     * its calibration windows): nil and a message, so a sweep over configs goes on */
     int rc = QS_OK;
     lua_getfield(L, 2, "calib");
     int has_calib = !lua_isnil(L, -1);
@@ -244,7 +263,7 @@ static int model_eval(lua_State *L) {
     if (rc) {
         qs_windows_free(&ws);
         qs_windows_free(&cws);
-        return qs__lua_fail(L, "m:eval");
+        return qs__lua_nil_error(L, "m:eval");
     }
     push_eval(L, &r);
     qs__lua_set_str(L, "config", canon);
@@ -275,15 +294,16 @@ static int model_eval(lua_State *L) {
     }
     qs_windows_free(&ws);
     qs_windows_free(&cws);
-    if (rc) return qs__lua_fail(L, "m:eval");
+    if (rc) return qs__lua_nil_error(L, "m:eval");
     return 1;
 }
 
 /* m:remedy{config=, calib=, calib_windows=8, weights=false, <window options>}: a new model
  * with the config's function-preserving remedies folded in (rotate, smooth, awq), and with
  * weights=true its weights quantized too (round-to-nearest, or gptq); activations stay for
- * m:eval. Returns the model and a report. */
-static int model_remedy(lua_State *L) {
+ * m:eval. Returns the model and a report, or nil and a message when the remedies cannot
+ * run on this model (misuse raises). */
+int qs__lua_model_remedy(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
     static const char *const keys[] = {QS_LUA_WINDOW_KEYS, "config",  "calib",
                                        "calib_windows",    "weights", NULL};
@@ -331,7 +351,7 @@ static int model_remedy(lua_State *L) {
                  ? qs_remedy_gptq(u->m, &cfg.w, QS_SITE_ALL, &cfg.remedy, &cws, &wr, &rep)
                  : qs_wquant_apply(u->m, &cfg.w, QS_SITE_ALL, &wr);
     qs_windows_free(&cws);
-    if (rc) return qs__lua_fail(L, "m:remedy");
+    if (rc) return qs__lua_nil_error(L, "m:remedy"); /* the config cannot run on this model */
     char canon[256];
     if (qs_quant_config_format(canon, sizeof canon, &cfg)) return qs__lua_fail(L, "m:remedy");
     lua_createtable(L, 0, 10);
@@ -351,9 +371,38 @@ static int model_remedy(lua_State *L) {
     return 2;
 }
 
-const luaL_Reg qs__lua_quant_functions[] = {
-    {"config", l_config}, {"quantize", l_quantize}, {NULL, NULL}};
-const luaL_Reg qs__lua_quant_model_methods[] = {{"eval", model_eval},
-                                                {"quantize_tensor", model_quantize_tensor},
-                                                {"remedy", model_remedy},
-                                                {NULL, NULL}};
+/* qs.memory{params=, bits=, group=, scale_bits=, affine=, layers=, kv_heads=, head_dim=,
+ *           seq=, batch=, kv_bits=} -> {weight_bytes, scale_bytes, kv_bytes, total_bytes,
+ *           bits_per_weight} */
+int qs__lua_qs_memory(lua_State *L) {
+    static const char *const keys[] = {"params",  "bits",     "group",    "scale_bits", "affine",
+                                       "layers",  "kv_heads", "head_dim", "seq",        "batch",
+                                       "kv_bits", "kv",       NULL};
+    qs__lua_check_keys(L, 1, "qs.memory", keys);
+    qs_mem_spec s;
+    qs_mem_spec_default(&s);
+    s.params = qs__lua_opt_num(L, 1, "params", 0);
+    s.bits = (int)qs__lua_opt_int(L, 1, "bits", 16);
+    s.group = (long)qs__lua_opt_i64(L, 1, "group", 128);
+    s.scale_bits = (int)qs__lua_opt_int(L, 1, "scale_bits", 16);
+    s.zero_point_bits = qs__lua_opt_bool(L, 1, "affine", 0) ? s.bits : 0;
+    s.layers = (int)qs__lua_opt_int(L, 1, "layers", 0);
+    s.kv_heads = (int)qs__lua_opt_int(L, 1, "kv_heads", 0);
+    s.head_dim = (int)qs__lua_opt_int(L, 1, "head_dim", 0);
+    s.seq = (long)qs__lua_opt_i64(L, 1, "seq", 0);
+    s.batch = (long)qs__lua_opt_i64(L, 1, "batch", 1);
+    s.kv_bits = (int)qs__lua_opt_int(L, 1, "kv_bits", 16);
+    const char *kv = qs__lua_opt_str(L, 1, "kv", NULL);
+    if (kv && qs_mem_kv_bits(&s.kv_bits_per_value, kv, s.kv_heads, s.head_dim, s.seq))
+        return qs__lua_fail(L, "qs.memory");
+    qs_mem_report r;
+    if (qs_mem_compute(&r, &s)) return qs__lua_fail(L, "qs.memory");
+    lua_createtable(L, 0, 5);
+    qs__lua_set_num(L, "weight_bytes", r.weight_bytes);
+    qs__lua_set_num(L, "scale_bytes", r.scale_bytes);
+    qs__lua_set_num(L, "kv_bytes", r.kv_bytes);
+    qs__lua_set_num(L, "kv_bits_per_value", r.kv_bits_per_value);
+    qs__lua_set_num(L, "total_bytes", r.total_bytes);
+    qs__lua_set_num(L, "bits_per_weight", r.bits_per_weight);
+    return 1;
+}

@@ -18,11 +18,11 @@
 #include "weight_quant.h"
 
 typedef struct qs_eval_result {
-    qs_kld_report kld;       /* PPL(Q), PPL(base), ratios, KLD, Δp, top-1, top-5 */
-    qs_wquant_report w;      /* what weight quantization did */
-    long a_calls;            /* activation fake-quant calls */
-    long a_clipped;          /* activation values clipped */
-    double a_bits_per_value; /* activation storage bits per value (mean over calls) */
+    qs_kld_report kld;        /* PPL(Q), PPL(base), ratios, KLD, Δp, top-1, top-5 */
+    qs_wquant_report w;       /* what weight quantization did */
+    long a_calls;             /* activation fake-quant calls */
+    long a_clipped;           /* activation values clipped */
+    double a_bits_per_value;  /* activation storage bits per value (mean over calls) */
     long kv_clipped;          /* KV-cache values clipped */
     double kv_bits_per_value; /* KV-cache storage bits per value (mean over writes) */
     int n_windows;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "fileio.h"
 
 /* OpenMP regions only pay off above this many elements of work; below it (small models,
  * single-token decode) the fork/join costs more than the loop. */
@@ -281,6 +282,9 @@ int qs_forward(qs_forward_state *s, const int *tokens, int T, int pos0, float *l
     if (macs < BLAS_PARALLEL_MIN_MACS && saved > 1) openblas_set_num_threads(1);
     int rc = forward_window(s, tokens, T, pos0, logits, last_only, hook);
     if (openblas_get_num_threads() != saved) openblas_set_num_threads(saved);
+    /* weights are read from the file's mapping: a file truncated meanwhile read as zeros
+     * (base/fileio.h), so these logits are void */
+    if (rc == QS_OK) rc = qs_file_map_check(s->m->map);
     return rc;
 }
 

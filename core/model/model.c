@@ -6,8 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "error.h"
+#include "fileio.h"
 
 /* Bounds that no real LLaMA-family checkpoint exceeds; they stop absurd headers from
  * turning into huge allocations or size_t overflows. */
@@ -151,7 +154,7 @@ void qs_model_free(qs_model *m) {
     free(m->owned);
     free(m->tensors);
     free(m->w.layers);
-    if (m->map) munmap(m->map, m->map_size);
+    if (m->map) qs_file_unmap(m->map, m->map_size);
     if (!m->tok_borrowed) qs_tokenizer_free(m->tok);
     free(m);
 }
@@ -166,4 +169,55 @@ qs_tensor *qs_model_tensor(qs_model *m, const char *name) {
     for (int i = 0; i < m->n_tensors; i++)
         if (strcmp(m->tensors[i].name, name) == 0) return &m->tensors[i];
     return NULL;
+}
+
+/* A /proc/meminfo field in bytes, or -1. */
+static double meminfo(const char *key) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return -1;
+    char line[256];
+    double v = -1;
+    size_t kl = strlen(key);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, key, kl) == 0 && line[kl] == ':') {
+            v = strtod(line + kl + 1, NULL) * 1024.0;
+            break;
+        }
+    fclose(f);
+    return v;
+}
+
+static double vm_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    if (f) {
+        if (fscanf(f, "%lu", &pages) != 1) pages = 0;
+        fclose(f);
+    }
+    return (double)pages * (double)sysconf(_SC_PAGESIZE);
+}
+
+int qs__model_check_memory(const char *path, uint64_t bytes) {
+    double need = (double)bytes, avail = -1;
+    const char *which = "";
+    double mem = meminfo("MemAvailable"), swap = meminfo("SwapFree");
+    if (mem >= 0) {
+        avail = mem + (swap > 0 ? swap : 0);
+        which = "available memory";
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        double room = (double)rl.rlim_cur - vm_bytes();
+        if (room < 0) room = 0;
+        if (avail < 0 || room < avail) avail = room, which = "room under the address-space limit (ulimit -v)";
+    }
+    if (getrlimit(RLIMIT_DATA, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        double room = (double)rl.rlim_cur; /* heap and private mappings together, roughly */
+        if (avail < 0 || room < avail) avail = room, which = "the data-size limit (ulimit -d)";
+    }
+    if (avail < 0 || need <= avail) return QS_OK;
+    return qs_error_set(QS_ERR_NOMEM,
+                        "%s: loading needs %.1f GiB to hold the weights as float32, more than the "
+                        "%.1f GiB of %s; refusing before allocating",
+                        path, need / 1073741824.0, avail / 1073741824.0, which);
 }

@@ -126,6 +126,11 @@ qs_model *qs__model_new(const char *path, const char *format);
 float *qs__model_alloc(qs_model *m, size_t n_floats); /* zeroed, owned by m, NULL on OOM */
 int qs__model_add_tensor(qs_model *m, const char *name, float *data, int64_t rows, int64_t cols,
                          const char *stored_type);
+/* Before a loader allocates `bytes` (tensors it expands to float32): QS_ERR_NOMEM naming
+ * path, the need and what is available when they exceed the memory the system reports
+ * (MemAvailable plus free swap) or the room under RLIMIT_AS / RLIMIT_DATA. Refusing up
+ * front beats an allocation that overcommit grants and the OOM killer ends. */
+int qs__model_check_memory(const char *path, uint64_t bytes);
 /* Builds m->tensors from m->w (for loaders that fill m->w directly). */
 int qs__model_index_weights(qs_model *m, const char *stored_type);
 

@@ -11,13 +11,13 @@ typedef struct qs_mem_spec {
     int zero_point_bits; /* 0 for symmetric; b for affine */
     int layers, kv_heads, head_dim;
     long seq, batch;
-    int kv_bits; /* 16 by default */
+    int kv_bits;              /* 16 by default */
     double kv_bits_per_value; /* > 0: overrides kv_bits (a quantized cache with its scales) */
 } qs_mem_spec;
 
 typedef struct qs_mem_report {
     double weight_bytes, scale_bytes, kv_bytes, total_bytes;
-    double bits_per_weight; /* bits + metadata bits per element */
+    double bits_per_weight;   /* bits + metadata bits per element */
     double kv_bits_per_value; /* the cache's bits per value (kv_bits or kv_bits_per_value) */
 } qs_mem_report;
 

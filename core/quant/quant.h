@@ -170,10 +170,10 @@ enum {
 typedef struct qs_quant_traits {
     const char *name; /* "symmetric", "affine", "fp8_e4m3", "mxfp4", ... */
     int has_zero_point;
-    int elem;          /* enum qs_fp_elem of a floating-point format; -1 for integer grids */
-    int fixed_bits;    /* element bits a format stores (spec.bits must equal it); 0: any */
-    int default_group; /* block a format is defined with (32 MX, 16 NVFP4); 0: none */
-    int fixed_scales;  /* 1: the format fixes the scale encoding (no fp32_scales) */
+    int elem;             /* enum qs_fp_elem of a floating-point format; -1 for integer grids */
+    int fixed_bits;       /* element bits a format stores (spec.bits must equal it); 0: any */
+    int default_group;    /* block a format is defined with (32 MX, 16 NVFP4); 0: none */
+    int fixed_scales;     /* 1: the format fixes the scale encoding (no fp32_scales) */
     int tensor_meta_bits; /* per-matrix metadata (32: NVFP4's fp32 tensor scale) */
     /* range [lo, hi] (lo <= 0 <= hi, finite) -> grid for `bits`. tensor_amax: the absmax of
      * the whole matrix, used by two-level formats (nvfp4) only. */
@@ -206,13 +206,20 @@ int qs_quant_scheme_is_float(int scheme);
 
 /* ---- floating-point elements (quant_float.c) ------------------------------------------ */
 
-enum qs_fp_elem { QS_FP_E4M3 = 0, QS_FP_E5M2, QS_FP_E3M2, QS_FP_E2M3, QS_FP_E2M1, QS_FP_ELEM_COUNT };
+enum qs_fp_elem {
+    QS_FP_E4M3 = 0,
+    QS_FP_E5M2,
+    QS_FP_E3M2,
+    QS_FP_E2M3,
+    QS_FP_E2M1,
+    QS_FP_ELEM_COUNT
+};
 
 typedef struct qs_fp_format {
-    const char *name;          /* "e4m3", ... */
-    int bits, ebits, mbits;    /* 1 + ebits + mbits = bits */
-    int bias;                  /* 2^(ebits-1) - 1 */
-    int emax;                  /* unbiased exponent of the largest normal */
+    const char *name;       /* "e4m3", ... */
+    int bits, ebits, mbits; /* 1 + ebits + mbits = bits */
+    int bias;               /* 2^(ebits-1) - 1 */
+    int emax;               /* unbiased exponent of the largest normal */
     float max_normal, min_normal, min_subnormal;
 } qs_fp_format;
 
@@ -289,7 +296,7 @@ int qs_quant_fake_ref(float *out, const float *x, int rows, int cols, const qs_q
  *   core   := 'per-tensor' | 'per-channel' | 'per-token' | 'g' N (N >= 1)
  *           | 'symmetric' | 'affine' | 'absmax' | 'mse' | 'percentile:' P  (0 < P <= 100)
  *           | 'static' | 'dynamic' | 'fp32-scales' | 'fp16-scales'
- *           | 'sites:' site { ',' site } | 'layers:' L { ',' L }
+ *           | 'sites:' site { ',' site } | 'layers:' list   (sites.h: "all" or e.g. 0,2-4)
  *           | format
  *   format := 'fp8_e4m3' | 'fp8_e5m2' | 'mxfp8' | 'mxfp8_e5m2' | 'mxfp6_e3m2' | 'mxfp6_e2m3'
  *           | 'mxfp4' | 'nvfp4'          (a scheme, like symmetric/affine; see above)
@@ -327,7 +334,8 @@ int qs_quant_fake_ref(float *out, const float *x, int rows, int cols, const qs_q
  *   the caller (qs_quant_io.ranges_in takes any per-group ranges).
  *   sites: the capture sites whose activations are quantized (default: the four linear
  *   inputs attn_in, attn_o_in, ffn_in, ffn_down_in). layers: the layers quantized on that
- *   side (default all); sorted and de-duplicated.
+ *   side (default all); sorted and de-duplicated, printed with runs of three or more as
+ *   A-B ("layers:0,2-4").
  *
  * Defaults: weights per-channel symmetric absmax fp16 scales; activations per-token
  * dynamic symmetric absmax fp16 scales. A format's element width must equal the side's
@@ -339,12 +347,12 @@ int qs_quant_fake_ref(float *out, const float *x, int rows, int cols, const qs_q
  * format, granularity, scheme (affine), clip, static, scales, sites, layers; a property
  * equal to its default is omitted, except that a name always states one granularity: when
  * no side's granularity differs from its default, that of the activations (if quantized
- * and not in a block format, else the weights, likewise) is printed. A word is printed unprefixed when the unprefixed word would set
- * exactly the sides that need it. So "W4A16 g128", "W8A8 per-token", "W8A8 per-tensor",
- * "W4A8 g64 mse", "W6A16 per-channel affine", "W16A8 per-token percentile:99.9",
- * "W4A4 mxfp4", "W4A16 nvfp4" and "W16A8 fp8_e4m3 per-token" print as written, and "W8A8"
- * prints as "W8A8 per-token". The cache part follows, in the same order and always with its
- * granularity: "W4A16 g128 KV4 per-token", "W16A16 KV4 per-channel-k", "W16A16 KV4 mxfp4". */
+ * and not in a block format, else the weights, likewise) is printed. A word is printed unprefixed
+ * when the unprefixed word would set exactly the sides that need it. So "W4A16 g128", "W8A8
+ * per-token", "W8A8 per-tensor", "W4A8 g64 mse", "W6A16 per-channel affine", "W16A8 per-token
+ * percentile:99.9", "W4A4 mxfp4", "W4A16 nvfp4" and "W16A8 fp8_e4m3 per-token" print as written,
+ * and "W8A8" prints as "W8A8 per-token". The cache part follows, in the same order and always with
+ * its granularity: "W4A16 g128 KV4 per-token", "W16A16 KV4 per-channel-k", "W16A16 KV4 mxfp4". */
 
 #define QS_QUANT_MAX_LAYERS 256
 

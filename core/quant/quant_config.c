@@ -171,24 +171,13 @@ static int parse_wa(const parse_ctx *p, const char *w, int *wbits, int *abits) {
     return QS_OK;
 }
 
+/* layers: in the one layer-list grammar (sites.h), bounded by the config's own storage */
 static int parse_layers(const parse_ctx *p, const char *list, qs_quant_side *s) {
-    int n = 0;
-    const char *q = list;
-    while (1) {
-        if (!isdigit((unsigned char)*q)) return bad(p, "bad layer list");
-        long v = 0;
-        while (isdigit((unsigned char)*q) && v <= 1000000) v = v * 10 + (*q++ - '0');
-        if (v > 1000000) return bad(p, "layer number too large");
-        if (n == QS_QUANT_MAX_LAYERS) return bad(p, "too many layers");
-        s->layers[n++] = (int)v;
-        if (!*q) break;
-        if (*q++ != ',') return bad(p, "bad layer list");
+    if (qs_layer_list_parse(list, QS_LAYER_MAX, s->layers, QS_QUANT_MAX_LAYERS, &s->n_layers)) {
+        char why[128];
+        snprintf(why, sizeof why, "%s", qs_error_message());
+        return bad(p, why);
     }
-    qsort(s->layers, (size_t)n, sizeof s->layers[0], cmp_int);
-    int m = 0;
-    for (int i = 0; i < n; i++)
-        if (m == 0 || s->layers[i] != s->layers[m - 1]) s->layers[m++] = s->layers[i];
-    s->n_layers = m;
     return QS_OK;
 }
 
@@ -302,8 +291,9 @@ static int kv_word(const parse_ctx *p, qs_quant_kv *kv, const char *word, kv_sta
     case K_FP32:
     case K_FP16:
     case K_FORMAT: break;
-    default: return bad(p, "not a KV-cache word (the cache takes granularity, scheme, format, "
-                           "absmax/percentile and scales words)");
+    default:
+        return bad(p, "not a KV-cache word (the cache takes granularity, scheme, format, "
+                      "absmax/percentile and scales words)");
     }
     for (int t = KV_K; t <= KV_V; t++) {
         if (!(targets & (1 << t))) continue;
@@ -341,8 +331,9 @@ static int kv_finish(const parse_ctx *p, qs_quant_kv *kv, const kv_state *st) {
                                 "config '%s'",
                                 st->set_by[t][P_SCHEME], tr->fixed_bits, sp->bits, p->name);
         if (tr->fixed_scales && sp->fp32_scales)
-            return qs_error_set(QS_ERR_ARG, "'%s' conflicts with '%s' (its scales are fixed) in "
-                                            "config '%s'",
+            return qs_error_set(QS_ERR_ARG,
+                                "'%s' conflicts with '%s' (its scales are fixed) in "
+                                "config '%s'",
                                 st->set_by[t][P_SCALES], st->set_by[t][P_SCHEME], p->name);
         int rc = qs_quant_spec_validate(sp);
         if (rc) return qs_error_prefix(rc, "KV cache of config '%s'", p->name);
@@ -458,8 +449,9 @@ static int parse(qs_quant_config *c, const char *name) {
                                 set_by[side][P_SCHEME], t->fixed_bits,
                                 side == SIDE_W ? "weights" : "activations", qs->spec.bits, name);
         if (t->fixed_scales && qs->spec.fp32_scales)
-            return qs_error_set(QS_ERR_ARG, "'%s' conflicts with '%s' (its scales are fixed) in "
-                                            "config '%s'",
+            return qs_error_set(QS_ERR_ARG,
+                                "'%s' conflicts with '%s' (its scales are fixed) in "
+                                "config '%s'",
                                 set_by[side][P_SCALES], set_by[side][P_SCHEME], name);
     }
     /* range searches need the data beforehand: mse on activations means static scales */
@@ -509,7 +501,8 @@ static int word_for(char *w, size_t n, const qs_quant_side *s, int side, enum pr
         break;
     }
     case P_SCHEME:
-        if (sp->scheme != QS_QUANT_SYMMETRIC) snprintf(w, n, "%s", qs_quant_scheme_name(sp->scheme));
+        if (sp->scheme != QS_QUANT_SYMMETRIC)
+            snprintf(w, n, "%s", qs_quant_scheme_name(sp->scheme));
         break;
     case P_CLIP:
         if (sp->clip == QS_QUANT_MSE)
@@ -536,9 +529,8 @@ static int word_for(char *w, size_t n, const qs_quant_side *s, int side, enum pr
     case P_LAYERS:
         if (s->n_layers > 0) {
             size_t len = (size_t)snprintf(w, n, "layers:");
-            for (int i = 0; i < s->n_layers && len < n; i++)
-                len += (size_t)snprintf(w + len, n - len, "%s%d", i ? "," : "", s->layers[i]);
             if (len >= n) return qs_error_set(QS_ERR_ARG, "layer list too long to print");
+            return qs_layer_list_format(w + len, n - len, s->layers, s->n_layers);
         }
         break;
     default: break;
@@ -567,7 +559,8 @@ static void kv_word_for(char *w, size_t n, const qs_quant_spec *sp, enum prop pr
             snprintf(w, n, "per-tensor");
         break;
     case P_SCHEME:
-        if (sp->scheme != QS_QUANT_SYMMETRIC) snprintf(w, n, "%s", qs_quant_scheme_name(sp->scheme));
+        if (sp->scheme != QS_QUANT_SYMMETRIC)
+            snprintf(w, n, "%s", qs_quant_scheme_name(sp->scheme));
         break;
     case P_CLIP:
         if (sp->clip == QS_QUANT_PERCENTILE) snprintf(w, n, "percentile:%.15g", sp->percentile);
@@ -606,8 +599,7 @@ static int format_kv(char *out, size_t cap, size_t *len, const qs_quant_kv *kv) 
         else if (strcmp(wk, wv) == 0) {
             if (wk[0]) snprintf(part, sizeof part, " %s", wk);
         } else
-            snprintf(part, sizeof part, "%s%s%s%s", wk[0] ? " k:" : "", wk, wv[0] ? " v:" : "",
-                     wv);
+            snprintf(part, sizeof part, "%s%s%s%s", wk[0] ? " k:" : "", wk, wv[0] ? " v:" : "", wv);
         *len += (size_t)snprintf(out + *len, *len < cap ? cap - *len : 0, "%s", part);
     }
     if (*len >= cap) return qs_error_set(QS_ERR_ARG, "config name too long");

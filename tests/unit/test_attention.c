@@ -21,7 +21,7 @@ static double ent(const double *p, int n) {
 static void test_hand(void) {
     enum { T = 4 };
     /* (T, P) causal rows; row 0 attends only to itself */
-    static const float p[T * T] = {1,   0,   0,   0,   0.8f, 0.2f, 0,    0,
+    static const float p[T * T] = {1,    0,    0,    0, 0.8f, 0.2f, 0,    0,
                                    0.6f, 0.2f, 0.2f, 0, 0.7f, 0.1f, 0.1f, 0.1f};
     static const float mx[T] = {1.5f, 2.0f, 9.0f, -1.0f};
     static const int tokens[T] = {1, 5, 1, 7}; /* BOS (id 1) at 0 and 2 */

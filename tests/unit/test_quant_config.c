@@ -140,11 +140,20 @@ static void expect_error(const char *name, const char *msg) {
 
 static void test_formats(void) {
     static const char *const same[] = {
-        "W4A4 mxfp4",          "W4A16 nvfp4",          "W16A8 fp8_e4m3 per-token",
-        "W8A8 fp8_e5m2 per-token", "W8A8 mxfp8",       "W6A6 mxfp6_e3m2",
-        "W6A16 mxfp6_e2m3",    "W8A16 mxfp8_e5m2",     "W4A4 mxfp4 g64",
-        "W4A4 mxfp4 per-channel", "W4A8 w:mxfp4 a:fp8_e4m3 per-token",
-        "W8A8 fp8_e4m3 per-tensor", "W16A4 nvfp4 mse", "W8A16 fp8_e4m3 g128 fp32-scales",
+        "W4A4 mxfp4",
+        "W4A16 nvfp4",
+        "W16A8 fp8_e4m3 per-token",
+        "W8A8 fp8_e5m2 per-token",
+        "W8A8 mxfp8",
+        "W6A6 mxfp6_e3m2",
+        "W6A16 mxfp6_e2m3",
+        "W8A16 mxfp8_e5m2",
+        "W4A4 mxfp4 g64",
+        "W4A4 mxfp4 per-channel",
+        "W4A8 w:mxfp4 a:fp8_e4m3 per-token",
+        "W8A8 fp8_e4m3 per-tensor",
+        "W16A4 nvfp4 mse",
+        "W8A16 fp8_e4m3 g128 fp32-scales",
     };
     for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) round_trip(same[i], same[i]);
     round_trip("W16A8 per-token fp8_e4m3", "W16A8 fp8_e4m3 per-token");
@@ -167,10 +176,17 @@ static void test_formats(void) {
 
 static void test_kv(void) {
     static const char *const same[] = {
-        "W4A16 g128 KV4 per-token",   "W16A16 KV8 per-token",       "W16A16 KV4 per-channel-k",
-        "W16A16 KV4 mxfp4",           "W16A16 KV4 nvfp4",           "W16A16 KV8 fp8_e4m3 per-token",
-        "W8A8 per-token KV4 g32",     "W16A16 KV4 per-channel",     "W16A16 KV4 per-token affine",
-        "W16A16 KV4 k:per-channel v:g8", "W16A16 KV8 per-token percentile:99.9",
+        "W4A16 g128 KV4 per-token",
+        "W16A16 KV8 per-token",
+        "W16A16 KV4 per-channel-k",
+        "W16A16 KV4 mxfp4",
+        "W16A16 KV4 nvfp4",
+        "W16A16 KV8 fp8_e4m3 per-token",
+        "W8A8 per-token KV4 g32",
+        "W16A16 KV4 per-channel",
+        "W16A16 KV4 per-token affine",
+        "W16A16 KV4 k:per-channel v:g8",
+        "W16A16 KV8 per-token percentile:99.9",
         "W16A16 KV4 k:mxfp4 per-token",
     };
     for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) round_trip(same[i], same[i]);

@@ -10,6 +10,9 @@
 #include "fp16.h"
 #include "quant.h"
 
+/* Named tolerances */
+#define MAX_HAND_ERROR 1e-12 /* closed forms in double */
+
 static int same_bits(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; }
 
 static void test_fp16(void) {
@@ -86,7 +89,7 @@ static void test_symmetric(void) {
     t->grid(&g, -3.0f, 2.0f, 2, 1, 0.0f); /* t = max(3, 2) = 3, qmax 1 */
     CHECK(g.scale == 3.0f && g.qlo == -1.0f && g.qhi == 1.0f);
     /* clipping counts values whose rounded code leaves the grid */
-    t->grid(&g, -1.0f, 1.0f, 8, 1, 0.0f);           /* s = 1/127 */
+    t->grid(&g, -1.0f, 1.0f, 8, 1, 0.0f);     /* s = 1/127 */
     float xc[4] = {2.0f, -1.5f, 1.0f, 1.01f}; /* 1.01·127 = 128.3: clipped */
     float yc[4];
     CHECK(t->fake(yc, NULL, xc, 4, &g) == 3);
@@ -201,7 +204,7 @@ static void test_bits(void) {
     CHECK(qs_quant_n_scales(&sp, 4096, 4096) == 4096L * 32);
     /* a short last group still costs a whole scale: C = 172, G = 128 -> 2 scales per row */
     CHECK(qs_quant_n_scales(&sp, 3, 172) == 6);
-    CHECK_NEAR(qs_quant_bits_per_value(&sp, 3, 172), 4.0 + 2 * 16.0 / 172, 1e-12);
+    CHECK_NEAR(qs_quant_bits_per_value(&sp, 3, 172), 4.0 + 2 * 16.0 / 172, MAX_HAND_ERROR);
     sp.group = 32;
     CHECK(qs_quant_n_scales(&sp, 3, 172) == 18); /* ceil(172/32) = 6 */
     /* affine adds a b-bit zero-point: 4 + (16 + 4)/128 */
