@@ -149,6 +149,7 @@ int qs__model_index_weights(qs_model *m, const char *stored_type) {
 
 void qs_model_free(qs_model *m) {
     if (!m) return;
+    if (m->online.release) m->online.release(m->online.user);
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     free(m->tensors);
