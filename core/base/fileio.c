@@ -41,7 +41,7 @@ int qs_file_map(const char *path, void **map, size_t *size) {
     int fd;
     int rc = open_regular(path, &fd, size);
     if (rc) return rc;
-    void *p = mmap(NULL, *size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    void *p = mmap(NULL, *size, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
     close(fd);
     if (p == MAP_FAILED) return qs_error_set(QS_ERR_IO, "%s: cannot mmap: %s", path, strerror(e));

@@ -4,9 +4,9 @@
 
 #include <stddef.h>
 
-/* Maps a regular file privately (copy-on-write: the model may be edited in memory, e.g. by
- * planting, without touching the file). Refuses missing files, directories and empty files.
- * On success *map and *size describe the mapping; release with munmap. */
+/* Maps a regular file read-only: a model's weights are read from it in place and never
+ * written through it (an edit makes a copy first). Refuses missing files, directories and
+ * empty files. On success *map and *size describe the mapping; release with munmap. */
 int qs_file_map(const char *path, void **map, size_t *size);
 
 /* Reads a whole regular file into a malloc'd buffer with a NUL byte appended (not counted

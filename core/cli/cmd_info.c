@@ -33,8 +33,8 @@ int qs_cmd_info(int argc, char **argv) {
     /* distinct stored types, e.g. "F32" or "F32,F16,Q4_0" */
     char types[128] = "";
     for (int i = 0; i < m->n_tensors; i++) {
-        const char *t = m->tensors[i].stored_type;
-        char needle[20];
+        const char *t = m->tensors[i]->stored_type;
+        char needle[40];
         snprintf(needle, sizeof needle, ",%s,", t);
         char hay[132];
         snprintf(hay, sizeof hay, ",%s,", types);
@@ -71,10 +71,10 @@ int qs_cmd_info(int argc, char **argv) {
             cJSON *arr = cJSON_AddArrayToObject(o, "tensors");
             for (int i = 0; i < m->n_tensors; i++) {
                 cJSON *t = cJSON_CreateObject();
-                cJSON_AddStringToObject(t, "name", m->tensors[i].name);
-                cJSON_AddNumberToObject(t, "rows", (double)m->tensors[i].rows);
-                cJSON_AddNumberToObject(t, "cols", (double)m->tensors[i].cols);
-                cJSON_AddStringToObject(t, "stored_type", m->tensors[i].stored_type);
+                cJSON_AddStringToObject(t, "name", m->tensors[i]->name);
+                cJSON_AddNumberToObject(t, "rows", (double)m->tensors[i]->rows);
+                cJSON_AddNumberToObject(t, "cols", (double)m->tensors[i]->cols);
+                cJSON_AddStringToObject(t, "stored_type", m->tensors[i]->stored_type);
                 cJSON_AddItemToArray(arr, t);
             }
         }
@@ -93,9 +93,9 @@ int qs_cmd_info(int argc, char **argv) {
         printf("tokenizer   %s%s%s\n", tok_kind, m->tok ? " " : "", m->tok ? m->tok->path : "");
         if (qs_cli_get(opts, QS_COUNT(opts), "tensors"))
             for (int i = 0; i < m->n_tensors; i++)
-                printf("  %-24s %8lld x %-8lld %s\n", m->tensors[i].name,
-                       (long long)m->tensors[i].rows, (long long)m->tensors[i].cols,
-                       m->tensors[i].stored_type);
+                printf("  %-24s %8lld x %-8lld %s\n", m->tensors[i]->name,
+                       (long long)m->tensors[i]->rows, (long long)m->tensors[i]->cols,
+                       m->tensors[i]->stored_type);
     }
     qs_model_free(m);
     return 0;

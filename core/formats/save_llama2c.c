@@ -44,10 +44,32 @@ static void put(writer *w, const void *p, size_t size, size_t n) {
         w->rc = qs_error_set(QS_ERR_IO, "%s: write failed: %s", w->path, strerror(errno));
 }
 
+/* One tensor as f32, expanded a block of rows at a time: the model's memory grows by one
+ * block, whatever the tensor's size or stored type. */
+static void put_tensor(writer *w, const qs_tensor *t) {
+    if (w->rc) return;
+    if (t->f32) {
+        put(w, t->f32, sizeof(float), (size_t)qs_tensor_numel(t));
+        return;
+    }
+    int64_t block = t->cols >= (1 << 20) ? 1 : (1 << 20) / t->cols;
+    float *buf = malloc((size_t)block * (size_t)t->cols * sizeof *buf);
+    if (!buf) {
+        w->rc = qs_error_set(QS_ERR_NOMEM, "%s: out of memory writing %s", w->path, t->name);
+        return;
+    }
+    for (int64_t r0 = 0; r0 < t->rows && !w->rc; r0 += block) {
+        int64_t n = t->rows - r0 < block ? t->rows - r0 : block;
+        qs_tensor_rows(buf, t, r0, n);
+        put(w, buf, sizeof(float), (size_t)(n * t->cols));
+    }
+    free(buf);
+}
+
 /* One array of every layer, read through the field at offset off of qs_layer_weights. */
-static void put_layers(writer *w, const qs_model *m, size_t off, size_t n) {
+static void put_layers(writer *w, const qs_model *m, size_t off) {
     for (int l = 0; l < m->cfg.n_layers; l++)
-        put(w, *(float *const *)((const char *)&m->w.layers[l] + off), sizeof(float), n);
+        put_tensor(w, *(const qs_tensor *const *)((const char *)&m->w.layers[l] + off));
 }
 
 /* RoPE tables as llama2.c's export writes them: angle t · theta^(-2i/head_dim). */
@@ -96,27 +118,25 @@ int qs_llama2c_save(const qs_model *m, const char *path) {
         free(tmp);
         return rc;
     }
-    size_t D = c->dim, H = c->hidden_dim, V = c->vocab_size;
-    size_t K = (size_t)c->n_kv_heads * c->head_dim;
     int32_t hdr[7] = {c->dim,        c->hidden_dim,
                       c->n_layers,   c->n_heads,
                       c->n_kv_heads, c->tied_classifier ? c->vocab_size : -c->vocab_size,
                       c->seq_len};
     put(&w, hdr, sizeof hdr, 1);
-    put(&w, m->w.token_embd, sizeof(float), V * D);
-    put_layers(&w, m, LW(attn_norm), D);
-    put_layers(&w, m, LW(wq), D * D);
-    put_layers(&w, m, LW(wk), K * D);
-    put_layers(&w, m, LW(wv), K * D);
-    put_layers(&w, m, LW(wo), D * D);
-    put_layers(&w, m, LW(ffn_norm), D);
-    put_layers(&w, m, LW(w_gate), H * D);
-    put_layers(&w, m, LW(w_down), D * H);
-    put_layers(&w, m, LW(w_up), H * D);
-    put(&w, m->w.output_norm, sizeof(float), D);
+    put_tensor(&w, m->w.token_embd);
+    put_layers(&w, m, LW(attn_norm));
+    put_layers(&w, m, LW(wq));
+    put_layers(&w, m, LW(wk));
+    put_layers(&w, m, LW(wv));
+    put_layers(&w, m, LW(wo));
+    put_layers(&w, m, LW(ffn_norm));
+    put_layers(&w, m, LW(w_gate));
+    put_layers(&w, m, LW(w_down));
+    put_layers(&w, m, LW(w_up));
+    put_tensor(&w, m->w.output_norm);
     put_freqs(&w, c, 0);
     put_freqs(&w, c, 1);
-    if (!c->tied_classifier) put(&w, m->w.output, sizeof(float), V * D);
+    if (!c->tied_classifier) put_tensor(&w, m->w.output);
     rc = w.rc;
     if (rc == QS_OK && (fflush(w.f) != 0 || fsync(fileno(w.f)) != 0))
         rc = qs_error_set(QS_ERR_IO, "%s: write failed: %s", path, strerror(errno));

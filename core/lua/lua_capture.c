@@ -16,7 +16,8 @@
  *            sequence_fraction, shared_layers}, ...}
  *   qs.outlier_tokens(prof) -> {{site, layer, window, position, token_id, channel, value, ratio},
  * ...} m:plant{{site=, layer= (number or "all"), channel=, scale=}, ...} -> a new model whose
- *       full-precision function is unchanged (plant.h)
+ *       full-precision function is unchanged (plant.h): a twin that shares every tensor the
+ *       plants do not touch
  *   m:save(path) writes a llama2.c checkpoint. */
 #include <lauxlib.h>
 #include <stdio.h>
@@ -354,15 +355,12 @@ static int model_plant(lua_State *L) {
             return qs__lua_fail(L, "m:plant");
         lua_pop(L, 1);
     }
-    /* the copy borrows the original's tokenizer; its user value keeps the original alive */
-    qs_lua_model *u = lua_newuserdatauv(L, sizeof *u, 1);
+    /* a twin: it shares every tensor the plants leave alone, and the tokenizer, and keeps
+     * the original alive (model.h) */
+    qs_lua_model *u = lua_newuserdatauv(L, sizeof *u, 0);
     u->m = NULL;
     luaL_setmetatable(L, QS_LUA_MODEL);
-    lua_pushvalue(L, 1);
-    lua_setiuservalue(L, -2, 1);
-    if (qs_model_clone(&u->m, m)) return qs__lua_fail(L, "m:plant");
-    u->m->tok = m->tok;
-    u->m->tok_borrowed = 1;
+    if (qs_model_twin(&u->m, m)) return qs__lua_fail(L, "m:plant");
     if (qs_plant_apply(u->m, sp, n)) return qs__lua_fail(L, "m:plant");
     return 1;
 }

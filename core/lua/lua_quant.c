@@ -151,9 +151,15 @@ static int model_quantize_tensor(lua_State *L) {
     qs_quant_config c;
     const qs_quant_side *side;
     parse_spec(L, luaL_checkstring(L, 3), &c, &side);
-    qs_tensor *t = qs_model_tensor(m, name);
+    const qs_tensor *t = qs_model_tensor(m, name);
     if (!t) return luaL_error(L, "m:quantize_tensor: no tensor '%s' (see m:info().tensors)", name);
-    quantize_push(L, t->data, (int)t->rows, (int)t->cols, &side->spec, 0);
+    const float *x = t->f32;
+    if (!x) { /* expanded into a buffer the GC owns, so an error below leaks nothing */
+        float *buf = lua_newuserdatauv(L, (size_t)qs_tensor_numel(t) * sizeof *buf, 0);
+        qs_tensor_rows(buf, t, 0, t->rows);
+        x = buf;
+    }
+    quantize_push(L, x, (int)t->rows, (int)t->cols, &side->spec, 0);
     qs__lua_set_str(L, "tensor", name);
     return 1;
 }

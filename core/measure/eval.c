@@ -23,14 +23,12 @@ int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg,
     qs_actq a;
     if ((rc = qs_actq_init(&a, &m->cfg, &cfg->a, site_mask))) return rc;
     double t0 = qs_now();
-    /* weights: offline, on a copy */
+    /* weights: offline, into a twin that shares every other tensor with m */
     qs_model *qm = NULL;
-    if (cfg->w.spec.bits != QS_QUANT_BITS_NONE) {
-        if ((rc = qs_model_clone(&qm, m))) return rc;
-        if ((rc = qs_wquant_apply(qm, &cfg->w, site_mask, &out->w))) {
-            qs_model_free(qm);
-            return rc;
-        }
+    if (cfg->w.spec.bits != QS_QUANT_BITS_NONE &&
+        (rc = qs_wquant_twin(&qm, m, &cfg->w, site_mask, &out->w))) {
+        qs_actq_free(&a);
+        return rc;
     }
     const qs_model *run = qm ? qm : m;
     int act = cfg->a.spec.bits != QS_QUANT_BITS_NONE;

@@ -1,7 +1,8 @@
 /* Quantized evaluation: the full-precision model and its quantized twin run on the same
  * windows in one pass, and every scored position feeds perplexity and KL statistics
  * (kld.h). The asymmetry of the field is explicit here:
- *  - weights are quantized offline, once, on a copy (wquant.h), with any clip search;
+ *  - weights are quantized offline, once, into packed tensors of a twin that shares every
+ *    other tensor with the model (weight_quant.h), with any clip search;
  *  - activations are quantized online, inside each forward pass, through the capture hook
  *    at the linear-input sites, from cheap statistics: the current window's absmax (or
  *    percentile) — dynamic — or ranges calibrated beforehand on calibration windows —

@@ -297,47 +297,8 @@ void qs_dequant_iq4_xs_ref(float *y, const uint8_t *x, int64_t nb) {
     }
 }
 
-/* ---- traits ---- */
-
-static const qs_ggml_type_traits traits[QS_GGML_TYPE_COUNT] = {
-    [QS_GGML_F32] = {"F32", 1, 4, qs_dequant_f32_ref},
-    [QS_GGML_F16] = {"F16", 1, 2, qs_dequant_f16_ref},
-    [QS_GGML_Q4_0] = {"Q4_0", 32, 18, qs_dequant_q4_0_ref},
-    [QS_GGML_Q4_1] = {"Q4_1", 32, 20, qs_dequant_q4_1_ref},
-    [QS_GGML_Q5_0] = {"Q5_0", 32, 22, qs_dequant_q5_0_ref},
-    [QS_GGML_Q5_1] = {"Q5_1", 32, 24, qs_dequant_q5_1_ref},
-    [QS_GGML_Q8_0] = {"Q8_0", 32, 34, qs_dequant_q8_0_ref},
-    [QS_GGML_Q8_1] = {"Q8_1", 32, 36, qs_dequant_q8_1_ref},
-    [QS_GGML_Q2_K] = {"Q2_K", 256, 84, qs_dequant_q2_k_ref},
-    [QS_GGML_Q3_K] = {"Q3_K", 256, 110, qs_dequant_q3_k_ref},
-    [QS_GGML_Q4_K] = {"Q4_K", 256, 144, qs_dequant_q4_k_ref},
-    [QS_GGML_Q5_K] = {"Q5_K", 256, 176, qs_dequant_q5_k_ref},
-    [QS_GGML_Q6_K] = {"Q6_K", 256, 210, qs_dequant_q6_k_ref},
-    [QS_GGML_Q8_K] = {"Q8_K", 256, 292, qs_dequant_q8_k_ref},
-    /* the IQ grids (IQ1/2/3) need large lookup tables; known sizes, no dequantizer */
-    [QS_GGML_IQ2_XXS] = {"IQ2_XXS", 256, 66, NULL},
-    [QS_GGML_IQ2_XS] = {"IQ2_XS", 256, 74, NULL},
-    [QS_GGML_IQ3_XXS] = {"IQ3_XXS", 256, 98, NULL},
-    [QS_GGML_IQ1_S] = {"IQ1_S", 256, 50, NULL},
-    [QS_GGML_IQ4_NL] = {"IQ4_NL", 32, 18, qs_dequant_iq4_nl_ref},
-    [QS_GGML_IQ3_S] = {"IQ3_S", 256, 110, NULL},
-    [QS_GGML_IQ2_S] = {"IQ2_S", 256, 82, NULL},
-    [QS_GGML_IQ4_XS] = {"IQ4_XS", 256, 136, qs_dequant_iq4_xs_ref},
-    [QS_GGML_I8] = {"I8", 1, 1, qs_dequant_i8_ref},
-    [QS_GGML_I16] = {"I16", 1, 2, qs_dequant_i16_ref},
-    [QS_GGML_I32] = {"I32", 1, 4, qs_dequant_i32_ref},
-    [QS_GGML_I64] = {"I64", 1, 8, NULL},
-    [QS_GGML_F64] = {"F64", 1, 8, qs_dequant_f64_ref},
-    [QS_GGML_IQ1_M] = {"IQ1_M", 256, 56, NULL},
-    [QS_GGML_BF16] = {"BF16", 1, 2, qs_dequant_bf16_ref},
-    [QS_GGML_TQ1_0] = {"TQ1_0", 256, 54, NULL},
-    [QS_GGML_TQ2_0] = {"TQ2_0", 256, 66, NULL},
-    [QS_GGML_MXFP4] = {"MXFP4", 32, 17, NULL},
-};
-
 const qs_ggml_type_traits *qs_ggml_type_traits_get(uint32_t type) {
-    if (type >= QS_GGML_TYPE_COUNT || traits[type].name == NULL) return NULL;
-    return &traits[type];
+    return type < QS_GGML_TYPE_COUNT ? qs_dtype_traits_get(type) : NULL;
 }
 
 const char *qs_ggml_type_name(uint32_t type) {

@@ -1,8 +1,9 @@
 /* ggml tensor types as stored in GGUF files, and their dequantization to float32.
  *
- * A traits table (name, block size, block bytes, dequantizer) describes every type id that
- * ggml has defined, so the GGUF parser can size any tensor and name any type, while only
- * the types with a dequantizer can be loaded. Every dequantizer is a plain scalar reference
+ * The storage-type table (dtype.h: name, block size, block bytes, dequantizer) describes
+ * every type id that ggml has defined, so the GGUF parser can size any tensor and name any
+ * type, while only the types with a dequantizer can be loaded. Every dequantizer is a plain scalar
+ * reference
  * (`_ref`) that turns n_blocks consecutive blocks into n_blocks·block_size floats; block
  * layouts follow ggml's public definitions (ggml-common.h). Multi-byte fields are read
  * little-endian byte by byte, so blocks need no alignment.
@@ -12,6 +13,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "dtype.h"
 
 enum qs_ggml_type {
     QS_GGML_F32 = 0,
@@ -52,17 +55,11 @@ enum qs_ggml_type {
     QS_GGML_TYPE_COUNT
 };
 
-/* y[0 .. n_blocks·block_size) ← the n_blocks blocks at x. */
-typedef void (*qs_dequant_fn)(float *y, const uint8_t *x, int64_t n_blocks);
+/* A ggml type's entry of the storage-type table (dtype.h): name as ggml spells it, block
+ * size and bytes, dequant NULL for a known type that qscope cannot dequantize. */
+typedef qs_dtype_traits qs_ggml_type_traits;
 
-typedef struct qs_ggml_type_traits {
-    const char *name;      /* "F32", "Q4_K", ... as ggml spells it */
-    int block_size;        /* values per block */
-    int type_size;         /* bytes per block */
-    qs_dequant_fn dequant; /* NULL: known type that qscope cannot dequantize */
-} qs_ggml_type_traits;
-
-/* Traits of a type id; NULL for an id ggml never defined (or has removed). */
+/* Traits of a ggml type id; NULL for an id ggml never defined (or has removed). */
 const qs_ggml_type_traits *qs_ggml_type_traits_get(uint32_t type);
 /* Name of a type id, or "?" for an unknown id. */
 const char *qs_ggml_type_name(uint32_t type);

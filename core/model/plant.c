@@ -115,37 +115,60 @@ static void scale_row(float *w, int cols, int r, float f) {
     for (int j = 0; j < cols; j++) w[(size_t)r * cols + j] *= f;
 }
 
-static void plant_layer(qs_model *m, int l, int site, int c, double k) {
+/* A writable f32 copy of a tensor m uses (tensor-level copy on write: model.h). */
+#define OWN(var, t)                               \
+    float *var = qs_model_tensor_f32_own(m, (t)); \
+    if (!var) return qs_error_prefix(QS_ERR_NOMEM, "plant");
+
+static int plant_layer(qs_model *m, int l, int site, int c, double k) {
     const qs_config *cf = &m->cfg;
-    qs_layer_weights *w = &m->w.layers[l];
+    const qs_layer_weights *w = &m->w.layers[l];
     int D = cf->dim, H = cf->hidden_dim, hd = cf->head_dim;
     int Q = cf->n_heads * hd, K = cf->n_kv_heads * hd;
     float up = (float)k, down = (float)(1.0 / k);
     switch (site) {
-    case QS_SITE_ATTN_IN:
-        w->attn_norm[c] *= up;
-        scale_col(w->wq, Q, D, c, down);
-        scale_col(w->wk, K, D, c, down);
-        scale_col(w->wv, K, D, c, down);
+    case QS_SITE_ATTN_IN: {
+        OWN(norm, w->attn_norm);
+        OWN(wq, w->wq);
+        OWN(wk, w->wk);
+        OWN(wv, w->wv);
+        norm[c] *= up;
+        scale_col(wq, Q, D, c, down);
+        scale_col(wk, K, D, c, down);
+        scale_col(wv, K, D, c, down);
         break;
-    case QS_SITE_FFN_IN:
-        w->ffn_norm[c] *= up;
-        scale_col(w->w_gate, H, D, c, down);
-        scale_col(w->w_up, H, D, c, down);
+    }
+    case QS_SITE_FFN_IN: {
+        OWN(norm, w->ffn_norm);
+        OWN(gate, w->w_gate);
+        OWN(wup, w->w_up);
+        norm[c] *= up;
+        scale_col(gate, H, D, c, down);
+        scale_col(wup, H, D, c, down);
         break;
-    case QS_SITE_FFN_DOWN_IN:
-        scale_row(w->w_up, D, c, up);
-        scale_col(w->w_down, D, H, c, down);
+    }
+    case QS_SITE_FFN_DOWN_IN: {
+        OWN(wup, w->w_up);
+        OWN(wdown, w->w_down);
+        scale_row(wup, D, c, up);
+        scale_col(wdown, D, H, c, down);
         break;
+    }
     case QS_SITE_ATTN_O_IN: {
-        scale_row(w->wv, D, c, up);
-        if (w->bv) w->bv[c] *= up;
+        OWN(wv, w->wv);
+        OWN(wo, w->wo);
+        scale_row(wv, D, c, up);
+        if (w->bv) {
+            OWN(bv, w->bv);
+            bv[c] *= up;
+        }
         int group = cf->n_heads / cf->n_kv_heads, kvh = c / hd;
         for (int h = kvh * group; h < (kvh + 1) * group; h++)
-            scale_col(w->wo, D, Q, h * hd + c % hd, down);
+            scale_col(wo, D, Q, h * hd + c % hd, down);
         break;
     }
     }
+    return QS_OK;
 }
 
 int qs_plant_apply(qs_model *m, const qs_plant_spec *specs, int n) {
@@ -157,7 +180,10 @@ int qs_plant_apply(qs_model *m, const qs_plant_spec *specs, int n) {
         const qs_plant_spec *p = &specs[i];
         int l0 = p->layer == QS_PLANT_ALL_LAYERS ? 0 : p->layer;
         int l1 = p->layer == QS_PLANT_ALL_LAYERS ? m->cfg.n_layers : p->layer + 1;
-        for (int l = l0; l < l1; l++) plant_layer(m, l, p->site, p->channel, p->scale);
+        for (int l = l0; l < l1; l++) {
+            int rc = plant_layer(m, l, p->site, p->channel, p->scale);
+            if (rc) return rc;
+        }
     }
     return QS_OK;
 }

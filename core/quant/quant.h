@@ -58,6 +58,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "packed.h" /* model/: the packed tensor layout the quantizers write */
+
 enum qs_quant_scheme { QS_QUANT_SYMMETRIC = 0, QS_QUANT_AFFINE, QS_QUANT_SCHEME_COUNT };
 enum qs_quant_gran {
     QS_QUANT_TENSOR = 0,
@@ -188,6 +190,30 @@ int qs_quant_fake(float *out, const float *x, int rows, int cols, const qs_quant
  * its outputs (out, io, report) agree with qs_quant_fake bit for bit. */
 int qs_quant_fake_ref(float *out, const float *x, int rows, int cols, const qs_quant_spec *sp,
                       const qs_quant_io *io, qs_quant_report *report);
+
+/* ---- packed output ------------------------------------------------------------------ *
+ *
+ * The quantizers write real packed tensors (packed.h): b-bit codes, fp16 (or f32) scales and
+ * b-bit zero-points, in one layout for every granularity, whose bytes are exactly the
+ * bits_per_value above. Expanding a packed tensor gives the fake-quantized matrix bit for
+ * bit. Only the weight granularities pack (tensor, row, group); per-column scales do not. */
+
+/* The packed layout of an (R, C) matrix under sp. QS_ERR_ARG for bits 16 or granularity
+ * col, naming the spec. */
+int qs_quant_packed_layout(qs_packed_layout *p, const qs_quant_spec *sp, int64_t rows,
+                           int64_t cols);
+
+/* Quantizes rows [r0, r0 + n) of a packed tensor: x (n, C) is those rows, and their codes,
+ * scales and zero-points are written into dst (qs_packed_bytes(p) bytes, zero where not yet
+ * written: rows may be packed block by block, in any order, as long as each is packed once).
+ * y (n, C), if not NULL, receives the fake-quantized values (what dst expands to). A
+ * per-tensor layout needs every row at once (r0 = 0, n = R). report as qs_quant_fake's for
+ * those rows. The fast path uses qs_quant_fake, _ref qs_quant_fake_ref: both write the same
+ * bytes. Errors: those of qs_quant_fake, QS_ERR_ARG for rows outside the layout. */
+int qs_quant_pack_rows(uint8_t *dst, const qs_packed_layout *p, int64_t r0, float *y,
+                       const float *x, int n, const qs_quant_spec *sp, qs_quant_report *report);
+int qs_quant_pack_rows_ref(uint8_t *dst, const qs_packed_layout *p, int64_t r0, float *y,
+                           const float *x, int n, const qs_quant_spec *sp, qs_quant_report *report);
 
 /* ---- config names -------------------------------------------------------------------- *
  *

@@ -1,0 +1,72 @@
+/* Storage types: how a tensor's values are held in memory, and how to expand them to f32.
+ *
+ * A tensor keeps the precision its file stored (f32, f16, bf16, the GGUF block types) or
+ * the packed integers offline weight quantization writes (packed.h). One traits table
+ * describes every type: its name, its block geometry, and the functions that expand it.
+ * The forward pass, planting, statistics and savers go through this table only, so a new
+ * type is one new entry, never a new switch.
+ *
+ * Type ids below QS_GGML_TYPE_COUNT are ggml's own (gguf_dequant.h), so a GGUF tensor's
+ * type field is its storage type as it is; qscope's packed integers are QS_DTYPE_PACKED.
+ *
+ * Expanding a tensor: `rows` turns rows [r0, r0 + n) of a tensor into n·cols floats. The
+ * block types share one implementation that calls `dequant` on each row's blocks (a row
+ * is always a whole number of blocks); packed tensors read their layout from the tensor.
+ * `rows` may take a SIMD path (core/base/cpu.h); `rows_ref` is its plain scalar twin and
+ * gives the same bits. Every expansion is exact: an f32 value is what the file's format
+ * defines, never re-rounded.
+ *
+ * For fused kernels (decoding one token at a time without expanding whole rows into
+ * memory) a type adds `matvec`: y[i] = row (r0 + i) · x for i < n, in f32 with any
+ * summation order the kernel documents. NULL means "expand the rows, then multiply". */
+#ifndef QS_DTYPE_H
+#define QS_DTYPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ggml's ids (enum qs_ggml_type in gguf_dequant.h) run below 64. */
+enum {
+    QS_DTYPE_PACKED = 64, /* qscope's packed integer codes + fp16 scales (packed.h) */
+    QS_DTYPE_COUNT
+};
+
+struct qs_tensor;
+
+/* y[0 .. n_blocks·block_size) ← the n_blocks blocks at x. */
+typedef void (*qs_dequant_fn)(float *y, const uint8_t *x, int64_t n_blocks);
+
+/* y (n, cols) ← rows [r0, r0 + n) of t, in t's stored row order (no row permutation). */
+typedef void (*qs_rows_fn)(float *y, const struct qs_tensor *t, int64_t r0, int64_t n);
+/* y[i] = row (r0 + i) of t · x (x has cols floats), i < n. */
+typedef void (*qs_matvec_fn)(float *y, const struct qs_tensor *t, const float *x, int64_t r0,
+                             int64_t n);
+
+typedef struct qs_dtype_traits {
+    const char *name;           /* "F32", "BF16", "Q4_K", "PACKED" */
+    int block_size;             /* values per block; 1 for plain types; 0: layout per tensor */
+    int type_size;              /* bytes per block; 0: layout per tensor */
+    qs_dequant_fn dequant;      /* scalar: n_blocks blocks -> floats; NULL: not expandable */
+    qs_dequant_fn dequant_fast; /* the same through the CPU's SIMD path (same bits) */
+    qs_rows_fn rows;            /* rows of a tensor, fast path; NULL: not expandable */
+    qs_rows_fn rows_ref;        /* the same, scalar reference */
+    qs_matvec_fn matvec;        /* fused row products; NULL: none yet (expand, then multiply) */
+} qs_dtype_traits;
+
+/* Traits of a storage type id; NULL for an id no format defines. Static storage. */
+const qs_dtype_traits *qs_dtype_traits_get(uint32_t type);
+/* The type's name, or "?" for an unknown id. */
+const char *qs_dtype_name(uint32_t type);
+/* 1 if tensors of this type can be expanded to f32 (the forward pass can run them). */
+int qs_dtype_expandable(uint32_t type);
+/* Bytes of one row of `cols` values of a block type; 0 if cols is not a whole number of
+ * blocks or the type has a per-tensor layout (packed). */
+size_t qs_dtype_row_bytes(uint32_t type, int64_t cols);
+
+/* Fast dequantizers (dispatched on qs_cpu_path(); bit-identical to the _ref ones). */
+void qs_dequant_f16(float *y, const uint8_t *x, int64_t n_blocks);
+void qs_dequant_bf16(float *y, const uint8_t *x, int64_t n_blocks);
+void qs_dequant_q8_0(float *y, const uint8_t *x, int64_t n_blocks);
+void qs_dequant_q4_0(float *y, const uint8_t *x, int64_t n_blocks);
+
+#endif
