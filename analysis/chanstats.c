@@ -205,7 +205,7 @@ static int validate_add(const qs_chanstats *s, const float *x, int T, int C) {
     return QS_OK;
 }
 
-/* The body of both portable adds; med (T) already holds the per-token medians. */
+/* The scalar path of both adds, after validation; med (T) holds the per-token medians. */
 static void add_window(qs_chanstats *s, const float *x, const double *med, int T) {
     const int C = s->C;
     const int nblocks = (C + QS_CHANSTATS_BLOCK - 1) / QS_CHANSTATS_BLOCK;
@@ -240,9 +240,6 @@ static uint32_t at_least_threshold(double thr) {
     return u;
 }
 
-#if QS_HAVE_AVX512
-#include <immintrin.h>
-
 /* One window's statistics per channel, (C) each, before they are merged in. */
 typedef struct window {
     double *mean, *m2, *m3, *m4, *min, *max, *absmax, *sum_abs, *sum_sq;
@@ -251,20 +248,107 @@ typedef struct window {
 
 #define WINDOW_ARRAYS 11
 
-/* a·b kept as a rounded product: GCC turns intrinsic multiply-adds into fused ones under
- * its default -ffp-contract=fast, which would round differently from add_block. */
-QS_AVX512 static inline __m512d mul_unfused(__m512d a, __m512d b) {
-    __m512d p = _mm512_mul_pd(a, b);
-    __asm__("" : "+v"(p));
-    return p;
+/* A strip kernel: channels c0 .. c0 + nch of one window, packed as xs (T, W) with W the
+ * kernel's width (lanes past nch hold zeros), into w: the same operations in the same
+ * token order as add_block on each channel, so every bit agrees with it. Returns nonzero
+ * when the strip holds a NaN or infinity. thr (T): outlier_threshold per token; thr8:
+ * at_least_threshold of the int8 threshold. */
+typedef int (*strip_fn)(window *w, const float *xs, int T, int c0, int nch, const uint32_t *thr,
+                        uint32_t thr8);
+
+#if QS_HAVE_X86_SIMD
+#include <immintrin.h>
+
+/* 8 channels: keys of |x| against the per-token thresholds (signed compares order keys,
+ * which are below 2^31), moments in two 4-lane double halves. */
+QS_TARGET_AVX2 static int strip_avx2(window *w, const float *xs, int T, int c0, int nch,
+                                     const uint32_t *thr, uint32_t thr8) {
+    const __m256i absmask = _mm256_set1_epi32(0x7fffffff);
+    const __m256i finite_max = _mm256_set1_epi32(0x7f7fffff);
+    const __m256i v8 = _mm256_set1_epi32((int)thr8 - 1); /* u >= thr8 as u > thr8 - 1 */
+    const __m256d dabs = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffll));
+    __m256d sum0 = _mm256_setzero_pd(), sum1 = sum0, sab0 = sum0, sab1 = sum0, ssq0 = sum0,
+            ssq1 = sum0;
+    __m256 mn = _mm256_set1_ps(INFINITY), mx = _mm256_set1_ps(-INFINITY),
+           amax = _mm256_setzero_ps();
+    __m256i nout = _mm256_setzero_si256(), nint8 = nout, bad = nout;
+    for (int t = 0; t < T; t++) {
+        __m256 v = _mm256_loadu_ps(xs + (size_t)t * 8);
+        __m256i u = _mm256_and_si256(_mm256_castps_si256(v), absmask);
+        __m256 a = _mm256_castsi256_ps(u);
+        bad = _mm256_or_si256(bad, _mm256_cmpgt_epi32(u, finite_max));
+        mn = _mm256_min_ps(v, mn); /* v < mn ? v : mn, as add_block */
+        mx = _mm256_max_ps(v, mx);
+        amax = _mm256_max_ps(a, amax);
+        /* compares give -1 per lane: subtracting counts */
+        nout = _mm256_sub_epi32(nout, _mm256_cmpgt_epi32(u, _mm256_set1_epi32((int)thr[t] - 1)));
+        nint8 = _mm256_sub_epi32(nint8, _mm256_cmpgt_epi32(u, v8));
+        __m256d d0 = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
+        __m256d d1 = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+        sum0 = _mm256_add_pd(sum0, d0);
+        sum1 = _mm256_add_pd(sum1, d1);
+        sab0 = _mm256_add_pd(sab0, _mm256_and_pd(d0, dabs));
+        sab1 = _mm256_add_pd(sab1, _mm256_and_pd(d1, dabs));
+        ssq0 = _mm256_add_pd(ssq0, _mm256_mul_pd(d0, d0));
+        ssq1 = _mm256_add_pd(ssq1, _mm256_mul_pd(d1, d1));
+    }
+    if (!_mm256_testz_si256(bad, bad)) return 1;
+    const __m256d nT = _mm256_set1_pd((double)T);
+    __m256d mean0 = _mm256_div_pd(sum0, nT), mean1 = _mm256_div_pd(sum1, nT);
+    __m256d m20 = _mm256_setzero_pd(), m21 = m20, m30 = m20, m31 = m20, m40 = m20, m41 = m20;
+    for (int t = 0; t < T; t++) {
+        __m256 v = _mm256_loadu_ps(xs + (size_t)t * 8);
+        __m256d d0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), mean0);
+        __m256d d1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), mean1);
+        __m256d q0 = _mm256_mul_pd(d0, d0), q1 = _mm256_mul_pd(d1, d1);
+        m20 = _mm256_add_pd(m20, q0);
+        m21 = _mm256_add_pd(m21, q1);
+        m30 = _mm256_add_pd(m30, _mm256_mul_pd(q0, d0));
+        m31 = _mm256_add_pd(m31, _mm256_mul_pd(q1, d1));
+        m40 = _mm256_add_pd(m40, _mm256_mul_pd(q0, q0));
+        m41 = _mm256_add_pd(m41, _mm256_mul_pd(q1, q1));
+    }
+    /* through lane arrays, so a short strip stores only its channels */
+    double d[6][8];
+    float f[3][8];
+    int32_t k[2][8];
+#define STORE2(i, v0, v1)               \
+    do {                                \
+        _mm256_storeu_pd(d[i], v0);     \
+        _mm256_storeu_pd(d[i] + 4, v1); \
+    } while (0)
+    STORE2(0, mean0, mean1);
+    STORE2(1, m20, m21);
+    STORE2(2, m30, m31);
+    STORE2(3, m40, m41);
+    STORE2(4, sab0, sab1);
+    STORE2(5, ssq0, ssq1);
+#undef STORE2
+    _mm256_storeu_ps(f[0], mn);
+    _mm256_storeu_ps(f[1], mx);
+    _mm256_storeu_ps(f[2], amax);
+    _mm256_storeu_si256((__m256i *)k[0], nout);
+    _mm256_storeu_si256((__m256i *)k[1], nint8);
+    for (int j = 0; j < nch; j++) {
+        int c = c0 + j;
+        w->mean[c] = d[0][j];
+        w->m2[c] = d[1][j];
+        w->m3[c] = d[2][j];
+        w->m4[c] = d[3][j];
+        w->sum_abs[c] = d[4][j];
+        w->sum_sq[c] = d[5][j];
+        w->min[c] = f[0][j];
+        w->max[c] = f[1][j];
+        w->absmax[c] = f[2][j];
+        w->n_out[c] = k[0][j];
+        w->n_int8[c] = k[1][j];
+    }
+    return 0;
 }
 
-/* 16 channels c0.. (fewer at the end) of one window: the same operations in the same token
- * order as add_block, on 16 channels at a time, so every bit agrees with it. Returns
- * nonzero when the strip holds a NaN or infinity. thr (T): outlier_threshold per token. */
-QS_AVX512 static int strip_avx512(window *w, const float *x, int T, int C, int c0,
-                                  const uint32_t *thr, uint32_t thr8) {
-    const int nch = C - c0 < 16 ? C - c0 : 16;
+/* 16 channels, masked stores. */
+QS_TARGET_AVX512 static int strip_avx512(window *w, const float *xs, int T, int c0, int nch,
+                                         const uint32_t *thr, uint32_t thr8) {
     const __mmask16 lanes = (__mmask16)(nch == 16 ? 0xffffu : (1u << nch) - 1);
     const __mmask8 lo8 = (__mmask8)(lanes & 0xff), hi8 = (__mmask8)(lanes >> 8);
     const __m512i absmask = _mm512_set1_epi32(0x7fffffff), infbits = _mm512_set1_epi32(0x7f800000);
@@ -276,7 +360,7 @@ QS_AVX512 static int strip_avx512(window *w, const float *x, int T, int C, int c
     __m512i nout = _mm512_setzero_si512(), nint8 = nout;
     __mmask16 bad = 0;
     for (int t = 0; t < T; t++) {
-        __m512 v = _mm512_maskz_loadu_ps(lanes, x + (size_t)t * C + c0);
+        __m512 v = _mm512_loadu_ps(xs + (size_t)t * 16);
         __m512i u = _mm512_and_si512(_mm512_castps_si512(v), absmask);
         __m512 a = _mm512_castsi512_ps(u);
         bad |= _mm512_cmpge_epu32_mask(u, infbits);
@@ -293,26 +377,26 @@ QS_AVX512 static int strip_avx512(window *w, const float *x, int T, int C, int c
         sum1 = _mm512_add_pd(sum1, d1);
         sab0 = _mm512_add_pd(sab0, _mm512_abs_pd(d0));
         sab1 = _mm512_add_pd(sab1, _mm512_abs_pd(d1));
-        ssq0 = _mm512_add_pd(ssq0, mul_unfused(d0, d0));
-        ssq1 = _mm512_add_pd(ssq1, mul_unfused(d1, d1));
+        ssq0 = _mm512_add_pd(ssq0, _mm512_mul_pd(d0, d0));
+        ssq1 = _mm512_add_pd(ssq1, _mm512_mul_pd(d1, d1));
     }
     if (bad) return 1;
     const __m512d nT = _mm512_set1_pd((double)T);
     __m512d mean0 = _mm512_div_pd(sum0, nT), mean1 = _mm512_div_pd(sum1, nT);
     __m512d m20 = _mm512_setzero_pd(), m21 = m20, m30 = m20, m31 = m20, m40 = m20, m41 = m20;
     for (int t = 0; t < T; t++) {
-        __m512 v = _mm512_maskz_loadu_ps(lanes, x + (size_t)t * C + c0);
+        __m512 v = _mm512_loadu_ps(xs + (size_t)t * 16);
         __m512d d0 = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), mean0);
         __m512d d1 = _mm512_sub_pd(
             _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))),
             mean1);
-        __m512d q0 = mul_unfused(d0, d0), q1 = mul_unfused(d1, d1);
+        __m512d q0 = _mm512_mul_pd(d0, d0), q1 = _mm512_mul_pd(d1, d1);
         m20 = _mm512_add_pd(m20, q0);
         m21 = _mm512_add_pd(m21, q1);
-        m30 = _mm512_add_pd(m30, mul_unfused(q0, d0));
-        m31 = _mm512_add_pd(m31, mul_unfused(q1, d1));
-        m40 = _mm512_add_pd(m40, mul_unfused(q0, q0));
-        m41 = _mm512_add_pd(m41, mul_unfused(q1, q1));
+        m30 = _mm512_add_pd(m30, _mm512_mul_pd(q0, d0));
+        m31 = _mm512_add_pd(m31, _mm512_mul_pd(q1, d1));
+        m40 = _mm512_add_pd(m40, _mm512_mul_pd(q0, q0));
+        m41 = _mm512_add_pd(m41, _mm512_mul_pd(q1, q1));
     }
 #define STORE2(arr, v0, v1)                              \
     do {                                                 \
@@ -344,6 +428,7 @@ QS_AVX512 static int strip_avx512(window *w, const float *x, int T, int C, int c
 #undef WIDEN_HI
     return 0;
 }
+#endif
 
 /* Merges a finished window into s, channel by channel: the same code as add_block's tail. */
 static void commit_window(qs_chanstats *s, const window *w, int T) {
@@ -364,37 +449,92 @@ static void commit_window(qs_chanstats *s, const window *w, int T) {
     s->n_windows++;
 }
 
-/* Window statistics into scratch, then merged only if every value was finite, so an error
- * leaves s as it was. med (T): the per-token medians. */
-static int add_window_avx512(qs_chanstats *s, const float *x, const double *med, int T) {
+/* Channels per group: a thread copies a group's columns (T, GROUP) out of the window and
+ * runs the strips on the copy. */
+#define GROUP 32
+
+/* Channels c0 .. c0 + nch (<= GROUP) of x (T, C) into buf as strips of W channels,
+ * strip-major (GROUP / W, T, W), zeros past nch. Each strip's two passes then walk
+ * contiguous memory: walking a column strip of x itself re-reads every row from far
+ * away, and with a row stride of a power of two bytes (C = 2048, 4096) all of its rows
+ * fall into a few cache sets, so the second pass found nothing left in L1 or L2 (chanstats
+ * 1.6x slower at C = 2048 than at C = 2056). */
+static void pack_group(float *buf, const float *x, int T, int C, int c0, int nch, int W) {
+    const int ns = GROUP / W;
+    if (nch == GROUP) {
+        for (int t = 0; t < T; t++) {
+            const float *src = x + (size_t)t * C + c0;
+            for (int s = 0; s < ns; s++) /* constant sizes: inlined vector moves */
+                if (W == 8)
+                    memcpy(buf + ((size_t)s * T + t) * 8, src + 8 * s, 8 * sizeof(float));
+                else
+                    memcpy(buf + ((size_t)s * T + t) * 16, src + 16 * s, 16 * sizeof(float));
+        }
+        return;
+    }
+    for (int t = 0; t < T; t++)
+        for (int s = 0; s < ns; s++) {
+            float *dst = buf + ((size_t)s * T + t) * W;
+            int n = nch - s * W;
+            n = n < 0 ? 0 : n > W ? W : n;
+            memcpy(dst, x + (size_t)t * C + c0 + s * W, sizeof(float) * (size_t)n);
+            memset(dst + n, 0, sizeof(float) * (size_t)(W - n));
+        }
+}
+
+/* Window statistics into scratch by the path's strips, then merged only if every value was
+ * finite, so an error leaves s as it was. med (T): the per-token medians. */
+static int add_window_simd(int path, qs_chanstats *s, const float *x, const double *med, int T) {
     const int C = s->C;
-    uint32_t *thr = malloc(sizeof *thr * (size_t)T);                    // (T)
-    double *block = malloc(sizeof(double) * WINDOW_ARRAYS * (size_t)C); // (11, C)
-    if (!thr || !block) {
+    strip_fn strip = NULL;
+    int W = 0;
+#if QS_HAVE_X86_SIMD
+    if (path >= QS_CPU_AVX512)
+        strip = strip_avx512, W = 16;
+    else if (path == QS_CPU_AVX2)
+        strip = strip_avx2, W = 8;
+#endif
+    QS_ASSERT(strip != NULL);
+    const int nt = omp_get_max_threads();
+    uint32_t *thr = malloc(sizeof *thr * (size_t)T);                        // (T)
+    double *block = malloc(sizeof(double) * WINDOW_ARRAYS * (size_t)C);     // (11, C)
+    float *packed = malloc(sizeof(float) * (size_t)nt * (size_t)T * GROUP); // (nt, T, GROUP)
+    if (!thr || !block || !packed) {
         free(thr);
         free(block);
+        free(packed);
         return qs_error_set(QS_ERR_NOMEM, "chanstats add: scratch for T=%d, C=%d", T, C);
     }
-    window w;
     double *d[9];
     for (int i = 0; i < 9; i++) d[i] = block + (size_t)i * C;
-    w = (window){d[0],
-                 d[1],
-                 d[2],
-                 d[3],
-                 d[4],
-                 d[5],
-                 d[6],
-                 d[7],
-                 d[8],
-                 (int64_t *)(block + 9 * (size_t)C),
-                 (int64_t *)(block + 10 * (size_t)C)};
+    window w = {d[0],
+                d[1],
+                d[2],
+                d[3],
+                d[4],
+                d[5],
+                d[6],
+                d[7],
+                d[8],
+                (int64_t *)(block + 9 * (size_t)C),
+                (int64_t *)(block + 10 * (size_t)C)};
     for (int t = 0; t < T; t++) thr[t] = outlier_threshold(med[t], s->cfg.tau);
     const uint32_t thr8 = at_least_threshold(s->cfg.int8_threshold);
-    const int nstrips = (C + 15) / 16;
+    const int ngroups = (C + GROUP - 1) / GROUP;
     int bad = 0;
-#pragma omp parallel for schedule(dynamic, 2) reduction(| : bad)
-    for (int b = 0; b < nstrips; b++) bad |= strip_avx512(&w, x, T, C, 16 * b, thr, thr8);
+#pragma omp parallel num_threads(nt) reduction(| : bad)
+    {
+        float *buf = packed + (size_t)omp_get_thread_num() * T * GROUP;
+#pragma omp for schedule(dynamic, 1)
+        for (int g = 0; g < ngroups; g++) {
+            const int c0 = g * GROUP, nch = C - c0 < GROUP ? C - c0 : GROUP;
+            pack_group(buf, x, T, C, c0, nch, W);
+            for (int j = 0; j * W < nch; j++) {
+                int n = nch - j * W < W ? nch - j * W : W;
+                bad |= strip(&w, buf + (size_t)j * T * W, T, c0 + j * W, n, thr, thr8);
+            }
+        }
+    }
     int rc = QS_OK;
     if (bad)
         rc = report_nonfinite(x, T, C);
@@ -402,9 +542,9 @@ static int add_window_avx512(qs_chanstats *s, const float *x, const double *med,
         commit_window(s, &w, T);
     free(thr);
     free(block);
+    free(packed);
     return rc;
 }
-#endif
 
 /* Scalar reference: one thread, medians by full sort, add_block as the definition. */
 int qs_chanstats_add_ref(qs_chanstats *s, const float *x, int T, int C) {
@@ -427,79 +567,55 @@ int qs_chanstats_add_ref(qs_chanstats *s, const float *x, int T, int C) {
     return QS_OK;
 }
 
-int qs_chanstats_add(qs_chanstats *s, const float *x, int T, int C) {
-#if QS_HAVE_AVX512
-    if (qs__use_avx512()) {
-        int rc = check_add_args(s, x, T, C);
-        if (rc) return rc;
-        int nt = omp_get_max_threads();
-        const size_t len = (size_t)qs__select_buf_len(C);
-        double *med = malloc(sizeof(double) * (size_t)T);             // (T)
-        uint32_t *keys = malloc(sizeof *keys * 2 * len * (size_t)nt); // (nt, 2, C + 64)
-        if (!med || !keys) {
-            free(med);
-            free(keys);
-            return qs_error_set(QS_ERR_NOMEM, "chanstats add: scratch for T=%d, C=%d", T, C);
-        }
-        /* a NaN only makes its median meaningless; the strips below report it */
-#pragma omp parallel
-        {
-            uint32_t *a = keys + (size_t)omp_get_thread_num() * 2 * len;
-#pragma omp for schedule(dynamic, 8)
-            for (int t = 0; t < T; t++)
-                med[t] = qs__median_abs_avx512(x + (size_t)t * C, C, a, a + len);
-        }
-        rc = add_window_avx512(s, x, med, T);
-        free(med);
-        free(keys);
+/* The window given its medians (T), on the path in use: the scalar path validates first
+ * and runs add_block, the vector paths find NaN/inf in their strips. */
+static int add_with_medians(qs_chanstats *s, const float *x, int T, int C, const double *med) {
+    int path = qs_cpu_path();
+    if (path == QS_CPU_SCALAR) {
+        int rc = validate_add(s, x, T, C);
+        if (rc == QS_OK) add_window(s, x, med, T);
         return rc;
     }
-#endif
-    int rc = validate_add(s, x, T, C);
+    return add_window_simd(path, s, x, med, T);
+}
+
+int qs_chanstats_add(qs_chanstats *s, const float *x, int T, int C) {
+    int rc = check_add_args(s, x, T, C);
     if (rc) return rc;
-    int nt = omp_get_max_threads();
-    double *med = malloc(sizeof(double) * (size_t)T);                // (T)
-    float *scratch = malloc(sizeof(float) * (size_t)nt * (size_t)C); // (nt, C)
-    if (!med || !scratch) {
+    const int path = qs_cpu_path(), nt = omp_get_max_threads();
+    const size_t len = (size_t)qs__select_buf_len(C);
+    double *med = malloc(sizeof(double) * (size_t)T);             // (T)
+    uint32_t *keys = malloc(sizeof *keys * 2 * len * (size_t)nt); // (nt, 2, C + 64)
+    if (!med || !keys) {
         free(med);
-        free(scratch);
+        free(keys);
         return qs_error_set(QS_ERR_NOMEM, "chanstats add: scratch for T=%d, C=%d", T, C);
     }
+    /* a NaN only makes its median meaningless; the add below reports it */
 #pragma omp parallel num_threads(nt)
     {
-        float *mine = scratch + (size_t)omp_get_thread_num() * (size_t)C;
-#pragma omp for schedule(static)
-        for (int t = 0; t < T; t++) med[t] = qs_select_median_abs(mine, x + (size_t)t * C, C);
+        uint32_t *a = keys + (size_t)omp_get_thread_num() * 2 * len;
+#pragma omp for schedule(dynamic, 8)
+        for (int t = 0; t < T; t++)
+            med[t] = qs__median_abs_keys(path, x + (size_t)t * C, C, a, a + len);
     }
-    add_window(s, x, med, T);
+    rc = add_with_medians(s, x, T, C, med);
     free(med);
-    free(scratch);
-    return QS_OK;
+    free(keys);
+    return rc;
 }
 
 int qs_chanstats_add_scan(qs_chanstats *s, const float *x, int T, int C,
                           const qs_token_stat *scan) {
     if (!scan) return qs_error_set(QS_ERR_ARG, "chanstats add: NULL scan");
-#if QS_HAVE_AVX512
-    if (qs__use_avx512()) {
-        int rc = check_add_args(s, x, T, C);
-        if (rc) return rc;
-        double *med = malloc(sizeof(double) * (size_t)T); // (T)
-        if (!med) return qs_error_set(QS_ERR_NOMEM, "chanstats add: %d medians", T);
-        for (int t = 0; t < T; t++) med[t] = scan[t].median_abs;
-        rc = add_window_avx512(s, x, med, T);
-        free(med);
-        return rc;
-    }
-#endif
-    int rc = validate_add(s, x, T, C);
+    int rc = check_add_args(s, x, T, C);
     if (rc) return rc;
     double *med = malloc(sizeof(double) * (size_t)T); // (T)
     if (!med) return qs_error_set(QS_ERR_NOMEM, "chanstats add: %d medians", T);
     for (int t = 0; t < T; t++) med[t] = scan[t].median_abs;
-    add_window(s, x, med, T);
+    rc = add_with_medians(s, x, T, C, med);
     free(med);
-    return QS_OK;
+    return rc;
 }
 
 int qs_chanstats_merge(qs_chanstats *a, const qs_chanstats *b) {

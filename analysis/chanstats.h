@@ -24,22 +24,23 @@
  *
  * Numerics: each window's per-channel central moments are computed in two passes in double
  * and merged into the running ones with Pébay's formulas (moments.h); mean_abs and mean_sq
- * are sums of non-negative doubles. The AVX-512 path (simd.h) does the same operations 16
- * channels at a time and tests r(t,c) >= tau as |x| >= a per-token float threshold, the
- * smallest float for which the division would pass: the same bits as the definition. Each channel
- * is owned by one thread and per-token medians are computed row by row, so the results are
- * bit-identical for any OpenMP thread count. Adding windows one by one equals adding their
- * concatenation as one window up to rounding (relative 1e-12 in the tests); the outlier-window
- * counts of course differ.
+ * are sums of non-negative doubles. The AVX2 and AVX-512 paths (simd.h) do the same
+ * operations 8 and 16 channels at a time and test r(t,c) >= tau as |x| >= a per-token float
+ * threshold, the smallest float for which the division would pass: the same bits as the
+ * definition on every path. Each channel is owned by one thread and per-token medians are
+ * computed row by row, so the results are bit-identical for any OpenMP thread count. Adding windows
+ * one by one equals adding their concatenation as one window up to rounding (relative 1e-12 in the
+ * tests); the outlier-window counts of course differ.
  *
  * Memory: O(C), independent of the number of tokens:
  *   persistent  96 bytes per channel (9 doubles: mean, M2, M3, M4, min, max, absmax,
  *               Σ|x|, Σx²; 3 int64 counters) + sizeof(qs_chanstats) ≈ 96·C + 64 bytes
  *   per add     transient, freed before the add returns: 12·T bytes (per-token medians
  *               and outlier thresholds) + 88·C bytes (the window's statistics, merged
- *               only once the whole window proved finite) + 8·(C + 64) bytes per OpenMP
- *               thread (selection scratch; not for add_scan). Portable path: 8·T + 4·C
- *               per thread.
+ *               only once the whole window proved finite; not on the scalar path, which
+ *               validates first) + 8·(C + 64) bytes per OpenMP thread (selection
+ *               scratch; not for add_scan) + 128·T bytes per OpenMP thread (a copy of
+ *               32 channels' columns; vector paths).
  *
  * Errors (int codes of core/error.h, message via qs_error_message()):
  *   QS_ERR_ARG      bad shape, NULL, C mismatch, bad config (tau <= 0, phi outside [0,1],

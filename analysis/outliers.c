@@ -2,12 +2,39 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "error.h"
 
 qs_outlier_config qs_outlier_config_default(void) {
-    qs_outlier_config c = {0.5, 100.0, 1000.0};
+    qs_outlier_config c = {0.5, 100.0, 1000.0, QS_MASSIVE_AUTO};
     return c;
+}
+
+static const char *const rule_names[QS_MASSIVE_RULE_COUNT] = {"auto", "published", "ratio",
+                                                              "custom"};
+
+const char *qs_massive_rule_name(int rule) {
+    return rule >= 0 && rule < QS_MASSIVE_RULE_COUNT ? rule_names[rule] : "?";
+}
+
+int qs_massive_rule_from_name(const char *name) {
+    for (int r = 0; r < QS_MASSIVE_RULE_COUNT; r++)
+        if (strcmp(name, rule_names[r]) == 0) return r;
+    return -1;
+}
+
+int qs_outlier_config_resolve(qs_outlier_config *c, int dim) {
+    if (c->massive_rule == QS_MASSIVE_AUTO)
+        c->massive_rule = dim >= QS_MASSIVE_DIM_MIN ? QS_MASSIVE_PUBLISHED : QS_MASSIVE_RATIO;
+    if (c->massive_rule == QS_MASSIVE_PUBLISHED) {
+        c->massive_abs = 100.0;
+        c->massive_ratio = 1000.0;
+    } else if (c->massive_rule == QS_MASSIVE_RATIO) {
+        c->massive_abs = 0.0;
+        c->massive_ratio = QS_MASSIVE_RATIO_ONLY;
+    }
+    return c->massive_rule;
 }
 
 static int cmp_double(const void *pa, const void *pb) {

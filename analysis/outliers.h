@@ -17,6 +17,10 @@
  * Token-wise (massive activation) outliers, after Sun et al. 2024: token t is one when
  *   absmax(t) >= massive_abs  and  ratio(t) = absmax(t) / median_abs(t) >= massive_ratio
  * with ratio = +inf when median_abs = 0 and absmax > 0 (0 when both are 0).
+ * The published thresholds (A = 100, rho = 1000) fit 7B models, whose massive activations
+ * reach thousands; in a small model nothing ever reaches 100. The rule therefore depends on
+ * the model's width (qs_outlier_config_resolve): the published one for dim >= 1024, below
+ * that the scale-free ratio-only rule (A = 0, rho = 100). Either can be asked for by name.
  *
  * Results go into caller-owned arrays; nothing here allocates what it returns.
  * Errors: QS_ERR_ARG (NULL, empty chanstats, bad sizes, bad config values), QS_ERR_NOMEM. */
@@ -28,14 +32,33 @@
 #include "chanstats.h"
 #include "tokenscan.h"
 
+enum qs_massive_rule {
+    QS_MASSIVE_AUTO = 0,  /* published when the model's dim >= QS_MASSIVE_DIM_MIN, else ratio */
+    QS_MASSIVE_PUBLISHED, /* absmax >= 100 and >= 1000 x median (Sun et al. 2024) */
+    QS_MASSIVE_RATIO,     /* scale-free: absmax >= 100 x median, no absolute threshold */
+    QS_MASSIVE_CUSTOM,    /* massive_abs and massive_ratio as set */
+    QS_MASSIVE_RULE_COUNT
+};
+#define QS_MASSIVE_DIM_MIN    1024
+#define QS_MASSIVE_RATIO_ONLY 100.0
+
 typedef struct qs_outlier_config {
     double min_token_frac; /* persistent channel: token_fraction >= this; default 0.5 */
     double massive_abs;    /* massive token: absmax >= this (A); default 100 */
     double massive_ratio;  /* massive token: absmax / median >= this (rho); default 1000 */
+    int massive_rule;      /* enum qs_massive_rule; what qs_outlier_config_resolve applies */
 } qs_outlier_config;
 
-/* {min_token_frac = 0.5, massive_abs = 100, massive_ratio = 1000} */
+/* {min_token_frac = 0.5, massive_abs = 100, massive_ratio = 1000, rule auto} */
 qs_outlier_config qs_outlier_config_default(void);
+
+/* Sets massive_abs and massive_ratio from massive_rule for a model of width dim (AUTO
+ * becomes PUBLISHED or RATIO); CUSTOM keeps them. Returns the rule now in c. */
+int qs_outlier_config_resolve(qs_outlier_config *c, int dim);
+/* "auto", "published", "ratio", "custom"; "?" out of range. */
+const char *qs_massive_rule_name(int rule);
+/* The rule named, or -1. */
+int qs_massive_rule_from_name(const char *name);
 
 typedef struct qs_outlier_channel {
     int channel;

@@ -1,26 +1,18 @@
-/* AVX-512 kernels of the analysis modules (not public API).
+/* SIMD paths of the analysis kernels (not public API).
  *
- * The build targets baseline x86-64, so the fast kernels are compiled per function with
- * QS_AVX512 and chosen at run time by qs__use_avx512(). Every kernel gives the same bits as
- * the portable code it replaces: exact results (counts, extremes, medians, bins) by
- * construction, and per-channel double sums in the same order with the same operations
- * (separate multiply and add, never a fused one). Setting QS_NO_AVX512=1 in the
- * environment (or QS_CPU_PATH=avx2/scalar, core/base/cpu.h) forces the portable code. */
+ * The build targets baseline x86-64; fast kernels are compiled per function with cpu.h's
+ * QS_TARGET_AVX2 / QS_TARGET_AVX512 and chosen on every call from qs_cpu_path(), so that
+ * QS_CPU_PATH=scalar|avx2 in the environment (or qs_cpu_path_set) runs a lower path. Every
+ * path gives the same bits as the portable code: exact results (counts, extremes, medians,
+ * bins) by construction, and double sums in the same order with the same operations. This
+ * library is built with -ffp-contract=off, so no compiler fuses a multiply and an add into
+ * one FMA (which rounds once instead of twice) in the FMA-enabled AVX2/AVX-512 functions. */
 #ifndef QS_SIMD_H
 #define QS_SIMD_H
 
 #include <stdint.h>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define QS_HAVE_AVX512 1
-#define QS_AVX512      __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,popcnt")))
-#else
-#define QS_HAVE_AVX512 0
-#define QS_AVX512
-#endif
-
-/* 1 when this CPU runs the AVX-512 kernels and QS_NO_AVX512 is unset; computed once. */
-int qs__use_avx512(void);
+#include "cpu.h"
 
 /* Bits of |v| for a float v: for finite values and infinities, the unsigned order of these
  * bits is the order of |v|; NaNs sort above +inf. */
@@ -39,13 +31,13 @@ static inline float qs__bits_float(uint32_t u) {
     return b.f;
 }
 
-#if QS_HAVE_AVX512
 /* Median of |v[0..n)| with the definition of select.h, bit-identical to
- * qs_select_median_abs. a and b are scratch of qs__select_buf_len(n) keys each. */
-double qs__median_abs_avx512(const float *v, int n, uint32_t *a, uint32_t *b);
-#endif
+ * qs_select_median_abs, by a sampled-band selection on the bits of |v| with the vectors of
+ * `path` (a QS_CPU_* value; select.c). a and b are scratch of qs__select_buf_len(n) keys
+ * each. A NaN in v gives a meaningless (but memory-safe) result. */
+double qs__median_abs_keys(int path, const float *v, int n, uint32_t *a, uint32_t *b);
 
-/* Keys each scratch buffer of qs__median_abs_avx512 needs for n values. */
+/* Keys each scratch buffer of qs__median_abs_keys needs for n values. */
 static inline int qs__select_buf_len(int n) { return n + 64; }
 
 #endif

@@ -82,16 +82,48 @@ static inline int bin_of(const double *edges, float af) {
     return i;
 }
 
+/* Sum of 16 lanes by halving (l[j] + l[j + 8], then + 4, + 2, + 1): the one order every
+ * path folds its lanes in. */
+static double fold16(double *l) {
+    for (int w = 8; w > 0; w >>= 1)
+        for (int j = 0; j < w; j++) l[j] += l[j + w];
+    return l[0];
+}
+
+/* The moments of one chunk, the definition every path follows bit for bit: element i
+ * goes to lane i % 16, each lane sums in element order (two passes: Σx, Σ|x|, Σx², then
+ * the central Σd², Σd³, Σd⁴ about the chunk mean), and the lanes are folded by fold16. */
+static void chunk_moments(chunk *ck, const float *x, int n) {
+    double s[16] = {0}, a[16] = {0}, q[16] = {0};
+    for (int i = 0; i < n; i += 16)
+        for (int j = 0; j < 16 && i + j < n; j++) {
+            double v = x[i + j];
+            s[j] += v;
+            a[j] += fabs(v);
+            q[j] += v * v;
+        }
+    double mean = fold16(s) / (double)n;
+    double m2[16] = {0}, m3[16] = {0}, m4[16] = {0};
+    for (int i = 0; i < n; i += 16)
+        for (int j = 0; j < 16 && i + j < n; j++) {
+            double d = (double)x[i + j] - mean, d2 = d * d;
+            m2[j] += d2;
+            m3[j] += d2 * d;
+            m4[j] += d2 * d2;
+        }
+    ck->mom = (qs_moments){n, mean, fold16(m2), fold16(m3), fold16(m4)};
+    ck->sum_abs = fold16(a);
+    ck->sum_sq = fold16(q);
+}
+
 static void scan_chunk(chunk *ck, uint64_t *row, const double *edges, const float *x, int64_t n) {
-    ck->mom = qs_moments_of(x, n, 1);
-    double mn = INFINITY, mx = -INFINITY, amax = 0.0, anz = INFINITY, sabs = 0.0, ssq = 0.0;
+    chunk_moments(ck, x, (int)n);
+    double mn = INFINITY, mx = -INFINITY, amax = 0.0, anz = INFINITY;
     for (int64_t i = 0; i < n; i++) {
         double v = x[i], a = fabs(v);
         if (v < mn) mn = v;
         if (v > mx) mx = v;
         if (a > amax) amax = a;
-        sabs += a;
-        ssq += v * v;
         if (a == 0.0) {
             row[QS_TENSORSTATS_NBINS]++;
             continue;
@@ -107,8 +139,6 @@ static void scan_chunk(chunk *ck, uint64_t *row, const double *edges, const floa
     ck->max = mx;
     ck->absmax = amax;
     ck->min_abs_nz = anz;
-    ck->sum_abs = sabs;
-    ck->sum_sq = ssq;
 }
 
 static int check_add(const qs_tensorstats *s, const float *x, int64_t n) {
@@ -123,8 +153,10 @@ static void commit(qs_tensorstats *s, const chunk *ck, int64_t nchunks, const ui
                    int nt) {
     for (int64_t k = 0; k < nchunks; k++) {
         s->mom = qs_moments_merge(s->mom, ck[k].mom);
-        if (ck[k].min < s->min) s->min = ck[k].min;
-        if (ck[k].max > s->max) s->max = ck[k].max;
+        /* + 0.0 turns -0.0 into +0.0: the lanes of a fast path may meet the two zeros in
+         * another order than the definition, and both are the same extreme */
+        if (ck[k].min + 0.0 < s->min) s->min = ck[k].min + 0.0;
+        if (ck[k].max + 0.0 > s->max) s->max = ck[k].max + 0.0;
         if (ck[k].absmax > s->absmax) s->absmax = ck[k].absmax;
         if (ck[k].min_abs_nz < s->min_abs_nz) s->min_abs_nz = ck[k].min_abs_nz;
         s->sum_abs += ck[k].sum_abs;
@@ -139,12 +171,9 @@ static void commit(qs_tensorstats *s, const chunk *ck, int64_t nchunks, const ui
     }
 }
 
-#if QS_HAVE_AVX512
-#include <immintrin.h>
-
 /* Slots of the fast histogram, in the order of |x|: zero, underflow, the bins, overflow,
- * NaN/inf. Underflow and overflow values also belong to the end bins; add_avx512 moves
- * them there. */
+ * NaN/inf. Underflow and overflow values also belong to the end bins; add_fast moves them
+ * there. */
 #define SLOT_ZERO  0
 #define SLOT_UNDER 1
 #define SLOT_BIN0  2
@@ -201,9 +230,177 @@ static void slot_table_build(void) {
     }
 }
 
-/* One chunk: moments in 16 double lanes (two passes), extremes and the slot counts. */
-QS_AVX512 static void scan_chunk_avx512(chunk *ck, uint64_t *counts /* (COPIES, NSLOTS) */,
-                                        const float *x, int n) {
+/* Slot counts of x (n) into counts (COPIES, NSLOTS): a scalar table walk, the one part
+ * that does not vectorize (a gather plus scalar counting measured slower); element i goes
+ * into copy i % COPIES. */
+static void count_slots(uint64_t *counts, const float *x, int n) {
+    const uint32_t *bits = (const uint32_t *)(const void *)x;
+    uint64_t *c0 = counts, *c1 = counts + NSLOTS, *c2 = counts + 2 * NSLOTS,
+             *c3 = counts + 3 * NSLOTS;
+#define SLOT(b) ((slot_table[(b) >> 16] >> 16) + ((uint16_t)(b) >= (uint16_t)slot_table[(b) >> 16]))
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        uint32_t b0 = bits[i], b1 = bits[i + 1], b2 = bits[i + 2], b3 = bits[i + 3];
+        c0[SLOT(b0)]++;
+        c1[SLOT(b1)]++;
+        c2[SLOT(b2)]++;
+        c3[SLOT(b3)]++;
+    }
+    for (; i < n; i++) c0[SLOT(bits[i])]++;
+#undef SLOT
+}
+
+/* Extremes of one chunk, exact in any order (signed zeros aside: commit settles them). */
+static void chunk_extremes(chunk *ck, const float *x, int n) {
+    float mn = INFINITY, mx = -INFINITY, amax = 0.0f, anz = INFINITY;
+    for (int i = 0; i < n; i++) {
+        float v = x[i], a = fabsf(v);
+        mn = v < mn ? v : mn;
+        mx = v > mx ? v : mx;
+        amax = a > amax ? a : amax;
+        anz = a > 0.0f && a < anz ? a : anz;
+    }
+    ck->min = mn;
+    ck->max = mx;
+    ck->absmax = amax;
+    ck->min_abs_nz = anz;
+}
+
+/* A chunk kernel: moments (chunk_moments' bits) and extremes of x (n <= CHUNK). */
+typedef void (*chunk_fn)(chunk *ck, const float *x, int n);
+
+static void scan_chunk_scalar(chunk *ck, const float *x, int n) {
+    chunk_moments(ck, x, n);
+    chunk_extremes(ck, x, n);
+}
+
+#if QS_HAVE_X86_SIMD
+#include <immintrin.h>
+
+/* Pass-one sums of 8 floats v into lanes (s, a, q)[0..1] (4 doubles each). */
+#define AVX2_SUMS(v, s, a, q)                                       \
+    do {                                                            \
+        __m256d d0_ = _mm256_cvtps_pd(_mm256_castps256_ps128(v));   \
+        __m256d d1_ = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)); \
+        (s)[0] = _mm256_add_pd((s)[0], d0_);                        \
+        (s)[1] = _mm256_add_pd((s)[1], d1_);                        \
+        (a)[0] = _mm256_add_pd((a)[0], _mm256_and_pd(d0_, dabs));   \
+        (a)[1] = _mm256_add_pd((a)[1], _mm256_and_pd(d1_, dabs));   \
+        (q)[0] = _mm256_add_pd((q)[0], _mm256_mul_pd(d0_, d0_));    \
+        (q)[1] = _mm256_add_pd((q)[1], _mm256_mul_pd(d1_, d1_));    \
+    } while (0)
+/* Pass-two central sums of the 8 doubles d0, d1 (already x - mean) into (m2, m3, m4)[0..1]. */
+#define AVX2_CENTRAL(d0, d1, m2, m3, m4)                                  \
+    do {                                                                  \
+        __m256d e0_ = _mm256_mul_pd(d0, d0), e1_ = _mm256_mul_pd(d1, d1); \
+        (m2)[0] = _mm256_add_pd((m2)[0], e0_);                            \
+        (m2)[1] = _mm256_add_pd((m2)[1], e1_);                            \
+        (m3)[0] = _mm256_add_pd((m3)[0], _mm256_mul_pd(e0_, d0));         \
+        (m3)[1] = _mm256_add_pd((m3)[1], _mm256_mul_pd(e1_, d1));         \
+        (m4)[0] = _mm256_add_pd((m4)[0], _mm256_mul_pd(e0_, e0_));        \
+        (m4)[1] = _mm256_add_pd((m4)[1], _mm256_mul_pd(e1_, e1_));        \
+    } while (0)
+
+/* 16 lanes as four 4-double vectors: lanes 0-7 from the first 8 floats of each step of
+ * 16, lanes 8-15 from the second 8. Whole steps run without masks; the last partial step
+ * reads through a lane mask (masked-off lanes read +0.0, which adds nothing). The smallest
+ * nonzero |x| is a minimum over the keys u - 1, unsigned, which sends 0 to the top. */
+QS_TARGET_AVX2 static void scan_chunk_avx2(chunk *ck, const float *x, int n) {
+    const __m256i absmask = _mm256_set1_epi32(0x7fffffff), ones = _mm256_set1_epi32(-1);
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256d dabs = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffll));
+    __m256d s[4], a[4], q[4];
+    for (int k = 0; k < 4; k++) s[k] = a[k] = q[k] = _mm256_setzero_pd();
+    __m256 mn = _mm256_set1_ps(INFINITY), mx = _mm256_set1_ps(-INFINITY);
+    __m256i amax = _mm256_setzero_si256(), anz = _mm256_set1_epi32(-1);
+    const int full = n & ~15;
+    for (int i = 0; i < full; i += 16) {
+        __m256 v0 = _mm256_loadu_ps(x + i), v1 = _mm256_loadu_ps(x + i + 8);
+        __m256i u0 = _mm256_and_si256(_mm256_castps_si256(v0), absmask);
+        __m256i u1 = _mm256_and_si256(_mm256_castps_si256(v1), absmask);
+        mn = _mm256_min_ps(_mm256_min_ps(v0, v1), mn);
+        mx = _mm256_max_ps(_mm256_max_ps(v0, v1), mx);
+        amax = _mm256_max_epu32(amax, _mm256_max_epu32(u0, u1));
+        anz = _mm256_min_epu32(
+            anz, _mm256_min_epu32(_mm256_add_epi32(u0, ones), _mm256_add_epi32(u1, ones)));
+        AVX2_SUMS(v0, s, a, q);
+        AVX2_SUMS(v1, s + 2, a + 2, q + 2);
+    }
+    for (int h = 0; full + 8 * h < n; h++) { /* the partial step, 8 floats at a time */
+        int left = n - full - 8 * h;
+        __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(left), iota);
+        __m256 v = _mm256_maskload_ps(x + full + 8 * h, m);
+        __m256i u = _mm256_and_si256(_mm256_castps_si256(v), absmask);
+        __m256 mf = _mm256_castsi256_ps(m);
+        mn = _mm256_blendv_ps(mn, _mm256_min_ps(v, mn), mf);
+        mx = _mm256_blendv_ps(mx, _mm256_max_ps(v, mx), mf);
+        amax = _mm256_max_epu32(amax, u);
+        /* masked-off lanes: u - 1 or'ed with all ones, the top */
+        anz = _mm256_min_epu32(
+            anz, _mm256_or_si256(_mm256_add_epi32(u, ones), _mm256_xor_si256(m, ones)));
+        AVX2_SUMS(v, s + 2 * h, a + 2 * h, q + 2 * h);
+    }
+    double ls[16], la[16], lq[16];
+    for (int k = 0; k < 4; k++) {
+        _mm256_storeu_pd(ls + 4 * k, s[k]);
+        _mm256_storeu_pd(la + 4 * k, a[k]);
+        _mm256_storeu_pd(lq + 4 * k, q[k]);
+    }
+    const double mean = fold16(ls) / (double)n;
+    const __m256d vm = _mm256_set1_pd(mean);
+    __m256d m2[4], m3[4], m4[4];
+    for (int k = 0; k < 4; k++) m2[k] = m3[k] = m4[k] = _mm256_setzero_pd();
+    for (int i = 0; i < full; i += 16)
+        for (int h = 0; h < 2; h++) {
+            __m256 v = _mm256_loadu_ps(x + i + 8 * h);
+            __m256d d0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), vm);
+            __m256d d1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), vm);
+            AVX2_CENTRAL(d0, d1, m2 + 2 * h, m3 + 2 * h, m4 + 2 * h);
+        }
+    for (int h = 0; full + 8 * h < n; h++) {
+        int left = n - full - 8 * h;
+        __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(left), iota);
+        __m256 v = _mm256_maskload_ps(x + full + 8 * h, m);
+        /* masked-off lanes contribute 0 */
+        __m256d k0 = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(m)));
+        __m256d k1 = _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(m, 1)));
+        __m256d d0 =
+            _mm256_and_pd(k0, _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), vm));
+        __m256d d1 =
+            _mm256_and_pd(k1, _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), vm));
+        AVX2_CENTRAL(d0, d1, m2 + 2 * h, m3 + 2 * h, m4 + 2 * h);
+    }
+    double l2[16], l3[16], l4[16];
+    for (int k = 0; k < 4; k++) {
+        _mm256_storeu_pd(l2 + 4 * k, m2[k]);
+        _mm256_storeu_pd(l3 + 4 * k, m3[k]);
+        _mm256_storeu_pd(l4 + 4 * k, m4[k]);
+    }
+    ck->mom = (qs_moments){n, mean, fold16(l2), fold16(l3), fold16(l4)};
+    ck->sum_abs = fold16(la);
+    ck->sum_sq = fold16(lq);
+    float fmn[8], fmx[8];
+    uint32_t uam[8], unz[8];
+    _mm256_storeu_ps(fmn, mn);
+    _mm256_storeu_ps(fmx, mx);
+    _mm256_storeu_si256((__m256i *)uam, amax);
+    _mm256_storeu_si256((__m256i *)unz, anz);
+    for (int j = 1; j < 8; j++) {
+        fmn[0] = fmn[j] < fmn[0] ? fmn[j] : fmn[0];
+        fmx[0] = fmx[j] > fmx[0] ? fmx[j] : fmx[0];
+        uam[0] = uam[j] > uam[0] ? uam[j] : uam[0];
+        unz[0] = unz[j] < unz[0] ? unz[j] : unz[0];
+    }
+    ck->min = fmn[0];
+    ck->max = fmx[0];
+    ck->absmax = qs__bits_float(uam[0]);
+    ck->min_abs_nz = unz[0] == UINT32_MAX ? INFINITY : qs__bits_float(unz[0] + 1);
+}
+#undef AVX2_SUMS
+#undef AVX2_CENTRAL
+
+/* 16 lanes as two 8-double vectors. */
+QS_TARGET_AVX512 static void scan_chunk_avx512(chunk *ck, const float *x, int n) {
     const __m512i absmask = _mm512_set1_epi32(0x7fffffff);
     __m512d s0 = _mm512_setzero_pd(), s1 = s0, a0 = s0, a1 = s0, q0 = s0, q1 = s0;
     __m512 mn = _mm512_set1_ps(INFINITY), mx = _mm512_set1_ps(-INFINITY),
@@ -228,7 +425,14 @@ QS_AVX512 static void scan_chunk_avx512(chunk *ck, uint64_t *counts /* (COPIES, 
         q0 = _mm512_add_pd(q0, _mm512_mul_pd(d0, d0));
         q1 = _mm512_add_pd(q1, _mm512_mul_pd(d1, d1));
     }
-    double mean = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1)) / (double)n;
+    double ls[16], la[16], lq[16];
+    _mm512_storeu_pd(ls, s0);
+    _mm512_storeu_pd(ls + 8, s1);
+    _mm512_storeu_pd(la, a0);
+    _mm512_storeu_pd(la + 8, a1);
+    _mm512_storeu_pd(lq, q0);
+    _mm512_storeu_pd(lq + 8, q1);
+    const double mean = fold16(ls) / (double)n;
     const __m512d vm = _mm512_set1_pd(mean);
     __m512d m20 = _mm512_setzero_pd(), m21 = m20, m30 = m20, m31 = m20, m40 = m20, m41 = m20;
     for (int i = 0; i < n; i += 16) {
@@ -248,38 +452,34 @@ QS_AVX512 static void scan_chunk_avx512(chunk *ck, uint64_t *counts /* (COPIES, 
         m40 = _mm512_add_pd(m40, _mm512_mul_pd(e0, e0));
         m41 = _mm512_add_pd(m41, _mm512_mul_pd(e1, e1));
     }
-    ck->mom.n = n;
-    ck->mom.mean = mean;
-    ck->mom.m2 = _mm512_reduce_add_pd(_mm512_add_pd(m20, m21));
-    ck->mom.m3 = _mm512_reduce_add_pd(_mm512_add_pd(m30, m31));
-    ck->mom.m4 = _mm512_reduce_add_pd(_mm512_add_pd(m40, m41));
+    double l2[16], l3[16], l4[16];
+    _mm512_storeu_pd(l2, m20);
+    _mm512_storeu_pd(l2 + 8, m21);
+    _mm512_storeu_pd(l3, m30);
+    _mm512_storeu_pd(l3 + 8, m31);
+    _mm512_storeu_pd(l4, m40);
+    _mm512_storeu_pd(l4 + 8, m41);
+    ck->mom = (qs_moments){n, mean, fold16(l2), fold16(l3), fold16(l4)};
+    ck->sum_abs = fold16(la);
+    ck->sum_sq = fold16(lq);
     ck->min = _mm512_reduce_min_ps(mn);
     ck->max = _mm512_reduce_max_ps(mx);
     ck->absmax = _mm512_reduce_max_ps(amax);
     ck->min_abs_nz = _mm512_reduce_min_ps(anz);
-    ck->sum_abs = _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
-    ck->sum_sq = _mm512_reduce_add_pd(_mm512_add_pd(q0, q1));
-    /* slots: a scalar table walk, the one part that does not vectorize (a gather plus
-     * scalar counting measured slower); element i goes into copy i % COPIES */
-    const uint32_t *bits = (const uint32_t *)(const void *)x;
-    uint64_t *c0 = counts, *c1 = counts + NSLOTS, *c2 = counts + 2 * NSLOTS,
-             *c3 = counts + 3 * NSLOTS;
-#define SLOT(b) ((slot_table[(b) >> 16] >> 16) + ((uint16_t)(b) >= (uint16_t)slot_table[(b) >> 16]))
-    int i = 0;
-    for (; i + 4 <= n; i += 4) {
-        uint32_t b0 = bits[i], b1 = bits[i + 1], b2 = bits[i + 2], b3 = bits[i + 3];
-        c0[SLOT(b0)]++;
-        c1[SLOT(b1)]++;
-        c2[SLOT(b2)]++;
-        c3[SLOT(b3)]++;
-    }
-    for (; i < n; i++) c0[SLOT(bits[i])]++;
-#undef SLOT
 }
+#endif
 
-/* No pre-scan for NaN/inf: the slot table sends them to SLOT_BAD, and nothing is committed
- * until every chunk is scanned. */
-static int add_avx512(qs_tensorstats *s, const float *x, int64_t n) {
+/* The add on the path's chunk kernel plus the slot table. No pre-scan for NaN/inf: the
+ * slot table sends them to SLOT_BAD, and nothing is committed until every chunk is
+ * scanned. */
+static int add_fast(int path, qs_tensorstats *s, const float *x, int64_t n) {
+    chunk_fn scan = scan_chunk_scalar;
+#if QS_HAVE_X86_SIMD
+    if (path >= QS_CPU_AVX512)
+        scan = scan_chunk_avx512;
+    else if (path == QS_CPU_AVX2)
+        scan = scan_chunk_avx2;
+#endif
     pthread_once(&slot_once, slot_table_build);
     const int64_t nchunks = (n + QS_TENSORSTATS_CHUNK - 1) / QS_TENSORSTATS_CHUNK;
     int nt = omp_get_max_threads();
@@ -296,11 +496,12 @@ static int add_avx512(qs_tensorstats *s, const float *x, int64_t n) {
 #pragma omp parallel num_threads(nt)
     {
         uint64_t *mine = counts + (size_t)omp_get_thread_num() * COPIES * NSLOTS;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 4)
         for (int64_t k = 0; k < nchunks; k++) {
             int64_t i0 = k * QS_TENSORSTATS_CHUNK;
             int len = (int)(n - i0 < QS_TENSORSTATS_CHUNK ? n - i0 : QS_TENSORSTATS_CHUNK);
-            scan_chunk_avx512(&ck[k], mine, x + i0, len);
+            scan(&ck[k], x + i0, len);
+            count_slots(mine, x + i0, len);
         }
     }
     uint64_t nbad = 0;
@@ -330,7 +531,6 @@ static int add_avx512(qs_tensorstats *s, const float *x, int64_t n) {
     free(rows);
     return rc;
 }
-#endif
 
 /* Validates, then scans x chunk by chunk (scan_chunk) and merges in chunk order. */
 static int add_portable(qs_tensorstats *s, const float *x, int64_t n, int nt) {
@@ -373,10 +573,7 @@ int qs_tensorstats_add_ref(qs_tensorstats *s, const float *x, int64_t n) {
 int qs_tensorstats_add(qs_tensorstats *s, const float *x, int64_t n) {
     int rc = check_add(s, x, n);
     if (rc || n == 0) return rc;
-#if QS_HAVE_AVX512
-    if (qs__use_avx512()) return add_avx512(s, x, n);
-#endif
-    return add_portable(s, x, n, omp_get_max_threads());
+    return add_fast(qs_cpu_path(), s, x, n);
 }
 
 int qs_tensorstats_merge(qs_tensorstats *a, const qs_tensorstats *b) {

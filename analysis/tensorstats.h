@@ -22,17 +22,18 @@
  * absmax exactly. Error: within one bin (2.3 %) of the exact order statistic.
  *
  * Determinism: elements are cut into fixed chunks of QS_TENSORSTATS_CHUNK values (not per
- * thread), each chunk's moments computed in two passes (in 16 double lanes on the AVX-512
- * path, so its moments differ from qs_tensorstats_add_ref's by rounding only), and the chunks
- * merged in order with Pébay's formulas; histogram counts are integers. So the results are
- * bit-identical for any OpenMP thread count. Streaming several adds equals one add of the
- * concatenation up to rounding (relative 1e-12 in the tests); merge(a, b) equals adding b's data
- * after a's up to rounding.
+ * thread), each chunk's moments computed in two passes in 16 double lanes (element i of a
+ * chunk in lane i mod 16, the lanes summed by halving: 8 + 8, 4 + 4, 2 + 2, 1 + 1), the
+ * same operations in the same order on every SIMD path, and the chunks merged in order
+ * with Pébay's formulas; histogram counts are integers. So the results are bit-identical
+ * for any OpenMP thread count and any path, qs_tensorstats_add_ref included. A zero
+ * extreme is reported as +0.0 whichever signed zero the tensor held. Streaming several adds equals
+ * one add of the concatenation up to rounding (relative 1e-12 in the tests); merge(a, b) equals
+ * adding b's data after a's up to rounding.
  *
  * Memory: persistent ~ 16·2000 + 8·2001 bytes (GSL bins and ranges) + 128 bytes; per add
- * transient 88 bytes per chunk of 4096 elements plus 8·2003 bytes per OpenMP thread (the
- * AVX-512 path: 5·8·2004 bytes per thread), and once per process a 256 KiB bin lookup
- * table (AVX-512 path, tensorstats.c).
+ * transient 88 bytes per chunk of 4096 elements plus 5·8·2004 bytes per OpenMP thread, and
+ * once per process a 256 KiB bin lookup table (tensorstats.c).
  *
  * Errors (core/error.h): QS_ERR_ARG (NULL, n < 0, p outside [0, 100], percentile of an
  * empty accumulator); QS_ERR_NUMERIC (NaN or infinity in x: the message names the first
@@ -68,9 +69,8 @@ void qs_tensorstats_free(qs_tensorstats *s); /* NULL is fine */
 /* Adds n elements of x (any shape, read as a flat array). n = 0 is a no-op. */
 int qs_tensorstats_add(qs_tensorstats *s, const float *x, int64_t n);
 
-/* Scalar reference: one thread, the bins by search against the edges. Exact results
- * (counts, extremes, bins) are identical to qs_tensorstats_add; moments agree to rounding
- * (the fast add sums each chunk in 16 lanes). */
+/* Scalar reference: one thread, the bins by search against the edges. The same results
+ * as qs_tensorstats_add, bit for bit. */
 int qs_tensorstats_add_ref(qs_tensorstats *s, const float *x, int64_t n);
 
 /* a += b (b unchanged). Errors: QS_ERR_ARG (NULL or a == b). */

@@ -44,13 +44,76 @@ static qs_token_stat row_max(const float *row, int C) {
     return s;
 }
 
-#if QS_HAVE_AVX512
+/* The channel of the largest |x| in the row (lowest on ties) and whether the row holds a
+ * NaN or infinity, on the bits of |x| (simd.h): a nonfinite value's bits are above every
+ * finite one's, so the row is bad exactly when its largest key is. */
+static int row_argmax_scalar(const float *row, int C, int *bad) {
+    uint32_t best = qs__abs_bits(row[0]);
+    int arg = 0;
+    for (int c = 1; c < C; c++) {
+        uint32_t u = qs__abs_bits(row[c]);
+        if (u > best) {
+            best = u;
+            arg = c;
+        }
+    }
+    *bad = best >= 0x7f800000u;
+    return arg;
+}
+
+#if QS_HAVE_X86_SIMD
 #include <immintrin.h>
 
-/* The channel of the largest |x| in the row (lowest on ties) and whether the row holds a
- * NaN or infinity. Two interleaved lane sets, each lane remembering the first index where
- * its maximum appeared; the reduction takes the lowest index among lanes at the maximum. */
-QS_AVX512 static int row_argmax_avx512(const float *row, int C, int *bad) {
+/* Two interleaved lane sets, each lane remembering the first index where its maximum
+ * appeared; the reduction takes the lowest index among lanes at the maximum, and the tail
+ * (higher indices) continues with a strict comparison, keeping ties at the lower index.
+ * Keys are below 2^31, so signed compares order them. */
+QS_TARGET_AVX2 static int row_argmax_avx2(const float *row, int C, int *bad) {
+    const uint32_t *src = (const uint32_t *)(const void *)row;
+    const __m256i absmask = _mm256_set1_epi32(0x7fffffff), step = _mm256_set1_epi32(16);
+    __m256i i0 = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i i1 = _mm256_add_epi32(i0, _mm256_set1_epi32(8));
+    __m256i m0 = _mm256_setzero_si256(), m1 = m0, a0 = i0, a1 = i1;
+    int c = 0;
+    for (; c + 16 <= C; c += 16) {
+        __m256i u0 = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(src + c)), absmask);
+        __m256i u1 = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(src + c + 8)), absmask);
+        __m256i g0 = _mm256_cmpgt_epi32(u0, m0), g1 = _mm256_cmpgt_epi32(u1, m1);
+        m0 = _mm256_max_epi32(m0, u0);
+        m1 = _mm256_max_epi32(m1, u1);
+        a0 = _mm256_blendv_epi8(a0, i0, g0);
+        a1 = _mm256_blendv_epi8(a1, i1, g1);
+        i0 = _mm256_add_epi32(i0, step);
+        i1 = _mm256_add_epi32(i1, step);
+    }
+    uint32_t m[16];
+    int32_t a[16];
+    _mm256_storeu_si256((__m256i *)m, m0);
+    _mm256_storeu_si256((__m256i *)(m + 8), m1);
+    _mm256_storeu_si256((__m256i *)a, a0);
+    _mm256_storeu_si256((__m256i *)(a + 8), a1);
+    uint32_t best = 0;
+    int arg = 0;
+    if (c > 0) { /* lanes hold indices below c */
+        for (int j = 0; j < 16; j++) best = m[j] > best ? m[j] : best;
+        arg = c;
+        for (int j = 0; j < 16; j++)
+            if (m[j] == best && a[j] < arg) arg = a[j];
+    } else {
+        best = src[0] & 0x7fffffffu;
+    }
+    for (; c < C; c++) {
+        uint32_t u = src[c] & 0x7fffffffu;
+        if (u > best) {
+            best = u;
+            arg = c;
+        }
+    }
+    *bad = best >= 0x7f800000u;
+    return arg;
+}
+
+QS_TARGET_AVX512 static int row_argmax_avx512(const float *row, int C, int *bad) {
     const uint32_t *src = (const uint32_t *)(const void *)row;
     const __m512i absmask = _mm512_set1_epi32(0x7fffffff), step = _mm512_set1_epi32(32);
     __m512i i0 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -86,10 +149,23 @@ QS_AVX512 static int row_argmax_avx512(const float *row, int C, int *bad) {
     *bad = mx >= 0x7f800000u;
     return (int)(c0 < c1 ? c0 : c1);
 }
+#endif
 
-/* One thread's rows; returns nonzero when some row held a NaN or infinity (out is then
- * partly filled and must be discarded). */
-static int scan_avx512(qs_token_stat *out, const float *x, int T, int C, uint32_t *keys) {
+typedef int (*argmax_fn)(const float *row, int C, int *bad);
+
+static argmax_fn argmax_for(int path) {
+#if QS_HAVE_X86_SIMD
+    if (path >= QS_CPU_AVX512) return row_argmax_avx512;
+    if (path == QS_CPU_AVX2) return row_argmax_avx2;
+#endif
+    return row_argmax_scalar;
+}
+
+/* Every row on the path's kernels, each row owned by one thread; returns nonzero when some
+ * row held a NaN or infinity (out is then partly filled and must be discarded). keys:
+ * (nt, 2, qs__select_buf_len(C)). */
+static int scan_rows(int path, qs_token_stat *out, const float *x, int T, int C, uint32_t *keys) {
+    argmax_fn argmax = argmax_for(path);
     int any_bad = 0;
 #pragma omp parallel reduction(| : any_bad)
     {
@@ -99,66 +175,44 @@ static int scan_avx512(qs_token_stat *out, const float *x, int T, int C, uint32_
         for (int t = 0; t < T; t++) {
             const float *row = x + (size_t)t * C;
             int bad;
-            int ch = row_argmax_avx512(row, C, &bad);
+            int ch = argmax(row, C, &bad);
             any_bad |= bad;
             if (bad) continue;
             qs_token_stat s = {fabsf(row[ch]), row[ch], ch, 0.0};
-            s.median_abs = qs__median_abs_avx512(row, C, a, b);
+            s.median_abs = qs__median_abs_keys(path, row, C, a, b);
             out[t] = s;
         }
     }
     return any_bad;
 }
-#endif
 
+/* NaN and infinity are found in the same pass as the maxima. */
 int qs_tokenscan(qs_token_stat *out, const float *x, int T, int C) {
-#if QS_HAVE_AVX512
-    if (qs__use_avx512()) {
-        int rc = check_args(out, x, T, C);
-        if (rc) return rc;
-        /* results go to scratch first: out stays untouched when a row is not finite */
-        int nt = omp_get_max_threads();
-        qs_token_stat *tmp = malloc(sizeof *tmp * (size_t)T); // (T)
-        uint32_t *keys =
-            malloc(sizeof *keys * 2 * (size_t)nt * qs__select_buf_len(C)); // (nt, 2, C + 64)
-        if (!tmp || !keys) {
-            free(tmp);
-            free(keys);
-            return qs_error_set(QS_ERR_NOMEM, "tokenscan: scratch for T=%d, C=%d", T, C);
-        }
-        int bad = scan_avx512(tmp, x, T, C, keys);
-        if (bad)
-            rc = report_nonfinite(x, T, C);
-        else
-            for (int t = 0; t < T; t++) { /* member by member: padding bytes stay as they were */
-                out[t].absmax = tmp[t].absmax;
-                out[t].value = tmp[t].value;
-                out[t].channel = tmp[t].channel;
-                out[t].median_abs = tmp[t].median_abs;
-            }
+    int rc = check_args(out, x, T, C);
+    if (rc) return rc;
+    /* results go to scratch first: out stays untouched when a row is not finite */
+    int nt = omp_get_max_threads();
+    qs_token_stat *tmp = malloc(sizeof *tmp * (size_t)T); // (T)
+    uint32_t *keys =
+        malloc(sizeof *keys * 2 * (size_t)nt * qs__select_buf_len(C)); // (nt, 2, C + 64)
+    if (!tmp || !keys) {
         free(tmp);
         free(keys);
-        return rc;
+        return qs_error_set(QS_ERR_NOMEM, "tokenscan: scratch for T=%d, C=%d", T, C);
     }
-#endif
-    int rc = validate(out, x, T, C);
-    if (rc) return rc;
-    int nt = omp_get_max_threads();
-    float *scratch = malloc(sizeof(float) * (size_t)nt * (size_t)C); // (nt, C)
-    if (!scratch) return qs_error_set(QS_ERR_NOMEM, "tokenscan: scratch of %d x %d floats", nt, C);
-#pragma omp parallel num_threads(nt)
-    {
-        float *mine = scratch + (size_t)omp_get_thread_num() * (size_t)C;
-#pragma omp for schedule(static)
-        for (int t = 0; t < T; t++) {
-            const float *row = x + (size_t)t * C;
-            qs_token_stat s = row_max(row, C);
-            s.median_abs = qs_select_median_abs(mine, row, C);
-            out[t] = s;
+    int bad = scan_rows(qs_cpu_path(), tmp, x, T, C, keys);
+    if (bad)
+        rc = report_nonfinite(x, T, C);
+    else
+        for (int t = 0; t < T; t++) { /* member by member: padding bytes stay as they were */
+            out[t].absmax = tmp[t].absmax;
+            out[t].value = tmp[t].value;
+            out[t].channel = tmp[t].channel;
+            out[t].median_abs = tmp[t].median_abs;
         }
-    }
-    free(scratch);
-    return QS_OK;
+    free(tmp);
+    free(keys);
+    return rc;
 }
 
 int qs_tokenscan_ref(qs_token_stat *out, const float *x, int T, int C) {

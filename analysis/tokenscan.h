@@ -9,14 +9,14 @@
  *   value(t)      = x(t, channel(t)), signed
  *   median_abs(t) = median over c of |x(t,c)| (select.h: even C averages the two middle
  *                   values in double), computed exactly: by a sampled-band selection on
- *                   the bits of |x| with AVX-512 where the CPU has it (simd.h), else by
- *                   quickselect; never approximated by a histogram.
+ *                   the bits of |x| (with AVX2 or AVX-512 vectors where the CPU has
+ *                   them, simd.h; quickselect for rows of up to 256 on the scalar path);
+ *                   never approximated by a histogram. Every path gives the same bits.
  *
  * Errors: QS_ERR_ARG for T < 1, C < 1 or NULL pointers; QS_ERR_NUMERIC when x holds a NaN or
  * infinity; the message names the first one in row-major order ("(t=.., c=..)"). Inputs
- * are checked in the same pass as the maxima (or before the loop on the portable path) and
- * `out` is untouched on error. QS_ERR_NOMEM when the scratch (24·T bytes plus 8·(C + 64)
- * bytes per thread; portable path n_threads · C floats) cannot be allocated. */
+ * are checked in the same pass as the maxima and `out` is untouched on error. QS_ERR_NOMEM
+ * when the scratch (24·T bytes plus 8·(C + 64) bytes per thread) cannot be allocated. */
 #ifndef QS_TOKENSCAN_H
 #define QS_TOKENSCAN_H
 

@@ -35,14 +35,24 @@ static int env_cap(void) {
     return QS_CPU_AVX512;
 }
 
+/* the path in use; -1 until first asked for or set */
+static atomic_int path_in_use = -1;
+
 int qs_cpu_path(void) {
-    static atomic_int cached = -1;
-    int v = atomic_load_explicit(&cached, memory_order_relaxed);
+    int v = atomic_load_explicit(&path_in_use, memory_order_relaxed);
     if (v >= 0) return v;
     v = qs_cpu_path_supported();
     int cap = env_cap();
     if (v > cap) v = cap;
-    atomic_store_explicit(&cached, v, memory_order_relaxed);
+    atomic_store_explicit(&path_in_use, v, memory_order_relaxed);
+    return v;
+}
+
+int qs_cpu_path_set(int path) {
+    int v = qs_cpu_path_supported();
+    if (path < QS_CPU_SCALAR) path = QS_CPU_SCALAR;
+    if (v > path) v = path;
+    atomic_store_explicit(&path_in_use, v, memory_order_relaxed);
     return v;
 }
 

@@ -36,6 +36,10 @@ enum {
 
 /* The path in use: the best this CPU runs, capped by QS_CPU_PATH. Computed once. */
 int qs_cpu_path(void);
+/* Makes `path` (capped at the best this CPU runs) the path in use, whatever the
+ * environment says, and returns it. For tests and benchmarks that compare paths in one
+ * process: kernels read the path once per call, so call it between kernel calls. */
+int qs_cpu_path_set(int path);
 /* The best path this CPU runs, ignoring the environment. */
 int qs_cpu_path_supported(void);
 /* QS_CPU_HAS_* bits this CPU has (only those whose path is in use). */

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,4 +88,132 @@ int qs_file_read(const char *path, size_t max_size, char **data, size_t *size) {
 int qs_path_is_dir(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* ---- whole-or-nothing output files ------------------------------------------------------ */
+
+/* Temporary files still open, for the signal handler: fixed storage, since the handler may
+ * run at any moment and may only make async-signal-safe calls (unlink, sigaction, raise). */
+#define OUT_SLOTS 8
+static char out_tmp[OUT_SLOTS][4096];
+static volatile sig_atomic_t out_used[OUT_SLOTS];
+
+void qs_file_out_remove_all(void) {
+    for (int i = 0; i < OUT_SLOTS; i++)
+        if (out_used[i]) unlink(out_tmp[i]);
+}
+
+static void out_signal(int sig) {
+    qs_file_out_remove_all();
+    struct sigaction sa; // then die of it as if no handler had been there
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigaction(sig, &sa, NULL);
+    raise(sig);
+}
+
+// Installs the handler for the signals that normally end a run, where nobody else has one.
+static void out_handlers_install(void) {
+    static int done;
+    if (done) return;
+    done = 1;
+    const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction old;
+        if (sigaction(sigs[i], NULL, &old) != 0 || old.sa_handler != SIG_DFL) continue;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = out_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sigs[i], &sa, NULL);
+    }
+}
+
+int qs_file_out_open(qs_file_out *o, const char *path) {
+    memset(o, 0, sizeof *o);
+    o->slot = -1;
+    size_t n = strlen(path);
+    o->path = strdup(path);
+    o->tmp = malloc(n + sizeof ".tmpXXXXXX");
+    if (!o->path || !o->tmp) {
+        qs_file_out_abort(o);
+        return qs_error_set(QS_ERR_NOMEM, "%s: out of memory", path);
+    }
+    snprintf(o->tmp, n + sizeof ".tmpXXXXXX", "%s.tmpXXXXXX", path);
+    if (n + sizeof ".tmpXXXXXX" > sizeof out_tmp[0]) {
+        qs_file_out_abort(o);
+        return qs_error_set(QS_ERR_ARG, "%s: path too long", path);
+    }
+    out_handlers_install();
+    // take a slot before the file exists, so a signal between the two cannot miss it
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old);
+    int fd = -1, e = 0;
+    for (int i = 0; i < OUT_SLOTS && o->slot < 0; i++)
+        if (!out_used[i]) o->slot = i;
+    if (o->slot >= 0) {
+        fd = mkstemp(o->tmp);
+        e = errno;
+        if (fd >= 0) {
+            memcpy(out_tmp[o->slot], o->tmp, strlen(o->tmp) + 1);
+            out_used[o->slot] = 1;
+        } else {
+            o->slot = -1;
+        }
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (fd < 0) {
+        int rc = e ? qs_error_set(QS_ERR_IO, "%s: cannot create a file in its directory: %s",
+                                  path, strerror(e))
+                   : qs_error_set(QS_ERR_IO, "%s: too many output files open at once", path);
+        free(o->tmp);
+        o->tmp = NULL; // nothing was created
+        qs_file_out_abort(o);
+        return rc;
+    }
+    mode_t mask = umask(0); // mkstemp makes 0600; give the file the usual permissions
+    umask(mask);
+    if (fchmod(fd, 0666 & ~mask) != 0) { // not fatal: the file is only more private
+    }
+    o->f = fdopen(fd, "wb");
+    if (!o->f) {
+        int rc = qs_error_set(QS_ERR_IO, "%s: cannot open: %s", o->tmp, strerror(errno));
+        close(fd);
+        qs_file_out_abort(o);
+        return rc;
+    }
+    return QS_OK;
+}
+
+static void out_release(qs_file_out *o) {
+    if (o->slot >= 0) out_used[o->slot] = 0;
+    o->slot = -1;
+    free(o->tmp);
+    free(o->path);
+    o->tmp = o->path = NULL;
+}
+
+void qs_file_out_abort(qs_file_out *o) {
+    if (o->f) fclose(o->f);
+    o->f = NULL;
+    if (o->tmp && o->slot >= 0) unlink(o->tmp);
+    out_release(o);
+}
+
+int qs_file_out_commit(qs_file_out *o) {
+    if (!o->f) return qs_error_set(QS_ERR_ARG, "qs_file_out_commit: not open");
+    int rc = QS_OK;
+    errno = 0;
+    if (fflush(o->f) != 0 || ferror(o->f) || fsync(fileno(o->f)) != 0)
+        rc = qs_error_set(QS_ERR_IO, "%s: write failed: %s", o->path,
+                          errno ? strerror(errno) : "an earlier write failed");
+    if (fclose(o->f) != 0 && rc == QS_OK)
+        rc = qs_error_set(QS_ERR_IO, "%s: write failed: %s", o->path, strerror(errno));
+    o->f = NULL;
+    if (rc == QS_OK && rename(o->tmp, o->path) != 0)
+        rc = qs_error_set(QS_ERR_IO, "%s: cannot replace it: %s", o->path, strerror(errno));
+    if (rc) unlink(o->tmp);
+    out_release(o);
+    return rc;
 }

@@ -3,6 +3,7 @@
 #define QS_FILEIO_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 /* Maps a regular file read-only: a model's weights are read from it in place and never
  * written through it (an edit makes a copy first). Refuses missing files, directories and
@@ -15,5 +16,31 @@ int qs_file_read(const char *path, size_t max_size, char **data, size_t *size);
 
 /* 1 if path is a directory, 0 otherwise. */
 int qs_path_is_dir(const char *path);
+
+/* ---- writing a file whole or not at all ---------------------------------------------
+ * The data go to "<path>.tmpXXXXXX" in path's directory, which commit flushes, syncs and
+ * renames over path. Whatever ends the write early removes the temporary file: an error
+ * (a full disk, a file-size limit: qscope ignores SIGXFSZ, so the write fails with EFBIG
+ * and is reported), qs_file_out_abort, and SIGINT, SIGTERM or SIGHUP (a handler removes
+ * every temporary file still open, then dies of the signal as before). Only SIGKILL and a
+ * power loss can leave one behind. path itself is never touched unless commit succeeds. */
+typedef struct qs_file_out {
+    FILE *f;    /* write here (fwrite, fprintf); errors show at commit */
+    char *path; /* the target */
+    char *tmp;  /* the temporary file */
+    int slot;   /* registry slot for the signal handler, or -1 */
+} qs_file_out;
+
+/* Creates the temporary file (mode 0666 & ~umask, like fopen). QS_ERR_IO names path and
+ * the reason (missing directory, no permission). */
+int qs_file_out_open(qs_file_out *o, const char *path);
+/* Flushes, fsyncs, closes and renames; on failure removes the temporary file and returns
+ * QS_ERR_IO naming path and the reason (e.g. "File too large", "No space left"). */
+int qs_file_out_commit(qs_file_out *o);
+/* Closes and removes the temporary file. Safe on a zeroed or finished qs_file_out. */
+void qs_file_out_abort(qs_file_out *o);
+/* Removes every temporary file still open; async-signal-safe, for paths that end the
+ * process with _exit (a watchdog). */
+void qs_file_out_remove_all(void);
 
 #endif

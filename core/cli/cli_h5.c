@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "error.h"
 #include "h5store.h"
+#include "provenance.h"
 #include "profile_h5.h"
 
 int qs_cli_h5_open(qs_h5 **out, const char *path, const char *cmd, int argc, char **argv,

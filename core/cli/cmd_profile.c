@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "error.h"
 #include "profile_h5.h"
+#include "provenance.h"
 #include "profile_report.h"
 
 #define MAX_DUMPS 16
@@ -105,9 +106,13 @@ int qs_cmd_profile(int argc, char **argv) {
         {"layers", "LIST", "layers, e.g. 0,2-4, or all", "all"},
         {"tau", "X", "outlier ratio r(t,c) = |x| / token median |x| threshold", "20"},
         {"phi", "F", "persistent channel: fraction of tokens (and of a window's tokens)", "0.5"},
-        {"massive-abs", "A", "token-wise outlier: max |x| at least A", "100"},
-        {"massive-ratio", "R", "token-wise outlier: max |x| at least R x the token's median",
-         "1000"},
+        {"massive-rule", "auto|published|ratio",
+         "token-wise outlier rule: published (|x| >= 100 and >= 1000 x median), ratio (>= 100 x "
+         "median only); auto: published when dim >= 1024, else ratio",
+         "auto"},
+        {"massive-abs", "A", "token-wise outlier: max |x| at least A (overrides the rule's)"},
+        {"massive-ratio", "R",
+         "token-wise outlier: max |x| at least R x the token's median (overrides the rule's)"},
         {"int8", "X", "LLM.int8 feature threshold on |x|", "6"},
         {"max-token-outliers", "N", "token-wise outliers kept (more are counted)", "10000"},
         {"dump", "SITE,LAYER,N", "store the first N tokens' raw (T, C) activations (repeatable)"},
@@ -133,14 +138,22 @@ int qs_cmd_profile(int argc, char **argv) {
     }
     long tokens = 0, threads = 0, max_tok = 10000, top = 3;
     qs_capture_opts co = qs_capture_opts_default();
+    double massive_abs = -1, massive_ratio = -1; /* < 0: the rule's */
+    co.outl.massive_rule = qs_massive_rule_from_name(qs_cli_get(opts, n, "massive-rule"));
+    if (co.outl.massive_rule < 0 || co.outl.massive_rule == QS_MASSIVE_CUSTOM) {
+        fprintf(stderr, "qscope profile: error: --massive-rule '%s': expected auto, published "
+                        "or ratio\n",
+                qs_cli_get(opts, n, "massive-rule"));
+        return 1;
+    }
     if (qs_cli_int(opts, n, "tokens", 1, 1L << 40, &tokens) ||
         qs_cli_int(opts, n, "threads", 1, 4096, &threads) ||
         qs_cli_int(opts, n, "max-token-outliers", 0, 1L << 24, &max_tok) ||
         qs_cli_int(opts, n, "top", 0, 1000, &top) ||
         qs_cli_double(opts, n, "tau", 1e-300, 1e300, &co.chan.tau) ||
         qs_cli_double(opts, n, "phi", 0, 1, &co.chan.phi) ||
-        qs_cli_double(opts, n, "massive-abs", 0, 1e300, &co.outl.massive_abs) ||
-        qs_cli_double(opts, n, "massive-ratio", 0, 1e300, &co.outl.massive_ratio) ||
+        qs_cli_double(opts, n, "massive-abs", 0, 1e300, &massive_abs) ||
+        qs_cli_double(opts, n, "massive-ratio", 0, 1e300, &massive_ratio) ||
         qs_cli_double(opts, n, "int8", 1e-300, 1e300, &co.chan.int8_threshold) ||
         qs_site_mask_parse(qs_cli_get(opts, n, "sites"), &co.site_mask))
         return qs_cli_fail("profile");
@@ -181,6 +194,10 @@ int qs_cmd_profile(int argc, char **argv) {
     for (int i = 0; i < dopt->repeat_count; i++)
         if ((rc = parse_dump(dopt->values[i], &m->cfg, co.site_mask, sel, &dumps[n_dumps++])))
             goto done;
+    qs_outlier_config_resolve(&co.outl, m->cfg.dim);
+    if (massive_abs >= 0 || massive_ratio >= 0) co.outl.massive_rule = QS_MASSIVE_CUSTOM;
+    if (massive_abs >= 0) co.outl.massive_abs = massive_abs;
+    if (massive_ratio >= 0) co.outl.massive_ratio = massive_ratio;
     if ((rc = qs_capture_create(&cap, &m->cfg, &co))) goto done;
     if (qs_cli_text_windows(opts, n, m, pos[1], &text, &ws)) {
         rc = QS_ERR_ARG;
@@ -193,9 +210,10 @@ int qs_cmd_profile(int argc, char **argv) {
     char params[512];
     snprintf(params, sizeof params,
              "command=profile; tokens=%ld; ctx=%d; sites=%s; layers=%s; "
-             "tau=%g; phi=%g; massive_abs=%g; massive_ratio=%g; int8=%g",
+             "tau=%g; phi=%g; massive_rule=%s; massive_abs=%g; massive_ratio=%g; int8=%g",
              tokens, ws.w[0].n, qs_cli_get(opts, n, "sites"), qs_cli_get(opts, n, "layers"),
-             co.chan.tau, co.chan.phi, co.outl.massive_abs, co.outl.massive_ratio,
+             co.chan.tau, co.chan.phi, qs_massive_rule_name(co.outl.massive_rule),
+             co.outl.massive_abs, co.outl.massive_ratio,
              co.chan.int8_threshold);
     qs_provenance pv = {.command_line = cmdline,
                         .model_path = m->path,

@@ -42,7 +42,7 @@ static void config_label(char *buf, size_t n, const qs_sweep_row *r) {
         snprintf(c, sizeof c, "percentile:%g", r->clip_value);
     else
         snprintf(c, sizeof c, "%s", qs_quant_clip_name(r->clip));
-    snprintf(buf, n, "%d-bit %-9s %-10s %s", r->bits, qs_quant_scheme_name(r->scheme), g, c);
+    snprintf(buf, n, "%d-bit %-10s %-10s %s", r->bits, qs_quant_scheme_name(r->scheme), g, c);
 }
 
 static summary *find_summary(sink *s, const qs_sweep_row *r) {
@@ -165,7 +165,7 @@ int qs_cmd_sweep(int argc, char **argv) {
         {"gran", "LIST", "granularities: tensor, channel, token (activations), group:G",
          "tensor,channel,group:32,group:128"},
         {"clip", "LIST", "clipping: absmax, mse, percentile:P", "absmax,mse,percentile:99.9"},
-        {"scheme", "LIST", "symmetric, affine", "symmetric"},
+        {"scheme", "LIST", "symmetric, affine, fp8_e4m3, fp8_e5m2, mxfp8, mxfp6_e3m2, mxfp6_e2m3, mxfp4, nvfp4 (a format runs at its own bits)", "symmetric"},
         {"sites", "LIST", "sites swept: weights that read them, activations at them (or all)",
          "attn_in,attn_o_in,ffn_in,ffn_down_in"},
         {"targets", "LIST", "weights, activations (activations need TEXT)", "weights,activations"},

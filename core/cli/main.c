@@ -1,4 +1,6 @@
 /* qscope: one binary, one subcommand per job. */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,8 +55,22 @@ static void prefer_passive_openmp(char **argv) {
     if (changed) execv("/proc/self/exe", argv); /* returns only on failure: carry on */
 }
 
+/* Standard output must not lose its end silently (a full disk, a file-size limit). */
+static int finish_stdout(int rc) {
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "qscope: error: writing standard output failed: %s\n",
+                errno ? strerror(errno) : "write error");
+        return rc ? rc : 1;
+    }
+    return rc;
+}
+
 int main(int argc, char **argv) {
     prefer_passive_openmp(argv);
+    /* Past a file-size limit (ulimit -f) a write fails with EFBIG and is reported, with the
+     * file left whole (results) or removed (checkpoints), instead of SIGXFSZ killing the
+     * process mid-write without a word. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         usage(stdout);
@@ -65,7 +81,8 @@ int main(int argc, char **argv) {
         return 0;
     }
     for (int i = 0; i < QS_COUNT(commands); i++)
-        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return finish_stdout(commands[i].run(argc - 1, argv + 1));
     fprintf(stderr, "qscope: error: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 1;

@@ -170,12 +170,18 @@ static int massive_tokens(const qs_profile_report *r, FILE *f, cJSON *json) {
     int n_kept;
     int64_t n_found;
     const qs_capture_token *tk = qs_capture_tokens(r->cap, &n_kept, &n_found);
-    fprintf(f, "\ntoken-wise outliers (max|x| >= %g and >= %g x the token's median |x|): %lld",
-            o->outl.massive_abs, o->outl.massive_ratio, (long long)n_found);
+    fprintf(f,
+            "\ntoken-wise outliers (%s rule: max|x| >= %g and >= %g x the token's median |x|): "
+            "%lld",
+            qs_massive_rule_name(o->outl.massive_rule), o->outl.massive_abs,
+            o->outl.massive_ratio, (long long)n_found);
     if (n_found > n_kept) fprintf(f, " (first %d kept)", n_kept);
     fprintf(f, "\n");
     cJSON *to = json ? cJSON_AddObjectToObject(json, "token_outliers") : NULL;
     if (to) {
+        cJSON_AddStringToObject(to, "rule", qs_massive_rule_name(o->outl.massive_rule));
+        cJSON_AddNumberToObject(to, "massive_abs", o->outl.massive_abs);
+        cJSON_AddNumberToObject(to, "massive_ratio", o->outl.massive_ratio);
         cJSON_AddNumberToObject(to, "found", (double)n_found);
         cJSON_AddNumberToObject(to, "kept", n_kept);
     }

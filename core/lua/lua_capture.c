@@ -18,7 +18,7 @@
  * ...} m:plant{{site=, layer= (number or "all"), channel=, scale=}, ...} -> a new model whose
  *       full-precision function is unchanged (plant.h): a twin that shares every tensor the
  *       plants do not touch
- *   m:save(path) writes a llama2.c checkpoint. */
+ *   m:save(path [, {format=, dtype=, shard_gb=}]) writes a checkpoint (save.h). */
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +32,7 @@
 #include "plant.h"
 #include "profile.h"
 #include "profile_h5.h"
-#include "save_llama2c.h"
+#include "save.h"
 #include "weightstats.h"
 
 #define QS_LUA_CAPTURE "qs.capture"
@@ -177,8 +177,8 @@ static void push_dumps(lua_State *L, const dump_req *d, const long *rows, int n,
 static int model_profile(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
     static const char *const keys[] = {
-        QS_LUA_WINDOW_KEYS, "tokens", "sites",   "tau",  "phi", "massive_abs",
-        "massive_ratio",    "int8",   "results", "dump", NULL};
+        QS_LUA_WINDOW_KEYS, "tokens",       "sites", "tau",     "phi",  "massive_abs",
+        "massive_ratio",    "massive_rule", "int8",  "results", "dump", NULL};
     qs__lua_check_keys(L, 2, "m:profile", keys);
     lua_getfield(L, 2, "text");
     qs_text *t = qs__lua_check_text(L, -1);
@@ -189,8 +189,18 @@ static int model_profile(lua_State *L) {
         return qs__lua_fail(L, "m:profile");
     o.chan.tau = qs__lua_opt_num(L, 2, "tau", o.chan.tau);
     o.chan.phi = o.outl.min_token_frac = qs__lua_opt_num(L, 2, "phi", o.chan.phi);
-    o.outl.massive_abs = qs__lua_opt_num(L, 2, "massive_abs", o.outl.massive_abs);
-    o.outl.massive_ratio = qs__lua_opt_num(L, 2, "massive_ratio", o.outl.massive_ratio);
+    /* the rule for this model's width, then explicit thresholds over it */
+    const char *rule = qs__lua_opt_str(L, 2, "massive_rule", "auto");
+    o.outl.massive_rule = qs_massive_rule_from_name(rule);
+    if (o.outl.massive_rule < 0 || o.outl.massive_rule == QS_MASSIVE_CUSTOM)
+        return luaL_error(L, "m:profile: massive_rule '%s': expected auto, published or ratio",
+                          rule);
+    qs_outlier_config_resolve(&o.outl, m->cfg.dim);
+    double mabs = qs__lua_opt_num(L, 2, "massive_abs", -1),
+           mratio = qs__lua_opt_num(L, 2, "massive_ratio", -1);
+    if (mabs >= 0 || mratio >= 0) o.outl.massive_rule = QS_MASSIVE_CUSTOM;
+    if (mabs >= 0) o.outl.massive_abs = mabs;
+    if (mratio >= 0) o.outl.massive_ratio = mratio;
     o.chan.int8_threshold = qs__lua_opt_num(L, 2, "int8", o.chan.int8_threshold);
     long tokens = (long)qs__lua_opt_int(L, 2, "tokens", 0);
     qs_h5 *h = NULL;
@@ -365,9 +375,26 @@ static int model_plant(lua_State *L) {
     return 1;
 }
 
+/* m:save(path [, {format = "llama2c"|"gguf"|"hf", dtype = "f32"|"f16"|"bf16"|"q8_0"|"q4_0",
+ *                   shard_gb = 5}]): every tensor read from its stored bytes a block at a time */
 static int model_save(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
-    if (qs_llama2c_save(m, luaL_checkstring(L, 2))) return qs__lua_fail(L, "m:save");
+    const char *path = luaL_checkstring(L, 2);
+    const char *fmt = "llama2c", *dt = "f32";
+    double shard_gb = 5;
+    if (!lua_isnoneornil(L, 3)) {
+        static const char *const keys[] = {"format", "dtype", "shard_gb", NULL};
+        qs__lua_check_keys(L, 3, "m:save", keys);
+        fmt = qs__lua_opt_str(L, 3, "format", fmt);
+        dt = qs__lua_opt_str(L, 3, "dtype", dt);
+        shard_gb = qs__lua_opt_num(L, 3, "shard_gb", shard_gb);
+    }
+    int format = qs_save_format_parse(fmt), dtype = qs_save_dtype_parse(dt);
+    if (format < 0) return luaL_error(L, "m:save: unknown format '%s' (llama2c, gguf, hf)", fmt);
+    if (dtype < 0) return luaL_error(L, "m:save: unknown dtype '%s'", dt);
+    if (!(shard_gb >= 0)) return luaL_error(L, "m:save: shard_gb must be >= 0");
+    if (qs_model_save(m, path, format, (uint32_t)dtype, (uint64_t)(shard_gb * 1e9)))
+        return qs__lua_fail(L, "m:save");
     return 0;
 }
 

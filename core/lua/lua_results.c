@@ -15,6 +15,7 @@
 
 #include "error.h"
 #include "h5store.h"
+#include "provenance.h"
 #include "lua_qs.h"
 #include "lua_sandbox.h"
 

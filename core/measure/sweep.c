@@ -82,12 +82,15 @@ static int one_bits(qs_sweep_opts *o, int i, const char *opt, const char *w) {
 }
 
 static int one_scheme(qs_sweep_opts *o, int i, const char *opt, const char *w) {
-    for (int s = 0; s < QS_QUANT_SCHEME_COUNT; s++)
-        if (strcmp(w, qs_quant_scheme_name(s)) == 0) {
-            o->schemes[i] = s;
-            return QS_OK;
-        }
-    return qs_error_set(QS_ERR_ARG, "--%s: unknown scheme '%s' (symmetric, affine)", opt, w);
+    int s = qs_quant_scheme_from_name(w);
+    if (s >= 0) {
+        o->schemes[i] = s;
+        return QS_OK;
+    }
+    return qs_error_set(QS_ERR_ARG,
+                        "--%s: unknown scheme '%s' (symmetric, affine, fp8_e4m3, fp8_e5m2, mxfp8, "
+                        "mxfp8_e5m2, mxfp6_e3m2, mxfp6_e2m3, mxfp4, nvfp4)",
+                        opt, w);
 }
 
 static int one_gran(qs_sweep_opts *o, int i, const char *opt, const char *w) {
@@ -204,6 +207,9 @@ int qs_sweep_matrix(const float *x, int rows, int cols, const char *target, cons
         for (int is = 0; is < o->n_schemes && rc == QS_OK; is++)
             for (int ig = 0; ig < o->n_grans && rc == QS_OK; ig++)
                 for (int ic = 0; ic < o->n_clips && rc == QS_OK; ic++) {
+                    /* a format fixes its bits: one row per format, at the first bit width */
+                    int fixed = qs_quant_traits_of(o->schemes[is])->fixed_bits;
+                    if (fixed && ib > 0) continue;
                     qs_sweep_row row;
                     memset(&row, 0, sizeof row);
                     row.target = is_weight ? "weight" : "activation";
@@ -211,7 +217,7 @@ int qs_sweep_matrix(const float *x, int rows, int cols, const char *target, cons
                     row.layer = layer;
                     row.rows = rows;
                     row.cols = cols;
-                    row.bits = o->bits[ib];
+                    row.bits = fixed ? fixed : o->bits[ib];
                     row.scheme = o->schemes[is];
                     row.gran = o->grans[ig];
                     row.group = o->grans[ig] == QS_SWEEP_GROUP ? o->groups[ig] : 0;

@@ -36,7 +36,8 @@ enum qs_sweep_gran { QS_SWEEP_TENSOR = 0, QS_SWEEP_CHANNEL, QS_SWEEP_TOKEN, QS_S
 
 typedef struct qs_sweep_opts {
     int n_bits, bits[QS_SWEEP_MAX_LIST];       /* 2..8 */
-    int n_schemes, schemes[QS_SWEEP_MAX_LIST]; /* enum qs_quant_scheme */
+    int n_schemes, schemes[QS_SWEEP_MAX_LIST]; /* enum qs_quant_scheme; a format (mxfp4..)
+                                                  runs once, at its own bits */
     int n_grans, grans[QS_SWEEP_MAX_LIST];     /* enum qs_sweep_gran */
     int groups[QS_SWEEP_MAX_LIST];             /* G for QS_SWEEP_GROUP, else 0 */
     int n_clips, clips[QS_SWEEP_MAX_LIST];     /* enum qs_quant_clip */
@@ -54,7 +55,7 @@ void qs_sweep_opts_default(qs_sweep_opts *o);
 /* Comma-separated lists, replacing the option's list. Errors (QS_ERR_ARG) name the option
  * and the word: "--bits: '9' is outside 2..8". */
 int qs_sweep_parse_bits(qs_sweep_opts *o, const char *list);    /* "8,6,4,3" */
-int qs_sweep_parse_schemes(qs_sweep_opts *o, const char *list); /* "symmetric,affine" */
+int qs_sweep_parse_schemes(qs_sweep_opts *o, const char *list); /* "symmetric,mxfp4" */
 int qs_sweep_parse_grans(qs_sweep_opts *o, const char *list); /* "tensor,channel,token,group:32" */
 int qs_sweep_parse_clips(qs_sweep_opts *o, const char *list); /* "absmax,mse,percentile:99.9" */
 

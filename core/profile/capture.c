@@ -92,6 +92,7 @@ void qs_capture_free(qs_capture *c) {
 int qs_capture_create(qs_capture **out, const qs_config *cfg, const qs_capture_opts *o) {
     *out = NULL;
     qs_capture_opts opt = o ? *o : qs_capture_opts_default();
+    qs_outlier_config_resolve(&opt.outl, cfg->dim); /* the massive rule for this width */
     if (!(opt.site_mask & QS_SITE_ALL))
         return qs_error_set(QS_ERR_ARG, "capture: no site selected");
     if (opt.max_token_outliers < 0)

@@ -41,7 +41,9 @@ typedef struct qs_capture_opts {
                                     all. Entry n_layers is the stream after the last block
                                     and exists only at resid. Copied. */
     qs_chanstats_config chan;    /* tau, phi, int8 threshold */
-    qs_outlier_config outl;      /* min_token_frac, massive_abs, massive_ratio */
+    qs_outlier_config outl;      /* min_token_frac, massive_abs, massive_ratio, the
+                                    massive rule (resolved for the model's width by
+                                    qs_capture_create; qs_capture_get_opts shows it) */
     int max_token_outliers;      /* records kept; more are only counted */
     int whole_tensor;            /* also keep a qs_tensorstats per pair (1 by default) */
 } qs_capture_opts;

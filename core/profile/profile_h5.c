@@ -270,6 +270,8 @@ int qs_profile_h5_outliers(qs_h5 *h, const qs_capture *c, const qs_profile_chann
     int rc = QS_OK;
     for (size_t i = 0; i < sizeof attrs / sizeof attrs[0] && rc == QS_OK; i++)
         rc = qs_h5_attr_f64(h, "outliers", attrs[i].name, attrs[i].v);
+    if (rc == QS_OK)
+        rc = qs_h5_attr_str(h, "outliers", "massive_rule", qs_massive_rule_name(o->outl.massive_rule));
     if (rc == QS_OK) rc = qs_h5_attr_i64(h, "outliers", "tokens_found", n_found);
     if (rc == QS_OK) rc = qs_h5_attr_i64(h, "outliers", "tokens_kept", n_kept);
 

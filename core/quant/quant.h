@@ -29,6 +29,34 @@
  *              all-zero group. A zero scale never produces NaN.
  * Zero-points are integers stored in b bits (exact, never rounded).
  *
+ * Floating-point formats (schemes fp8_*, mxfp*, nvfp4; quant_float.c). Elements are
+ * minifloats with the OCP encodings (OCP 8-bit Floating Point Specification (OFP8) rev 1.0
+ * for E4M3/E5M2; OCP Microscaling Formats (MX) Specification v1.0 for E3M2, E2M3, E2M1 and
+ * the E8M0 scale): sign, E exponent bits with bias 2^(E-1)-1, M mantissa bits, subnormals.
+ *   element  max normal  min normal  min subnormal  special codes
+ *   E4M3     448         2^-6        2^-9           S.1111.111 NaN, no Inf
+ *   E5M2     57344       2^-14       2^-16          S.11111.00 Inf, S.11111.{01,10,11} NaN
+ *   E3M2     28          2^-2        2^-4           none
+ *   E2M3     7.5         1           2^-3           none
+ *   E2M1     6           1           0.5            none
+ * A value v = x / s (true division) is rounded to nearest, ties to even, and saturates at
+ * ± max normal (never Inf or NaN); a value that rounds to 0 keeps its sign (-0 stays -0,
+ * as IEEE and torch do). A group's scale s, from its clip threshold t = max(-lo, hi):
+ *   fp8_e4m3/e5m2  s = t / max normal, stored as fp16 (or fp32 with fp32_scales), like the
+ *                  integer scales, at any granularity (per-tensor, per-token, per-channel, gN)
+ *   mxfp*          E8M0 shared scale of the MX spec: s = 2^(floor(log2 t) - emax_elem),
+ *                  emax_elem the exponent of the element's largest normal (E4M3 8, E5M2 15,
+ *                  E3M2 4, E2M3 2, E2M1 2), clamped to 2^-127..2^127; values above the
+ *                  element's max normal after scaling saturate. Default block: g32.
+ *   nvfp4          two levels: a tensor scale g = A / (448·6) in fp32, A the absmax of the
+ *                  matrix (of ranges_in when given), and per block an E4M3 scale
+ *                  b = e4m3((t / 6) / g); s = b·g. Default block: g16.
+ * An all-zero group (or a scale that rounds to 0) has s = 0 and outputs ±0. Codes (io.codes)
+ * are the element bit patterns (sign in the top bit: 0..255, 0..63, 0..15); levels count the
+ * distinct element values used (+0 and -0 once). Metadata bits: fp16/fp32 per group for
+ * fp8_*; 8 per block for mxfp* (E8M0) and nvfp4 (E4M3), plus 32 per matrix for nvfp4. So
+ * MXFP4 costs 4 + 8/32 = 4.25 bits, NVFP4 4 + 8/16 = 4.5 (+ 32/(R·C)).
+ *
  * Clipping picks the range [lo, hi] of a group (symmetric uses t = max(-lo, hi)):
  *   absmax      t = max|x|; affine [min(min x, 0), max(max x, 0)].
  *   percentile  t = the p-th percentile of |x| over the group (linear interpolation
@@ -60,7 +88,22 @@
 
 #include "packed.h" /* model/: the packed tensor layout the quantizers write */
 
-enum qs_quant_scheme { QS_QUANT_SYMMETRIC = 0, QS_QUANT_AFFINE, QS_QUANT_SCHEME_COUNT };
+/* Integer grids (symmetric, affine) and floating-point formats (quant_float.c). A format
+ * fixes the element bits (spec.bits must equal them) and how scales are stored. */
+enum qs_quant_scheme {
+    QS_QUANT_SYMMETRIC = 0,
+    QS_QUANT_AFFINE,
+    QS_QUANT_FP8_E4M3,   /* E4M3 elements, one fp16/fp32 scale per group */
+    QS_QUANT_FP8_E5M2,   /* E5M2 elements, one fp16/fp32 scale per group */
+    QS_QUANT_MXFP8,      /* OCP MX: E4M3 elements, E8M0 scale per block (32) */
+    QS_QUANT_MXFP8_E5M2, /* OCP MX: E5M2 elements, E8M0 scale per block (32) */
+    QS_QUANT_MXFP6_E3M2, /* OCP MX: E3M2 elements, E8M0 scale per block (32) */
+    QS_QUANT_MXFP6_E2M3, /* OCP MX: E2M3 elements, E8M0 scale per block (32) */
+    QS_QUANT_MXFP4,      /* OCP MX: E2M1 elements, E8M0 scale per block (32) */
+    QS_QUANT_NVFP4,      /* E2M1 elements, E4M3 scale per block (16), one fp32 tensor scale */
+    QS_QUANT_SCHEME_COUNT
+};
+#define QS_QUANT_INT_SCHEMES 2 /* schemes below this are integer grids */
 enum qs_quant_gran {
     QS_QUANT_TENSOR = 0,
     QS_QUANT_ROW,
@@ -96,12 +139,14 @@ int qs_quant_spec_validate(const qs_quant_spec *sp);
 /* Number of scale groups for an (R, C) matrix (0 for bits 16). */
 long qs_quant_n_scales(const qs_quant_spec *sp, int rows, int cols);
 
-/* Storage cost in bits per value of an (R, C) matrix: b + N·(scale bits + zero-point
- * bits)/(R·C), scale bits 16 (fp16) or 32, zero-point bits b when affine, else 0.
- * 16 for bits 16. Example: W4 g128 fp16 on C = 4096 gives 4.125. */
+/* Storage cost in bits per value of an (R, C) matrix: b + (N·(scale bits + zero-point
+ * bits) + per-matrix bits)/(R·C), scale bits 16 (fp16) or 32 (8 for the MX formats and nvfp4),
+ * zero-point bits b when affine, else 0; per-matrix bits 32 for nvfp4, else 0.
+ * 16 for bits 16. Example: W4 g128 fp16 on C = 4096 gives 4.125; mxfp4 4.25. */
 double qs_quant_bits_per_value(const qs_quant_spec *sp, int rows, int cols);
 
-/* The same for a nominal group of `elems_per_scale` values (b + meta / elems). */
+/* The same for a nominal group of `elems_per_scale` values (b + meta / elems; without
+ * per-matrix bits). */
 double qs_quant_bits_nominal(const qs_quant_spec *sp, long elems_per_scale);
 
 /* ---- grids and the traits table ------------------------------------------------------ */
@@ -123,10 +168,17 @@ enum {
 /* One row per scheme: the only place that knows how a scheme maps a range to a grid and
  * what its metadata costs. The kernels take n contiguous values; y may equal x. */
 typedef struct qs_quant_traits {
-    const char *name; /* "symmetric" / "affine" */
+    const char *name; /* "symmetric", "affine", "fp8_e4m3", "mxfp4", ... */
     int has_zero_point;
-    /* range [lo, hi] (lo <= 0 <= hi, finite) -> grid for `bits` */
-    void (*grid)(qs_quant_grid *g, float lo, float hi, int bits, int fp32_scales);
+    int elem;          /* enum qs_fp_elem of a floating-point format; -1 for integer grids */
+    int fixed_bits;    /* element bits a format stores (spec.bits must equal it); 0: any */
+    int default_group; /* block a format is defined with (32 MX, 16 NVFP4); 0: none */
+    int fixed_scales;  /* 1: the format fixes the scale encoding (no fp32_scales) */
+    int tensor_meta_bits; /* per-matrix metadata (32: NVFP4's fp32 tensor scale) */
+    /* range [lo, hi] (lo <= 0 <= hi, finite) -> grid for `bits`. tensor_amax: the absmax of
+     * the whole matrix, used by two-level formats (nvfp4) only. */
+    void (*grid)(qs_quant_grid *g, float lo, float hi, int bits, int fp32_scales,
+                 float tensor_amax);
     /* x -> codes (q, with zero-point added) */
     void (*quantize)(int16_t *q, const float *x, int n, const qs_quant_grid *g);
     /* codes -> values */
@@ -137,10 +189,45 @@ typedef struct qs_quant_traits {
     long (*fake_ref)(float *y, int16_t *q, const float *x, int n, const qs_quant_grid *g);
     /* metadata bits per scale group: scale bits + zero-point bits */
     int (*meta_bits)(int bits, int fp32_scales);
+    /* distinct levels used by n values of y already fake-quantized with g (stride apart) */
+    int (*levels)(const float *y, long n, long stride, const qs_quant_grid *g, int bits);
+    /* sum of squared reconstruction errors of x under g, in double, in index order; the
+     * _ref twin gives the same number from the reference kernel */
+    double (*sse)(const float *x, int n, const qs_quant_grid *g);
+    double (*sse_ref)(const float *x, int n, const qs_quant_grid *g);
 } qs_quant_traits;
 
 /* The traits of a scheme; NULL when out of range. Static storage, never freed. */
 const qs_quant_traits *qs_quant_traits_of(int scheme);
+/* The scheme called `name` ("affine", "mxfp4"), or -1. */
+int qs_quant_scheme_from_name(const char *name);
+/* 1 if the scheme is a floating-point format. */
+int qs_quant_scheme_is_float(int scheme);
+
+/* ---- floating-point elements (quant_float.c) ------------------------------------------ */
+
+enum qs_fp_elem { QS_FP_E4M3 = 0, QS_FP_E5M2, QS_FP_E3M2, QS_FP_E2M3, QS_FP_E2M1, QS_FP_ELEM_COUNT };
+
+typedef struct qs_fp_format {
+    const char *name;          /* "e4m3", ... */
+    int bits, ebits, mbits;    /* 1 + ebits + mbits = bits */
+    int bias;                  /* 2^(ebits-1) - 1 */
+    int emax;                  /* unbiased exponent of the largest normal */
+    float max_normal, min_normal, min_subnormal;
+} qs_fp_format;
+
+/* The format of an element type; NULL when out of range. Static storage. */
+const qs_fp_format *qs_fp_format_of(int elem);
+/* Value of a code (bits above the format's width are ignored): exact; NaN for E4M3's
+ * S.1111.111 and E5M2's NaN codes, ±Inf for E5M2's S.11111.00. */
+float qs_fp_decode(int elem, unsigned code);
+/* 1 if the code is a finite value (0 for NaN and Inf codes). */
+int qs_fp_code_is_finite(int elem, unsigned code);
+/* The code of finite v: round to nearest, ties to even, saturating at ± max normal, the
+ * sign kept for values that round to 0. Textbook reference (frexp, ldexp, rint). */
+unsigned qs_fp_encode(int elem, float v);
+/* qs_fp_decode(qs_fp_encode(v)) as a float. */
+float qs_fp_round(int elem, float v);
 
 /* ---- fake-quantization of a matrix --------------------------------------------------- */
 
@@ -227,6 +314,9 @@ int qs_quant_pack_rows_ref(uint8_t *dst, const qs_packed_layout *p, int64_t r0, 
  *           | 'symmetric' | 'affine' | 'absmax' | 'mse' | 'percentile:' P  (0 < P <= 100)
  *           | 'static' | 'dynamic' | 'fp32-scales' | 'fp16-scales'
  *           | 'sites:' site { ',' site } | 'layers:' L { ',' L }
+ *           | format
+ *   format := 'fp8_e4m3' | 'fp8_e5m2' | 'mxfp8' | 'mxfp8_e5m2' | 'mxfp6_e3m2' | 'mxfp6_e2m3'
+ *           | 'mxfp4' | 'nvfp4'          (a scheme, like symmetric/affine; see above)
  *
  * A prefixed word applies to that side only (error when that side is not quantized or the
  * word means nothing there). An unprefixed word applies to:
@@ -249,16 +339,20 @@ int qs_quant_pack_rows_ref(uint8_t *dst, const qs_packed_layout *p, int64_t r0, 
  *   side (default all); sorted and de-duplicated.
  *
  * Defaults: weights per-channel symmetric absmax fp16 scales; activations per-token
- * dynamic symmetric absmax fp16 scales.
+ * dynamic symmetric absmax fp16 scales. A format's element width must equal the side's
+ * bits ("W4A4 mxfp4", "W16A8 fp8_e4m3 per-token"; "W8A8 mxfp4" is an error); a block
+ * format (mxfp*: g32, nvfp4: g16) is quantized in its blocks unless a granularity word
+ * says otherwise ("W4A4 mxfp4 g64").
  *
  * Canonical form (qs_quant_config_format): the W/A token, then words in the order
- * granularity, scheme, clip, static, scales, sites, layers; a property equal to its default
- * is omitted, except that a name always states one granularity: when no side's
- * granularity differs from its default, that of the activations (if quantized, else the
- * weights) is printed. A word is printed unprefixed when the unprefixed word would set
+ * format, granularity, scheme (affine), clip, static, scales, sites, layers; a property
+ * equal to its default is omitted, except that a name always states one granularity: when
+ * no side's granularity differs from its default, that of the activations (if quantized
+ * and not in a block format, else the weights, likewise) is printed. A word is printed unprefixed when the unprefixed word would set
  * exactly the sides that need it. So "W4A16 g128", "W8A8 per-token", "W8A8 per-tensor",
- * "W4A8 g64 mse", "W6A16 per-channel affine" and "W16A8 per-token percentile:99.9" print as
- * written, and "W8A8" prints as "W8A8 per-token". */
+ * "W4A8 g64 mse", "W6A16 per-channel affine", "W16A8 per-token percentile:99.9",
+ * "W4A4 mxfp4", "W4A16 nvfp4" and "W16A8 fp8_e4m3 per-token" print as written, and "W8A8"
+ * prints as "W8A8 per-token". */
 
 #define QS_QUANT_MAX_LAYERS 256
 

@@ -98,6 +98,7 @@ typedef struct clip_args {
     float *scratch; /* n floats */
     gsl_min_fminimizer *mz;
     int ref;
+    float tensor_amax;
 } clip_args;
 
 static void clip_absmax(float *lo, float *hi, const clip_args *a) {
@@ -132,6 +133,7 @@ typedef struct mse_ctx {
     const qs_quant_traits *tr;
     float lo0, hi0; /* the absmax range that r scales */
     qs__quant_sse_fn sse;
+    float tensor_amax;
 } mse_ctx;
 
 static void ratio_range(float *lo, float *hi, const mse_ctx *c, double r) {
@@ -144,18 +146,13 @@ static double mse_eval(double r, void *params) {
     float lo, hi;
     qs_quant_grid g;
     ratio_range(&lo, &hi, c, r);
-    c->tr->grid(&g, lo, hi, c->sp->bits, c->sp->fp32_scales);
+    c->tr->grid(&g, lo, hi, c->sp->bits, c->sp->fp32_scales, c->tensor_amax);
     return c->sse(c->x, c->n, &g);
 }
 
 static void clip_mse(float *lo, float *hi, const clip_args *a) {
-    mse_ctx c = {a->x,
-                 a->n,
-                 a->sp,
-                 qs_quant_traits_of(a->sp->scheme),
-                 0,
-                 0,
-                 a->ref ? qs__quant_sse_ref : qs__quant_sse};
+    const qs_quant_traits *tr = qs_quant_traits_of(a->sp->scheme);
+    mse_ctx c = {a->x, a->n, a->sp, tr, 0, 0, a->ref ? tr->sse_ref : tr->sse, a->tensor_amax};
     clip_absmax(&c.lo0, &c.hi0, a);
     if (c.lo0 == 0.0f && c.hi0 == 0.0f) { /* all zero: nothing to search */
         *lo = *hi = 0.0f;
@@ -195,7 +192,7 @@ static const clip_fn clip_table[QS_QUANT_CLIP_COUNT] = {
 };
 
 void qs__quant_clip_range(float *lo, float *hi, const float *x, int n, const qs_quant_spec *sp,
-                          float *scratch, gsl_min_fminimizer *mz, int ref) {
-    clip_args a = {x, n, sp, scratch, mz, ref};
+                          float *scratch, gsl_min_fminimizer *mz, int ref, float tensor_amax) {
+    clip_args a = {x, n, sp, scratch, mz, ref, tensor_amax};
     clip_table[sp->clip](lo, hi, &a);
 }

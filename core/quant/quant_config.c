@@ -35,6 +35,7 @@ enum kind {
     K_FP16,
     K_SITES,
     K_LAYERS,
+    K_FORMAT, /* a floating-point format: the word is the scheme's name */
 };
 
 typedef struct word_def {
@@ -62,6 +63,14 @@ static const word_def words[] = {
     {"fp16-scales", A_NONE, K_FP16, P_SCALES, SIDE_W | SIDE_A, R_EACH},
     {"sites:", A_TEXT, K_SITES, P_SITES, SIDE_A, R_EACH},
     {"layers:", A_TEXT, K_LAYERS, P_LAYERS, SIDE_W | SIDE_A, R_EACH},
+    {"fp8_e4m3", A_NONE, K_FORMAT, P_SCHEME, SIDE_W | SIDE_A, R_EACH},
+    {"fp8_e5m2", A_NONE, K_FORMAT, P_SCHEME, SIDE_W | SIDE_A, R_EACH},
+    {"mxfp8", A_NONE, K_FORMAT, P_SCHEME, SIDE_W | SIDE_A, R_EACH},
+    {"mxfp8_e5m2", A_NONE, K_FORMAT, P_SCHEME, SIDE_W | SIDE_A, R_EACH},
+    {"mxfp6_e3m2", A_NONE, K_FORMAT, P_SCHEME, SIDE_W | SIDE_A, R_EACH},
+    {"mxfp6_e2m3", A_NONE, K_FORMAT, P_SCHEME, SIDE_W | SIDE_A, R_EACH},
+    {"mxfp4", A_NONE, K_FORMAT, P_SCHEME, SIDE_W | SIDE_A, R_EACH},
+    {"nvfp4", A_NONE, K_FORMAT, P_SCHEME, SIDE_W | SIDE_A, R_EACH},
 };
 #define N_WORDS (int)(sizeof words / sizeof words[0])
 
@@ -227,6 +236,7 @@ static int apply(const parse_ctx *p, const word_def *d, const char *arg, int sid
         break;
     }
     case K_LAYERS: return parse_layers(p, arg, s);
+    case K_FORMAT: sp->scheme = (enum qs_quant_scheme)qs_quant_scheme_from_name(d->text); break;
     }
     return QS_OK;
 }
@@ -293,6 +303,27 @@ static int parse(qs_quant_config *c, const char *name) {
         n_seen++;
     }
     if (first) return qs_error_set(QS_ERR_ARG, "empty config '%s': expected W<bits>A<bits>", name);
+    /* a block format (mxfp*: g32, nvfp4: g16) brings its block unless a word set one; its
+     * element width must be the side's bits */
+    for (int side = SIDE_W; side <= SIDE_A; side++) {
+        qs_quant_side *qs = side == SIDE_W ? &c->w : &c->a;
+        const qs_quant_traits *t = qs_quant_traits_of(qs->spec.scheme);
+        if (qs->spec.bits == QS_QUANT_BITS_NONE) continue;
+        if (t->default_group && !set[side][P_GRAN]) {
+            qs->spec.gran = QS_QUANT_GROUP;
+            qs->spec.group = t->default_group;
+        }
+        if (t->fixed_bits && t->fixed_bits != qs->spec.bits)
+            return qs_error_set(QS_ERR_ARG,
+                                "'%s' stores %d-bit elements, but the %s have %d bits in "
+                                "config '%s'",
+                                set_by[side][P_SCHEME], t->fixed_bits,
+                                side == SIDE_W ? "weights" : "activations", qs->spec.bits, name);
+        if (t->fixed_scales && qs->spec.fp32_scales)
+            return qs_error_set(QS_ERR_ARG, "'%s' conflicts with '%s' (its scales are fixed) in "
+                                            "config '%s'",
+                                set_by[side][P_SCALES], set_by[side][P_SCHEME], name);
+    }
     /* range searches need the data beforehand: mse on activations means static scales */
     if (c->a.spec.bits != QS_QUANT_BITS_NONE && c->a.spec.clip == QS_QUANT_MSE) {
         if (set[SIDE_A][P_STATIC] && !c->a.is_static)
@@ -321,7 +352,13 @@ static int word_for(char *w, size_t n, const qs_quant_side *s, int side, enum pr
     const qs_quant_spec *sp = &s->spec;
     w[0] = '\0';
     switch (prop) {
-    case P_GRAN:
+    case P_GRAN: {
+        int block = qs_quant_traits_of(sp->scheme)->default_group;
+        if (block && sp->gran == QS_QUANT_GROUP && sp->group == block) break; /* the format's */
+        if (block && sp->gran == QS_QUANT_ROW) {
+            snprintf(w, n, "%s", side == SIDE_W ? "per-channel" : "per-token");
+            break;
+        }
         if (sp->gran == QS_QUANT_GROUP)
             snprintf(w, n, "g%d", sp->group);
         else if (sp->gran == QS_QUANT_TENSOR)
@@ -332,8 +369,9 @@ static int word_for(char *w, size_t n, const qs_quant_side *s, int side, enum pr
             snprintf(w, n, "per-channel");
         }
         break;
+    }
     case P_SCHEME:
-        if (sp->scheme == QS_QUANT_AFFINE) snprintf(w, n, "affine");
+        if (sp->scheme != QS_QUANT_SYMMETRIC) snprintf(w, n, "%s", qs_quant_scheme_name(sp->scheme));
         break;
     case P_CLIP:
         if (sp->clip == QS_QUANT_MSE)
@@ -386,17 +424,28 @@ int qs_quant_config_format(char *buf, size_t n, const qs_quant_config *c) {
                     (c->a.spec.bits != QS_QUANT_BITS_NONE ? SIDE_A : 0);
     char out[1024];
     size_t len = (size_t)snprintf(out, sizeof out, "W%dA%d", c->w.spec.bits, c->a.spec.bits);
-    for (int prop = 0; prop < P_COUNT; prop++) {
+    /* a format word comes first ("W16A8 fp8_e4m3 per-token"), affine after the granularity */
+    static const int order[] = {P_SCHEME, P_GRAN,   P_SCHEME, P_CLIP,
+                                P_STATIC, P_SCALES, P_SITES,  P_LAYERS};
+    for (int k = 0; k < (int)(sizeof order / sizeof order[0]); k++) {
+        int prop = order[k];
         char w[3][600] = {"", "", ""};
         for (int side = SIDE_W; side <= SIDE_A; side++)
             if (quantized & side) {
                 int rc = word_for(w[side], sizeof w[side], sides[side], side, prop);
                 if (rc) return rc;
+                int fmt = qs_quant_scheme_is_float(sides[side]->spec.scheme);
+                if (prop == P_SCHEME && fmt != (k == 0)) w[side][0] = '\0';
             }
+        /* a name always states one granularity ("W8A8 per-token", not "W8A8"), unless every
+         * quantized side's format brings its block ("W4A4 mxfp4") */
+        int fixed_w = qs_quant_traits_of(c->w.spec.scheme)->default_group != 0;
+        int fixed_a = qs_quant_traits_of(c->a.spec.scheme)->default_group != 0;
         if (prop == P_GRAN && quantized && !w[SIDE_W][0] && !w[SIDE_A][0]) {
-            /* a name always states one granularity: "W8A8 per-token", not "W8A8" */
-            int side = (quantized & SIDE_A) ? SIDE_A : SIDE_W;
-            default_gran_word(w[side], sizeof w[side], side);
+            int side = (quantized & SIDE_A) && !fixed_a   ? SIDE_A
+                       : (quantized & SIDE_W) && !fixed_w ? SIDE_W
+                                                          : 0;
+            if (side) default_gran_word(w[side], sizeof w[side], side);
         }
         int both = w[SIDE_W][0] && w[SIDE_A][0] && strcmp(w[SIDE_W], w[SIDE_A]) == 0;
         for (int side = SIDE_W; side <= SIDE_A; side++) {

@@ -113,6 +113,7 @@ static long max_group_values(const qs_quant_spec *sp, int rows, int cols) {
 static void finish(float *out, int rows, int cols, const qs_quant_spec *sp, const qs_quant_io *io,
                    qs_quant_report *rep, const qs_quant_grid *grids, const float *ranges, long N,
                    long clipped, int parallel) {
+    const qs_quant_traits *tr = qs_quant_traits_of(sp->scheme);
     int want_levels = io && (io->count_levels || io->levels);
     int *levels = NULL;
     if (want_levels) {
@@ -125,8 +126,8 @@ static void finish(float *out, int rows, int cols, const qs_quant_spec *sp, cons
                 const float *y = out + (long)r0 * cols + c0;
                 /* a group is a run of one row, a column (stride C) or the whole matrix */
                 levels[g] = nc == 1 && nr > 1
-                                ? qs__quant_levels(y, nr, cols, &grids[g], sp->bits)
-                                : qs__quant_levels(y, (long)nr * nc, 1, &grids[g], sp->bits);
+                                ? tr->levels(y, nr, cols, &grids[g], sp->bits)
+                                : tr->levels(y, (long)nr * nc, 1, &grids[g], sp->bits);
             }
         }
     }
@@ -204,23 +205,50 @@ static int scratch_init(scratch *s, const qs_quant_spec *sp, const qs_quant_io *
 
 /* The range of group g from n contiguous values v: ranges_in, or the clip method. */
 static void group_range(float *range, const float *v, int n, long g, const qs_quant_spec *sp,
-                        const qs_quant_io *io, const scratch *s, int tid, int ref) {
+                        const qs_quant_io *io, const scratch *s, int tid, int ref,
+                        float tensor_amax) {
     if (io && io->ranges_in) {
         range[0] = io->ranges_in[2 * g];
         range[1] = io->ranges_in[2 * g + 1];
         return;
     }
     float *sort = s->buf ? s->buf + ((long)tid * 2 + 1) * s->m : NULL;
-    qs__quant_clip_range(&range[0], &range[1], v, n, sp, sort, s->mz ? s->mz[tid] : NULL, ref);
+    qs__quant_clip_range(&range[0], &range[1], v, n, sp, sort, s->mz ? s->mz[tid] : NULL, ref,
+                         tensor_amax);
+}
+
+/* The matrix absmax a two-level format (nvfp4) scales its block scales by: that of x, or
+ * the largest |lo|, |hi| of ranges_in. max is exact, so any order gives the same value. */
+static float tensor_amax(const float *x, int rows, int cols, const qs_quant_spec *sp,
+                         const qs_quant_io *io, int parallel, int ref) {
+    float amax = 0.0f;
+    if (io && io->ranges_in) {
+        long n = qs_quant_n_scales(sp, rows, cols);
+        for (long g = 0; g < 2 * n; g++)
+            amax = fabsf(io->ranges_in[g]) > amax ? fabsf(io->ranges_in[g]) : amax;
+        return amax;
+    }
+#pragma omp parallel for if (parallel) reduction(max : amax) schedule(static)
+    for (int r = 0; r < rows; r++) {
+        float lo, hi;
+        if (ref)
+            qs__quant_absmax_range_ref(&lo, &hi, x + (long)r * cols, cols, 0);
+        else
+            qs__quant_absmax_range(&lo, &hi, x + (long)r * cols, cols, 0);
+        amax = hi > amax ? hi : amax;
+    }
+    return amax;
 }
 
 typedef struct buffers {
+    float tensor_amax;    /* absmax of the matrix (of ranges_in), for two-level formats */
     qs_quant_grid *grids; /* (N) */
     float *ranges;        /* (N, 2) */
     float *cols;          /* (5, C) for granularity col */
 } buffers;
 
 static int buffers_init(buffers *b, const qs_quant_spec *sp, long N, int cols) {
+    b->tensor_amax = 0.0f;
     b->grids = malloc((size_t)N * sizeof *b->grids);
     b->ranges = malloc((size_t)N * 2 * sizeof *b->ranges);
     b->cols = sp->gran == QS_QUANT_COL ? malloc((size_t)5 * cols * sizeof *b->cols) : NULL;
@@ -251,8 +279,9 @@ static long fake_rows(float *out, const float *x, int rows, int cols, const qs_q
             long gi = (long)r * ngc + j, off = (long)r * cols + (long)j * glen;
             int n = cols - j * glen < glen ? cols - j * glen : glen;
             float *range = &b->ranges[2 * gi];
-            group_range(range, x + off, n, gi, sp, io, s, tid, 0);
-            tr->grid(&b->grids[gi], range[0], range[1], sp->bits, sp->fp32_scales);
+            group_range(range, x + off, n, gi, sp, io, s, tid, 0, b->tensor_amax);
+            tr->grid(&b->grids[gi], range[0], range[1], sp->bits, sp->fp32_scales,
+                     b->tensor_amax);
             clipped += tr->fake(out + off, io && io->codes ? io->codes + off : NULL, x + off, n,
                                 &b->grids[gi]);
         }
@@ -277,8 +306,8 @@ static long fake_tensor(float *out, const float *x, int rows, int cols, const qs
         }
         range[0] = lo, range[1] = hi;
     } else
-        group_range(range, x, rows * cols, 0, sp, io, s, 0, 0); /* one search, one thread */
-    tr->grid(&b->grids[0], range[0], range[1], sp->bits, sp->fp32_scales);
+        group_range(range, x, rows * cols, 0, sp, io, s, 0, 0, b->tensor_amax); /* one thread */
+    tr->grid(&b->grids[0], range[0], range[1], sp->bits, sp->fp32_scales, b->tensor_amax);
     long clipped = 0;
 #pragma omp parallel for if (par) reduction(+ : clipped) schedule(static)
     for (int r = 0; r < rows; r++) {
@@ -332,16 +361,27 @@ static long fake_cols(float *out, const float *x, int rows, int cols, const qs_q
             int tid = omp_get_thread_num();
             float *col = s->buf + (long)tid * 2 * s->m; // (R) gathered column
             for (int r = 0; r < rows; r++) col[r] = x[(long)r * cols + c];
-            group_range(&b->ranges[2 * c], col, rows, c, sp, io, s, tid, 0);
+            group_range(&b->ranges[2 * c], col, rows, c, sp, io, s, tid, 0, b->tensor_amax);
         }
     }
     for (int c = 0; c < cols; c++) {
         qs_quant_grid *g = &b->grids[c];
-        tr->grid(g, b->ranges[2 * c], b->ranges[2 * c + 1], sp->bits, sp->fp32_scales);
+        tr->grid(g, b->ranges[2 * c], b->ranges[2 * c + 1], sp->bits, sp->fp32_scales,
+                 b->tensor_amax);
         div[c] = g->scale != 0.0f ? g->scale : INFINITY; /* as the run kernel: +0 out */
         qlo[c] = g->qlo, qhi[c] = g->qhi, scale[c] = g->scale, zero[c] = g->zero;
     }
     long clipped = 0;
+    if (tr->elem >= 0) { /* formats: one value at a time with its column's grid */
+#pragma omp parallel for if (par) reduction(+ : clipped) schedule(static)
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++) {
+                long i = (long)r * cols + c;
+                clipped += tr->fake(out + i, io && io->codes ? io->codes + i : NULL, x + i, 1,
+                                    &b->grids[c]);
+            }
+        return clipped;
+    }
 #pragma omp parallel for if (par) reduction(+ : clipped) schedule(static)
     for (int r = 0; r < rows; r++) {
         long off = (long)r * cols;
@@ -365,6 +405,8 @@ int qs_quant_fake(float *out, const float *x, int rows, int cols, const qs_quant
     buffers b;
     scratch s;
     if ((rc = buffers_init(&b, sp, N, cols))) return rc;
+    if (qs_quant_traits_of(sp->scheme)->tensor_meta_bits)
+        b.tensor_amax = tensor_amax(x, rows, cols, sp, io, par, 0);
     if ((rc = scratch_init(&s, sp, io, rows, cols, omp_get_max_threads()))) {
         buffers_free(&b);
         return rc;
@@ -398,6 +440,7 @@ int qs_quant_fake_ref(float *out, const float *x, int rows, int cols, const qs_q
     buffers b;
     scratch s;
     if ((rc = buffers_init(&b, sp, N, cols))) return rc;
+    if (tr->tensor_meta_bits) b.tensor_amax = tensor_amax(x, rows, cols, sp, io, 0, 1);
     if ((rc = scratch_init(&s, sp, io, rows, cols, 1))) {
         buffers_free(&b);
         return rc;
@@ -414,8 +457,9 @@ int qs_quant_fake_ref(float *out, const float *x, int rows, int cols, const qs_q
         group_rect(sp, rows, cols, g, &r0, &nr, &c0, &nc);
         for (int r = r0; r < r0 + nr; r++) /* gather, row-major (read before written) */
             for (int c = c0; c < c0 + nc; c++) group[n++] = x[(long)r * cols + c];
-        group_range(&b.ranges[2 * g], group, n, g, sp, io, &s, 0, 1);
-        tr->grid(&b.grids[g], b.ranges[2 * g], b.ranges[2 * g + 1], sp->bits, sp->fp32_scales);
+        group_range(&b.ranges[2 * g], group, n, g, sp, io, &s, 0, 1, b.tensor_amax);
+        tr->grid(&b.grids[g], b.ranges[2 * g], b.ranges[2 * g + 1], sp->bits, sp->fp32_scales,
+                 b.tensor_amax);
         n = 0;
         for (int r = r0; r < r0 + nr; r++)
             for (int c = c0; c < c0 + nc; c++) {

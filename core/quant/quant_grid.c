@@ -23,9 +23,7 @@ static inline float round_small(float v) {
     return (v + magic) - magic;
 }
 
-/* Stores the scale as fp16 (or fp32) and flags what that did. nonzero: the range was not
- * empty, so a zero stored scale is an underflow. */
-static float store_scale(float s, int nonzero, int fp32, int *flags) {
+float qs__quant_store_scale(float s, int nonzero, int fp32, int *flags) {
     *flags = 0;
     if (fp32) {
         if (s > FLT_MAX) { /* affine hi - lo overflowed */
@@ -44,20 +42,24 @@ static float store_scale(float s, int nonzero, int fp32, int *flags) {
     return s;
 }
 
-void qs__quant_grid_symmetric(qs_quant_grid *g, float lo, float hi, int bits, int fp32_scales) {
+void qs__quant_grid_symmetric(qs_quant_grid *g, float lo, float hi, int bits, int fp32_scales,
+                              float tensor_amax) {
+    (void)tensor_amax;
     const int qmax = (1 << (bits - 1)) - 1;
     float t = fmaxf(-lo, hi);
-    g->scale = store_scale(t / (float)qmax, t > 0.0f, fp32_scales, &g->flags);
+    g->scale = qs__quant_store_scale(t / (float)qmax, t > 0.0f, fp32_scales, &g->flags);
     g->zero = 0;
     g->qlo = (float)-qmax;
     g->qhi = (float)qmax;
 }
 
-void qs__quant_grid_affine(qs_quant_grid *g, float lo, float hi, int bits, int fp32_scales) {
+void qs__quant_grid_affine(qs_quant_grid *g, float lo, float hi, int bits, int fp32_scales,
+                           float tensor_amax) {
+    (void)tensor_amax;
     const int qmax = (1 << bits) - 1;
     lo = fminf(lo, 0.0f); /* 0 must be a grid point */
     hi = fmaxf(hi, 0.0f);
-    float s = store_scale((hi - lo) / (float)qmax, hi > lo, fp32_scales, &g->flags);
+    float s = qs__quant_store_scale((hi - lo) / (float)qmax, hi > lo, fp32_scales, &g->flags);
     int32_t z = 0;
     if (s > 0.0f) z = (int32_t)fminf(fmaxf(rintf(-lo / s), 0.0f), (float)qmax);
     g->scale = s;

@@ -14,6 +14,9 @@ int qs_quant_packed_layout(qs_packed_layout *p, const qs_quant_spec *sp, int64_t
     if (rc) return rc;
     if (sp->bits == QS_QUANT_BITS_NONE)
         return qs_error_set(QS_ERR_ARG, "pack: bits 16 means not quantized: nothing to pack");
+    if (qs_quant_scheme_is_float(sp->scheme))
+        return qs_error_set(QS_ERR_ARG, "pack: %s elements have no packed integer layout yet",
+                            qs_quant_scheme_name(sp->scheme));
     int gran = sp->gran == QS_QUANT_TENSOR  ? QS_PACKED_TENSOR
                : sp->gran == QS_QUANT_ROW   ? QS_PACKED_ROW
                : sp->gran == QS_QUANT_GROUP ? QS_PACKED_GROUP

@@ -237,31 +237,4 @@ int qs_h5_table_close(qs_h5_table *t);
  * inside a multi-byte sequence. Exposed for tests and for callers that pre-size columns. */
 size_t qs_h5_utf8_prefix(const char *s, size_t n, size_t max);
 
-/* ---- provenance ---------------------------------------------------------------------
- * Caller-supplied provenance of this run; NULL/0 fields are skipped. The automatic part
- * (versions, library versions, start/end times) is written by open/close. */
-typedef struct qs_provenance {
-    const char *command_line;      /* argv joined by spaces, or NULL */
-    const char *script_path;       /* Lua script; its sha256 is computed here */
-    const char *model_path;        /* model file (sha256 of the file) or HF directory (sha256
-                                      of the manifest "<sha256>  <name>\n" of its regular files,
-                                      sorted by name; attr model_sha256_kind says which) */
-    const char *model_sha256;      /* if non-NULL, used instead of hashing model_path */
-    const char *text_path;         /* text file; its sha256 is computed here */
-    const char *params;            /* "k=v; k=v" or NULL */
-    const char *const *param_list; /* alternatively/additionally n_params "k=v" strings */
-    size_t n_params;
-    int64_t seed;
-    int has_seed; /* write seed only when set */
-    int threads;  /* thread count used; 0 writes omp_get_max_threads() */
-} qs_provenance;
-
-/* Writes p as attributes of /runs/<n>/provenance. A path that cannot be hashed is an
- * error (QS_ERR_IO naming it); nothing is half-written in that case, since hashing
- * happens before any attribute is written. May be called again (attributes replaced). */
-int qs_h5_write_provenance(qs_h5 *h, const qs_provenance *p);
-
-/* ISO-8601 UTC timestamp "YYYY-MM-DDTHH:MM:SSZ" for the current time. */
-void qs_h5_now_iso(char buf[32]);
-
 #endif

@@ -1,5 +1,6 @@
-/* Private helpers shared by the h5store files (h5store.c, h5data.c, h5table.c,
- * provenance.c). Not part of the public API. */
+/* Private helpers shared by the store's files: h5util.c (errors, paths, groups,
+ * attributes), h5file.c (open, room, flush, freeze, close), h5data.c, h5table.c and
+ * provenance.c. Not part of the public API. */
 #ifndef QS_H5STORE_INT_H
 #define QS_H5STORE_INT_H
 
@@ -24,23 +25,35 @@ struct qs_h5 {
     char start_time[32];
     qs__h5_child *children;
     int frozen; /* a write failed: nothing more reaches the file (qs__h5_freeze) */
+    int lock_fd;     /* the writer lock (h5lock.c), -1 when not held */
+    char *lock_path; /* "<path>.lock" */
 };
 
 /* After a failed write HDF5's in-memory state is ahead of the file, and any later flush
  * (including the one in H5Fclose) could publish metadata that points past what was
- * written. Freezing points HDF5's file descriptor at /dev/null so that the file keeps
- * exactly what the last successful flush wrote; every later write through h fails. */
+ * written. Freezing points HDF5's file descriptor at an anonymous in-memory file (memfd),
+ * so the file keeps exactly what the last successful flush wrote, while HDF5's own closing
+ * writes and truncation still succeed: H5Fclose then releases the handle completely (a
+ * half-closed file makes HDF5's exit hook crash). Every later write through h fails. */
 void qs__h5_freeze(qs_h5 *h);
 
 /* QS_OK when h is open and not frozen, else QS_ERR_ARG / QS_ERR_IO naming fn. */
 int qs__h5_writable(const qs_h5 *h, const char *fn);
 
-/* Refuses (QS_ERR_IO) a write that could grow the file by up to need bytes when the
- * file-size limit (RLIMIT_FSIZE) or the free disk space would not allow it: HDF5 cannot
- * undo a write that fails halfway, so the common causes are checked before it starts. */
+/* Refuses (QS_ERR_IO, "nothing written") a write that could grow the file by up to need
+ * bytes (plus QS__H5_META_MARGIN) when the file-size limit (RLIMIT_FSIZE) would not allow
+ * it, and reserves that much disk space beyond the end of the file (fallocate with
+ * FALLOC_FL_KEEP_SIZE) so the write that follows cannot meet a full disk: HDF5 cannot undo
+ * a write that fails halfway. Where the file system cannot reserve (EOPNOTSUPP), the free
+ * space is checked instead, which another process can still use up meanwhile. */
 int qs__h5_room(qs_h5 *h, uint64_t need, const char *obj);
 /* Tests switch the check off to exercise the failure path inside HDF5. */
 extern int qs__h5_room_check;
+
+/* A page of the kernel's page cache: a write within one page is never torn by a signal
+ * that kills the process (Linux copies a write page by page and checks for a fatal signal
+ * only between pages). */
+#define QS__H5_PAGE 4096u
 
 /* Margin for metadata that a write may add besides its data (B-tree nodes, object headers,
  * heaps, the attributes written at close). */
@@ -51,6 +64,10 @@ extern int qs__h5_room_check;
  * the error stack. obj may be NULL. */
 int qs__h5_fail(int code, const qs_h5 *h, const char *obj, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* Whether HDF5's current error stack says the file is locked by another process (HDF5's
+ * own file locking: a program such as h5py has it open). Leaves the stack as it is. */
+int qs__h5_err_locked(void);
 
 /* Validates a run-relative path and builds "/runs/<n>/<rel>" (or "/runs/<n>" when rel is
  * "" or "/" and allow_root is set). *full is malloc'd; the caller frees it. */
@@ -83,6 +100,11 @@ int qs__h5_flush(qs_h5 *h, const char *obj);
 /* Flushes one dataset first (its chunks and its own metadata), then the file: a failing
  * chunk write then stops before the superblock records the new end of file. */
 int qs__h5_flush_dataset(qs_h5 *h, hid_t ds, const char *obj);
+
+/* h5lock.c: the single-writer guard, "<path>.lock" locked with flock() from open to close.
+ * Take refuses (QS_ERR_IO) naming the holder when another process has it. */
+int qs__h5_lock_take(qs_h5 *h);
+void qs__h5_lock_release(qs_h5 *h);
 
 /* provenance.c: the automatic attributes (at open) and end_time (at close). */
 int qs__h5_provenance_begin(qs_h5 *h, const char *run_label);

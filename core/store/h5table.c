@@ -243,10 +243,13 @@ int qs_h5_table_open(qs_h5_table **out, qs_h5 *h, const char *path, const qs_h5_
                           h->path, t->full);
     } else {
         rc = qs__h5_make_groups(h, t->full, 0);
-        // Chunks of about 4 KiB: every append flushes its chunk, so small chunks keep
-        // the rewrite per row small.
-        hsize_t chunk[1] = {4096 / t->rowsize}, dims[1] = {0}, maxd[1] = {H5S_UNLIMITED};
-        if (chunk[0] < 8) chunk[0] = 8;
+        // Every append rewrites its chunk in place. A chunk that fits one page (with its
+        // 4-byte checksum; the file aligns it, see QS__H5_PAGE) is written by one pwrite
+        // that a kill cannot tear, so the rows flushed before in that chunk survive a kill
+        // -9 in mid-append. Rows too large for that get a chunk each: written once, a torn
+        // write can then only damage the row being appended.
+        hsize_t per = (QS__H5_PAGE - 4) / t->rowsize;
+        hsize_t chunk[1] = {per ? per : 1}, dims[1] = {0}, maxd[1] = {H5S_UNLIMITED};
         t->chunk_bytes = chunk[0] * t->rowsize;
         hid_t ftype = -1, space = -1, dcpl = -1;
         if (rc == QS_OK) rc = qs__h5_room(h, t->chunk_bytes, t->full);

@@ -1,5 +1,6 @@
 /* Provenance of a run: where the results came from (versions, inputs and their sha256,
  * parameters, libraries, times), as attributes of /runs/<n>/provenance. */
+#include "provenance.h"
 #include "h5store_int.h"
 
 #include "error.h"

@@ -198,6 +198,25 @@ static int dump(const char *dir, const float *x) {
     return bad;
 }
 
+/* The massive rule follows the model's width: published at dim >= 1024, ratio-only below. */
+static void test_massive_rule(void) {
+    qs_outlier_config c = qs_outlier_config_default();
+    CHECK(c.massive_rule == QS_MASSIVE_AUTO);
+    CHECK(qs_outlier_config_resolve(&c, 4096) == QS_MASSIVE_PUBLISHED);
+    CHECK(c.massive_abs == 100.0 && c.massive_ratio == 1000.0);
+    c = qs_outlier_config_default();
+    CHECK(qs_outlier_config_resolve(&c, 64) == QS_MASSIVE_RATIO);
+    CHECK(c.massive_abs == 0.0 && c.massive_ratio == QS_MASSIVE_RATIO_ONLY);
+    c.massive_rule = QS_MASSIVE_PUBLISHED;
+    CHECK(qs_outlier_config_resolve(&c, 64) == QS_MASSIVE_PUBLISHED && c.massive_abs == 100.0);
+    c.massive_rule = QS_MASSIVE_CUSTOM, c.massive_abs = 7, c.massive_ratio = 9;
+    CHECK(qs_outlier_config_resolve(&c, 8192) == QS_MASSIVE_CUSTOM && c.massive_abs == 7 &&
+          c.massive_ratio == 9);
+    CHECK(qs_massive_rule_from_name("ratio") == QS_MASSIVE_RATIO &&
+          qs_massive_rule_from_name("x") == -1 &&
+          strcmp(qs_massive_rule_name(QS_MASSIVE_AUTO), "auto") == 0);
+}
+
 int main(int argc, char **argv) {
     static float x[W * TW * C];
     syn_fill(x, W, TW, C, 31337);
@@ -209,5 +228,6 @@ int main(int argc, char **argv) {
     test_hand_channels();
     test_hand_tokens();
     test_shared();
+    test_massive_rule();
     return check_summary("test_outliers");
 }

@@ -138,6 +138,33 @@ static void expect_error(const char *name, const char *msg) {
     CHECK(c.w.spec.bits == 16 && c.a.spec.bits == 16); /* left at the default */
 }
 
+static void test_formats(void) {
+    static const char *const same[] = {
+        "W4A4 mxfp4",          "W4A16 nvfp4",          "W16A8 fp8_e4m3 per-token",
+        "W8A8 fp8_e5m2 per-token", "W8A8 mxfp8",       "W6A6 mxfp6_e3m2",
+        "W6A16 mxfp6_e2m3",    "W8A16 mxfp8_e5m2",     "W4A4 mxfp4 g64",
+        "W4A4 mxfp4 per-channel", "W4A8 w:mxfp4 a:fp8_e4m3 per-token",
+        "W8A8 fp8_e4m3 per-tensor", "W16A4 nvfp4 mse", "W8A16 fp8_e4m3 g128 fp32-scales",
+    };
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) round_trip(same[i], same[i]);
+    round_trip("W16A8 per-token fp8_e4m3", "W16A8 fp8_e4m3 per-token");
+    round_trip("W4A4 g32 mxfp4", "W4A4 mxfp4");
+    round_trip("w4a4 nvfp4 g16", "W4A4 nvfp4");
+    qs_quant_config c;
+    CHECK(qs_quant_config_parse(&c, "W4A4 mxfp4") == 0);
+    CHECK(c.w.spec.scheme == QS_QUANT_MXFP4 && c.a.spec.scheme == QS_QUANT_MXFP4);
+    CHECK(c.w.spec.gran == QS_QUANT_GROUP && c.w.spec.group == 32 && c.a.spec.group == 32);
+    CHECK(qs_quant_config_parse(&c, "W4A16 nvfp4") == 0);
+    CHECK(c.w.spec.group == 16 && c.a.spec.bits == 16);
+    CHECK(qs_quant_config_parse(&c, "W16A8 fp8_e4m3 per-token") == 0);
+    CHECK(c.a.spec.scheme == QS_QUANT_FP8_E4M3 && c.a.spec.gran == QS_QUANT_ROW);
+    expect_error("W8A8 mxfp4", "4-bit elements");
+    expect_error("W4A8 mxfp4", "activations have 8 bits");
+    expect_error("W4A4 mxfp4 affine", "conflicts");
+    expect_error("W4A4 mxfp4 fp32-scales", "scales are fixed");
+    expect_error("W16A16 mxfp4", "no quantized side");
+}
+
 static void test_errors(void) {
     expect_error("W4A16 g12x", "unknown word 'g12x' in config 'W4A16 g12x'");
     expect_error("W4A16 per-row", "unknown word 'per-row'");
@@ -202,6 +229,7 @@ static void test_format_limits(void) {
 int main(void) {
     test_examples();
     test_round_trips();
+    test_formats();
     test_errors();
     test_format_limits();
     return check_summary("test_quant_config");

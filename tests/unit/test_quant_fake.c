@@ -95,7 +95,7 @@ static void test_fast_equals_ref(void) {
     for (int sh = 0; sh < 6; sh++) {
         int rows = shapes[sh][0], cols = shapes[sh][1];
         float *x = make_data(rows, cols);
-        for (int sch = 0; sch < QS_QUANT_SCHEME_COUNT; sch++)
+        for (int sch = 0; sch < QS_QUANT_INT_SCHEMES; sch++)
             for (int gr = 0; gr < QS_QUANT_GRAN_COUNT; gr++)
                 for (int cl = 0; cl < QS_QUANT_CLIP_COUNT; cl++)
                     for (int bi = 0; bi < 4; bi++)
@@ -150,7 +150,7 @@ static void test_zero_and_constant_groups(void) {
     for (int c = 0; c < C; c++) x[1 * C + c] = 0.3f; /* constant row */
     for (int c = 0; c < C; c++)
         x[2 * C + c] = c < 128 ? 0.0f : -0.01f * (float)(c - 127); /* zero group */
-    for (int sch = 0; sch < QS_QUANT_SCHEME_COUNT; sch++) {
+    for (int sch = 0; sch < QS_QUANT_INT_SCHEMES; sch++) {
         qs_quant_spec sp = {.bits = 4, .scheme = sch, .gran = QS_QUANT_GROUP, .group = 128};
         qs_quant_report rep;
         float scales[6];

@@ -61,7 +61,7 @@ static void test_symmetric(void) {
     CHECK(t && strcmp(t->name, "symmetric") == 0 && !t->has_zero_point);
     qs_quant_grid g;
     /* 4 bits: qmax 7, s = fp16(1/7) = 0x1.248p-3 */
-    t->grid(&g, -1.0f, 1.0f, 4, 0);
+    t->grid(&g, -1.0f, 1.0f, 4, 0, 0.0f);
     CHECK(g.scale == 0x1.248p-3f && g.zero == 0 && g.qlo == -7.0f && g.qhi == 7.0f && g.flags == 0);
     float x[5] = {0.5f, -1.0f, 0.26f, 0.0f, 0.7f}, y[5], yr[5];
     int16_t q[5], qr[5];
@@ -81,12 +81,12 @@ static void test_symmetric(void) {
     t->quantize(q2, x, 5, &g);
     CHECK(memcmp(q2, q, sizeof q) == 0);
     /* 8 bits: qmax 127; 2 bits: ternary */
-    t->grid(&g, -127.0f, 127.0f, 8, 1);
+    t->grid(&g, -127.0f, 127.0f, 8, 1, 0.0f);
     CHECK(g.scale == 1.0f && g.qhi == 127.0f);
-    t->grid(&g, -3.0f, 2.0f, 2, 1); /* t = max(3, 2) = 3, qmax 1 */
+    t->grid(&g, -3.0f, 2.0f, 2, 1, 0.0f); /* t = max(3, 2) = 3, qmax 1 */
     CHECK(g.scale == 3.0f && g.qlo == -1.0f && g.qhi == 1.0f);
     /* clipping counts values whose rounded code leaves the grid */
-    t->grid(&g, -1.0f, 1.0f, 8, 1);           /* s = 1/127 */
+    t->grid(&g, -1.0f, 1.0f, 8, 1, 0.0f);           /* s = 1/127 */
     float xc[4] = {2.0f, -1.5f, 1.0f, 1.01f}; /* 1.01·127 = 128.3: clipped */
     float yc[4];
     CHECK(t->fake(yc, NULL, xc, 4, &g) == 3);
@@ -99,7 +99,7 @@ static void test_affine(void) {
     CHECK(t && strcmp(t->name, "affine") == 0 && t->has_zero_point);
     qs_quant_grid g;
     /* 4 bits on [-0.3, 1.2]: s = fp16(0.1) = 0x1.998p-4, z = rint(0.3/s) = 3 */
-    t->grid(&g, -0.3f, 1.2f, 4, 0);
+    t->grid(&g, -0.3f, 1.2f, 4, 0, 0.0f);
     CHECK(g.scale == 0x1.998p-4f && g.zero == 3 && g.qlo == -3.0f && g.qhi == 12.0f);
     float x[4] = {-0.3f, 1.2f, 0.1f, 0.55f}, y[4], yr[4];
     int16_t q[4], qr[4];
@@ -111,18 +111,18 @@ static void test_affine(void) {
         CHECK_MSG(q[i] == qe[i] && y[i] == ye[i], "i=%d q=%d y=%a", i, q[i], y[i]);
     CHECK(memcmp(y, yr, sizeof y) == 0 && memcmp(q, qr, sizeof q) == 0);
     /* the range is widened to contain 0: all-positive [2, 4] becomes [0, 4], z = 0 */
-    t->grid(&g, 2.0f, 4.0f, 2, 1);
+    t->grid(&g, 2.0f, 4.0f, 2, 1, 0.0f);
     CHECK(g.zero == 0 && g.scale == 4.0f / 3.0f);
     /* all-negative: z = 2^b - 1 */
-    t->grid(&g, -4.0f, -1.0f, 3, 1);
+    t->grid(&g, -4.0f, -1.0f, 3, 1, 0.0f);
     CHECK(g.zero == 7 && g.qhi == 0.0f);
 }
 
 static void test_zero_scale(void) {
-    for (int sch = 0; sch < QS_QUANT_SCHEME_COUNT; sch++) {
+    for (int sch = 0; sch < QS_QUANT_INT_SCHEMES; sch++) {
         const qs_quant_traits *t = qs_quant_traits_of(sch);
         qs_quant_grid g;
-        t->grid(&g, 0.0f, 0.0f, 4, 0);
+        t->grid(&g, 0.0f, 0.0f, 4, 0, 0.0f);
         CHECK(g.scale == 0.0f && g.zero == 0 && g.flags == 0);
         float x[3] = {0.0f, -0.0f, 0.0f}, y[3] = {1, 1, 1}, yr[3];
         int16_t q[3] = {9, 9, 9};
@@ -131,7 +131,7 @@ static void test_zero_scale(void) {
         for (int i = 0; i < 3; i++)
             CHECK(same_bits(y[i], 0.0f) && same_bits(yr[i], 0.0f) && q[i] == 0);
         /* fp16 underflow: a tiny nonzero range rounds the scale to 0; output +0, never NaN */
-        t->grid(&g, -1e-9f, 1e-9f, 8, 0);
+        t->grid(&g, -1e-9f, 1e-9f, 8, 0, 0.0f);
         CHECK(g.scale == 0.0f && (g.flags & QS_QUANT_F_UNDERFLOW));
         float xt[2] = {1e-9f, -1e-9f}, yt[2], ytr[2];
         t->fake(yt, NULL, xt, 2, &g);
@@ -142,15 +142,15 @@ static void test_zero_scale(void) {
     qs_quant_grid g;
     const qs_quant_traits *t = qs_quant_traits_of(QS_QUANT_SYMMETRIC);
     /* subnormal fp16 scale: 1e-6/7 */
-    t->grid(&g, -1e-6f, 1e-6f, 4, 0);
+    t->grid(&g, -1e-6f, 1e-6f, 4, 0, 0.0f);
     CHECK(g.scale > 0.0f && (g.flags & QS_QUANT_F_SUBNORMAL));
     /* overflow: t/qmax = 1e6 > 65504 saturates, and the large value is clipped */
-    t->grid(&g, -1e6f, 1e6f, 2, 0);
+    t->grid(&g, -1e6f, 1e6f, 2, 0, 0.0f);
     CHECK(g.scale == 65504.0f && (g.flags & QS_QUANT_F_OVERFLOW));
     float x = 1e6f, y;
     CHECK(t->fake(&y, NULL, &x, 1, &g) == 1 && y == 65504.0f);
     /* fp32 scales are not rounded */
-    t->grid(&g, -1.0f, 1.0f, 4, 1);
+    t->grid(&g, -1.0f, 1.0f, 4, 1, 0.0f);
     CHECK(g.scale == 1.0f / 7.0f);
 }
 
@@ -165,7 +165,7 @@ static void test_kernels_agree(void) {
         int bits = 2 + trial % 7, sch = trial % 2;
         qs_quant_grid g;
         float lo = -(float)rand() / RAND_MAX * 3.0f, hi = (float)rand() / RAND_MAX * 3.0f;
-        qs_quant_traits_of(sch)->grid(&g, lo, hi, bits, trial % 3 == 0);
+        qs_quant_traits_of(sch)->grid(&g, lo, hi, bits, trial % 3 == 0, 0.0f);
         for (int i = 0; i < N; i++) {
             int k = rand() % 600 - 300;
             switch (i % 4) {
@@ -234,7 +234,7 @@ static void test_validate_and_names(void) {
     CHECK(qs_quant_spec_validate(&sp) != 0);
     CHECK(strcmp(qs_quant_gran_name(QS_QUANT_COL), "col") == 0);
     CHECK(strcmp(qs_quant_clip_name(QS_QUANT_PERCENTILE), "percentile") == 0);
-    CHECK(strcmp(qs_quant_scheme_name(7), "?") == 0 && qs_quant_traits_of(-1) == NULL);
+    CHECK(strcmp(qs_quant_scheme_name(99), "?") == 0 && qs_quant_traits_of(-1) == NULL);
 }
 
 int main(void) {
