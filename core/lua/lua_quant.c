@@ -171,11 +171,53 @@ static void push_eval(lua_State *L, const qs_eval_result *r) {
     qs__lua_set_fields(L, f, QS_EVAL_NFIELDS);
 }
 
+/* m:eval{base = other, text = , <window options>}: m (a quantized file) against its base */
+static int model_eval_pair(lua_State *L, qs_model *quant) {
+    static const char *const own[] = {"config", "attribute", "calib"};
+    for (int k = 0; k < 3; k++) {
+        lua_getfield(L, 2, own[k]);
+        int given = !lua_isnil(L, -1);
+        lua_pop(L, 1);
+        if (given)
+            return luaL_error(L,
+                              "m:eval: with base = the quantization is the model's own: '%s' "
+                              "does not apply",
+                              own[k]);
+    }
+    lua_getfield(L, 2, "base");
+    qs_model *base = qs__lua_check_model(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, 2, "text");
+    qs_text *t = qs__lua_check_text(L, -1);
+    lua_pop(L, 1);
+    if (!base->tok) return luaL_error(L, "m:eval: the base model has no tokenizer");
+    qs_window_opts wo;
+    qs__lua_window_opts(L, 2, base, &wo);
+    qs_windows ws;
+    if (qs_windows_build(&ws, base->tok, t->data, t->len, &wo)) return qs__lua_fail(L, "m:eval");
+    qs_eval_result r;
+    int rc = qs_eval_pair_check(base, quant, t->data, t->len);
+    if (rc == QS_OK) rc = qs_eval_pair(base, quant, &ws, &r);
+    qs_windows_free(&ws);
+    if (rc) return qs__lua_fail(L, "m:eval");
+    push_eval(L, &r);
+    const char *slash = strrchr(quant->path, '/');
+    lua_pushfstring(L, "file:%s", slash && slash[1] ? slash + 1 : quant->path);
+    lua_setfield(L, -2, "config");
+    qs__lua_set_str(L, "scope", "all");
+    qs__lua_set_str(L, "base", base->path);
+    return 1;
+}
+
 static int model_eval(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
     static const char *const keys[] = {QS_LUA_WINDOW_KEYS, "config", "attribute", "calib",
-                                       "calib_windows",    NULL};
+                                       "calib_windows",    "base",   NULL};
     qs__lua_check_keys(L, 2, "m:eval", keys);
+    lua_getfield(L, 2, "base");
+    int pair = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (pair) return model_eval_pair(L, m);
     const char *name = qs__lua_opt_str(L, 2, "config", NULL);
     if (!name) return luaL_error(L, "m:eval: config is required");
     qs_quant_config cfg;
@@ -245,7 +287,26 @@ static int model_eval(lua_State *L) {
     return 1;
 }
 
+/* m:quantize(config) -> a twin of m with the config's weights quantized into packed tensors
+ * (weight_quant.h): it shares every other tensor and the tokenizer with m, costs the packed
+ * bytes, and can be evaluated against m (q:eval{base = m}), profiled or saved. The config's
+ * activation side is ignored: activations are quantized online, by m:eval. */
+static int model_quantize(lua_State *L) {
+    qs_model *m = qs__lua_check_model(L, 1);
+    qs_quant_config c;
+    parse_spec(L, luaL_checkstring(L, 2), &c, NULL);
+    if (c.w.spec.bits == QS_QUANT_BITS_NONE)
+        return luaL_error(L, "m:quantize: '%s' leaves the weights alone (W16)", lua_tostring(L, 2));
+    qs_lua_model *u = lua_newuserdatauv(L, sizeof *u, 0);
+    u->m = NULL; /* created closed, filled only on success */
+    luaL_setmetatable(L, QS_LUA_MODEL);
+    if (qs_wquant_twin(&u->m, m, &c.w, QS_SITE_ALL, NULL)) return qs__lua_fail(L, "m:quantize");
+    return 1;
+}
+
 const luaL_Reg qs__lua_quant_functions[] = {
     {"config", l_config}, {"quantize", l_quantize}, {NULL, NULL}};
-const luaL_Reg qs__lua_quant_model_methods[] = {
-    {"eval", model_eval}, {"quantize_tensor", model_quantize_tensor}, {NULL, NULL}};
+const luaL_Reg qs__lua_quant_model_methods[] = {{"eval", model_eval},
+                                                {"quantize", model_quantize},
+                                                {"quantize_tensor", model_quantize_tensor},
+                                                {NULL, NULL}};

@@ -32,6 +32,19 @@ typedef struct qs_eval_result {
 int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg, unsigned site_mask,
             const qs_windows *calib, qs_eval_result *out);
 
+/* A quantized model evaluated against its base: two models that share a shape and a
+ * tokenizer (e.g. llama.cpp's Q4_K_M GGUF or a GPTQ export against the bf16 original) run
+ * on the same windows, and the full report is filled as for a config; out->w describes
+ * quant's linear weights against base's: the bits per value they are stored in and their
+ * reconstruction error (both expanded in logical row order, so a GGUF against a Hugging
+ * Face directory compares like with like). No activation quantization. Errors: QS_ERR_ARG
+ * when the shapes differ (the message names the field). */
+int qs_eval_pair(const qs_model *base, const qs_model *quant, const qs_windows *ws,
+                 qs_eval_result *out);
+/* The checks of qs_eval_pair, plus, when both models have a tokenizer and text is given,
+ * that both encode the text's first 4 KB to the same ids. */
+int qs_eval_pair_check(const qs_model *base, const qs_model *quant, const char *text, size_t len);
+
 /* Attribution: the config that applies cfg to one part of the model only. by_site: site
  * `index` (its activations and the weights that read it; *site_mask is set to that site);
  * else layer `index` on each side that quantizes it (a side whose config leaves that layer

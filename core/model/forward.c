@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "memstat.h"
 
 /* OpenMP regions only pay off above this many elements of work; below it (small models,
  * single-token decode) the fork/join costs more than the loop. */
@@ -101,6 +102,10 @@ static double rope_scaled_freq(const qs_config *c, double freq) {
 }
 
 void qs_forward_free(qs_forward_state *s) {
+    qs_memstat_add(QS_MEMSTAT_ACTIVATIONS, -(long long)s->counted.activations);
+    qs_memstat_add(QS_MEMSTAT_KV, -(long long)s->counted.kv_cache);
+    qs_memstat_add(QS_MEMSTAT_SCRATCH, -(long long)s->counted.scratch);
+    memset(&s->counted, 0, sizeof s->counted);
     float **bufs[] = {&s->x,       &s->xn,      &s->q,        &s->k,        &s->v,
                       &s->att_out, &s->proj,    &s->h1,       &s->h3,       &s->scores,
                       &s->k_cache, &s->v_cache, &s->rope_cos, &s->rope_sin, &s->wbuf};
@@ -108,6 +113,25 @@ void qs_forward_free(qs_forward_state *s) {
         free(*bufs[i]);
         *bufs[i] = NULL;
     }
+}
+
+/* The expansion scratch: blocks of rows of the widest weight that is not f32 (the
+ * embedding is read row by row, unless it is also the classifier). Returns its floats and
+ * sets *rows (rows per block, a multiple of 64; 0 when every weight is f32). */
+static size_t expand_plan(const qs_model *m, int *rows) {
+    int64_t wide = 0, tall = 0;
+    *rows = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const qs_tensor *t = m->tensors[i];
+        if (t->f32 || t->rows == 1 || (t == m->w.token_embd && t != m->w.output)) continue;
+        wide = t->cols > wide ? t->cols : wide;
+        tall = t->rows > tall ? t->rows : tall;
+    }
+    if (wide == 0) return 0;
+    int64_t r = QS_FORWARD_EXPAND_FLOATS / wide / 64 * 64, tall64 = (tall + 63) / 64 * 64;
+    r = r < 64 ? 64 : r;
+    *rows = (int)(r < tall64 ? r : tall64);
+    return (size_t)*rows * (size_t)wide;
 }
 
 int qs_forward_init(qs_forward_state *s, const qs_model *m, int max_T, int max_pos) {
@@ -123,22 +147,7 @@ int qs_forward_init(qs_forward_state *s, const qs_model *m, int max_T, int max_p
     size_t D = c->dim, H = c->hidden_dim, hd = c->head_dim;
     size_t Q = (size_t)c->n_heads * hd, K = (size_t)c->n_kv_heads * hd;
     size_t Dmax = D > Q ? D : Q;
-    /* the expansion scratch: blocks of rows of the widest weight that is not f32 (the
-     * embedding is read row by row, unless it is also the classifier) */
-    int64_t wide = 0, tall = 0;
-    for (int i = 0; i < m->n_tensors; i++) {
-        const qs_tensor *t = m->tensors[i];
-        if (t->f32 || t->rows == 1 || (t == m->w.token_embd && t != m->w.output)) continue;
-        wide = t->cols > wide ? t->cols : wide;
-        tall = t->rows > tall ? t->rows : tall;
-    }
-    size_t n_wbuf = 0;
-    if (wide > 0) {
-        int64_t r = QS_FORWARD_EXPAND_FLOATS / wide / 64 * 64, tall64 = (tall + 63) / 64 * 64;
-        r = r < 64 ? 64 : r;
-        s->expand_rows = (int)(r < tall64 ? r : tall64);
-        n_wbuf = (size_t)s->expand_rows * (size_t)wide;
-    }
+    size_t n_wbuf = expand_plan(m, &s->expand_rows);
     s->wbuf_floats = n_wbuf;
     struct {
         float **p;
@@ -171,6 +180,10 @@ int qs_forward_init(qs_forward_state *s, const qs_model *m, int max_T, int max_p
                                 max_T, max_pos, bufs[i].n);
         }
     }
+    s->counted = qs_forward_memory(s);
+    qs_memstat_add(QS_MEMSTAT_ACTIVATIONS, (long long)s->counted.activations);
+    qs_memstat_add(QS_MEMSTAT_KV, (long long)s->counted.kv_cache);
+    qs_memstat_add(QS_MEMSTAT_SCRATCH, (long long)s->counted.scratch);
     /* RoPE tables in double, as the reference does, stored as float */
     int half = (int)hd / 2;
     for (size_t p = 0; p < P; p++)
@@ -321,14 +334,19 @@ double qs_forward_flops(const qs_config *c, int T, int pos0) {
     return per_token * T + attn;
 }
 
-qs_forward_bytes qs_forward_memory(const qs_forward_state *s) {
-    const qs_config *c = &s->m->cfg;
-    size_t T = (size_t)s->max_T, P = (size_t)s->max_pos, hd = (size_t)c->head_dim;
+qs_forward_bytes qs_forward_estimate(const qs_model *m, int max_T, int max_pos) {
+    const qs_config *c = &m->cfg;
+    size_t T = (size_t)max_T, P = (size_t)max_pos, hd = (size_t)c->head_dim;
     size_t D = c->dim, H = c->hidden_dim, Q = (size_t)c->n_heads * hd;
     size_t K = (size_t)c->n_kv_heads * hd, Dmax = D > Q ? D : Q;
     qs_forward_bytes b;
+    int rows;
     b.activations = sizeof(float) * (T * (2 * D + 2 * Q + 2 * K + Dmax + 2 * H + P) + P * hd);
     b.kv_cache = sizeof(float) * 2 * (size_t)c->n_layers * P * K;
-    b.scratch = sizeof(float) * s->wbuf_floats;
+    b.scratch = sizeof(float) * expand_plan(m, &rows);
     return b;
+}
+
+qs_forward_bytes qs_forward_memory(const qs_forward_state *s) {
+    return qs_forward_estimate(s->m, s->max_T, s->max_pos);
 }

@@ -30,6 +30,17 @@ typedef struct qs_hook {
     unsigned site_mask; /* QS_SITE_BIT(...) of the sites to call fn at */
 } qs_hook;
 
+/* Floats of the expansion buffer: blocks of rows hold at most about this many (a block is
+ * never fewer than 64 rows). 4 Mi floats = 16 MiB keeps a block near the last-level cache
+ * while each sgemm stays wide enough to run at full speed. */
+#define QS_FORWARD_EXPAND_FLOATS (4 << 20)
+
+/* Bytes a forward state holds: activations (with the RoPE tables and attention scores), KV
+ * cache, and the weight-expansion scratch (the README's memory formula). */
+typedef struct qs_forward_bytes {
+    size_t activations, kv_cache, scratch;
+} qs_forward_bytes;
+
 typedef struct qs_forward_state {
     const qs_model *m;
     int max_T;   /* largest window this state can run */
@@ -52,21 +63,19 @@ typedef struct qs_forward_state {
     float *wbuf;     /* (expand_rows, widest in) rows of one weight as f32; NULL if all are f32 */
     int expand_rows; /* rows expanded per block, a multiple of 64 */
     size_t wbuf_floats;
+    qs_forward_bytes counted; /* what init added to the memory counters */
 } qs_forward_state;
-
-/* Floats of the expansion buffer: blocks of rows hold at most about this many (a block is
- * never fewer than 64 rows). 4 Mi floats = 16 MiB keeps a block near the last-level cache
- * while each sgemm stays wide enough to run at full speed. */
-#define QS_FORWARD_EXPAND_FLOATS (4 << 20)
 
 /* Allocates buffers for windows of up to max_T tokens and a cache of max_pos positions. */
 int qs_forward_init(qs_forward_state *s, const qs_model *m, int max_T, int max_pos);
-/* Bytes the state holds: activations, KV cache, RoPE tables, attention scores, and the
- * weight-expansion scratch, each reported apart (the README's memory formula). */
-typedef struct qs_forward_bytes {
-    size_t activations, kv_cache, scratch;
-} qs_forward_bytes;
+/* Bytes the state holds (counted in memstat.h while it lives), and what a state for model m
+ * with those sizes would hold (nothing allocated):
+ *   activations = 4·(T·(2D + 2Q + 2K + max(D, Q) + 2H + P) + P·head_dim)
+ *   kv_cache    = 4·2·L·P·K
+ *   scratch     = 4·rows·(widest non-f32 weight's columns), rows ≈ 4 Mi floats / columns
+ *                 rounded to 64 (0 when every weight is aligned f32) */
 qs_forward_bytes qs_forward_memory(const qs_forward_state *s);
+qs_forward_bytes qs_forward_estimate(const qs_model *m, int max_T, int max_pos);
 void qs_forward_free(qs_forward_state *s);
 
 /* Runs tokens[0..T) at positions pos0..pos0+T-1 (the cache must already hold 0..pos0-1).

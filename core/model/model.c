@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 
 #include "error.h"
+#include "memstat.h"
 
 /* Bounds that no real LLaMA-family checkpoint exceeds; they stop absurd headers from
  * turning into huge allocations or size_t overflows. */
@@ -83,6 +84,7 @@ static int model_track(qs_model *m, void *p, size_t bytes) {
     }
     m->owned[m->n_owned++] = p;
     m->owned_bytes += bytes;
+    qs_memstat_add(QS_MEMSTAT_WEIGHTS, (long long)bytes);
     return QS_OK;
 }
 
@@ -105,6 +107,7 @@ int qs__model_add_map(qs_model *m, void *addr, size_t size) {
     }
     m->maps = maps;
     m->maps[m->n_maps++] = (qs_mapping){addr, size};
+    qs_memstat_add(QS_MEMSTAT_MAPPED, (long long)size);
     m->map = m->maps[0].addr;
     m->map_size = m->maps[0].size;
     return QS_OK;
@@ -239,9 +242,13 @@ void qs_model_free(qs_model *m) {
     if (!m || --m->refs > 0) return;
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
+    qs_memstat_add(QS_MEMSTAT_WEIGHTS, -(long long)m->owned_bytes);
     free(m->tensors);
     free(m->w.layers);
-    for (int i = 0; i < m->n_maps; i++) munmap(m->maps[i].addr, m->maps[i].size);
+    for (int i = 0; i < m->n_maps; i++) {
+        munmap(m->maps[i].addr, m->maps[i].size);
+        qs_memstat_add(QS_MEMSTAT_MAPPED, -(long long)m->maps[i].size);
+    }
     free(m->maps);
     if (!m->tok_borrowed) qs_tokenizer_free(m->tok);
     qs_model *base = m->base;
