@@ -128,10 +128,10 @@ static void block_rows_ref(float *y, const qs_tensor *t, int64_t r0, int64_t n) 
 }
 
 static void packed_rows(float *y, const qs_tensor *t, int64_t r0, int64_t n) {
-    qs_packed_rows(y, &t->pk, t->data, r0, n);
+    qs_packed_rows(y, t->pk, t->data, r0, n);
 }
 static void packed_rows_ref(float *y, const qs_tensor *t, int64_t r0, int64_t n) {
-    qs_packed_rows_ref(y, &t->pk, t->data, r0, n);
+    qs_packed_rows_ref(y, t->pk, t->data, r0, n);
 }
 
 /* ---- the table ------------------------------------------------------------------------ */

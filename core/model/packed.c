@@ -4,7 +4,8 @@
  * the inner loop is ((float)code − z)·s over a run. The fast path decodes byte-aligned runs
  * of 8-, 4- and 2-bit codes a byte at a time (AVX2: 16 codes per step for 4 bits, 8 for 8
  * bits) and falls back to the bit-stream reader for the rest; every path computes the same
- * two float operations per value, so all give the bits of qs_packed_rows_ref. */
+ * two float operations per value, so all give the bits of qs_packed_rows_ref. Table layouts
+ * (floating-point elements) look each code up and multiply once. */
 #include "packed.h"
 
 #include <stdio.h>
@@ -51,9 +52,30 @@ int qs_packed_layout_init(qs_packed_layout *p, int64_t rows, int64_t cols, int b
         p->groups_per_row = ceil_div(cols, p->group);
         p->n_groups = rows * p->groups_per_row;
     }
+    p->scale_kind = p->fp32_scales ? QS_PACKED_SCALE_F32 : QS_PACKED_SCALE_F16;
     p->codes_bytes = (size_t)ceil_div(rows * cols * bits, 8);
     p->scales_bytes = (size_t)p->n_groups * (p->fp32_scales ? 4 : 2);
     p->zeros_bytes = p->affine ? (size_t)ceil_div(p->n_groups * bits, 8) : 0;
+    return QS_OK;
+}
+
+int qs_packed_layout_init_lut(qs_packed_layout *p, int64_t rows, int64_t cols, int bits, int gran,
+                              int64_t group, int scale_kind, const float *lut,
+                              const float *scale_lut, int tensor_scale) {
+    int rc = qs_packed_layout_init(p, rows, cols, bits, 0, gran, group,
+                                   scale_kind == QS_PACKED_SCALE_F32);
+    if (rc) return rc;
+    if (!lut || (scale_kind == QS_PACKED_SCALE_CODE8 && !scale_lut) ||
+        scale_kind < QS_PACKED_SCALE_F16 || scale_kind > QS_PACKED_SCALE_CODE8)
+        return qs_error_set(QS_ERR_ARG, "packed tensor: a table layout needs its tables");
+    p->lut_n = 1 << bits;
+    p->lut = lut;
+    p->scale_kind = scale_kind;
+    if (scale_kind == QS_PACKED_SCALE_CODE8) {
+        p->scale_lut = scale_lut;
+        p->tensor_scale = tensor_scale != 0;
+        p->scales_bytes = (size_t)p->n_groups + (p->tensor_scale ? 4 : 0);
+    }
     return QS_OK;
 }
 
@@ -73,8 +95,8 @@ void qs_packed_label(const qs_packed_layout *p, char *buf, size_t cap) {
         snprintf(g, sizeof g, "per-channel");
     else
         snprintf(g, sizeof g, "g%lld", (long long)p->group);
-    snprintf(buf, cap, "W%d %s%s%s", p->bits, g, p->affine ? " affine" : "",
-             p->fp32_scales ? " fp32" : "");
+    snprintf(buf, cap, "W%d %s%s%s%s", p->bits, g, p->affine ? " affine" : "",
+             p->lut_n ? " float" : "", p->fp32_scales ? " fp32" : "");
 }
 
 int qs_packed_check(const qs_packed_layout *p, size_t n_bytes, const char *what) {
@@ -121,19 +143,26 @@ void qs_packed_put(uint8_t *s, int64_t i0, const int16_t *c, int64_t n, int bits
     }
 }
 
+static float rd_f32(const uint8_t *s) {
+    uint32_t u =
+        (uint32_t)s[0] | ((uint32_t)s[1] << 8) | ((uint32_t)s[2] << 16) | ((uint32_t)s[3] << 24);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
 float qs_packed_scale(const qs_packed_layout *p, const uint8_t *data, int64_t g) {
     const uint8_t *s = data + p->codes_bytes;
-    if (p->fp32_scales) {
-        uint32_t u = (uint32_t)s[4 * g] | ((uint32_t)s[4 * g + 1] << 8) |
-                     ((uint32_t)s[4 * g + 2] << 16) | ((uint32_t)s[4 * g + 3] << 24);
-        float f;
-        memcpy(&f, &u, 4);
-        return f;
+    if (p->scale_kind == QS_PACKED_SCALE_CODE8) {
+        float v = p->scale_lut[s[g]];
+        return p->tensor_scale ? v * rd_f32(s + p->n_groups) : v;
     }
+    if (p->fp32_scales) return rd_f32(s + 4 * g);
     return qs_fp16_to_f32((uint16_t)(s[2 * g] | (s[2 * g + 1] << 8)));
 }
 
 int qs_packed_zero(const qs_packed_layout *p, const uint8_t *data, int64_t g) {
+    if (p->lut_n) return 0;
     if (!p->affine) return 1 << (p->bits - 1);
     return (int)qs_packed_get(data + p->codes_bytes + p->scales_bytes, g, p->bits);
 }
@@ -214,6 +243,54 @@ QS_TARGET_AVX2 static void run_avx2(float *y, const uint8_t *codes, int64_t i, i
 }
 #endif
 
+/* Table layouts: value = lut[code]·s. */
+typedef void (*lut_fn)(float *y, const uint8_t *codes, int64_t i, int64_t n, int bits,
+                       const float *lut, float s);
+
+static void lut_ref(float *y, const uint8_t *codes, int64_t i, int64_t n, int bits,
+                    const float *lut, float s) {
+    for (int64_t k = 0; k < n; k++) y[k] = lut[qs_packed_get(codes, i + k, bits)] * s;
+}
+
+static void lut_fast(float *y, const uint8_t *codes, int64_t i, int64_t n, int bits,
+                     const float *lut, float s) {
+    if (bits != 8 && bits != 4) {
+        lut_ref(y, codes, i, n, bits, lut, s);
+        return;
+    }
+    int per = 8 / bits;
+    int64_t head = (per - i % per) % per;
+    if (head > n) head = n;
+    lut_ref(y, codes, i, head, bits, lut, s);
+    y += head, i += head, n -= head;
+    const uint8_t *b = codes + i / per;
+    int64_t nb = n / per;
+    if (bits == 8)
+        for (int64_t k = 0; k < nb; k++) y[k] = lut[b[k]] * s;
+    else
+        for (int64_t k = 0; k < nb; k++) {
+            y[2 * k] = lut[b[k] & 15] * s;
+            y[2 * k + 1] = lut[b[k] >> 4] * s;
+        }
+    lut_ref(y + nb * per, codes, i + nb * per, n - nb * per, bits, lut, s);
+}
+
+static void rows_lut(lut_fn run, float *y, const qs_packed_layout *p, const uint8_t *data,
+                     int64_t r0, int64_t n) {
+    const int64_t C = p->cols;
+    for (int64_t r = r0; r < r0 + n; r++, y += C) {
+        if (p->gran == QS_PACKED_TENSOR) {
+            run(y, data, r * C, C, p->bits, p->lut, qs_packed_scale(p, data, 0));
+            continue;
+        }
+        for (int64_t j = 0; j < p->groups_per_row; j++) {
+            int64_t g = r * p->groups_per_row + j, c0 = j * p->group;
+            int64_t len = C - c0 < p->group ? C - c0 : p->group;
+            run(y + c0, data, r * C + c0, len, p->bits, p->lut, qs_packed_scale(p, data, g));
+        }
+    }
+}
+
 static void rows_with(run_fn run, float *y, const qs_packed_layout *p, const uint8_t *data,
                       int64_t r0, int64_t n) {
     const int64_t C = p->cols;
@@ -234,11 +311,18 @@ static void rows_with(run_fn run, float *y, const qs_packed_layout *p, const uin
 
 void qs_packed_rows_ref(float *y, const qs_packed_layout *p, const uint8_t *data, int64_t r0,
                         int64_t n) {
-    rows_with(run_ref, y, p, data, r0, n);
+    if (p->lut_n)
+        rows_lut(lut_ref, y, p, data, r0, n);
+    else
+        rows_with(run_ref, y, p, data, r0, n);
 }
 
 void qs_packed_rows(float *y, const qs_packed_layout *p, const uint8_t *data, int64_t r0,
                     int64_t n) {
+    if (p->lut_n) {
+        rows_lut(lut_fast, y, p, data, r0, n);
+        return;
+    }
 #if QS_HAVE_X86_SIMD
     if (qs_cpu_path() >= QS_CPU_AVX2) {
         rows_with(run_avx2, y, p, data, r0, n);

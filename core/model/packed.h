@@ -18,6 +18,12 @@
  * So bytes·8 = R·C·b + N·(scale bits + zero-point bits), each part rounded up to a byte:
  * the bits_per_value a report prints is what memory holds.
  *
+ * Floating-point elements (fp8, MX, NVFP4 formats) use the same layout with a table: the
+ * code indexes lut (2^b element values, sign included), value = lut[code]·scale, and there
+ * are no zero-points. Their scales may also be 8-bit codes (an E8M0 or E4M3 byte): scale =
+ * scale_lut[code]·tensor_scale, the tensor scale one f32 stored after the scale codes (NVFP4)
+ * or 1 (MX). Again each value is the one rounding the fake-quantizer made.
+ *
  * Letters: R rows, C cols, G group size, N scale groups, b bits. */
 #ifndef QS_PACKED_H
 #define QS_PACKED_H
@@ -27,6 +33,13 @@
 
 enum qs_packed_gran { QS_PACKED_TENSOR = 0, QS_PACKED_ROW = 1, QS_PACKED_GROUP = 2 };
 
+/* How a group's scale is stored. */
+enum qs_packed_scale {
+    QS_PACKED_SCALE_F16 = 0, /* 2 bytes per group */
+    QS_PACKED_SCALE_F32,     /* 4 bytes per group */
+    QS_PACKED_SCALE_CODE8,   /* 1 byte per group: scale_lut[code] (· the tensor scale) */
+};
+
 #define QS_PACKED_BITS_MIN 2
 #define QS_PACKED_BITS_MAX 8
 
@@ -35,11 +48,17 @@ typedef struct qs_packed_layout {
     int affine;      /* 1: per-group zero-points are stored; 0: symmetric (z = 2^(b-1)) */
     int gran;        /* enum qs_packed_gran */
     int64_t group;   /* G: columns per scale group (C per row, R·C per tensor) */
-    int fp32_scales; /* 1: scales are f32; 0: fp16 */
+    int fp32_scales; /* 1: scales are f32; 0: fp16 (scale_kind says it too) */
+    int scale_kind;  /* enum qs_packed_scale */
     int64_t rows, cols;
     int64_t n_groups;       /* N */
     int64_t groups_per_row; /* ceil(C/G); 0 per tensor */
     size_t codes_bytes, scales_bytes, zeros_bytes;
+    int lut_n;              /* 2^b: codes index lut (floating-point elements); 0: integer grid */
+    int tensor_scale;       /* CODE8 scales are multiplied by an f32 tensor scale (4 bytes at
+                               the end of the scales part, counted in scales_bytes) */
+    const float *lut;       /* element values by code (2^b), static storage */
+    const float *scale_lut; /* CODE8 scale values by code (256), static storage */
 } qs_packed_layout;
 
 /* Fills a layout for an (rows, cols) tensor. group is G for QS_PACKED_GROUP (>= 1) and
@@ -47,6 +66,14 @@ typedef struct qs_packed_layout {
  * overflow). */
 int qs_packed_layout_init(qs_packed_layout *p, int64_t rows, int64_t cols, int bits, int affine,
                           int gran, int64_t group, int fp32_scales);
+/* A floating-point element layout: codes of `bits` bits index lut (2^bits values), scales
+ * stored as scale_kind (CODE8: index scale_lut, 256 values, times an f32 tensor scale when
+ * tensor_scale). The tables are kept by pointer and must outlive every copy of the layout
+ * (the quantizers pass static ones). Errors as qs_packed_layout_init. */
+int qs_packed_layout_init_lut(qs_packed_layout *p, int64_t rows, int64_t cols, int bits, int gran,
+                              int64_t group, int scale_kind, const float *lut,
+                              const float *scale_lut, int tensor_scale);
+
 /* Total bytes: codes + scales + zeros. */
 size_t qs_packed_bytes(const qs_packed_layout *p);
 /* Storage bits per value: 8·bytes / (R·C). */
@@ -77,7 +104,7 @@ static inline unsigned qs_packed_get(const uint8_t *s, int64_t i, int bits) {
  * stream whose bits there are zero. */
 void qs_packed_put(uint8_t *s, int64_t i0, const int16_t *c, int64_t n, int bits, int offset);
 
-/* Scale and zero-point of group g (z is 2^(b-1) for symmetric layouts). */
+/* Scale and zero-point of group g (z is 2^(b-1) for symmetric layouts, 0 for tables). */
 float qs_packed_scale(const qs_packed_layout *p, const uint8_t *data, int64_t g);
 int qs_packed_zero(const qs_packed_layout *p, const uint8_t *data, int64_t g);
 

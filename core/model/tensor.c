@@ -30,7 +30,7 @@ int qs_tensor_init(qs_tensor *t, const char *name, uint32_t type, const void *da
                                 name, (long long)rows, (long long)cols);
         int rc = qs_packed_check(pk, n_bytes, name);
         if (rc) return rc;
-        t->pk = *pk;
+        t->pk = pk;
         qs_packed_label(pk, t->stored_type, sizeof t->stored_type);
         return QS_OK;
     }

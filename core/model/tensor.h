@@ -27,22 +27,24 @@
 #include "packed.h"
 
 typedef struct qs_tensor {
-    char name[64];        /* GGUF-style name: token_embd, blk.3.attn_q, ... */
-    int64_t rows, cols;   /* logical shape; vectors have rows = 1 */
-    uint32_t type;        /* storage type (dtype.h) */
-    const uint8_t *data;  /* the stored bytes: read-only mapping or owned memory */
-    size_t n_bytes;       /* bytes at data */
-    size_t row_bytes;     /* bytes of one stored row (block types; 0 for packed) */
-    int perm_head_dim;    /* > 0: rows stored in rotate_half order within heads of this size */
-    qs_packed_layout pk;  /* the layout, for type QS_DTYPE_PACKED */
-    const float *f32;     /* the values as f32 in logical order, when available without
-                             expanding (see above); NULL otherwise */
-    char stored_type[32]; /* for reports: "F32", "BF16", "Q4_K", "W4 g128" */
+    char name[64];       /* GGUF-style name: token_embd, blk.3.attn_q, ... */
+    int64_t rows, cols;  /* logical shape; vectors have rows = 1 */
+    uint32_t type;       /* storage type (dtype.h) */
+    const uint8_t *data; /* the stored bytes: read-only mapping or owned memory */
+    size_t n_bytes;      /* bytes at data */
+    size_t row_bytes;    /* bytes of one stored row (block types; 0 for packed) */
+    int perm_head_dim;   /* > 0: rows stored in rotate_half order within heads of this size */
+    const qs_packed_layout *pk; /* type QS_DTYPE_PACKED: its layout, which lives as long
+                                   as the tensor (a model allocates it with the data) */
+    const float *f32;           /* the values as f32 in logical order, when available without
+                                   expanding (see above); NULL otherwise */
+    char stored_type[32];       /* for reports: "F32", "BF16", "Q4_K", "W4 g128" */
 } qs_tensor;
 
 /* Fills t for `n_bytes` stored bytes of `type` at data with shape (rows, cols), checking
  * the type can be expanded and that n_bytes is what the shape needs (QS_ERR_UNSUPPORTED,
- * QS_ERR_FORMAT; messages name `name`). For QS_DTYPE_PACKED pass the layout in *pk (else
+ * QS_ERR_FORMAT; messages name `name`). For QS_DTYPE_PACKED pass the layout in pk (kept by
+ * pointer: it must outlive t; else
  * NULL). Sets f32 when the data are aligned F32 (vectors get no copy here: see
  * qs__model_new_tensor). */
 int qs_tensor_init(qs_tensor *t, const char *name, uint32_t type, const void *data, size_t n_bytes,

@@ -283,7 +283,9 @@ int qs_quant_fake_ref(float *out, const float *x, int rows, int cols, const qs_q
  * The quantizers write real packed tensors (packed.h): b-bit codes, fp16 (or f32) scales and
  * b-bit zero-points, in one layout for every granularity, whose bytes are exactly the
  * bits_per_value above. Expanding a packed tensor gives the fake-quantized matrix bit for
- * bit. Only the weight granularities pack (tensor, row, group); per-column scales do not. */
+ * bit. Only the weight granularities pack (tensor, row, group); per-column scales do not.
+ * Floating-point formats pack their element codes with a value table, MX scales as E8M0
+ * bytes and NVFP4's as E4M3 bytes under its f32 tensor scale (whose rows pack at once). */
 
 /* The packed layout of an (R, C) matrix under sp. QS_ERR_ARG for bits 16 or granularity
  * col, naming the spec. */
@@ -294,7 +296,7 @@ int qs_quant_packed_layout(qs_packed_layout *p, const qs_quant_spec *sp, int64_t
  * scales and zero-points are written into dst (qs_packed_bytes(p) bytes, zero where not yet
  * written: rows may be packed block by block, in any order, as long as each is packed once).
  * y (n, C), if not NULL, receives the fake-quantized values (what dst expands to). A
- * per-tensor layout needs every row at once (r0 = 0, n = R). report as qs_quant_fake's for
+ * per-tensor layout, or NVFP4's tensor scale, needs every row at once (r0 = 0, n = R). report as qs_quant_fake's for
  * those rows. The fast path uses qs_quant_fake, _ref qs_quant_fake_ref: both write the same
  * bytes. Errors: those of qs_quant_fake, QS_ERR_ARG for rows outside the layout. */
 int qs_quant_pack_rows(uint8_t *dst, const qs_packed_layout *p, int64_t r0, float *y,

@@ -35,55 +35,20 @@ int qs_wquant_site_weights(const qs_model *m, int site, int layer, const qs_tens
  * rows however large the matrix (per-tensor scales need every row at once). */
 #define BLOCK_VALUES (4L << 20)
 
-/* Floating-point element formats (fp8, MX, NVFP4) have no packed layout yet: their
- * fake-quantized values are kept as an f32 tensor m owns (the whole matrix at once, as
- * NVFP4's tensor scale needs). */
-static int quantize_float(qs_model *m, const qs_tensor *t, const qs_quant_spec *sp,
-                          const char *label, qs_wquant_report *rep) {
-    if (t->rows * t->cols > INT32_MAX)
-        return qs_error_set(QS_ERR_ARG, "%s: (%lld, %lld) is too large to quantize", label,
-                            (long long)t->rows, (long long)t->cols);
-    size_t n = (size_t)t->rows * (size_t)t->cols;
-    const float *x;
-    float *owned, *y = qs__model_alloc(m, n * sizeof *y);
-    if (!y) return qs_error_set(QS_ERR_NOMEM, "out of memory quantizing %s", label);
-    int rc = qs_tensor_f32(t, &x, &owned);
-    qs_quant_report qr;
-    if (!rc) rc = qs_quant_fake(y, x, (int)t->rows, (int)t->cols, sp, NULL, &qr);
-    if (!rc)
-        for (size_t j = 0; j < n; j++) {
-            double e = (double)y[j] - x[j];
-            rep->sum_sq_err += e * e;
-            rep->sum_sq_ref += (double)x[j] * x[j];
-        }
-    free(owned);
-    if (rc) return qs_error_prefix(rc, "%s", label);
-    qs_tensor *q;
-    if ((rc = qs__model_new_tensor(m, &q, t->name, QS_GGML_F32, y, n * sizeof *y, t->rows, t->cols,
-                                   0)) ||
-        (rc = qs_model_replace_tensor(m, t, q)))
-        return rc;
-    rep->n_tensors++;
-    rep->n_values += (double)n;
-    rep->bits += qr.bits_per_value * (double)n;
-    rep->n_clipped += qr.n_clipped;
-    rep->packed_bytes += (double)(n * sizeof *y);
-    return QS_OK;
-}
-
 /* Quantizes tensor t into a packed tensor m owns and puts it in t's place. */
 static int quantize_tensor(qs_model *m, const qs_tensor *t, const qs_quant_spec *sp,
                            const char *label, qs_wquant_report *rep) {
-    if (qs_quant_scheme_is_float(sp->scheme)) return quantize_float(m, t, sp, label, rep);
     qs_packed_layout lay;
     int rc = qs_quant_packed_layout(&lay, sp, t->rows, t->cols);
     if (rc) return qs_error_prefix(rc, "%s", label);
-    if (t->cols > INT32_MAX || (sp->gran == QS_QUANT_TENSOR && t->rows * t->cols > INT32_MAX))
+    if (t->cols > INT32_MAX || (t->rows * t->cols > INT32_MAX &&
+                                (sp->gran == QS_QUANT_TENSOR || lay.tensor_scale)))
         return qs_error_set(QS_ERR_ARG, "%s: (%lld, %lld) is too large to quantize", label,
                             (long long)t->rows, (long long)t->cols);
     size_t bytes = qs_packed_bytes(&lay);
     uint8_t *data = qs__model_alloc(m, bytes); /* zeroed: pack_rows ORs codes in */
-    int64_t block = sp->gran == QS_QUANT_TENSOR ? t->rows : BLOCK_VALUES / t->cols;
+    int whole = sp->gran == QS_QUANT_TENSOR || lay.tensor_scale; /* a tensor-wide scale */
+    int64_t block = whole ? t->rows : BLOCK_VALUES / t->cols;
     if (block < 1) block = 1;
     if (block > t->rows) block = t->rows;
     float *x = malloc((size_t)block * (size_t)t->cols * sizeof *x);
@@ -114,8 +79,10 @@ static int quantize_tensor(qs_model *m, const qs_tensor *t, const qs_quant_spec 
     free(x), free(y);
     if (rc) return rc;
     qs_tensor *q = qs__model_alloc(m, sizeof *q);
-    if (!q) return qs_error_set(QS_ERR_NOMEM, "out of memory quantizing %s", label);
-    if ((rc = qs_tensor_init(q, t->name, QS_DTYPE_PACKED, data, bytes, t->rows, t->cols, &lay)) ||
+    qs_packed_layout *kept = qs__model_alloc(m, sizeof *kept); /* lives with the tensor */
+    if (!q || !kept) return qs_error_set(QS_ERR_NOMEM, "out of memory quantizing %s", label);
+    *kept = lay;
+    if ((rc = qs_tensor_init(q, t->name, QS_DTYPE_PACKED, data, bytes, t->rows, t->cols, kept)) ||
         (rc = qs_model_replace_tensor(m, t, q)))
         return rc;
     double sz = (double)t->rows * (double)t->cols;

@@ -22,8 +22,7 @@ typedef struct qs_wquant_report {
     double bits_per_value; /* bits / n_values */
     long n_clipped;
     double sum_sq_err, sum_sq_ref; /* reconstruction error over all quantized weights */
-    double packed_bytes;           /* bytes of the tensors made (packed; f32 for the
-                                      floating-point formats, which have no packed layout yet) */
+    double packed_bytes;           /* bytes of the packed tensors made */
 } qs_wquant_report;
 
 /* The weight tensors a site reads in layer l (up to 3) and their short names ("attn_q");

@@ -1,7 +1,7 @@
 # qscope eval BASE QUANT TEXT and m:eval{base = other}: a quantized model against its base.
 #  - a model against itself: KLD exactly 0, PPL ratio 1, top-1 agreement 1;
 #  - a packed twin (m:quantize) against its base gives the numbers m:eval{config} gives for
-#    the same config, bit for bit; saved to a GGUF file and evaluated from the command line,
+#    the same config, bit for bit (W4 g32, and NVFP4 with its bytes as reported); saved to a GGUF file and evaluated from the command line,
 #    the same again (the file holds exactly the packed values);
 #  - llama.cpp's Q8_0 file of the same model: a small KLD, > 8 stored bits per weight;
 #  - models of different shapes are refused, naming the field; -o appends a row.
@@ -26,6 +26,12 @@ local b = q:eval{base = m, text = t, ctx = 128, max_tokens = 1500}
 print(string.format("%.17g %.17g %.17g", a.kld_mean, a.ppl_q, a.w_bits_per_value))
 print(string.format("%.17g %.17g %.17g", b.kld_mean, b.ppl_q, b.w_bits_per_value))
 q:save("$TMP/w4.gguf", {format = "gguf"})
+-- a floating-point format packs too: NVFP4's E2M1 codes, E4M3 block scales, f32 tensor scale
+local n = m:quantize("W4A16 nvfp4")
+local c = m:eval{config = "W4A16 nvfp4", text = t, ctx = 128, max_tokens = 1500}
+local d = n:eval{base = m, text = t, ctx = 128, max_tokens = 1500}
+print(string.format("%.17g %.17g %.17g %.17g", c.kld_mean, d.kld_mean, c.w_bits_per_value,
+                    d.w_bits_per_value))
 LUA
 expect_ok "lua pair" -- "$QSCOPE" run "$TMP/pair.lua" --threads 1
 read -r ka pa ba < <(sed -n 1p "$TMP/out")
@@ -33,6 +39,9 @@ read -r kb pb bb < <(sed -n 2p "$TMP/out")
 check "twin vs config: same KLD ($ka, $kb)" [ "$ka" = "$kb" ]
 check "twin vs config: same PPL(Q)" [ "$pa" = "$pb" ]
 check "twin: packed bits per value ($bb) as reported ($ba)" approx "$bb" "$ba" 0.02
+read -r kc kd bc bd < <(sed -n 3p "$TMP/out")
+check "nvfp4 twin vs config: same KLD ($kc, $kd)" [ "$kc" = "$kd" ]
+check "nvfp4 twin: stored bits ($bd) as reported ($bc)" approx "$bd" "$bc" 1e-9
 expect_ok "saved twin" -- "$QSCOPE" eval "$M" "$TMP/w4.gguf" "$TEXT" "${W[@]}" --tokenizer "$TOK" --json
 check "saved twin: same KLD" approx "$(r kld_mean)" "$ka" 0
 check "saved twin: f32 file, 32 bits stored" approx "$(r w_bits_per_value)" 32 0

@@ -1,7 +1,7 @@
 /* Packed quantized tensors (core/model/packed.h, core/quant/quant_pack.c).
  *
- * For every bits × scheme × granularity × scale type × clip, on matrices whose rows are and
- * are not whole bytes of codes:
+ * For every bits × scheme (integer grids and the floating-point formats) × granularity ×
+ * scale type × clip, on matrices whose rows are and are not whole bytes of codes:
  *   - the fast packer and the _ref packer write the same bytes;
  *   - expanding the packed tensor (fast and _ref) gives the fake-quantizer's output (the
  *     _ref one) bit for bit, so a packed twin computes what fake-quant computed;
@@ -64,13 +64,15 @@ static void check_one(const float *x, int R, int C, const qs_quant_spec *sp, con
     CHECK_MSG(8.0 * bytes >= bpv * n - 1e-6 && 8.0 * bytes < bpv * n + 24,
               "%s: %zu bytes for %.4f bits/value", label, bytes, bpv);
     /* row by row (per-tensor scales need every row at once) */
-    if (sp->gran != QS_QUANT_TENSOR) {
+    if (sp->gran != QS_QUANT_TENSOR && !p.tensor_scale) {
         for (int r = R - 1; r >= 0; r--) /* any order */
             CHECK(qs_quant_pack_rows(c, &p, r, ya, x + (size_t)r * C, 1, sp, NULL) == QS_OK);
         CHECK_MSG(memcmp(a, c, bytes) == 0, "%s: row-by-row packing differs", label);
     } else {
         CHECK(qs_quant_pack_rows(c, &p, 1, ya, x, 1, sp, NULL) == QS_ERR_ARG);
     }
+    if (p.tensor_scale) /* NVFP4: its tensor scale needs every row at once */
+        CHECK(qs_quant_pack_rows(c, &p, 1, ya, x, 1, sp, NULL) == QS_ERR_ARG);
     free(a), free(b), free(c), free(ya), free(yr), free(e), free(er);
 }
 
@@ -82,10 +84,13 @@ static void test_grid(void) {
         float *x = malloc((size_t)R * C * sizeof *x);
         for (int i = 0; i < R * C; i++) x[i] = gauss() * (i % 7 == 0 ? 3.0f : 1.0f);
         for (int bits = 2; bits <= 8; bits++)
-            for (int scheme = 0; scheme < 2; scheme++)
+            for (int scheme = 0; scheme < QS_QUANT_SCHEME_COUNT; scheme++)
                 for (int g = 0; g < 5; g++)
                     for (int fp32 = 0; fp32 < 2; fp32++)
                         for (int clip = 0; clip < 2; clip++) {
+                            const qs_quant_traits *tr = qs_quant_traits_of(scheme);
+                            if (tr->fixed_bits && tr->fixed_bits != bits) continue;
+                            if (tr->fixed_scales && fp32) continue;
                             qs_quant_spec sp = {0};
                             sp.bits = bits;
                             sp.scheme = scheme;
@@ -96,9 +101,10 @@ static void test_grid(void) {
                                       : g == 1 ? QS_QUANT_ROW
                                                : QS_QUANT_GROUP;
                             sp.group = groups[g];
+                            if (qs_quant_spec_validate(&sp) != QS_OK) continue; /* MX: g32 */
                             char label[96];
                             snprintf(label, sizeof label, "%dx%d W%d %s g%d %s %s", R, C, bits,
-                                     scheme ? "affine" : "symmetric", sp.group,
+                                     qs_quant_scheme_name(scheme), sp.group,
                                      fp32 ? "fp32" : "fp16", clip ? "mse" : "absmax");
                             check_one(x, R, C, &sp, label);
                             cases++;
@@ -106,6 +112,7 @@ static void test_grid(void) {
         free(x);
     }
     printf("%d configurations packed\n", cases);
+    CHECK(cases > 840); /* the integer grids' 840 and the floating-point formats */
 }
 
 static void test_edges(void) {
