@@ -209,7 +209,7 @@ static int validate_add(const qs_chanstats *s, const float *x, int T, int C) {
 static void add_window(qs_chanstats *s, const float *x, const double *med, int T) {
     const int C = s->C;
     const int nblocks = (C + QS_CHANSTATS_BLOCK - 1) / QS_CHANSTATS_BLOCK;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)T * C >= QS__PAR_MIN_ELEMENTS)
     for (int b = 0; b < nblocks; b++) {
         int c0 = b * QS_CHANSTATS_BLOCK;
         int c1 = c0 + QS_CHANSTATS_BLOCK < C ? c0 + QS_CHANSTATS_BLOCK : C;
@@ -432,7 +432,8 @@ QS_TARGET_AVX512 static int strip_avx512(window *w, const float *xs, int T, int 
 
 /* Merges a finished window into s, channel by channel: the same code as add_block's tail. */
 static void commit_window(qs_chanstats *s, const window *w, int T) {
-#pragma omp parallel for schedule(static)
+    /* a channel's merge costs about what 32 elements' scan does */
+#pragma omp parallel for schedule(static) if (s->C >= QS__PAR_MIN_ELEMENTS / 32)
     for (int c = 0; c < s->C; c++) {
         qs_moments win = {T, w->mean[c], w->m2[c], w->m3[c], w->m4[c]};
         merge_channel(s, c, win);
@@ -522,7 +523,7 @@ static int add_window_simd(int path, qs_chanstats *s, const float *x, const doub
     const uint32_t thr8 = at_least_threshold(s->cfg.int8_threshold);
     const int ngroups = (C + GROUP - 1) / GROUP;
     int bad = 0;
-#pragma omp parallel num_threads(nt) reduction(| : bad)
+#pragma omp parallel num_threads(nt) reduction(| : bad) if ((int64_t)T * C >= QS__PAR_MIN_ELEMENTS)
     {
         float *buf = packed + (size_t)omp_get_thread_num() * T * GROUP;
 #pragma omp for schedule(dynamic, 1)
@@ -592,7 +593,7 @@ int qs_chanstats_add(qs_chanstats *s, const float *x, int T, int C) {
         return qs_error_set(QS_ERR_NOMEM, "chanstats add: scratch for T=%d, C=%d", T, C);
     }
     /* a NaN only makes its median meaningless; the add below reports it */
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(nt) if ((int64_t)T * C >= QS__PAR_MIN_ELEMENTS)
     {
         uint32_t *a = keys + (size_t)omp_get_thread_num() * 2 * len;
 #pragma omp for schedule(dynamic, 8)

@@ -76,10 +76,10 @@ double qs_select_median_abs_ref(float *scratch, const float *v, int n) {
  * |x|), the fast median of every path. Each round draws a fixed, evenly spaced sample of
  * the current set, takes the two sample order statistics that bracket the target rank with
  * high probability, and keeps the keys between them with one branch-free pass; a miss keeps
- * the side that holds the target instead. Rounds end at 64 keys, which are ranked all
- * against all. Everything is exact: the sample only chooses which keys to keep, so every
- * path returns the median of the definition. The rounds are plain C; the passes over the
- * keys are a path's primitives (band_ops). */
+ * the side that holds the target instead. Rounds end at 16 to 64 keys (band_ops), which
+ * are ranked all against all. Everything is exact: the sample only chooses which keys to keep, so
+ * every path returns the median of the definition. The rounds are plain C; the passes over the keys
+ * are a path's primitives (band_ops). */
 typedef struct band_ops {
     /* the keys at positions r0 <= r1 of the sorted s[0..n), n <= 64, into *k0, *k1: the key
      * at position r is the largest key c with lt(c) <= r, lt(c) counting the keys below c
@@ -91,6 +91,9 @@ typedef struct band_ops {
                        uint32_t hi);
     /* the largest key |src| below upper (0 when none) and, in *lt, how many there are */
     uint32_t (*max_below)(const uint32_t *src, int n, uint32_t upper, int *lt);
+    /* rounds end at this many keys (16 ... 64): ranking costs n² compares, a round a few
+     * passes, and which is cheaper depends on the vector width */
+    int final_keys;
 } band_ops;
 
 static void rank_small_scalar(const uint32_t *s, int n, int r0, int r1, uint32_t *k0,
@@ -132,24 +135,36 @@ static uint32_t max_below_scalar(const uint32_t *src, int n, uint32_t upper, int
     return mx;
 }
 
-static const band_ops ops_scalar = {rank_small_scalar, filter_band_scalar, max_below_scalar};
+static const band_ops ops_scalar = {rank_small_scalar, filter_band_scalar, max_below_scalar, 16};
+
+/* Above this many keys a round samples 32 of them; from here down to final_keys, 8. */
+#define SMALL_KEYS 64
 
 /* k-th smallest of |src[0..n)| (keys); a, b scratch of n + 64 keys. src is only read. */
 static uint32_t select_keys(const band_ops *ops, const uint32_t *src, uint32_t *a, uint32_t *b,
                             int n, int k) {
     const uint32_t *cur = src;
     uint32_t *dst = a, *spare = b;
-    while (n > 64) {
-        const int s = 32;
-        uint32_t S[64];
-        for (int j = 0; j < s; j++)
-            S[j] = cur[(int)(((int64_t)(2 * j + 1) * n) / (2 * s))] & 0x7fffffffu;
-        /* the target's expected position in the sample, and a band of 1.5 standard
-         * deviations (binomial) around it: wide enough to hit most of the time, narrow
-         * enough to drop most keys */
-        double p = (double)k / n, q = p * s;
-        double d = 1.5 * sqrt(s * p * (1.0 - p)) + 1.0;
-        int qlo = (int)floor(q - d), qhi = (int)ceil(q + d);
+    while (n > ops->final_keys) {
+        const int s = n > SMALL_KEYS ? 32 : 8;
+        uint32_t S[32];
+        for (int j = 0; j < s; j++) /* positions (2j + 1)·n / 2s; s is a power of two */
+            S[j] = cur[(int)(((int64_t)(2 * j + 1) * n) >> (s == 32 ? 6 : 4))] & 0x7fffffffu;
+        /* the target's expected position q in the sample and a band around it: with 32
+         * samples 1.5 standard deviations (binomial), wide enough to hit most of the time,
+         * narrow enough to drop most keys; with 8, two samples either side */
+        int q, qlo, qhi;
+        if (s == 32) {
+            double p = (double)k / n, qd = p * s;
+            double d = 1.5 * sqrt(s * p * (1.0 - p)) + 1.0;
+            q = (int)qd;
+            qlo = (int)floor(qd - d);
+            qhi = (int)ceil(qd + d);
+        } else {
+            q = k * s / n;
+            qlo = q - 2;
+            qhi = q + 2;
+        }
         uint32_t lo, hi;
         ops->rank_small(S, s, qlo < 0 ? 0 : qlo, qhi >= s ? s - 1 : qhi, &lo, &hi);
         if (qlo < 0) lo = 0;
@@ -167,7 +182,7 @@ static uint32_t select_keys(const band_ops *ops, const uint32_t *src, uint32_t *
         if (nc == n) {
             /* the band held every key: split three ways around one sample key instead,
              * which always removes at least that key */
-            int qi = (int)q < s ? (int)q : s - 1;
+            int qi = q < s ? q : s - 1;
             uint32_t piv, unused;
             ops->rank_small(S, s, qi, qi, &piv, &unused);
             int lt, eq = ops->filter_band(dst, &lt, cur, n, piv, piv);
@@ -312,7 +327,7 @@ QS_TARGET_AVX2 static uint32_t max_below_avx2(const uint32_t *src, int n, uint32
     return best;
 }
 
-static const band_ops ops_avx2 = {rank_small_avx2, filter_band_avx2, max_below_avx2};
+static const band_ops ops_avx2 = {rank_small_avx2, filter_band_avx2, max_below_avx2, 16};
 
 QS_TARGET_AVX512 static void rank_small_avx512(const uint32_t *s, int n, int r0, int r1,
                                                uint32_t *k0, uint32_t *k1) {
@@ -392,7 +407,7 @@ QS_TARGET_AVX512 static uint32_t max_below_avx512(const uint32_t *src, int n, ui
     return (uint32_t)_mm512_reduce_max_epu32(mx);
 }
 
-static const band_ops ops_avx512 = {rank_small_avx512, filter_band_avx512, max_below_avx512};
+static const band_ops ops_avx512 = {rank_small_avx512, filter_band_avx512, max_below_avx512, 64};
 #endif
 
 /* Below this many values the scalar path's quickselect beats ranking the last 64 keys all

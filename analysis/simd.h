@@ -37,6 +37,11 @@ static inline float qs__bits_float(uint32_t u) {
  * each. A NaN in v gives a meaningless (but memory-safe) result. */
 double qs__median_abs_keys(int path, const float *v, int n, uint32_t *a, uint32_t *b);
 
+/* Below this many elements a kernel runs on the calling thread: waking OpenMP workers
+ * (which wait passively, cli/main.c) costs more than the work, and a 64-wide model's
+ * activations (T x 64 per call) are all below it. */
+#define QS__PAR_MIN_ELEMENTS (1 << 16)
+
 /* Keys each scratch buffer of qs__median_abs_keys needs for n values. */
 static inline int qs__select_buf_len(int n) { return n + 64; }
 

@@ -24,9 +24,6 @@ typedef struct chunk {
     double min, max, absmax, min_abs_nz, sum_abs, sum_sq;
 } chunk;
 
-/* Layout of the per-thread count rows: bins, then zero/underflow/overflow. */
-#define ROW (QS_TENSORSTATS_NBINS + 3)
-
 int qs_tensorstats_create(qs_tensorstats **out) {
     if (!out) return qs_error_set(QS_ERR_ARG, "tensorstats: NULL output");
     *out = NULL;
@@ -116,24 +113,39 @@ static void chunk_moments(chunk *ck, const float *x, int n) {
     ck->sum_sq = fold16(q);
 }
 
-static void scan_chunk(chunk *ck, uint64_t *row, const double *edges, const float *x, int64_t n) {
-    chunk_moments(ck, x, (int)n);
+/* Histogram slots, in the order of |x|: zero, underflow, the bins, overflow, NaN/inf.
+ * Underflow and overflow values also belong to the end bins; commit moves them there. */
+#define SLOT_ZERO  0
+#define SLOT_UNDER 1
+#define SLOT_BIN0  2
+#define SLOT_OVER  (QS_TENSORSTATS_NBINS + 2)
+#define SLOT_BAD   (QS_TENSORSTATS_NBINS + 3)
+#define NSLOTS     (QS_TENSORSTATS_NBINS + 4)
+/* Histogram copies per thread, used round robin so that runs of equal slots do not
+ * serialize on one counter. */
+#define COPIES 4
+
+/* The reference chunk: moments by chunk_moments, extremes and slots (counts, (NSLOTS)) by
+ * the definitions. */
+static void scan_chunk(chunk *ck, uint64_t *counts, const double *edges, const float *x, int n) {
+    chunk_moments(ck, x, n);
     double mn = INFINITY, mx = -INFINITY, amax = 0.0, anz = INFINITY;
-    for (int64_t i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++) {
         double v = x[i], a = fabs(v);
         if (v < mn) mn = v;
         if (v > mx) mx = v;
         if (a > amax) amax = a;
         if (a == 0.0) {
-            row[QS_TENSORSTATS_NBINS]++;
+            counts[SLOT_ZERO]++;
             continue;
         }
         if (a < anz) anz = a;
         if (a < edges[0])
-            row[QS_TENSORSTATS_NBINS + 1]++;
+            counts[SLOT_UNDER]++;
         else if (a >= edges[QS_TENSORSTATS_NBINS])
-            row[QS_TENSORSTATS_NBINS + 2]++;
-        row[bin_of(edges, fabsf(x[i]))]++;
+            counts[SLOT_OVER]++;
+        else
+            counts[SLOT_BIN0 + bin_of(edges, fabsf(x[i]))]++;
     }
     ck->min = mn;
     ck->max = mx;
@@ -147,10 +159,9 @@ static int check_add(const qs_tensorstats *s, const float *x, int64_t n) {
     return QS_OK;
 }
 
-/* Fixed-order combination of the chunks and the per-thread count rows (nt rows of ROW,
- * bins then zero/underflow/overflow): the thread count cannot change a bit. */
-static void commit(qs_tensorstats *s, const chunk *ck, int64_t nchunks, const uint64_t *rows,
-                   int nt) {
+/* Fixed-order combination of the chunks, and the slot counts (NSLOTS, summed over
+ * threads: integers): the thread count cannot change a bit. */
+static void commit(qs_tensorstats *s, const chunk *ck, int64_t nchunks, const uint64_t *counts) {
     for (int64_t k = 0; k < nchunks; k++) {
         s->mom = qs_moments_merge(s->mom, ck[k].mom);
         /* + 0.0 turns -0.0 into +0.0: the lanes of a fast path may meet the two zeros in
@@ -162,27 +173,14 @@ static void commit(qs_tensorstats *s, const chunk *ck, int64_t nchunks, const ui
         s->sum_abs += ck[k].sum_abs;
         s->sum_sq += ck[k].sum_sq;
     }
-    for (int t = 0; t < nt; t++) {
-        const uint64_t *row = rows + (size_t)t * ROW;
-        for (int i = 0; i < QS_TENSORSTATS_NBINS; i++) s->h->bin[i] += (double)row[i];
-        s->n_zero += (int64_t)row[QS_TENSORSTATS_NBINS];
-        s->n_under += (int64_t)row[QS_TENSORSTATS_NBINS + 1];
-        s->n_over += (int64_t)row[QS_TENSORSTATS_NBINS + 2];
-    }
+    double *bin = s->h->bin;
+    for (int i = 0; i < QS_TENSORSTATS_NBINS; i++) bin[i] += (double)counts[SLOT_BIN0 + i];
+    bin[0] += (double)counts[SLOT_UNDER]; /* clamped into the end bins */
+    bin[QS_TENSORSTATS_NBINS - 1] += (double)counts[SLOT_OVER];
+    s->n_zero += (int64_t)counts[SLOT_ZERO];
+    s->n_under += (int64_t)counts[SLOT_UNDER];
+    s->n_over += (int64_t)counts[SLOT_OVER];
 }
-
-/* Slots of the fast histogram, in the order of |x|: zero, underflow, the bins, overflow,
- * NaN/inf. Underflow and overflow values also belong to the end bins; add_fast moves them
- * there. */
-#define SLOT_ZERO  0
-#define SLOT_UNDER 1
-#define SLOT_BIN0  2
-#define SLOT_OVER  (QS_TENSORSTATS_NBINS + 2)
-#define SLOT_BAD   (QS_TENSORSTATS_NBINS + 3)
-#define NSLOTS     (QS_TENSORSTATS_NBINS + 4)
-/* Histogram copies per thread, used round robin so that runs of equal slots do not
- * serialize on one counter. */
-#define COPIES 4
 
 /* Slot of u = bits of |x|, by the definition (bin_of against the edges). */
 static int slot_of(const double *edges, uint32_t u) {
@@ -469,6 +467,44 @@ QS_TARGET_AVX512 static void scan_chunk_avx512(chunk *ck, const float *x, int n)
 }
 #endif
 
+/* Per-thread slot counts (COPIES, NSLOTS), zeroed lazily: only the slots between the
+ * smallest and largest |x| a thread has met (plus zero and NaN/inf) are ever counted, so
+ * only those are cleared and folded, not all 4·2004 of every thread on every add (which
+ * cost more than a 64-wide model's activations themselves). */
+typedef struct slot_counts {
+    uint64_t *c;
+    int lo, hi; /* zeroed range of slots, lo > hi when empty */
+} slot_counts;
+
+static int slot_of_float(double v) {
+    uint32_t b = qs__abs_bits((float)v);
+    return (int)((slot_table[b >> 16] >> 16) + ((uint16_t)b >= (uint16_t)slot_table[b >> 16]));
+}
+
+/* Makes sure every slot a chunk with these extremes can count is zeroed. */
+static void slot_counts_cover(slot_counts *sc, const chunk *ck) {
+    if (ck->absmax == 0.0) return; /* zeros (and NaN, which a kernel may leave out): fixed */
+    int hi = ck->absmax < INFINITY ? slot_of_float(ck->absmax) : SLOT_BAD; /* NaN: bad */
+    int lo = ck->min_abs_nz < INFINITY ? slot_of_float(ck->min_abs_nz) : hi;
+    if (lo > hi) lo = hi;
+    for (int j = 0; j < COPIES; j++) {
+        uint64_t *c = sc->c + (size_t)j * NSLOTS;
+        if (sc->lo > sc->hi) {
+            memset(c + lo, 0, sizeof *c * (size_t)(hi - lo + 1));
+            continue;
+        }
+        if (lo < sc->lo) memset(c + lo, 0, sizeof *c * (size_t)(sc->lo - lo));
+        if (hi > sc->hi) memset(c + sc->hi + 1, 0, sizeof *c * (size_t)(hi - sc->hi));
+    }
+    if (sc->lo > sc->hi) {
+        sc->lo = lo;
+        sc->hi = hi;
+    } else {
+        sc->lo = lo < sc->lo ? lo : sc->lo;
+        sc->hi = hi > sc->hi ? hi : sc->hi;
+    }
+}
+
 /* The add on the path's chunk kernel plus the slot table. No pre-scan for NaN/inf: the
  * slot table sends them to SLOT_BAD, and nothing is committed until every chunk is
  * scanned. */
@@ -482,92 +518,95 @@ static int add_fast(int path, qs_tensorstats *s, const float *x, int64_t n) {
 #endif
     pthread_once(&slot_once, slot_table_build);
     const int64_t nchunks = (n + QS_TENSORSTATS_CHUNK - 1) / QS_TENSORSTATS_CHUNK;
-    int nt = omp_get_max_threads();
-    chunk *ck = malloc(sizeof(chunk) * (size_t)nchunks);                     // (nchunks)
-    uint64_t *counts = calloc((size_t)nt * COPIES * NSLOTS, sizeof *counts); // (nt, COPIES, NSLOTS)
-    uint64_t *rows = calloc((size_t)nt * ROW, sizeof *rows);                 // (nt, ROW)
-    if (!ck || !counts || !rows) {
+    int nt = n >= QS__PAR_MIN_ELEMENTS ? omp_get_max_threads() : 1;
+    if (nt > nchunks) nt = (int)nchunks;
+    chunk *ck = malloc(sizeof(chunk) * (size_t)nchunks); // (nchunks)
+    uint64_t *counts =
+        malloc(sizeof *counts * (size_t)nt * COPIES * NSLOTS); // (nt, COPIES, NSLOTS)
+    slot_counts *sc = malloc(sizeof *sc * (size_t)nt);         // (nt)
+    uint64_t *total = calloc(NSLOTS, sizeof *total);           // (NSLOTS)
+    if (!ck || !counts || !sc || !total) {
         free(ck);
         free(counts);
-        free(rows);
+        free(sc);
+        free(total);
         return qs_error_set(QS_ERR_NOMEM, "tensorstats add: scratch for %lld chunks",
                             (long long)nchunks);
     }
+    for (int t = 0; t < nt; t++) { /* all of them: the team may come out smaller */
+        sc[t].c = counts + (size_t)t * COPIES * NSLOTS;
+        sc[t].lo = 1;
+        sc[t].hi = 0;
+        for (int j = 0; j < COPIES; j++) {
+            sc[t].c[(size_t)j * NSLOTS + SLOT_ZERO] = 0;
+            sc[t].c[(size_t)j * NSLOTS + SLOT_BAD] = 0;
+        }
+    }
 #pragma omp parallel num_threads(nt)
     {
-        uint64_t *mine = counts + (size_t)omp_get_thread_num() * COPIES * NSLOTS;
+        slot_counts *mine = &sc[omp_get_thread_num()];
 #pragma omp for schedule(dynamic, 4)
         for (int64_t k = 0; k < nchunks; k++) {
             int64_t i0 = k * QS_TENSORSTATS_CHUNK;
             int len = (int)(n - i0 < QS_TENSORSTATS_CHUNK ? n - i0 : QS_TENSORSTATS_CHUNK);
             scan(&ck[k], x + i0, len);
-            count_slots(mine, x + i0, len);
+            slot_counts_cover(mine, &ck[k]);
+            count_slots(mine->c, x + i0, len);
         }
     }
-    uint64_t nbad = 0;
-    for (int t = 0; t < nt; t++) { /* slots back to the ROW layout of commit */
-        uint64_t *row = rows + (size_t)t * ROW;
+    for (int t = 0; t < nt; t++)
         for (int j = 0; j < COPIES; j++) {
-            const uint64_t *c = counts + ((size_t)t * COPIES + j) * NSLOTS;
-            for (int i = 0; i < QS_TENSORSTATS_NBINS; i++) row[i] += c[SLOT_BIN0 + i];
-            row[QS_TENSORSTATS_NBINS] += c[SLOT_ZERO];
-            row[QS_TENSORSTATS_NBINS + 1] += c[SLOT_UNDER];
-            row[QS_TENSORSTATS_NBINS + 2] += c[SLOT_OVER];
-            row[0] += c[SLOT_UNDER]; /* clamped into the end bins */
-            row[QS_TENSORSTATS_NBINS - 1] += c[SLOT_OVER];
-            nbad += c[SLOT_BAD];
+            const uint64_t *c = sc[t].c + (size_t)j * NSLOTS;
+            total[SLOT_ZERO] += c[SLOT_ZERO];
+            total[SLOT_BAD] += c[SLOT_BAD];
+            for (int i = sc[t].lo; i <= sc[t].hi; i++)
+                if (i != SLOT_ZERO && i != SLOT_BAD) total[i] += c[i];
         }
-    }
     int rc = QS_OK;
-    if (nbad) {
+    if (total[SLOT_BAD]) {
         int64_t bad = qs__first_nonfinite(x, n);
         rc = qs_error_set(QS_ERR_NUMERIC, "tensorstats add: non-finite value %g at index %lld",
                           (double)x[bad], (long long)bad);
     } else {
-        commit(s, ck, nchunks, rows, nt);
+        commit(s, ck, nchunks, total);
     }
     free(ck);
     free(counts);
-    free(rows);
+    free(sc);
+    free(total);
     return rc;
 }
 
-/* Validates, then scans x chunk by chunk (scan_chunk) and merges in chunk order. */
-static int add_portable(qs_tensorstats *s, const float *x, int64_t n, int nt) {
+/* The reference: one thread, chunk by chunk (scan_chunk), merged in chunk order. */
+static int add_reference(qs_tensorstats *s, const float *x, int64_t n) {
     int64_t bad = qs__first_nonfinite(x, n);
     if (bad >= 0)
         return qs_error_set(QS_ERR_NUMERIC, "tensorstats add: non-finite value %g at index %lld",
                             (double)x[bad], (long long)bad);
     const int64_t nchunks = (n + QS_TENSORSTATS_CHUNK - 1) / QS_TENSORSTATS_CHUNK;
-    chunk *ck = malloc(sizeof(chunk) * (size_t)nchunks);     // (nchunks)
-    uint64_t *rows = calloc((size_t)nt * ROW, sizeof *rows); // (nt, ROW)
-    if (!ck || !rows) {
+    chunk *ck = malloc(sizeof(chunk) * (size_t)nchunks); // (nchunks)
+    uint64_t *counts = calloc(NSLOTS, sizeof *counts);   // (NSLOTS)
+    if (!ck || !counts) {
         free(ck);
-        free(rows);
+        free(counts);
         return qs_error_set(QS_ERR_NOMEM, "tensorstats add: scratch for %lld chunks",
                             (long long)nchunks);
     }
-    const double *edges = s->h->range;
-#pragma omp parallel num_threads(nt)
-    {
-        uint64_t *row = rows + (size_t)omp_get_thread_num() * ROW;
-#pragma omp for schedule(dynamic, 4)
-        for (int64_t k = 0; k < nchunks; k++) {
-            int64_t i0 = k * QS_TENSORSTATS_CHUNK;
-            int64_t len = n - i0 < QS_TENSORSTATS_CHUNK ? n - i0 : QS_TENSORSTATS_CHUNK;
-            scan_chunk(&ck[k], row, edges, x + i0, len);
-        }
+    for (int64_t k = 0; k < nchunks; k++) {
+        int64_t i0 = k * QS_TENSORSTATS_CHUNK;
+        int len = (int)(n - i0 < QS_TENSORSTATS_CHUNK ? n - i0 : QS_TENSORSTATS_CHUNK);
+        scan_chunk(&ck[k], counts, s->h->range, x + i0, len);
     }
-    commit(s, ck, nchunks, rows, nt);
+    commit(s, ck, nchunks, counts);
     free(ck);
-    free(rows);
+    free(counts);
     return QS_OK;
 }
 
 int qs_tensorstats_add_ref(qs_tensorstats *s, const float *x, int64_t n) {
     int rc = check_add(s, x, n);
     if (rc || n == 0) return rc;
-    return add_portable(s, x, n, 1);
+    return add_reference(s, x, n);
 }
 
 int qs_tensorstats_add(qs_tensorstats *s, const float *x, int64_t n) {

@@ -167,7 +167,7 @@ static argmax_fn argmax_for(int path) {
 static int scan_rows(int path, qs_token_stat *out, const float *x, int T, int C, uint32_t *keys) {
     argmax_fn argmax = argmax_for(path);
     int any_bad = 0;
-#pragma omp parallel reduction(| : any_bad)
+#pragma omp parallel reduction(| : any_bad) if ((int64_t)T * C >= QS__PAR_MIN_ELEMENTS)
     {
         const size_t len = (size_t)qs__select_buf_len(C);
         uint32_t *a = keys + (size_t)omp_get_thread_num() * 2 * len, *b = a + len;

@@ -1,7 +1,9 @@
+#define _GNU_SOURCE
 #include "fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +14,11 @@
 
 #include "error.h"
 
-static int open_regular(const char *path, int *fd_out, size_t *size) {
-    int fd = open(path, O_RDONLY);
+int qs_file_open_regular(const char *path, int *fd_out, size_t *size) {
+    *fd_out = -1;
+    // O_NONBLOCK: opening a FIFO for reading would wait for a writer forever, before
+    // fstat could tell what it is
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return qs_error_set(QS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
@@ -27,15 +32,96 @@ static int open_regular(const char *path, int *fd_out, size_t *size) {
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return qs_error_set(QS_ERR_IO, "%s: not a regular file", path);
+        return qs_error_set(QS_ERR_IO, "%s: not a regular file (%s)", path,
+                            S_ISFIFO(st.st_mode)   ? "a named pipe"
+                            : S_ISCHR(st.st_mode)  ? "a character device"
+                            : S_ISBLK(st.st_mode)  ? "a block device"
+                            : S_ISSOCK(st.st_mode) ? "a socket"
+                                                   : "not a file");
     }
-    if (st.st_size == 0) {
-        close(fd);
+    int fl = fcntl(fd, F_GETFL);
+    if (fl != -1) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    *fd_out = fd;
+    if (size) *size = (size_t)st.st_size;
+    return QS_OK;
+}
+
+static int open_regular(const char *path, int *fd_out, size_t *size) {
+    int rc = qs_file_open_regular(path, fd_out, size);
+    if (rc) return rc;
+    if (*size == 0) {
+        close(*fd_out);
+        *fd_out = -1;
         return qs_error_set(QS_ERR_FORMAT, "%s: file is empty", path);
     }
-    *fd_out = fd;
-    *size = (size_t)st.st_size;
     return QS_OK;
+}
+
+/* ---- guarded mappings -------------------------------------------------------------------- */
+
+#define MAP_SLOTS 64
+typedef struct map_slot {
+    void *volatile base; /* NULL: free */
+    size_t size;
+    volatile sig_atomic_t damaged;
+    size_t bad_offset; /* first read that found no data */
+    char path[512];
+} map_slot;
+static map_slot maps[MAP_SLOTS];
+static struct sigaction old_bus;
+static size_t page_size;
+
+static void bus_handler(int sig, siginfo_t *si, void *uctx) {
+    uintptr_t a = (uintptr_t)si->si_addr;
+    for (int i = 0; i < MAP_SLOTS; i++) {
+        uintptr_t b = (uintptr_t)maps[i].base;
+        if (!b || a < b || a >= b + maps[i].size) continue;
+        if (!maps[i].damaged) maps[i].bad_offset = a - b;
+        maps[i].damaged = 1;
+        // zeros instead of the missing page; the faulting read then runs again and succeeds
+        void *page = (void *)(a & ~(uintptr_t)(page_size - 1));
+        if (mmap(page, page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+                 -1, 0) != MAP_FAILED)
+            return;
+        break;
+    }
+    // not one of ours (or it could not be patched): what would have happened without us
+    if ((old_bus.sa_flags & SA_SIGINFO) && old_bus.sa_sigaction) {
+        old_bus.sa_sigaction(sig, si, uctx);
+        return;
+    }
+    if (old_bus.sa_handler != SIG_DFL && old_bus.sa_handler != SIG_IGN && old_bus.sa_handler) {
+        old_bus.sa_handler(sig);
+        return;
+    }
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGBUS, &dfl, NULL); // the read runs again and dies of SIGBUS as usual
+}
+
+static void map_register(void *base, size_t size, const char *path) {
+    static int installed;
+    if (!installed) {
+        installed = 1;
+        page_size = (size_t)sysconf(_SC_PAGESIZE);
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = bus_handler;
+        sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGBUS, &sa, &old_bus);
+    }
+    for (int i = 0; i < MAP_SLOTS; i++)
+        if (!maps[i].base) {
+            maps[i].size = size;
+            maps[i].damaged = 0;
+            maps[i].bad_offset = 0;
+            snprintf(maps[i].path, sizeof maps[i].path, "%s", path);
+            maps[i].base = base; // last: the handler only looks at slots with a base
+            return;
+        }
+    // no free slot: the mapping works, only unguarded
 }
 
 int qs_file_map(const char *path, void **map, size_t *size) {
@@ -45,8 +131,32 @@ int qs_file_map(const char *path, void **map, size_t *size) {
     void *p = mmap(NULL, *size, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
     close(fd);
+    if (p == MAP_FAILED && e == ENOMEM)
+        return qs_error_set(QS_ERR_NOMEM,
+                            "%s: cannot map %.1f GiB read-only: %s (the address-space limit "
+                            "(ulimit -v) or the memory left is smaller than the file)",
+                            path, (double)*size / 1073741824.0, strerror(e));
     if (p == MAP_FAILED) return qs_error_set(QS_ERR_IO, "%s: cannot mmap: %s", path, strerror(e));
+    map_register(p, *size, path);
     *map = p;
+    return QS_OK;
+}
+
+void qs_file_unmap(void *map, size_t size) {
+    if (!map) return;
+    for (int i = 0; i < MAP_SLOTS; i++)
+        if (maps[i].base == map) maps[i].base = NULL;
+    munmap(map, size);
+}
+
+int qs_file_map_check(const void *map) {
+    if (!map) return QS_OK;
+    for (int i = 0; i < MAP_SLOTS; i++)
+        if (maps[i].base == map && maps[i].damaged)
+            return qs_error_set(QS_ERR_IO,
+                                "%s: the file changed while in use (truncated: a read at byte %zu "
+                                "found no data); what was computed from it is discarded",
+                                maps[i].path, maps[i].bad_offset);
     return QS_OK;
 }
 
@@ -164,8 +274,8 @@ int qs_file_out_open(qs_file_out *o, const char *path) {
     }
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (fd < 0) {
-        int rc = e ? qs_error_set(QS_ERR_IO, "%s: cannot create a file in its directory: %s",
-                                  path, strerror(e))
+        int rc = e ? qs_error_set(QS_ERR_IO, "%s: cannot create a file in its directory: %s", path,
+                                  strerror(e))
                    : qs_error_set(QS_ERR_IO, "%s: too many output files open at once", path);
         free(o->tmp);
         o->tmp = NULL; // nothing was created

@@ -5,10 +5,31 @@
 #include <stddef.h>
 #include <stdio.h>
 
+/* Opens path read-only, refusing anything but a regular file (a directory, a named pipe, a
+ * device) before a read could block on it: QS_ERR_IO naming path and what it is. On
+ * success *fd is a blocking descriptor the caller closes and *size (if size is not NULL)
+ * the file's size; empty files are fine here. */
+int qs_file_open_regular(const char *path, int *fd, size_t *size);
+
 /* Maps a regular file read-only: a model's weights are read from it in place and never
  * written through it (an edit makes a copy first). Refuses missing files, directories and
- * empty files. On success *map and *size describe the mapping; release with munmap. */
+ * empty files. On success *map and *size describe the mapping; release with qs_file_unmap. */
 int qs_file_map(const char *path, void **map, size_t *size);
+
+/* ---- mappings that a truncated file cannot crash ---------------------------------------
+ * Truncating a mapped file makes every later read past its new end a SIGBUS, which used to
+ * kill a run without a word. Mappings made by qs_file_map are registered; the first of them
+ * installs a SIGBUS handler that, for an address inside one, maps a page of zeros there,
+ * marks the mapping damaged and lets the read go on (any thread, any time: weights read
+ * lazily during a forward pass included). A SIGBUS elsewhere keeps its usual effect. The
+ * code that used the mapping then asks qs_file_map_check and discards what it computed. */
+
+/* Releases a mapping made by qs_file_map (and its registration). */
+void qs_file_unmap(void *map, size_t size);
+/* QS_ERR_IO "<path>: the file changed while in use (truncated: a read at byte N found no
+ * data); ..." when a read from the mapping at map met the end of a truncated file, else
+ * QS_OK (also for NULL or an unregistered address). */
+int qs_file_map_check(const void *map);
 
 /* Reads a whole regular file into a malloc'd buffer with a NUL byte appended (not counted
  * in *size). max_size bounds what it will read (0 = no bound). */

@@ -1,6 +1,7 @@
 #include "sha256.h"
 
 #include "error.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <sha2.h>
 
@@ -32,13 +34,12 @@ void qs_sha256_mem(const void *data, size_t n, char hex[QS_SHA256_HEX_LEN + 1]) 
 int qs_sha256_file(const char *path, char hex[QS_SHA256_HEX_LEN + 1]) {
     hex[0] = '\0';
     if (!path || !*path) return qs_error_set(QS_ERR_ARG, "sha256: empty file name");
-    FILE *f = fopen(path, "rb");
-    if (!f) return qs_error_set(QS_ERR_IO, "sha256: cannot open '%s': %s", path, strerror(errno));
-    // fopen succeeds on a directory; reading it then fails with EISDIR, but say so plainly.
-    struct stat st;
-    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-        fclose(f);
-        return qs_error_set(QS_ERR_IO, "sha256: '%s' is a directory, not a file", path);
+    int fd;
+    if (qs_file_open_regular(path, &fd, NULL)) return qs_error_prefix(QS_ERR_IO, "sha256");
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return qs_error_set(QS_ERR_IO, "sha256: cannot read '%s': %s", path, strerror(errno));
     }
     SHA2_CTX ctx;
     SHA256Init(&ctx);

@@ -129,10 +129,15 @@ int qs_cli_fail(const char *cmd) {
     return 1;
 }
 
+int qs_cli_blas_thread_cap = 0;
+
 int qs_cli_threads(long n) {
     if (n > 0) {
         omp_set_num_threads((int)n);
-        openblas_set_num_threads((int)n);
+        // under an address-space limit main() allows only the BLAS threads that fit
+        int b = qs_cli_blas_thread_cap > 0 && n > qs_cli_blas_thread_cap ? qs_cli_blas_thread_cap
+                                                                         : (int)n;
+        openblas_set_num_threads(b);
     }
     return omp_get_max_threads();
 }

@@ -41,6 +41,9 @@ int qs_cli_double(const qs_cli_opt *opts, int n_opts, const char *name, double l
 int qs_cli_fail(const char *cmd);
 /* Sets OpenMP and OpenBLAS threads (n <= 0: leave the default: all cores). Returns threads. */
 int qs_cli_threads(long n);
+/* The most OpenBLAS threads whose work buffers fit under the address-space limit (main.c
+ * sets it when `ulimit -v` is in force); 0 means no cap. */
+extern int qs_cli_blas_thread_cap;
 /* Prints a JSON object on stdout and frees it; an object gets a "memory" member
  * (qs_cli_memory_json) unless it has one. */
 void qs_cli_print_json(cJSON *obj);

@@ -37,6 +37,9 @@ static void print_report(const char *label, const qs_eval_result *r) {
     if (r->a_calls)
         printf("activations  %ld quantized tensors, %.4f bits/value, %ld values clipped\n",
                r->a_calls, r->a_bits_per_value, r->a_clipped);
+    if (r->kv_bits_per_value != 16.0 || r->kv_clipped)
+        printf("KV cache     %.4f bits/value, %ld values clipped\n", r->kv_bits_per_value,
+               r->kv_clipped);
 }
 
 static cJSON *report_json(const qs_eval_result *r) {
@@ -118,7 +121,9 @@ static int eval_pair(const qs_cli_opt *opts, int n, const char **pos, int argc, 
 
 int qs_cmd_eval(int argc, char **argv) {
     qs_cli_opt opts[] = {
-        {"config", "NAME", "quantization config, e.g. \"W8A8 per-token\", \"W4A16 g128 mse\""},
+        {"config", "NAME",
+         "quantization config, e.g. \"W8A8 per-token\", \"W4A16 g128 mse\", \"W4A4 mxfp4\", "
+         "\"W16A16 KV4 per-channel-k\""},
         {"tokenizer", "FILE", "tokenizer file"},
         QS_CLI_WINDOW_OPTS,
         {"attribute", "sites|layers",

@@ -21,6 +21,9 @@ int qs_cmd_memory(int argc, char **argv) {
         {"seq", "N", "tokens in the KV cache per request"},
         {"batch", "N", "requests", "1"},
         {"kv-bits", "B", "bits per cached key/value", "16"},
+        {"kv", "CONFIG",
+         "a quantized cache, e.g. \"KV4 per-token\", \"KV4 g32\", \"KV4 mxfp4\" "
+         "(bits with its scales; overrides --kv-bits)"},
         {"json", NULL, "print one JSON object on stdout"},
     };
     const int n = QS_COUNT(opts);
@@ -67,6 +70,9 @@ int qs_cmd_memory(int argc, char **argv) {
     s.seq = seq;
     s.batch = batch;
     s.kv_bits = (int)kvb;
+    const char *kv = qs_cli_get(opts, n, "kv");
+    if (kv && qs_mem_kv_bits(&s.kv_bits_per_value, kv, s.kv_heads, s.head_dim, s.seq))
+        return qs_cli_fail("memory");
     qs_mem_report rep;
     if (qs_mem_compute(&rep, &s)) return qs_cli_fail("memory");
     if (qs_cli_get(opts, n, "json")) {
@@ -77,6 +83,7 @@ int qs_cmd_memory(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "bits_per_weight", rep.bits_per_weight);
         cJSON_AddNumberToObject(o, "weight_bytes", rep.weight_bytes);
         cJSON_AddNumberToObject(o, "scale_bytes", rep.scale_bytes);
+        cJSON_AddNumberToObject(o, "kv_bits_per_value", rep.kv_bits_per_value);
         cJSON_AddNumberToObject(o, "kv_bytes", rep.kv_bytes);
         cJSON_AddNumberToObject(o, "total_bytes", rep.total_bytes);
         qs_cli_print_json(o);
@@ -86,9 +93,10 @@ int qs_cmd_memory(int argc, char **argv) {
         printf(
             "scales    one %d-bit scale per %ld weights = %10.4f GB  (%.4f bits/weight in all)\n",
             s.scale_bits + s.zero_point_bits, s.group, rep.scale_bytes / 1e9, rep.bits_per_weight);
-        printf("KV cache  2 x %d layers x %d heads x %d x %ld tokens x %ld x %d bits = %.4f GiB\n",
-               s.layers, s.kv_heads, s.head_dim, s.seq, s.batch, s.kv_bits,
-               rep.kv_bytes / (1 << 30) * 1.0);
+        printf("KV cache  2 x %d layers x %d heads x %d x %ld tokens x %ld x %.4g bits = %.4f GiB"
+               "%s%s\n",
+               s.layers, s.kv_heads, s.head_dim, s.seq, s.batch, rep.kv_bits_per_value,
+               rep.kv_bytes / (1 << 30) * 1.0, kv ? "  " : "", kv ? kv : "");
         printf("total     %.4f GB\n", rep.total_bytes / 1e9);
     }
     return 0;

@@ -141,8 +141,9 @@ int qs_cmd_profile(int argc, char **argv) {
     double massive_abs = -1, massive_ratio = -1; /* < 0: the rule's */
     co.outl.massive_rule = qs_massive_rule_from_name(qs_cli_get(opts, n, "massive-rule"));
     if (co.outl.massive_rule < 0 || co.outl.massive_rule == QS_MASSIVE_CUSTOM) {
-        fprintf(stderr, "qscope profile: error: --massive-rule '%s': expected auto, published "
-                        "or ratio\n",
+        fprintf(stderr,
+                "qscope profile: error: --massive-rule '%s': expected auto, published "
+                "or ratio\n",
                 qs_cli_get(opts, n, "massive-rule"));
         return 1;
     }
@@ -213,8 +214,7 @@ int qs_cmd_profile(int argc, char **argv) {
              "tau=%g; phi=%g; massive_rule=%s; massive_abs=%g; massive_ratio=%g; int8=%g",
              tokens, ws.w[0].n, qs_cli_get(opts, n, "sites"), qs_cli_get(opts, n, "layers"),
              co.chan.tau, co.chan.phi, qs_massive_rule_name(co.outl.massive_rule),
-             co.outl.massive_abs, co.outl.massive_ratio,
-             co.chan.int8_threshold);
+             co.outl.massive_abs, co.outl.massive_ratio, co.chan.int8_threshold);
     qs_provenance pv = {.command_line = cmdline,
                         .model_path = m->path,
                         .text_path = pos[1],
@@ -242,6 +242,7 @@ int qs_cmd_profile(int argc, char **argv) {
     if (rc == QS_OK) rc = qs_profile_h5_stats(h, cap);
     if (rc == QS_OK) rc = qs_profile_h5_weights(h, wst, n_wst);
     if (rc == QS_OK) rc = qs_profile_h5_outliers(h, cap, ch, n_ch, m->tok, &ws);
+    if (rc == QS_OK) rc = qs_profile_h5_attention(h, cap, m->tok, &ws);
     if (rc == QS_OK) {
         int json = qs_cli_get(opts, n, "json") != NULL;
         cJSON *o = json ? cJSON_CreateObject() : NULL;

@@ -165,7 +165,10 @@ int qs_cmd_sweep(int argc, char **argv) {
         {"gran", "LIST", "granularities: tensor, channel, token (activations), group:G",
          "tensor,channel,group:32,group:128"},
         {"clip", "LIST", "clipping: absmax, mse, percentile:P", "absmax,mse,percentile:99.9"},
-        {"scheme", "LIST", "symmetric, affine, fp8_e4m3, fp8_e5m2, mxfp8, mxfp6_e3m2, mxfp6_e2m3, mxfp4, nvfp4 (a format runs at its own bits)", "symmetric"},
+        {"scheme", "LIST",
+         "symmetric, affine, fp8_e4m3, fp8_e5m2, mxfp8, mxfp6_e3m2, mxfp6_e2m3, mxfp4, nvfp4 (a "
+         "format runs at its own bits)",
+         "symmetric"},
         {"sites", "LIST", "sites swept: weights that read them, activations at them (or all)",
          "attn_in,attn_o_in,ffn_in,ffn_down_in"},
         {"targets", "LIST", "weights, activations (activations need TEXT)", "weights,activations"},

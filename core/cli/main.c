@@ -4,7 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <cblas.h>
 
 #include "cli.h"
 #include "version.h"
@@ -38,8 +41,15 @@ static void usage(FILE *f) {
 /* OpenMP workers spin after each parallel region by default. On a 2-core machine that
  * steals the core the main thread's matrix products need (a stories260K perplexity run took
  * 22 s instead of 1.2 s on a busy machine). libgomp reads OMP_WAIT_POLICY before main, so
- * when the user has not chosen one, set "passive" and start again. */
-static void prefer_passive_openmp(char **argv) {
+ * when the user has not chosen one, set "passive" and start again.
+ *
+ * OpenBLAS reserves a 128 MiB work buffer (address space, mostly never touched) for each of
+ * its threads, and when mmap refuses one it retries forever: under an address-space limit
+ * (ulimit -v) of 80-192 MB, ppl/profile/eval/run spun at 100 % CPU in its thread start-up
+ * without a word. Its worker threads start when the library loads, before main, so under a
+ * limit qscope also starts again with OPENBLAS_NUM_THREADS=1; address_space_guard() then
+ * adds only the threads whose buffers fit. */
+static void restart_with_settings(char **argv) {
     int changed = 0;
     if (!getenv("OMP_WAIT_POLICY")) {
         setenv("OMP_WAIT_POLICY", "passive", 1);
@@ -52,7 +62,72 @@ static void prefer_passive_openmp(char **argv) {
         setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1);
         changed = 1;
     }
+    struct rlimit as;
+    if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY &&
+        !getenv("QS_AS_GUARD")) {
+        const char *want = getenv("OPENBLAS_NUM_THREADS");
+        if (want) setenv("QS_BLAS_THREADS_WANTED", want, 1);
+        setenv("OPENBLAS_NUM_THREADS", "1", 1);
+        setenv("QS_AS_GUARD", "1", 1);
+        changed = 1;
+    }
     if (changed) execv("/proc/self/exe", argv); /* returns only on failure: carry on */
+}
+
+#define BLAS_BUFFER ((size_t)128 << 20)           /* OpenBLAS's work buffer per thread */
+#define BLAS_THREAD (BLAS_BUFFER + ((size_t)8 << 20)) /* ... plus a worker's stack */
+#define OWN_FLOOR ((size_t)16 << 20) /* room to start at all; later failures are reported */
+
+static size_t vm_size(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    if (f) {
+        if (fscanf(f, "%lu", &pages) != 1) pages = 0;
+        fclose(f);
+    }
+    return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static void blas_warm_up(int n) { /* makes every BLAS thread take its buffer now */
+    float a[64 * 64] = {0}, c[64 * 64];
+    for (int k = 0; k < n; k++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 64, 64, 64, 1.0f, a, 64, a, 64,
+                    0.0f, c, 64);
+}
+
+/* Under an address-space limit: refuse with a message when not even one BLAS buffer and a
+ * floor for qscope fit; otherwise take the main thread's buffer while there is room, and
+ * allow as many more BLAS threads as fit (qs_cli_blas_thread_cap). Returns 0 or 1 (exit). */
+static int address_space_guard(void) {
+    struct rlimit as;
+    if (!getenv("QS_AS_GUARD") || getrlimit(RLIMIT_AS, &as) != 0 ||
+        as.rlim_cur == RLIM_INFINITY)
+        return 0;
+    size_t limit = (size_t)as.rlim_cur, used = vm_size();
+    size_t need = used + BLAS_BUFFER + OWN_FLOOR;
+    if (limit < need) {
+        fprintf(stderr,
+                "qscope: error: the address-space limit (ulimit -v) of %zu MiB is too small: "
+                "OpenBLAS reserves %zu MiB per thread, qscope needs more than %zu MiB besides "
+                "what is loaded (%zu MiB); allow at least ulimit -v %zu\n",
+                limit >> 20, BLAS_BUFFER >> 20, OWN_FLOOR >> 20, used >> 20,
+                (need + ((size_t)1 << 20) - 1) >> 10);
+        return 1;
+    }
+    blas_warm_up(1);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    const char *want = getenv("QS_BLAS_THREADS_WANTED");
+    long wanted = want && atol(want) > 0 ? atol(want) : cpus > 0 ? cpus : 1;
+    /* more threads only while BLAS holds at most half of what remains for the work */
+    used = vm_size();
+    size_t room = limit > used ? (limit - used) / 2 : 0;
+    long fit = 1 + (long)(room / BLAS_THREAD);
+    qs_cli_blas_thread_cap = (int)(wanted < fit ? wanted : fit);
+    if (qs_cli_blas_thread_cap > 1) {
+        openblas_set_num_threads(qs_cli_blas_thread_cap);
+        blas_warm_up(4); /* the new workers start and take their buffers */
+    }
+    return 0;
 }
 
 /* Standard output must not lose its end silently (a full disk, a file-size limit). */
@@ -66,7 +141,7 @@ static int finish_stdout(int rc) {
 }
 
 int main(int argc, char **argv) {
-    prefer_passive_openmp(argv);
+    restart_with_settings(argv);
     /* Past a file-size limit (ulimit -f) a write fails with EFBIG and is reported, with the
      * file left whole (results) or removed (checkpoints), instead of SIGXFSZ killing the
      * process mid-write without a word. */
@@ -82,7 +157,7 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < QS_COUNT(commands); i++)
         if (strcmp(argv[1], commands[i].name) == 0)
-            return finish_stdout(commands[i].run(argc - 1, argv + 1));
+            return address_space_guard() ? 1 : finish_stdout(commands[i].run(argc - 1, argv + 1));
     fprintf(stderr, "qscope: error: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 1;

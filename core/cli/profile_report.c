@@ -1,9 +1,12 @@
 #include "profile_report.h"
 
+#include "attention.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "attention.h"
 #include "error.h"
 #include "profile_h5.h"
 
@@ -173,8 +176,8 @@ static int massive_tokens(const qs_profile_report *r, FILE *f, cJSON *json) {
     fprintf(f,
             "\ntoken-wise outliers (%s rule: max|x| >= %g and >= %g x the token's median |x|): "
             "%lld",
-            qs_massive_rule_name(o->outl.massive_rule), o->outl.massive_abs,
-            o->outl.massive_ratio, (long long)n_found);
+            qs_massive_rule_name(o->outl.massive_rule), o->outl.massive_abs, o->outl.massive_ratio,
+            (long long)n_found);
     if (n_found > n_kept) fprintf(f, " (first %d kept)", n_kept);
     fprintf(f, "\n");
     cJSON *to = json ? cJSON_AddObjectToObject(json, "token_outliers") : NULL;
@@ -219,6 +222,64 @@ static int massive_tokens(const qs_profile_report *r, FILE *f, cJSON *json) {
     return QS_OK;
 }
 
+/* Per layer: sink heads, their positions, mean BOS mass, entropy, max logit; then the
+ * massive tokens and the heads that sink on them. */
+static void attention_table(const qs_profile_report *r, FILE *f, cJSON *json) {
+    const qs_attnstats *a = qs_capture_attention(r->cap);
+    if (!a) return;
+    int L = qs_attnstats_layers(a), H = qs_attnstats_heads(a);
+    double th = qs_attnstats_threshold(a);
+    fprintf(f,
+            "\nattention per layer (%d heads; a sink head puts >= %g of its mass on one of "
+            "positions 0..%d):\n",
+            H, th, QS_ATTN_NPOS - 1);
+    fprintf(f, "  layer  sinks  BOS mass (mean, max)  entropy (nats)  max logit  sink heads\n");
+    cJSON *ja = json ? cJSON_AddObjectToObject(json, "attention") : NULL;
+    if (ja) cJSON_AddNumberToObject(ja, "sink_threshold", th);
+    cJSON *jl = ja ? cJSON_AddArrayToObject(ja, "layers") : NULL;
+    for (int l = 0; l < L; l++) {
+        double bos = 0, bos_max = 0, ent = 0, mx = -INFINITY;
+        char heads[256] = "";
+        size_t k = 0;
+        cJSON *jh = jl ? cJSON_CreateArray() : NULL;
+        for (int h = 0; h < H; h++) {
+            qs_attn_head s;
+            qs_attnstats_head(a, l, h, &s);
+            bos += s.bos_mass / H, ent += s.entropy / H;
+            bos_max = s.bos_mass > bos_max ? s.bos_mass : bos_max;
+            mx = s.max_logit > mx ? s.max_logit : mx;
+            if (s.rows > 0 && s.sink_mass >= th) {
+                if (k + 24 < sizeof heads)
+                    k += (size_t)snprintf(heads + k, sizeof heads - k, "%sh%d@%d %.2f",
+                                          k ? " " : "", h, s.sink_position, s.sink_mass);
+                if (jh) cJSON_AddItemToArray(jh, cJSON_CreateNumber(h));
+            }
+        }
+        double frac = qs_attnstats_sink_fraction(a, l);
+        fprintf(f, "  L%-5d %4.0f%%   %6.3f  %6.3f       %7.3f        %8.3g  %s\n", l, 100 * frac,
+                bos, bos_max, ent, mx, k ? heads : "-");
+        if (jl) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddNumberToObject(e, "layer", l);
+            cJSON_AddNumberToObject(e, "sink_fraction", frac);
+            cJSON_AddNumberToObject(e, "bos_mass", bos);
+            cJSON_AddNumberToObject(e, "entropy", ent);
+            cJSON_AddNumberToObject(e, "max_logit", mx);
+            cJSON_AddItemToObject(e, "sink_heads", jh);
+            cJSON_AddItemToArray(jl, e);
+        }
+    }
+    int n_kept;
+    int64_t n_found;
+    const qs_attn_tie *t = qs_attnstats_ties(a, &n_kept, &n_found);
+    fprintf(f, "massive tokens and the heads that sink on them (received mass >= %g): %lld\n", th,
+            (long long)n_found);
+    for (int i = 0; i < n_kept && i < r->top; i++)
+        fprintf(f, "  window %-4d pos %-4d token %5d  L%d h%d  mass %.3f\n", t[i].window,
+                t[i].position, t[i].token_id, t[i].layer, t[i].head, t[i].mass);
+    if (ja) cJSON_AddNumberToObject(ja, "massive_sinks", (double)n_found);
+}
+
 int qs_profile_report_write(const qs_profile_report *r, FILE *f, cJSON *json) {
     const qs_profile_info *in = r->info;
     fprintf(f, "profiled %s: %ld tokens in %d windows, %.2f s (%.0f tokens/s)\n", r->m->path,
@@ -228,5 +289,6 @@ int qs_profile_report_write(const qs_profile_report *r, FILE *f, cJSON *json) {
     int rc = top_channels(r, f, sites);
     if (rc == QS_OK) outlier_channels(r, f, json);
     if (rc == QS_OK) rc = massive_tokens(r, f, json);
+    if (rc == QS_OK) attention_table(r, f, json);
     return rc;
 }

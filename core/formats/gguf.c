@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "fileio.h"
 #include "gguf_dequant.h"
 #include "text.h"
 
@@ -484,13 +485,11 @@ int qs_gguf_parse(qs_gguf **out, const uint8_t *buf, size_t size, const char *pa
 
 int qs_gguf_open(qs_gguf **out, const char *path) {
     *out = NULL;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return qs_error_set(QS_ERR_IO, "%s: cannot open", path);
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        close(fd);
-        return qs_error_set(QS_ERR_IO, "%s: cannot stat", path);
-    }
+    int fd;
+    size_t fsize;
+    int orc = qs_file_open_regular(path, &fd, &fsize);
+    if (orc) return orc;
+    struct stat st = {.st_size = (off_t)fsize};
     if (st.st_size <= 0) {
         close(fd);
         return qs_error_set(QS_ERR_FORMAT, "%s: empty file, not a GGUF file", path);

@@ -122,11 +122,8 @@ static int cfg_rope_scaling(qs_config *c, const cJSON *root, const char *path) {
 
 static int cfg_fill(qs_config *c, const cJSON *root, const char *path) {
     if (!cJSON_IsObject(root)) return qs_error_set(QS_ERR_FORMAT, "%s: not a JSON object", path);
-    /* cJSON keeps repeated keys and lookups see the first: refuse the ambiguity */
-    for (const cJSON *a = root->child; a; a = a->next)
-        for (const cJSON *b = a->next; b; b = b->next)
-            if (strcmp(a->string, b->string) == 0)
-                return qs_error_set(QS_ERR_FORMAT, "%s: field '%s' appears twice", path, a->string);
+    int rc = qs__hf_json_unique_keys(root, path, "field");
+    if (rc) return rc;
     const cJSON *archs = cfg_get(root, "architectures");
     if (!archs)
         return qs_error_set(QS_ERR_FORMAT, "%s: missing required field 'architectures'", path);
@@ -145,7 +142,7 @@ static int cfg_fill(qs_config *c, const cJSON *root, const char *path) {
     c->has_qkv_bias = hf_archs[found].qkv_bias;
 
     const long big = 1L << 30;
-    int rc, have_kv = 0, have_hd = 0;
+    int have_kv = 0, have_hd = 0;
     if ((rc = cfg_int(root, "hidden_size", &c->dim, NULL, 1, big, path)) ||
         (rc = cfg_int(root, "intermediate_size", &c->hidden_dim, NULL, 1, big, path)) ||
         (rc = cfg_int(root, "num_hidden_layers", &c->n_layers, NULL, 1, big, path)) ||
@@ -190,6 +187,27 @@ static int cfg_fill(qs_config *c, const cJSON *root, const char *path) {
 
     c->rope_layout = QS_ROPE_HALF;
     return qs_config_validate(c, path);
+}
+
+static int cmp_key(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int qs__hf_json_unique_keys(const cJSON *obj, const char *path, const char *what) {
+    size_t n = 0;
+    for (const cJSON *a = obj->child; a; a = a->next) n++;
+    if (n < 2) return QS_OK;
+    const char **keys = malloc(n * sizeof *keys);
+    if (!keys) return qs_error_set(QS_ERR_NOMEM, "%s: out of memory", path);
+    n = 0;
+    for (const cJSON *a = obj->child; a; a = a->next) keys[n++] = a->string ? a->string : "";
+    qsort(keys, n, sizeof *keys, cmp_key);
+    int rc = QS_OK;
+    for (size_t i = 1; i < n && rc == QS_OK; i++)
+        if (strcmp(keys[i - 1], keys[i]) == 0)
+            rc = qs_error_set(QS_ERR_FORMAT, "%s: %s '%s' appears twice", path, what, keys[i]);
+    free(keys);
+    return rc;
 }
 
 int qs__hf_json_parse(cJSON **out, const char *json, size_t len, const char *path) {

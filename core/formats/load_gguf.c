@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "tensor_finite.h"
 #include "fileio.h"
 #include "gguf.h"
 #include "gguf_dequant.h"
@@ -148,9 +149,11 @@ static void add_want(want *w, int *n, const char *name, const qs_tensor **dst, i
 static int tensor_bind(qs_model *m, const qs_gguf *g, const qs_gguf_tensor *t, int64_t rows,
                        int64_t cols, const qs_tensor **out) {
     qs_tensor *x;
+    int rc = qs_tensor_check_finite(t->data, t->type, t->n_elements, g->path, t->name);
+    if (rc) return rc;
     char what[4200];
     snprintf(what, sizeof what, "%s: tensor '%s'", g->path, t->name);
-    int rc =
+    rc =
         qs__model_new_tensor(m, &x, what, t->type, t->data, t->n_bytes, rows, cols, m->map == NULL);
     if (rc) return rc;
     *out = x;
@@ -191,6 +194,14 @@ static int bind_weights(qs_model *m, const qs_gguf *g) {
             add_want(w, &n, name, t[i].p, t[i].r, t[i].k, 0);
         }
     }
+    /* tensors stay in the mapping; only a buffer load (no mapping) copies their bytes:
+     * checked before any of it is allocated */
+    uint64_t copy = 0;
+    for (int i = 0; i < n && rc == QS_OK && !m->map; i++) {
+        const qs_gguf_tensor *t = qs_gguf_find_tensor(g, w[i].name);
+        if (t) copy += t->n_bytes;
+    }
+    if (rc == QS_OK && copy) rc = qs__model_check_memory(g->path, copy);
     for (int i = 0; i < n && rc == QS_OK; i++) {
         const qs_gguf_tensor *t = qs_gguf_find_tensor(g, w[i].name);
         if (!t) {

@@ -24,9 +24,12 @@
 
 #include "error.h"
 #include "fileio.h"
+#include "tensor_finite.h"
+#include "gguf_dequant.h"
 #include "hf_config.h"
 #include "model.h"
 #include "safetensors.h"
+#include "strmap.h"
 #include "tok_hf.h"
 
 #define MAX_SHARDS 4096
@@ -45,6 +48,7 @@ typedef struct {
     int n_shards;
     cJSON *index; /* weight_map of the sharded index, or NULL */
     char index_path[PATH_MAX];
+    qs_strmap where; /* sharded: tensor name -> shard index (hashed: lookups stay O(1)) */
 } hf_files;
 
 /* dir/file into out, refusing to truncate */
@@ -62,6 +66,7 @@ static void files_close(hf_files *f) {
     f->n_shards = 0;
     cJSON_Delete(f->index);
     f->index = NULL;
+    qs_strmap_free(&f->where);
 }
 
 static int shard_open(hf_files *f, const char *file) {
@@ -77,6 +82,8 @@ static int shard_open(hf_files *f, const char *file) {
     f->n_shards++;
     return qs_safetensors_parse(&s->st, s->map, s->size, s->path);
 }
+
+static int open_shards(hf_files *f, qs_strmap *shard_ids);
 
 /* The shard file names of the index, each once, in first-seen order. */
 static int open_sharded(hf_files *f) {
@@ -95,9 +102,21 @@ static int open_sharded(hf_files *f) {
     }
     f->index = cJSON_DetachItemViaPointer(root, (cJSON *)wm);
     cJSON_Delete(root);
+    if ((rc = qs__hf_json_unique_keys(f->index, f->index_path, "weight_map entry"))) return rc;
     int n = cJSON_GetArraySize(f->index);
     f->shards = calloc((size_t)(n ? n : 1), sizeof *f->shards);
-    if (!f->shards) return qs_error_set(QS_ERR_NOMEM, "%s: out of memory", f->index_path);
+    qs_strmap shard_ids; /* shard file name -> index in f->shards */
+    if (!f->shards || qs_strmap_init(&shard_ids, 64) || qs_strmap_init(&f->where, (size_t)n)) {
+        if (f->shards) qs_strmap_free(&shard_ids);
+        return qs_error_set(QS_ERR_NOMEM, "%s: out of memory", f->index_path);
+    }
+    rc = open_shards(f, &shard_ids);
+    qs_strmap_free(&shard_ids);
+    return rc;
+}
+
+static int open_shards(hf_files *f, qs_strmap *shard_ids) {
+    int rc;
     const cJSON *e;
     cJSON_ArrayForEach(e, f->index) {
         if (!cJSON_IsString(e))
@@ -109,16 +128,18 @@ static int open_sharded(hf_files *f) {
             return qs_error_set(QS_ERR_FORMAT,
                                 "%s: shard name '%s' for '%s' is not a plain file name",
                                 f->index_path, file, e->string);
-        int seen = 0;
-        for (int i = 0; i < f->n_shards && !seen; i++) {
-            const char *slash = strrchr(f->shards[i].path, '/');
-            seen = strcmp(slash + 1, file) == 0;
+        int sh = qs_strmap_get(shard_ids, file, strlen(file));
+        if (sh < 0) {
+            if (f->n_shards == MAX_SHARDS)
+                return qs_error_set(QS_ERR_FORMAT, "%s: more than %d shards", f->index_path,
+                                    MAX_SHARDS);
+            sh = f->n_shards;
+            if ((rc = shard_open(f, file))) return rc;
+            if (qs_strmap_put(shard_ids, file, strlen(file), sh))
+                return qs_error_set(QS_ERR_NOMEM, "%s: out of memory", f->index_path);
         }
-        if (seen) continue;
-        if (f->n_shards == MAX_SHARDS)
-            return qs_error_set(QS_ERR_FORMAT, "%s: more than %d shards", f->index_path,
-                                MAX_SHARDS);
-        if ((rc = shard_open(f, file))) return rc;
+        if (qs_strmap_put(&f->where, e->string, strlen(e->string), sh))
+            return qs_error_set(QS_ERR_NOMEM, "%s: out of memory", f->index_path);
     }
     if (f->n_shards == 0)
         return qs_error_set(QS_ERR_FORMAT, "%s: weight_map is empty", f->index_path);
@@ -150,20 +171,14 @@ static const qs_st_tensor *files_find(const hf_files *f, const char *name, int *
         *sh = 0;
         return qs_safetensors_find(&f->shards[0].st, name);
     }
-    const cJSON *e = cJSON_GetObjectItemCaseSensitive(f->index, name);
-    if (!cJSON_IsString(e)) return NULL;
-    for (int i = 0; i < f->n_shards; i++) {
-        const char *slash = strrchr(f->shards[i].path, '/');
-        if (strcmp(slash + 1, e->valuestring) != 0) continue;
-        const qs_st_tensor *t = qs_safetensors_find(&f->shards[i].st, name);
-        if (!t)
-            *rc = qs_error_set(QS_ERR_FORMAT,
-                               "%s: weight_map puts '%s' in %s, which does not hold it",
-                               f->index_path, name, e->valuestring);
-        *sh = i;
-        return t;
-    }
-    return NULL;
+    int i = qs_strmap_get(&f->where, name, strlen(name));
+    if (i < 0) return NULL;
+    const qs_st_tensor *t = qs_safetensors_find(&f->shards[i].st, name);
+    if (!t)
+        *rc = qs_error_set(QS_ERR_FORMAT, "%s: weight_map puts '%s' in %s, which does not hold it",
+                           f->index_path, name, strrchr(f->shards[i].path, '/') + 1);
+    *sh = i;
+    return t;
 }
 
 static void shape_str(char *buf, size_t cap, const int64_t *shape, int nd) {
@@ -208,6 +223,9 @@ static int load_tensor(loader *L, const qs_tensor **dst, const char *hf_name, in
     }
     const qs_safetensors *st = &L->f->shards[sh].st;
     qs_tensor *x;
+    rc = qs_tensor_check_finite(st->data + t->begin, st_dtype(t->dtype), t->n_elems,
+                                L->f->shards[sh].path, hf_name);
+    if (rc) return rc;
     rc = qs__model_new_tensor(L->m, &x, hf_name, st_dtype(t->dtype), st->data + t->begin,
                               (size_t)(t->end - t->begin), rows ? rows : 1, cols, 0);
     if (rc) return qs_error_prefix(rc, "%s", L->f->shards[sh].path);
@@ -247,6 +265,73 @@ static int check_inv_freq(const hf_files *f, const qs_config *c) {
                 }
             }
             free(v);
+        }
+    }
+    return QS_OK;
+}
+
+/* Every tensor of the checkpoint must be one the model uses: a config that says 4 layers
+ * over a 5-layer checkpoint, or a bias the architecture has no place for, would otherwise
+ * load silently and compute something else (the GGUF loader refuses both too). Allowed
+ * besides: rotary_emb.inv_freq buffers (checked against rope_theta above) and, with a tied
+ * classifier, an lm_head.weight equal to the embedding. */
+static int check_unused(const hf_files *f, const qs_config *c) {
+    static const char *const layer_parts[] = {
+        "input_layernorm.weight",  "self_attn.q_proj.weight", "self_attn.k_proj.weight",
+        "self_attn.v_proj.weight", "self_attn.o_proj.weight", "post_attention_layernorm.weight",
+        "mlp.gate_proj.weight",    "mlp.down_proj.weight",    "mlp.up_proj.weight"};
+    static const char *const bias_parts[] = {"self_attn.q_proj.bias", "self_attn.k_proj.bias",
+                                             "self_attn.v_proj.bias"};
+    for (int s = 0; s < f->n_shards; s++) {
+        const qs_safetensors *st = &f->shards[s].st;
+        for (int i = 0; i < st->n_tensors; i++) {
+            const char *name = st->tensors[i].name;
+            static const char inv[] = "rotary_emb.inv_freq";
+            size_t nl = strlen(name), il = sizeof inv - 1;
+            if (nl >= il && strcmp(name + nl - il, inv) == 0) continue;
+            if (strcmp(name, "model.embed_tokens.weight") == 0 ||
+                strcmp(name, "model.norm.weight") == 0)
+                continue;
+            if (strcmp(name, "lm_head.weight") == 0) {
+                if (!c->tied_classifier) continue;
+                int sh, rc;
+                const qs_st_tensor *e = files_find(f, "model.embed_tokens.weight", &sh, &rc);
+                const qs_st_tensor *t = &st->tensors[i];
+                if (e && e->dtype == t->dtype && e->end - e->begin == t->end - t->begin &&
+                    memcmp(f->shards[sh].st.data + e->begin, st->data + t->begin,
+                           (size_t)(t->end - t->begin)) == 0)
+                    continue;
+                return qs_error_set(QS_ERR_FORMAT,
+                                    "%s: holds lm_head.weight, but config.json ties the "
+                                    "classifier to the embedding (tie_word_embeddings) and the "
+                                    "two differ; which one is meant?",
+                                    f->shards[s].path);
+            }
+            int l, at = 0;
+            if (sscanf(name, "model.layers.%d.%n", &l, &at) == 1 && at > 0 && l >= 0) {
+                const char *part = name + at;
+                if (l >= c->n_layers)
+                    return qs_error_set(QS_ERR_FORMAT,
+                                        "%s: holds tensor '%s' of layer %d, but config.json says "
+                                        "num_hidden_layers = %d; the two disagree",
+                                        f->shards[s].path, name, l, c->n_layers);
+                int known = 0;
+                for (size_t k = 0; k < sizeof layer_parts / sizeof *layer_parts && !known; k++)
+                    known = strcmp(part, layer_parts[k]) == 0;
+                for (size_t k = 0; k < 3 && !known && c->has_qkv_bias; k++)
+                    known = strcmp(part, bias_parts[k]) == 0;
+                if (known) continue;
+                int is_bias = nl > 5 && strcmp(name + nl - 5, ".bias") == 0;
+                if (is_bias)
+                    return qs_error_set(QS_ERR_FORMAT,
+                                        "%s: holds tensor '%s', but the architecture in "
+                                        "config.json (%s) has no such bias; it would be ignored",
+                                        f->shards[s].path, name, c->arch);
+            }
+            return qs_error_set(QS_ERR_FORMAT,
+                                "%s: holds tensor '%s', which a %s model does not have; it "
+                                "would be ignored (a different architecture or config?)",
+                                f->shards[s].path, name, c->arch);
         }
     }
     return QS_OK;
@@ -329,6 +414,7 @@ int qs__load_hf(qs_model **out, const char *dir) {
     loader L = {.m = m, .f = &f};
     rc = files_open(&f, dir, m);
     if (!rc) rc = check_inv_freq(&f, &m->cfg);
+    if (!rc) rc = check_unused(&f, &m->cfg);
     if (!rc) rc = load_weights(&L);
     if (!rc) rc = qk_to_interleaved(m);
     if (!rc) rc = qs__model_index_weights(m);

@@ -8,6 +8,8 @@
 #include <sys/mman.h>
 
 #include "error.h"
+#include "tensor_finite.h"
+#include "gguf_dequant.h"
 #include "fileio.h"
 #include "load_llama2c.h"
 #include "model.h"
@@ -188,7 +190,11 @@ static int parse(qs_model *m, const unsigned char *b, size_t size, const char *p
     }
     if (rc) return rc;
     if (shared) m->w.output = m->w.token_embd;
-    return qs__model_index_weights(m);
+    if ((rc = qs__model_index_weights(m))) return rc;
+    for (int i = 0; i < m->n_tensors && rc == QS_OK; i++)
+        rc = qs_tensor_check_finite(m->tensors[i]->data, QS_GGML_F32,
+                                    qs_tensor_numel(m->tensors[i]), path, m->tensors[i]->name);
+    return rc;
 }
 
 int qs__load_llama2c(qs_model **out, const char *path) {

@@ -42,7 +42,9 @@ void qs_safetensors_free(qs_safetensors *st) {
     if (!st) return;
     for (int i = 0; i < st->n_tensors; i++) free(st->tensors[i].name);
     free(st->tensors);
+    free(st->by_name);
     st->tensors = NULL;
+    st->by_name = NULL;
     st->n_tensors = 0;
     st->data = NULL;
     st->data_size = 0;
@@ -153,8 +155,9 @@ static int st_cmp_name(const void *a, const void *b) {
     return strcmp(st_sort_base[*(const int *)a].name, st_sort_base[*(const int *)b].name);
 }
 
-/* Ranges must tile the data section: no overlap, no gap, nothing left over. */
-static int st_check_layout(const qs_safetensors *st, const char *path) {
+/* Names are unique; ranges must tile the data section: no overlap, no gap, nothing left
+ * over. Keeps the name order in st->by_name for qs_safetensors_find. */
+static int st_check_layout(qs_safetensors *st, const char *path) {
     int n = st->n_tensors;
     int *ord = malloc((size_t)(n ? n : 1) * sizeof *ord);
     if (!ord) return qs_error_set(QS_ERR_NOMEM, "%s: out of memory", path);
@@ -169,6 +172,13 @@ static int st_check_layout(const qs_safetensors *st, const char *path) {
             free(ord);
             return rc;
         }
+
+    st->by_name = malloc((size_t)(n ? n : 1) * sizeof *st->by_name);
+    if (!st->by_name) {
+        free(ord);
+        return qs_error_set(QS_ERR_NOMEM, "%s: out of memory", path);
+    }
+    memcpy(st->by_name, ord, (size_t)n * sizeof *ord);
 
     /* a range past the end is the first thing to report: in range order it sorts last, so
      * the walk below would otherwise blame the gap it leaves behind */
@@ -316,8 +326,18 @@ done:
 }
 
 const qs_st_tensor *qs_safetensors_find(const qs_safetensors *st, const char *name) {
-    for (int i = 0; i < st->n_tensors; i++)
-        if (strcmp(st->tensors[i].name, name) == 0) return &st->tensors[i];
+    /* binary search: a loader looks every tensor up, so a linear scan made loading a file
+     * of n tensors O(n^2) */
+    int lo = 0, hi = st->by_name ? st->n_tensors : 0;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        int c = strcmp(st->tensors[st->by_name[mid]].name, name);
+        if (c == 0) return &st->tensors[st->by_name[mid]];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return NULL;
 }
 

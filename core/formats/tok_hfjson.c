@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -341,9 +342,7 @@ int qs_tokenizer_load_hf(qs_tokenizer **out, const char *json_path, const char *
     int rc = qs_file_read(json_path, 0, &js, &jl);
     if (rc) return rc;
     if (config_path) {
-        FILE *f = fopen(config_path, "rb");
-        if (f) { /* tokenizer_config.json is optional */
-            fclose(f);
+        if (access(config_path, F_OK) == 0) { /* tokenizer_config.json is optional */
             if ((rc = qs_file_read(config_path, 0, &cs, &cl))) {
                 free(js);
                 return rc;

@@ -45,7 +45,7 @@ static int model_activations(lua_State *L) {
     int site, layer;
     qs__lua_site_layer(L, 2, "m:activations", &m->cfg, &site, &layer);
     const char *site_name = qs_site_name(site);
-    lua_Integer tokens = qs__lua_opt_int(L, 2, "tokens", 256);
+    lua_Integer tokens = qs__lua_opt_i64(L, 2, "tokens", 256);
     int C = qs_site_width(&m->cfg, site);
     if (tokens < 1 || tokens > MAX_VALUES / C)
         return luaL_error(L,

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attention.h"
 #include "capture.h"
 #include "error.h"
 #include "h5store.h"
@@ -84,6 +85,64 @@ static void push_site_summaries(lua_State *L, const qs_capture *c) {
         }
         lua_setfield(L, -2, fields[f]);
     }
+}
+
+/* attention = {sink_threshold, sink_fraction = {per layer}, sink_mass, sink_position,
+ * bos_mass, entropy, max_logit = {per layer: {per head}}, massive_sinks = {{window, position,
+ * token_id, layer, head, mass}...}}, layers and heads counted from 1 like Lua arrays, the
+ * values (sink_position, layer, head) from 0 like the HDF5 tables. */
+static void push_attention(lua_State *L, const qs_capture *c) {
+    const qs_attnstats *a = qs_capture_attention(c);
+    if (!a) return;
+    int NL = qs_attnstats_layers(a), H = qs_attnstats_heads(a);
+    lua_createtable(L, 0, 8);
+    qs__lua_set_num(L, "sink_threshold", qs_attnstats_threshold(a));
+    lua_createtable(L, NL, 0);
+    for (int l = 0; l < NL; l++) {
+        lua_pushnumber(L, qs_attnstats_sink_fraction(a, l));
+        lua_rawseti(L, -2, l + 1);
+    }
+    lua_setfield(L, -2, "sink_fraction");
+    static const char *const fields[] = {"sink_mass", "sink_position", "bos_mass", "entropy",
+                                         "max_logit"};
+    for (int f = 0; f < 5; f++) {
+        lua_createtable(L, NL, 0);
+        for (int l = 0; l < NL; l++) {
+            lua_createtable(L, H, 0);
+            for (int h = 0; h < H; h++) {
+                qs_attn_head s;
+                qs_attnstats_head(a, l, h, &s);
+                double v = f == 0   ? s.sink_mass
+                           : f == 1 ? s.sink_position
+                           : f == 2 ? s.bos_mass
+                           : f == 3 ? s.entropy
+                                    : s.max_logit;
+                if (f == 1)
+                    lua_pushinteger(L, (lua_Integer)v);
+                else
+                    lua_pushnumber(L, v);
+                lua_rawseti(L, -2, h + 1);
+            }
+            lua_rawseti(L, -2, l + 1);
+        }
+        lua_setfield(L, -2, fields[f]);
+    }
+    int n;
+    int64_t found;
+    const qs_attn_tie *t = qs_attnstats_ties(a, &n, &found);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_createtable(L, 0, 6);
+        qs__lua_set_int(L, "window", t[i].window);
+        qs__lua_set_int(L, "position", t[i].position);
+        qs__lua_set_int(L, "token_id", t[i].token_id);
+        qs__lua_set_int(L, "layer", t[i].layer);
+        qs__lua_set_int(L, "head", t[i].head);
+        qs__lua_set_num(L, "mass", t[i].mass);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "massive_sinks");
+    lua_setfield(L, -2, "attention");
 }
 
 static void push_weights(lua_State *L, const qs_weightstat *w, int n) {
@@ -149,7 +208,7 @@ static int read_dumps(lua_State *L, int idx, const qs_model *m, unsigned site_ma
         if (!(site_mask & QS_SITE_BIT(d[i].site)))
             luaL_error(L, "%s: site %s is not profiled (see sites=)", what,
                        qs_site_name(d[i].site));
-        lua_Integer tokens = qs__lua_opt_int(L, e, "tokens", 256);
+        lua_Integer tokens = qs__lua_opt_i64(L, e, "tokens", 256);
         if (tokens < 1) luaL_error(L, "%s: tokens must be >= 1", what);
         d[i].tokens = (long)tokens;
         lua_pop(L, 1);
@@ -202,7 +261,7 @@ static int model_profile(lua_State *L) {
     if (mabs >= 0) o.outl.massive_abs = mabs;
     if (mratio >= 0) o.outl.massive_ratio = mratio;
     o.chan.int8_threshold = qs__lua_opt_num(L, 2, "int8", o.chan.int8_threshold);
-    long tokens = (long)qs__lua_opt_int(L, 2, "tokens", 0);
+    long tokens = (long)qs__lua_opt_i64(L, 2, "tokens", 0);
     qs_h5 *h = NULL;
     lua_getfield(L, 2, "results");
     if (!lua_isnil(L, -1)) h = qs__lua_check_results(L, -1);
@@ -219,7 +278,7 @@ static int model_profile(lua_State *L) {
     luaL_setmetatable(L, QS_LUA_CAPTURE);
     int capture_idx = lua_gettop(L);
     qs_windows ws;
-    if (qs_windows_build(&ws, m->tok, t->data, t->len, &wo)) return qs__lua_fail(L, "m:profile");
+    qs__lua_windows_build(L, &ws, m->tok, t, &wo, "m:profile");
     qs_profile_info info;
     qs_weightstat *wst = NULL;
     int n_w = 0, n_ch = 0;
@@ -248,6 +307,7 @@ static int model_profile(lua_State *L) {
     if (rc == QS_OK && h) rc = qs_profile_h5_stats(h, u->c);
     if (rc == QS_OK && h) rc = qs_profile_h5_weights(h, wst, n_w);
     if (rc == QS_OK && h) rc = qs_profile_h5_outliers(h, u->c, ch, n_ch, m->tok, &ws);
+    if (rc == QS_OK && h) rc = qs_profile_h5_attention(h, u->c, m->tok, &ws);
     free(ch);
     qs_windows_free(&ws);
     if (rc) {
@@ -260,6 +320,7 @@ static int model_profile(lua_State *L) {
     qs__lua_set_num(L, "seconds", info.seconds);
     qs__lua_set_int(L, "memory_bytes", qs_capture_memory_bytes(u->c, wo.ctx));
     push_site_summaries(L, u->c);
+    push_attention(L, u->c);
     push_weights(L, wst, n_w);
     lua_setfield(L, -2, "weights");
     qs_weightstats_free(wst, n_w);
@@ -393,8 +454,10 @@ static int model_save(lua_State *L) {
     if (format < 0) return luaL_error(L, "m:save: unknown format '%s' (llama2c, gguf, hf)", fmt);
     if (dtype < 0) return luaL_error(L, "m:save: unknown dtype '%s'", dt);
     if (!(shard_gb >= 0)) return luaL_error(L, "m:save: shard_gb must be >= 0");
+    qs__lua_write_check(L, path, "m:save", 0);
     if (qs_model_save(m, path, format, (uint32_t)dtype, (uint64_t)(shard_gb * 1e9)))
         return qs__lua_fail(L, "m:save");
+    qs__lua_write_created(L, path);
     return 0;
 }
 

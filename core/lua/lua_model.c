@@ -1,6 +1,7 @@
 /* qs.model: loading a checkpoint and the methods that run it (info, tokenize, generate,
  * perplexity). Profiling, planting and quantized evaluation live in their own files. */
 #include <lauxlib.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,14 +90,29 @@ static int model_tokenize(lua_State *L) {
     const char *s = luaL_checklstring(L, 2, &len);
     int bos = lua_istable(L, 3) ? qs__lua_opt_bool(L, 3, "bos", 1) : 1;
     if (!m->tok) return luaL_error(L, "m:tokenize: the model has no tokenizer");
+    /* The ids land in a userdata allocated first (Lua counts it, and a memory error while
+     * the result table grows leaves nothing behind in C); the encoder's working memory is C
+     * memory, charged to the script's limit while it lives. At most one id per byte + BOS. */
+    if (len > SIZE_MAX / QS_LUA_TOKENIZE_BYTES - 2)
+        return luaL_error(L, "m:tokenize: string too long");
+    int *copy = lua_newuserdatauv(L, (len + 2) * sizeof *copy, 0);
+    size_t charge = (len + 2) * QS_LUA_TOKENIZE_BYTES;
+    qs_lua_charge(L, charge, "m:tokenize");
     int *ids, n;
-    if (qs_tokenizer_encode(m->tok, s, len, bos, &ids, &n)) return qs__lua_fail(L, "m:tokenize");
+    int rc = qs_tokenizer_encode(m->tok, s, len, bos, &ids, &n);
+    qs_lua_uncharge(L, charge);
+    if (rc) return qs__lua_fail(L, "m:tokenize");
+    if ((size_t)n > len + 2) {
+        free(ids);
+        return luaL_error(L, "m:tokenize: %d ids for %d bytes", n, (int)len);
+    }
+    memcpy(copy, ids, (size_t)n * sizeof *copy);
+    free(ids);
     lua_createtable(L, n, 0);
     for (int i = 0; i < n; i++) {
-        lua_pushinteger(L, ids[i]);
+        lua_pushinteger(L, copy[i]);
         lua_rawseti(L, -2, i + 1);
     }
-    free(ids);
     return 1;
 }
 
@@ -109,7 +125,7 @@ static int model_generate(lua_State *L) {
     const char *prompt = qs__lua_opt_str(L, 2, "prompt", "Once upon a time");
     qs_generate_opts o = {(int)qs__lua_opt_int(L, 2, "steps", 64),
                           (float)qs__lua_opt_num(L, 2, "temperature", 0),
-                          (unsigned long long)qs__lua_opt_int(L, 2, "seed", 42), 1};
+                          (unsigned long long)qs__lua_opt_i64(L, 2, "seed", 42), 1};
     char *text;
     if (qs_generate(m, prompt, &o, &text, NULL, NULL, NULL, NULL))
         return qs__lua_fail(L, "m:generate");
@@ -132,7 +148,7 @@ static int model_perplexity(lua_State *L) {
     qs_window_opts wo;
     qs__lua_window_opts(L, 2, m, &wo);
     qs_windows ws;
-    if (qs_windows_build(&ws, m->tok, t->data, t->len, &wo)) return qs__lua_fail(L, "m:perplexity");
+    qs__lua_windows_build(L, &ws, m->tok, t, &wo, "m:perplexity");
     qs_ppl_result r;
     int rc = qs_perplexity(m, &ws, NULL, &r);
     int ctx = ws.w[0].n;

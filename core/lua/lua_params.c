@@ -4,6 +4,7 @@
 #include "lua_params.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -438,4 +439,21 @@ void qs__lua_params_open(lua_State *L) {
     lua_pushcfunction(L, l_declare_params);
     lua_setglobal(L, "declare_params");
     build_params(L, 0, NULL);
+}
+
+int qs__lua_param_names_file(lua_State *L, const char *resolved) {
+    int found = 0;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &cli_key);
+    if (lua_istable(L, -1)) {
+        lua_pushnil(L);
+        while (!found && lua_next(L, -2)) {
+            char buf[PATH_MAX];
+            const char *raw = lua_tostring(L, -1);
+            if (raw && realpath(raw, buf)) found = strcmp(buf, resolved) == 0;
+            lua_pop(L, 1);
+        }
+        if (found) lua_pop(L, 1); // the key left by the interrupted traversal
+    }
+    lua_pop(L, 1);
+    return found;
 }

@@ -32,6 +32,10 @@ int qs_lua_set_params(lua_State *L, int n, char *const *assignments);
  * read it)". For scripts that do not call declare_params, catches a mistyped name. */
 int qs_lua_params_check_used(lua_State *L);
 
+/* internal: 1 when some CLI parameter value names the file whose realpath() is resolved
+ * (a file the user handed to the script, which it may then write), else 0. */
+int qs__lua_param_names_file(lua_State *L, const char *resolved);
+
 /* internal: installs params/param/declare_params; called by qs_lua_new in protected mode
  * with the strict-globals metatable not yet set. */
 void qs__lua_params_open(lua_State *L);

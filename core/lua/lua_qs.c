@@ -2,8 +2,11 @@
 #include "lua_qs.h"
 
 #include <lauxlib.h>
+#include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "error.h"
 #include "lua_sandbox.h"
@@ -28,7 +31,7 @@ void qs__lua_check_keys(lua_State *L, int idx, const char *what, const char *con
     }
 }
 
-lua_Integer qs__lua_opt_int(lua_State *L, int idx, const char *key, lua_Integer def) {
+lua_Integer qs__lua_opt_i64(lua_State *L, int idx, const char *key, lua_Integer def) {
     lua_getfield(L, idx, key);
     lua_Integer v = def;
     if (!lua_isnil(L, -1)) {
@@ -37,6 +40,15 @@ lua_Integer qs__lua_opt_int(lua_State *L, int idx, const char *key, lua_Integer 
         if (!ok) luaL_error(L, "option '%s' must be an integer", key);
     }
     lua_pop(L, 1);
+    return v;
+}
+
+lua_Integer qs__lua_opt_int(lua_State *L, int idx, const char *key, lua_Integer def) {
+    lua_Integer v = qs__lua_opt_i64(L, idx, key, def);
+    /* callers store these in an int: 2^32 + 64 must not quietly run as 64 */
+    if (v < INT_MIN || v > INT_MAX)
+        luaL_error(L, "option '%s' = %I is out of range (at most %d)", key, (LUAI_UACINT)v,
+                   INT_MAX);
     return v;
 }
 
@@ -103,9 +115,16 @@ void qs__lua_window_opts(lua_State *L, int idx, const qs_model *m, qs_window_opt
         luaL_error(L, "option 'ctx' = %d must be in 2..%d (the model's context)", wo->ctx,
                    m->cfg.seq_len);
     wo->stride = (int)qs__lua_opt_int(L, idx, "stride", 0);
-    wo->max_tokens = (long)qs__lua_opt_int(L, idx, "max_tokens", 0);
+    wo->max_tokens = (long)qs__lua_opt_i64(L, idx, "max_tokens", 0);
     wo->skip_docs = (int)qs__lua_opt_int(L, idx, "skip_docs", 0);
     wo->doc_sep = qs__lua_opt_str(L, idx, "docs", NULL);
+    if (wo->doc_sep) {
+        lua_getfield(L, idx, "docs");
+        size_t len = lua_rawlen(L, -1);
+        lua_pop(L, 1);
+        if (strlen(wo->doc_sep) != len)
+            luaL_error(L, "option 'docs' holds a NUL byte; give the separator text without it");
+    }
     const char *s = qs__lua_opt_str(L, idx, "score", "half");
     if ((wo->score = qs_score_mode_parse(s)) < 0)
         luaL_error(L, "option 'score' = '%s' must be half or all", s);
@@ -130,8 +149,36 @@ static int l_text(lua_State *L) {
     qs_lua_text *t = lua_newuserdatauv(L, sizeof *t, 0);
     memset(t, 0, sizeof *t);
     luaL_setmetatable(L, QS_LUA_TEXT);
-    if (qs_text_load(&t->t, path, policy)) return qs__lua_fail(L, "qs.text");
+    /* the text lives in C memory: charge it before reading (a replaced byte may grow to 3) */
+    struct stat st;
+    size_t size = stat(path, &st) == 0 && S_ISREG(st.st_mode) ? (size_t)st.st_size : 0;
+    size_t charge = policy == QS_UTF8_REPLACE && size < SIZE_MAX / 4 ? 4 * size : size;
+    qs_lua_charge(L, charge, "qs.text");
+    t->charged = charge;
+    int rc = qs_text_load(&t->t, path, policy);
+    qs_lua_uncharge(L, t->charged); /* now what it really holds */
+    t->charged = 0;
+    if (rc) return qs__lua_fail(L, "qs.text");
+    qs_lua_charge(L, t->t.len, "qs.text");
+    t->charged = t->t.len;
     return 1;
+}
+
+void qs__lua_windows_build(lua_State *L, qs_windows *ws, const qs_tokenizer *tok, const qs_text *t,
+                           const qs_window_opts *wo, const char *what) {
+    /* stream mode with a budget tokenizes only a prefix (windows.c): about 16 bytes per
+     * token at most for the texts qscope reads, plus a window of slack */
+    size_t bytes = t->len;
+    if (wo->max_tokens > 0 && !wo->doc_sep) {
+        double need = 16.0 * ((double)wo->max_tokens + 2.0 * wo->ctx) + 65536.0;
+        if (need < (double)bytes) bytes = (size_t)need;
+    }
+    size_t charge = bytes < SIZE_MAX / QS_LUA_TOKENIZE_BYTES ? bytes * QS_LUA_TOKENIZE_BYTES
+                                                              : SIZE_MAX;
+    qs_lua_charge(L, charge, what);
+    int rc = qs_windows_build(ws, tok, t->data, t->len, wo);
+    qs_lua_uncharge(L, charge);
+    if (rc) qs__lua_fail(L, what);
 }
 
 qs_text *qs__lua_check_text(lua_State *L, int idx) {
@@ -143,6 +190,8 @@ qs_text *qs__lua_check_text(lua_State *L, int idx) {
 static int text_gc(lua_State *L) {
     qs_lua_text *t = luaL_checkudata(L, 1, QS_LUA_TEXT);
     qs_text_free(&t->t);
+    qs_lua_uncharge(L, t->charged);
+    t->charged = 0;
     return 0;
 }
 
@@ -161,29 +210,33 @@ static int text_path(lua_State *L) {
  *           seq=, batch=, kv_bits=} -> {weight_bytes, scale_bytes, kv_bytes, total_bytes,
  *           bits_per_weight} */
 static int l_memory(lua_State *L) {
-    static const char *const keys[] = {"params", "bits",   "group",    "scale_bits",
-                                       "affine", "layers", "kv_heads", "head_dim",
-                                       "seq",    "batch",  "kv_bits",  NULL};
+    static const char *const keys[] = {"params",  "bits",     "group",    "scale_bits", "affine",
+                                       "layers",  "kv_heads", "head_dim", "seq",        "batch",
+                                       "kv_bits", "kv",       NULL};
     qs__lua_check_keys(L, 1, "qs.memory", keys);
     qs_mem_spec s;
     qs_mem_spec_default(&s);
     s.params = qs__lua_opt_num(L, 1, "params", 0);
     s.bits = (int)qs__lua_opt_int(L, 1, "bits", 16);
-    s.group = (long)qs__lua_opt_int(L, 1, "group", 128);
+    s.group = (long)qs__lua_opt_i64(L, 1, "group", 128);
     s.scale_bits = (int)qs__lua_opt_int(L, 1, "scale_bits", 16);
     s.zero_point_bits = qs__lua_opt_bool(L, 1, "affine", 0) ? s.bits : 0;
     s.layers = (int)qs__lua_opt_int(L, 1, "layers", 0);
     s.kv_heads = (int)qs__lua_opt_int(L, 1, "kv_heads", 0);
     s.head_dim = (int)qs__lua_opt_int(L, 1, "head_dim", 0);
-    s.seq = (long)qs__lua_opt_int(L, 1, "seq", 0);
-    s.batch = (long)qs__lua_opt_int(L, 1, "batch", 1);
+    s.seq = (long)qs__lua_opt_i64(L, 1, "seq", 0);
+    s.batch = (long)qs__lua_opt_i64(L, 1, "batch", 1);
     s.kv_bits = (int)qs__lua_opt_int(L, 1, "kv_bits", 16);
+    const char *kv = qs__lua_opt_str(L, 1, "kv", NULL);
+    if (kv && qs_mem_kv_bits(&s.kv_bits_per_value, kv, s.kv_heads, s.head_dim, s.seq))
+        return qs__lua_fail(L, "qs.memory");
     qs_mem_report r;
     if (qs_mem_compute(&r, &s)) return qs__lua_fail(L, "qs.memory");
     lua_createtable(L, 0, 5);
     qs__lua_set_num(L, "weight_bytes", r.weight_bytes);
     qs__lua_set_num(L, "scale_bytes", r.scale_bytes);
     qs__lua_set_num(L, "kv_bytes", r.kv_bytes);
+    qs__lua_set_num(L, "kv_bits_per_value", r.kv_bits_per_value);
     qs__lua_set_num(L, "total_bytes", r.total_bytes);
     qs__lua_set_num(L, "bits_per_weight", r.bits_per_weight);
     return 1;

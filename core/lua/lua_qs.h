@@ -22,6 +22,7 @@ typedef struct qs_lua_model {
 } qs_lua_model;
 typedef struct qs_lua_text {
     qs_text t;
+    size_t charged; /* bytes charged to the script's memory limit (qs_lua_charge) */
 } qs_lua_text;
 
 #define QS_LUA_MODEL "qs.model"
@@ -32,7 +33,10 @@ qs_model *qs__lua_check_model(lua_State *L, int idx);
 qs_text *qs__lua_check_text(lua_State *L, int idx);
 /* Raises unless every key of the table at idx is in `allowed` (NULL-terminated). */
 void qs__lua_check_keys(lua_State *L, int idx, const char *what, const char *const *allowed);
+/* An integer option; qs__lua_opt_int raises unless it fits in an int (the callers store it
+ * in one), qs__lua_opt_i64 takes any Lua integer (token counts, seeds). */
 lua_Integer qs__lua_opt_int(lua_State *L, int idx, const char *key, lua_Integer def);
+lua_Integer qs__lua_opt_i64(lua_State *L, int idx, const char *key, lua_Integer def);
 lua_Number qs__lua_opt_num(lua_State *L, int idx, const char *key, lua_Number def);
 const char *qs__lua_opt_str(lua_State *L, int idx, const char *key, const char *def);
 int qs__lua_opt_bool(lua_State *L, int idx, const char *key, int def);
@@ -42,6 +46,12 @@ void qs__lua_window_opts(lua_State *L, int idx, const qs_model *m, qs_window_opt
 /* The window keys, for qs__lua_check_keys lists. */
 #define QS_LUA_WINDOW_KEYS \
     "text", "ctx", "stride", "score", "bos", "max_tokens", "docs", "skip_docs"
+/* Builds windows over a text like qs_windows_build, charging the tokenizer's working
+ * memory (an estimate, QS_LUA_TOKENIZE_BYTES per byte tokenized) to the script's memory
+ * limit for the duration of the call; raises on failure, prefixed with `what`. */
+#define QS_LUA_TOKENIZE_BYTES 48
+void qs__lua_windows_build(lua_State *L, qs_windows *ws, const qs_tokenizer *tok, const qs_text *t,
+                           const qs_window_opts *wo, const char *what);
 /* Raises a Lua error carrying qs_error_message(), prefixed with `what`. */
 int qs__lua_fail(lua_State *L, const char *what);
 /* t[key] = value helpers for building result tables (table on top of the stack) */
@@ -56,6 +66,13 @@ void qs__lua_set_fields(lua_State *L, const qs_field *f, size_t n);
  * <site>" (resid has one layer more: the stream after the last block). */
 void qs__lua_site_layer(lua_State *L, int idx, const char *what, const qs_config *cfg, int *site,
                         int *layer);
+
+/* Where a script may write (lua_files.c): raises "<what>: <path> exists and was neither
+ * created by this script nor given on the command line ..." unless path is new, was
+ * created by this script, is named by a command-line parameter value, or (append_results)
+ * already holds qscope results. qs__lua_write_created records a file the script made. */
+void qs__lua_write_check(lua_State *L, const char *path, const char *what, int append_results);
+void qs__lua_write_created(lua_State *L, const char *path);
 
 /* The HDF5 handle of a qs.results object (raises if closed). */
 struct qs_h5;

@@ -72,6 +72,16 @@ static int l_config(lua_State *L) {
     lua_setfield(L, -2, "w");
     push_side(L, &c.a);
     lua_setfield(L, -2, "a");
+    /* kv = {k = {...}, v = {...}}: the cache's keys and values, like a side (never static) */
+    lua_createtable(L, 0, 2);
+    for (int i = 0; i < 2; i++) {
+        qs_quant_side s;
+        memset(&s, 0, sizeof s);
+        s.spec = i ? c.kv.v : c.kv.k;
+        push_side(L, &s);
+        lua_setfield(L, -2, i ? "v" : "k");
+    }
+    lua_setfield(L, -2, "kv");
     return 1;
 }
 
@@ -79,15 +89,13 @@ static int l_config(lua_State *L) {
 static void quantize_push(lua_State *L, const float *x, int R, int C, const qs_quant_spec *sp,
                           int with_values) {
     size_t n = (size_t)R * C;
-    float *y = malloc(n * sizeof *y);
-    if (!y) luaL_error(L, "out of memory");
+    /* Lua memory: counted against the script's limit and freed by the collector on every
+     * path, errors included (a malloc'd buffer leaked on each failed call) */
+    float *y = lua_newuserdatauv(L, n * sizeof *y, 0);
     qs_quant_io io = {0};
     io.count_levels = 1;
     qs_quant_report rep;
-    if (qs_quant_fake(y, x, R, C, sp, &io, &rep)) {
-        free(y);
-        qs__lua_fail(L, "qs.quantize");
-    }
+    if (qs_quant_fake(y, x, R, C, sp, &io, &rep)) qs__lua_fail(L, "qs.quantize");
     qs_error_metrics em;
     qs_metrics_compute(&em, x, y, (int64_t)n);
     lua_createtable(L, 0, 10);
@@ -108,7 +116,6 @@ static void quantize_push(lua_State *L, const float *x, int R, int C, const qs_q
         }
         lua_setfield(L, -2, "values");
     }
-    free(y);
 }
 
 static int l_quantize(lua_State *L) {
@@ -128,20 +135,15 @@ static int l_quantize(lua_State *L) {
     if (R < 1 || C < 1 || R * C != n)
         return luaL_error(L, "qs.quantize: rows x cols = %d x %d does not match %d values", (int)R,
                           (int)C, (int)n);
-    float *x = malloc((size_t)n * sizeof *x);
-    if (!x) return luaL_error(L, "out of memory");
+    float *x = lua_newuserdatauv(L, (size_t)n * sizeof *x, 0); /* Lua memory, see above */
     for (lua_Integer i = 1; i <= n; i++) {
         lua_geti(L, 1, i);
         int ok;
         x[i - 1] = (float)lua_tonumberx(L, -1, &ok);
         lua_pop(L, 1);
-        if (!ok) {
-            free(x);
-            return luaL_error(L, "qs.quantize: element %d is not a number", (int)i);
-        }
+        if (!ok) return luaL_error(L, "qs.quantize: element %d is not a number", (int)i);
     }
     quantize_push(L, x, (int)R, (int)C, &side->spec, 1);
-    free(x);
     return 1;
 }
 
@@ -234,7 +236,7 @@ static int model_eval(lua_State *L) {
     qs_window_opts wo;
     qs__lua_window_opts(L, 2, m, &wo);
     qs_windows ws, cws = {0};
-    if (qs_windows_build(&ws, m->tok, t->data, t->len, &wo)) return qs__lua_fail(L, "m:eval");
+    qs__lua_windows_build(L, &ws, m->tok, t, &wo, "m:eval");
     int rc = QS_OK;
     lua_getfield(L, 2, "calib");
     int has_calib = !lua_isnil(L, -1);

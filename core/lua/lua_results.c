@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "h5store.h"
@@ -24,7 +25,7 @@
 #define MAX_COLS       128
 
 typedef struct results_table {
-    char name[128];
+    char *name; /* any length: a name cut to fit would never match again */
     qs_h5_table *t;
     int ncols;
     char *col_names[MAX_COLS];
@@ -50,6 +51,7 @@ static int close_results(qs_lua_results *r) {
             if (rc == QS_OK) rc = c;
         }
         for (int k = 0; k < r->tables[i].ncols; k++) free(r->tables[i].col_names[k]);
+        free(r->tables[i].name);
     }
     r->n_tables = 0;
     if (r->h) {
@@ -76,6 +78,29 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* A row key must be a column name: a string (a boolean or number key has no name, and
+ * converting a number key in place would break the traversal), without NUL bytes. */
+static void check_key(lua_State *L, int idx) {
+    if (lua_type(L, idx) != LUA_TSTRING)
+        luaL_error(L, "out:append: row keys must be column names (strings), got a %s key",
+                   luaL_typename(L, idx));
+    size_t len;
+    const char *k = lua_tolstring(L, idx, &len);
+    if (strlen(k) != len)
+        luaL_error(L, "out:append: column name '%s...' has a NUL byte at offset %d", k,
+                   (int)strlen(k));
+}
+
+/* A string value as a C string, refusing embedded NUL bytes that would cut it silently. */
+static const char *check_nul(lua_State *L, int idx, const char *what, const char *name) {
+    size_t len;
+    const char *s = lua_tolstring(L, idx, &len);
+    if (strlen(s) != len)
+        luaL_error(L, "%s: %s '%s' holds a NUL byte at offset %d; HDF5 strings end at NUL", what,
+                   "value of", name, (int)strlen(s));
+    return s;
+}
+
 /* the table for `name`, created from the keys of the row at index `row` */
 static results_table *table_for(lua_State *L, qs_lua_results *r, const char *name, int row) {
     for (int i = 0; i < r->n_tables; i++)
@@ -83,14 +108,12 @@ static results_table *table_for(lua_State *L, qs_lua_results *r, const char *nam
     if (r->n_tables == MAX_TABLES) luaL_error(L, "out:append: more than %d tables", MAX_TABLES);
     results_table *t = &r->tables[r->n_tables];
     memset(t, 0, sizeof *t);
-    snprintf(t->name, sizeof t->name, "%s", name);
     char *names[MAX_COLS];
     int n = 0;
     lua_pushnil(L);
     while (lua_next(L, row)) {
         lua_pop(L, 1);
-        if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "out:append: row keys must be column names");
+        check_key(L, -1);
         if (n == MAX_COLS) luaL_error(L, "out:append: more than %d columns", MAX_COLS);
         names[n++] = (char *)lua_tostring(L, -1);
     }
@@ -120,7 +143,12 @@ static results_table *table_for(lua_State *L, qs_lua_results *r, const char *nam
                        names[k], lua_typename(L, ty));
         }
     }
-    if (qs_h5_table_open(&t->t, r->h, name, cols, (size_t)n)) {
+    int rc = qs_h5_table_open(&t->t, r->h, name, cols, (size_t)n);
+    if (rc == QS_OK && !(t->name = strdup(name))) {
+        qs_h5_table_close(t->t);
+        rc = qs_error_set(QS_ERR_NOMEM, "out of memory");
+    }
+    if (rc) {
         for (int k = 0; k < t->ncols; k++) free(t->col_names[k]);
         qs__lua_fail(L, "out:append");
     }
@@ -135,6 +163,7 @@ static void append_row(lua_State *L, qs_lua_results *r, const char *name, int ro
     lua_pushnil(L);
     while (lua_next(L, row)) {
         lua_pop(L, 1);
+        check_key(L, -1);
         const char *k = lua_tostring(L, -1);
         int found = 0;
         for (int c = 0; c < t->ncols && !found; c++) found = strcmp(k, t->col_names[c]) == 0;
@@ -152,7 +181,8 @@ static void append_row(lua_State *L, qs_lua_results *r, const char *name, int ro
             rc = qs_h5_table_set_f64(t->t, t->col_names[c], lua_toboolean(L, -1));
             break;
         case LUA_TSTRING:
-            rc = qs_h5_table_set_str(t->t, t->col_names[c], lua_tostring(L, -1));
+            rc = qs_h5_table_set_str(t->t, t->col_names[c],
+                                     check_nul(L, -1, "out:append", t->col_names[c]));
             break;
         default:
             luaL_error(L, "out:append: column '%s' got a %s", t->col_names[c],
@@ -164,15 +194,21 @@ static void append_row(lua_State *L, qs_lua_results *r, const char *name, int ro
     if (rc) qs__lua_fail(L, "out:append");
 }
 
+/* a table or group path argument, refusing NUL bytes */
+static const char *check_path(lua_State *L, int idx, const char *what) {
+    luaL_checkstring(L, idx);
+    return check_nul(L, idx, what, "path");
+}
+
 static int results_append(lua_State *L) {
     qs_lua_results *r = check_results(L, 1);
-    append_row(L, r, luaL_checkstring(L, 2), 3);
+    append_row(L, r, check_path(L, 2, "out:append"), 3);
     return 0;
 }
 
 static int results_write(lua_State *L) {
     qs_lua_results *r = check_results(L, 1);
-    const char *name = luaL_checkstring(L, 2);
+    const char *name = check_path(L, 2, "out:write");
     luaL_checktype(L, 3, LUA_TTABLE);
     lua_Integer n = luaL_len(L, 3);
     for (lua_Integer i = 1; i <= n; i++) {
@@ -186,13 +222,15 @@ static int results_write(lua_State *L) {
 
 static int results_attr(lua_State *L) {
     qs_lua_results *r = check_results(L, 1);
-    const char *path = luaL_checkstring(L, 2), *key = luaL_checkstring(L, 3);
+    const char *path = check_path(L, 2, "out:attr"), *key = check_path(L, 3, "out:attr");
     int rc = qs_h5_group(r->h, path);
     if (rc == QS_OK) {
         if (lua_type(L, 4) == LUA_TNUMBER)
             rc = qs_h5_attr_f64(r->h, path, key, lua_tonumber(L, 4));
-        else
-            rc = qs_h5_attr_str(r->h, path, key, luaL_checkstring(L, 4));
+        else {
+            luaL_checkstring(L, 4);
+            rc = qs_h5_attr_str(r->h, path, key, check_nul(L, 4, "out:attr", key));
+        }
     }
     if (rc) return qs__lua_fail(L, "out:attr");
     return 0;
@@ -222,10 +260,13 @@ static int l_results(lua_State *L) {
         if (!lua_isnil(L, -1)) text_path = qs__lua_check_text(L, -1)->path;
         lua_pop(L, 2); /* both objects stay referenced by the option table */
     }
+    qs__lua_write_check(L, path, "qs.results", 1);
+    int is_new = access(path, F_OK) != 0;
     qs_lua_results *r = lua_newuserdatauv(L, sizeof *r, 0);
     memset(r, 0, sizeof *r);
     luaL_setmetatable(L, QS_LUA_RESULTS);
     if (qs_h5_open(&r->h, path, label)) return qs__lua_fail(L, "qs.results");
+    if (is_new) qs__lua_write_created(L, path);
     lua_getfield(L, LUA_REGISTRYINDEX, "qs.script_path");
     const char *script = lua_tostring(L, -1);
     lua_getfield(L, LUA_REGISTRYINDEX, "qs.command_line");

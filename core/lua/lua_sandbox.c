@@ -9,10 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <lualib.h>
 
 #include "error.h"
+#include "fileio.h"
 #include "lua_params.h"
 
 enum { TRIP_NONE, TRIP_TIME, TRIP_INSTRUCTIONS };
@@ -21,6 +23,7 @@ enum { TRIP_NONE, TRIP_TIME, TRIP_INSTRUCTIONS };
 typedef struct qs_lua_ctx {
     qs_lua_limits lim;
     size_t used;                     /* bytes currently allocated by Lua */
+    size_t charged;                  /* C memory qs.* bindings hold for the script */
     int refused;                     /* the allocator refused a request (limit reached) */
     int period;                      /* instructions between hook calls */
     unsigned long long instructions; /* executed so far in this run (multiples of period) */
@@ -66,7 +69,9 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         c->used -= old;
         return NULL;
     }
-    if (nsize > old && c->lim.max_memory && nsize - old > c->lim.max_memory - c->used) {
+    size_t total = c->used + c->charged;
+    if (nsize > old && c->lim.max_memory &&
+        (total > c->lim.max_memory || nsize - old > c->lim.max_memory - total)) {
         c->refused = 1;
         return NULL;
     }
@@ -311,7 +316,31 @@ void qs_lua_close(lua_State *L) {
 
 size_t qs_lua_memory_used(lua_State *L) {
     QS_ASSERT(L);
-    return ctx_of(L)->used;
+    return ctx_of(L)->used + ctx_of(L)->charged;
+}
+
+void qs_lua_charge(lua_State *L, size_t bytes, const char *what) {
+    qs_lua_ctx *c = ctx_of(L);
+    size_t max = c->lim.max_memory;
+    if (max && (c->used + c->charged > max || bytes > max - (c->used + c->charged))) {
+        lua_gc(L, LUA_GCCOLLECT); /* dead texts give their charge back in __gc */
+        if (c->used + c->charged > max || bytes > max - (c->used + c->charged)) {
+            char need[64], lim[64], use[64];
+            format_bytes(need, sizeof need, bytes);
+            format_bytes(lim, sizeof lim, max);
+            format_bytes(use, sizeof use, c->used + c->charged);
+            c->refused = 1;
+            luaL_error(L, "%s: not enough memory: it needs %s, and the script already uses %s "
+                          "of its limit of %s",
+                       what, need, use, lim);
+        }
+    }
+    c->charged += bytes;
+}
+
+void qs_lua_uncharge(lua_State *L, size_t bytes) {
+    qs_lua_ctx *c = ctx_of(L);
+    c->charged -= bytes < c->charged ? bytes : c->charged;
 }
 
 int qs__lua_protect(lua_State *L, lua_CFunction f, void *ud, int n, int errcode) {
@@ -481,13 +510,13 @@ static int run(lua_State *L, const struct load_args *a, char **errmsg_out) {
 int qs_lua_run_file(lua_State *L, const char *path, char **errmsg_out) {
     QS_ASSERT(path);
     if (errmsg_out) *errmsg_out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    int fd; /* a regular file: a named pipe would block luaL_loadfilex forever */
+    if (qs_file_open_regular(path, &fd, NULL)) {
         char buf[1024];
-        snprintf(buf, sizeof buf, "cannot open Lua script '%s': %s", path, strerror(errno));
+        snprintf(buf, sizeof buf, "cannot open Lua script: %s", qs_error_message());
         return fail(errmsg_out, QS_ERR_IO, buf);
     }
-    fclose(f);
+    close(fd);
     struct load_args a = {.path = path};
     return run(L, &a, errmsg_out);
 }

@@ -20,9 +20,11 @@
  * new global must say so with rawset(_G, name, value). _G's metatable is protected.
  *
  * Limits (qs_lua_limits) are checked from a count hook every QS_LUA_HOOK_PERIOD VM
- * instructions and by a counting allocator. Both see only Lua: a long call into C (a
- * qs.* forward pass, a pathological string pattern) finishes before the next check, and
- * memory that C bindings malloc for themselves (model weights) is not counted. The hook
+ * instructions and by a counting allocator. The allocator also counts what the bindings
+ * charge for the C memory they allocate for the script (texts, token arrays, tokenizer
+ * working memory: qs_lua_charge); model weights (mapped from their file) are not counted.
+ * A long call into C (a qs.* forward pass, a pathological string pattern) finishes before
+ * the next time check. The hook
  * is installed only when a time or instruction limit is set: with any hook, Lua 5.4's VM
  * takes its slow path on every instruction (a pure-Lua arithmetic loop ran about 2x
  * slower here), which does not matter for scripts whose time goes into qs.* calls.
@@ -86,8 +88,15 @@ int qs_lua_run_file(lua_State *L, const char *path, char **errmsg_out);
  * as given, see lua_load). code is NUL-terminated. Returns QS_OK or QS_ERR_SCRIPT. */
 int qs_lua_run_string(lua_State *L, const char *code, const char *chunkname, char **errmsg_out);
 
-/* Bytes of Lua-managed memory currently allocated by L. */
+/* Bytes of Lua-managed memory currently allocated by L, plus the C memory charged to it. */
 size_t qs_lua_memory_used(lua_State *L);
+
+/* C memory that a binding allocates for the script (a text, a tokenizer's working memory)
+ * counts against the same limit as Lua's own: qs_lua_charge adds `bytes` (after a full
+ * collection if they do not fit at first) or raises "<what>: not enough memory: ..." before
+ * anything is allocated; qs_lua_uncharge gives them back when that memory is freed. */
+void qs_lua_charge(lua_State *L, size_t bytes, const char *what);
+void qs_lua_uncharge(lua_State *L, size_t bytes);
 
 /* Registers a userdata class: a metatable `name` (luaL_newmetatable, so objects are checked
  * with luaL_checkudata(L, i, name)) whose __index is a table of `methods`, plus the given

@@ -52,7 +52,7 @@ static int model_sweep(lua_State *L) {
     if ((v = qs__lua_opt_str(L, 2, "sites", NULL)) && qs_site_mask_parse(v, &o.site_mask))
         return qs__lua_fail(L, "m:sweep");
     o.fp32_scales = qs__lua_opt_bool(L, 2, "fp32_scales", o.fp32_scales);
-    o.tokens = (long)qs__lua_opt_int(L, 2, "tokens", o.tokens);
+    o.tokens = (long)qs__lua_opt_i64(L, 2, "tokens", o.tokens);
     lua_getfield(L, 2, "text");
     int has_text = !lua_isnil(L, -1);
     qs_text *t = has_text ? qs__lua_check_text(L, -1) : NULL;

@@ -6,9 +6,22 @@
 
 #include "act_quant.h"
 #include "error.h"
+#include "kv_quant.h"
 #include "memstat.h"
 #include "sites.h"
 #include "progress.h"
+
+/* The activation and KV-cache hooks as one: each sees its own sites. */
+typedef struct hook_pair {
+    qs_hook a, kv;
+} hook_pair;
+
+static int pair_fn(void *user, int site, int layer, float *x, int T, int C, int pos0) {
+    const hook_pair *p = user;
+    const qs_hook *h = (p->kv.site_mask & QS_SITE_BIT(site)) ? &p->kv : &p->a;
+    if (!(h->site_mask & QS_SITE_BIT(site))) return QS_OK;
+    return h->fn(h->user, site, layer, x, T, C, pos0);
+}
 
 /* Runs base and run on every window of ws (run with hook, which may be NULL), feeding every
  * scored position to the KL and perplexity statistics in out->kld. */
@@ -66,6 +79,11 @@ int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg,
     /* activations: online, in the forward pass, through the hook (checks its layers) */
     qs_actq a;
     if ((rc = qs_actq_init(&a, &m->cfg, &cfg->a, site_mask))) return rc;
+    qs_kvq kq; /* the cache: online, as it is written */
+    if ((rc = qs_kvq_init(&kq, &cfg->kv))) {
+        qs_actq_free(&a);
+        return rc;
+    }
     double t0 = qs_now();
     /* weights: offline, into a twin that shares every other tensor with m */
     qs_model *qm = NULL;
@@ -80,11 +98,15 @@ int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg,
         qs_windows first = {ws->w, ws->n > 0 ? 1 : 0, 0, 0, NULL};
         rc = qs_actq_calibrate(&a, run, calib ? calib : &first);
     }
-    qs_hook hook = qs_actq_hook(&a);
+    hook_pair hp = {qs_actq_hook(&a), qs_kvq_hook(&kq)};
+    qs_hook hook = {pair_fn, &hp, hp.a.site_mask | hp.kv.site_mask};
+    act = act || hp.kv.site_mask != 0;
     if (rc == QS_OK) rc = run_windows(m, run, ws, act ? &hook : NULL, out);
     out->a_calls = a.calls;
     out->a_clipped = a.clipped;
     out->a_bits_per_value = qs_actq_bits_per_value(&a);
+    out->kv_clipped = kq.clipped;
+    out->kv_bits_per_value = qs_kvq_bits_per_value(&kq);
     out->seconds = qs_now() - t0;
     qs_actq_free(&a);
     qs_model_free(qm);
@@ -192,7 +214,10 @@ int qs_eval_attribution_config(qs_quant_config *one, unsigned *site_mask,
                                const qs_quant_config *cfg, int by_site, int index) {
     *one = *cfg;
     if (by_site) {
-        if (index < 0 || index >= QS_SITE_COUNT || index == QS_SITE_RESID) return 0;
+        /* the linear inputs only: resid and the cache rows have no weights or config */
+        if (index < 0 || index >= QS_SITE_COUNT || index == QS_SITE_RESID ||
+            (QS_SITE_KV & QS_SITE_BIT(index)))
+            return 0;
         *site_mask = QS_SITE_BIT(index);
         return 1;
     }

@@ -6,7 +6,9 @@
  *  - activations are quantized online, inside each forward pass, through the capture hook
  *    at the linear-input sites, from cheap statistics: the current window's absmax (or
  *    percentile) — dynamic — or ranges calibrated beforehand on calibration windows —
- *    static (qs_quant_side.is_static). The hook and its calibration live in actq.h. */
+ *    static (qs_quant_side.is_static). The hook and its calibration live in actq.h;
+ *  - the KV cache (cfg->kv) is quantized online too, as the forward writes it (kv_quant.h),
+ *    so every later query reads the quantized keys and values. */
 #ifndef QS_EVAL_H
 #define QS_EVAL_H
 
@@ -17,11 +19,13 @@
 #include "weight_quant.h"
 
 typedef struct qs_eval_result {
-    qs_kld_report kld;       /* PPL(Q), PPL(base), ratios, KLD, Δp, top-1, top-5 */
-    qs_wquant_report w;      /* what weight quantization did */
-    long a_calls;            /* activation fake-quant calls */
-    long a_clipped;          /* activation values clipped */
-    double a_bits_per_value; /* activation storage bits per value (mean over calls) */
+    qs_kld_report kld;        /* PPL(Q), PPL(base), ratios, KLD, Δp, top-1, top-5 */
+    qs_wquant_report w;       /* what weight quantization did */
+    long a_calls;             /* activation fake-quant calls */
+    long a_clipped;           /* activation values clipped */
+    double a_bits_per_value;  /* activation storage bits per value (mean over calls) */
+    long kv_clipped;          /* KV-cache values clipped */
+    double kv_bits_per_value; /* KV-cache storage bits per value (mean over writes) */
     int n_windows;
     double seconds;
 } qs_eval_result;

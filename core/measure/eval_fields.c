@@ -44,6 +44,8 @@ void qs_eval_fields(const qs_eval_result *r, qs_field f[QS_EVAL_NFIELDS]) {
     NUM("w_bits_per_value", r->w.n_tensors ? r->w.bits_per_value : 16.0);
     NUM("a_bits_per_value", r->a_bits_per_value);
     INT("a_clipped", r->a_clipped);
+    NUM("kv_bits_per_value", r->kv_bits_per_value);
+    INT("kv_clipped", r->kv_clipped);
     NUM("seconds", r->seconds);
     for (int i = 0; i < QS_KLD_NPCT; i++) NUM(kld_pct_fields[i], k->kld_pct[i]);
     for (int i = 0; i < QS_KLD_NPCT; i++) NUM(dp_pct_fields[i], k->dp_pct[i]);

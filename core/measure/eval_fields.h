@@ -6,12 +6,14 @@
  *   tokens, windows, ppl_q, ppl_q_stderr, ppl_base, ppl_base_stderr, ppl_ratio,
  *   ppl_ratio_stderr, ln_ppl_ratio, ln_ppl_ratio_stderr, nll_q, nll_base, kld_mean,
  *   kld_stderr, dp_mean, dp_stderr, dp_rms, dp_rms_stderr, top1_agree, top1_agree_stderr,
- *   top5_overlap, top5_overlap_stderr, w_bits_per_value, a_bits_per_value, a_clipped, seconds,
+ *   top5_overlap, top5_overlap_stderr, w_bits_per_value, a_bits_per_value, a_clipped,
+ *   kv_bits_per_value, kv_clipped, seconds,
  *   kld_<p> for p in max, p99.9, p99, p95, p90, median, p10, p5, p1, p0.1, min,
  *   dp_<p> for the same p
  *
  * _q is the quantized model, _base the full-precision one; _stderr a standard error;
- * dp = p_q(correct) − p_base(correct); w_bits_per_value is 16 when weights stay unquantized. */
+ * dp = p_q(correct) − p_base(correct); w_bits_per_value (kv_bits_per_value) is 16 when the
+ * weights (the KV cache) stay unquantized. */
 #ifndef QS_EVAL_FIELDS_H
 #define QS_EVAL_FIELDS_H
 
@@ -20,7 +22,7 @@
 #include "eval.h"
 #include "fields.h"
 
-#define QS_EVAL_NFIXED  26 /* the fields before the percentiles */
+#define QS_EVAL_NFIXED  28 /* the fields before the percentiles */
 #define QS_EVAL_NFIELDS (QS_EVAL_NFIXED + 2 * QS_KLD_NPCT)
 
 /* Fills f with r's QS_EVAL_NFIELDS fields in the order above (r may be NULL: names and

@@ -266,6 +266,7 @@ int qs_sweep_weights(const qs_model *m, const qs_sweep_opts *o, qs_sweep_row_fn 
 static int site_width(const qs_config *c, int site) {
     if (site == QS_SITE_FFN_DOWN_IN) return c->hidden_dim;
     if (site == QS_SITE_ATTN_O_IN) return c->n_heads * c->head_dim;
+    if (site == QS_SITE_K_CACHE || site == QS_SITE_V_CACHE) return c->n_kv_heads * c->head_dim;
     return c->dim;
 }
 

@@ -1,7 +1,7 @@
 /* The batched forward pass. Read top to bottom: embed, then per block
- * [resid] -> RMSNorm -> [attn_in] -> q,k,v -> RoPE -> cache -> causal GQA attention
- * -> [attn_o_in] -> o -> +residual -> RMSNorm -> [ffn_in] -> gate,up -> SiLU(gate)*up
- * -> [ffn_down_in] -> down -> +residual; then the final norm and the classifier.
+ * [resid] -> RMSNorm -> [attn_in] -> q,k,v -> RoPE -> cache [k_cache] [v_cache]
+ * -> causal GQA attention -> [attn_o_in] -> o -> +residual -> RMSNorm -> [ffn_in] -> gate,up
+ * -> SiLU(gate)*up -> [ffn_down_in] -> down -> +residual; then the final norm and the classifier.
  * [site] marks where the capture hook is called. */
 #include "forward.h"
 
@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "fileio.h"
 #include "memstat.h"
 
 /* OpenMP regions only pay off above this many elements of work; below it (small models,
@@ -106,9 +107,9 @@ void qs_forward_free(qs_forward_state *s) {
     qs_memstat_add(QS_MEMSTAT_KV, -(long long)s->counted.kv_cache);
     qs_memstat_add(QS_MEMSTAT_SCRATCH, -(long long)s->counted.scratch);
     memset(&s->counted, 0, sizeof s->counted);
-    float **bufs[] = {&s->x,       &s->xn,      &s->q,        &s->k,        &s->v,
-                      &s->att_out, &s->proj,    &s->h1,       &s->h3,       &s->scores,
-                      &s->k_cache, &s->v_cache, &s->rope_cos, &s->rope_sin, &s->wbuf};
+    float **bufs[] = {&s->x,        &s->xn,       &s->q,       &s->k,      &s->v,       &s->att_out,
+                      &s->proj,     &s->h1,       &s->h3,      &s->scores, &s->k_cache, &s->v_cache,
+                      &s->rope_cos, &s->rope_sin, &s->row_max, &s->wbuf};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         free(*bufs[i]);
         *bufs[i] = NULL;
@@ -163,6 +164,7 @@ int qs_forward_init(qs_forward_state *s, const qs_model *m, int max_T, int max_p
         {&s->h1, T * H},
         {&s->h3, T * H},
         {&s->scores, T * P},
+        {&s->row_max, T},
         {&s->k_cache, c->n_layers * P * K},
         {&s->v_cache, c->n_layers * P * K},
         {&s->rope_cos, P * hd / 2},
@@ -202,8 +204,10 @@ static int call_hook(const qs_hook *hook, int site, int layer, float *x, int T, 
 }
 
 /* Causal GQA attention for one layer. Per query head: S (T, P) = q_h · K_hᵀ / √hd as one
- * sgemm, masked softmax per row, then out_h (T, hd) = S · V_h as another. */
-static void attention(qs_forward_state *s, int layer, int T, int pos0) {
+ * sgemm, masked softmax per row, then out_h (T, hd) = S · V_h as another. The hook's attn
+ * callback, if any, sees each head's probabilities. */
+static int attention(qs_forward_state *s, int layer, int T, int pos0, const qs_hook *hook) {
+    qs_attn_fn show = hook ? hook->attn : NULL;
     const qs_config *c = &s->m->cfg;
     int hd = c->head_dim, Q = c->n_heads * hd, K = c->n_kv_heads * hd;
     int P = pos0 + T, group = c->n_heads / c->n_kv_heads;
@@ -221,6 +225,7 @@ static void attention(qs_forward_state *s, int layer, int T, int pos0) {
             int n = pos0 + t + 1; /* positions 0..pos0+t are visible */
             float mx = row[0];
             for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
+            s->row_max[t] = mx;
             double sum = 0.0;
             for (int j = 0; j < n; j++) {
                 row[j] = expf(row[j] - mx);
@@ -232,7 +237,10 @@ static void attention(qs_forward_state *s, int layer, int T, int pos0) {
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, P, 1.0f, S, P, vc + kvh * hd,
                     K, 0.0f, s->att_out + h * hd, Q);
+        int rc = show ? show(hook->user, layer, h, S, s->row_max, T, P, pos0) : QS_OK;
+        if (rc) return rc;
     }
+    return QS_OK;
 }
 
 static int forward_window(qs_forward_state *s, const int *tokens, int T, int pos0, float *logits,
@@ -274,8 +282,13 @@ static int forward_window(qs_forward_state *s, const int *tokens, int T, int pos
         size_t cache_off = ((size_t)l * s->max_pos + pos0) * K;
         memcpy(s->k_cache + cache_off, s->k, (size_t)T * K * sizeof(float));
         memcpy(s->v_cache + cache_off, s->v, (size_t)T * K * sizeof(float));
+        /* the rows just written, before any query reads them (KV-cache quantization) */
+        if ((rc = call_hook(hook, QS_SITE_K_CACHE, l, s->k_cache + cache_off, T, K, pos0)))
+            return rc;
+        if ((rc = call_hook(hook, QS_SITE_V_CACHE, l, s->v_cache + cache_off, T, K, pos0)))
+            return rc;
 
-        attention(s, l, T, pos0); /* att_out (T, Q) */
+        if ((rc = attention(s, l, T, pos0, hook))) return rc; /* att_out (T, Q) */
         if ((rc = call_hook(hook, QS_SITE_ATTN_O_IN, l, s->att_out, T, Q, pos0))) return rc;
         matmul(s, s->proj, s->att_out, w->wo, T); /* proj (T, D) */
         size_t TD = (size_t)T * D;
@@ -320,6 +333,9 @@ int qs_forward(qs_forward_state *s, const int *tokens, int T, int pos0, float *l
     if (macs < BLAS_PARALLEL_MIN_MACS && saved > 1) openblas_set_num_threads(1);
     int rc = forward_window(s, tokens, T, pos0, logits, last_only, hook);
     if (openblas_get_num_threads() != saved) openblas_set_num_threads(saved);
+    /* weights are read from the file's mapping: a file truncated meanwhile read as zeros
+     * (base/fileio.h), so these logits are void */
+    if (rc == QS_OK) rc = qs_model_check_maps(s->m);
     return rc;
 }
 
@@ -341,7 +357,7 @@ qs_forward_bytes qs_forward_estimate(const qs_model *m, int max_T, int max_pos) 
     size_t K = (size_t)c->n_kv_heads * hd, Dmax = D > Q ? D : Q;
     qs_forward_bytes b;
     int rows;
-    b.activations = sizeof(float) * (T * (2 * D + 2 * Q + 2 * K + Dmax + 2 * H + P) + P * hd);
+    b.activations = sizeof(float) * (T * (2 * D + 2 * Q + 2 * K + Dmax + 2 * H + P + 1) + P * hd);
     b.kv_cache = sizeof(float) * 2 * (size_t)c->n_layers * P * K;
     b.scratch = sizeof(float) * expand_plan(m, &rows);
     return b;

@@ -10,7 +10,8 @@
  * T = ctx) and incremental decoding (T = 1, pos0 = tokens so far).
  *
  * Capture: a callback sees each named site's (T × C) matrix and may read it or replace it
- * in place (fake-quant does). With no callback the forward pays nothing for it.
+ * in place (fake-quant does); another sees each head's attention probabilities. With no
+ * callback the forward pays nothing for it.
  *
  * Letters: T tokens in the window, P = pos0 + T positions attended, D dim, Q query width,
  * K kv width, H hidden, V vocab. */
@@ -24,10 +25,18 @@
  * any other code stops the forward pass and is returned by it (set the message first). */
 typedef int (*qs_capture_fn)(void *user, int site, int layer, float *x, int T, int C, int pos0);
 
+/* Called once per layer and query head, after the softmax: p (T, P) the attention
+ * probabilities of the window's queries (row t is position pos0 + t and attends to keys
+ * 0..pos0+t; the rest of the row is 0), row_max (T) each row's largest pre-softmax logit
+ * (q·k/√hd). Read only. Same return convention as qs_capture_fn. */
+typedef int (*qs_attn_fn)(void *user, int layer, int head, const float *p, const float *row_max,
+                          int T, int P, int pos0);
+
 typedef struct qs_hook {
     qs_capture_fn fn;
     void *user;
     unsigned site_mask; /* QS_SITE_BIT(...) of the sites to call fn at */
+    qs_attn_fn attn;    /* NULL: the attention is not shown (and costs nothing) */
 } qs_hook;
 
 /* Floats of the expansion buffer: blocks of rows hold at most about this many (a block is
@@ -53,7 +62,8 @@ typedef struct qs_forward_state {
     float *att_out; /* (T, Q) */
     float *proj;    /* (T, D) */
     float *h1, *h3; /* (T, H) */
-    float *scores;  /* (n_threads, max_pos) attention scratch */
+    float *scores;  /* (T, P) attention scratch */
+    float *row_max; /* (T) largest logit of each attention row, for qs_hook.attn */
     int n_scores;
     /* cache */
     float *k_cache, *v_cache; /* (L, max_pos, K) */
@@ -70,7 +80,7 @@ typedef struct qs_forward_state {
 int qs_forward_init(qs_forward_state *s, const qs_model *m, int max_T, int max_pos);
 /* Bytes the state holds (counted in memstat.h while it lives), and what a state for model m
  * with those sizes would hold (nothing allocated):
- *   activations = 4·(T·(2D + 2Q + 2K + max(D, Q) + 2H + P) + P·head_dim)
+ *   activations = 4·(T·(2D + 2Q + 2K + max(D, Q) + 2H + P + 1) + P·head_dim)
  *   kv_cache    = 4·2·L·P·K
  *   scratch     = 4·rows·(widest non-f32 weight's columns), rows ≈ 4 Mi floats / columns
  *                 rounded to 64 (0 when every weight is aligned f32) */

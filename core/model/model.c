@@ -6,8 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "error.h"
+#include "fileio.h"
 #include "memstat.h"
 
 /* Bounds that no real LLaMA-family checkpoint exceeds; they stop absurd headers from
@@ -102,7 +105,7 @@ void *qs__model_alloc(qs_model *m, size_t bytes) {
 int qs__model_add_map(qs_model *m, void *addr, size_t size) {
     qs_mapping *maps = realloc(m->maps, (size_t)(m->n_maps + 1) * sizeof *maps);
     if (!maps) {
-        munmap(addr, size);
+        qs_file_unmap(addr, size);
         return qs_error_set(QS_ERR_NOMEM, "%s: out of memory", m->path);
     }
     m->maps = maps;
@@ -246,7 +249,7 @@ void qs_model_free(qs_model *m) {
     free(m->tensors);
     free(m->w.layers);
     for (int i = 0; i < m->n_maps; i++) {
-        munmap(m->maps[i].addr, m->maps[i].size);
+        qs_file_unmap(m->maps[i].addr, m->maps[i].size);
         qs_memstat_add(QS_MEMSTAT_MAPPED, -(long long)m->maps[i].size);
     }
     free(m->maps);
@@ -354,4 +357,65 @@ size_t qs_model_weight_bytes(const qs_model *m) {
     size_t n = 0;
     for (int i = 0; i < m->n_tensors; i++) n += m->tensors[i]->n_bytes;
     return n;
+}
+
+int qs_model_check_maps(const qs_model *m) {
+    for (; m; m = m->base)
+        for (int i = 0; i < m->n_maps; i++) {
+            int rc = qs_file_map_check(m->maps[i].addr);
+            if (rc) return rc;
+        }
+    return QS_OK;
+}
+
+// A /proc/meminfo field in bytes, or -1.
+static double meminfo(const char *key) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return -1;
+    char line[256];
+    double v = -1;
+    size_t kl = strlen(key);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, key, kl) == 0 && line[kl] == ':') {
+            v = strtod(line + kl + 1, NULL) * 1024.0;
+            break;
+        }
+    fclose(f);
+    return v;
+}
+
+static double vm_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    if (f) {
+        if (fscanf(f, "%lu", &pages) != 1) pages = 0;
+        fclose(f);
+    }
+    return (double)pages * (double)sysconf(_SC_PAGESIZE);
+}
+
+int qs__model_check_memory(const char *path, uint64_t bytes) {
+    double need = (double)bytes, avail = -1;
+    const char *which = "";
+    double mem = meminfo("MemAvailable"), swap = meminfo("SwapFree");
+    if (mem >= 0) {
+        avail = mem + (swap > 0 ? swap : 0);
+        which = "available memory";
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        double room = (double)rl.rlim_cur - vm_bytes();
+        if (room < 0) room = 0;
+        if (avail < 0 || room < avail)
+            avail = room, which = "room under the address-space limit (ulimit -v)";
+    }
+    if (getrlimit(RLIMIT_DATA, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        double room = (double)rl.rlim_cur; // heap and private mappings together, roughly
+        if (avail < 0 || room < avail) avail = room, which = "the data-size limit (ulimit -d)";
+    }
+    if (avail < 0 || need <= avail) return QS_OK;
+    return qs_error_set(QS_ERR_NOMEM,
+                        "%s: loading needs %.1f GiB to hold the weights, more than the "
+                        "%.1f GiB of %s; refusing before allocating",
+                        path, need / 1073741824.0, avail / 1073741824.0, which);
 }

@@ -132,6 +132,10 @@ const qs_tensor *qs_model_tensor(const qs_model *m, const char *name);
 /* 1 if p is a block m allocated: a tensor m owns (not shared from a base), or its data. */
 int qs_model_owns(const qs_model *m, const void *p);
 
+/* QS_OK, or the error of a mapping m (or its base) reads whose file was truncated while in
+ * use (fileio.h qs_file_map_check): what was computed from it is void. */
+int qs_model_check_maps(const qs_model *m);
+
 /* Bytes of the file mappings, and bytes this model allocated for weights (its own tensors'
  * data, vector copies, tables); a twin counts only its own. */
 size_t qs_model_mapped_bytes(const qs_model *m);
@@ -155,6 +159,11 @@ int qs__model_tensor_permute(qs_model *m, qs_tensor *t, int hd);
 /* Builds the table from m->w, naming each tensor (token_embd, blk.N.*, output_norm,
  * output, then the q/k/v biases), and checks every role's shape against the config. */
 int qs__model_index_weights(qs_model *m);
+/* Before a loader allocates `bytes` (a buffer load copies every tensor's bytes): QS_ERR_NOMEM
+ * naming path, the need and what is available when they exceed the memory the system
+ * reports (MemAvailable plus free swap) or the room under RLIMIT_AS / RLIMIT_DATA. Refusing
+ * up front beats an allocation that overcommit grants and the OOM killer ends. */
+int qs__model_check_memory(const char *path, uint64_t bytes);
 
 int qs__load_llama2c(qs_model **out, const char *path);
 int qs__load_gguf(qs_model **out, const char *path);

@@ -2,6 +2,7 @@
 #include "plant.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,17 +103,37 @@ int qs_plant_check(const qs_config *c, const qs_plant_spec *p) {
                                                          : "");
     if (!isfinite(p->scale) || !(p->scale > 0))
         return qs_error_set(QS_ERR_ARG, "plant: scale %g must be a finite number > 0", p->scale);
+    /* the weights are float: K and 1/K must both be floats (1e39 became inf, and the planted
+     * model NaN) */
+    if (!isfinite((float)p->scale) || !isfinite((float)(1.0 / p->scale)))
+        return qs_error_set(QS_ERR_ARG,
+                            "plant: scale %g is outside float's range (%g .. %g): K and 1/K "
+                            "multiply float weights",
+                            p->scale, 1.0 / FLT_MAX, (double)FLT_MAX);
     return QS_OK;
 }
 
+/* The first product that left float's range, for the message. */
+typedef struct overflow {
+    const char *tensor; /* NULL: none yet */
+    long index;
+    float before;
+} overflow;
+
+static void scaled(overflow *o, const char *tensor, float *x, long index, float f) {
+    float before = *x;
+    *x *= f;
+    if (!isfinite(*x) && !o->tensor) *o = (overflow){tensor, index, before};
+}
+
 /* w (rows, cols): column c ·= f */
-static void scale_col(float *w, int rows, int cols, int c, float f) {
-    for (int r = 0; r < rows; r++) w[(size_t)r * cols + c] *= f;
+static void scale_col(overflow *o, const char *name, float *w, int rows, int cols, int c, float f) {
+    for (int r = 0; r < rows; r++) scaled(o, name, &w[(size_t)r * cols + c], (long)r * cols + c, f);
 }
 
 /* w (rows, cols): row r ·= f */
-static void scale_row(float *w, int cols, int r, float f) {
-    for (int j = 0; j < cols; j++) w[(size_t)r * cols + j] *= f;
+static void scale_row(overflow *o, const char *name, float *w, int cols, int r, float f) {
+    for (int j = 0; j < cols; j++) scaled(o, name, &w[(size_t)r * cols + j], (long)r * cols + j, f);
 }
 
 /* A writable f32 copy of a tensor m uses (tensor-level copy on write: model.h). */
@@ -120,7 +141,7 @@ static void scale_row(float *w, int cols, int r, float f) {
     float *var = qs_model_tensor_f32_own(m, (t)); \
     if (!var) return qs_error_prefix(QS_ERR_NOMEM, "plant");
 
-static int plant_layer(qs_model *m, int l, int site, int c, double k) {
+static int plant_layer(overflow *o, qs_model *m, int l, int site, int c, double k) {
     const qs_config *cf = &m->cfg;
     const qs_layer_weights *w = &m->w.layers[l];
     int D = cf->dim, H = cf->hidden_dim, hd = cf->head_dim;
@@ -132,39 +153,39 @@ static int plant_layer(qs_model *m, int l, int site, int c, double k) {
         OWN(wq, w->wq);
         OWN(wk, w->wk);
         OWN(wv, w->wv);
-        norm[c] *= up;
-        scale_col(wq, Q, D, c, down);
-        scale_col(wk, K, D, c, down);
-        scale_col(wv, K, D, c, down);
+        scaled(o, "attn_norm", &norm[c], c, up);
+        scale_col(o, "attn_q", wq, Q, D, c, down);
+        scale_col(o, "attn_k", wk, K, D, c, down);
+        scale_col(o, "attn_v", wv, K, D, c, down);
         break;
     }
     case QS_SITE_FFN_IN: {
         OWN(norm, w->ffn_norm);
         OWN(gate, w->w_gate);
         OWN(wup, w->w_up);
-        norm[c] *= up;
-        scale_col(gate, H, D, c, down);
-        scale_col(wup, H, D, c, down);
+        scaled(o, "ffn_norm", &norm[c], c, up);
+        scale_col(o, "ffn_gate", gate, H, D, c, down);
+        scale_col(o, "ffn_up", wup, H, D, c, down);
         break;
     }
     case QS_SITE_FFN_DOWN_IN: {
         OWN(wup, w->w_up);
         OWN(wdown, w->w_down);
-        scale_row(wup, D, c, up);
-        scale_col(wdown, D, H, c, down);
+        scale_row(o, "ffn_up", wup, D, c, up);
+        scale_col(o, "ffn_down", wdown, D, H, c, down);
         break;
     }
     case QS_SITE_ATTN_O_IN: {
         OWN(wv, w->wv);
         OWN(wo, w->wo);
-        scale_row(wv, D, c, up);
+        scale_row(o, "attn_v", wv, D, c, up);
         if (w->bv) {
             OWN(bv, w->bv);
-            bv[c] *= up;
+            scaled(o, "attn_v.bias", &bv[c], c, up);
         }
         int group = cf->n_heads / cf->n_kv_heads, kvh = c / hd;
         for (int h = kvh * group; h < (kvh + 1) * group; h++)
-            scale_col(wo, D, Q, h * hd + c % hd, down);
+            scale_col(o, "attn_output", wo, D, Q, h * hd + c % hd, down);
         break;
     }
     }
@@ -181,8 +202,14 @@ int qs_plant_apply(qs_model *m, const qs_plant_spec *specs, int n) {
         int l0 = p->layer == QS_PLANT_ALL_LAYERS ? 0 : p->layer;
         int l1 = p->layer == QS_PLANT_ALL_LAYERS ? m->cfg.n_layers : p->layer + 1;
         for (int l = l0; l < l1; l++) {
-            int rc = plant_layer(m, l, p->site, p->channel, p->scale);
+            overflow o = {0};
+            int rc = plant_layer(&o, m, l, p->site, p->channel, p->scale);
             if (rc) return rc;
+            if (o.tensor)
+                return qs_error_set(QS_ERR_NUMERIC,
+                                    "plant: scale %g overflows float: blk.%d.%s element %ld "
+                                    "(%g) leaves float's range; the model is left partly planted",
+                                    p->scale, l, o.tensor, o.index, (double)o.before);
         }
     }
     return QS_OK;

@@ -5,7 +5,7 @@
 #include "error.h"
 
 static const char *const site_names[QS_SITE_COUNT] = {
-    "resid", "attn_in", "attn_o_in", "ffn_in", "ffn_down_in",
+    "resid", "attn_in", "attn_o_in", "ffn_in", "ffn_down_in", "k_cache", "v_cache",
 };
 
 const char *qs_site_name(int site) {
@@ -35,7 +35,7 @@ int qs_site_mask_parse(const char *list, unsigned *mask) {
         if (s < 0)
             return qs_error_set(QS_ERR_ARG,
                                 "unknown site '%s' (sites: resid, attn_in, attn_o_in, ffn_in, "
-                                "ffn_down_in, or all)",
+                                "ffn_down_in, k_cache, v_cache, or all)",
                                 word);
         *mask |= QS_SITE_BIT(s);
         p += n;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attention.h"
 #include "error.h"
 
 #define MAX_DUMPS 16
@@ -38,6 +39,9 @@ struct qs_capture {
     int window;
     const int *win_tokens;
     int win_n;
+    unsigned char *win_massive; /* (cap_T) 1 = a massive token at that position */
+    qs_attnstats *attn;         /* NULL when attention is not captured */
+    int attn_error;
     int64_t n_seen;
 };
 
@@ -51,6 +55,8 @@ qs_capture_opts qs_capture_opts_default(void) {
     o.outl.min_token_frac = o.chan.phi;
     o.max_token_outliers = QS_CAPTURE_MAX_TOKEN_OUTLIERS;
     o.whole_tensor = 1;
+    o.attention = 1;
+    o.sink_threshold = QS_ATTN_SINK_THRESHOLD;
     return o;
 }
 
@@ -63,6 +69,7 @@ int qs_capture_site_layers(const qs_capture *c, int site) { return qs_site_layer
 int qs_site_width(const qs_config *cfg, int site) {
     if (site == QS_SITE_FFN_DOWN_IN) return cfg->hidden_dim;
     if (site == QS_SITE_ATTN_O_IN) return cfg->n_heads * cfg->head_dim;
+    if (site == QS_SITE_K_CACHE || site == QS_SITE_V_CACHE) return cfg->n_kv_heads * cfg->head_dim;
     return cfg->dim;
 }
 
@@ -86,6 +93,8 @@ void qs_capture_free(qs_capture *c) {
     free(c->scan);
     free(c->found);
     free(c->tokens);
+    free(c->win_massive);
+    qs_attnstats_free(c->attn);
     free(c);
 }
 
@@ -124,6 +133,8 @@ int qs_capture_create(qs_capture **out, const qs_config *cfg, const qs_capture_o
             n_pairs++;
         }
     }
+    if (rc == QS_OK && opt.attention)
+        rc = qs_attnstats_create(&c->attn, L, cfg->n_heads, cfg->bos_id, opt.sink_threshold);
     if (rc == QS_OK && n_pairs == 0)
         rc = qs_error_set(QS_ERR_ARG,
                           "capture: the selected layers exist at none of the selected "
@@ -155,7 +166,25 @@ int qs_capture_add_dump(qs_capture *c, int site, int layer, long max_tokens, qs_
 
 void qs_capture_clear_dumps(qs_capture *c) { c->n_dumps = 0; }
 
+/* Ties the window just run: every massive position, the heads that sink on it. */
+static int flush_window(qs_capture *c) {
+    int rc = QS_OK;
+    if (c->attn && c->window >= 0 && c->win_massive)
+        for (int t = 0; t < c->win_n && t < c->cap_T && rc == QS_OK; t++)
+            if (c->win_massive[t]) rc = qs_attnstats_tie(c->attn, t);
+    if (c->win_massive) memset(c->win_massive, 0, (size_t)c->cap_T);
+    return rc;
+}
+
+int qs_capture_end(qs_capture *c) {
+    int rc = flush_window(c);
+    c->window = -1;
+    return rc;
+}
+
 void qs_capture_window(qs_capture *c, int index, const int *tokens, int n) {
+    if (flush_window(c)) c->attn_error = 1; /* reported by the next hook call */
+    if (c->attn && qs_attnstats_window(c->attn, index, tokens, n)) c->attn_error = 1;
     c->window = index;
     c->win_tokens = tokens;
     c->win_n = n;
@@ -168,14 +197,21 @@ static int grow_scratch(qs_capture *c, int T) {
     if (s) c->scan = s;
     qs_outlier_token *f = realloc(c->found, sizeof *f * (size_t)T);
     if (f) c->found = f;
-    if (!s || !f) return qs_error_set(QS_ERR_NOMEM, "capture: scratch for %d tokens", T);
+    unsigned char *m = realloc(c->win_massive, (size_t)T);
+    if (m) {
+        memset(m + c->cap_T, 0, (size_t)(T - c->cap_T));
+        c->win_massive = m;
+    }
+    if (!s || !f || !m) return qs_error_set(QS_ERR_NOMEM, "capture: scratch for %d tokens", T);
     c->cap_T = T;
     return QS_OK;
 }
 
-static void record_tokens(qs_capture *c, int site, int layer, int n_found) {
+static void record_tokens(qs_capture *c, int site, int layer, int n_found, int pos0) {
     for (int i = 0; i < n_found; i++) {
         c->n_tokens_found++;
+        int t = (int)c->found[i].position - pos0;
+        if (t >= 0 && t < c->cap_T) c->win_massive[t] = 1;
         if (c->n_tokens >= c->o.max_token_outliers) continue;
         const qs_outlier_token *f = &c->found[i];
         int pos = (int)f->position;
@@ -205,6 +241,7 @@ static int run_dumps(qs_capture *c, int site, int layer, const float *x, int T, 
 
 static int on_site(void *user, int site, int layer, float *x, int T, int C, int pos0) {
     qs_capture *c = user;
+    if (c->attn_error) return qs_error_set(QS_ERR_NOMEM, "capture: out of memory for ties");
     pair_stats *p = pair_at(c, site, layer);
     if (!p || !p->cs) return QS_OK;
     int rc = grow_scratch(c, T);
@@ -213,17 +250,27 @@ static int on_site(void *user, int site, int layer, float *x, int T, int C, int 
     if (rc == QS_OK && p->ts) rc = qs_tensorstats_add(p->ts, x, (int64_t)T * C);
     int n_found = 0;
     if (rc == QS_OK) rc = qs_outliers_tokens(c->found, &n_found, c->scan, T, pos0, &c->o.outl);
-    if (rc == QS_OK) record_tokens(c, site, layer, n_found);
+    if (rc == QS_OK) record_tokens(c, site, layer, n_found, pos0);
     if (rc == QS_OK) rc = run_dumps(c, site, layer, x, T, C);
     if (rc)
         return qs_error_prefix(rc, "blk.%d.%s, window %d", layer, qs_site_name(site), c->window);
     return QS_OK;
 }
 
+static int on_attention(void *user, int layer, int head, const float *p, const float *row_max,
+                        int T, int P, int pos0) {
+    qs_capture *c = user;
+    int rc = qs_attnstats_add(c->attn, layer, head, p, row_max, T, P, pos0);
+    return rc ? qs_error_prefix(rc, "blk.%d attention head %d, window %d", layer, head, c->window)
+              : QS_OK;
+}
+
 qs_hook qs_capture_hook(qs_capture *c) {
-    qs_hook h = {on_site, c, c->o.site_mask & QS_SITE_ALL};
+    qs_hook h = {on_site, c, c->o.site_mask & QS_SITE_ALL, c->attn ? on_attention : NULL};
     return h;
 }
+
+const struct qs_attnstats *qs_capture_attention(const qs_capture *c) { return c->attn; }
 
 const qs_chanstats *qs_capture_chanstats(const qs_capture *c, int site, int layer) {
     pair_stats *p = pair_at(c, site, layer);

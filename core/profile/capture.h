@@ -4,7 +4,9 @@
  *   - a qs_chanstats (per-channel moments, extremes, outlier-token counts; chanstats.h)
  *   - a qs_tensorstats (whole-tensor moments and |x| histogram; tensorstats.h)
  * and it records the token-wise ("massive") outliers of every window (outliers.h) with the
- * window index, the position in the window and the token id. Each window is scanned once
+ * window index, the position in the window and the token id, and with opts.attention the
+ * attention of every layer and head (attention.h), each massive token tied to the heads
+ * that sink on it when its window ends. Each window is scanned once
  * (qs_tokenscan) and the per-token medians are shared by the massive-token test and the
  * chanstats add. Optional dumps hand the raw (T, C) rows of a chosen site × layer to a
  * sink, up to a bound.
@@ -46,6 +48,8 @@ typedef struct qs_capture_opts {
                                     qs_capture_create; qs_capture_get_opts shows it) */
     int max_token_outliers;      /* records kept; more are only counted */
     int whole_tensor;            /* also keep a qs_tensorstats per pair (1 by default) */
+    int attention;               /* also keep attention statistics (attention.h; 1 by default) */
+    double sink_threshold;       /* attention mass that makes a sink (0.5) */
 } qs_capture_opts;
 
 /* All sites, all layers, the analysis defaults, phi shared by both configs. */
@@ -84,12 +88,19 @@ void qs_capture_clear_dumps(qs_capture *c);
 /* Announces the next window: its index and tokens (n; borrowed until the next call). */
 void qs_capture_window(qs_capture *c, int index, const int *tokens, int n);
 
-/* The hook to pass to qs_forward (borrows c). */
+/* The hook to pass to qs_forward (borrows c): the sites, and the attention when kept. */
 qs_hook qs_capture_hook(qs_capture *c);
 
+/* Ends the last window: its massive tokens are tied to the heads that sink on them
+ * (attention.h). Call once after the last forward (qs_profile_run does). */
+int qs_capture_end(qs_capture *c);
+
+/* The attention statistics, or NULL when opts.attention was 0. Owned by c. */
+const struct qs_attnstats *qs_capture_attention(const qs_capture *c);
+
 /* Layers a site has: n_layers, or n_layers + 1 for resid. Channels at a site: dim,
- * n_heads·head_dim (attn_o_in) or hidden_dim (ffn_down_in). The qs_site_ forms answer
- * from a config, before a capture exists. */
+ * n_heads·head_dim (attn_o_in), hidden_dim (ffn_down_in) or n_kv_heads·head_dim (k_cache,
+ * v_cache). The qs_site_ forms answer from a config, before a capture exists. */
 int qs_capture_site_layers(const qs_capture *c, int site);
 int qs_capture_site_width(const qs_capture *c, int site);
 int qs_site_layers(const qs_config *cfg, int site);

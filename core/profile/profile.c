@@ -39,6 +39,7 @@ int qs_profile_run(qs_capture *c, const qs_model *m, const qs_windows *ws, long 
         info->windows++;
         qs_progress_add(&pr, T);
     }
+    if (rc == QS_OK) rc = qs_capture_end(c); /* ties the last window's massive tokens */
     info->seconds = qs_progress_end(&pr);
     qs_forward_free(&st);
     return rc;

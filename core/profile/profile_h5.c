@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attention.h"
 #include "error.h"
 #include "text.h"
 
@@ -271,7 +272,8 @@ int qs_profile_h5_outliers(qs_h5 *h, const qs_capture *c, const qs_profile_chann
     for (size_t i = 0; i < sizeof attrs / sizeof attrs[0] && rc == QS_OK; i++)
         rc = qs_h5_attr_f64(h, "outliers", attrs[i].name, attrs[i].v);
     if (rc == QS_OK)
-        rc = qs_h5_attr_str(h, "outliers", "massive_rule", qs_massive_rule_name(o->outl.massive_rule));
+        rc = qs_h5_attr_str(h, "outliers", "massive_rule",
+                            qs_massive_rule_name(o->outl.massive_rule));
     if (rc == QS_OK) rc = qs_h5_attr_i64(h, "outliers", "tokens_found", n_found);
     if (rc == QS_OK) rc = qs_h5_attr_i64(h, "outliers", "tokens_kept", n_kept);
 
@@ -334,6 +336,79 @@ int qs_profile_h5_outliers(qs_h5 *h, const qs_capture *c, const qs_profile_chann
     rc2 = qs_h5_table_close(t);
     if (rc == QS_OK) rc = rc2;
     return rc ? qs_error_prefix(rc, "writing outliers") : QS_OK;
+}
+
+/* ---- attention ---- */
+
+int qs_profile_h5_attention(qs_h5 *h, const qs_capture *c, const qs_tokenizer *tok,
+                            const qs_windows *ws) {
+    const qs_attnstats *a = qs_capture_attention(c);
+    if (!a) return QS_OK;
+    int L = qs_attnstats_layers(a), H = qs_attnstats_heads(a);
+    size_t LH = (size_t)L * H;
+    double *buf = malloc(LH * (QS_ATTN_NPOS + 5) * sizeof *buf); /* (L, H) slices */
+    int64_t *pos = malloc(LH * sizeof *pos);                     /* (L, H) */
+    double *frac = malloc((size_t)L * sizeof *frac);             /* (L) */
+    if (!buf || !pos || !frac) {
+        free(buf), free(pos), free(frac);
+        return qs_error_set(QS_ERR_NOMEM, "writing attention: out of memory");
+    }
+    double *mass = buf, *bos = mass + LH * QS_ATTN_NPOS, *ent = bos + LH, *mx = ent + LH,
+           *sink = mx + LH, *rows = sink + LH;
+    for (int l = 0; l < L; l++) {
+        frac[l] = qs_attnstats_sink_fraction(a, l);
+        for (int hh = 0; hh < H; hh++) {
+            qs_attn_head s;
+            qs_attnstats_head(a, l, hh, &s);
+            size_t i = (size_t)l * H + hh;
+            for (int k = 0; k < QS_ATTN_NPOS; k++) mass[i * QS_ATTN_NPOS + k] = s.mass_pos[k];
+            bos[i] = s.bos_mass, ent[i] = s.entropy, mx[i] = s.max_logit, sink[i] = s.sink_mass;
+            rows[i] = (double)s.rows;
+            pos[i] = s.sink_position;
+        }
+    }
+    size_t dims[3] = {(size_t)L, (size_t)H, QS_ATTN_NPOS};
+    int rc = qs_h5_array_write(h, "attention/mass_first", QS_H5_F64, mass, 3, dims);
+    if (rc == QS_OK) rc = qs_h5_matrix_write(h, "attention/bos_mass", QS_H5_F64, bos, L, H);
+    if (rc == QS_OK) rc = qs_h5_matrix_write(h, "attention/entropy", QS_H5_F64, ent, L, H);
+    if (rc == QS_OK) rc = qs_h5_matrix_write(h, "attention/max_logit", QS_H5_F64, mx, L, H);
+    if (rc == QS_OK) rc = qs_h5_matrix_write(h, "attention/sink_mass", QS_H5_F64, sink, L, H);
+    if (rc == QS_OK) rc = qs_h5_matrix_write(h, "attention/sink_position", QS_H5_I64, pos, L, H);
+    if (rc == QS_OK) rc = qs_h5_matrix_write(h, "attention/rows", QS_H5_F64, rows, L, H);
+    if (rc == QS_OK) rc = qs_h5_vector_write(h, "attention/sink_fraction", QS_H5_F64, frac, L);
+    if (rc == QS_OK)
+        rc = qs_h5_attr_f64(h, "attention", "sink_threshold", qs_attnstats_threshold(a));
+    if (rc == QS_OK) rc = qs_h5_attr_i64(h, "attention", "n_positions", QS_ATTN_NPOS);
+    free(buf), free(pos), free(frac);
+
+    int n_kept;
+    int64_t n_found;
+    const qs_attn_tie *ties = qs_attnstats_ties(a, &n_kept, &n_found);
+    qs_h5_col cols[] = {
+        {"window", QS_H5_COL_I64, 0},   {"position", QS_H5_COL_I64, 0},
+        {"token_id", QS_H5_COL_I64, 0}, {"token_text", QS_H5_COL_STR, 48},
+        {"layer", QS_H5_COL_I64, 0},    {"head", QS_H5_COL_I64, 0},
+        {"mass", QS_H5_COL_F64, 0},
+    };
+    qs_h5_table *t = NULL;
+    if (rc == QS_OK) rc = qs_h5_table_open(&t, h, "attention/massive_sinks", cols, 7);
+    for (int i = 0; i < n_kept && rc == QS_OK; i++) {
+        const qs_attn_tie *r = &ties[i];
+        int prev = -1;
+        if (ws && r->window >= 0 && r->window < ws->n && r->position > 0 &&
+            r->position < ws->w[r->window].n)
+            prev = ws->w[r->window].tokens[r->position - 1];
+        char text[64];
+        qs_profile_token_text(tok, prev, r->token_id, text, sizeof text);
+        qs_h5_value v[] = {QS_H5_VI64(r->window), QS_H5_VI64(r->position), QS_H5_VI64(r->token_id),
+                           QS_H5_VSTR(text),      QS_H5_VI64(r->layer),    QS_H5_VI64(r->head),
+                           QS_H5_VF64(r->mass)};
+        rc = qs_h5_table_append(t, v);
+    }
+    int rc2 = qs_h5_table_close(t);
+    if (rc == QS_OK) rc = rc2;
+    if (rc == QS_OK) rc = qs_h5_attr_i64(h, "attention", "massive_sinks_found", n_found);
+    return rc ? qs_error_prefix(rc, "writing attention") : QS_OK;
 }
 
 /* ---- dumps ---- */

@@ -24,6 +24,15 @@
  *   outliers/tokens                table: layer, site, window, position, token_id,
  *                                  token_text, channel, value, ratio
  *   dump/<site>/<layer>            float32 [T, C] raw activations (chunked, gzip)
+ *   attention/...                  per layer and query head (attention.h): mass_first
+ *                                  float64 [L, H, 4] (mass on key positions 0..3),
+ *                                  bos_mass, entropy, max_logit, sink_mass [L, H],
+ *                                  sink_position int64 [L, H], rows [L, H], sink_fraction
+ *                                  [L]; attrs sink_threshold, n_positions,
+ *                                  massive_sinks_found
+ *   attention/massive_sinks        table, one row per (massive token, head that sinks on
+ *                                  it): window, position, token_id, token_text, layer,
+ *                                  head, mass (received by the token's position)
  */
 #ifndef QS_PROFILE_H5_H
 #define QS_PROFILE_H5_H
@@ -46,6 +55,10 @@ int qs_profile_h5_weights(qs_h5 *h, const qs_weightstat *w, int n);
  * attributes of "outliers". Both tables are written even when empty. */
 int qs_profile_h5_outliers(qs_h5 *h, const qs_capture *c, const qs_profile_channel *ch, int n,
                            const qs_tokenizer *tok, const qs_windows *ws);
+
+/* attention/... when the capture kept attention statistics (else nothing). */
+int qs_profile_h5_attention(qs_h5 *h, const qs_capture *c, const qs_tokenizer *tok,
+                            const qs_windows *ws);
 
 /* A dump sink for qs_capture_add_dump writing dump/<site>/<layer>: create with
  * qs_profile_h5_sink_open, pass qs_profile_h5_dump_fn and the sink, close after the run. */

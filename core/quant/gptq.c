@@ -84,9 +84,10 @@ static int find_grids(qs_quant_grid *grids, float *ranges, const float *x, int R
     if (rc) return rc;
     const qs_quant_traits *tr = qs_quant_traits_of(sp->scheme);
     long N = qs_quant_n_scales(&s, R, n);
+    float amax = 0.0f; /* the matrix's absmax, for two-level formats (nvfp4) */
+    for (long i = 0; i < (long)R * n; i++) amax = fmaxf(amax, fabsf(x[i]));
     for (long g = 0; g < N; g++)
-        tr->grid(&grids[g], ranges[2 * g], ranges[2 * g + 1], sp->bits, sp->fp32_scales,
-                 0.0f); /* tensor_amax: only two-level float formats read it */
+        tr->grid(&grids[g], ranges[2 * g], ranges[2 * g + 1], sp->bits, sp->fp32_scales, amax);
     return QS_OK;
 }
 

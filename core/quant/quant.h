@@ -170,10 +170,10 @@ enum {
 typedef struct qs_quant_traits {
     const char *name; /* "symmetric", "affine", "fp8_e4m3", "mxfp4", ... */
     int has_zero_point;
-    int elem;          /* enum qs_fp_elem of a floating-point format; -1 for integer grids */
-    int fixed_bits;    /* element bits a format stores (spec.bits must equal it); 0: any */
-    int default_group; /* block a format is defined with (32 MX, 16 NVFP4); 0: none */
-    int fixed_scales;  /* 1: the format fixes the scale encoding (no fp32_scales) */
+    int elem;             /* enum qs_fp_elem of a floating-point format; -1 for integer grids */
+    int fixed_bits;       /* element bits a format stores (spec.bits must equal it); 0: any */
+    int default_group;    /* block a format is defined with (32 MX, 16 NVFP4); 0: none */
+    int fixed_scales;     /* 1: the format fixes the scale encoding (no fp32_scales) */
     int tensor_meta_bits; /* per-matrix metadata (32: NVFP4's fp32 tensor scale) */
     /* range [lo, hi] (lo <= 0 <= hi, finite) -> grid for `bits`. tensor_amax: the absmax of
      * the whole matrix, used by two-level formats (nvfp4) only. */
@@ -206,13 +206,20 @@ int qs_quant_scheme_is_float(int scheme);
 
 /* ---- floating-point elements (quant_float.c) ------------------------------------------ */
 
-enum qs_fp_elem { QS_FP_E4M3 = 0, QS_FP_E5M2, QS_FP_E3M2, QS_FP_E2M3, QS_FP_E2M1, QS_FP_ELEM_COUNT };
+enum qs_fp_elem {
+    QS_FP_E4M3 = 0,
+    QS_FP_E5M2,
+    QS_FP_E3M2,
+    QS_FP_E2M3,
+    QS_FP_E2M1,
+    QS_FP_ELEM_COUNT
+};
 
 typedef struct qs_fp_format {
-    const char *name;          /* "e4m3", ... */
-    int bits, ebits, mbits;    /* 1 + ebits + mbits = bits */
-    int bias;                  /* 2^(ebits-1) - 1 */
-    int emax;                  /* unbiased exponent of the largest normal */
+    const char *name;       /* "e4m3", ... */
+    int bits, ebits, mbits; /* 1 + ebits + mbits = bits */
+    int bias;               /* 2^(ebits-1) - 1 */
+    int emax;               /* unbiased exponent of the largest normal */
     float max_normal, min_normal, min_subnormal;
 } qs_fp_format;
 
@@ -309,7 +316,7 @@ int qs_quant_pack_rows_ref(uint8_t *dst, const qs_packed_layout *p, int64_t r0, 
  * Grammar (words separated by spaces; words are lower case, the W/A token is not case
  * sensitive):
  *
- *   config := 'W' bits 'A' bits { ' ' word }
+ *   config := 'W' bits 'A' bits { ' ' word } [ ' KV' bits { ' ' kvword } ]
  *   bits   := 2..8 | 16                    (16 = that side is not quantized)
  *   word   := [ 'w:' | 'a:' ] core
  *   core   := 'per-tensor' | 'per-channel' | 'per-token' | 'g' N (N >= 1)
@@ -319,6 +326,18 @@ int qs_quant_pack_rows_ref(uint8_t *dst, const qs_packed_layout *p, int64_t r0, 
  *           | format
  *   format := 'fp8_e4m3' | 'fp8_e5m2' | 'mxfp8' | 'mxfp8_e5m2' | 'mxfp6_e3m2' | 'mxfp6_e2m3'
  *           | 'mxfp4' | 'nvfp4'          (a scheme, like symmetric/affine; see above)
+ *   kvword := [ 'k:' | 'v:' ] kvcore | 'per-channel-k'
+ *   kvcore := 'per-token' | 'per-channel' | 'per-tensor' | 'g' N | 'symmetric' | 'affine'
+ *           | format | 'absmax' | 'percentile:' P | 'fp32-scales' | 'fp16-scales'
+ *
+ * The words after KV<bits> describe the cache (a write of T positions × K channels): an
+ * unprefixed word sets keys and values, k:/v: one of them. per-token = one scale per
+ * position (row), per-channel = one per channel over the positions written together (a
+ * whole window in eval; one position when decoding one token at a time), gN = N channels of
+ * one position (g<head_dim> = per head, llama.cpp's q8_0/q4_0 caches are g32),
+ * per-channel-k = keys per channel and values per token (KIVI). Default per-token symmetric
+ * absmax fp16 scales; a block format brings its block. mse (a search) is not offered: the
+ * cache is quantized online. "W4A16 g128 KV4" and "W16A16 KV4 per-channel-k" are names.
  *
  * A prefixed word applies to that side only (error when that side is not quantized or the
  * word means nothing there). An unprefixed word applies to:
@@ -350,11 +369,12 @@ int qs_quant_pack_rows_ref(uint8_t *dst, const qs_packed_layout *p, int64_t r0, 
  * format, granularity, scheme (affine), clip, static, scales, sites, layers; a property
  * equal to its default is omitted, except that a name always states one granularity: when
  * no side's granularity differs from its default, that of the activations (if quantized
- * and not in a block format, else the weights, likewise) is printed. A word is printed unprefixed when the unprefixed word would set
- * exactly the sides that need it. So "W4A16 g128", "W8A8 per-token", "W8A8 per-tensor",
- * "W4A8 g64 mse", "W6A16 per-channel affine", "W16A8 per-token percentile:99.9",
- * "W4A4 mxfp4", "W4A16 nvfp4" and "W16A8 fp8_e4m3 per-token" print as written, and "W8A8"
- * prints as "W8A8 per-token". */
+ * and not in a block format, else the weights, likewise) is printed. A word is printed unprefixed
+ * when the unprefixed word would set exactly the sides that need it. So "W4A16 g128", "W8A8
+ * per-token", "W8A8 per-tensor", "W4A8 g64 mse", "W6A16 per-channel affine", "W16A8 per-token
+ * percentile:99.9", "W4A4 mxfp4", "W4A16 nvfp4" and "W16A8 fp8_e4m3 per-token" print as written,
+ * and "W8A8" prints as "W8A8 per-token". The cache part follows, in the same order and always with
+ * its granularity: "W4A16 g128 KV4 per-token", "W16A16 KV4 per-channel-k", "W16A16 KV4 mxfp4". */
 
 #define QS_QUANT_MAX_LAYERS 256
 
@@ -367,9 +387,17 @@ typedef struct qs_quant_side {
     int layers[QS_QUANT_MAX_LAYERS]; /* ascending, distinct */
 } qs_quant_side;
 
+/* The KV cache: keys and values fake-quantized as the forward writes them (kv_quant.h), so
+ * every later query reads the quantized rows. A write is (T, K): T positions, K = n_kv_heads
+ * · head_dim channels, kv-head-major. */
+typedef struct qs_quant_kv {
+    qs_quant_spec k, v; /* same bits; 16 = the cache is not quantized (the default) */
+} qs_quant_kv;
+
 typedef struct qs_quant_config {
     qs_quant_side w; /* weights: spec.gran is TENSOR, ROW or GROUP */
     qs_quant_side a; /* activations: TENSOR, ROW (per-token), COL or GROUP */
+    qs_quant_kv kv;  /* the KV cache: TENSOR, ROW (per-token), COL (per-channel) or GROUP */
 } qs_quant_config;
 
 /* W16A16 with every default. */

@@ -113,6 +113,7 @@ static void side_default(qs_quant_side *s, int bits) {
 void qs_quant_config_default(qs_quant_config *c) {
     side_default(&c->w, QS_QUANT_BITS_NONE);
     side_default(&c->a, QS_QUANT_BITS_NONE);
+    c->kv.k = c->kv.v = c->a.spec; /* per-token symmetric absmax, not quantized */
 }
 
 /* Canonical site list, enum order. */
@@ -241,6 +242,115 @@ static int apply(const parse_ctx *p, const word_def *d, const char *arg, int sid
     return QS_OK;
 }
 
+/* ---- the KV cache part --------------------------------------------------------------- */
+
+enum { KV_K = 0, KV_V = 1 };
+
+/* "KV4": returns 1 and the bits (0 when they are bad: the message is set) if w is one. */
+static int kv_token(const parse_ctx *p, const char *w, int *bits) {
+    if (toupper((unsigned char)w[0]) != 'K' || toupper((unsigned char)w[1]) != 'V' ||
+        !isdigit((unsigned char)w[2]))
+        return 0;
+    const char *end;
+    *bits = 0;
+    if (parse_bits(p, w + 2, &end, bits) || *end) {
+        if (!*end) return 1; /* message set by parse_bits */
+        bad(p, "expected KV<bits>, found");
+        *bits = 0;
+    }
+    return 1;
+}
+
+typedef struct kv_state {
+    int set[2][P_COUNT];
+    const char *set_by[2][P_COUNT];
+} kv_state;
+
+/* One word after KV<bits>. word is kept alive by the caller (for conflict messages). */
+static int kv_word(const parse_ctx *p, qs_quant_kv *kv, const char *word, kv_state *st) {
+    int targets = 3; /* bit 0 keys, bit 1 values */
+    const char *core = word;
+    if (strncmp(word, "k:", 2) == 0)
+        targets = 1, core += 2;
+    else if (strncmp(word, "v:", 2) == 0)
+        targets = 2, core += 2;
+    if (strcmp(core, "per-channel-k") == 0) {
+        if (targets != 3) return bad(p, "per-channel-k names both keys and values; no prefix on");
+        for (int t = KV_K; t <= KV_V; t++) {
+            if (st->set[t][P_GRAN])
+                return qs_error_set(QS_ERR_ARG, "'%s' conflicts with '%s' in config '%s'", word,
+                                    st->set_by[t][P_GRAN], p->name);
+            st->set[t][P_GRAN] = 1;
+            st->set_by[t][P_GRAN] = word;
+        }
+        kv->k.gran = QS_QUANT_COL;
+        kv->v.gran = QS_QUANT_ROW;
+        return QS_OK;
+    }
+    const word_def *d = find_word(core);
+    if (!d) return bad(p, "unknown word");
+    switch (d->kind) {
+    case K_PER_TENSOR:
+    case K_PER_CHANNEL:
+    case K_PER_TOKEN:
+    case K_GROUP:
+    case K_SYMMETRIC:
+    case K_AFFINE:
+    case K_ABSMAX:
+    case K_PERCENTILE:
+    case K_FP32:
+    case K_FP16:
+    case K_FORMAT: break;
+    default:
+        return bad(p, "not a KV-cache word (the cache takes granularity, scheme, format, "
+                      "absmax/percentile and scales words)");
+    }
+    for (int t = KV_K; t <= KV_V; t++) {
+        if (!(targets & (1 << t))) continue;
+        if (st->set[t][d->prop])
+            return qs_error_set(QS_ERR_ARG, "'%s' conflicts with '%s' in config '%s'", word,
+                                st->set_by[t][d->prop], p->name);
+        st->set[t][d->prop] = 1;
+        st->set_by[t][d->prop] = word;
+        qs_quant_side tmp;
+        memset(&tmp, 0, sizeof tmp);
+        tmp.spec = t == KV_K ? kv->k : kv->v;
+        /* on the cache rows (T, K) words mean what they mean on activations */
+        int rc = apply(p, d, core + strlen(d->text), SIDE_A, &tmp);
+        if (rc) return rc;
+        if (t == KV_K)
+            kv->k = tmp.spec;
+        else
+            kv->v = tmp.spec;
+    }
+    return QS_OK;
+}
+
+/* Block defaults, element widths and spec checks of the cache, once every word is read. */
+static int kv_finish(const parse_ctx *p, qs_quant_kv *kv, const kv_state *st) {
+    for (int t = KV_K; t <= KV_V; t++) {
+        qs_quant_spec *sp = t == KV_K ? &kv->k : &kv->v;
+        const qs_quant_traits *tr = qs_quant_traits_of(sp->scheme);
+        if (tr->default_group && !st->set[t][P_GRAN]) {
+            sp->gran = QS_QUANT_GROUP;
+            sp->group = tr->default_group;
+        }
+        if (tr->fixed_bits && tr->fixed_bits != sp->bits)
+            return qs_error_set(QS_ERR_ARG,
+                                "'%s' stores %d-bit elements, but the KV cache has %d bits in "
+                                "config '%s'",
+                                st->set_by[t][P_SCHEME], tr->fixed_bits, sp->bits, p->name);
+        if (tr->fixed_scales && sp->fp32_scales)
+            return qs_error_set(QS_ERR_ARG,
+                                "'%s' conflicts with '%s' (its scales are fixed) in "
+                                "config '%s'",
+                                st->set_by[t][P_SCALES], st->set_by[t][P_SCHEME], p->name);
+        int rc = qs_quant_spec_validate(sp);
+        if (rc) return qs_error_prefix(rc, "KV cache of config '%s'", p->name);
+    }
+    return QS_OK;
+}
+
 static int parse(qs_quant_config *c, const char *name) {
     parse_ctx p = {name, name};
     char word[256];
@@ -248,7 +358,9 @@ static int parse(qs_quant_config *c, const char *name) {
     int first = 1, set[3][P_COUNT] = {{0}}; /* set[side][prop]: which word set it (index+1) */
     const char *set_by[3][P_COUNT] = {{0}};
     char words_seen[64][256];
-    int n_seen = 0;
+    int n_seen = 0, in_kv = 0, kv_words = 0;
+    kv_state kv;
+    memset(&kv, 0, sizeof kv);
     while (1) {
         while (*s == ' ' || *s == '\t') s++;
         if (!*s) break;
@@ -270,6 +382,21 @@ static int parse(qs_quant_config *c, const char *name) {
         }
         if (n_seen == 64) return qs_error_set(QS_ERR_ARG, "too many words in config '%s'", name);
         memcpy(words_seen[n_seen], word, n + 1);
+        int kv_bits;
+        if (!in_kv && kv_token(&p, word, &kv_bits)) {
+            if (!kv_bits) return QS_ERR_ARG;
+            in_kv = 1;
+            c->kv.k.bits = c->kv.v.bits = kv_bits;
+            n_seen++;
+            continue;
+        }
+        if (in_kv) {
+            int rc = kv_word(&p, &c->kv, words_seen[n_seen], &kv);
+            if (rc) return rc;
+            kv_words++;
+            n_seen++;
+            continue;
+        }
         const char *core = word;
         int prefix = 0;
         if (strncmp(word, "w:", 2) == 0)
@@ -303,6 +430,12 @@ static int parse(qs_quant_config *c, const char *name) {
         n_seen++;
     }
     if (first) return qs_error_set(QS_ERR_ARG, "empty config '%s': expected W<bits>A<bits>", name);
+    if (in_kv && c->kv.k.bits != QS_QUANT_BITS_NONE) {
+        int rc = kv_finish(&p, &c->kv, &kv);
+        if (rc) return rc;
+    } else if (in_kv && kv_words)
+        return qs_error_set(QS_ERR_ARG, "words for an unquantized KV cache (KV16) in config '%s'",
+                            name);
     /* a block format (mxfp*: g32, nvfp4: g16) brings its block unless a word set one; its
      * element width must be the side's bits */
     for (int side = SIDE_W; side <= SIDE_A; side++) {
@@ -320,8 +453,9 @@ static int parse(qs_quant_config *c, const char *name) {
                                 set_by[side][P_SCHEME], t->fixed_bits,
                                 side == SIDE_W ? "weights" : "activations", qs->spec.bits, name);
         if (t->fixed_scales && qs->spec.fp32_scales)
-            return qs_error_set(QS_ERR_ARG, "'%s' conflicts with '%s' (its scales are fixed) in "
-                                            "config '%s'",
+            return qs_error_set(QS_ERR_ARG,
+                                "'%s' conflicts with '%s' (its scales are fixed) in "
+                                "config '%s'",
                                 set_by[side][P_SCALES], set_by[side][P_SCHEME], name);
     }
     /* range searches need the data beforehand: mse on activations means static scales */
@@ -371,7 +505,8 @@ static int word_for(char *w, size_t n, const qs_quant_side *s, int side, enum pr
         break;
     }
     case P_SCHEME:
-        if (sp->scheme != QS_QUANT_SYMMETRIC) snprintf(w, n, "%s", qs_quant_scheme_name(sp->scheme));
+        if (sp->scheme != QS_QUANT_SYMMETRIC)
+            snprintf(w, n, "%s", qs_quant_scheme_name(sp->scheme));
         break;
     case P_CLIP:
         if (sp->clip == QS_QUANT_MSE)
@@ -411,6 +546,69 @@ static int word_for(char *w, size_t n, const qs_quant_side *s, int side, enum pr
 /* The granularity that a name without granularity word would mean, spelled out. */
 static void default_gran_word(char *w, size_t n, int side) {
     snprintf(w, n, "%s", side == SIDE_W ? "per-channel" : "per-token");
+}
+
+/* The cache's word for one property of k or v ("" when it is the default and may go). */
+static void kv_word_for(char *w, size_t n, const qs_quant_spec *sp, enum prop prop) {
+    w[0] = '\0';
+    int block = qs_quant_traits_of(sp->scheme)->default_group;
+    switch (prop) {
+    case P_GRAN: /* always stated, unless a block format's own block */
+        if (sp->gran == QS_QUANT_GROUP && !(block && sp->group == block))
+            snprintf(w, n, "g%d", sp->group);
+        else if (sp->gran == QS_QUANT_ROW)
+            snprintf(w, n, "per-token");
+        else if (sp->gran == QS_QUANT_COL)
+            snprintf(w, n, "per-channel");
+        else if (sp->gran == QS_QUANT_TENSOR)
+            snprintf(w, n, "per-tensor");
+        break;
+    case P_SCHEME:
+        if (sp->scheme != QS_QUANT_SYMMETRIC)
+            snprintf(w, n, "%s", qs_quant_scheme_name(sp->scheme));
+        break;
+    case P_CLIP:
+        if (sp->clip == QS_QUANT_PERCENTILE) snprintf(w, n, "percentile:%.15g", sp->percentile);
+        break;
+    case P_SCALES:
+        if (sp->fp32_scales) snprintf(w, n, "fp32-scales");
+        break;
+    default: break;
+    }
+}
+
+/* " KV<b> ..." after the W/A words; nothing when the cache is not quantized. */
+static int format_kv(char *out, size_t cap, size_t *len, const qs_quant_kv *kv) {
+    if (kv->k.bits == QS_QUANT_BITS_NONE) return QS_OK;
+    if (kv->v.bits != kv->k.bits)
+        return qs_error_set(QS_ERR_ARG, "KV cache: keys (%d) and values (%d) differ in bits",
+                            kv->k.bits, kv->v.bits);
+    int rc;
+    if ((rc = qs_quant_spec_validate(&kv->k)) || (rc = qs_quant_spec_validate(&kv->v)))
+        return qs_error_prefix(rc, "KV cache");
+    if (kv->k.clip == QS_QUANT_MSE || kv->v.clip == QS_QUANT_MSE)
+        return qs_error_set(QS_ERR_ARG, "KV cache: no config word for mse clipping");
+    *len += (size_t)snprintf(out + *len, *len < cap ? cap - *len : 0, " KV%d", kv->k.bits);
+    static const int order[] = {P_SCHEME, P_GRAN, P_SCHEME, P_CLIP, P_SCALES};
+    for (int i = 0; i < (int)(sizeof order / sizeof order[0]); i++) {
+        char wk[64], wv[64];
+        kv_word_for(wk, sizeof wk, &kv->k, order[i]);
+        kv_word_for(wv, sizeof wv, &kv->v, order[i]);
+        if (order[i] == P_SCHEME) { /* formats first, affine after the granularity */
+            if (qs_quant_scheme_is_float(kv->k.scheme) != (i == 0)) wk[0] = '\0';
+            if (qs_quant_scheme_is_float(kv->v.scheme) != (i == 0)) wv[0] = '\0';
+        }
+        char part[160] = "";
+        if (order[i] == P_GRAN && strcmp(wk, "per-channel") == 0 && strcmp(wv, "per-token") == 0)
+            snprintf(part, sizeof part, " per-channel-k");
+        else if (strcmp(wk, wv) == 0) {
+            if (wk[0]) snprintf(part, sizeof part, " %s", wk);
+        } else
+            snprintf(part, sizeof part, "%s%s%s%s", wk[0] ? " k:" : "", wk, wv[0] ? " v:" : "", wv);
+        *len += (size_t)snprintf(out + *len, *len < cap ? cap - *len : 0, "%s", part);
+    }
+    if (*len >= cap) return qs_error_set(QS_ERR_ARG, "config name too long");
+    return QS_OK;
 }
 
 int qs_quant_config_format(char *buf, size_t n, const qs_quant_config *c) {
@@ -463,6 +661,8 @@ int qs_quant_config_format(char *buf, size_t n, const qs_quant_config *c) {
             if (len >= sizeof out) return qs_error_set(QS_ERR_ARG, "config name too long");
         }
     }
+    int krc = format_kv(out, sizeof out, &len, &c->kv);
+    if (krc) return krc;
     if (len + 1 > n)
         return qs_error_set(QS_ERR_ARG, "config name '%s' needs %zu bytes, buffer has %zu", out,
                             len + 1, n);

@@ -280,8 +280,7 @@ static long fake_rows(float *out, const float *x, int rows, int cols, const qs_q
             int n = cols - j * glen < glen ? cols - j * glen : glen;
             float *range = &b->ranges[2 * gi];
             group_range(range, x + off, n, gi, sp, io, s, tid, 0, b->tensor_amax);
-            tr->grid(&b->grids[gi], range[0], range[1], sp->bits, sp->fp32_scales,
-                     b->tensor_amax);
+            tr->grid(&b->grids[gi], range[0], range[1], sp->bits, sp->fp32_scales, b->tensor_amax);
             clipped += tr->fake(out + off, io && io->codes ? io->codes + off : NULL, x + off, n,
                                 &b->grids[gi]);
         }

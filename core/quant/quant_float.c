@@ -159,7 +159,8 @@ QS_TARGET_AVX2 static long kernel_avx2(float *y, float *e, const float *x, int n
     const __m256 vd = _mm256_set1_ps(d), vs = _mm256_set1_ps(s);
     const __m256 vmax = _mm256_set1_ps(k->maxn), vcap = _mm256_set1_ps(k->cap);
     const __m256i sign = _mm256_set1_epi32((int)0x80000000u), expo = _mm256_set1_epi32(0x7f800000);
-    const __m256i emin = _mm256_set1_epi32((int)k->emin_bits), shift = _mm256_set1_epi32((int)k->shift);
+    const __m256i emin = _mm256_set1_epi32((int)k->emin_bits),
+                  shift = _mm256_set1_epi32((int)k->shift);
     __m256i cnt = _mm256_setzero_si256();
     int i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -186,7 +187,8 @@ QS_TARGET_AVX512 static long kernel_avx512(float *y, float *e, const float *x, i
     const __m512 vd = _mm512_set1_ps(d), vs = _mm512_set1_ps(s);
     const __m512 vmax = _mm512_set1_ps(k->maxn), vcap = _mm512_set1_ps(k->cap);
     const __m512i sign = _mm512_set1_epi32((int)0x80000000u), expo = _mm512_set1_epi32(0x7f800000);
-    const __m512i emin = _mm512_set1_epi32((int)k->emin_bits), shift = _mm512_set1_epi32((int)k->shift);
+    const __m512i emin = _mm512_set1_epi32((int)k->emin_bits),
+                  shift = _mm512_set1_epi32((int)k->shift);
     long over = 0;
     int i = 0;
     for (; i + 16 <= n; i += 16) {
@@ -198,8 +200,7 @@ QS_TARGET_AVX512 static long kernel_avx512(float *y, float *e, const float *x, i
         __m512 c = _mm512_castsi512_ps(_mm512_add_epi32(eb, shift));
         __m512 r = _mm512_sub_ps(_mm512_add_ps(a, c), c);
         over += __builtin_popcount((unsigned)_mm512_cmp_ps_mask(r, vmax, _CMP_GT_OQ));
-        r = _mm512_castsi512_ps(
-            _mm512_or_si512(_mm512_castps_si512(_mm512_min_ps(r, vmax)), sg));
+        r = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(_mm512_min_ps(r, vmax)), sg));
         if (e) _mm512_storeu_ps(e + i, r);
         _mm512_storeu_ps(y + i, _mm512_mul_ps(r, vs));
     }
@@ -231,7 +232,8 @@ static long fake_path(int path, int elem, float *y, int16_t *q, const float *x, 
     for (int i0 = 0; i0 < n; i0 += CHUNK) {
         int m = n - i0 < CHUNK ? n - i0 : CHUNK;
         over += run(y + i0, e, x + i0, m, d, g->scale, &k);
-        for (int j = 0; j < m; j++) q[i0 + j] = (int16_t)code_of(f, fabsf(e[j]), signbit(e[j]) != 0);
+        for (int j = 0; j < m; j++)
+            q[i0 + j] = (int16_t)code_of(f, fabsf(e[j]), signbit(e[j]) != 0);
     }
     return over;
 }
@@ -320,7 +322,8 @@ static void grid_init(qs_quant_grid *g, int elem) {
 static void grid_fp8(int elem, qs_quant_grid *g, float lo, float hi, int fp32_scales) {
     grid_init(g, elem);
     float t = fmaxf(-lo, hi);
-    g->scale = qs__quant_store_scale(t / formats[elem].max_normal, t > 0.0f, fp32_scales, &g->flags);
+    g->scale =
+        qs__quant_store_scale(t / formats[elem].max_normal, t > 0.0f, fp32_scales, &g->flags);
 }
 
 /* mxfp*: the MX spec's E8M0 shared scale 2^(floor(log2 t) - emax_elem) */
@@ -360,30 +363,30 @@ static int meta_byte(int bits, int fp32_scales) {
 }
 
 /* The kernels of one element type, as the traits' function pointers. */
-#define ELEM_FNS(tag, elem)                                                                        \
+#define ELEM_FNS(tag, elem)                                                                       \
     static long fake_##tag(float *y, int16_t *q, const float *x, int n, const qs_quant_grid *g) { \
-        return fake_fast(elem, y, q, x, n, g);                                                     \
-    }                                                                                              \
-    static long fake_ref_##tag(float *y, int16_t *q, const float *x, int n,                        \
-                               const qs_quant_grid *g) {                                           \
-        return fake_ref(elem, y, q, x, n, g);                                                      \
-    }                                                                                              \
+        return fake_fast(elem, y, q, x, n, g);                                                    \
+    }                                                                                             \
+    static long fake_ref_##tag(float *y, int16_t *q, const float *x, int n,                       \
+                               const qs_quant_grid *g) {                                          \
+        return fake_ref(elem, y, q, x, n, g);                                                     \
+    }                                                                                             \
     static void codes_##tag(int16_t *q, const float *x, int n, const qs_quant_grid *g) {          \
-        codes_fp(elem, q, x, n, g);                                                                \
-    }                                                                                              \
+        codes_fp(elem, q, x, n, g);                                                               \
+    }                                                                                             \
     static void decode_##tag(float *y, const int16_t *q, int n, const qs_quant_grid *g) {         \
-        decode_fp(elem, y, q, n, g);                                                               \
-    }                                                                                              \
+        decode_fp(elem, y, q, n, g);                                                              \
+    }                                                                                             \
     static int levels_##tag(const float *y, long n, long stride, const qs_quant_grid *g,          \
-                            int bits) {                                                            \
-        (void)bits;                                                                                \
-        return levels_fp(elem, y, n, stride, g);                                                   \
-    }                                                                                              \
+                            int bits) {                                                           \
+        (void)bits;                                                                               \
+        return levels_fp(elem, y, n, stride, g);                                                  \
+    }                                                                                             \
     static double sse_##tag(const float *x, int n, const qs_quant_grid *g) {                      \
-        return sse_fp(elem, x, n, g, 0);                                                           \
-    }                                                                                              \
+        return sse_fp(elem, x, n, g, 0);                                                          \
+    }                                                                                             \
     static double sse_ref_##tag(const float *x, int n, const qs_quant_grid *g) {                  \
-        return sse_fp(elem, x, n, g, 1);                                                           \
+        return sse_fp(elem, x, n, g, 1);                                                          \
     }
 ELEM_FNS(e4m3, QS_FP_E4M3)
 ELEM_FNS(e5m2, QS_FP_E5M2)
@@ -391,11 +394,11 @@ ELEM_FNS(e3m2, QS_FP_E3M2)
 ELEM_FNS(e2m3, QS_FP_E2M3)
 ELEM_FNS(e2m1, QS_FP_E2M1)
 
-#define GRID_FN(name, call)                                                                        \
-    static void name(qs_quant_grid *g, float lo, float hi, int bits, int fp32_scales,             \
-                     float tensor_amax) {                                                          \
-        (void)bits, (void)fp32_scales, (void)tensor_amax;                                          \
-        call;                                                                                      \
+#define GRID_FN(name, call)                                                           \
+    static void name(qs_quant_grid *g, float lo, float hi, int bits, int fp32_scales, \
+                     float tensor_amax) {                                             \
+        (void)bits, (void)fp32_scales, (void)tensor_amax;                             \
+        call;                                                                         \
     }
 GRID_FN(grid_fp8_e4m3, grid_fp8(QS_FP_E4M3, g, lo, hi, fp32_scales))
 GRID_FN(grid_fp8_e5m2, grid_fp8(QS_FP_E5M2, g, lo, hi, fp32_scales))
@@ -406,23 +409,13 @@ GRID_FN(grid_mx_e2m3, grid_mx(QS_FP_E2M3, g, lo, hi))
 GRID_FN(grid_mx_e2m1, grid_mx(QS_FP_E2M1, g, lo, hi))
 GRID_FN(grid_nvfp4, grid_nv(g, lo, hi, tensor_amax))
 
-#define ROW(nm, tag, el, nb, blk, fixed, tmeta, gridfn, metafn)                                 \
-    {.name = nm,                                                                                   \
-     .has_zero_point = 0,                                                                          \
-     .elem = el,                                                                                   \
-     .fixed_bits = nb,                                                                             \
-     .default_group = blk,                                                                         \
-     .fixed_scales = fixed,                                                                        \
-     .tensor_meta_bits = tmeta,                                                                    \
-     .grid = gridfn,                                                                               \
-     .quantize = codes_##tag,                                                                      \
-     .dequantize = decode_##tag,                                                                   \
-     .fake = fake_##tag,                                                                           \
-     .fake_ref = fake_ref_##tag,                                                                   \
-     .meta_bits = metafn,                                                                          \
-     .levels = levels_##tag,                                                                       \
-     .sse = sse_##tag,                                                                             \
-     .sse_ref = sse_ref_##tag}
+#define ROW(nm, tag, el, nb, blk, fixed, tmeta, gridfn, metafn)                                    \
+    {                                                                                              \
+        .name = nm, .has_zero_point = 0, .elem = el, .fixed_bits = nb, .default_group = blk,       \
+        .fixed_scales = fixed, .tensor_meta_bits = tmeta, .grid = gridfn, .quantize = codes_##tag, \
+        .dequantize = decode_##tag, .fake = fake_##tag, .fake_ref = fake_ref_##tag,                \
+        .meta_bits = metafn, .levels = levels_##tag, .sse = sse_##tag, .sse_ref = sse_ref_##tag    \
+    }
 
 const qs_quant_traits qs__quant_float_traits[QS_QUANT_SCHEME_COUNT - QS_QUANT_INT_SCHEMES] = {
     ROW("fp8_e4m3", e4m3, QS_FP_E4M3, 8, 0, 0, 0, grid_fp8_e4m3, meta_float),

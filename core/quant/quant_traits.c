@@ -12,19 +12,13 @@ static int meta_symmetric(int bits, int fp32_scales) { return fp32_scales ? 32 :
 /* the zero-point is an integer code of the same grid: b bits */
 static int meta_affine(int bits, int fp32_scales) { return (fp32_scales ? 32 : 16) + bits; }
 
-#define INT_ROW(nm, zp, gridfn, metafn)                                                             \
-    {.name = nm,                                                                                   \
-     .has_zero_point = zp,                                                                         \
-     .elem = -1,                                                                                   \
-     .grid = gridfn,                                                                               \
-     .quantize = qs__quant_codes,                                                                  \
-     .dequantize = qs__quant_decode,                                                               \
-     .fake = qs__quant_fake_run,                                                                   \
-     .fake_ref = qs__quant_fake_run_ref,                                                           \
-     .meta_bits = metafn,                                                                          \
-     .levels = qs__quant_levels,                                                                   \
-     .sse = qs__quant_sse,                                                                         \
-     .sse_ref = qs__quant_sse_ref}
+#define INT_ROW(nm, zp, gridfn, metafn)                                                            \
+    {                                                                                              \
+        .name = nm, .has_zero_point = zp, .elem = -1, .grid = gridfn, .quantize = qs__quant_codes, \
+        .dequantize = qs__quant_decode, .fake = qs__quant_fake_run,                                \
+        .fake_ref = qs__quant_fake_run_ref, .meta_bits = metafn, .levels = qs__quant_levels,       \
+        .sse = qs__quant_sse, .sse_ref = qs__quant_sse_ref                                         \
+    }
 
 /* the integer rows; the floating-point formats' rows live in quant_float.c */
 static const qs_quant_traits int_traits[QS_QUANT_INT_SCHEMES] = {
@@ -53,7 +47,9 @@ int qs_quant_scheme_from_name(const char *name) {
     return -1;
 }
 
-int qs_quant_scheme_is_float(int s) { return s >= QS_QUANT_INT_SCHEMES && s < QS_QUANT_SCHEME_COUNT; }
+int qs_quant_scheme_is_float(int s) {
+    return s >= QS_QUANT_INT_SCHEMES && s < QS_QUANT_SCHEME_COUNT;
+}
 const char *qs_quant_gran_name(int g) {
     return (g >= 0 && g < QS_QUANT_GRAN_COUNT) ? gran_names[g] : "?";
 }

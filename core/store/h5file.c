@@ -247,8 +247,22 @@ static int check_existing(qs_h5 *h, hid_t fapl) {
                            "corrupt); refusing to write to it");
     int rc = QS_OK;
     htri_t ex = H5Lexists(f, "/runs", H5P_DEFAULT);
+#if H5_VERSION_GE(1, 12, 0)
+    H5L_info2_t li;
+#else
+    H5L_info_t li;
+#endif
     if (ex < 0)
         rc = qs__h5_fail(QS_ERR_FORMAT, h, "/runs", "cannot be read (corrupt file?)");
+    else if (ex > 0 && H5Lget_info(f, "/runs", &li, H5P_DEFAULT) < 0)
+        rc = qs__h5_fail(QS_ERR_FORMAT, h, "/runs", "cannot be read (corrupt file?)");
+    else if (ex > 0 && li.type != H5L_TYPE_HARD)
+        // an external link would send every write of this run into another file, a soft
+        // link into another part of this one
+        rc = qs_error_set(QS_ERR_FORMAT,
+                          "%s: /runs is a%s link, not a group of this file; refusing to write "
+                          "through it",
+                          path, li.type == H5L_TYPE_EXTERNAL ? "n external" : " soft");
     else if (ex > 0) {
         hid_t o = H5Oopen(f, "/runs", H5P_DEFAULT);
         if (o < 0)
@@ -340,6 +354,45 @@ static int start_run(qs_h5 *h, const char *run_label) {
     return rc;
 }
 
+// Before the store's first HDF5 call. After a flush fails inside HDF5 1.10, its metadata
+// cache refuses every later flush ("slist already enabled"), so H5Fclose fails and leaves
+// the file half-closed; HDF5's exit-time cleanup then crashes on it. Every file opened
+// here is closed by qs_h5_close, so that cleanup is not needed: turn it off (effective when
+// this is the process's first HDF5 call, as in qscope; a no-op otherwise).
+static void h5_init(void) {
+    static int exit_hook_off;
+    if (!exit_hook_off) {
+        exit_hook_off = 1;
+        H5dont_atexit();
+    }
+    // Errors become return codes with messages; HDF5 must not print its stack itself.
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+int qs_h5_is_results(const char *path) {
+    struct stat st;
+    if (!path || stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+    h5_init();
+    hid_t fapl = make_fapl();
+    hid_t f = fapl < 0 ? -1 : H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    int yes = 0;
+#if H5_VERSION_GE(1, 12, 0)
+    H5L_info2_t li;
+#else
+    H5L_info_t li;
+#endif
+    if (f >= 0 && H5Lexists(f, "/runs", H5P_DEFAULT) > 0 &&
+        H5Lget_info(f, "/runs", &li, H5P_DEFAULT) >= 0 && li.type == H5L_TYPE_HARD) {
+        hid_t o = H5Oopen(f, "/runs", H5P_DEFAULT);
+        yes = o >= 0 && H5Iget_type(o) == H5I_GROUP;
+        if (o >= 0) H5Oclose(o);
+    }
+    if (f >= 0) H5Fclose(f);
+    if (fapl >= 0) H5Pclose(fapl);
+    H5Eclear2(H5E_DEFAULT);
+    return yes;
+}
+
 // Room for opening: the run group, its attributes and provenance (well under the margin).
 // Checked on a descriptor of our own before HDF5 writes anything, so a full disk or a
 // file-size limit refuses the open with the file untouched.
@@ -379,18 +432,7 @@ int qs_h5_open(qs_h5 **out, const char *path, const char *run_label) {
     if (!out) return qs_error_set(QS_ERR_ARG, "qs_h5_open: out is NULL");
     *out = NULL;
     if (!path || !*path) return qs_error_set(QS_ERR_ARG, "qs_h5_open: empty results path");
-    // After a flush fails inside HDF5 1.10, its metadata cache refuses every later flush
-    // ("slist already enabled"), so H5Fclose fails and leaves the file half-closed; HDF5's
-    // exit-time cleanup then crashes on it. Every file opened here is closed by
-    // qs_h5_close, so that cleanup is not needed: turn it off (effective when this is the
-    // process's first HDF5 call, as in qscope; a no-op otherwise).
-    static int exit_hook_off;
-    if (!exit_hook_off) {
-        exit_hook_off = 1;
-        H5dont_atexit();
-    }
-    // Errors become return codes with messages; HDF5 must not print its stack itself.
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    h5_init();
 
     qs_h5 *h = calloc(1, sizeof *h);
     if (!h) return qs_error_set(QS_ERR_NOMEM, "qs_h5_open: out of memory");

@@ -11,7 +11,8 @@
  * The kernel drops the lock when its holder dies, even by SIGKILL: a stale lock file is
  * harmless and is simply locked again. On NFS, flock() is carried by the server's byte-range
  * locks, so the guard holds across machines only where NFS locking works (not with the
- * `nolock` or `local_lock=` mount options). */
+ * `nolock` or `local_lock=` mount options). Handles of one process on one file share its
+ * lock. */
 #define _GNU_SOURCE
 #include "h5store_int.h"
 
@@ -55,6 +56,24 @@ static void read_holder(int fd, char *buf, size_t cap) {
     if (!buf[0]) snprintf(buf, cap, "holder unknown");
 }
 
+/* Locks this process holds: a second handle on the same file in the same process shares
+ * the lock (HDF5 shares one open file between them, so they cannot diverge; experiments
+ * open two runs of one file at once). Not thread-safe, like the rest of the store. */
+typedef struct held_lock {
+    dev_t dev;
+    ino_t ino;
+    int fd;
+    int refs;
+} held_lock;
+static held_lock held[32];
+
+static held_lock *held_find(const struct stat *st) {
+    for (size_t i = 0; i < sizeof held / sizeof held[0]; i++)
+        if (held[i].refs && held[i].dev == st->st_dev && held[i].ino == st->st_ino)
+            return &held[i];
+    return NULL;
+}
+
 int qs__h5_lock_take(qs_h5 *h) {
     size_t n = strlen(h->path) + sizeof ".lock";
     h->lock_path = malloc(n);
@@ -76,6 +95,20 @@ int qs__h5_lock_take(qs_h5 *h) {
             close(fd);
             return qs_error_set(QS_ERR_IO, "%s: writer lock %s is not a regular file", h->path,
                                 h->lock_path);
+        }
+        held_lock *mine = held_find(&fs);
+        if (mine) { // this process writes the file already: share its lock
+            close(fd);
+            mine->refs++;
+            h->lock_fd = mine->fd;
+            return QS_OK;
+        }
+        held_lock *slot = NULL;
+        for (size_t i = 0; i < sizeof held / sizeof held[0] && !slot; i++)
+            if (!held[i].refs) slot = &held[i];
+        if (!slot) {
+            close(fd);
+            return qs_error_set(QS_ERR_IO, "%s: too many results files open at once", h->path);
         }
         if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
             int e = errno;
@@ -100,6 +133,7 @@ int qs__h5_lock_take(qs_h5 *h) {
         self[len++] = '\n';
         // best effort: the lock itself is what keeps others out, the text only names us
         if (ftruncate(fd, 0) != 0 || pwrite(fd, self, len, 0) != (ssize_t)len) errno = 0;
+        *slot = (held_lock){fs.st_dev, fs.st_ino, fd, 1};
         h->lock_fd = fd;
         return QS_OK;
     }
@@ -109,9 +143,14 @@ int qs__h5_lock_take(qs_h5 *h) {
 
 void qs__h5_lock_release(qs_h5 *h) {
     if (h->lock_fd >= 0) {
-        // unlink first: whoever opens the path next creates a fresh file and locks that
-        unlink(h->lock_path);
-        close(h->lock_fd);
+        held_lock *mine = NULL;
+        for (size_t i = 0; i < sizeof held / sizeof held[0] && !mine; i++)
+            if (held[i].refs && held[i].fd == h->lock_fd) mine = &held[i];
+        if (!mine || --mine->refs == 0) {
+            // unlink first: whoever opens the path next creates a fresh file and locks that
+            unlink(h->lock_path);
+            close(h->lock_fd);
+        }
         h->lock_fd = -1;
     }
     free(h->lock_path);

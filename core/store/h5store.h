@@ -44,19 +44,28 @@
  *
  * Durability: every table row append, dump append, array write and provenance write ends
  * with a flush (the dataset first, H5Dflush, then the file, H5Fflush), so a process killed
- * afterwards leaves a file in which everything written before is readable. There is no
- * fsync: a power loss is not covered.
+ * afterwards leaves a file in which everything written before is readable. Table chunks
+ * fit one page and start on one (file alignment), so the in-place rewrite of a chunk by an
+ * append is a single-page write that a kill cannot tear. There is no fsync: a power loss
+ * is not covered.
  * HDF5 cannot undo a write that fails halfway: its flush would go on to record a new end
  * of file in the superblock and leave a file that no reader opens ("truncated file").
- * Two guards keep what was flushed before readable:
- *   1. before each data write the store checks the file-size limit (RLIMIT_FSIZE) and the
- *      free disk space against the most the write can add (data + 64 KiB for metadata)
- *      and refuses with QS_ERR_IO ("nothing written") when it might not fit;
- *   2. if a write fails inside HDF5 anyway (another process filled the disk meanwhile),
- *      the handle is frozen: HDF5's descriptor is pointed at /dev/null, so the file keeps
- *      exactly what the last successful flush wrote. Every later write through the handle
- *      (and through its tables and dumps) returns QS_ERR_IO; qs_h5_close() frees it and
- *      reports QS_ERR_IO; provenance end_time is then absent. Reopen to continue.
+ * So:
+ *   1. before HDF5 writes anything (opening a run, each data write, attribute, group,
+ *      provenance, and the end-of-run attributes at close) the store checks the file-size
+ *      limit (RLIMIT_FSIZE) and reserves, with fallocate(FALLOC_FL_KEEP_SIZE), the disk
+ *      space the write may add past the end of the file (data + 64 KiB for metadata). It
+ *      refuses with QS_ERR_IO ("nothing written") when either would not fit; the file is
+ *      then untouched. Where the file system cannot reserve, free space is checked instead.
+ *   2. if a write fails inside HDF5 anyway (an I/O error, a file system without
+ *      reservations), the handle is frozen: HDF5's descriptor is pointed at an in-memory
+ *      sink, so the file keeps exactly what the last successful flush wrote. Every later
+ *      write through the handle (and through its tables and dumps) returns QS_ERR_IO;
+ *      qs_h5_close() frees it and reports QS_ERR_IO; provenance end_time is then absent.
+ *      HDF5 1.10 cannot close a file whose flush failed; the store turns off HDF5's
+ *      exit-time cleanup (H5dont_atexit), which would crash on it. Reopen to continue.
+ * One writer: qs_h5_open takes flock() on "<path>.lock" (h5lock.c) until qs_h5_close,
+ * whatever HDF5_USE_FILE_LOCKING says; handles of one process on one file share it.
  *
  * Errors: every function returns QS_OK or a qs_status code with a message (core/error.h)
  * naming the file and the object path; HDF5's own error-stack printing is switched off
@@ -79,13 +88,20 @@ typedef struct qs_h5 qs_h5;
 
 /* Opens path for appending a new run, or creates it. On success *out owns the handle.
  * Refuses, leaving the file untouched byte for byte: an existing file that is not HDF5,
- * one HDF5 cannot open (truncated or corrupt), one whose /runs is not a group, a file
- * without write permission (also for root: no write bit set at all counts as read-only),
- * and a path whose directory does not exist (the message names the directory).
+ * one HDF5 cannot open (truncated or corrupt), one whose /runs is not a group of its own
+ * (a soft or external link), a file without write permission (also for root: no write
+ * bit set at all counts as read-only), a path whose directory does not exist or is not
+ * writable (the message names the directory), a file another process is writing (the
+ * message names it: pid, host, start, command line), and an open without room (see
+ * Durability). A create that fails midway removes the file it created.
  * run_label (may be NULL or "") is stored as attr run_label on the run group.
  * Writes /runs/<n>, /runs latest = n, and the automatic provenance attributes listed
  * above. Errors: QS_ERR_ARG, QS_ERR_IO, QS_ERR_FORMAT, QS_ERR_NOMEM. *out is NULL on error. */
 int qs_h5_open(qs_h5 **out, const char *path, const char *run_label);
+
+/* 1 when path is an HDF5 file that already holds qscope results (/runs is a group of its
+ * own), 0 otherwise (absent, not HDF5, unreadable, no /runs). Changes nothing. */
+int qs_h5_is_results(const char *path);
 
 /* Writes provenance end_time, closes every HDF5 object of this handle and the file, and
  * frees h (always, even on error). Returns the first error met (e.g. the final flush

@@ -69,6 +69,13 @@ int qs__h5_fail(int code, const qs_h5 *h, const char *obj, const char *fmt, ...)
  * own file locking: a program such as h5py has it open). Leaves the stack as it is. */
 int qs__h5_err_locked(void);
 
+/* Offset of the first byte of s that is not valid UTF-8 (overlong forms and surrogates
+ * included), or -1 when all of it is. */
+long qs__h5_utf8_bad(const char *s);
+/* QS_ERR_ARG naming `what` (e.g. "a column name") unless name is valid UTF-8: HDF5 stores
+ * names and string attributes as UTF-8, and h5py cannot read a file whose names are not. */
+int qs__h5_check_name(const qs_h5 *h, const char *what, const char *name);
+
 /* Validates a run-relative path and builds "/runs/<n>/<rel>" (or "/runs/<n>" when rel is
  * "" or "/" and allow_root is set). *full is malloc'd; the caller frees it. */
 int qs__h5_fullpath(const qs_h5 *h, const char *rel, int allow_root, char **full);

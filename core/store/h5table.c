@@ -118,6 +118,8 @@ static int check_schema(qs_h5 *h, const char *path, const qs_h5_col *cols, size_
         const qs_h5_col *c = &cols[i];
         if (!c->name || !*c->name)
             return qs_error_set(QS_ERR_ARG, "%s: %s: column %zu has no name", h->path, path, i);
+        if (qs__h5_check_name(h, "a column name", c->name))
+            return qs_error_prefix(QS_ERR_ARG, "%s: column %zu", path, i);
         if (c->type != QS_H5_COL_I64 && c->type != QS_H5_COL_F64 && c->type != QS_H5_COL_STR)
             return qs_error_set(QS_ERR_ARG, "%s: %s: column '%s' has unknown type %d", h->path,
                                 path, c->name, (int)c->type);

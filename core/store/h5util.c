@@ -62,11 +62,44 @@ int qs__h5_fail(int code, const qs_h5 *h, const char *obj, const char *fmt, ...)
     return qs_error_set(code, "%s: %s%s%s", file, obj ? obj : "", obj ? ": " : "", what);
 }
 
+/* ---- names ---------------------------------------------------------------------------- */
+
+long qs__h5_utf8_bad(const char *s) {
+    const unsigned char *p = (const unsigned char *)s;
+    for (long i = 0; p[i];) {
+        unsigned c = p[i];
+        int n = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : -1;
+        if (n < 0 || (n == 1 && c < 0xC2) || (n == 3 && c > 0xF4)) return i;
+        unsigned cp = n == 0 ? c : c & (0x3F >> n);
+        for (int k = 1; k <= n; k++) {
+            if ((p[i + k] & 0xC0) != 0x80) return i;
+            cp = cp << 6 | (p[i + k] & 0x3F);
+        }
+        // overlong 3/4-byte forms, UTF-16 surrogates
+        if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (n == 3 && cp < 0x10000) ||
+            cp > 0x10FFFF)
+            return i;
+        i += n + 1;
+    }
+    return -1;
+}
+
+int qs__h5_check_name(const qs_h5 *h, const char *what, const char *name) {
+    long bad = qs__h5_utf8_bad(name);
+    if (bad >= 0)
+        return qs_error_set(QS_ERR_ARG,
+                            "%s: %s is not valid UTF-8 (byte %ld); names must be UTF-8 so that "
+                            "readers such as h5py can decode them",
+                            h && h->path ? h->path : "(hdf5)", what, bad);
+    return QS_OK;
+}
+
 /* ---- paths and groups ----------------------------------------------------------------- */
 
 int qs__h5_fullpath(const qs_h5 *h, const char *rel, int allow_root, char **full) {
     *full = NULL;
     if (!rel) return qs_error_set(QS_ERR_ARG, "%s: object path is NULL", h->path);
+    if (qs__h5_check_name(h, "object path", rel)) return QS_ERR_ARG;
     const char *r = rel[0] == '/' ? rel + 1 : rel;
     if (!*r && !allow_root) return qs_error_set(QS_ERR_ARG, "%s: empty object path", h->path);
     // every component non-empty and not "." / ".."
@@ -163,6 +196,7 @@ int qs__h5_make_groups(qs_h5 *h, const char *full, int whole) {
 
 int qs_h5_group(qs_h5 *h, const char *path) {
     int rc = qs__h5_writable(h, "qs_h5_group");
+    if (rc == QS_OK) rc = qs__h5_room(h, 0, path);
     if (rc) return rc;
     char *full;
     rc = qs__h5_fullpath(h, path, 0, &full);
@@ -187,6 +221,7 @@ int qs__h5_attr_write(qs_h5 *h, hid_t obj, const char *objpath, const char *name
                       hid_t mtype, hid_t space, const void *buf) {
     if (!name || !*name)
         return qs_error_set(QS_ERR_ARG, "%s: %s: empty attribute name", h->path, objpath);
+    if (qs__h5_check_name(h, "attribute name", name)) return QS_ERR_ARG;
     htri_t ex = H5Aexists(obj, name);
     if (ex < 0) return qs__h5_fail(QS_ERR_IO, h, objpath, "cannot look up attribute '%s'", name);
     if (ex > 0 && H5Adelete(obj, name) < 0)
@@ -228,7 +263,8 @@ int qs__h5_attr_str_on(qs_h5 *h, hid_t obj, const char *objpath, const char *nam
     hid_t t = vlen_utf8_type();
     if (t < 0) return qs__h5_fail(QS_ERR_IO, h, objpath, "cannot make a string type");
     const char *v = value ? value : "";
-    int rc = attr_write_n(h, obj, objpath, name, t, t, 1, 0, &v);
+    int rc = qs__h5_check_name(h, "string attribute value", v);
+    if (rc == QS_OK) rc = attr_write_n(h, obj, objpath, name, t, t, 1, 0, &v);
     H5Tclose(t);
     return rc;
 }
@@ -241,6 +277,7 @@ int qs__h5_attr_i64_on(qs_h5 *h, hid_t obj, const char *objpath, const char *nam
 static int open_obj(qs_h5 *h, const char *obj, hid_t *id, char **full) {
     *id = -1;
     int rc = qs__h5_writable(h, "attribute write");
+    if (rc == QS_OK) rc = qs__h5_room(h, 0, obj); /* flushed later, but reserved now */
     if (rc) return rc;
     rc = qs__h5_fullpath(h, obj, 1, full);
     if (rc) return rc;
@@ -278,7 +315,13 @@ int qs_h5_attr_strs(qs_h5 *h, const char *obj, const char *name, const char *con
     if (n && !values) return qs_error_set(QS_ERR_ARG, "qs_h5_attr_strs: values is NULL");
     const char **v = malloc((n ? n : 1) * sizeof *v);
     if (!v) return qs_error_set(QS_ERR_NOMEM, "qs_h5_attr_strs: out of memory");
-    for (size_t i = 0; i < n; i++) v[i] = values[i] ? values[i] : "";
+    for (size_t i = 0; i < n; i++) {
+        v[i] = values[i] ? values[i] : "";
+        if (qs__h5_check_name(h, "string attribute value", v[i])) {
+            free(v);
+            return QS_ERR_ARG;
+        }
+    }
     hid_t id;
     char *full;
     int rc = open_obj(h, obj, &id, &full);

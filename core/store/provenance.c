@@ -141,6 +141,7 @@ static int sha256_path(const char *path, char hex[QS_SHA256_HEX_LEN + 1], const 
 
 int qs_h5_write_provenance(qs_h5 *h, const qs_provenance *p) {
     int rc = qs__h5_writable(h, "qs_h5_write_provenance");
+    if (rc == QS_OK) rc = qs__h5_room(h, 0, "provenance");
     if (rc) return rc;
     if (!p) return qs_error_set(QS_ERR_ARG, "qs_h5_write_provenance: provenance is NULL");
     if (p->n_params && !p->param_list)

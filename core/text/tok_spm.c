@@ -2,6 +2,7 @@
  * llama.cpp's SPM tokenizer. Candidate merges sit in a max-heap ordered by the merged
  * piece's score, ties to the leftmost pair, so a whole file encodes in O(n log n). */
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -226,6 +227,13 @@ int qs__tokenizer_spm_new(qs_tokenizer **out, int n_vocab, const char *const *pi
                           int space_marker, int bos_id, int eos_id, int unk_id, const char *kind,
                           const char *path) {
     *out = NULL;
+    /* the merge order compares scores: a NaN compares false both ways and silently changes
+     * how every text is split */
+    for (int i = 0; scores && i < n_vocab; i++)
+        if (!isfinite(scores[i]))
+            return qs_error_set(QS_ERR_NUMERIC, "%s: token %d ('%.*s') has score %g; scores must "
+                                "be finite", path, i, pieces[i] ? (piece_len[i] < 40 ? piece_len[i] : 40) : 0,
+                                pieces[i] ? pieces[i] : "", (double)scores[i]);
     qs_tokenizer *t = qs__tokenizer_alloc(&spm_ops, kind, path);
     spm *p = calloc(1, sizeof *p);
     if (!t || !p) {

@@ -1,5 +1,7 @@
+#define _GNU_SOURCE /* memmem */
 #include "windows.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,8 +60,9 @@ static int build_docs(qs_windows *ws, const qs_tokenizer *tok, const char *text,
     /* first pass: tokens per document, stored contiguously */
     const char *p = text, *end = text + len;
     while (p < end && rc == QS_OK) {
-        const char *q = seplen ? strstr(p, o->doc_sep) : NULL;
-        if (!q || q > end) q = end;
+        /* memmem, not strstr: the text may hold NUL bytes, which must not end the search */
+        const char *q = memmem(p, (size_t)(end - p), o->doc_sep, seplen);
+        if (!q) q = end;
         const char *a = p, *b = q;
         while (a < b && (*a == ' ' || *a == '\n' || *a == '\r' || *a == '\t')) a++;
         while (b > a && (b[-1] == ' ' || b[-1] == '\n' || b[-1] == '\r' || b[-1] == '\t')) b--;
@@ -98,10 +101,69 @@ static int build_docs(qs_windows *ws, const qs_tokenizer *tok, const char *text,
     return rc;
 }
 
+/* Ids (the encoder's BOS included) that the windows need to score max_tokens predictions,
+ * or -1 when that is not bounded (no budget, or windows that score nothing new). */
+static double ids_needed(const qs_window_opts *o) {
+    if (o->max_tokens <= 0) return -1;
+    int ctx = o->ctx, stride = o->stride > 0 ? o->stride : ctx;
+    int per = o->bos == QS_BOS_PREPEND ? ctx - 1 : ctx;
+    int step = stride > per ? per : stride;
+    int from0 = o->score == QS_SCORE_HALF ? ctx / 2 : 0, from1 = from0;
+    if (step < per && from1 < ctx - 1 - step) from1 = ctx - 1 - step;
+    double s0 = ctx - 1 - from0, s1 = ctx - 1 - from1; /* predictions of window 0, k > 0 */
+    if (s0 <= 0 || s1 <= 0) return -1;
+    double more = (double)o->max_tokens > s0 ? ceil(((double)o->max_tokens - s0) / s1) : 0;
+    return more * step + per + (o->bos == QS_BOS_PREPEND ? 1 : 0);
+}
+
+/* Where a prefix of the text may end: just after the last newline in [lo, hi), else after
+ * the last space, else at hi moved back to the start of a UTF-8 character. */
+static size_t cut_at(const char *text, size_t lo, size_t hi) {
+    for (size_t i = hi; i > lo; i--)
+        if (text[i - 1] == '\n') return i;
+    for (size_t i = hi; i > lo; i--)
+        if (text[i - 1] == ' ') return i;
+    while (hi > lo && ((unsigned char)text[hi] & 0xC0) == 0x80) hi--;
+    return hi;
+}
+
+/* Encodes what the windows need rather than the whole text: a budget of 1000 tokens from
+ * a 200 MB text tokenized all of it (416 s, 10 GB). Two prefixes cut at line ends are
+ * encoded and only the ids on which both agree are kept, since the last ids of a prefix
+ * may merge differently once more text follows; the prefix doubles until `need` ids are
+ * certain, or the whole text is encoded. */
+static int encode_needed(const qs_tokenizer *tok, const char *text, size_t len, int add_bos,
+                         double need, int **ids, int *n) {
+    for (double guess = need * 6.0 + 65536.0;; guess *= 2) { /* ~4 bytes per token */
+        if (need < 0 || guess * 1.5 >= (double)len)
+            return qs_tokenizer_encode(tok, text, len, add_bos, ids, n);
+        size_t c1 = cut_at(text, (size_t)guess / 2, (size_t)guess);
+        size_t c2 = cut_at(text, (size_t)guess, (size_t)(guess * 1.5));
+        if (c1 == 0 || c2 <= c1) continue;
+        int *a, na, *b, nb;
+        int rc = qs_tokenizer_encode(tok, text, c1, add_bos, &a, &na);
+        if (rc) return rc;
+        rc = qs_tokenizer_encode(tok, text, c2, add_bos, &b, &nb);
+        if (rc) {
+            free(a);
+            return rc;
+        }
+        int same = 0;
+        while (same < na && same < nb && a[same] == b[same]) same++;
+        free(a);
+        if (same >= need) {
+            *ids = b;
+            *n = same;
+            return QS_OK;
+        }
+        free(b);
+    }
+}
+
 static int build_stream(qs_windows *ws, const qs_tokenizer *tok, const char *text, size_t len,
                         const qs_window_opts *o) {
     int *ids, n;
-    int rc = qs_tokenizer_encode(tok, text, len, o->bos != QS_BOS_NONE, &ids, &n);
+    int rc = encode_needed(tok, text, len, o->bos != QS_BOS_NONE, ids_needed(o), &ids, &n);
     if (rc) return rc;
     ws->n_text_tokens = n;
     int ctx = o->ctx, stride = o->stride > 0 ? o->stride : ctx;
@@ -157,6 +219,10 @@ int qs_windows_build(qs_windows *out, const qs_tokenizer *tok, const char *text,
     if (o->stride < 0 || o->stride > o->ctx)
         return qs_error_set(QS_ERR_ARG, "--stride %d must be in 1..ctx (%d)", o->stride, o->ctx);
     if (o->max_tokens < 0) return qs_error_set(QS_ERR_ARG, "--max-tokens must be positive");
+    if (o->doc_sep && !o->doc_sep[0])
+        return qs_error_set(QS_ERR_ARG,
+                            "--docs: the document separator is empty (give the text that "
+                            "separates documents, e.g. '<|endoftext|>')");
     int rc = o->doc_sep ? build_docs(out, tok, text, len, o) : build_stream(out, tok, text, len, o);
     if (rc == QS_OK && out->n == 0)
         rc = qs_error_set(QS_ERR_ARG, "no window to evaluate (text too short?)");

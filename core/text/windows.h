@@ -1,7 +1,8 @@
 /* Token windows for evaluation, with which positions each window scores. One protocol,
  * used by perplexity, KL divergence, profiling and calibration alike:
  *
- *  - stream mode (default): the whole text is tokenized once (BOS first); windows of ctx
+ *  - stream mode (default): the text is tokenized once (BOS first; with max_tokens only
+ *    as far as the windows need, see windows.c); windows of ctx
  *    tokens start every `stride` tokens (stride = ctx: non-overlapping). With bos =
  *    REPLACE the first token of each window becomes BOS (llama.cpp's llama-perplexity),
  *    with PREPEND each window is BOS + ctx-1 text tokens, with NONE nothing is changed.
@@ -42,7 +43,8 @@ typedef struct qs_windows {
     qs_window *w;
     int n;
     long n_scored;      /* predictions scored over all windows */
-    long n_text_tokens; /* tokens the text encoded to */
+    long n_text_tokens; /* tokens the text encoded to; with max_tokens in stream mode only
+                           the prefix the windows needed is encoded (a lower bound) */
     int *storage;       /* backing for the window tokens */
 } qs_windows;
 

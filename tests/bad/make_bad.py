@@ -364,7 +364,7 @@ def gguf_tensors():
 
 
 def gguf(version=3, kvs=None, tensors=None, n_tensors=None, n_kv=None, types=None, offsets=None, pad_to=32,
-         data_cut=None, sections=None):
+         data_cut=None, sections=None, raw_data=None):
     """A little-endian GGUF; tensors are F32 (type 0) unless types says otherwise.
     sections, if a list, receives the byte offsets where kv, tensor infos and data start."""
     kvs = gguf_kvs() if kvs is None else kvs
@@ -387,10 +387,12 @@ def gguf(version=3, kvs=None, tensors=None, n_tensors=None, n_kv=None, types=Non
         o = (offsets or {}).get(name, off)
         out += gstr(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", x & (2**64 - 1)) for x in ne)
         out += struct.pack("<IQ", ty, o)
-        bs, ts = {1: (1, 2), 2: (32, 18), 27: (1, 8)}.get(ty, (1, 4))  # ggml block, bytes
+        bs, ts = {1: (1, 2), 2: (32, 18), 8: (32, 34), 27: (1, 8)}.get(ty, (1, 4))  # ggml block, bytes
         raw = floats(max(n, 0) if n < 1 << 20 else 1)
         if (bs, ts) != (1, 4) and 0 <= n < 1 << 20:
             raw = (raw * ts)[:max(n, 0) // bs * ts]
+        if raw_data and name in raw_data:
+            raw = raw_data[name]
         raw += b"\0" * (-len(raw) % 32)
         data += raw
         off += len(raw)
@@ -500,6 +502,95 @@ def script_cases():
          b"local x = 1 \xff\n")
 
 
+# ---- NaN and Inf in stored weights and tokenizer scores ------------------------------------------
+NAN32, PINF32, NINF32 = b"\x00\x00\xc0\x7f", b"\x00\x00\x80\x7f", b"\x00\x00\x80\xff"
+
+
+def put(data, off, b):
+    return data[:off] + b + data[off + len(b):]
+
+
+def nonfinite_cases():
+    # llama2.c: element 5 of layer 1's wq, element 3 of the embedding
+    segs = dict(l2c_segments())
+    model = l2c_model()
+    wq1 = 28 + 4 * (segs["token_embedding"] + segs["rms_att"] + DIM * DIM)
+    case("l2c_nan_wq.bin", "info",
+         "l2c_nan_wq\\.bin: tensor 'blk\\.1\\.attn_q' holds NaN at element 5 \\(of 64, stored F32\\)",
+         "NaN in layer 1's wq, element 5", put(model, wq1 + 4 * 5, NAN32))
+    case("l2c_inf_embedding.bin", "info",
+         "l2c_inf_embedding\\.bin: tensor 'token_embd' holds \\+Inf at element 3 ",
+         "+Inf in the embedding, element 3", put(model, 28 + 4 * 3, PINF32))
+    # Hugging Face: F32, F16 and BF16 checkpoints
+    def st_with(dtype, name, index, raw):
+        t = hf_tensors()
+        size = {"F32": 4, "F16": 2, "BF16": 2}[dtype]
+        blob = safetensors(t, dtype="F32")
+        hdr, off = {}, 0
+        data = b""
+        for tname, shape in t:
+            n = 1
+            for x in shape:
+                n *= x
+            vals = [((i * 37) % 101 - 50) / 100.0 for i in range(n)]
+            if dtype == "F32":
+                b = struct.pack("<%df" % n, *vals)
+            elif dtype == "F16":
+                b = struct.pack("<%de" % n, *vals)
+            else:
+                b = b"".join(struct.pack("<f", v)[2:] for v in vals)
+            if tname == name:
+                b = put(b, size * index, raw)
+            hdr[tname] = {"dtype": dtype, "shape": shape, "data_offsets": [off, off + len(b)]}
+            off += len(b)
+            data += b
+        h = json.dumps(hdr, separators=(",", ":")).encode()
+        return struct.pack("<Q", len(h)) + h + data
+    hf_dir("hf_nan_f32", "NaN in an F32 safetensors weight",
+           "hf_nan_f32/model\\.safetensors: tensor 'model\\.layers\\.0\\.mlp\\.down_proj\\.weight' holds NaN at element 7 \\(of 128, stored F32\\)",
+           st=st_with("F32", "model.layers.0.mlp.down_proj.weight", 7, NAN32))
+    hf_dir("hf_inf_f16", "+Inf in an F16 safetensors weight",
+           "hf_inf_f16/model\\.safetensors: tensor 'model\\.layers\\.0\\.self_attn\\.q_proj\\.weight' holds \\+Inf at element 0 \\(of 64, stored F16\\)",
+           st=st_with("F16", "model.layers.0.self_attn.q_proj.weight", 0, b"\x00\x7c"))
+    hf_dir("hf_ninf_bf16", "-Inf in a BF16 safetensors weight",
+           "hf_ninf_bf16/model\\.safetensors: tensor 'model\\.norm\\.weight' holds -Inf at element 2 \\(of 8, stored BF16\\)",
+           st=st_with("BF16", "model.norm.weight", 2, b"\x80\xff"))
+    # GGUF: F32, F16, and a Q8_0 block whose fp16 scale is NaN
+    case("gguf_nan_f32.gguf", "info",
+         "gguf_nan_f32\\.gguf: tensor 'blk\\.0\\.attn_q\\.weight' holds NaN at element 9 \\(of 64, stored F32\\)",
+         "NaN in an F32 tensor",
+         gguf(raw_data={"blk.0.attn_q.weight": put(floats(64), 4 * 9, NAN32)}))
+    case("gguf_inf_f16.gguf", "info",
+         "gguf_inf_f16\\.gguf: tensor 'blk\\.0\\.ffn_norm\\.weight' holds -Inf at element 4 \\(of 8, stored F16\\)",
+         "-Inf in an F16 tensor",
+         gguf(types={"blk.0.ffn_norm.weight": 1},
+              raw_data={"blk.0.ffn_norm.weight": put(struct.pack("<8e", *[1.0] * 8), 8, b"\x00\xfc") + bytes(16)}))
+    q8 = b"".join(struct.pack("<e", 0.01) + bytes(range(32)) for _ in range(4))
+    # Q8_0 rows hold whole 32-value blocks: a width-32 variant of the tiny model
+    kvd, b = KV * 32 // HEADS, "blk.0."
+    wide = [("token_embd.weight", [32, VOC]), ("output_norm.weight", [32]),
+            (b + "attn_norm.weight", [32]), (b + "attn_q.weight", [32, 32]),
+            (b + "attn_k.weight", [32, kvd]), (b + "attn_v.weight", [32, kvd]),
+            (b + "attn_output.weight", [32, 32]), (b + "ffn_norm.weight", [32]),
+            (b + "ffn_gate.weight", [32, HID]), (b + "ffn_up.weight", [32, HID]),
+            (b + "ffn_down.weight", [HID, 32])]
+    kv32 = gguf_kvs(drop=("llama.embedding_length",),
+                    extra=[("llama.embedding_length", GGUF_U32, 32)])
+    case("gguf_nan_q8_0.gguf", "info",
+         "gguf_nan_q8_0\\.gguf: tensor 'blk\\.0\\.ffn_gate\\.weight' decodes to NaN at element 64 \\(block 2 of 16, stored Q8_0\\)",
+         "Q8_0 tensor whose block 2 has a NaN scale",
+         gguf(kvs=kv32, tensors=wide, types={"blk.0.ffn_gate.weight": 8},
+              raw_data={"blk.0.ffn_gate.weight": put(q8 * 4, 2 * 34, b"\x00\x7e")}))
+    # a llama2.c tokenizer with a NaN score (token 100)
+    tok = bytearray(rd("data/models/tok512.bin"))
+    off = 4
+    for i in range(100):
+        off += 8 + struct.unpack_from("<i", tok, off + 4)[0]
+    tok[off:off + 4] = NAN32
+    case("tok_nan_score.bin", "tok", "tok_nan_score\\.bin: token 100 \\('.*'\\) has score nan; scores must be finite",
+         "token 100's score is NaN", bytes(tok))
+
+
 def main():
     shutil.rmtree(OUT, ignore_errors=True)
     os.makedirs(OUT)
@@ -508,6 +599,7 @@ def main():
     text_cases()
     hf_cases()
     gguf_cases()
+    nonfinite_cases()
     script_cases()
     with open(os.path.join(BAD, "MANIFEST.tsv"), "w") as f:
         f.write("# name\tkind\tpattern\twhat   (generated by tests/bad/make_bad.py)\n")

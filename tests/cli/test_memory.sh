@@ -7,6 +7,13 @@ check "weights 4 GB" approx "$(json_get "$TMP/out" weight_bytes)" 4e9 1
 check "scales 0.125 GB" approx "$(json_get "$TMP/out" scale_bytes)" 1.25e8 1
 check "KV 1 GiB" approx "$(json_get "$TMP/out" kv_bytes)" 1073741824 1
 check "4.125 bits/weight" approx "$(json_get "$TMP/out" bits_per_weight)" 4.125 1e-12
+# the same request with a quantized cache: bits with their scales (4 + 16/32; MXFP4 4 + 8/32)
+expect_ok kv4 -- "$QSCOPE" memory --params 8e9 --bits 4 --layers 32 --kv-heads 8 --head-dim 128 --seq 8192 --kv "KV4 g32" --json
+check "KV4 g32: 4.5 bits" approx "$(json_get "$TMP/out" kv_bits_per_value)" 4.5 1e-12
+check "KV4 g32: 0.28125 GiB" approx "$(json_get "$TMP/out" kv_bytes)" 301989888 1
+expect_ok mx -- "$QSCOPE" memory --params 8e9 --bits 4 --layers 32 --kv-heads 8 --head-dim 128 --seq 8192 --kv "KV4 mxfp4" --json
+check "KV4 mxfp4: 4.25 bits" approx "$(json_get "$TMP/out" kv_bits_per_value)" 4.25 1e-12
+expect_fail "bad kv" "4-bit elements" -- "$QSCOPE" memory --params 1e9 --layers 2 --kv-heads 2 --head-dim 8 --seq 8 --kv "KV8 mxfp4"
 expect_ok model -- "$QSCOPE" memory --model "$QS_ROOT/data/models/stories260K.bin" --bits 8 --group 32 --json
 check "model params" approx "$(json_get "$TMP/out" params)" 260032 0
 expect_fail "bad bits" "bits" -- "$QSCOPE" memory --params 1e9 --bits 0

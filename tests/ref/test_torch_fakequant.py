@@ -79,10 +79,24 @@ def act_quant(act):
     if act is None:
         return None
 
-    def aq(x, site):
-        if len(act) > 2 and site not in act[2]:
+    if isinstance(act[0], tuple):               # one spec per site set
+        parts = [act_quant(a) for a in act]
+
+        def chain(x, site):
+            for f in parts:
+                x = f(x, site)
             return x
-        return fq(x.to(torch.float32), act[0], act[1]).to(torch.float64)
+        return chain
+
+    def aq(x, site):
+        if site not in (act[2] if len(act) > 2 else LINEAR_INPUTS):
+            return x
+        x32 = x.to(torch.float32)
+        if act[1] == "col":                     # one scale per channel over the window
+            return fq(x32.T.contiguous(), act[0], "row").T.to(torch.float64)
+        if act[1].startswith("group"):
+            return fq(x32, act[0], "group", int(act[1][5:])).to(torch.float64)
+        return fq(x32, act[0], act[1]).to(torch.float64)
     return aq
 
 
@@ -105,6 +119,12 @@ CONFIGS = {
 # site quantized in the wrong place (or not at all) cannot hide inside the tolerance.
 for site in LINEAR_INPUTS:
     CONFIGS[f"W16A3 per-token sites:{site}"] = (None, (3, "row", (site,)))
+# The KV cache, quantized as it is written: at k_cache (keys after RoPE) and v_cache, before
+# any query reads them; per-token = one scale per position over every kv head's channels,
+# g8 = per head (head_dim 8), per-channel-k = keys one scale per channel over the window.
+CONFIGS["W16A16 KV4 per-token"] = (None, (4, "row", ("k_cache", "v_cache")))
+CONFIGS["W16A16 KV4 g8"] = (None, (4, "group8", ("k_cache", "v_cache")))
+CONFIGS["W16A16 KV4 per-channel-k"] = (None, ((4, "col", ("k_cache",)), (4, "row", ("v_cache",))))
 MIN_EFFECT = 0.02         # single-site configs: |PPL(Q)/PPL(base) - 1| in torch
 
 

@@ -8,6 +8,8 @@ site and every layer, resid after the last block included:
   attn_o_in    attention output, the input of o
   ffn_in       RMSNorm output, the input of gate/up
   ffn_down_in  SiLU(gate) * up, the input of down
+  k_cache      keys after RoPE as written to the cache, (T, n_kv_heads * head_dim)
+  v_cache      values as written to the cache
 
 Tolerance: 1e-4 of the site's absmax (qscope computes in float32). A site confused with
 its neighbour (before/after a norm, before/after a residual add) differs by far more."""
@@ -34,12 +36,13 @@ REL_TOL = 1e-4
 def main():
     p = load_torch_model(MODEL, torch.float64)
     L = p["L"]
-    sites = [(s, l) for s in ("attn_in", "attn_o_in", "ffn_in", "ffn_down_in") for l in range(L)]
+    per_block = ("attn_in", "attn_o_in", "ffn_in", "ffn_down_in", "k_cache", "v_cache")
+    sites = [(s, l) for s in per_block for l in range(L)]
     sites += [("resid", l) for l in range(L + 1)]
     tmp = tempfile.mkdtemp()
     out = os.path.join(tmp, "d.h5")
     run_of = {}     # one profile run per site (at most 16 dumps per run), appended to one file
-    for run, site in enumerate(("attn_in", "attn_o_in", "ffn_in", "ffn_down_in", "resid"), 1):
+    for run, site in enumerate(per_block + ("resid",), 1):
         cmd = [QSCOPE, "profile", MODEL, TEXT, "-o", out, "--tokens", str(CTX), "--ctx", str(CTX),
                "--threads", "1", "--sites", site]
         for s, l in sites:

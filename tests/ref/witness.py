@@ -138,8 +138,10 @@ def rope(x, n_heads, hd):
 def forward(p, tokens, at_input=None, at_site=None):
     """Logits (T x V, float64) of one causal window. at_input(x, site), when given, may replace
     the activation entering a linear layer (site is one of LINEAR_INPUTS). at_site(x, site,
-    layer), when given, sees every capture site as DESIGN.md names them: those four plus
-    resid, the stream entering block `layer` (layer n_layers: after the last block)."""
+    layer), when given, sees every capture site as DESIGN.md names them: those four, resid,
+    the stream entering block `layer` (layer n_layers: after the last block), and k_cache,
+    v_cache: the keys after RoPE and the values, (T, n_kv_heads * hd) head-major. at_input
+    sees k_cache and v_cache too (KV-cache quantization), before any query reads them."""
     import torch
 
     def hook(x, site):
@@ -155,8 +157,8 @@ def forward(p, tokens, at_input=None, at_site=None):
         hook(x, "resid")
         h = hook(rmsnorm(x, f["rms_att"][l]), "attn_in")
         q = rope(h @ f["wq"][l].T, H, hd).view(T, H, hd).transpose(0, 1)
-        k = rope(h @ f["wk"][l].T, KV, hd).view(T, KV, hd).transpose(0, 1)
-        v = (h @ f["wv"][l].T).view(T, KV, hd).transpose(0, 1)
+        k = hook(rope(h @ f["wk"][l].T, KV, hd), "k_cache").view(T, KV, hd).transpose(0, 1)
+        v = hook(h @ f["wv"][l].T, "v_cache").view(T, KV, hd).transpose(0, 1)
         k = k.repeat_interleave(H // KV, 0)
         v = v.repeat_interleave(H // KV, 0)
         att = torch.softmax(q @ k.transpose(1, 2) / hd ** 0.5 + mask, -1)

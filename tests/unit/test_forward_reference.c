@@ -45,8 +45,10 @@ typedef struct seen {
 static int count_sites(void *user, int site, int layer, float *x, int T, int C, int pos0) {
     seen *s = user;
     s->calls[site]++;
+    int kv = site == QS_SITE_K_CACHE || site == QS_SITE_V_CACHE;
     int want = site == QS_SITE_FFN_DOWN_IN ? s->c->hidden_dim
                : site == QS_SITE_ATTN_O_IN ? s->c->n_heads * s->c->head_dim
+               : kv                        ? s->c->n_kv_heads * s->c->head_dim
                                            : s->c->dim;
     if (C != want || layer < 0 || layer > s->c->n_layers) s->bad_shape++;
     return 0;
@@ -133,6 +135,8 @@ int main(void) {
         CHECK(sn.calls[QS_SITE_RESID] == m->cfg.n_layers + 1);
         CHECK(sn.calls[QS_SITE_ATTN_IN] == m->cfg.n_layers);
         CHECK(sn.calls[QS_SITE_FFN_DOWN_IN] == m->cfg.n_layers);
+        CHECK(sn.calls[QS_SITE_K_CACHE] == m->cfg.n_layers &&
+              sn.calls[QS_SITE_V_CACHE] == m->cfg.n_layers);
         CHECK(sn.bad_shape == 0);
         /* the same tokens one at a time through the cache give the same last logits */
         double cache_err = 0;

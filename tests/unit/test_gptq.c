@@ -120,7 +120,7 @@ static void gptq_textbook(float *w, int R, int C, const qs_hessian *hs, const qs
     qs_quant_fake(tmp, w, R, C, sp, &io, NULL);
     const qs_quant_traits *tr = qs_quant_traits_of(sp->scheme);
     qs_quant_grid *g = malloc((size_t)N * sizeof *g);
-    for (long i = 0; i < N; i++)
+    for (long i = 0; i < N; i++) /* integer grids: no tensor scale */
         tr->grid(&g[i], ranges[2 * i], ranges[2 * i + 1], sp->bits, 0, 0.0f);
     double *wd = malloc((size_t)R * C * sizeof *wd);
     for (long i = 0; i < (long)R * C; i++) wd[i] = w[i];

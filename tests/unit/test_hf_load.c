@@ -336,7 +336,8 @@ static void test_written_dirs(void) {
     /* no weights at all */
     expect_load_err(QS_ERR_IO, "no model.safetensors or model.safetensors.index.json");
 
-    /* single file + extra unused tensor + a correct inv_freq: loads; untied lm_head is used */
+    /* single file + a correct inv_freq: loads; untied lm_head is used (an extra tensor is
+     * refused further down: it would be ignored) */
     wt ext[70];
     memcpy(ext, fx_t, (size_t)fx_n * sizeof *ext);
     int n = fx_n;
@@ -346,7 +347,6 @@ static void test_written_dirs(void) {
         lm[i] = fx_data[0][i] * 0.5f; /* tensor 0 is embed_tokens? checked below */
     CHECK(strcmp(fx_t[0].name, "model.embed_tokens.weight") == 0);
     ext[n++] = (wt){"model.layers.0.self_attn.rotary_emb.inv_freq", inv, 1, {4, 0}};
-    ext[n++] = (wt){"some.other.buffer", extra, 1, {3, 0}};
     ext[n++] = (wt){"lm_head.weight", lm, 2, {512, 64}};
     write_text(in_dir("config.json"), config_with("LlamaForCausalLM", ""));
     write_st(in_dir("model.safetensors"), ext, n);
@@ -358,12 +358,23 @@ static void test_written_dirs(void) {
         CHECK(o && o->rows == 512 && o->f32 && o->f32[5] == lm[5]);
         qs_model_free(m);
     }
-    /* tie_word_embeddings true: lm_head is ignored, as transformers ties it */
+    /* tie_word_embeddings true and an lm_head that differs from the embedding: which one is
+     * meant is unclear, refused; an lm_head equal to it is fine (and tied) */
     write_text(in_dir("config.json"),
                config_with("LlamaForCausalLM", ",\"tie_word_embeddings\":true"));
+    expect_load_err(QS_ERR_FORMAT, "holds lm_head.weight, but config.json ties the classifier");
+    memcpy(lm, fx_data[0], 512 * 64 * sizeof *lm);
+    write_st(in_dir("model.safetensors"), ext, n);
     rc = load_tmp(&m);
-    CHECK(rc == QS_OK && m && m->w.output == m->w.token_embd && m->n_tensors == 47);
+    CHECK_MSG(rc == QS_OK && m && m->w.output == m->w.token_embd && m->n_tensors == 47, "%s",
+              qs_error_message());
     qs_model_free(m);
+    /* a tensor the model would not use */
+    write_text(in_dir("config.json"), config_with("LlamaForCausalLM", ""));
+    ext[n++] = (wt){"some.other.buffer", extra, 1, {3, 0}};
+    write_st(in_dir("model.safetensors"), ext, n);
+    expect_load_err(QS_ERR_FORMAT, "holds tensor 'some.other.buffer', which a llama model does not");
+    n--;
     /* inv_freq for another theta: config and weights disagree */
     inv[1] *= 1.01f;
     write_st(in_dir("model.safetensors"), ext, n);

@@ -140,11 +140,20 @@ static void expect_error(const char *name, const char *msg) {
 
 static void test_formats(void) {
     static const char *const same[] = {
-        "W4A4 mxfp4",          "W4A16 nvfp4",          "W16A8 fp8_e4m3 per-token",
-        "W8A8 fp8_e5m2 per-token", "W8A8 mxfp8",       "W6A6 mxfp6_e3m2",
-        "W6A16 mxfp6_e2m3",    "W8A16 mxfp8_e5m2",     "W4A4 mxfp4 g64",
-        "W4A4 mxfp4 per-channel", "W4A8 w:mxfp4 a:fp8_e4m3 per-token",
-        "W8A8 fp8_e4m3 per-tensor", "W16A4 nvfp4 mse", "W8A16 fp8_e4m3 g128 fp32-scales",
+        "W4A4 mxfp4",
+        "W4A16 nvfp4",
+        "W16A8 fp8_e4m3 per-token",
+        "W8A8 fp8_e5m2 per-token",
+        "W8A8 mxfp8",
+        "W6A6 mxfp6_e3m2",
+        "W6A16 mxfp6_e2m3",
+        "W8A16 mxfp8_e5m2",
+        "W4A4 mxfp4 g64",
+        "W4A4 mxfp4 per-channel",
+        "W4A8 w:mxfp4 a:fp8_e4m3 per-token",
+        "W8A8 fp8_e4m3 per-tensor",
+        "W16A4 nvfp4 mse",
+        "W8A16 fp8_e4m3 g128 fp32-scales",
     };
     for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) round_trip(same[i], same[i]);
     round_trip("W16A8 per-token fp8_e4m3", "W16A8 fp8_e4m3 per-token");
@@ -163,6 +172,44 @@ static void test_formats(void) {
     expect_error("W4A4 mxfp4 affine", "conflicts");
     expect_error("W4A4 mxfp4 fp32-scales", "scales are fixed");
     expect_error("W16A16 mxfp4", "no quantized side");
+}
+
+static void test_kv(void) {
+    static const char *const same[] = {
+        "W4A16 g128 KV4 per-token",
+        "W16A16 KV8 per-token",
+        "W16A16 KV4 per-channel-k",
+        "W16A16 KV4 mxfp4",
+        "W16A16 KV4 nvfp4",
+        "W16A16 KV8 fp8_e4m3 per-token",
+        "W8A8 per-token KV4 g32",
+        "W16A16 KV4 per-channel",
+        "W16A16 KV4 per-token affine",
+        "W16A16 KV4 k:per-channel v:g8",
+        "W16A16 KV8 per-token percentile:99.9",
+        "W16A16 KV4 k:mxfp4 per-token",
+    };
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) round_trip(same[i], same[i]);
+    round_trip("W4A16 g128 KV4", "W4A16 g128 KV4 per-token");
+    round_trip("W16A16 kv4 k:per-channel v:per-token", "W16A16 KV4 per-channel-k");
+    round_trip("W16A16 KV16", "W16A16");
+    qs_quant_config c;
+    CHECK(qs_quant_config_parse(&c, "W4A16 g128 KV4 per-channel-k") == 0);
+    CHECK(c.w.spec.bits == 4 && c.w.spec.group == 128 && c.a.spec.bits == 16);
+    CHECK(c.kv.k.bits == 4 && c.kv.v.bits == 4 && c.kv.k.gran == QS_QUANT_COL &&
+          c.kv.v.gran == QS_QUANT_ROW);
+    CHECK(qs_quant_config_parse(&c, "W16A16 KV4 mxfp4") == 0);
+    CHECK(c.kv.k.scheme == QS_QUANT_MXFP4 && c.kv.k.gran == QS_QUANT_GROUP && c.kv.k.group == 32);
+    CHECK(qs_quant_config_parse(&c, "W8A8") == 0 && c.kv.k.bits == 16);
+    expect_error("W16A16 KV4 mse", "not a KV-cache word");
+    expect_error("W16A16 KV4 static", "not a KV-cache word");
+    expect_error("W16A16 KV8 mxfp4", "4-bit elements");
+    expect_error("W16A16 KV4 per-token g32", "conflicts");
+    expect_error("W16A16 KV4 k:per-channel-k", "no prefix");
+    expect_error("W16A16 KV9", "bits 9");
+    expect_error("W16A16 KV16 per-token", "unquantized KV cache");
+    expect_error("W16A16 KV4 frob", "unknown word");
+    expect_error("W16A16 KVx", "unknown word");
 }
 
 static void test_errors(void) {
@@ -230,6 +277,7 @@ int main(void) {
     test_examples();
     test_round_trips();
     test_formats();
+    test_kv();
     test_errors();
     test_format_limits();
     return check_summary("test_quant_config");

@@ -43,8 +43,8 @@ static void test_codes_round_trip(void) {
                     bad_fast++;
             }
         }
-        CHECK_MSG(bad == 0 && bad_fast == 0, "%s: %d codes fail the round trip (%d fast)",
-                  f->name, bad, bad_fast);
+        CHECK_MSG(bad == 0 && bad_fast == 0, "%s: %d codes fail the round trip (%d fast)", f->name,
+                  bad, bad_fast);
         int expect = el == QS_FP_E4M3 ? 254 : el == QS_FP_E5M2 ? 248 : 1 << f->bits;
         CHECK_MSG(finite == expect, "%s: %d finite codes", f->name, finite);
     }
@@ -57,24 +57,37 @@ static void test_spec_values(void) {
         unsigned code;
         float v;
     } known[] = {
-        {QS_FP_E4M3, 0x7e, 448.0f},        {QS_FP_E4M3, 0x08, 0x1p-6f},
-        {QS_FP_E4M3, 0x07, 0.875f * 0x1p-6f}, {QS_FP_E4M3, 0x01, 0x1p-9f},
-        {QS_FP_E4M3, 0xfe, -448.0f},       {QS_FP_E4M3, 0x38, 1.0f},
-        {QS_FP_E5M2, 0x7b, 57344.0f},      {QS_FP_E5M2, 0x04, 0x1p-14f},
-        {QS_FP_E5M2, 0x03, 0.75f * 0x1p-14f}, {QS_FP_E5M2, 0x01, 0x1p-16f},
-        {QS_FP_E5M2, 0x3c, 1.0f},          {QS_FP_E3M2, 0x1f, 28.0f},
-        {QS_FP_E3M2, 0x04, 0.25f},         {QS_FP_E3M2, 0x03, 0.1875f},
-        {QS_FP_E3M2, 0x01, 0.0625f},       {QS_FP_E3M2, 0x3f, -28.0f},
-        {QS_FP_E2M3, 0x1f, 7.5f},          {QS_FP_E2M3, 0x08, 1.0f},
-        {QS_FP_E2M3, 0x07, 0.875f},        {QS_FP_E2M3, 0x01, 0.125f},
-        {QS_FP_E2M1, 0x7, 6.0f},           {QS_FP_E2M1, 0x2, 1.0f},
-        {QS_FP_E2M1, 0x1, 0.5f},           {QS_FP_E2M1, 0xf, -6.0f},
+        {QS_FP_E4M3, 0x7e, 448.0f},
+        {QS_FP_E4M3, 0x08, 0x1p-6f},
+        {QS_FP_E4M3, 0x07, 0.875f * 0x1p-6f},
+        {QS_FP_E4M3, 0x01, 0x1p-9f},
+        {QS_FP_E4M3, 0xfe, -448.0f},
+        {QS_FP_E4M3, 0x38, 1.0f},
+        {QS_FP_E5M2, 0x7b, 57344.0f},
+        {QS_FP_E5M2, 0x04, 0x1p-14f},
+        {QS_FP_E5M2, 0x03, 0.75f * 0x1p-14f},
+        {QS_FP_E5M2, 0x01, 0x1p-16f},
+        {QS_FP_E5M2, 0x3c, 1.0f},
+        {QS_FP_E3M2, 0x1f, 28.0f},
+        {QS_FP_E3M2, 0x04, 0.25f},
+        {QS_FP_E3M2, 0x03, 0.1875f},
+        {QS_FP_E3M2, 0x01, 0.0625f},
+        {QS_FP_E3M2, 0x3f, -28.0f},
+        {QS_FP_E2M3, 0x1f, 7.5f},
+        {QS_FP_E2M3, 0x08, 1.0f},
+        {QS_FP_E2M3, 0x07, 0.875f},
+        {QS_FP_E2M3, 0x01, 0.125f},
+        {QS_FP_E2M1, 0x7, 6.0f},
+        {QS_FP_E2M1, 0x2, 1.0f},
+        {QS_FP_E2M1, 0x1, 0.5f},
+        {QS_FP_E2M1, 0xf, -6.0f},
     };
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         CHECK_MSG(qs_fp_decode(known[i].el, known[i].code) == known[i].v, "%s code 0x%x",
                   qs_fp_format_of(known[i].el)->name, known[i].code);
     CHECK(isnan(qs_fp_decode(QS_FP_E4M3, 0x7f)) && isnan(qs_fp_decode(QS_FP_E4M3, 0xff)));
-    CHECK(qs_fp_decode(QS_FP_E5M2, 0x7c) == INFINITY && qs_fp_decode(QS_FP_E5M2, 0xfc) == -INFINITY);
+    CHECK(qs_fp_decode(QS_FP_E5M2, 0x7c) == INFINITY &&
+          qs_fp_decode(QS_FP_E5M2, 0xfc) == -INFINITY);
     CHECK(isnan(qs_fp_decode(QS_FP_E5M2, 0x7d)) && isnan(qs_fp_decode(QS_FP_E5M2, 0x7f)));
     CHECK(same_bits(qs_fp_decode(QS_FP_E2M1, 0x8), -0.0f));
     /* E2M1 has exactly these magnitudes */
@@ -109,15 +122,15 @@ static void test_rounding_and_saturation(void) {
         {QS_FP_E4M3, 1e30f, 448.0f, 1},         /* far beyond */
         {QS_FP_E4M3, -1e30f, -448.0f, 1},
         {QS_FP_E5M2, 57344.0f, 57344.0f, 0},
-        {QS_FP_E5M2, 61440.0f, 57344.0f, 1},    /* tie with (65536): even is above */
+        {QS_FP_E5M2, 61440.0f, 57344.0f, 1}, /* tie with (65536): even is above */
         {QS_FP_E5M2, 3e38f, 57344.0f, 1},
         {QS_FP_E3M2, 30.0f, 28.0f, 1},
-        {QS_FP_E2M3, 7.75f, 7.5f, 1},           /* tie with (8), the even one: saturates */
-        {QS_FP_E2M1, 5.0f, 4.0f, 0},            /* tie between 4 and 6 -> 4 (even) */
-        {QS_FP_E2M1, 2.5f, 2.0f, 0},            /* tie between 2 and 3 -> 2 */
-        {QS_FP_E2M1, 0.25f, 0.0f, 0},           /* tie between 0 and 0.5 -> 0 */
-        {QS_FP_E2M1, 0.75f, 1.0f, 0},           /* tie between 0.5 and 1 -> 1 */
-        {QS_FP_E2M1, 7.0f, 6.0f, 1},            /* tie with (8): saturates */
+        {QS_FP_E2M3, 7.75f, 7.5f, 1}, /* tie with (8), the even one: saturates */
+        {QS_FP_E2M1, 5.0f, 4.0f, 0},  /* tie between 4 and 6 -> 4 (even) */
+        {QS_FP_E2M1, 2.5f, 2.0f, 0},  /* tie between 2 and 3 -> 2 */
+        {QS_FP_E2M1, 0.25f, 0.0f, 0}, /* tie between 0 and 0.5 -> 0 */
+        {QS_FP_E2M1, 0.75f, 1.0f, 0}, /* tie between 0.5 and 1 -> 1 */
+        {QS_FP_E2M1, 7.0f, 6.0f, 1},  /* tie with (8): saturates */
         {QS_FP_E2M1, -100.0f, -6.0f, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -156,10 +169,12 @@ static void test_paths_agree(void) {
             float v = qs_fp_code_is_finite(el, c) ? qs_fp_decode(el, c) : 1.0f;
             switch (i % 5) {
             case 0: x[i] = v * g.scale; break; /* on the grid */
-            case 1: /* halfway to the next code: ties */
+            case 1:                            /* halfway to the next code: ties */
                 x[i] = 0.5f * (v + qs_fp_round(el, v * 1.3f + f->min_subnormal)) * g.scale;
                 break;
-            case 2: x[i] = ((float)rand() / RAND_MAX - 0.5f) * 4.0f * f->max_normal * g.scale; break;
+            case 2:
+                x[i] = ((float)rand() / RAND_MAX - 0.5f) * 4.0f * f->max_normal * g.scale;
+                break;
             case 3: x[i] = ldexpf((float)rand() / RAND_MAX - 0.5f, rand() % 60 - 40); break;
             default: x[i] = ((float)rand() / RAND_MAX - 0.5f) * 1e30f; break;
             }
@@ -266,15 +281,16 @@ static void test_spec_rules(void) {
                 {QS_QUANT_MXFP8, 8, 8.25},
                 {QS_QUANT_MXFP8_E5M2, 8, 8.25}};
     for (int i = 0; i < 5; i++) {
-        qs_quant_spec m = {.bits = cost[i].bits, .scheme = cost[i].scheme,
-                           .gran = QS_QUANT_GROUP, .group = 32};
+        qs_quant_spec m = {
+            .bits = cost[i].bits, .scheme = cost[i].scheme, .gran = QS_QUANT_GROUP, .group = 32};
         CHECK(qs_quant_bits_per_value(&m, 16, 4096) == cost[i].bpv);
         CHECK(qs_quant_bits_nominal(&m, 32) == cost[i].bpv);
     }
     CHECK(qs_quant_scheme_from_name("mxfp4") == QS_QUANT_MXFP4 &&
           qs_quant_scheme_from_name("nvfp4") == QS_QUANT_NVFP4 &&
           qs_quant_scheme_from_name("fp8") == -1);
-    CHECK(qs_quant_scheme_is_float(QS_QUANT_FP8_E5M2) && !qs_quant_scheme_is_float(QS_QUANT_AFFINE));
+    CHECK(qs_quant_scheme_is_float(QS_QUANT_FP8_E5M2) &&
+          !qs_quant_scheme_is_float(QS_QUANT_AFFINE));
 }
 
 /* qs_quant_fake and qs_quant_fake_ref agree for every format, granularity and clip. */
@@ -292,9 +308,12 @@ static void test_fake_matrix(void) {
         for (int gr = 0; gr < QS_QUANT_GRAN_COUNT; gr++)
             for (int cl = 0; cl < QS_QUANT_CLIP_COUNT; cl++) {
                 const qs_quant_traits *t = qs_quant_traits_of(sch);
-                qs_quant_spec sp = {.bits = t->fixed_bits, .scheme = sch, .gran = gr,
+                qs_quant_spec sp = {.bits = t->fixed_bits,
+                                    .scheme = sch,
+                                    .gran = gr,
                                     .group = t->default_group ? t->default_group : 24,
-                                    .clip = cl, .percentile = 99.0};
+                                    .clip = cl,
+                                    .percentile = 99.0};
                 qs_quant_report a, b;
                 qs_quant_io io = {.codes = q, .count_levels = 1};
                 qs_quant_io ior = {.codes = qr, .count_levels = 1};
@@ -344,14 +363,16 @@ static int dump(const char *dir) {
         x[i] = ldexpf(u, rand() % 24 - 12);
     }
     for (int r = 0; r < R; r++) x[r * C + 40] = 900.0f * (r % 2 ? 1 : -1); /* outlier channel */
-    for (int c = 0; c < 32; c++) x[3 * C + c] = 0.0f;                       /* a zero block */
+    for (int c = 0; c < 32; c++) x[3 * C + c] = 0.0f;                      /* a zero block */
     if (write_file(dir, "x.f32", x, sizeof x)) return 1;
     char list[4096] = "";
     static const int grans[] = {QS_QUANT_TENSOR, QS_QUANT_ROW, QS_QUANT_COL, QS_QUANT_GROUP};
     for (int sch = QS_QUANT_INT_SCHEMES; sch < QS_QUANT_SCHEME_COUNT; sch++)
         for (int gi = 0; gi < 4; gi++) {
             const qs_quant_traits *t = qs_quant_traits_of(sch);
-            qs_quant_spec sp = {.bits = t->fixed_bits, .scheme = sch, .gran = grans[gi],
+            qs_quant_spec sp = {.bits = t->fixed_bits,
+                                .scheme = sch,
+                                .gran = grans[gi],
                                 .group = t->default_group ? t->default_group : 32};
             qs_quant_io io = {.codes = q, .scales = sc};
             qs_quant_report rep;

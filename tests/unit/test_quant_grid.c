@@ -86,7 +86,7 @@ static void test_symmetric(void) {
     t->grid(&g, -3.0f, 2.0f, 2, 1, 0.0f); /* t = max(3, 2) = 3, qmax 1 */
     CHECK(g.scale == 3.0f && g.qlo == -1.0f && g.qhi == 1.0f);
     /* clipping counts values whose rounded code leaves the grid */
-    t->grid(&g, -1.0f, 1.0f, 8, 1, 0.0f);           /* s = 1/127 */
+    t->grid(&g, -1.0f, 1.0f, 8, 1, 0.0f);     /* s = 1/127 */
     float xc[4] = {2.0f, -1.5f, 1.0f, 1.01f}; /* 1.01·127 = 128.3: clipped */
     float yc[4];
     CHECK(t->fake(yc, NULL, xc, 4, &g) == 3);

@@ -9,6 +9,7 @@
 
 #include "act_quant.h"
 #include "check.h"
+#include "kv_quant.h"
 #include "error.h"
 #include "fp16.h"
 #include "eval.h"
@@ -245,6 +246,30 @@ static void test_capture(void) {
     CHECK(qs_forward(&fs, tok[0], T, 0, NULL, 0, &h) == QS_OK && aq.calls == c->n_layers + 1);
     qs_forward_free(&fs);
     qs_actq_free(&aq);
+    /* the KV cache is quantized as it is written: the hook sees every layer's write, the
+     * cache of layer 0 holds the quantized keys, and the logits move */
+    CHECK(qs_quant_config_parse(&cfg, "W16A16 KV4 per-token") == QS_OK);
+    CHECK(qs_eval(m, &ws, &cfg, QS_SITE_ALL, NULL, &res) == QS_OK);
+    int K = c->n_kv_heads * c->head_dim;
+    CHECK(res.kv_bits_per_value == 4.0 + 16.0 / K && res.kld.kld_mean > 0 && res.a_calls == 0);
+    qs_kvq kq;
+    CHECK(qs_kvq_init(&kq, &cfg.kv) == QS_OK);
+    qs_hook hk = qs_kvq_hook(&kq);
+    CHECK(hk.site_mask == QS_SITE_KV);
+    qs_forward_state f0, f1;
+    CHECK(qs_forward_init(&f0, m, T, T) == QS_OK && qs_forward_init(&f1, m, T, T) == QS_OK);
+    CHECK(qs_forward(&f0, tok[0], T, 0, NULL, 0, NULL) == QS_OK);
+    CHECK(qs_forward(&f1, tok[0], T, 0, NULL, 0, &hk) == QS_OK && kq.calls == 2 * c->n_layers);
+    float *kref = malloc((size_t)T * K * sizeof *kref); /* (T, K) layer 0 keys, quantized */
+    CHECK(qs_quant_fake(kref, f0.k_cache, T, K, &cfg.kv.k, NULL, NULL) == QS_OK);
+    CHECK(memcmp(kref, f1.k_cache, (size_t)T * K * sizeof *kref) == 0);
+    CHECK(memcmp(f0.k_cache, f1.k_cache, (size_t)T * K * sizeof *kref) != 0);
+    free(kref);
+    qs_forward_free(&f0);
+    qs_forward_free(&f1);
+    CHECK(qs_quant_config_parse(&cfg, "W16A16") == QS_OK);
+    CHECK(qs_eval(m, &ws, &cfg, QS_SITE_ALL, NULL, &res) == QS_OK);
+    CHECK(res.kv_bits_per_value == 16.0 && res.kld.kld_mean == 0);
     /* layers the model lacks are named */
     CHECK(qs_quant_config_parse(&cfg, "W16A8 layers:7") == QS_OK);
     CHECK(qs_actq_init(&aq, c, &cfg.a, QS_SITE_ALL) == QS_ERR_ARG && msg_has("layers") &&

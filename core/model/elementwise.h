@@ -1,0 +1,35 @@
+/* Elementwise kernels of the forward pass: exp, the softmax of an attention row, SwiGLU.
+ *
+ * libm's expf is called one element at a time and cost a sixth of stories260K's forward
+ * pass (softmax over T x T scores per head). These kernels run on the SIMD path of
+ * qs_cpu_path() (scalar, AVX2, AVX-512), and every path does the same operations in the
+ * same order, so the logits do not depend on the CPU: this file is built with
+ * -ffp-contract=off (no fused multiply-add on any path) and sums run in fixed lanes.
+ *
+ * exp(x) = 2^n · p(r), n = round(x / ln 2), r = x − n·ln 2 (ln 2 in two parts, so r is
+ * exact to 2^-30), p the degree-7 Taylor polynomial in Horner form, 2^n applied as two
+ * halves so that results up to FLT_MAX come out; +inf above 88.72. Results below e^-87
+ * (1.6e-38, near FLT_MIN) are 0: subnormal results cost microcode assists of a hundred
+ * cycles each on Intel cores (softmax rows are full of them), and a softmax weight or a
+ * SiLU of that size is 0 for every purpose here. NaN stays NaN. Error: within 2 ulp of
+ * exp computed in double (test_elementwise). */
+#ifndef QS_ELEMENTWISE_H
+#define QS_ELEMENTWISE_H
+
+#include <stddef.h>
+
+/* y[i] = exp(x[i]), i < n; y may be x. */
+void qs_vexp(float *y, const float *x, size_t n);
+
+/* Scalar reference of one element: the same bits as qs_vexp on every path. */
+float qs_vexp_ref(float x);
+
+/* Softmax of row[0..n) in place: exp(row - max) / sum, the sum in double over 8 lanes
+ * (element j in lane j mod 8, lanes folded 4 + 4, 2 + 2, 1 + 1) and applied as one float
+ * reciprocal; then row[n..P) = 0 (the causal mask). 1 <= n <= P. */
+void qs_softmax_row(float *row, int n, int P);
+
+/* h1[i] = SiLU(h1[i]) · h3[i] = h1 / (1 + exp(-h1)) · h3, i < n (SwiGLU's gate). */
+void qs_swiglu(float *h1, const float *h3, size_t n);
+
+#endif
