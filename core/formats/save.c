@@ -2,6 +2,7 @@
 #include "save.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -340,7 +341,7 @@ int qs__save_put(FILE *f, const char *path, const qs_save_tensor *t, int index, 
         if ((rc = fn(user, t, index, r0, n, x))) break;
         qs_save_convert(b, x, n * t->cols, t->type);
         if (fwrite(b, row_bytes, (size_t)n, f) != (size_t)n)
-            rc = qs_error_set(QS_ERR_IO, "%s: write failed", path);
+            rc = qs_error_set(QS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
     }
     free(x);
     free(b);
