@@ -284,13 +284,17 @@ int qs_sweep_weights(const qs_model *m, const qs_sweep_opts *o, qs_sweep_row_fn 
     for (int l = 0; l < m->cfg.n_layers && rc == QS_OK; l++)
         for (int s = 0; s < QS_SITE_COUNT && rc == QS_OK; s++) {
             if (!(o->site_mask & QS_SITE_BIT(s))) continue;
-            float *w[3];
-            int r[3], k[3];
+            const qs_tensor *w[3];
             const char *nm[3];
-            /* only reads the pointers: the matrices are not modified here */
-            int n = qs_wquant_site_weights((qs_model *)m, s, l, w, r, k, nm);
-            for (int i = 0; i < n && rc == QS_OK; i++)
-                rc = qs_sweep_matrix(w[i], r[i], k[i], "weight", nm[i], l, o, fn, user);
+            int n = qs_wquant_site_weights(m, s, l, w, nm);
+            for (int i = 0; i < n && rc == QS_OK; i++) {
+                const float *x; /* the matrix as f32: in place, or expanded for this call */
+                float *owned;
+                if ((rc = qs_tensor_f32(w[i], &x, &owned))) break;
+                rc = qs_sweep_matrix(x, (int)w[i]->rows, (int)w[i]->cols, "weight", nm[i], l, o, fn,
+                                     user);
+                free(owned);
+            }
         }
     return rc;
 }
