@@ -497,9 +497,9 @@ static int add_window_simd(int path, qs_chanstats *s, const float *x, const doub
 #endif
     QS_ASSERT(strip != NULL);
     const int nt = omp_get_max_threads();
-    uint32_t *thr = malloc(sizeof *thr * (size_t)T);                        // (T)
-    double *block = malloc(sizeof(double) * WINDOW_ARRAYS * (size_t)C);     // (11, C)
-    float *packed = malloc(sizeof(float) * (size_t)nt * (size_t)T * GROUP); // (nt, T, GROUP)
+    uint32_t *thr = malloc(sizeof *thr * (size_t)T);                        /* (T) */
+    double *block = malloc(sizeof(double) * WINDOW_ARRAYS * (size_t)C);     /* (11, C) */
+    float *packed = malloc(sizeof(float) * (size_t)nt * (size_t)T * GROUP); /* (nt, T, GROUP) */
     if (!thr || !block || !packed) {
         free(thr);
         free(block);
@@ -551,8 +551,8 @@ static int add_window_simd(int path, qs_chanstats *s, const float *x, const doub
 int qs_chanstats_add_ref(qs_chanstats *s, const float *x, int T, int C) {
     int rc = validate_add(s, x, T, C);
     if (rc) return rc;
-    double *med = malloc(sizeof(double) * (size_t)T);   // (T)
-    float *scratch = malloc(sizeof(float) * (size_t)C); // (C)
+    double *med = malloc(sizeof(double) * (size_t)T);   /* (T) */
+    float *scratch = malloc(sizeof(float) * (size_t)C); /* (C) */
     if (!med || !scratch) {
         free(med);
         free(scratch);
@@ -585,8 +585,8 @@ int qs_chanstats_add(qs_chanstats *s, const float *x, int T, int C) {
     if (rc) return rc;
     const int path = qs_cpu_path(), nt = omp_get_max_threads();
     const size_t len = (size_t)qs__select_buf_len(C);
-    double *med = malloc(sizeof(double) * (size_t)T);             // (T)
-    uint32_t *keys = malloc(sizeof *keys * 2 * len * (size_t)nt); // (nt, 2, C + 64)
+    double *med = malloc(sizeof(double) * (size_t)T);             /* (T) */
+    uint32_t *keys = malloc(sizeof *keys * 2 * len * (size_t)nt); /* (nt, 2, C + 64) */
     if (!med || !keys) {
         free(med);
         free(keys);
@@ -611,7 +611,7 @@ int qs_chanstats_add_scan(qs_chanstats *s, const float *x, int T, int C,
     if (!scan) return qs_error_set(QS_ERR_ARG, "chanstats add: NULL scan");
     int rc = check_add_args(s, x, T, C);
     if (rc) return rc;
-    double *med = malloc(sizeof(double) * (size_t)T); // (T)
+    double *med = malloc(sizeof(double) * (size_t)T); /* (T) */
     if (!med) return qs_error_set(QS_ERR_NOMEM, "chanstats add: %d medians", T);
     for (int t = 0; t < T; t++) med[t] = scan[t].median_abs;
     rc = add_with_medians(s, x, T, C, med);

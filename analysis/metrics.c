@@ -68,7 +68,7 @@ int qs_metrics_compute(qs_error_metrics *out, const float *ref, const float *rec
     int rc = validate(out, ref, rec, n);
     if (rc) return rc;
     const int64_t nchunks = (n + QS_METRICS_CHUNK - 1) / QS_METRICS_CHUNK;
-    partial *ps = malloc(sizeof(partial) * (size_t)nchunks); // (nchunks)
+    partial *ps = malloc(sizeof(partial) * (size_t)nchunks); /* (nchunks) */
     if (!ps) return qs_error_set(QS_ERR_NOMEM, "metrics: %lld partial sums", (long long)nchunks);
 #pragma omp parallel for schedule(static) if (nchunks > 1)
     for (int64_t k = 0; k < nchunks; k++) {

@@ -60,7 +60,7 @@ int qs_outliers_channels(qs_outlier_channel *out, int *n_out, const qs_chanstats
     int64_t n = qs_chanstats_count(s);
     if (n == 0) return qs_error_set(QS_ERR_ARG, "outlier channels: no tokens were added");
     const int C = qs_chanstats_channels(s);
-    double *mabs = malloc(sizeof(double) * (size_t)C); // (C)
+    double *mabs = malloc(sizeof(double) * (size_t)C); /* (C) */
     if (!mabs) return qs_error_set(QS_ERR_NOMEM, "outlier channels: %d channels", C);
     qs_chanstats_column(s, QS_CHANSTATS_MEAN_ABS, mabs);
     qsort(mabs, (size_t)C, sizeof *mabs, cmp_double);
@@ -105,8 +105,8 @@ int qs_outliers_shared_channels(int *out_channel, int *out_layers, int *n_out,
                                     "shared channels: set %d holds channel %d outside [0, %d)", l,
                                     sets[l][i], C);
     }
-    int *count = calloc((size_t)C, sizeof *count); // (C) sets containing c
-    int *last = malloc(sizeof(int) * (size_t)C);   // (C) last set that counted c
+    int *count = calloc((size_t)C, sizeof *count); /* (C) sets containing c */
+    int *last = malloc(sizeof(int) * (size_t)C);   /* (C) last set that counted c */
     if (!count || !last) {
         free(count);
         free(last);

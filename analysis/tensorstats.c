@@ -520,11 +520,11 @@ static int add_fast(int path, qs_tensorstats *s, const float *x, int64_t n) {
     const int64_t nchunks = (n + QS_TENSORSTATS_CHUNK - 1) / QS_TENSORSTATS_CHUNK;
     int nt = n >= QS__PAR_MIN_ELEMENTS ? omp_get_max_threads() : 1;
     if (nt > nchunks) nt = (int)nchunks;
-    chunk *ck = malloc(sizeof(chunk) * (size_t)nchunks); // (nchunks)
+    chunk *ck = malloc(sizeof(chunk) * (size_t)nchunks); /* (nchunks) */
     uint64_t *counts =
-        malloc(sizeof *counts * (size_t)nt * COPIES * NSLOTS); // (nt, COPIES, NSLOTS)
-    slot_counts *sc = malloc(sizeof *sc * (size_t)nt);         // (nt)
-    uint64_t *total = calloc(NSLOTS, sizeof *total);           // (NSLOTS)
+        malloc(sizeof *counts * (size_t)nt * COPIES * NSLOTS); /* (nt, COPIES, NSLOTS) */
+    slot_counts *sc = malloc(sizeof *sc * (size_t)nt);         /* (nt) */
+    uint64_t *total = calloc(NSLOTS, sizeof *total);           /* (NSLOTS) */
     if (!ck || !counts || !sc || !total) {
         free(ck);
         free(counts);
@@ -584,8 +584,8 @@ static int add_reference(qs_tensorstats *s, const float *x, int64_t n) {
         return qs_error_set(QS_ERR_NUMERIC, "tensorstats add: non-finite value %g at index %lld",
                             (double)x[bad], (long long)bad);
     const int64_t nchunks = (n + QS_TENSORSTATS_CHUNK - 1) / QS_TENSORSTATS_CHUNK;
-    chunk *ck = malloc(sizeof(chunk) * (size_t)nchunks); // (nchunks)
-    uint64_t *counts = calloc(NSLOTS, sizeof *counts);   // (NSLOTS)
+    chunk *ck = malloc(sizeof(chunk) * (size_t)nchunks); /* (nchunks) */
+    uint64_t *counts = calloc(NSLOTS, sizeof *counts);   /* (NSLOTS) */
     if (!ck || !counts) {
         free(ck);
         free(counts);

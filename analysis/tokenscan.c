@@ -192,9 +192,9 @@ int qs_tokenscan(qs_token_stat *out, const float *x, int T, int C) {
     if (rc) return rc;
     /* results go to scratch first: out stays untouched when a row is not finite */
     int nt = omp_get_max_threads();
-    qs_token_stat *tmp = malloc(sizeof *tmp * (size_t)T); // (T)
+    qs_token_stat *tmp = malloc(sizeof *tmp * (size_t)T); /* (T) */
     uint32_t *keys =
-        malloc(sizeof *keys * 2 * (size_t)nt * qs__select_buf_len(C)); // (nt, 2, C + 64)
+        malloc(sizeof *keys * 2 * (size_t)nt * qs__select_buf_len(C)); /* (nt, 2, C + 64) */
     if (!tmp || !keys) {
         free(tmp);
         free(keys);
@@ -218,7 +218,7 @@ int qs_tokenscan(qs_token_stat *out, const float *x, int T, int C) {
 int qs_tokenscan_ref(qs_token_stat *out, const float *x, int T, int C) {
     int rc = validate(out, x, T, C);
     if (rc) return rc;
-    float *scratch = malloc(sizeof(float) * (size_t)C); // (C)
+    float *scratch = malloc(sizeof(float) * (size_t)C); /* (C) */
     if (!scratch) return qs_error_set(QS_ERR_NOMEM, "tokenscan: scratch of %d floats", C);
     for (int t = 0; t < T; t++) {
         const float *row = x + (size_t)t * C;

@@ -80,11 +80,11 @@ for _, c in ipairs(CONFIGS) do
         opts.calib = calib
         opts.calib_windows = p.calib_windows
     end
-    local ok, r = pcall(m.eval, m, opts)
-    if ok then
+    local r, err = m:eval(opts)
+    if r then
         for _, k in ipairs(NUMBERS) do row[k] = r[k] end
     else
-        row.error = tostring(r)
+        row.error = err
         print(string.format("   %s failed: %s", c[1], row.error))
     end
     out:append("ppl/w8a8", row)

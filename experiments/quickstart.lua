@@ -59,14 +59,15 @@ local summary = {}
 for _, set in ipairs{ { "weights", wcfgs }, { "activations", acfgs } } do
     for _, cfg in ipairs(set[2]) do
         for _, mm in ipairs(models) do
-            local ok, r = pcall(mm.m.eval, mm.m, { config = cfg, text = etxt, ctx = p.ctx, max_tokens = p.eval_tokens })
+            -- a config that cannot run on this model gives nil and a message: a row with its error
+            local r, err = mm.m:eval{ config = cfg, text = etxt, ctx = p.ctx, max_tokens = p.eval_tokens }
             local row = { model = mm.name, config = cfg, target = set[1] }
-            if ok then
+            if r then
                 row.ppl_q, row.ppl_base, row.ppl_ratio, row.kld_mean = r.ppl_q, r.ppl_base, r.ppl_ratio, r.kld_mean
                 row.kld_p99, row.top1_agree, row.tokens = r.kld_p99, r.top1_agree, r.tokens
                 row.w_bits_per_value, row.a_bits_per_value, row.error = r.w_bits_per_value, r.a_bits_per_value, ""
             else
-                row.error = tostring(r)
+                row.error = err
             end
             out:append("ppl/" .. set[1], row)
             summary[#summary + 1] = row

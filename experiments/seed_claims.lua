@@ -222,7 +222,7 @@ end
 
 -- m:eval of an activation config on the evaluation text, appended to ppl/activations
 local function eval_activations(mm, cfg)
-    local e = mm.m:eval{ config = cfg, text = etxt, ctx = p.ctx, max_tokens = p.eval_tokens }
+    local e = assert(mm.m:eval{ config = cfg, text = etxt, ctx = p.ctx, max_tokens = p.eval_tokens })
     out:append("ppl/activations", { model = mm.name, config = cfg, target = "activations", ppl_q = e.ppl_q,
         ppl_base = e.ppl_base, ppl_ratio = e.ppl_ratio, kld_mean = e.kld_mean, kld_p99 = e.kld_p99,
         top1_agree = e.top1_agree, tokens = e.tokens, w_bits_per_value = e.w_bits_per_value,
@@ -296,9 +296,9 @@ for _, mm in ipairs(models) do
             end
             local bulk_rms = math.sqrt(sq / nb)
             local shape = { rows = T, cols = C }
-            local qt = qs.quantize(x, "A8 per-tensor", shape)
-            local qk = qs.quantize(x, "A8 per-token", shape)
-            local q0 = qs.quantize(xb, "A8 per-tensor", shape)
+            local qt = assert(qs.quantize(x, "A8 per-tensor", shape))
+            local qk = assert(qs.quantize(x, "A8 per-token", shape))
+            local q0 = assert(qs.quantize(xb, "A8 per-tensor", shape))
             local lt = bulk_levels(qt.values, is_outlier, T, C)
             local _, lk = bulk_levels(qk.values, is_outlier, T, C)
             local l0 = bulk_levels(q0.values, is_outlier, T, C)
@@ -349,7 +349,7 @@ for _, mm in ipairs(models) do
     local function run_clip(label, spec, clip, value)
         local errs = {}
         for _, w in ipairs(ws) do
-            local r = mm.m:quantize_tensor(w.name, spec)
+            local r = assert(mm.m:quantize_tensor(w.name, spec))
             errs[#errs + 1] = rel(r)
             out:append("sweeps/clipping", sweep_row(mm.name, w, clip, value, r, "channel", 0))
         end
@@ -369,7 +369,7 @@ for _, mm in ipairs(models) do
     -- the per-group MSE-optimal threshold (grid + Brent search), for reference
     local mse_errs = {}
     for _, w in ipairs(ws) do
-        local r = mm.m:quantize_tensor(w.name, "W4A16 per-channel mse")
+        local r = assert(mm.m:quantize_tensor(w.name, "W4A16 per-channel mse"))
         mse_errs[#mse_errs + 1] = rel(r)
         out:append("sweeps/clipping", sweep_row(mm.name, w, "mse", 0, r, "channel", 0))
     end
@@ -397,7 +397,7 @@ for _, mm in ipairs(models) do
     for _, g in ipairs(GRANS) do
         local errs, bits, n = {}, 0, 0
         for _, w in ipairs(ws) do
-            local r = mm.m:quantize_tensor(w.name, "W4A16 " .. g[1])
+            local r = assert(mm.m:quantize_tensor(w.name, "W4A16 " .. g[1]))
             errs[#errs + 1] = rel(r)
             bits, n = bits + r.bits_per_value * w.count, n + w.count
             out:append("sweeps/granularity", sweep_row(mm.name, w, "absmax", 0, r, g[2], g[3]))
@@ -456,10 +456,10 @@ for _, mm in ipairs(models) do
         m2, m3 = m2 / (T * C), m3 / (T * C)
         local skew = m3 / m2 ^ 1.5
         local shape = { rows = T, cols = C }
-        local sym = qs.quantize(x, "A4 per-token symmetric", shape)
-        local aff = qs.quantize(x, "A4 per-token affine", shape)
-        local sym8 = qs.quantize(x, "A8 per-token symmetric", shape)
-        local aff8 = qs.quantize(x, "A8 per-token affine", shape)
+        local sym = assert(qs.quantize(x, "A4 per-token symmetric", shape))
+        local aff = assert(qs.quantize(x, "A4 per-token affine", shape))
+        local sym8 = assert(qs.quantize(x, "A8 per-token symmetric", shape))
+        local aff8 = assert(qs.quantize(x, "A8 per-token affine", shape))
         ratios[#ratios + 1], ratios8[#ratios8 + 1], skews[#skews + 1] = aff.mse / sym.mse, aff8.mse / sym8.mse, skew
         out:append("affine_vs_symmetric", { model = mm.name, layer = l, gate_std = s, skewness = skew,
             mse_symmetric_a4 = sym.mse, mse_affine_a4 = aff.mse, levels_symmetric_a4 = sym.levels_mean,

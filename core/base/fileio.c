@@ -16,8 +16,8 @@
 
 int qs_file_open_regular(const char *path, int *fd_out, size_t *size) {
     *fd_out = -1;
-    // O_NONBLOCK: opening a FIFO for reading would wait for a writer forever, before
-    // fstat could tell what it is
+    /* O_NONBLOCK: opening a FIFO for reading would wait for a writer forever, before
+     * fstat could tell what it is */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return qs_error_set(QS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
@@ -78,14 +78,14 @@ static void bus_handler(int sig, siginfo_t *si, void *uctx) {
         if (!b || a < b || a >= b + maps[i].size) continue;
         if (!maps[i].damaged) maps[i].bad_offset = a - b;
         maps[i].damaged = 1;
-        // zeros instead of the missing page; the faulting read then runs again and succeeds
+        /* zeros instead of the missing page; the faulting read then runs again and succeeds */
         void *page = (void *)(a & ~(uintptr_t)(page_size - 1));
         if (mmap(page, page_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
                  -1, 0) != MAP_FAILED)
             return;
         break;
     }
-    // not one of ours (or it could not be patched): what would have happened without us
+    /* not one of ours (or it could not be patched): what would have happened without us */
     if ((old_bus.sa_flags & SA_SIGINFO) && old_bus.sa_sigaction) {
         old_bus.sa_sigaction(sig, si, uctx);
         return;
@@ -97,7 +97,7 @@ static void bus_handler(int sig, siginfo_t *si, void *uctx) {
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
-    sigaction(SIGBUS, &dfl, NULL); // the read runs again and dies of SIGBUS as usual
+    sigaction(SIGBUS, &dfl, NULL); /* the read runs again and dies of SIGBUS as usual */
 }
 
 static void map_register(void *base, size_t size, const char *path) {
@@ -118,10 +118,10 @@ static void map_register(void *base, size_t size, const char *path) {
             maps[i].damaged = 0;
             maps[i].bad_offset = 0;
             snprintf(maps[i].path, sizeof maps[i].path, "%s", path);
-            maps[i].base = base; // last: the handler only looks at slots with a base
+            maps[i].base = base; /* last: the handler only looks at slots with a base */
             return;
         }
-    // no free slot: the mapping works, only unguarded
+    /* no free slot: the mapping works, only unguarded */
 }
 
 int qs_file_map(const char *path, void **map, size_t *size) {
@@ -215,14 +215,14 @@ void qs_file_out_remove_all(void) {
 
 static void out_signal(int sig) {
     qs_file_out_remove_all();
-    struct sigaction sa; // then die of it as if no handler had been there
+    struct sigaction sa; /* then die of it as if no handler had been there */
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = SIG_DFL;
     sigaction(sig, &sa, NULL);
     raise(sig);
 }
 
-// Installs the handler for the signals that normally end a run, where nobody else has one.
+/* Installs the handler for the signals that normally end a run, where nobody else has one. */
 static void out_handlers_install(void) {
     static int done;
     if (done) return;
@@ -255,7 +255,7 @@ int qs_file_out_open(qs_file_out *o, const char *path) {
         return qs_error_set(QS_ERR_ARG, "%s: path too long", path);
     }
     out_handlers_install();
-    // take a slot before the file exists, so a signal between the two cannot miss it
+    /* take a slot before the file exists, so a signal between the two cannot miss it */
     sigset_t all, old;
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, &old);
@@ -278,13 +278,13 @@ int qs_file_out_open(qs_file_out *o, const char *path) {
                                   strerror(e))
                    : qs_error_set(QS_ERR_IO, "%s: too many output files open at once", path);
         free(o->tmp);
-        o->tmp = NULL; // nothing was created
+        o->tmp = NULL; /* nothing was created */
         qs_file_out_abort(o);
         return rc;
     }
-    mode_t mask = umask(0); // mkstemp makes 0600; give the file the usual permissions
+    mode_t mask = umask(0); /* mkstemp makes 0600; give the file the usual permissions */
     umask(mask);
-    if (fchmod(fd, 0666 & ~mask) != 0) { // not fatal: the file is only more private
+    if (fchmod(fd, 0666 & ~mask) != 0) { /* not fatal: the file is only more private */
     }
     o->f = fdopen(fd, "wb");
     if (!o->f) {

@@ -134,7 +134,7 @@ int qs_cli_blas_thread_cap = 0;
 int qs_cli_threads(long n) {
     if (n > 0) {
         omp_set_num_threads((int)n);
-        // under an address-space limit main() allows only the BLAS threads that fit
+        /* under an address-space limit main() allows only the BLAS threads that fit */
         int b = qs_cli_blas_thread_cap > 0 && n > qs_cli_blas_thread_cap ? qs_cli_blas_thread_cap
                                                                          : (int)n;
         openblas_set_num_threads(b);

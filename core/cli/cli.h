@@ -7,6 +7,10 @@
 #include <stdio.h>
 
 #include "fields.h"
+#include "h5store.h"
+#include "model.h"
+#include "text.h"
+#include "windows.h"
 
 typedef struct qs_cli_cmd {
     const char *name;
@@ -58,20 +62,6 @@ void qs_cli_json_fields(cJSON *o, const qs_field *f, size_t n);
 
 #define QS_COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-int qs_cmd_info(int argc, char **argv);
-int qs_cmd_ppl(int argc, char **argv);
-int qs_cmd_generate(int argc, char **argv);
-int qs_cmd_synth(int argc, char **argv);
-int qs_cmd_bench(int argc, char **argv);
-int qs_cmd_memory(int argc, char **argv);
-int qs_cmd_run(int argc, char **argv);
-int qs_cmd_eval(int argc, char **argv);
-int qs_cmd_sweep(int argc, char **argv);
-int qs_cmd_plant(int argc, char **argv);
-int qs_cmd_profile(int argc, char **argv);
-
-#endif
-
 /* The evaluation-window options every text-reading command shares (windows.h). */
 #define QS_CLI_WINDOW_OPTS                                                                        \
     {"ctx", "N", "tokens per window (default: min(512, model context))"},                         \
@@ -85,9 +75,6 @@ int qs_cmd_profile(int argc, char **argv);
             "strict"                                                                              \
     }
 
-#include "text.h"
-#include "windows.h"
-#include "model.h"
 /* Reads the window options; ctx defaults to min(512, seq_len). Returns 0 or 1 (error set). */
 int qs_cli_window_opts(const qs_cli_opt *opts, int n_opts, const qs_model *m, qs_window_opts *wo,
                        int *utf8_policy);
@@ -95,10 +82,27 @@ int qs_cli_window_opts(const qs_cli_opt *opts, int n_opts, const qs_model *m, qs
 int qs_cli_text_windows(const qs_cli_opt *opts, int n_opts, const qs_model *m, const char *path,
                         qs_text *text, qs_windows *ws);
 
-#include "h5store.h"
-/* Opens (or creates) the result store at path for a new run labelled cmd and writes its
+/* Opens (or creates) the result store at path for a new run labelled `label` and writes its
  * provenance (the command line from argv, which starts at the command name; the model and
- * text with their sha256; params "k=v; ..."; threads) and the model config as attributes
- * of /runs/<n>/model. text_path may be NULL. Returns QS_OK or an error code (message set). */
+ * text with their sha256; params "k=v; ..."; threads). text_path may be NULL. Returns
+ * QS_OK or an error code (message set). */
+int qs_cli_h5_open_run(qs_h5 **out, const char *path, const char *label, int argc, char **argv,
+                       const qs_model *m, const char *text_path, const char *params, int threads);
+/* qs_cli_h5_open_run, labelled cmd, then the model config as attributes of
+ * /runs/<n>/model. */
 int qs_cli_h5_open(qs_h5 **out, const char *path, const char *cmd, int argc, char **argv,
                    const qs_model *m, const char *text_path, const char *params, int threads);
+
+int qs_cmd_info(int argc, char **argv);
+int qs_cmd_ppl(int argc, char **argv);
+int qs_cmd_generate(int argc, char **argv);
+int qs_cmd_synth(int argc, char **argv);
+int qs_cmd_bench(int argc, char **argv);
+int qs_cmd_memory(int argc, char **argv);
+int qs_cmd_run(int argc, char **argv);
+int qs_cmd_eval(int argc, char **argv);
+int qs_cmd_sweep(int argc, char **argv);
+int qs_cmd_plant(int argc, char **argv);
+int qs_cmd_profile(int argc, char **argv);
+
+#endif

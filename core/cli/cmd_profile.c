@@ -2,62 +2,17 @@
  * persistent outlier channels, token-wise outliers, weight statistics, optional raw dumps;
  * a summary on the terminal and everything in a new run of the HDF5 file.
  * Every option is checked before the file is opened, so bad input writes nothing. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "error.h"
-#include "profile_h5.h"
-#include "provenance.h"
+#include "profile_engine.h"
 #include "profile_report.h"
 
-#define MAX_DUMPS 16
-
-typedef struct dump_req {
-    int site, layer;
-    long max_tokens;
-} dump_req;
-
-/* "all" or a comma list of layers and ranges ("0,2-4") into sel (L + 1 entries). */
-static int parse_layers(const char *s, int L, unsigned char *sel) {
-    memset(sel, 0, (size_t)L + 1);
-    if (strcmp(s, "all") == 0) {
-        memset(sel, 1, (size_t)L + 1);
-        return QS_OK;
-    }
-    const char *p = s;
-    while (*p) {
-        char *end;
-        errno = 0;
-        long a = strtol(p, &end, 10), b = a;
-        if (end == p || errno) goto bad;
-        if (*end == '-') {
-            const char *q = end + 1;
-            b = strtol(q, &end, 10);
-            if (end == q || errno) goto bad;
-        }
-        if (a < 0 || b < a || b > L)
-            return qs_error_set(QS_ERR_ARG,
-                                "--layers '%s': layer out of range: the model has %d "
-                                "layers (0..%d; %d is the stream after the last block, at resid)",
-                                s, L, L - 1, L);
-        for (long l = a; l <= b; l++) sel[l] = 1;
-        if (*end == ',')
-            end++;
-        else if (*end)
-            goto bad;
-        p = end;
-    }
-    return QS_OK;
-bad:
-    return qs_error_set(QS_ERR_ARG, "--layers '%s' must be all or a list such as 0,2-4", s);
-}
-
-/* "site,layer,max_tokens" */
-static int parse_dump(const char *s, const qs_config *c, unsigned mask, const unsigned char *sel,
-                      dump_req *d) {
+/* "site,layer,max_tokens"; the engine checks the layer against the model and the selection */
+static int parse_dump(const char *s, qs_profile_dump *d) {
     char site[32];
     long layer, n;
     int used = 0;
@@ -65,29 +20,25 @@ static int parse_dump(const char *s, const qs_config *c, unsigned mask, const un
         return qs_error_set(QS_ERR_ARG, "--dump '%s' must be site,layer,max_tokens", s);
     d->site = qs_site_from_name(site);
     if (d->site < 0) return qs_error_set(QS_ERR_ARG, "--dump '%s': unknown site '%s'", s, site);
-    int Ls = qs_site_layers(c, d->site);
-    if (layer < 0 || layer >= Ls)
-        return qs_error_set(QS_ERR_ARG, "--dump '%s': layer %ld out of range (0..%d)", s, layer,
-                            Ls - 1);
-    if (!(mask & QS_SITE_BIT(d->site)) || !sel[layer])
-        return qs_error_set(QS_ERR_ARG,
-                            "--dump '%s': that site and layer are not profiled "
-                            "(see --sites, --layers)",
-                            s);
-    if (n < 1) return qs_error_set(QS_ERR_ARG, "--dump '%s': max_tokens must be >= 1", s);
+    if (layer < 0 || layer > QS_LAYER_MAX)
+        return qs_error_set(QS_ERR_ARG, "--dump '%s': layer %ld out of range", s, layer);
     d->layer = (int)layer;
-    d->max_tokens = n;
+    d->max_tokens = n < 0 ? 0 : n;
     return QS_OK;
 }
 
-static char *join_args(int argc, char **argv) {
-    size_t n = 16;
-    for (int i = 0; i < argc; i++) n += strlen(argv[i]) + 1;
-    char *s = malloc(n);
-    if (!s) return NULL;
-    strcpy(s, "qscope");
-    for (int i = 0; i < argc; i++) strcat(strcat(s, " "), argv[i]);
-    return s;
+/* Opens the results file for the engine once every input is checked. */
+typedef struct open_args {
+    const char *path, *label, *text_path, *params;
+    int argc, threads;
+    char **argv;
+    const qs_model *m;
+} open_args;
+
+static int open_results(void *user, qs_h5 **h) {
+    const open_args *a = user;
+    return qs_cli_h5_open_run(h, a->path, a->label, a->argc, a->argv, a->m, a->text_path, a->params,
+                              a->threads);
 }
 
 int qs_cmd_profile(int argc, char **argv) {
@@ -163,126 +114,90 @@ int qs_cmd_profile(int argc, char **argv) {
     int nt = qs_cli_threads(threads);
 
     qs_model *m = NULL;
-    qs_capture *cap = NULL;
     qs_text text = {0};
     qs_windows ws = {0};
-    qs_h5 *h = NULL;
-    qs_profile_h5_sink *sinks[MAX_DUMPS] = {NULL};
-    qs_weightstat *wst = NULL;
-    int n_wst = 0, n_dumps = 0, have_text = 0, rc;
-    qs_profile_channel *ch = NULL;
-    int n_ch = 0;
-    char *cmdline = join_args(argc, argv);
-    dump_req dumps[MAX_DUMPS];
+    qs_profile_result res = {0};
+    qs_profile_request req = {.capture = co, .max_tokens = tokens};
+    int have_text = 0, rc;
     unsigned char *sel = NULL;
 
     if ((rc = qs_model_load(&m, pos[0], qs_cli_get(opts, n, "tokenizer")))) goto done;
-    int L = m->cfg.n_layers;
-    sel = malloc((size_t)L + 1);
-    if (!sel || !cmdline) {
+    sel = malloc((size_t)m->cfg.n_layers + 1);
+    if (!sel) {
         rc = qs_error_set(QS_ERR_NOMEM, "out of memory");
         goto done;
     }
-    if ((rc = parse_layers(qs_cli_get(opts, n, "layers"), L, sel))) goto done;
-    co.layers = sel;
+    if ((rc = qs_site_layers_select(&m->cfg, qs_cli_get(opts, n, "layers"), sel))) goto done;
+    req.capture.layers = sel;
     const qs_cli_opt *dopt = NULL;
     for (int i = 0; i < n; i++)
         if (strcmp(opts[i].name, "dump") == 0) dopt = &opts[i];
-    if (dopt->repeat_count > MAX_DUMPS) {
-        rc = qs_error_set(QS_ERR_ARG, "--dump given more than %d times", MAX_DUMPS);
+    if (dopt->repeat_count > QS_CAPTURE_MAX_DUMPS) {
+        rc = qs_error_set(QS_ERR_ARG, "--dump given more than %d times", QS_CAPTURE_MAX_DUMPS);
         goto done;
     }
     for (int i = 0; i < dopt->repeat_count; i++)
-        if ((rc = parse_dump(dopt->values[i], &m->cfg, co.site_mask, sel, &dumps[n_dumps++])))
-            goto done;
-    qs_outlier_config_resolve(&co.outl, m->cfg.dim);
-    if (massive_abs >= 0 || massive_ratio >= 0) co.outl.massive_rule = QS_MASSIVE_CUSTOM;
-    if (massive_abs >= 0) co.outl.massive_abs = massive_abs;
-    if (massive_ratio >= 0) co.outl.massive_ratio = massive_ratio;
-    if ((rc = qs_capture_create(&cap, &m->cfg, &co))) goto done;
+        if ((rc = parse_dump(dopt->values[i], &req.dumps[req.n_dumps++]))) goto done;
+    qs_outlier_config_resolve(&req.capture.outl, m->cfg.dim);
+    if (massive_abs >= 0 || massive_ratio >= 0) req.capture.outl.massive_rule = QS_MASSIVE_CUSTOM;
+    if (massive_abs >= 0) req.capture.outl.massive_abs = massive_abs;
+    if (massive_ratio >= 0) req.capture.outl.massive_ratio = massive_ratio;
     if (qs_cli_text_windows(opts, n, m, pos[1], &text, &ws)) {
         rc = QS_ERR_ARG;
         goto done;
     }
     have_text = 1;
 
-    /* everything checked: open the results file (it refuses non-HDF5 files untouched) */
-    if ((rc = qs_h5_open(&h, out, qs_cli_get(opts, n, "label")))) goto done;
+    /* the engine checks the rest, then opens the results file (which refuses a file that
+     * is not HDF5 untouched) */
     char params[512];
     snprintf(params, sizeof params,
              "command=profile; tokens=%ld; ctx=%d; sites=%s; layers=%s; "
              "tau=%g; phi=%g; massive_rule=%s; massive_abs=%g; massive_ratio=%g; int8=%g",
              tokens, ws.w[0].n, qs_cli_get(opts, n, "sites"), qs_cli_get(opts, n, "layers"),
-             co.chan.tau, co.chan.phi, qs_massive_rule_name(co.outl.massive_rule),
-             co.outl.massive_abs, co.outl.massive_ratio, co.chan.int8_threshold);
-    qs_provenance pv = {.command_line = cmdline,
-                        .model_path = m->path,
-                        .text_path = pos[1],
-                        .params = params,
-                        .threads = nt};
-    if ((rc = qs_h5_write_provenance(h, &pv)) || (rc = qs_profile_h5_model(h, m))) goto done;
-    for (int i = 0; i < n_dumps && rc == QS_OK; i++) {
-        const dump_req *d = &dumps[i];
-        rc = qs_profile_h5_sink_open(&sinks[i], h, d->site, d->layer,
-                                     qs_capture_site_width(cap, d->site));
-        if (rc == QS_OK)
-            rc = qs_capture_add_dump(cap, d->site, d->layer, d->max_tokens, qs_profile_h5_dump_fn,
-                                     sinks[i]);
-    }
-    if (rc) goto done;
+             req.capture.chan.tau, req.capture.chan.phi,
+             qs_massive_rule_name(req.capture.outl.massive_rule), req.capture.outl.massive_abs,
+             req.capture.outl.massive_ratio, req.capture.chan.int8_threshold);
+    open_args oa = {out, qs_cli_get(opts, n, "label"), pos[1], params, argc, nt, argv, m};
+    req.open_results = open_results;
+    req.open_user = &oa;
+    if ((rc = qs_profile_engine_run(&res, m, &ws, &req))) goto done;
 
-    qs_profile_info info;
-    if ((rc = qs_profile_run(cap, m, &ws, tokens, &info))) goto done;
-    for (int i = 0; i < n_dumps && rc == QS_OK; i++) {
-        rc = qs_profile_h5_sink_close(sinks[i]);
-        sinks[i] = NULL;
+    int json = qs_cli_get(opts, n, "json") != NULL;
+    cJSON *o = json ? cJSON_CreateObject() : NULL;
+    qs_profile_report rep = {m,       res.capture, &ws, &res.info, res.channels, res.n_channels,
+                             (int)top};
+    if (o) {
+        cJSON_AddStringToObject(o, "model", m->path);
+        cJSON_AddStringToObject(o, "text", pos[1]);
+        cJSON_AddStringToObject(o, "output", out);
+        cJSON_AddNumberToObject(o, "run", qs_h5_run(res.results));
+        cJSON_AddNumberToObject(o, "tokens", (double)res.info.tokens);
+        cJSON_AddNumberToObject(o, "windows", res.info.windows);
+        cJSON_AddNumberToObject(o, "ctx", ws.w[0].n);
+        cJSON_AddNumberToObject(o, "seconds", res.info.seconds);
+        cJSON_AddNumberToObject(o, "threads", nt);
+        cJSON_AddNumberToObject(o, "stats_memory_bytes",
+                                (double)qs_capture_memory_bytes(res.capture, ws.w[0].n));
     }
-    if (rc == QS_OK) rc = qs_profile_channels(&ch, &n_ch, cap);
-    if (rc == QS_OK) rc = qs_weightstats_compute(&wst, &n_wst, m);
-    if (rc == QS_OK) rc = qs_profile_h5_stats(h, cap);
-    if (rc == QS_OK) rc = qs_profile_h5_weights(h, wst, n_wst);
-    if (rc == QS_OK) rc = qs_profile_h5_outliers(h, cap, ch, n_ch, m->tok, &ws);
-    if (rc == QS_OK) rc = qs_profile_h5_attention(h, cap, m->tok, &ws);
-    if (rc == QS_OK) {
-        int json = qs_cli_get(opts, n, "json") != NULL;
-        cJSON *o = json ? cJSON_CreateObject() : NULL;
-        qs_profile_report rep = {m, cap, &ws, &info, ch, n_ch, (int)top};
-        if (o) {
-            cJSON_AddStringToObject(o, "model", m->path);
-            cJSON_AddStringToObject(o, "text", pos[1]);
-            cJSON_AddStringToObject(o, "output", out);
-            cJSON_AddNumberToObject(o, "run", qs_h5_run(h));
-            cJSON_AddNumberToObject(o, "tokens", (double)info.tokens);
-            cJSON_AddNumberToObject(o, "windows", info.windows);
-            cJSON_AddNumberToObject(o, "ctx", ws.w[0].n);
-            cJSON_AddNumberToObject(o, "seconds", info.seconds);
-            cJSON_AddNumberToObject(o, "threads", nt);
-            cJSON_AddNumberToObject(o, "stats_memory_bytes",
-                                    (double)qs_capture_memory_bytes(cap, ws.w[0].n));
-        }
-        FILE *f = json ? stderr : stdout;
-        rc = qs_profile_report_write(&rep, f, o);
-        fprintf(f, "\nwrote %s, run %d\n", out, qs_h5_run(h));
-        if (o && rc == QS_OK)
-            qs_cli_print_json(o);
-        else
-            cJSON_Delete(o);
-    }
+    FILE *f = json ? stderr : stdout;
+    rc = qs_profile_report_write(&rep, f, o);
+    fprintf(f, "\nwrote %s, run %d\n", out, qs_h5_run(res.results));
+    if (o && rc == QS_OK)
+        qs_cli_print_json(o);
+    else
+        cJSON_Delete(o);
 done:
-    for (int i = 0; i < MAX_DUMPS; i++) qs_profile_h5_sink_close(sinks[i]);
-    if (h) {
-        int rc2 = qs_h5_close(h);
+    if (res.results) {
+        int rc2 = qs_h5_close(res.results);
         if (rc == QS_OK) rc = rc2;
     }
-    free(ch);
-    qs_weightstats_free(wst, n_wst);
-    qs_capture_free(cap);
+    qs_profile_result_free(&res);
     if (have_text) {
         qs_windows_free(&ws);
         qs_text_free(&text);
     }
     free(sel);
-    free(cmdline);
     qs_model_free(m);
     return rc ? qs_cli_fail("profile") : 0;
 }

@@ -21,7 +21,7 @@ static char watchdog_msg[512];
 
 static void watchdog(int sig) {
     (void)sig;
-    qs_file_out_remove_all(); // a checkpoint being saved (m:save) is not left half-written
+    qs_file_out_remove_all(); /* a checkpoint being saved (m:save) is not left half-written */
     ssize_t w = write(2, watchdog_msg, strlen(watchdog_msg));
     (void)w;
     _exit(1);

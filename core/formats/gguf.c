@@ -14,8 +14,9 @@
 
 #include "error.h"
 #include "fileio.h"
+#include "dtype.h"
 #include "gguf_dequant.h"
-#include "text.h"
+#include "utf8.h"
 
 /* Smallest possible encodings, used to bound counts by the bytes left:
  * a metadata entry is a key (u64 length, ≥ 1 byte), a u32 type and a value of ≥ 1 byte;

@@ -11,7 +11,7 @@
 
 #include "error.h"
 #include "fileio.h"
-#include "text.h"
+#include "json.h"
 
 static const struct {
     const char *hf_name, *arch;
@@ -210,32 +210,11 @@ int qs__hf_json_unique_keys(const cJSON *obj, const char *path, const char *what
     return rc;
 }
 
-int qs__hf_json_parse(cJSON **out, const char *json, size_t len, const char *path) {
-    *out = NULL;
-    if (memchr(json, '\0', len))
-        return qs_error_set(QS_ERR_FORMAT, "%s: NUL byte inside JSON", path);
-    /* JSON text is UTF-8 (RFC 8259); cJSON would pass other bytes through into names */
-    size_t bad = qs_utf8_check((const unsigned char *)json, len);
-    if (bad != len) return qs_error_set(QS_ERR_FORMAT, "%s: invalid UTF-8 at byte %zu", path, bad);
-    /* a bounded NUL-terminated copy: the parse cannot run past len and must consume all of it */
-    char *copy = malloc(len + 1);
-    if (!copy) return qs_error_set(QS_ERR_NOMEM, "%s: out of memory", path);
-    memcpy(copy, json, len);
-    copy[len] = '\0';
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(copy, len + 1, &end, 1);
-    size_t off = end && end >= copy ? (size_t)(end - copy) : 0;
-    free(copy);
-    if (!root) return qs_error_set(QS_ERR_FORMAT, "%s: malformed JSON near byte %zu", path, off);
-    *out = root;
-    return QS_OK;
-}
-
 int qs_hf_config_parse(qs_config *c, const char *json, size_t len, const char *path) {
     qs_config_defaults(c);
     if (!path) path = "config.json";
     cJSON *root;
-    int rc = qs__hf_json_parse(&root, json, len, path);
+    int rc = qs_json_parse(&root, json, len, path, NULL);
     if (rc) return rc;
     rc = cfg_fill(c, root, path);
     cJSON_Delete(root);

@@ -19,10 +19,7 @@ int qs_hf_config_parse(qs_config *c, const char *json, size_t len, const char *p
 /* Reads and parses the file at path. */
 int qs_hf_config_load(qs_config *c, const char *path);
 
-/* Parses json[0..len) strictly (well formed, nothing but whitespace after it, no NUL) into
- * *out (free with cJSON_Delete). QS_ERR_FORMAT names path and the byte offset. */
 struct cJSON;
-int qs__hf_json_parse(struct cJSON **out, const char *json, size_t len, const char *path);
 /* QS_ERR_FORMAT "<path>: <what> '<key>' appears twice" when two members of the JSON object
  * share a name (cJSON keeps both and lookups see the first: an ambiguity, refused).
  * O(n log n) in the number of members: a config of 10^6 keys is checked in a second. */

@@ -27,6 +27,7 @@
 #include "tensor_finite.h"
 #include "gguf_dequant.h"
 #include "hf_config.h"
+#include "json.h"
 #include "model.h"
 #include "safetensors.h"
 #include "strmap.h"
@@ -87,13 +88,8 @@ static int open_shards(hf_files *f, qs_strmap *shard_ids);
 
 /* The shard file names of the index, each once, in first-seen order. */
 static int open_sharded(hf_files *f) {
-    char *js;
-    size_t len;
-    int rc = qs_file_read(f->index_path, 0, &js, &len);
-    if (rc) return rc;
     cJSON *root;
-    rc = qs__hf_json_parse(&root, js, len, f->index_path);
-    free(js);
+    int rc = qs_json_read(&root, f->index_path);
     if (rc) return rc;
     const cJSON *wm = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
     if (!cJSON_IsObject(wm)) {

@@ -9,7 +9,7 @@
 
 #include "error.h"
 #include "fp16.h"
-#include "text.h"
+#include "json.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors data is little-endian; this reader assumes a little-endian host"
@@ -245,34 +245,22 @@ int qs_safetensors_parse(qs_safetensors *st, const unsigned char *buf, size_t si
         return qs_error_set(QS_ERR_FORMAT, "%s: header length %llu is too short for a JSON object",
                             path, (unsigned long long)hlen);
     const char *hdr = (const char *)buf + 8;
-    if (memchr(hdr, '\0', hlen))
+    /* the one JSON entry point; its faults reworded with header and file offsets */
+    cJSON *root;
+    qs_json_error je;
+    int prc = qs_json_parse(&root, hdr, (size_t)hlen, path, &je);
+    if (prc == QS_ERR_FORMAT && je.fault == QS_JSON_NUL)
         return qs_error_set(QS_ERR_FORMAT, "%s: NUL byte inside the JSON header", path);
-    /* JSON text is UTF-8 (RFC 8259); cJSON would pass other bytes through into tensor names */
-    size_t bad = qs_utf8_check((const unsigned char *)hdr, (size_t)hlen);
-    if (bad != hlen)
+    if (prc == QS_ERR_FORMAT && je.fault == QS_JSON_UTF8)
         return qs_error_set(QS_ERR_FORMAT,
                             "%s: invalid UTF-8 in the JSON header at header byte %zu "
                             "(file byte %zu)",
-                            path, bad, bad + 8);
-
-    /* A bounded, NUL-terminated copy: cJSON then must consume everything up to the NUL
-     * (trailing padding spaces allowed), so no trailing garbage slips through. */
-    char *copy = malloc(hlen + 1);
-    if (!copy)
-        return qs_error_set(QS_ERR_NOMEM, "%s: cannot allocate %llu bytes for the header", path,
-                            (unsigned long long)hlen);
-    memcpy(copy, hdr, hlen);
-    copy[hlen] = '\0';
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(copy, hlen + 1, &end, 1);
-    if (!root) {
-        size_t off = end && end >= copy ? (size_t)(end - copy) : 0;
-        free(copy);
+                            path, je.offset, je.offset + 8);
+    if (prc == QS_ERR_FORMAT && je.fault == QS_JSON_SYNTAX)
         return qs_error_set(QS_ERR_FORMAT,
                             "%s: malformed JSON header near header byte %zu (file byte %zu)", path,
-                            off, off + 8);
-    }
-    free(copy);
+                            je.offset, je.offset + 8);
+    if (prc) return prc;
     int rc = QS_OK;
     if (!cJSON_IsObject(root)) {
         rc = qs_error_set(QS_ERR_FORMAT, "%s: JSON header is not an object", path);
@@ -348,7 +336,8 @@ float *qs_safetensors_f32_view(const qs_safetensors *st, const qs_st_tensor *t) 
 }
 
 void qs_safetensors_to_f32(float *out, const qs_safetensors *st, const qs_st_tensor *t) {
-    const unsigned char *p = st->data + t->begin; // (n_elems × dtype size) bytes, maybe unaligned
+    const unsigned char *p =
+        st->data + t->begin; /* (n_elems × dtype size) bytes, maybe unaligned */
     int64_t n = t->n_elems;
     switch (t->dtype) {
     case QS_ST_F32: memcpy(out, p, (size_t)n * 4); break;

@@ -11,6 +11,7 @@
 
 #include "error.h"
 #include "fp16.h"
+#include "dtype.h"
 #include "gguf_dequant.h"
 
 #define CHUNK 65536 /* elements per parallel work item (float types) */
@@ -21,7 +22,7 @@ static uint32_t rd32(const unsigned char *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-// Index of the first non-finite element of [lo, hi), or hi.
+/* Index of the first non-finite element of [lo, hi), or hi. */
 static int64_t first_bad_float(const unsigned char *x, uint32_t type, int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; i++) {
         switch (type) {
@@ -36,7 +37,7 @@ static int64_t first_bad_float(const unsigned char *x, uint32_t type, int64_t lo
             break;
         case QS_GGML_F64: {
             double d;
-            memcpy(&d, x + 8 * i, 8); // little-endian hosts only, like the rest of the loaders
+            memcpy(&d, x + 8 * i, 8); /* little-endian hosts only, like the rest of the loaders */
             if (!(fabs(d) <= FLT_MAX)) return i;
             break;
         }
@@ -45,8 +46,8 @@ static int64_t first_bad_float(const unsigned char *x, uint32_t type, int64_t lo
     return hi;
 }
 
-// Index of the first element of blocks [b0, b1) that decodes to a non-finite float, or
-// b1 * block_size.
+/* Index of the first element of blocks [b0, b1) that decodes to a non-finite float, or
+ * b1 * block_size. */
 static int64_t first_bad_blocks(const unsigned char *x, const qs_ggml_type_traits *tr,
                                 int64_t b0, int64_t b1) {
     float y[BLOCKS * 256];
@@ -92,7 +93,7 @@ int qs_tensor_check_finite(const void *data, uint32_t type, int64_t n, const cha
     int is_float = type == QS_GGML_F32 || type == QS_GGML_F16 || type == QS_GGML_BF16 ||
                    type == QS_GGML_F64;
     if (!is_float && (tr->block_size > 256 || n % tr->block_size)) return QS_OK;
-    int64_t units = is_float ? n : n / tr->block_size; // elements or blocks
+    int64_t units = is_float ? n : n / tr->block_size; /* elements or blocks */
     int64_t step = is_float ? CHUNK : CHUNK / tr->block_size;
     int64_t n_chunks = (units + step - 1) / step;
     int64_t first = n;

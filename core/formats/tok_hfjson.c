@@ -11,7 +11,7 @@
 
 #include "error.h"
 #include "fileio.h"
-#include "hf_config.h"
+#include "json.h"
 #include "tok_hf.h"
 #include "tokenizer.h"
 
@@ -321,8 +321,8 @@ int qs_tokenizer_parse_hf(qs_tokenizer **out, const char *json, size_t len, cons
     *out = NULL;
     if (!path) path = "tokenizer.json";
     cJSON *root = NULL, *croot = NULL;
-    int rc = qs__hf_json_parse(&root, json, len, path);
-    if (!rc && cfg) rc = qs__hf_json_parse(&croot, cfg, cfg_len, "tokenizer_config.json");
+    int rc = qs_json_parse(&root, json, len, path, NULL);
+    if (!rc && cfg) rc = qs_json_parse(&croot, cfg, cfg_len, "tokenizer_config.json", NULL);
     spec_build sb = {0};
     if (!rc) rc = spec_from_json(&sb, root, croot, path);
     if (!rc)
@@ -364,7 +364,7 @@ int qs_tokenizer_load_bpe_files(qs_tokenizer **out, const char *vocab_json_path,
     spec_build sb = {0};
     int rc = qs_file_read(vocab_json_path, 0, &vj, &vl);
     if (!rc) rc = qs_file_read(merges_txt_path, 0, &mt, &ml);
-    if (!rc) rc = qs__hf_json_parse(&vocab, vj, vl, vocab_json_path);
+    if (!rc) rc = qs_json_parse(&vocab, vj, vl, vocab_json_path, NULL);
     if (!rc) rc = read_vocab(&sb, vocab, NULL, vocab_json_path);
     if (!rc) {
         /* count lines, then cut them in place */

@@ -12,6 +12,7 @@
 
 #include "capture.h"
 #include "error.h"
+#include "lua_aux.h"
 #include "lua_qs.h"
 #include "profile.h"
 
@@ -34,7 +35,7 @@ static int rows_sink_fn(void *user, int site, int layer, const float *x, int T, 
     return QS_OK;
 }
 
-static int model_activations(lua_State *L) {
+int qs__lua_model_activations(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
     static const char *const keys[] = {QS_LUA_WINDOW_KEYS, "site", "layer", "tokens", NULL};
     qs__lua_check_keys(L, 2, "m:activations", keys);
@@ -110,6 +111,3 @@ static int model_activations(lua_State *L) {
     qs__lua_set_int(L, "layer", layer);
     return 1;
 }
-
-const luaL_Reg qs__lua_activations_model_methods[] = {{"activations", model_activations},
-                                                      {NULL, NULL}};

@@ -1,7 +1,9 @@
 /* Profiling and planting from Lua.
- *   m:profile{text=, tokens=, ctx=, <window options>, sites="all", tau=20, phi=0.5,
- *             massive_abs=100, massive_ratio=1000, int8=6, results=out,
- *             dump={{site=, layer=, tokens=}, ...}}
+ *   m:profile{text=, tokens=, ctx=, <window options>, sites="all", layers="all", tau=20,
+ *             phi=0.5, massive_rule="auto", massive_abs=, massive_ratio=, int8=6,
+ *             results=out, dump={{site=, layer=, tokens=}, ...}}
+ *       The profile engine (profile_engine.h), as `qscope profile` runs it; layers in the
+ *       one layer-list grammar ("0,2-4", sites.h).
  *       -> prof = {tokens, windows, seconds, memory_bytes,
  *                  kurtosis = {[site] = {per layer}}, absmax = {...}, p999 = {...},
  *                  weights = {{name, rows, cols, kurtosis, absmax, std, p99, p999}, ...},
@@ -10,14 +12,15 @@
  *       that run (stats/…, weights/…, outliers/…, model attributes). dump (needs results)
  *       also stores the raw (T, C) activations of the first `tokens` tokens at each named
  *       site × layer in that run, as dump/<site>/<layer> (float32), and lists them in
- *       prof.dumps = {{site, layer, rows, cols, path}, ...}. At most 16.
+ *       prof.dumps = {{site, layer, rows, cols, path}, ...}. At most QS_CAPTURE_MAX_DUMPS.
  *   qs.outlier_channels(prof [, {min_token_frac = 0.5}])
  *       -> {{site, layer, channel, absmax, ratio_to_median, token_fraction,
  *            sequence_fraction, shared_layers}, ...}
- *   qs.outlier_tokens(prof) -> {{site, layer, window, position, token_id, channel, value, ratio},
- * ...} m:plant{{site=, layer= (number or "all"), channel=, scale=}, ...} -> a new model whose
- *       full-precision function is unchanged (plant.h): a twin that shares every tensor the
- *       plants do not touch
+ *   qs.outlier_tokens(prof)
+ *       -> {{site, layer, window, position, token_id, channel, value, ratio}, ...}
+ *   m:plant{{site=, layer= (number or "all"), channel=, scale=}, ...}
+ *       -> a new model whose full-precision function is unchanged (plant.h): a twin that
+ *          shares every tensor the plants do not touch
  *   m:save(path [, {format=, dtype=, shard_gb=}]) writes a checkpoint (save.h). */
 #include <lauxlib.h>
 #include <stdio.h>
@@ -25,18 +28,12 @@
 #include <string.h>
 
 #include "attention.h"
-#include "capture.h"
 #include "error.h"
-#include "h5store.h"
+#include "lua_aux.h"
 #include "lua_qs.h"
-#include "lua_sandbox.h"
 #include "plant.h"
-#include "profile.h"
-#include "profile_h5.h"
+#include "profile_engine.h"
 #include "save.h"
-#include "weightstats.h"
-
-#define QS_LUA_CAPTURE "qs.capture"
 
 typedef struct lua_capture {
     qs_capture *c;
@@ -163,29 +160,10 @@ static void push_weights(lua_State *L, const qs_weightstat *w, int n) {
     }
 }
 
-void qs__lua_site_layer(lua_State *L, int idx, const char *what, const qs_config *cfg, int *site,
-                        int *layer) {
-    const char *name = qs__lua_opt_str(L, idx, "site", NULL);
-    *site = name ? qs_site_from_name(name) : -1;
-    if (*site < 0)
-        luaL_error(L, "%s: site '%s' is not one of resid, attn_in, attn_o_in, ffn_in, ffn_down_in",
-                   what, name ? name : "(missing)");
-    int n = qs_site_layers(cfg, *site);
-    lua_Integer l = qs__lua_opt_int(L, idx, "layer", -1);
-    if (l < 0 || l >= n) luaL_error(L, "%s: layer must be 0..%d for %s", what, n - 1, name);
-    *layer = (int)l;
-}
-
-#define LUA_MAX_DUMPS 16
-
-typedef struct dump_req {
-    int site, layer;
-    long tokens;
-} dump_req;
-
 /* Reads dump = {{site=, layer=, tokens=}, ...} from the option table at idx into d (room
- * for LUA_MAX_DUMPS); returns how many. Raises on a bad entry, before anything is allocated. */
-static int read_dumps(lua_State *L, int idx, const qs_model *m, unsigned site_mask, dump_req *d) {
+ * for QS_CAPTURE_MAX_DUMPS); returns how many. Raises on a bad entry, before anything is
+ * allocated; the engine checks that each pair is profiled. */
+static int read_dumps(lua_State *L, int idx, const qs_model *m, qs_profile_dump *d) {
     lua_getfield(L, idx, "dump");
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
@@ -194,7 +172,8 @@ static int read_dumps(lua_State *L, int idx, const qs_model *m, unsigned site_ma
     if (!lua_istable(L, -1))
         luaL_error(L, "m:profile: dump must be a list of {site=, layer=, tokens=}");
     int list = lua_gettop(L), n = (int)luaL_len(L, list);
-    if (n > LUA_MAX_DUMPS) luaL_error(L, "m:profile: at most %d dumps (got %d)", LUA_MAX_DUMPS, n);
+    if (n > QS_CAPTURE_MAX_DUMPS)
+        luaL_error(L, "m:profile: at most %d dumps (got %d)", QS_CAPTURE_MAX_DUMPS, n);
     static const char *const keys[] = {"site", "layer", "tokens", NULL};
     for (int i = 0; i < n; i++) {
         lua_rawgeti(L, list, i + 1);
@@ -205,12 +184,9 @@ static int read_dumps(lua_State *L, int idx, const qs_model *m, unsigned site_ma
         char what[48];
         snprintf(what, sizeof what, "m:profile: dump[%d]", i + 1);
         qs__lua_site_layer(L, e, what, &m->cfg, &d[i].site, &d[i].layer);
-        if (!(site_mask & QS_SITE_BIT(d[i].site)))
-            luaL_error(L, "%s: site %s is not profiled (see sites=)", what,
-                       qs_site_name(d[i].site));
         lua_Integer tokens = qs__lua_opt_i64(L, e, "tokens", 256);
         if (tokens < 1) luaL_error(L, "%s: tokens must be >= 1", what);
-        d[i].tokens = (long)tokens;
+        d[i].max_tokens = (long)tokens;
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
@@ -218,57 +194,63 @@ static int read_dumps(lua_State *L, int idx, const qs_model *m, unsigned site_ma
 }
 
 /* prof.dumps: what each dump stored (rows = tokens actually seen, up to the bound) */
-static void push_dumps(lua_State *L, const dump_req *d, const long *rows, int n, const int *C_of) {
-    lua_createtable(L, n, 0);
-    for (int i = 0; i < n; i++) {
+static void push_dumps(lua_State *L, const qs_profile_request *req, const qs_profile_result *r) {
+    lua_createtable(L, req->n_dumps, 0);
+    for (int i = 0; i < req->n_dumps; i++) {
+        const qs_profile_dump *d = &req->dumps[i];
         char path[64];
-        snprintf(path, sizeof path, "dump/%s/%d", qs_site_name(d[i].site), d[i].layer);
+        snprintf(path, sizeof path, "dump/%s/%d", qs_site_name(d->site), d->layer);
         lua_createtable(L, 0, 5);
-        qs__lua_set_str(L, "site", qs_site_name(d[i].site));
-        qs__lua_set_int(L, "layer", d[i].layer);
-        qs__lua_set_int(L, "rows", rows[i]);
-        qs__lua_set_int(L, "cols", C_of[i]);
+        qs__lua_set_str(L, "site", qs_site_name(d->site));
+        qs__lua_set_int(L, "layer", d->layer);
+        qs__lua_set_int(L, "rows", r->dump_rows[i]);
+        qs__lua_set_int(L, "cols", r->dump_cols[i]);
         qs__lua_set_str(L, "path", path);
         lua_rawseti(L, -2, i + 1);
     }
 }
 
-static int model_profile(lua_State *L) {
+int qs__lua_model_profile(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
     static const char *const keys[] = {
-        QS_LUA_WINDOW_KEYS, "tokens",       "sites", "tau",     "phi",  "massive_abs",
+        QS_LUA_WINDOW_KEYS, "tokens",       "sites", "layers",  "tau",  "phi", "massive_abs",
         "massive_ratio",    "massive_rule", "int8",  "results", "dump", NULL};
     qs__lua_check_keys(L, 2, "m:profile", keys);
     lua_getfield(L, 2, "text");
     qs_text *t = qs__lua_check_text(L, -1);
     lua_pop(L, 1);
     if (!m->tok) return luaL_error(L, "m:profile: the model has no tokenizer");
-    qs_capture_opts o = qs_capture_opts_default();
-    if (qs_site_mask_parse(qs__lua_opt_str(L, 2, "sites", "all"), &o.site_mask))
+    qs_profile_request req = {.capture = qs_capture_opts_default()};
+    qs_capture_opts *o = &req.capture;
+    if (qs_site_mask_parse(qs__lua_opt_str(L, 2, "sites", "all"), &o->site_mask))
         return qs__lua_fail(L, "m:profile");
-    o.chan.tau = qs__lua_opt_num(L, 2, "tau", o.chan.tau);
-    o.chan.phi = o.outl.min_token_frac = qs__lua_opt_num(L, 2, "phi", o.chan.phi);
+    /* the layer selection lives in a userdata: freed by the GC whatever raises later */
+    unsigned char *sel = lua_newuserdatauv(L, (size_t)m->cfg.n_layers + 1, 0);
+    if (qs_site_layers_select(&m->cfg, qs__lua_opt_str(L, 2, "layers", "all"), sel))
+        return qs__lua_fail(L, "m:profile");
+    o->layers = sel;
+    o->chan.tau = qs__lua_opt_num(L, 2, "tau", o->chan.tau);
+    o->chan.phi = o->outl.min_token_frac = qs__lua_opt_num(L, 2, "phi", o->chan.phi);
     /* the rule for this model's width, then explicit thresholds over it */
     const char *rule = qs__lua_opt_str(L, 2, "massive_rule", "auto");
-    o.outl.massive_rule = qs_massive_rule_from_name(rule);
-    if (o.outl.massive_rule < 0 || o.outl.massive_rule == QS_MASSIVE_CUSTOM)
+    o->outl.massive_rule = qs_massive_rule_from_name(rule);
+    if (o->outl.massive_rule < 0 || o->outl.massive_rule == QS_MASSIVE_CUSTOM)
         return luaL_error(L, "m:profile: massive_rule '%s': expected auto, published or ratio",
                           rule);
-    qs_outlier_config_resolve(&o.outl, m->cfg.dim);
-    double mabs = qs__lua_opt_num(L, 2, "massive_abs", -1),
-           mratio = qs__lua_opt_num(L, 2, "massive_ratio", -1);
-    if (mabs >= 0 || mratio >= 0) o.outl.massive_rule = QS_MASSIVE_CUSTOM;
-    if (mabs >= 0) o.outl.massive_abs = mabs;
-    if (mratio >= 0) o.outl.massive_ratio = mratio;
-    o.chan.int8_threshold = qs__lua_opt_num(L, 2, "int8", o.chan.int8_threshold);
-    long tokens = (long)qs__lua_opt_i64(L, 2, "tokens", 0);
-    qs_h5 *h = NULL;
+    qs_outlier_config_resolve(&o->outl, m->cfg.dim);
+    double mabs = qs__lua_opt_num(L, 2, "massive_abs", -1);
+    double mratio = qs__lua_opt_num(L, 2, "massive_ratio", -1);
+    if (mabs >= 0 || mratio >= 0) o->outl.massive_rule = QS_MASSIVE_CUSTOM;
+    if (mabs >= 0) o->outl.massive_abs = mabs;
+    if (mratio >= 0) o->outl.massive_ratio = mratio;
+    o->chan.int8_threshold = qs__lua_opt_num(L, 2, "int8", o->chan.int8_threshold);
+    req.max_tokens = (long)qs__lua_opt_i64(L, 2, "tokens", 0);
     lua_getfield(L, 2, "results");
-    if (!lua_isnil(L, -1)) h = qs__lua_check_results(L, -1);
+    if (!lua_isnil(L, -1)) req.results = qs__lua_check_results(L, -1);
     lua_pop(L, 1);
-    dump_req dumps[LUA_MAX_DUMPS];
-    int n_dumps = read_dumps(L, 2, m, o.site_mask, dumps);
-    if (n_dumps && !h) return luaL_error(L, "m:profile: dump needs results = <a qs.results file>");
+    req.n_dumps = read_dumps(L, 2, m, req.dumps);
+    if (req.n_dumps && !req.results)
+        return luaL_error(L, "m:profile: dump needs results = <a qs.results file>");
     qs_window_opts wo;
     qs__lua_window_opts(L, 2, m, &wo);
     wo.score = QS_SCORE_ALL;
@@ -279,59 +261,30 @@ static int model_profile(lua_State *L) {
     int capture_idx = lua_gettop(L);
     qs_windows ws;
     qs__lua_windows_build(L, &ws, m->tok, t, &wo, "m:profile");
-    qs_profile_info info;
-    qs_weightstat *wst = NULL;
-    int n_w = 0, n_ch = 0;
-    qs_profile_channel *ch = NULL;
-    qs_profile_h5_sink *sinks[LUA_MAX_DUMPS] = {NULL};
-    long dump_rows[LUA_MAX_DUMPS];
-    int dump_cols[LUA_MAX_DUMPS];
-    int rc = qs_capture_create(&u->c, &m->cfg, &o);
-    for (int i = 0; i < n_dumps && rc == QS_OK; i++) {
-        dump_cols[i] = qs_capture_site_width(u->c, dumps[i].site);
-        rc = qs_profile_h5_sink_open(&sinks[i], h, dumps[i].site, dumps[i].layer, dump_cols[i]);
-        if (rc == QS_OK)
-            rc = qs_capture_add_dump(u->c, dumps[i].site, dumps[i].layer, dumps[i].tokens,
-                                     qs_profile_h5_dump_fn, sinks[i]);
-    }
-    if (rc == QS_OK) rc = qs_profile_run(u->c, m, &ws, tokens, &info);
-    if (u->c) qs_capture_clear_dumps(u->c); /* the capture outlives the sinks (prof.capture) */
-    for (int i = 0; i < n_dumps; i++) {
-        dump_rows[i] = qs_profile_h5_sink_rows(sinks[i]);
-        int rc2 = qs_profile_h5_sink_close(sinks[i]);
-        if (rc == QS_OK) rc = rc2;
-    }
-    if (rc == QS_OK) rc = qs_weightstats_compute(&wst, &n_w, m);
-    if (rc == QS_OK) rc = qs_profile_channels(&ch, &n_ch, u->c);
-    if (rc == QS_OK && h) rc = qs_profile_h5_model(h, m);
-    if (rc == QS_OK && h) rc = qs_profile_h5_stats(h, u->c);
-    if (rc == QS_OK && h) rc = qs_profile_h5_weights(h, wst, n_w);
-    if (rc == QS_OK && h) rc = qs_profile_h5_outliers(h, u->c, ch, n_ch, m->tok, &ws);
-    if (rc == QS_OK && h) rc = qs_profile_h5_attention(h, u->c, m->tok, &ws);
-    free(ch);
+    qs_profile_result r;
+    int rc = qs_profile_engine_run(&r, m, &ws, &req);
     qs_windows_free(&ws);
-    if (rc) {
-        if (wst) qs_weightstats_free(wst, n_w);
-        return qs__lua_fail(L, "m:profile");
-    }
+    if (rc) return qs__lua_fail(L, "m:profile");
+    u->c = r.capture; /* the userdata owns it from here (prof.capture) */
+    r.capture = NULL;
     lua_createtable(L, 0, 10);
-    qs__lua_set_int(L, "tokens", info.tokens);
-    qs__lua_set_int(L, "windows", info.windows);
-    qs__lua_set_num(L, "seconds", info.seconds);
+    qs__lua_set_int(L, "tokens", r.info.tokens);
+    qs__lua_set_int(L, "windows", r.info.windows);
+    qs__lua_set_num(L, "seconds", r.info.seconds);
     qs__lua_set_int(L, "memory_bytes", qs_capture_memory_bytes(u->c, wo.ctx));
     push_site_summaries(L, u->c);
     push_attention(L, u->c);
-    push_weights(L, wst, n_w);
-    lua_setfield(L, -2, "weights");
-    qs_weightstats_free(wst, n_w);
-    push_dumps(L, dumps, dump_rows, n_dumps, dump_cols);
+    push_dumps(L, &req, &r);
     lua_setfield(L, -2, "dumps");
+    push_weights(L, r.weights, r.n_weights);
+    lua_setfield(L, -2, "weights");
+    qs_profile_result_free(&r);
     lua_pushvalue(L, capture_idx);
     lua_setfield(L, -2, "capture");
     return 1;
 }
 
-static int l_outlier_channels(lua_State *L) {
+int qs__lua_qs_outlier_channels(lua_State *L) {
     const qs_capture *c = check_prof(L, 1);
     qs_outlier_config cfg = qs_capture_get_opts(c)->outl;
     if (lua_istable(L, 2)) {
@@ -379,7 +332,7 @@ static int l_outlier_channels(lua_State *L) {
     return 1;
 }
 
-static int l_outlier_tokens(lua_State *L) {
+int qs__lua_qs_outlier_tokens(lua_State *L) {
     const qs_capture *c = check_prof(L, 1);
     int n;
     int64_t total;
@@ -400,7 +353,7 @@ static int l_outlier_tokens(lua_State *L) {
     return 1;
 }
 
-static int model_plant(lua_State *L) {
+int qs__lua_model_plant(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     int n = (int)luaL_len(L, 2);
@@ -438,7 +391,7 @@ static int model_plant(lua_State *L) {
 
 /* m:save(path [, {format = "llama2c"|"gguf"|"hf", dtype = "f32"|"f16"|"bf16"|"q8_0"|"q4_0",
  *                   shard_gb = 5}]): every tensor read from its stored bytes a block at a time */
-static int model_save(lua_State *L) {
+int qs__lua_model_save(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
     const char *path = luaL_checkstring(L, 2);
     const char *fmt = "llama2c", *dt = "f32";
@@ -461,12 +414,4 @@ static int model_save(lua_State *L) {
     return 0;
 }
 
-const luaL_Reg qs__lua_capture_functions[] = {
-    {"outlier_channels", l_outlier_channels}, {"outlier_tokens", l_outlier_tokens}, {NULL, NULL}};
-const luaL_Reg qs__lua_capture_model_methods[] = {
-    {"profile", model_profile}, {"plant", model_plant}, {"save", model_save}, {NULL, NULL}};
-
-int qs__lua_register_capture(lua_State *L) {
-    static const luaL_Reg meta[] = {{"__gc", capture_gc}, {NULL, NULL}};
-    return qs_lua_class_register(L, QS_LUA_CAPTURE, NULL, meta);
-}
+const luaL_Reg qs__lua_capture_meta[] = {{"__gc", capture_gc}, {NULL, NULL}};

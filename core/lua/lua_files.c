@@ -16,6 +16,7 @@
 
 #include "h5store.h"
 #include "lua_params.h"
+#include "lua_aux.h"
 #include "lua_qs.h"
 
 /* registry key: realpath -> true for every file the script created */

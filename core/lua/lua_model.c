@@ -1,5 +1,6 @@
-/* qs.model: loading a checkpoint and the methods that run it (info, tokenize, generate,
- * perplexity). Profiling, planting and quantized evaluation live in their own files. */
+/* qs.model: loading a checkpoint, the methods that run it (info, tokenize, generate,
+ * perplexity), and the class's one method table, which also lists the methods defined
+ * beside the features they bind (evaluation, profiling, planting, sweeps, activations). */
 #include <lauxlib.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 
 #include "error.h"
 #include "generate.h"
+#include "lua_aux.h"
 #include "lua_qs.h"
 #include "lua_sandbox.h"
 #include "perplexity.h"
@@ -18,7 +20,7 @@ qs_model *qs__lua_check_model(lua_State *L, int idx) {
 }
 
 /* qs.model(path [, {tokenizer = FILE}]): format detected from the content */
-static int l_model(lua_State *L) {
+int qs__lua_qs_model(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
     const char *tok = NULL;
     if (lua_istable(L, 2)) {
@@ -167,34 +169,20 @@ static int model_perplexity(lua_State *L) {
     return 1;
 }
 
-/* methods defined beside the features they bind (lua_quant.c, lua_capture.c, lua_sweep.c,
- * lua_activations.c) */
-extern const luaL_Reg qs__lua_quant_model_methods[];
-extern const luaL_Reg qs__lua_capture_model_methods[];
-extern const luaL_Reg qs__lua_sweep_model_methods[];
-extern const luaL_Reg qs__lua_activations_model_methods[];
-
-const luaL_Reg qs__lua_model_functions[] = {{"model", l_model}, {NULL, NULL}};
-
-int qs__lua_register_model(lua_State *L) {
-    static const luaL_Reg methods[] = {
-        {"info", model_info},
-        {"tokenize", model_tokenize},
-        {"generate", model_generate},
-        {"perplexity", model_perplexity},
-        {NULL, NULL},
-    };
-    static const luaL_Reg meta[] = {
-        {"__gc", model_gc}, {"__close", model_gc}, {"__tostring", model_tostring}, {NULL, NULL}};
-    int rc = qs_lua_class_register(L, QS_LUA_MODEL, methods, meta);
-    if (rc) return rc;
-    /* add the feature methods to the class's method table */
-    luaL_getmetatable(L, QS_LUA_MODEL);
-    lua_getfield(L, -1, "__index");
-    luaL_setfuncs(L, qs__lua_quant_model_methods, 0);
-    luaL_setfuncs(L, qs__lua_capture_model_methods, 0);
-    luaL_setfuncs(L, qs__lua_sweep_model_methods, 0);
-    luaL_setfuncs(L, qs__lua_activations_model_methods, 0);
-    lua_pop(L, 2);
-    return QS_OK;
-}
+const luaL_Reg qs__lua_model_methods[] = {
+    {"info", model_info},
+    {"tokenize", model_tokenize},
+    {"generate", model_generate},
+    {"perplexity", model_perplexity},
+    {"eval", qs__lua_model_eval},
+    {"quantize", qs__lua_model_quantize},
+    {"quantize_tensor", qs__lua_model_quantize_tensor},
+    {"profile", qs__lua_model_profile},
+    {"plant", qs__lua_model_plant},
+    {"save", qs__lua_model_save},
+    {"sweep", qs__lua_model_sweep},
+    {"activations", qs__lua_model_activations},
+    {NULL, NULL},
+};
+const luaL_Reg qs__lua_model_meta[] = {
+    {"__gc", model_gc}, {"__close", model_gc}, {"__tostring", model_tostring}, {NULL, NULL}};

@@ -355,9 +355,35 @@ static void build_params(lua_State *L, int n, char *const *assignments) {
     lua_newtable(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &used_key);
     lua_pushglobaltable(L);
+    lua_pushliteral(L, "params");
     push_readonly(L, base + 2, "params", RO_LENIENT);
-    lua_setfield(L, -2, "params");
+    lua_rawset(L, -3); /* raw, as in open_params */
     lua_settop(L, base);
+}
+
+/* Installs the read-only metatable and the globals param/declare_params, once per state. */
+static void open_params(lua_State *L) {
+    static const luaL_Reg ro_meta[] = {
+        {"__index", ro_index}, {"__newindex", ro_newindex}, {"__pairs", ro_pairs},
+        {"__len", ro_len},     {"__tostring", ro_tostring}, {NULL, NULL},
+    };
+    if (!luaL_newmetatable(L, READONLY_MT)) {
+        lua_pop(L, 1); /* installed by an earlier call */
+        return;
+    }
+    luaL_setfuncs(L, ro_meta, 0);
+    lua_pushliteral(L, "read-only");
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
+
+    lua_pushglobaltable(L); /* raw fields: the strict globals refuse undeclared names */
+    lua_pushliteral(L, "param");
+    lua_pushcfunction(L, l_param);
+    lua_rawset(L, -3);
+    lua_pushliteral(L, "declare_params");
+    lua_pushcfunction(L, l_declare_params);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
 }
 
 struct set_args {
@@ -367,6 +393,7 @@ struct set_args {
 
 static int set_params_p(lua_State *L) {
     const struct set_args *a = lua_touserdata(L, 1);
+    open_params(L);
     build_params(L, a->n, a->assignments);
     return 0;
 }
@@ -423,24 +450,6 @@ int qs_lua_params_check_used(lua_State *L) {
     return qs__lua_protect(L, check_used_p, NULL, 0, QS_ERR_ARG);
 }
 
-void qs__lua_params_open(lua_State *L) {
-    static const luaL_Reg ro_meta[] = {
-        {"__index", ro_index}, {"__newindex", ro_newindex}, {"__pairs", ro_pairs},
-        {"__len", ro_len},     {"__tostring", ro_tostring}, {NULL, NULL},
-    };
-    luaL_newmetatable(L, READONLY_MT);
-    luaL_setfuncs(L, ro_meta, 0);
-    lua_pushliteral(L, "read-only");
-    lua_setfield(L, -2, "__metatable");
-    lua_pop(L, 1);
-
-    lua_pushcfunction(L, l_param);
-    lua_setglobal(L, "param");
-    lua_pushcfunction(L, l_declare_params);
-    lua_setglobal(L, "declare_params");
-    build_params(L, 0, NULL);
-}
-
 int qs__lua_param_names_file(lua_State *L, const char *resolved) {
     int found = 0;
     lua_rawgetp(L, LUA_REGISTRYINDEX, &cli_key);
@@ -452,7 +461,7 @@ int qs__lua_param_names_file(lua_State *L, const char *resolved) {
             if (raw && realpath(raw, buf)) found = strcmp(buf, resolved) == 0;
             lua_pop(L, 1);
         }
-        if (found) lua_pop(L, 1); // the key left by the interrupted traversal
+        if (found) lua_pop(L, 1); /* the key left by the interrupted traversal */
     }
     lua_pop(L, 1);
     return found;

@@ -1,6 +1,7 @@
 /* Script parameters from the command line: `qscope run sweep.lua bits=4 group=128`.
  *
- * In Lua, three globals (installed by qs_lua_new):
+ * In Lua, three globals, installed by the first qs_lua_set_params on a sandboxed state
+ * (lua_sandbox.h knows nothing of them):
  *   params              read-only table of every CLI parameter, values converted: a number
  *                       ("4", "0.5", "1e-3", "0x10") becomes a Lua number, true/false a
  *                       boolean, anything else stays a string. An absent key reads nil,
@@ -22,9 +23,10 @@
 
 #include <lua.h>
 
-/* Replaces `params` with the n assignments "name=value" (name: [A-Za-z_][A-Za-z0-9_]*).
- * Errors (state unchanged): QS_ERR_ARG for a missing '=', a bad name or a name given
- * twice; QS_ERR_NOMEM. */
+/* Installs params/param/declare_params in L (a state from qs_lua_new) on the first call,
+ * and replaces `params` with the n assignments "name=value" (name: [A-Za-z_][A-Za-z0-9_]*);
+ * n = 0 gives an empty table. Errors (state unchanged): QS_ERR_ARG for a missing '=', a bad
+ * name or a name given twice; QS_ERR_NOMEM. */
 int qs_lua_set_params(lua_State *L, int n, char *const *assignments);
 
 /* After a run: QS_OK when every CLI parameter was read by the script (through params,
@@ -35,9 +37,5 @@ int qs_lua_params_check_used(lua_State *L);
 /* internal: 1 when some CLI parameter value names the file whose realpath() is resolved
  * (a file the user handed to the script, which it may then write), else 0. */
 int qs__lua_param_names_file(lua_State *L, const char *resolved);
-
-/* internal: installs params/param/declare_params; called by qs_lua_new in protected mode
- * with the strict-globals metatable not yet set. */
-void qs__lua_params_open(lua_State *L);
 
 #endif

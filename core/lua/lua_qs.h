@@ -1,22 +1,37 @@
 /* The `qs` module that Lua experiments use: models, texts, results files, profiling,
- * planting, quantized evaluation, sweeps and the memory calculator. Objects are userdata
- * with named metatables; __gc and __close free them. Misuse raises an error; results come
- * back as plain Lua tables so scripts can print and branch on them. Option tables are
- * checked: an unknown key is an error naming it, so a typo fails loudly. */
+ * planting, quantized evaluation, sweeps and the memory calculator.
+ *
+ * Objects are userdata with named metatables (created closed, filled only on success);
+ * __gc and __close free them. Results come back as plain Lua tables so scripts can print
+ * and branch on them. Option tables are checked: an unknown key is an error naming it, so
+ * a typo fails loudly. Failures follow Lua's io library: misuse (a wrong type, an unknown
+ * option, a malformed config name, a closed object) raises; an expected failure where a
+ * script would reasonably go on (an evaluation config that cannot run on this model, a
+ * quantizer that cannot run on these values) returns nil and a message.
+ *
+ * Files: lua_init.c is the registry of every class and of the qs functions (like Lua's
+ * linit.c); each class keeps its one method table in its own file (lua_model.c,
+ * lua_text.c, lua_results.c, lua_capture.c); the functions below are defined beside the
+ * features they bind; lua_aux.h holds the helpers they all use. */
 #ifndef QS_LUA_QS_H
 #define QS_LUA_QS_H
 
 #include <lua.h>
+#include <lauxlib.h>
 
-#include "fields.h"
 #include "model.h"
 #include "text.h"
-#include "windows.h"
 
-/* Registers the classes and sets the global `qs` in a sandboxed state. */
+/* Registers every class and sets the global `qs` in a sandboxed state (lua_sandbox.h). */
 int qs_lua_open_qs(lua_State *L);
 
-/* userdata payloads */
+/* ---- classes: names, payloads, checks ---------------------------------------------- */
+
+#define QS_LUA_MODEL   "qs.model"
+#define QS_LUA_TEXT    "qs.text"
+#define QS_LUA_RESULTS "qs.results"
+#define QS_LUA_CAPTURE "qs.capture"
+
 typedef struct qs_lua_model {
     qs_model *m;
 } qs_lua_model;
@@ -25,62 +40,38 @@ typedef struct qs_lua_text {
     size_t charged; /* bytes charged to the script's memory limit (qs_lua_charge) */
 } qs_lua_text;
 
-#define QS_LUA_MODEL "qs.model"
-#define QS_LUA_TEXT  "qs.text"
-
-/* helpers shared by the lua_*.c files */
+/* The object at idx, or a raised error (wrong type, closed). */
 qs_model *qs__lua_check_model(lua_State *L, int idx);
 qs_text *qs__lua_check_text(lua_State *L, int idx);
-/* Raises unless every key of the table at idx is in `allowed` (NULL-terminated). */
-void qs__lua_check_keys(lua_State *L, int idx, const char *what, const char *const *allowed);
-/* An integer option; qs__lua_opt_int raises unless it fits in an int (the callers store it
- * in one), qs__lua_opt_i64 takes any Lua integer (token counts, seeds). */
-lua_Integer qs__lua_opt_int(lua_State *L, int idx, const char *key, lua_Integer def);
-lua_Integer qs__lua_opt_i64(lua_State *L, int idx, const char *key, lua_Integer def);
-lua_Number qs__lua_opt_num(lua_State *L, int idx, const char *key, lua_Number def);
-const char *qs__lua_opt_str(lua_State *L, int idx, const char *key, const char *def);
-int qs__lua_opt_bool(lua_State *L, int idx, const char *key, int def);
-/* Window options from an option table (keys ctx, stride, score, bos, max_tokens, tokens,
- * docs, skip_docs); raises on bad values. */
-void qs__lua_window_opts(lua_State *L, int idx, const qs_model *m, qs_window_opts *wo);
-/* The window keys, for qs__lua_check_keys lists. */
-#define QS_LUA_WINDOW_KEYS \
-    "text", "ctx", "stride", "score", "bos", "max_tokens", "docs", "skip_docs"
-/* Builds windows over a text like qs_windows_build, charging the tokenizer's working
- * memory (an estimate, QS_LUA_TOKENIZE_BYTES per byte tokenized) to the script's memory
- * limit for the duration of the call; raises on failure, prefixed with `what`. */
-#define QS_LUA_TOKENIZE_BYTES 48
-void qs__lua_windows_build(lua_State *L, qs_windows *ws, const qs_tokenizer *tok, const qs_text *t,
-                           const qs_window_opts *wo, const char *what);
-/* Raises a Lua error carrying qs_error_message(), prefixed with `what`. */
-int qs__lua_fail(lua_State *L, const char *what);
-/* t[key] = value helpers for building result tables (table on top of the stack) */
-void qs__lua_set_num(lua_State *L, const char *key, double v);
-void qs__lua_set_int(lua_State *L, const char *key, long long v);
-void qs__lua_set_str(lua_State *L, const char *key, const char *v);
-/* every field (fields.h) as t[name] = number / integer / string */
-void qs__lua_set_fields(lua_State *L, const qs_field *f, size_t n);
-
-/* Reads site = "<name>" and layer = <n> from the option table at idx into *site and
- * *layer; raises "<what>: site '...' is not one of ..." or "<what>: layer must be 0..N for
- * <site>" (resid has one layer more: the stream after the last block). */
-void qs__lua_site_layer(lua_State *L, int idx, const char *what, const qs_config *cfg, int *site,
-                        int *layer);
-
-/* Where a script may write (lua_files.c): raises "<what>: <path> exists and was neither
- * created by this script nor given on the command line ..." unless path is new, was
- * created by this script, is named by a command-line parameter value, or (append_results)
- * already holds qscope results. qs__lua_write_created records a file the script made. */
-void qs__lua_write_check(lua_State *L, const char *path, const char *what, int append_results);
-void qs__lua_write_created(lua_State *L, const char *path);
-
-/* The HDF5 handle of a qs.results object (raises if closed). */
 struct qs_h5;
 struct qs_h5 *qs__lua_check_results(lua_State *L, int idx);
 
-/* per-class registration (lua_model.c, lua_text.c, …) */
-int qs__lua_register_model(lua_State *L);
-int qs__lua_register_results(lua_State *L);
-int qs__lua_register_capture(lua_State *L);
+/* One method table and one metamethod table per class (NULL-terminated). */
+extern const luaL_Reg qs__lua_model_methods[], qs__lua_model_meta[];
+extern const luaL_Reg qs__lua_text_methods[], qs__lua_text_meta[];
+extern const luaL_Reg qs__lua_results_methods[], qs__lua_results_meta[];
+extern const luaL_Reg qs__lua_capture_meta[];
+
+/* ---- the qs functions -------------------------------------------------------------- */
+
+int qs__lua_qs_model(lua_State *L);            /* lua_model.c */
+int qs__lua_qs_text(lua_State *L);             /* lua_text.c */
+int qs__lua_qs_results(lua_State *L);          /* lua_results.c */
+int qs__lua_qs_config(lua_State *L);           /* lua_quant.c */
+int qs__lua_qs_quantize(lua_State *L);         /* lua_quant.c */
+int qs__lua_qs_memory(lua_State *L);           /* lua_quant.c */
+int qs__lua_qs_outlier_channels(lua_State *L); /* lua_capture.c */
+int qs__lua_qs_outlier_tokens(lua_State *L);   /* lua_capture.c */
+
+/* ---- model methods defined beside the features they bind ---------------------------- */
+
+int qs__lua_model_eval(lua_State *L);            /* lua_quant.c */
+int qs__lua_model_quantize_tensor(lua_State *L); /* lua_quant.c */
+int qs__lua_model_quantize(lua_State *L);        /* lua_quant.c */
+int qs__lua_model_profile(lua_State *L);         /* lua_capture.c */
+int qs__lua_model_plant(lua_State *L);           /* lua_capture.c */
+int qs__lua_model_save(lua_State *L);            /* lua_capture.c */
+int qs__lua_model_sweep(lua_State *L);           /* lua_sweep.c */
+int qs__lua_model_activations(lua_State *L);     /* lua_activations.c */
 
 #endif

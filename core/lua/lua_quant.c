@@ -8,6 +8,8 @@
  *   m:eval{config=, text=, <window options>, attribute = "sites"|"layers", calib = text,
  *          calib_windows = 8}       -> {config, ppl_q, ppl_base, ppl_ratio, kld_mean, ...,
  *                                       attribution = {{scope=, ...}, ...}}
+ * Misuse raises (a malformed config name or spec, an unknown option); a config or spec that
+ * cannot run on this model or these values returns nil and a message.
  * A spec for one tensor is a config name whose other side is 16 bits, or a short form:
  * "W4 g128 mse" (weights) / "A8 per-token" (activations). */
 #include <lauxlib.h>
@@ -18,7 +20,9 @@
 #include "error.h"
 #include "eval.h"
 #include "eval_fields.h"
+#include "lua_aux.h"
 #include "lua_qs.h"
+#include "memory.h"
 #include "metrics.h"
 #include "quant.h"
 
@@ -61,7 +65,7 @@ static void parse_spec(lua_State *L, const char *name, qs_quant_config *c,
     }
 }
 
-static int l_config(lua_State *L) {
+int qs__lua_qs_config(lua_State *L) {
     qs_quant_config c;
     parse_spec(L, luaL_checkstring(L, 1), &c, NULL);
     char canon[256];
@@ -85,9 +89,10 @@ static int l_config(lua_State *L) {
     return 1;
 }
 
-/* fake-quantizes x (R, C) with spec; pushes the report table; out may be NULL */
-static void quantize_push(lua_State *L, const float *x, int R, int C, const qs_quant_spec *sp,
-                          int with_values) {
+/* fake-quantizes x (R, C) with spec and pushes the report table; returns the number of
+ * results: 1, or 2 (nil, message) when the quantizer cannot run on x (an expected failure) */
+static int quantize_push(lua_State *L, const char *what, const float *x, int R, int C,
+                         const qs_quant_spec *sp, int with_values) {
     size_t n = (size_t)R * C;
     /* Lua memory: counted against the script's limit and freed by the collector on every
      * path, errors included (a malloc'd buffer leaked on each failed call) */
@@ -95,7 +100,7 @@ static void quantize_push(lua_State *L, const float *x, int R, int C, const qs_q
     qs_quant_io io = {0};
     io.count_levels = 1;
     qs_quant_report rep;
-    if (qs_quant_fake(y, x, R, C, sp, &io, &rep)) qs__lua_fail(L, "qs.quantize");
+    if (qs_quant_fake(y, x, R, C, sp, &io, &rep)) return qs__lua_nil_error(L, what);
     qs_error_metrics em;
     qs_metrics_compute(&em, x, y, (int64_t)n);
     lua_createtable(L, 0, 10);
@@ -116,9 +121,10 @@ static void quantize_push(lua_State *L, const float *x, int R, int C, const qs_q
         }
         lua_setfield(L, -2, "values");
     }
+    return 1;
 }
 
-static int l_quantize(lua_State *L) {
+int qs__lua_qs_quantize(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     qs_quant_config c;
     const qs_quant_side *side;
@@ -143,11 +149,10 @@ static int l_quantize(lua_State *L) {
         lua_pop(L, 1);
         if (!ok) return luaL_error(L, "qs.quantize: element %d is not a number", (int)i);
     }
-    quantize_push(L, x, (int)R, (int)C, &side->spec, 1);
-    return 1;
+    return quantize_push(L, "qs.quantize", x, (int)R, (int)C, &side->spec, 1);
 }
 
-static int model_quantize_tensor(lua_State *L) {
+int qs__lua_model_quantize_tensor(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
     const char *name = luaL_checkstring(L, 2);
     qs_quant_config c;
@@ -161,7 +166,8 @@ static int model_quantize_tensor(lua_State *L) {
         qs_tensor_rows(buf, t, 0, t->rows);
         x = buf;
     }
-    quantize_push(L, x, (int)t->rows, (int)t->cols, &side->spec, 0);
+    if (quantize_push(L, "m:quantize_tensor", x, (int)t->rows, (int)t->cols, &side->spec, 0) != 1)
+        return 2;
     qs__lua_set_str(L, "tensor", name);
     return 1;
 }
@@ -196,12 +202,13 @@ static int model_eval_pair(lua_State *L, qs_model *quant) {
     qs_window_opts wo;
     qs__lua_window_opts(L, 2, base, &wo);
     qs_windows ws;
-    if (qs_windows_build(&ws, base->tok, t->data, t->len, &wo)) return qs__lua_fail(L, "m:eval");
+    if (qs_windows_build(&ws, base->tok, t->data, t->len, &wo))
+        return qs__lua_nil_error(L, "m:eval");
     qs_eval_result r;
     int rc = qs_eval_pair_check(base, quant, t->data, t->len);
     if (rc == QS_OK) rc = qs_eval_pair(base, quant, &ws, &r);
     qs_windows_free(&ws);
-    if (rc) return qs__lua_fail(L, "m:eval");
+    if (rc) return qs__lua_nil_error(L, "m:eval");
     push_eval(L, &r);
     const char *slash = strrchr(quant->path, '/');
     lua_pushfstring(L, "file:%s", slash && slash[1] ? slash + 1 : quant->path);
@@ -211,7 +218,7 @@ static int model_eval_pair(lua_State *L, qs_model *quant) {
     return 1;
 }
 
-static int model_eval(lua_State *L) {
+int qs__lua_model_eval(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
     static const char *const keys[] = {QS_LUA_WINDOW_KEYS, "config", "attribute", "calib",
                                        "calib_windows",    "base",   NULL};
@@ -237,6 +244,8 @@ static int model_eval(lua_State *L) {
     qs__lua_window_opts(L, 2, m, &wo);
     qs_windows ws, cws = {0};
     qs__lua_windows_build(L, &ws, m->tok, t, &wo, "m:eval");
+    /* from here a failure is the evaluation's own (a config that cannot run on this model,
+     * its calibration windows): nil and a message, so a sweep over configs goes on */
     int rc = QS_OK;
     lua_getfield(L, 2, "calib");
     int has_calib = !lua_isnil(L, -1);
@@ -255,7 +264,7 @@ static int model_eval(lua_State *L) {
     if (rc) {
         qs_windows_free(&ws);
         qs_windows_free(&cws);
-        return qs__lua_fail(L, "m:eval");
+        return qs__lua_nil_error(L, "m:eval");
     }
     push_eval(L, &r);
     qs__lua_set_str(L, "config", canon);
@@ -285,7 +294,7 @@ static int model_eval(lua_State *L) {
     }
     qs_windows_free(&ws);
     qs_windows_free(&cws);
-    if (rc) return qs__lua_fail(L, "m:eval");
+    if (rc) return qs__lua_nil_error(L, "m:eval");
     return 1;
 }
 
@@ -293,7 +302,7 @@ static int model_eval(lua_State *L) {
  * (weight_quant.h): it shares every other tensor and the tokenizer with m, costs the packed
  * bytes, and can be evaluated against m (q:eval{base = m}), profiled or saved. The config's
  * activation side is ignored: activations are quantized online, by m:eval. */
-static int model_quantize(lua_State *L) {
+int qs__lua_model_quantize(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
     qs_quant_config c;
     parse_spec(L, luaL_checkstring(L, 2), &c, NULL);
@@ -306,9 +315,35 @@ static int model_quantize(lua_State *L) {
     return 1;
 }
 
-const luaL_Reg qs__lua_quant_functions[] = {
-    {"config", l_config}, {"quantize", l_quantize}, {NULL, NULL}};
-const luaL_Reg qs__lua_quant_model_methods[] = {{"eval", model_eval},
-                                                {"quantize", model_quantize},
-                                                {"quantize_tensor", model_quantize_tensor},
-                                                {NULL, NULL}};
+int qs__lua_qs_memory(lua_State *L) {
+    static const char *const keys[] = {"params",  "bits",     "group",    "scale_bits", "affine",
+                                       "layers",  "kv_heads", "head_dim", "seq",        "batch",
+                                       "kv_bits", "kv",       NULL};
+    qs__lua_check_keys(L, 1, "qs.memory", keys);
+    qs_mem_spec s;
+    qs_mem_spec_default(&s);
+    s.params = qs__lua_opt_num(L, 1, "params", 0);
+    s.bits = (int)qs__lua_opt_int(L, 1, "bits", 16);
+    s.group = (long)qs__lua_opt_i64(L, 1, "group", 128);
+    s.scale_bits = (int)qs__lua_opt_int(L, 1, "scale_bits", 16);
+    s.zero_point_bits = qs__lua_opt_bool(L, 1, "affine", 0) ? s.bits : 0;
+    s.layers = (int)qs__lua_opt_int(L, 1, "layers", 0);
+    s.kv_heads = (int)qs__lua_opt_int(L, 1, "kv_heads", 0);
+    s.head_dim = (int)qs__lua_opt_int(L, 1, "head_dim", 0);
+    s.seq = (long)qs__lua_opt_i64(L, 1, "seq", 0);
+    s.batch = (long)qs__lua_opt_i64(L, 1, "batch", 1);
+    s.kv_bits = (int)qs__lua_opt_int(L, 1, "kv_bits", 16);
+    const char *kv = qs__lua_opt_str(L, 1, "kv", NULL);
+    if (kv && qs_mem_kv_bits(&s.kv_bits_per_value, kv, s.kv_heads, s.head_dim, s.seq))
+        return qs__lua_fail(L, "qs.memory");
+    qs_mem_report r;
+    if (qs_mem_compute(&r, &s)) return qs__lua_fail(L, "qs.memory");
+    lua_createtable(L, 0, 5);
+    qs__lua_set_num(L, "weight_bytes", r.weight_bytes);
+    qs__lua_set_num(L, "scale_bytes", r.scale_bytes);
+    qs__lua_set_num(L, "kv_bytes", r.kv_bytes);
+    qs__lua_set_num(L, "kv_bits_per_value", r.kv_bits_per_value);
+    qs__lua_set_num(L, "total_bytes", r.total_bytes);
+    qs__lua_set_num(L, "bits_per_weight", r.bits_per_weight);
+    return 1;
+}

@@ -16,13 +16,12 @@
 
 #include "error.h"
 #include "h5store.h"
-#include "provenance.h"
+#include "lua_aux.h"
 #include "lua_qs.h"
-#include "lua_sandbox.h"
+#include "provenance.h"
 
-#define QS_LUA_RESULTS "qs.results"
-#define MAX_TABLES     64
-#define MAX_COLS       128
+#define MAX_TABLES 64
+#define MAX_COLS   128
 
 typedef struct results_table {
     char *name; /* any length: a name cut to fit would never match again */
@@ -247,7 +246,7 @@ static int results_path(lua_State *L) {
 }
 
 /* qs.results(path [, {label = "quickstart"}]) */
-static int l_results(lua_State *L) {
+int qs__lua_qs_results(lua_State *L) {
     const char *path = luaL_checkstring(L, 1);
     const char *label = "script", *model_path = NULL, *text_path = NULL;
     if (lua_istable(L, 2)) {
@@ -282,20 +281,16 @@ static int l_results(lua_State *L) {
     return 1;
 }
 
-const luaL_Reg qs__lua_results_functions[] = {{"results", l_results}, {NULL, NULL}};
-
-int qs__lua_register_results(lua_State *L) {
-    static const luaL_Reg methods[] = {
-        {"append", results_append},
-        {"write", results_write},
-        {"attr", results_attr},
-        {"run", results_run},
-        {"path", results_path},
-        {"close", results_close},
-        {NULL, NULL},
-    };
-    static const luaL_Reg meta[] = {{"__gc", results_gc}, {"__close", results_gc}, {NULL, NULL}};
-    return qs_lua_class_register(L, QS_LUA_RESULTS, methods, meta);
-}
+const luaL_Reg qs__lua_results_methods[] = {
+    {"append", results_append},
+    {"write", results_write},
+    {"attr", results_attr},
+    {"run", results_run},
+    {"path", results_path},
+    {"close", results_close},
+    {NULL, NULL},
+};
+const luaL_Reg qs__lua_results_meta[] = {
+    {"__gc", results_gc}, {"__close", results_gc}, {NULL, NULL}};
 
 qs_h5 *qs__lua_check_results(lua_State *L, int idx) { return check_results(L, idx)->h; }

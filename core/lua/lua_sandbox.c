@@ -15,7 +15,6 @@
 
 #include "error.h"
 #include "fileio.h"
-#include "lua_params.h"
 
 enum { TRIP_NONE, TRIP_TIME, TRIP_INSTRUCTIONS };
 
@@ -195,7 +194,7 @@ static void require_lib(lua_State *L, const char *name, lua_CFunction open) {
     lua_pop(L, 1);
 }
 
-/* Runs protected: loads the libraries, trims them, installs params and strict globals. */
+/* Runs protected: loads the libraries, trims them, installs strict globals. */
 static int setup(lua_State *L) {
     require_lib(L, LUA_GNAME, luaopen_base);
     require_lib(L, LUA_COLIBNAME, luaopen_coroutine);
@@ -252,8 +251,6 @@ static int setup(lua_State *L) {
     lua_insert(L, -2);
     lua_setfield(L, -2, LUA_OSLIBNAME);
     lua_pop(L, 2); /* _LOADED, full os */
-
-    qs__lua_params_open(L);
 
     /* strict globals: _G's metatable, protected so setmetatable(_G, nil) fails */
     lua_newtable(L); /* declared names */

@@ -1,4 +1,7 @@
-/* qscope's embedded Lua 5.4: a sandboxed state, resource limits, and the script runner.
+/* An embedded Lua 5.4 sandbox: a state with only safe libraries, strict globals, resource
+ * limits, and a runner that turns a failed script into one message. It knows nothing of
+ * qscope: the host adds its own globals (qs_lua_set_global), e.g. the `qs` module
+ * (lua_qs.h) and the command-line parameters (lua_params.h).
  *
  * What a script sees (everything else is absent, so touching it is an error):
  *   base       without dofile and loadfile; `load` accepts source text only (its mode
@@ -9,7 +12,6 @@
  *   table, math, utf8, coroutine
  *   os         clock, time, date only (no execute, exit, remove, rename, getenv, tmpname,
  *              setlocale, difftime)
- *   params, param, declare_params   the command-line parameters (see lua_params.h)
  * Absent on purpose: io, package/require (so no C modules and no package.loadlib), debug.
  * File policy: a script reaches files only through qs.* functions, which the host
  * validates; there is no way to open, run or delete a file from Lua itself.
@@ -58,7 +60,7 @@ typedef struct qs_lua_limits {
 /* { 0 s, 0 instructions, QS_LUA_DEFAULT_MAX_MEMORY }: no time or instruction limit. */
 qs_lua_limits qs_lua_limits_default(void);
 
-/* Creates a sandboxed state as described above, with an empty `params` table.
+/* Creates a sandboxed state as described above.
  * lim: NULL for qs_lua_limits_default(). *out receives the state (NULL on failure); free it
  * with qs_lua_close(). Errors: QS_ERR_ARG (negative/NaN max_seconds), QS_ERR_NOMEM. */
 int qs_lua_new(lua_State **out, const qs_lua_limits *lim);
@@ -106,7 +108,7 @@ void qs_lua_uncharge(lua_State *L, size_t bytes);
 int qs_lua_class_register(lua_State *L, const char *name, const luaL_Reg *methods,
                           const luaL_Reg *metamethods);
 
-/* internal (lua_sandbox.c, lua_params.c): calls f(v1..vn, lightuserdata ud) in protected
+/* internal (the sandbox and its hosts): calls f(v1..vn, lightuserdata ud) in protected
  * mode, consuming the n values on top of the stack, so that a Lua error (including the
  * memory limit) becomes a code and message instead of a panic. A raised error returns
  * errcode with the error's text; a memory error returns QS_ERR_NOMEM. */

@@ -10,6 +10,7 @@
 
 #include "error.h"
 #include "h5store.h"
+#include "lua_aux.h"
 #include "lua_qs.h"
 #include "result_tables.h"
 #include "sweep.h"
@@ -31,7 +32,7 @@ static int push_row(void *user, const qs_sweep_row *r) {
     return s->table ? qs_restable_sweep_append(s->table, r) : QS_OK;
 }
 
-static int model_sweep(lua_State *L) {
+int qs__lua_model_sweep(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
     if (lua_isnoneornil(L, 2)) lua_newtable(L);
     static const char *const keys[] = {QS_LUA_WINDOW_KEYS, "bits",    "gran",    "clip",
@@ -93,5 +94,3 @@ static int model_sweep(lua_State *L) {
     if (rc) return qs__lua_fail(L, "m:sweep");
     return 1;
 }
-
-const luaL_Reg qs__lua_sweep_model_methods[] = {{"sweep", model_sweep}, {NULL, NULL}};

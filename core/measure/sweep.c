@@ -199,7 +199,7 @@ int qs_sweep_matrix(const float *x, int rows, int cols, const char *target, cons
                     int layer, const qs_sweep_opts *o, qs_sweep_row_fn fn, void *user) {
     int is_weight = strcmp(target, "weight") == 0;
     size_t n = (size_t)rows * cols;
-    float *y = malloc((n ? n : 1) * sizeof *y); // (R, C) reconstruction
+    float *y = malloc((n ? n : 1) * sizeof *y); /* (R, C) reconstruction */
     if (!y)
         return qs_error_set(QS_ERR_NOMEM, "sweep: out of memory for a (%d, %d) matrix", rows, cols);
     int rc = QS_OK;
@@ -263,20 +263,13 @@ int qs_sweep_weights(const qs_model *m, const qs_sweep_opts *o, qs_sweep_row_fn 
 
 /* ---- activations --------------------------------------------------------------------- */
 
-static int site_width(const qs_config *c, int site) {
-    if (site == QS_SITE_FFN_DOWN_IN) return c->hidden_dim;
-    if (site == QS_SITE_ATTN_O_IN) return c->n_heads * c->head_dim;
-    if (site == QS_SITE_K_CACHE || site == QS_SITE_V_CACHE) return c->n_kv_heads * c->head_dim;
-    return c->dim;
-}
-
 /* Hook: copies the window's first rows into the (site, layer) buffer until it is full. */
 static int capture_fn(void *user, int site, int layer, float *x, int T, int C, int pos0) {
     (void)pos0;
     qs_sweep_capture *cap = user;
     long have = cap->rows[site];
-    long take = cap->tokens - have < T ? cap->tokens - have : T;
-    if (take <= 0) return QS_OK;
+    int take = qs_site_rows_take(cap->tokens, have, T);
+    if (take == 0) return QS_OK;
     float *dst = cap->x[site] + ((size_t)layer * cap->tokens + (size_t)have) * C;
     memcpy(dst, x, (size_t)take * C * sizeof(float));
     return QS_OK;
@@ -299,7 +292,7 @@ int qs_sweep_capture_run(qs_sweep_capture *cap, const qs_model *m, const qs_wind
     cap->site_mask = site_mask;
     for (int s = 0; s < QS_SITE_COUNT; s++) {
         if (!(site_mask & QS_SITE_BIT(s))) continue;
-        cap->cols[s] = site_width(c, s);
+        cap->cols[s] = qs_site_width(c, s);
         size_t n = ((size_t)c->n_layers + 1) * (size_t)tokens * (size_t)cap->cols[s];
         if (n / (size_t)tokens / ((size_t)c->n_layers + 1) != (size_t)cap->cols[s] ||
             !(cap->x[s] = malloc(n * sizeof(float))))
@@ -324,10 +317,8 @@ int qs_sweep_capture_run(qs_sweep_capture *cap, const qs_model *m, const qs_wind
         if (rc) break;
         /* every layer of a site saw the same rows of this window */
         for (int s = 0; s < QS_SITE_COUNT; s++)
-            if (site_mask & QS_SITE_BIT(s)) {
-                long r = cap->rows[s] + ws->w[i].n;
-                cap->rows[s] = r < tokens ? r : tokens;
-            }
+            if (site_mask & QS_SITE_BIT(s))
+                cap->rows[s] += qs_site_rows_take(tokens, cap->rows[s], ws->w[i].n);
         cap->n_windows++;
     }
     qs_forward_free(&fs);

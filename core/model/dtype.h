@@ -9,7 +9,8 @@
  * Type ids below QS_GGML_TYPE_COUNT are ggml's own (gguf_dequant.h), so a GGUF tensor's
  * type field is its storage type as it is; qscope's packed integers are QS_DTYPE_PACKED.
  *
- * Expanding a tensor: `rows` turns rows [r0, r0 + n) of a tensor into n·cols floats. The
+ * Expanding a tensor: `rows` turns stored rows [r0, r0 + n) of a tensor into n·cols
+ * floats, from its bytes (and its packed layout); tensor.h applies row orders. The
  * block types share one implementation that calls `dequant` on each row's blocks (a row
  * is always a whole number of blocks); packed tensors read their layout from the tensor.
  * `rows` may take a SIMD path (core/base/cpu.h); `rows_ref` is its plain scalar twin and
@@ -20,34 +21,36 @@
  * path (scalar, AVX2, AVX-512): rows times T activation rows with the weights expanded in
  * registers; NULL on a path means "expand a row at a time into cache, then multiply".
  * `dot8` is the int8dot kernel (int8 activations, integer dot products) where the type has
- * one; `dot8_ref` its scalar twin. A kernel returns 0 when it cannot take a tensor (a
- * packed layout it does not cover), and the caller falls back. */
+ * one, `dot8_ref` its scalar twin. A kernel returns 0 without writing when it cannot take a
+ * tensor (a packed layout it does not cover), and the caller falls back. */
 #ifndef QS_DTYPE_H
 #define QS_DTYPE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* ggml's ids (enum qs_ggml_type in gguf_dequant.h) run below 64. */
+#include "gguf_dequant.h" /* the ggml type ids and block kernels */
+#include "packed.h"
+
+/* ggml's ids (enum qs_ggml_type) run below 64. */
 enum {
     QS_DTYPE_PACKED = 64, /* qscope's packed integer codes + fp16 scales (packed.h) */
     QS_DTYPE_COUNT
 };
 
-struct qs_tensor;
-
-/* y[0 .. n_blocks·block_size) ← the n_blocks blocks at x. */
-typedef void (*qs_dequant_fn)(float *y, const uint8_t *x, int64_t n_blocks);
-
-/* y (n, cols) ← rows [r0, r0 + n) of t, in t's stored row order (no row permutation). */
-typedef void (*qs_rows_fn)(float *y, const struct qs_tensor *t, int64_t r0, int64_t n);
-/* y[t·ldy + i] = stored row (r0 + i) of w · x[t·ldx ..], i < n, t < T; 0 if w is not taken. */
-typedef int (*qs_matvec_fn)(float *y, int64_t ldy, const struct qs_tensor *w, int64_t r0,
-                            int64_t n, const float *x, int64_t ldx, int T);
-/* The same with int8 activations (linear.h's qs_act8). */
+/* y (n, cols) ← stored rows [r0, r0 + n) of a tensor of this type: data its stored bytes,
+ * cols its row length, layout its packed layout (QS_DTYPE_PACKED) or NULL. */
+typedef void (*qs_rows_fn)(float *y, const uint8_t *data, int64_t r0, int64_t n, int64_t cols,
+                           const qs_packed_layout *layout);
+/* y[t·ldy + i] = stored row (r0 + i) · x[t·ldx ..] (cols floats), i < n, t < T; the same
+ * first arguments. Returns 0 (nothing written) for a layout the kernel does not take. */
+typedef int (*qs_matvec_fn)(float *y, int64_t ldy, const uint8_t *data, int64_t r0, int64_t n,
+                            int64_t cols, const qs_packed_layout *layout, const float *x,
+                            int64_t ldx, int T);
+/* The same with int8 activations (linear.h's qs_act8: T tokens, cols values each). */
 struct qs_act8;
-typedef int (*qs_dot8_fn)(float *y, int64_t ldy, const struct qs_tensor *w, int64_t r0,
-                          int64_t n, const struct qs_act8 *a);
+typedef int (*qs_dot8_fn)(float *y, int64_t ldy, const uint8_t *data, int64_t r0, int64_t n,
+                          int64_t cols, const qs_packed_layout *layout, const struct qs_act8 *a);
 
 typedef struct qs_dtype_traits {
     const char *name;           /* "F32", "BF16", "Q4_K", "PACKED" */
@@ -70,6 +73,21 @@ int qs_dtype_expandable(uint32_t type);
 /* Bytes of one row of `cols` values of a block type; 0 if cols is not a whole number of
  * blocks or the type has a per-tensor layout (packed). */
 size_t qs_dtype_row_bytes(uint32_t type, int64_t cols);
+
+/* A ggml type's entry of the storage-type table (dtype.h): name as ggml spells it, block
+ * size and bytes, dequant NULL for a known type that qscope cannot dequantize. */
+typedef qs_dtype_traits qs_ggml_type_traits;
+
+/* Traits of a ggml type id; NULL for an id ggml never defined (or has removed). */
+const qs_ggml_type_traits *qs_ggml_type_traits_get(uint32_t type);
+/* Name of a type id, or "?" for an unknown id. */
+const char *qs_ggml_type_name(uint32_t type);
+
+/* Dequantizes n values of `type` at x into y (n floats). Checks the type has a dequantizer
+ * (QS_ERR_UNSUPPORTED otherwise) and that n is a multiple of its block size (QS_ERR_FORMAT);
+ * `what` names the tensor in messages. x must hold n / block_size blocks. Runs over blocks
+ * in parallel (OpenMP); all checks happen before the parallel loop. */
+int qs_gguf_dequant(float *y, const uint8_t *x, uint32_t type, int64_t n, const char *what);
 
 /* Fast dequantizers (dispatched on qs_cpu_path(); bit-identical to the _ref ones). */
 void qs_dequant_f16(float *y, const uint8_t *x, int64_t n_blocks);

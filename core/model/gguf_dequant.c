@@ -297,33 +297,3 @@ void qs_dequant_iq4_xs_ref(float *y, const uint8_t *x, int64_t nb) {
     }
 }
 
-const qs_ggml_type_traits *qs_ggml_type_traits_get(uint32_t type) {
-    return type < QS_GGML_TYPE_COUNT ? qs_dtype_traits_get(type) : NULL;
-}
-
-const char *qs_ggml_type_name(uint32_t type) {
-    const qs_ggml_type_traits *t = qs_ggml_type_traits_get(type);
-    return t ? t->name : "?";
-}
-
-int qs_gguf_dequant(float *y, const uint8_t *x, uint32_t type, int64_t n, const char *what) {
-    const qs_ggml_type_traits *t = qs_ggml_type_traits_get(type);
-    if (!t) return qs_error_set(QS_ERR_FORMAT, "%s: unknown tensor type %u", what, type);
-    if (!t->dequant)
-        return qs_error_set(QS_ERR_UNSUPPORTED,
-                            "%s: tensor type %s cannot be dequantized by qscope", what, t->name);
-    if (n < 0 || n % t->block_size != 0)
-        return qs_error_set(QS_ERR_FORMAT,
-                            "%s: %lld values is not a multiple of the %s block size %d", what,
-                            (long long)n, t->name, t->block_size);
-    const int64_t nb = n / t->block_size;
-    /* chunks of whole blocks, ~64K values each, so small tensors stay on one thread */
-    const int64_t per = (65536 + t->block_size - 1) / t->block_size;
-    const int64_t n_chunks = (nb + per - 1) / per;
-#pragma omp parallel for schedule(static) if (n_chunks > 1)
-    for (int64_t c = 0; c < n_chunks; c++) {
-        int64_t b0 = c * per, b1 = b0 + per < nb ? b0 + per : nb;
-        t->dequant(y + b0 * t->block_size, x + b0 * t->type_size, b1 - b0);
-    }
-    return QS_OK;
-}

@@ -46,10 +46,10 @@ int qs_linear_fused_in_registers(const qs_tensor *w) {
 void qs_linear_matvec(float *y, int64_t ldy, const qs_tensor *w, int64_t r0, int64_t n,
                       const float *x, int64_t ldx, int T, float *rowbuf) {
     qs_matvec_fn k = fused_kernel(w);
-    if (k && k(y, ldy, w, r0, n, x, ldx, T)) return;
+    if (k && k(y, ldy, w->data, r0, n, w->cols, w->pk, x, ldx, T)) return;
     const qs_dtype_traits *tr = qs_dtype_traits_get(w->type);
     for (int64_t i = 0; i < n; i++) {
-        tr->rows(rowbuf, w, r0 + i, 1);
+        tr->rows(rowbuf, w->data, r0 + i, 1, w->cols, w->pk);
         qs__linear_dot_f32(y + i, ldy, rowbuf, w->cols, x, ldx, T);
     }
 }
@@ -64,7 +64,7 @@ void qs_linear_matvec_ref(float *y, int64_t ldy, const qs_tensor *w, int64_t r0,
         return;
     }
     for (int64_t i = 0; i < n; i++) {
-        tr->rows_ref(row, w, r0 + i, 1);
+        tr->rows_ref(row, w->data, r0 + i, 1, w->cols, w->pk);
         for (int t = 0; t < T; t++) {
             double s = 0.0;
             for (int64_t c = 0; c < w->cols; c++) s += (double)row[c] * x[t * ldx + c];
@@ -74,14 +74,22 @@ void qs_linear_matvec_ref(float *y, int64_t ldy, const qs_tensor *w, int64_t r0,
     free(row);
 }
 
+/* int8dot rows through the table; 0 when the type has none */
+static int dot8(float *y, int64_t ldy, const qs_tensor *w, int64_t r0, int64_t n,
+                const qs_act8 *a, int ref) {
+    const qs_dtype_traits *tr = qs_dtype_traits_get(w->type);
+    qs_dot8_fn f = tr ? (ref ? tr->dot8_ref : tr->dot8) : NULL;
+    return f ? f(y, ldy, w->data, r0, n, w->cols, w->pk, a) : 0;
+}
+
 void qs_linear_dot8(float *y, int64_t ldy, const qs_tensor *w, int64_t r0, int64_t n,
                     const qs_act8 *a) {
-    qs__dot8(y, ldy, w, r0, n, a);
+    dot8(y, ldy, w, r0, n, a, 0);
 }
 
 void qs_linear_dot8_ref(float *y, int64_t ldy, const qs_tensor *w, int64_t r0, int64_t n,
                         const qs_act8 *a) {
-    qs__dot8_ref(y, ldy, w, r0, n, a);
+    dot8(y, ldy, w, r0, n, a, 1);
 }
 
 /* ---- whole products --------------------------------------------------------------------- */
@@ -135,13 +143,13 @@ static void run_unit(const unit *u, float *const *y, const qs_tensor *const *w, 
     const int64_t R = t->rows;
     float *yo = y[u->wi];
     if (t->perm_head_dim <= 0) {
-        if (a8 && qs__dot8(yo + u->r0, R, t, u->r0, u->n, a8)) return;
+        if (a8 && dot8(yo + u->r0, R, t, u->r0, u->n, a8, 0)) return;
         qs_linear_matvec(yo + u->r0, R, t, u->r0, u->n, x, t->cols, T, rowbuf);
         return;
     }
     for (int64_t r = u->r0; r < u->r0 + u->n; r++) {
         int64_t s = stored_row(t, r);
-        if (a8 && qs__dot8(yo + r, R, t, s, 1, a8)) continue;
+        if (a8 && dot8(yo + r, R, t, s, 1, a8, 0)) continue;
         qs_linear_matvec(yo + r, R, t, s, 1, x, t->cols, T, rowbuf);
     }
 }

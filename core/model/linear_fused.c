@@ -527,19 +527,22 @@ QS_TARGET_AVX512 static AI void packed_row16(float *y, int64_t ldy, const qs_pac
         }                                       \
     } while (0)
 
-#define BLOCK_DRIVER(name, TARGET)                                          \
-    TARGET QS__MATVEC(name) {                                               \
-        for (int64_t i = 0; i < n; i++) {                                   \
-            const uint8_t *row = w->data + (size_t)(r0 + i) * w->row_bytes; \
-            float *yi = y + i;                                              \
-            TILES(ROW_##name);                                              \
-        }                                                                   \
-        return 1;                                                           \
+/* rows of a block type: bs values in ts bytes per block */
+#define BLOCK_DRIVER(name, TARGET, bs, ts)                                                     \
+    TARGET QS__MATVEC(name) {                                                                  \
+        (void)layout;                                                                          \
+        const size_t rb = (size_t)(cols / (bs)) * (ts);                                        \
+        for (int64_t i = 0; i < n; i++) {                                                      \
+            const uint8_t *row = data + (size_t)(r0 + i) * rb;                                 \
+            float *yi = y + i;                                                                 \
+            TILES(ROW_##name);                                                                 \
+        }                                                                                      \
+        return 1;                                                                              \
     }
 
-#define ROW_CALL_BYTES(ROWFN, NT) ROWFN(yi + t * ldy, ldy, row, w->cols, x + t * ldx, ldx, NT)
+#define ROW_CALL_BYTES(ROWFN, NT) ROWFN(yi + t * ldy, ldy, row, cols, x + t * ldx, ldx, NT)
 #define ROW_CALL_F32(ROWFN, NT) \
-    ROWFN(yi + t * ldy, ldy, (const float *)row, w->cols, x + t * ldx, ldx, NT)
+    ROWFN(yi + t * ldy, ldy, (const float *)row, cols, x + t * ldx, ldx, NT)
 
 #define ROW_f32_avx2(NT)    ROW_CALL_F32(f32_row8, NT)
 #define ROW_f16_avx2(NT)    ROW_CALL_BYTES(f16_row8, NT)
@@ -556,46 +559,48 @@ QS_TARGET_AVX512 static AI void packed_row16(float *y, int64_t ldy, const qs_pac
 #define ROW_q4_k_avx512(NT) ROW_CALL_BYTES(q4_k_row16, NT)
 #define ROW_q6_k_avx512(NT) ROW_CALL_BYTES(q6_k_row16, NT)
 
-/* f32 rows are read as floats: an unaligned tensor takes the fallback */
-#define F32_DRIVER(name, TARGET)                                            \
-    TARGET QS__MATVEC(name) {                                               \
-        if ((uintptr_t)w->data & 3) return 0;                               \
-        for (int64_t i = 0; i < n; i++) {                                   \
-            const uint8_t *row = w->data + (size_t)(r0 + i) * w->row_bytes; \
-            float *yi = y + i;                                              \
-            TILES(ROW_##name);                                              \
-        }                                                                   \
-        return 1;                                                           \
+/* f32 rows are read as floats: unaligned data take the fallback */
+#define F32_DRIVER(name, TARGET)                                                               \
+    TARGET QS__MATVEC(name) {                                                                  \
+        (void)layout;                                                                          \
+        if ((uintptr_t)data & 3) return 0;                                                     \
+        for (int64_t i = 0; i < n; i++) {                                                      \
+            const uint8_t *row = data + (size_t)(r0 + i) * (size_t)cols * 4;                   \
+            float *yi = y + i;                                                                 \
+            TILES(ROW_##name);                                                                 \
+        }                                                                                      \
+        return 1;                                                                              \
     }
 
 F32_DRIVER(f32_avx2, QS_TARGET_AVX2)
-BLOCK_DRIVER(f16_avx2, QS_TARGET_AVX2)
-BLOCK_DRIVER(bf16_avx2, QS_TARGET_AVX2)
-BLOCK_DRIVER(q8_0_avx2, QS_TARGET_AVX2)
-BLOCK_DRIVER(q4_0_avx2, QS_TARGET_AVX2)
-BLOCK_DRIVER(q4_k_avx2, QS_TARGET_AVX2)
-BLOCK_DRIVER(q6_k_avx2, QS_TARGET_AVX2)
+BLOCK_DRIVER(f16_avx2, QS_TARGET_AVX2, 1, 2)
+BLOCK_DRIVER(bf16_avx2, QS_TARGET_AVX2, 1, 2)
+BLOCK_DRIVER(q8_0_avx2, QS_TARGET_AVX2, 32, 34)
+BLOCK_DRIVER(q4_0_avx2, QS_TARGET_AVX2, 32, 18)
+BLOCK_DRIVER(q4_k_avx2, QS_TARGET_AVX2, 256, 144)
+BLOCK_DRIVER(q6_k_avx2, QS_TARGET_AVX2, 256, 210)
 F32_DRIVER(f32_avx512, QS_TARGET_AVX512)
-BLOCK_DRIVER(f16_avx512, QS_TARGET_AVX512)
-BLOCK_DRIVER(bf16_avx512, QS_TARGET_AVX512)
-BLOCK_DRIVER(q8_0_avx512, QS_TARGET_AVX512)
-BLOCK_DRIVER(q4_0_avx512, QS_TARGET_AVX512)
-BLOCK_DRIVER(q4_k_avx512, QS_TARGET_AVX512)
-BLOCK_DRIVER(q6_k_avx512, QS_TARGET_AVX512)
+BLOCK_DRIVER(f16_avx512, QS_TARGET_AVX512, 1, 2)
+BLOCK_DRIVER(bf16_avx512, QS_TARGET_AVX512, 1, 2)
+BLOCK_DRIVER(q8_0_avx512, QS_TARGET_AVX512, 32, 34)
+BLOCK_DRIVER(q4_0_avx512, QS_TARGET_AVX512, 32, 18)
+BLOCK_DRIVER(q4_k_avx512, QS_TARGET_AVX512, 256, 144)
+BLOCK_DRIVER(q6_k_avx512, QS_TARGET_AVX512, 256, 210)
 
 #define ROW_packed_avx2(NT) \
-    packed_row8(yi + t * ldy, ldy, w->pk, w->data, r0 + i, x + t * ldx, ldx, NT)
+    packed_row8(yi + t * ldy, ldy, layout, data, r0 + i, x + t * ldx, ldx, NT)
 #define ROW_packed_avx512(NT) \
-    packed_row16(yi + t * ldy, ldy, w->pk, w->data, r0 + i, x + t * ldx, ldx, NT)
+    packed_row16(yi + t * ldy, ldy, layout, data, r0 + i, x + t * ldx, ldx, NT)
 
-#define PACKED_DRIVER(name, TARGET)                         \
-    TARGET QS__MATVEC(name) {                               \
-        if (!w->pk || !qs__packed_fusable(w->pk)) return 0; \
-        for (int64_t i = 0; i < n; i++) {                   \
-            float *yi = y + i;                              \
-            TILES(ROW_##name);                              \
-        }                                                   \
-        return 1;                                           \
+#define PACKED_DRIVER(name, TARGET)                                                            \
+    TARGET QS__MATVEC(name) {                                                                  \
+        (void)cols;                                                                            \
+        if (!layout || !qs__packed_fusable(layout)) return 0;                                  \
+        for (int64_t i = 0; i < n; i++) {                                                      \
+            float *yi = y + i;                                                                 \
+            TILES(ROW_##name);                                                                 \
+        }                                                                                      \
+        return 1;                                                                              \
     }
 PACKED_DRIVER(packed_avx2, QS_TARGET_AVX2)
 PACKED_DRIVER(packed_avx512, QS_TARGET_AVX512)

@@ -171,16 +171,16 @@ int qs_act8_quantize(qs_act8 *a, const float *x, int T, int C, int per_token) {
 
 enum { F_NONE = 0, F_Q8_0, F_Q4_0, F_Q4_K, F_P8, F_P8A, F_P4, F_P4A };
 
-static int dot8_format(const qs_tensor *w) {
-    if (w->cols % 32 != 0) return F_NONE;
-    switch (w->type) {
+/* The integer format of a weight of storage type `type`, cols values per row. */
+static int dot8_format(uint32_t type, int64_t cols, const qs_packed_layout *p) {
+    if (cols % 32 != 0) return F_NONE;
+    switch (type) {
     case QS_GGML_Q8_0: return F_Q8_0;
     case QS_GGML_Q4_0: return F_Q4_0;
     case QS_GGML_Q4_K: return F_Q4_K;
     case QS_DTYPE_PACKED: break;
     default: return F_NONE;
     }
-    const qs_packed_layout *p = w->pk;
     if (!p || p->lut_n || p->scale_kind == QS_PACKED_SCALE_CODE8) return F_NONE;
     if (p->gran == QS_PACKED_GROUP && p->group % 32 != 0) return F_NONE;
     if (p->bits == 8) return p->affine ? F_P8A : F_P8;
@@ -188,7 +188,19 @@ static int dot8_format(const qs_tensor *w) {
     return F_NONE;
 }
 
-int qs_linear_int8dot_defined(const qs_tensor *w) { return dot8_format(w) != F_NONE; }
+/* A weight as the kernels see it: its bytes, row length, stored row bytes (block types),
+ * packed layout (packed), and integer format. */
+typedef struct wdesc {
+    const uint8_t *data;
+    int64_t cols;
+    size_t row_bytes;
+    const qs_packed_layout *pk;
+    int fmt;
+} wdesc;
+
+int qs_linear_int8dot_defined(const qs_tensor *w) {
+    return dot8_format(w->type, w->cols, w->pk) != F_NONE;
+}
 
 /* ---- the scalar reference ------------------------------------------------------------- */
 
@@ -219,7 +231,7 @@ static void k4_sm(int s, const uint8_t *q, int *sc, int *mn) {
 
 /* Block b of stored row r: its 32 weight integers and scale; Q4_K also its min term's
  * factor (dmin·mn) in *mnf. */
-static void block_ints(int fmt, const qs_tensor *w, int64_t r, int64_t b, int *wi, float *dw,
+static void block_ints(int fmt, const wdesc *w, int64_t r, int64_t b, int *wi, float *dw,
                        float *mnf) {
     *mnf = 0.0f;
     if (fmt == F_Q8_0 || fmt == F_Q4_0 || fmt == F_Q4_K) {
@@ -258,9 +270,9 @@ static float tree8(const float *l) {
     return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
 }
 
-int qs__dot8_ref(float *y, int64_t ldy, const qs_tensor *w, int64_t r0, int64_t n,
-                 const qs_act8 *a) {
-    const int fmt = dot8_format(w);
+static int dot8_ref(float *y, int64_t ldy, const wdesc *w, int64_t r0, int64_t n,
+                    const qs_act8 *a) {
+    const int fmt = w->fmt;
     if (fmt == F_NONE || a->C != w->cols) return 0;
     const int64_t C = w->cols, nb = C / 32, ng = (nb + 7) / 8;
     int wi[32];
@@ -338,7 +350,7 @@ static AI int pk_zero1(const qs_packed_layout *p, const uint8_t *data, int64_t g
     return p->bits == 8 ? z[g] : (z[g / 2] >> (4 * (g & 1))) & 15;
 }
 
-QS_TARGET_AVX2 static AI void group_decode(grp8 *g, int fmt, const qs_tensor *w, int64_t r,
+QS_TARGET_AVX2 static AI void group_decode(grp8 *g, int fmt, const wdesc *w, int64_t r,
                                            int64_t m, int64_t nb) {
     float dw[8] = {0}, mn[8] = {0};
     int32_t corr[8] = {0};
@@ -427,9 +439,9 @@ QS_TARGET_AVX2 static AI float hsum8i(__m256 v) {
 #define DOT32_VNNI512(aw, sa) _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw, sa)
 
 #define DOT8_KERNEL(name, TARGET, DOT32)                                                     \
-    TARGET static int name(float *y, int64_t ldy, const qs_tensor *w, int64_t r0, int64_t n, \
+    TARGET static int name(float *y, int64_t ldy, const wdesc *w, int64_t r0, int64_t n,     \
                            const qs_act8 *a) {                                               \
-        const int fmt = dot8_format(w);                                                      \
+        const int fmt = w->fmt;                                                              \
         if (fmt == F_NONE || a->C != w->cols) return 0;                                      \
         const int64_t C = w->cols, nb = C / 32, ng = (nb + 7) / 8;                           \
         for (int64_t i = 0; i < n; i++) {                                                    \
@@ -512,7 +524,8 @@ const char *qs_linear_int8dot_kernel_name(void) {
     return "scalar";
 }
 
-int qs__dot8(float *y, int64_t ldy, const qs_tensor *w, int64_t r0, int64_t n, const qs_act8 *a) {
+static int dot8_any(float *y, int64_t ldy, const wdesc *w, int64_t r0, int64_t n,
+                    const qs_act8 *a) {
 #if QS_HAVE_X86_SIMD
     int path = qs_cpu_path();
     unsigned f = qs_cpu_features();
@@ -522,5 +535,22 @@ int qs__dot8(float *y, int64_t ldy, const qs_tensor *w, int64_t r0, int64_t n, c
         return dot8_avxvnni(y, ldy, w, r0, n, a);
     if (path >= QS_CPU_AVX2) return dot8_avx2(y, ldy, w, r0, n, a);
 #endif
-    return qs__dot8_ref(y, ldy, w, r0, n, a);
+    return dot8_ref(y, ldy, w, r0, n, a);
 }
+
+/* the table's entries: one per type, fast and _ref */
+#define DOT8_ENTRIES(tag, TYPE, BS, TS)                                                        \
+    QS__DOT8(tag) {                                                                            \
+        wdesc w = {data, cols, (BS) ? (size_t)(cols / ((BS) ? (BS) : 1)) * (TS) : 0, layout,   \
+                   dot8_format(TYPE, cols, layout)};                                           \
+        return dot8_any(y, ldy, &w, r0, n, a);                                                 \
+    }                                                                                          \
+    QS__DOT8(tag##_ref) {                                                                      \
+        wdesc w = {data, cols, (BS) ? (size_t)(cols / ((BS) ? (BS) : 1)) * (TS) : 0, layout,   \
+                   dot8_format(TYPE, cols, layout)};                                           \
+        return dot8_ref(y, ldy, &w, r0, n, a);                                                 \
+    }
+DOT8_ENTRIES(q8_0, QS_GGML_Q8_0, 32, 34)
+DOT8_ENTRIES(q4_0, QS_GGML_Q4_0, 32, 18)
+DOT8_ENTRIES(q4_k, QS_GGML_Q4_K, 256, 144)
+DOT8_ENTRIES(packed, QS_DTYPE_PACKED, 0, 0)

@@ -368,7 +368,7 @@ int qs_model_check_maps(const qs_model *m) {
     return QS_OK;
 }
 
-// A /proc/meminfo field in bytes, or -1.
+/* A /proc/meminfo field in bytes, or -1. */
 static double meminfo(const char *key) {
     FILE *f = fopen("/proc/meminfo", "r");
     if (!f) return -1;
@@ -410,7 +410,7 @@ int qs__model_check_memory(const char *path, uint64_t bytes) {
             avail = room, which = "room under the address-space limit (ulimit -v)";
     }
     if (getrlimit(RLIMIT_DATA, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-        double room = (double)rl.rlim_cur; // heap and private mappings together, roughly
+        double room = (double)rl.rlim_cur; /* heap and private mappings together, roughly */
         if (avail < 0 || room < avail) avail = room, which = "the data-size limit (ulimit -d)";
     }
     if (avail < 0 || need <= avail) return QS_OK;

@@ -63,10 +63,11 @@ static void rows_with(float *y, const qs_tensor *t, int64_t r0, int64_t n, int r
     const qs_dtype_traits *tr = qs_dtype_traits_get(t->type);
     qs_rows_fn fn = ref ? tr->rows_ref : tr->rows;
     if (t->perm_head_dim <= 0) {
-        fn(y, t, r0, n);
+        fn(y, t->data, r0, n, t->cols, t->pk);
         return;
     }
-    for (int64_t i = 0; i < n; i++) fn(y + (size_t)i * t->cols, t, stored_row(t, r0 + i), 1);
+    for (int64_t i = 0; i < n; i++)
+        fn(y + (size_t)i * t->cols, t->data, stored_row(t, r0 + i), 1, t->cols, t->pk);
 }
 
 void qs_tensor_rows(float *y, const qs_tensor *t, int64_t r0, int64_t n) {

@@ -23,7 +23,6 @@
 #include <stdint.h>
 
 #include "dtype.h"
-#include "gguf_dequant.h" /* the ggml type ids */
 #include "packed.h"
 
 typedef struct qs_tensor {

@@ -8,8 +8,6 @@
 #include "attention.h"
 #include "error.h"
 
-#define MAX_DUMPS 16
-
 typedef struct pair_stats {
     qs_chanstats *cs;
     qs_tensorstats *ts;
@@ -17,7 +15,7 @@ typedef struct pair_stats {
 
 typedef struct dump {
     int site, layer;
-    long left; /* rows still to pass on */
+    long want, have; /* the first `want` rows; `have` passed on so far */
     qs_capture_dump_fn fn;
     void *user;
 } dump;
@@ -33,7 +31,7 @@ struct qs_capture {
     qs_capture_token *tokens; /* (max_token_outliers) */
     int n_tokens;
     int64_t n_tokens_found;
-    dump dumps[MAX_DUMPS];
+    dump dumps[QS_CAPTURE_MAX_DUMPS];
     int n_dumps;
     /* the current window */
     int window;
@@ -60,18 +58,7 @@ qs_capture_opts qs_capture_opts_default(void) {
     return o;
 }
 
-int qs_site_layers(const qs_config *cfg, int site) {
-    return site == QS_SITE_RESID ? cfg->n_layers + 1 : cfg->n_layers;
-}
-
 int qs_capture_site_layers(const qs_capture *c, int site) { return qs_site_layers(&c->cfg, site); }
-
-int qs_site_width(const qs_config *cfg, int site) {
-    if (site == QS_SITE_FFN_DOWN_IN) return cfg->hidden_dim;
-    if (site == QS_SITE_ATTN_O_IN) return cfg->n_heads * cfg->head_dim;
-    if (site == QS_SITE_K_CACHE || site == QS_SITE_V_CACHE) return cfg->n_kv_heads * cfg->head_dim;
-    return cfg->dim;
-}
 
 int qs_capture_site_width(const qs_capture *c, int site) { return qs_site_width(&c->cfg, site); }
 
@@ -137,7 +124,7 @@ int qs_capture_create(qs_capture **out, const qs_config *cfg, const qs_capture_o
         rc = qs_attnstats_create(&c->attn, L, cfg->n_heads, cfg->bos_id, opt.sink_threshold);
     if (rc == QS_OK && n_pairs == 0)
         rc = qs_error_set(QS_ERR_ARG,
-                          "capture: the selected layers exist at none of the selected "
+                          "the selected layers exist at none of the selected "
                           "sites (layer %d is only at resid)",
                           L);
     if (rc) {
@@ -158,9 +145,9 @@ int qs_capture_add_dump(qs_capture *c, int site, int layer, long max_tokens, qs_
     if (max_tokens < 1 || !fn)
         return qs_error_set(QS_ERR_ARG, "dump %s layer %d: need max_tokens >= 1 and a sink",
                             qs_site_name(site), layer);
-    if (c->n_dumps == MAX_DUMPS)
-        return qs_error_set(QS_ERR_ARG, "dump: at most %d dumps", MAX_DUMPS);
-    c->dumps[c->n_dumps++] = (dump){site, layer, max_tokens, fn, user};
+    if (c->n_dumps == QS_CAPTURE_MAX_DUMPS)
+        return qs_error_set(QS_ERR_ARG, "dump: at most %d dumps", QS_CAPTURE_MAX_DUMPS);
+    c->dumps[c->n_dumps++] = (dump){site, layer, max_tokens, 0, fn, user};
     return QS_OK;
 }
 
@@ -230,11 +217,12 @@ static void record_tokens(qs_capture *c, int site, int layer, int n_found, int p
 static int run_dumps(qs_capture *c, int site, int layer, const float *x, int T, int C) {
     for (int i = 0; i < c->n_dumps; i++) {
         dump *d = &c->dumps[i];
-        if (d->site != site || d->layer != layer || d->left <= 0) continue;
-        int n = d->left < T ? (int)d->left : T;
+        if (d->site != site || d->layer != layer) continue;
+        int n = qs_site_rows_take(d->want, d->have, T);
+        if (n == 0) continue;
         int rc = d->fn(d->user, site, layer, x, n, C);
         if (rc) return rc;
-        d->left -= n;
+        d->have += n;
     }
     return QS_OK;
 }

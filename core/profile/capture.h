@@ -36,6 +36,8 @@
 #include "tensorstats.h"
 
 #define QS_CAPTURE_MAX_TOKEN_OUTLIERS 100000
+/* Dumps one capture can feed (qs_capture_add_dump): the bound of every front end. */
+#define QS_CAPTURE_MAX_DUMPS 16
 
 typedef struct qs_capture_opts {
     unsigned site_mask;          /* QS_SITE_BIT of the sites to profile */
@@ -79,7 +81,7 @@ int qs_capture_create(qs_capture **out, const qs_config *cfg, const qs_capture_o
 void qs_capture_free(qs_capture *c); /* NULL is fine */
 
 /* Asks for the first max_tokens rows of (site, layer) to be passed to fn. The pair must
- * be captured (QS_ERR_ARG otherwise). At most 16 dumps. */
+ * be captured (QS_ERR_ARG otherwise). At most QS_CAPTURE_MAX_DUMPS dumps. */
 int qs_capture_add_dump(qs_capture *c, int site, int layer, long max_tokens, qs_capture_dump_fn fn,
                         void *user);
 /* Forgets every dump, so that sinks may be freed while the capture (its statistics) lives on. */
@@ -98,13 +100,9 @@ int qs_capture_end(qs_capture *c);
 /* The attention statistics, or NULL when opts.attention was 0. Owned by c. */
 const struct qs_attnstats *qs_capture_attention(const qs_capture *c);
 
-/* Layers a site has: n_layers, or n_layers + 1 for resid. Channels at a site: dim,
- * n_heads·head_dim (attn_o_in), hidden_dim (ffn_down_in) or n_kv_heads·head_dim (k_cache,
- * v_cache). The qs_site_ forms answer from a config, before a capture exists. */
+/* qs_site_layers and qs_site_width (sites.h) of the capture's config. */
 int qs_capture_site_layers(const qs_capture *c, int site);
 int qs_capture_site_width(const qs_capture *c, int site);
-int qs_site_layers(const qs_config *cfg, int site);
-int qs_site_width(const qs_config *cfg, int site);
 /* Accumulators of a pair, owned by c; NULL when the pair is not captured. */
 const qs_chanstats *qs_capture_chanstats(const qs_capture *c, int site, int layer);
 const qs_tensorstats *qs_capture_tensorstats(const qs_capture *c, int site, int layer);

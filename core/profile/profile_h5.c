@@ -9,7 +9,7 @@
 
 #include "attention.h"
 #include "error.h"
-#include "text.h"
+#include "utf8.h"
 
 #define NB QS_TENSORSTATS_NBINS
 
@@ -105,10 +105,10 @@ static int site_stats(qs_h5 *h, const qs_capture *c, int s) {
                                              QS_CHANSTATS_N_OUTLIER_TOKENS,
                                              QS_CHANSTATS_N_INT8_TOKENS,
                                              QS_CHANSTATS_N_OUTLIER_WINDOWS};
-    double *m = malloc(sizeof(double) * (size_t)Ls * C);       // (Ls, C)
-    double *tmp = malloc(sizeof(double) * (size_t)C);          // (C)
-    int64_t *counts = calloc((size_t)Ls * NB, sizeof *counts); // (Ls, B)
-    uint64_t *row = malloc(sizeof(uint64_t) * NB);             // (B)
+    double *m = malloc(sizeof(double) * (size_t)Ls * C);       /* (Ls, C) */
+    double *tmp = malloc(sizeof(double) * (size_t)C);          /* (C) */
+    int64_t *counts = calloc((size_t)Ls * NB, sizeof *counts); /* (Ls, B) */
+    uint64_t *row = malloc(sizeof(uint64_t) * NB);             /* (B) */
     int64_t *layers = malloc(sizeof(int64_t) * (size_t)Ls);
     int rc =
         m && tmp && counts && row && layers ? QS_OK : qs_error_set(QS_ERR_NOMEM, "out of memory");
@@ -201,7 +201,7 @@ int qs_profile_h5_weights(qs_h5 *h, const qs_weightstat *w, int n) {
     qs_h5_table *t = NULL;
     qs_h5_col lead[] = {
         {"name", QS_H5_COL_STR, 64}, {"rows", QS_H5_COL_I64, 0}, {"cols", QS_H5_COL_I64, 0}};
-    int64_t *counts = calloc((size_t)(n ? n : 1) * NB, sizeof *counts); // (n, B)
+    int64_t *counts = calloc((size_t)(n ? n : 1) * NB, sizeof *counts); /* (n, B) */
     uint64_t *row = malloc(sizeof(uint64_t) * NB);
     int rc = counts && row ? summary_table(&t, h, "weights/summary", lead, 3)
                            : qs_error_set(QS_ERR_NOMEM, "out of memory");

@@ -6,13 +6,6 @@
 
 #include "error.h"
 
-static int site_width(const qs_config *c, int site) {
-    if (site == QS_SITE_FFN_DOWN_IN) return c->hidden_dim;
-    if (site == QS_SITE_ATTN_O_IN) return c->n_heads * c->head_dim;
-    if (site == QS_SITE_K_CACHE || site == QS_SITE_V_CACHE) return c->n_kv_heads * c->head_dim;
-    return c->dim;
-}
-
 /* Calibrated ranges per (site, layer): one per column for col granularity, else one. */
 static int static_groups(const qs_quant_spec *sp, int C) {
     return sp->gran == QS_QUANT_COL ? C : 1;
@@ -120,7 +113,7 @@ int qs_actq_calibrate(qs_actq *a, const qs_model *m, const qs_windows *calib) {
     /* L + 1 layers: the resid site is also seen after the last block */
     size_t nl = (size_t)c->n_layers + 1;
     for (int s = 0; s < QS_SITE_COUNT; s++) {
-        int ng = static_groups(sp, site_width(c, s));
+        int ng = static_groups(sp, qs_site_width(c, s));
         a->n_ranges[s] = ng;
         free(a->ranges[s]);
         a->ranges[s] = malloc(nl * ng * 2 * sizeof(float));

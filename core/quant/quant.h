@@ -322,7 +322,7 @@ int qs_quant_pack_rows_ref(uint8_t *dst, const qs_packed_layout *p, int64_t r0, 
  *   core   := 'per-tensor' | 'per-channel' | 'per-token' | 'g' N (N >= 1)
  *           | 'symmetric' | 'affine' | 'absmax' | 'mse' | 'percentile:' P  (0 < P <= 100)
  *           | 'static' | 'dynamic' | 'fp32-scales' | 'fp16-scales'
- *           | 'sites:' site { ',' site } | 'layers:' L { ',' L }
+ *           | 'sites:' site { ',' site } | 'layers:' list   (sites.h: "all" or e.g. 0,2-4)
  *           | format
  *   format := 'fp8_e4m3' | 'fp8_e5m2' | 'mxfp8' | 'mxfp8_e5m2' | 'mxfp6_e3m2' | 'mxfp6_e2m3'
  *           | 'mxfp4' | 'nvfp4'          (a scheme, like symmetric/affine; see above)
@@ -357,7 +357,8 @@ int qs_quant_pack_rows_ref(uint8_t *dst, const qs_packed_layout *p, int64_t r0, 
  *   the caller (qs_quant_io.ranges_in takes any per-group ranges).
  *   sites: the capture sites whose activations are quantized (default: the four linear
  *   inputs attn_in, attn_o_in, ffn_in, ffn_down_in). layers: the layers quantized on that
- *   side (default all); sorted and de-duplicated.
+ *   side (default all); sorted and de-duplicated, printed with runs of three or more as
+ *   A-B ("layers:0,2-4").
  *
  * Defaults: weights per-channel symmetric absmax fp16 scales; activations per-token
  * dynamic symmetric absmax fp16 scales. A format's element width must equal the side's

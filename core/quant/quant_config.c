@@ -170,24 +170,13 @@ static int parse_wa(const parse_ctx *p, const char *w, int *wbits, int *abits) {
     return QS_OK;
 }
 
+/* layers: in the one layer-list grammar (sites.h), bounded by the config's own storage */
 static int parse_layers(const parse_ctx *p, const char *list, qs_quant_side *s) {
-    int n = 0;
-    const char *q = list;
-    while (1) {
-        if (!isdigit((unsigned char)*q)) return bad(p, "bad layer list");
-        long v = 0;
-        while (isdigit((unsigned char)*q) && v <= 1000000) v = v * 10 + (*q++ - '0');
-        if (v > 1000000) return bad(p, "layer number too large");
-        if (n == QS_QUANT_MAX_LAYERS) return bad(p, "too many layers");
-        s->layers[n++] = (int)v;
-        if (!*q) break;
-        if (*q++ != ',') return bad(p, "bad layer list");
+    if (qs_layer_list_parse(list, QS_LAYER_MAX, s->layers, QS_QUANT_MAX_LAYERS, &s->n_layers)) {
+        char why[128];
+        snprintf(why, sizeof why, "%s", qs_error_message());
+        return bad(p, why);
     }
-    qsort(s->layers, (size_t)n, sizeof s->layers[0], cmp_int);
-    int m = 0;
-    for (int i = 0; i < n; i++)
-        if (m == 0 || s->layers[i] != s->layers[m - 1]) s->layers[m++] = s->layers[i];
-    s->n_layers = m;
     return QS_OK;
 }
 
@@ -533,9 +522,8 @@ static int word_for(char *w, size_t n, const qs_quant_side *s, int side, enum pr
     case P_LAYERS:
         if (s->n_layers > 0) {
             size_t len = (size_t)snprintf(w, n, "layers:");
-            for (int i = 0; i < s->n_layers && len < n; i++)
-                len += (size_t)snprintf(w + len, n - len, "%s%d", i ? "," : "", s->layers[i]);
             if (len >= n) return qs_error_set(QS_ERR_ARG, "layer list too long to print");
+            return qs_layer_list_format(w + len, n - len, s->layers, s->n_layers);
         }
         break;
     default: break;

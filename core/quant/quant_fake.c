@@ -358,7 +358,7 @@ static long fake_cols(float *out, const float *x, int rows, int cols, const qs_q
 #pragma omp parallel for if (par) schedule(dynamic, 1)
         for (int c = 0; c < cols; c++) {
             int tid = omp_get_thread_num();
-            float *col = s->buf + (long)tid * 2 * s->m; // (R) gathered column
+            float *col = s->buf + (long)tid * 2 * s->m; /* (R) gathered column */
             for (int r = 0; r < rows; r++) col[r] = x[(long)r * cols + c];
             group_range(&b->ranges[2 * c], col, rows, c, sp, io, s, tid, 0, b->tensor_amax);
         }

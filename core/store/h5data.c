@@ -33,7 +33,7 @@ static int dtype_types(qs_h5_dtype dt, hid_t *ftype, hid_t *mtype, size_t *size)
     return 0;
 }
 
-// A new dataset must not replace anything: returns QS_OK when full is free (parents made).
+/* A new dataset must not replace anything: returns QS_OK when full is free (parents made). */
 static int claim_path(qs_h5 *h, const char *full) {
     int k = qs__h5_kind(h, full);
     if (k < 0) return -k;
@@ -91,7 +91,7 @@ int qs_h5_array_write(qs_h5 *h, const char *path, qs_h5_dtype dtype, const void 
     if (ds >= 0 && H5Dclose(ds) < 0 && rc == QS_OK)
         rc = qs__h5_fail(QS_ERR_IO, h, full, "cannot close dataset");
     if (space >= 0) H5Sclose(space);
-    // a dataset that was created but never written is unlinked so a retry can use the name
+    /* a dataset that was created but never written is unlinked so a retry can use the name */
     if (rc && ds >= 0 && !wrote && !h->frozen) {
         H5Ldelete(h->file, full, H5P_DEFAULT);
         H5Eclear2(H5E_DEFAULT);
@@ -135,7 +135,7 @@ static int deflate_usable(void) {
     return (flags & H5Z_FILTER_CONFIG_ENCODE_ENABLED) != 0;
 }
 
-// Checks that an existing dataset is a [rows, cols] float32 dump with unlimited rows.
+/* Checks that an existing dataset is a [rows, cols] float32 dump with unlimited rows. */
 static int dump_check(qs_h5 *h, qs_h5_dump *d) {
     int rc = QS_OK;
     hid_t t = H5Dget_type(d->ds), s = H5Dget_space(d->ds);
@@ -177,7 +177,7 @@ int qs_h5_dump_open(qs_h5_dump **out, qs_h5 *h, const char *path, size_t cols, s
         chunk_rows = (1u << 20) / (4 * cols);
         if (chunk_rows == 0) chunk_rows = 1;
     }
-    // HDF5 chunks are limited to 4 GiB
+    /* HDF5 chunks are limited to 4 GiB */
     if (chunk_rows > UINT32_MAX / 4 / cols)
         return qs_error_set(QS_ERR_ARG, "%s: %s: chunk of %zu x %zu floats exceeds 4 GiB", h->path,
                             path ? path : "", chunk_rows, cols);
@@ -223,11 +223,11 @@ int qs_h5_dump_open(qs_h5_dump **out, qs_h5 *h, const char *path, size_t cols, s
             if (space < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 2, chunk) < 0)
                 rc = qs__h5_fail(QS_ERR_IO, h, d->full, "cannot set up chunked layout");
         }
-        // shuffle groups the bytes of each float: gzip then finds the repeated exponents
+        /* shuffle groups the bytes of each float: gzip then finds the repeated exponents */
         if (rc == QS_OK && gzip_level > 0 &&
             (H5Pset_shuffle(dcpl) < 0 || H5Pset_deflate(dcpl, (unsigned)gzip_level) < 0))
             rc = qs__h5_fail(QS_ERR_IO, h, d->full, "cannot set up gzip compression");
-        // Fletcher32 last, over the stored bytes: a damaged chunk is refused on read
+        /* Fletcher32 last, over the stored bytes: a damaged chunk is refused on read */
         if (rc == QS_OK && H5Pset_fletcher32(dcpl) < 0)
             rc = qs__h5_fail(QS_ERR_IO, h, d->full, "cannot set up the chunk checksum");
         if (rc == QS_OK) {
@@ -261,7 +261,7 @@ int qs_h5_dump_append(qs_h5_dump *d, const float *data, size_t n) {
     if (rc) return rc;
     if (n == 0) return QS_OK;
     if (!data) return qs_error_set(QS_ERR_ARG, "%s: %s: data is NULL", h->path, d->full);
-    // at worst every touched chunk is new (compressed chunks may even grow a little)
+    /* at worst every touched chunk is new (compressed chunks may even grow a little) */
     uint64_t chunk_bytes = (uint64_t)d->chunk_rows * d->cols * 4;
     rc = qs__h5_room(h, (n / d->chunk_rows + 2) * chunk_bytes * 5 / 4, d->full);
     if (rc) return rc;

@@ -2,7 +2,7 @@
  * run group, room checks before writes, flush, freezing after a failed write, and close.
  * The generic helpers (errors, paths, groups, attributes) are in h5util.c, datasets in
  * h5data.c, tables in h5table.c, provenance in provenance.c. */
-#define _GNU_SOURCE // fallocate, memfd_create
+#define _GNU_SOURCE /* fallocate, memfd_create */
 #include "h5store_int.h"
 
 #include "error.h"
@@ -63,7 +63,7 @@ int qs_h5_flush(qs_h5 *h) {
     return rc ? rc : qs__h5_flush(h, NULL);
 }
 
-// The descriptor HDF5's sec2 driver (the only one used here) writes to, or -1.
+/* The descriptor HDF5's sec2 driver (the only one used here) writes to, or -1. */
 static int vfd_of(hid_t file) {
     int *fd = NULL;
     if (H5Fget_vfd_handle(file, H5P_DEFAULT, (void **)&fd) < 0 || !fd) fd = NULL;
@@ -76,11 +76,11 @@ void qs__h5_freeze(qs_h5 *h) {
     h->frozen = 1;
     int fd = vfd_of(h->file);
     if (fd >= 0) {
-        // A sink for HDF5's closing writes. An in-memory file (memfd) also takes HDF5's
-        // final truncate to its end of allocated space (/dev/null refuses ftruncate, which
-        // left the file half-closed), but like any file it is bound by RLIMIT_FSIZE: under a
-        // limit below that end, /dev/null, which takes writes at any offset, is the better
-        // sink. The real file is no longer reached either way.
+        /* A sink for HDF5's closing writes. An in-memory file (memfd) also takes HDF5's
+         * final truncate to its end of allocated space (/dev/null refuses ftruncate, which
+         * left the file half-closed), but like any file it is bound by RLIMIT_FSIZE: under a
+         * limit below that end, /dev/null, which takes writes at any offset, is the better
+         * sink. The real file is no longer reached either way. */
         hsize_t eoa = 0;
         if (H5Fget_filesize(h->file, &eoa) < 0) eoa = 0;
         struct rlimit rl;
@@ -109,8 +109,8 @@ int qs__h5_writable(const qs_h5 *h, const char *fn) {
 
 int qs__h5_room_check = 1;
 
-// The room check on a descriptor: size is where the file ends (HDF5's end of allocated
-// space when it is ahead), need what the write may add. path and obj are for messages.
+/* The room check on a descriptor: size is where the file ends (HDF5's end of allocated
+ * space when it is ahead), need what the write may add. path and obj are for messages. */
 static int room_fd(int fd, const char *path, uint64_t size, uint64_t need, const char *obj) {
     need += QS__H5_META_MARGIN;
     struct rlimit rl;
@@ -123,14 +123,14 @@ static int room_fd(int fd, const char *path, uint64_t size, uint64_t need, const
                             (unsigned long long)size, (unsigned long long)need);
     struct stat st;
     uint64_t eof = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : size;
-    // reserve [eof, size + need): blocks that are allocated cannot run out under a write
+    /* reserve [eof, size + need): blocks that are allocated cannot run out under a write */
     uint64_t len = size + need - (eof < size ? eof : size);
     if (fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)eof, (off_t)len) == 0) return QS_OK;
     int e = errno;
     struct statvfs vf;
     uint64_t avail = 0;
     int have_vf = fstatvfs(fd, &vf) == 0;
-    // root may use the reserved blocks, so count them for root only
+    /* root may use the reserved blocks, so count them for root only */
     if (have_vf)
         avail = (geteuid() == 0 ? (uint64_t)vf.f_bfree : (uint64_t)vf.f_bavail) *
                 (uint64_t)vf.f_frsize;
@@ -143,7 +143,7 @@ static int room_fd(int fd, const char *path, uint64_t size, uint64_t need, const
     if (e == EFBIG)
         return qs_error_set(QS_ERR_IO, "%s: %s%sfile too large for this file system; nothing "
                             "written", path, obj ? obj : "", obj ? ": " : "");
-    // no reservation on this file system (EOPNOTSUPP): the free-space check above stands
+    /* no reservation on this file system (EOPNOTSUPP): the free-space check above stands */
     return QS_OK;
 }
 
@@ -153,7 +153,7 @@ int qs__h5_room(qs_h5 *h, uint64_t need, const char *obj) {
     if (fd < 0) return qs_error_set(QS_ERR_IO, "%s: no file descriptor to check room on", h->path);
     struct stat st;
     uint64_t size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
-    hsize_t hsz = 0; // HDF5's end of allocated space may be ahead of the file until a flush
+    hsize_t hsz = 0; /* HDF5's end of allocated space may be ahead of the file until a flush */
     if (H5Fget_filesize(h->file, &hsz) >= 0 && hsz > size) size = hsz;
     H5Eclear2(H5E_DEFAULT);
     return room_fd(fd, h->path, size, need, obj);
@@ -174,10 +174,10 @@ long qs_h5_open_objects(const qs_h5 *h) {
 static hid_t make_fapl(void) {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0) return fapl;
-    // 1.8 file format: readable by every h5py in use, and it has dense attribute storage
-    // (no 64 KiB object-header limit) and link creation order.
-    // Objects of QS__H5_PAGE / 8 bytes and more start on a page boundary, so a table chunk
-    // (at most a page) is rewritten by a write within one page.
+    /* 1.8 file format: readable by every h5py in use, and it has dense attribute storage
+     * (no 64 KiB object-header limit) and link creation order.
+     * Objects of QS__H5_PAGE / 8 bytes and more start on a page boundary, so a table chunk
+     * (at most a page) is rewritten by a write within one page. */
     if (H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST) < 0 ||
         H5Pset_alignment(fapl, QS__H5_PAGE / 8, QS__H5_PAGE) < 0) {
         H5Pclose(fapl);
@@ -186,12 +186,12 @@ static hid_t make_fapl(void) {
     return fapl;
 }
 
-// Walking every object of a file loads each object header and its attribute storage, whose
-// checksums (file format 1.8+) HDF5 verifies on the way: a corrupt earlier run is found
-// before anything is appended to the file. Raw data (table rows) carries no checksum.
+/* Walking every object of a file loads each object header and its attribute storage, whose
+ * checksums (file format 1.8+) HDF5 verifies on the way: a corrupt earlier run is found
+ * before anything is appended to the file. Raw data (table rows) carries no checksum. */
 typedef struct walk_state {
     hid_t file;
-    char last[256]; // the last object read whole, to say where the damage is
+    char last[256]; /* the last object read whole, to say where the damage is */
 } walk_state;
 
 static herr_t walk_attr(hid_t loc, const char *name, const H5A_info_t *info, void *data) {
@@ -219,15 +219,15 @@ static herr_t walk_obj(hid_t obj, const char *name, const H5O_info_t *info, void
 }
 #endif
 
-// Checks an existing file without changing it: HDF5 signature, opens read-only, /runs is
-// a group if present, every object header and attribute readable. Returns QS_OK or the
-// refusal.
+/* Checks an existing file without changing it: HDF5 signature, opens read-only, /runs is
+ * a group if present, every object header and attribute readable. Returns QS_OK or the
+ * refusal. */
 static int check_existing(qs_h5 *h, hid_t fapl) {
     const char *path = h->path;
 #if H5_VERSION_GE(1, 12, 0)
     htri_t is = H5Fis_accessible(path, fapl);
 #else
-    htri_t is = H5Fis_hdf5(path); // checks the signature; H5Fis_accessible is 1.12+
+    htri_t is = H5Fis_hdf5(path); /* checks the signature; H5Fis_accessible is 1.12+ */
 #endif
     if (is <= 0) {
         H5Eclear2(H5E_DEFAULT);
@@ -257,8 +257,8 @@ static int check_existing(qs_h5 *h, hid_t fapl) {
     else if (ex > 0 && H5Lget_info(f, "/runs", &li, H5P_DEFAULT) < 0)
         rc = qs__h5_fail(QS_ERR_FORMAT, h, "/runs", "cannot be read (corrupt file?)");
     else if (ex > 0 && li.type != H5L_TYPE_HARD)
-        // an external link would send every write of this run into another file, a soft
-        // link into another part of this one
+        /* an external link would send every write of this run into another file, a soft
+         * link into another part of this one */
         rc = qs_error_set(QS_ERR_FORMAT,
                           "%s: /runs is a%s link, not a group of this file; refusing to write "
                           "through it",
@@ -299,7 +299,7 @@ static int check_existing(qs_h5 *h, hid_t fapl) {
     return rc;
 }
 
-// Largest purely numeric link name in /runs (0 if none).
+/* Largest purely numeric link name in /runs (0 if none). */
 static int max_run_number(qs_h5 *h, hid_t runs, long *maxn) {
     *maxn = 0;
     H5G_info_t gi;
@@ -329,7 +329,7 @@ static int start_run(qs_h5 *h, const char *run_label) {
     if (ex)
         runs = H5Gopen2(h->file, "/runs", H5P_DEFAULT);
     else {
-        // track creation order so tools list runs 1, 2, ..., 10 rather than 1, 10, 2
+        /* track creation order so tools list runs 1, 2, ..., 10 rather than 1, 10, 2 */
         hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
         if (gcpl < 0) return qs__h5_fail(QS_ERR_IO, h, "/runs", "cannot make a property list");
         H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
@@ -354,18 +354,18 @@ static int start_run(qs_h5 *h, const char *run_label) {
     return rc;
 }
 
-// Before the store's first HDF5 call. After a flush fails inside HDF5 1.10, its metadata
-// cache refuses every later flush ("slist already enabled"), so H5Fclose fails and leaves
-// the file half-closed; HDF5's exit-time cleanup then crashes on it. Every file opened
-// here is closed by qs_h5_close, so that cleanup is not needed: turn it off (effective when
-// this is the process's first HDF5 call, as in qscope; a no-op otherwise).
+/* Before the store's first HDF5 call. After a flush fails inside HDF5 1.10, its metadata
+ * cache refuses every later flush ("slist already enabled"), so H5Fclose fails and leaves
+ * the file half-closed; HDF5's exit-time cleanup then crashes on it. Every file opened
+ * here is closed by qs_h5_close, so that cleanup is not needed: turn it off (effective when
+ * this is the process's first HDF5 call, as in qscope; a no-op otherwise). */
 static void h5_init(void) {
     static int exit_hook_off;
     if (!exit_hook_off) {
         exit_hook_off = 1;
         H5dont_atexit();
     }
-    // Errors become return codes with messages; HDF5 must not print its stack itself.
+    /* Errors become return codes with messages; HDF5 must not print its stack itself. */
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
@@ -393,9 +393,9 @@ int qs_h5_is_results(const char *path) {
     return yes;
 }
 
-// Room for opening: the run group, its attributes and provenance (well under the margin).
-// Checked on a descriptor of our own before HDF5 writes anything, so a full disk or a
-// file-size limit refuses the open with the file untouched.
+/* Room for opening: the run group, its attributes and provenance (well under the margin).
+ * Checked on a descriptor of our own before HDF5 writes anything, so a full disk or a
+ * file-size limit refuses the open with the file untouched. */
 static int room_before_open(const char *path) {
     if (!qs__h5_room_check) return QS_OK;
     int fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
@@ -408,9 +408,9 @@ static int room_before_open(const char *path) {
     return rc;
 }
 
-// Gives up a handle whose open failed midway. Nothing more may reach the file: freezing
-// first makes HDF5's closing writes land in the sink, and the close then succeeds, so no
-// half-closed file is left for HDF5's exit hook. A file this call created is removed.
+/* Gives up a handle whose open failed midway. Nothing more may reach the file: freezing
+ * first makes HDF5's closing writes land in the sink, and the close then succeeds, so no
+ * half-closed file is left for HDF5's exit hook. A file this call created is removed. */
 static void abandon(qs_h5 *h, int created) {
     if (h->file >= 0) {
         qs__h5_freeze(h);
@@ -456,7 +456,7 @@ int qs_h5_open(qs_h5 **out, const char *path, const char *run_label) {
     } else if (lstat(path, &st) != 0 && errno != ENOENT) {
         rc = qs_error_set(QS_ERR_IO, "%s: %s", path, strerror(errno));
     } else {
-        // the directory first: the writer lock lives there
+        /* the directory first: the writer lock lives there */
         const char *dir = dirname(tmp);
         struct stat ds;
         if (stat(dir, &ds) != 0)
@@ -468,8 +468,8 @@ int qs_h5_open(qs_h5 **out, const char *path, const char *run_label) {
             rc = qs_error_set(QS_ERR_IO, "%s: directory '%s' is not writable", path, dir);
     }
     free(tmp);
-    // one writer at a time, whatever HDF5_USE_FILE_LOCKING says; taken before the file is
-    // looked at, so what is checked below cannot change under us
+    /* one writer at a time, whatever HDF5_USE_FILE_LOCKING says; taken before the file is
+     * looked at, so what is checked below cannot change under us */
     if (rc == QS_OK) rc = qs__h5_lock_take(h);
     if (rc) {
     } else if (stat(path, &st) == 0) {
@@ -479,7 +479,7 @@ int qs_h5_open(qs_h5 **out, const char *path, const char *run_label) {
             rc = qs_error_set(QS_ERR_ARG, "%s: is not a regular file", path);
         else if (access(path, R_OK) != 0)
             rc = qs_error_set(QS_ERR_IO, "%s: cannot read it: %s", path, strerror(errno));
-        // root passes access(W_OK) on a 0444 file; honour the missing write bits anyway
+        /* root passes access(W_OK) on a 0444 file; honour the missing write bits anyway */
         else if (access(path, W_OK) != 0 || (st.st_mode & 0222) == 0)
             rc = qs_error_set(QS_ERR_IO,
                               "%s: is read-only; results are appended, so it must be "
@@ -507,13 +507,13 @@ int qs_h5_open(qs_h5 **out, const char *path, const char *run_label) {
     }
     if (fapl >= 0) H5Pclose(fapl);
 
-    // the room for the new run is reserved before HDF5 writes a byte of it
+    /* the room for the new run is reserved before HDF5 writes a byte of it */
     if (rc == QS_OK) rc = qs__h5_room(h, 0, NULL);
     if (rc == QS_OK) rc = start_run(h, run_label);
     if (rc == QS_OK) rc = qs__h5_provenance_begin(h, run_label);
     if (rc == QS_OK) rc = qs__h5_flush(h, h->prefix);
     if (rc) {
-        // keep the first message; closing may add HDF5 errors of its own
+        /* keep the first message; closing may add HDF5 errors of its own */
         abandon(h, created);
         h5_free(h);
         return rc;
@@ -538,8 +538,8 @@ int qs_h5_close(qs_h5 *h) {
                           "the failure",
                           h->path);
     if (h->run >= 0 && !h->frozen) {
-        // end_time and the final flush are writes like any other: without room for them the
-        // file keeps what was flushed last (every row) rather than risk a torn flush
+        /* end_time and the final flush are writes like any other: without room for them the
+         * file keeps what was flushed last (every row) rather than risk a torn flush */
         rc = qs__h5_room(h, 0, h->prefix);
         if (rc == QS_OK) rc = qs__h5_provenance_end(h);
         if (rc) {

@@ -28,7 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-// "pid 123 on host since 2024-01-01T00:00:00Z: qscope run x.lua out=r.h5"
+/* "pid 123 on host since 2024-01-01T00:00:00Z: qscope run x.lua out=r.h5" */
 static void describe_self(char *buf, size_t cap) {
     char host[128] = "?", when[32], cmd[512] = "";
     gethostname(host, sizeof host - 1);
@@ -41,13 +41,13 @@ static void describe_self(char *buf, size_t cap) {
         if (n < 0) n = 0;
         cmd[n] = '\0';
         for (ssize_t i = 0; i + 1 < n; i++)
-            if (cmd[i] == '\0') cmd[i] = ' '; // argv is NUL-separated
+            if (cmd[i] == '\0') cmd[i] = ' '; /* argv is NUL-separated */
     }
     snprintf(buf, cap, "pid %ld on %s since %s: %s", (long)getpid(), host, when,
              cmd[0] ? cmd : "?");
 }
 
-// What the lock file says about its holder, one line, for the refusal message.
+/* What the lock file says about its holder, one line, for the refusal message. */
 static void read_holder(int fd, char *buf, size_t cap) {
     ssize_t n = pread(fd, buf, cap - 1, 0);
     if (n < 0) n = 0;
@@ -79,8 +79,8 @@ int qs__h5_lock_take(qs_h5 *h) {
     h->lock_path = malloc(n);
     if (!h->lock_path) return qs_error_set(QS_ERR_NOMEM, "%s: out of memory", h->path);
     snprintf(h->lock_path, n, "%s.lock", h->path);
-    // The file at lock_path must be the one we lock: a holder that releases unlinks it, so
-    // a lock taken on an inode that is no longer there is retaken on the new one.
+    /* The file at lock_path must be the one we lock: a holder that releases unlinks it, so
+     * a lock taken on an inode that is no longer there is retaken on the new one. */
     for (int attempt = 0; attempt < 16; attempt++) {
         int fd = open(h->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
         if (fd < 0) {
@@ -97,7 +97,7 @@ int qs__h5_lock_take(qs_h5 *h) {
                                 h->lock_path);
         }
         held_lock *mine = held_find(&fs);
-        if (mine) { // this process writes the file already: share its lock
+        if (mine) { /* this process writes the file already: share its lock */
             close(fd);
             mine->refs++;
             h->lock_fd = mine->fd;
@@ -124,14 +124,14 @@ int qs__h5_lock_take(qs_h5 *h) {
                                 strerror(e));
         }
         if (stat(h->lock_path, &ps) != 0 || ps.st_ino != fs.st_ino || ps.st_dev != fs.st_dev) {
-            close(fd); // released and unlinked by its holder meanwhile: lock the new one
+            close(fd); /* released and unlinked by its holder meanwhile: lock the new one */
             continue;
         }
         char self[800];
         describe_self(self, sizeof self);
         size_t len = strlen(self);
         self[len++] = '\n';
-        // best effort: the lock itself is what keeps others out, the text only names us
+        /* best effort: the lock itself is what keeps others out, the text only names us */
         if (ftruncate(fd, 0) != 0 || pwrite(fd, self, len, 0) != (ssize_t)len) errno = 0;
         *slot = (held_lock){fs.st_dev, fs.st_ino, fd, 1};
         h->lock_fd = fd;
@@ -147,7 +147,7 @@ void qs__h5_lock_release(qs_h5 *h) {
         for (size_t i = 0; i < sizeof held / sizeof held[0] && !mine; i++)
             if (held[i].refs && held[i].fd == h->lock_fd) mine = &held[i];
         if (!mine || --mine->refs == 0) {
-            // unlink first: whoever opens the path next creates a fresh file and locks that
+            /* unlink first: whoever opens the path next creates a fresh file and locks that */
             unlink(h->lock_path);
             close(h->lock_fd);
         }

@@ -27,11 +27,11 @@ struct qs_h5_table {
 
 size_t qs_h5_utf8_prefix(const char *s, size_t n, size_t max) {
     if (n <= max) return n;
-    // s[max] is the first byte cut off; if it continues a sequence, the sequence started
-    // before the cut: back up to its lead byte (at most 3 steps in valid UTF-8).
+    /* s[max] is the first byte cut off; if it continues a sequence, the sequence started
+     * before the cut: back up to its lead byte (at most 3 steps in valid UTF-8). */
     size_t k = max;
     for (int back = 0; k > 0 && back < 4 && ((unsigned char)s[k] & 0xC0) == 0x80; back++) k--;
-    if (((unsigned char)s[k] & 0xC0) == 0x80) return max; // not UTF-8: plain byte cut
+    if (((unsigned char)s[k] & 0xC0) == 0x80) return max; /* not UTF-8: plain byte cut */
     return k;
 }
 
@@ -55,7 +55,7 @@ static hid_t str_type(size_t len) {
     return t;
 }
 
-// The compound type of a row; native = memory layout, else little-endian file layout.
+/* The compound type of a row; native = memory layout, else little-endian file layout. */
 static hid_t row_type(const qs_h5_table *t, int native) {
     hid_t ct = H5Tcreate(H5T_COMPOUND, t->rowsize);
     if (ct < 0) return ct;
@@ -79,7 +79,7 @@ static hid_t row_type(const qs_h5_table *t, int native) {
     return ct;
 }
 
-// The default pending row: int64 0, float64 NaN, string empty.
+/* The default pending row: int64 0, float64 NaN, string empty. */
 static void row_defaults(const qs_h5_table *t, unsigned char *row) {
     memset(row, 0, t->rowsize);
     for (size_t i = 0; i < t->ncols; i++)
@@ -134,7 +134,7 @@ static int check_schema(qs_h5 *h, const char *path, const qs_h5_col *cols, size_
     return QS_OK;
 }
 
-// An existing table must have exactly our columns, in order.
+/* An existing table must have exactly our columns, in order. */
 static int match_existing(qs_h5 *h, qs_h5_table *t) {
     int rc = QS_OK;
     hid_t ft = H5Dget_type(t->ds), sp = H5Dget_space(t->ds);
@@ -245,11 +245,11 @@ int qs_h5_table_open(qs_h5_table **out, qs_h5 *h, const char *path, const qs_h5_
                           h->path, t->full);
     } else {
         rc = qs__h5_make_groups(h, t->full, 0);
-        // Every append rewrites its chunk in place. A chunk that fits one page (with its
-        // 4-byte checksum; the file aligns it, see QS__H5_PAGE) is written by one pwrite
-        // that a kill cannot tear, so the rows flushed before in that chunk survive a kill
-        // -9 in mid-append. Rows too large for that get a chunk each: written once, a torn
-        // write can then only damage the row being appended.
+        /* Every append rewrites its chunk in place. A chunk that fits one page (with its
+         * 4-byte checksum; the file aligns it, see QS__H5_PAGE) is written by one pwrite
+         * that a kill cannot tear, so the rows flushed before in that chunk survive a kill
+         * -9 in mid-append. Rows too large for that get a chunk each: written once, a torn
+         * write can then only damage the row being appended. */
         hsize_t per = (QS__H5_PAGE - 4) / t->rowsize;
         hsize_t chunk[1] = {per ? per : 1}, dims[1] = {0}, maxd[1] = {H5S_UNLIMITED};
         t->chunk_bytes = chunk[0] * t->rowsize;
@@ -259,7 +259,7 @@ int qs_h5_table_open(qs_h5_table **out, qs_h5 *h, const char *path, const qs_h5_
             ftype = row_type(t, 0);
             space = H5Screate_simple(1, dims, maxd);
             dcpl = H5Pcreate(H5P_DATASET_CREATE);
-            // Fletcher32: a reader (h5py included) refuses a chunk whose rows were damaged
+            /* Fletcher32: a reader (h5py included) refuses a chunk whose rows were damaged */
             if (ftype < 0 || space < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 1, chunk) < 0 ||
                 H5Pset_fletcher32(dcpl) < 0)
                 rc = qs__h5_fail(QS_ERR_IO, h, t->full, "cannot set up the table layout");
@@ -292,7 +292,7 @@ static int table_live(const qs_h5_table *t, const char *fn) {
     return QS_OK;
 }
 
-// Packs one cell into row. Strings are cut to the column at a UTF-8 boundary.
+/* Packs one cell into row. Strings are cut to the column at a UTF-8 boundary. */
 static int pack_cell(qs_h5_table *t, size_t i, const qs_h5_value *v, unsigned char *row) {
     const qs_h5_col *c = &t->cols[i];
     unsigned char *dst = row + t->offs[i];
@@ -319,7 +319,7 @@ static int pack_cell(qs_h5_table *t, size_t i, const qs_h5_value *v, unsigned ch
     } else {
         int64_t x;
         if (v->type == QS_H5_COL_I64) x = v->u.i;
-        // 9223372036854775808.0 is 2^63, the first double out of int64 range
+        /* 9223372036854775808.0 is 2^63, the first double out of int64 range */
         else if (v->type == QS_H5_COL_F64 && isfinite(v->u.f) && v->u.f == floor(v->u.f) &&
                  v->u.f >= -9223372036854775808.0 && v->u.f < 9223372036854775808.0)
             x = (int64_t)v->u.f;
@@ -334,7 +334,7 @@ static int pack_cell(qs_h5_table *t, size_t i, const qs_h5_value *v, unsigned ch
     return QS_OK;
 }
 
-// Writes one packed row at the end of the table and flushes the file.
+/* Writes one packed row at the end of the table and flushes the file. */
 static int write_row(qs_h5_table *t, const unsigned char *row) {
     qs_h5 *h = t->child.h;
     int rc = qs__h5_writable(h, "qs_h5_table_append");

@@ -4,6 +4,7 @@
 #include "h5store_int.h"
 
 #include "error.h"
+#include "utf8.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,13 +19,13 @@ struct h5_err_walk {
     int found;
 };
 
-// Upward walk starts at the innermost frame: the one that says what really failed
-// (errno, "truncated file", ...). Keep that one.
+/* Upward walk starts at the innermost frame: the one that says what really failed
+ * (errno, "truncated file", ...). Keep that one. */
 static herr_t h5_err_walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
     struct h5_err_walk *w = data;
     if (w->found) return 0;
     snprintf(w->desc, sizeof w->desc, "%s", e->desc ? e->desc : "");
-    // sec2 write errors carry ctime()'s newline and a long tail of buffer addresses
+    /* sec2 write errors carry ctime()'s newline and a long tail of buffer addresses */
     char *tail = strstr(w->desc, ", buf = ");
     if (tail) *tail = '\0';
     for (char *c = w->desc; *c; c++)
@@ -65,23 +66,8 @@ int qs__h5_fail(int code, const qs_h5 *h, const char *obj, const char *fmt, ...)
 /* ---- names ---------------------------------------------------------------------------- */
 
 long qs__h5_utf8_bad(const char *s) {
-    const unsigned char *p = (const unsigned char *)s;
-    for (long i = 0; p[i];) {
-        unsigned c = p[i];
-        int n = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : -1;
-        if (n < 0 || (n == 1 && c < 0xC2) || (n == 3 && c > 0xF4)) return i;
-        unsigned cp = n == 0 ? c : c & (0x3F >> n);
-        for (int k = 1; k <= n; k++) {
-            if ((p[i + k] & 0xC0) != 0x80) return i;
-            cp = cp << 6 | (p[i + k] & 0x3F);
-        }
-        // overlong 3/4-byte forms, UTF-16 surrogates
-        if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (n == 3 && cp < 0x10000) ||
-            cp > 0x10FFFF)
-            return i;
-        i += n + 1;
-    }
-    return -1;
+    size_t n = strlen(s), bad = qs_utf8_check((const unsigned char *)s, n); /* base/utf8 */
+    return bad == n ? -1 : (long)bad;
 }
 
 int qs__h5_check_name(const qs_h5 *h, const char *what, const char *name) {
@@ -102,7 +88,7 @@ int qs__h5_fullpath(const qs_h5 *h, const char *rel, int allow_root, char **full
     if (qs__h5_check_name(h, "object path", rel)) return QS_ERR_ARG;
     const char *r = rel[0] == '/' ? rel + 1 : rel;
     if (!*r && !allow_root) return qs_error_set(QS_ERR_ARG, "%s: empty object path", h->path);
-    // every component non-empty and not "." / ".."
+    /* every component non-empty and not "." / ".." */
     for (const char *p = r; *p;) {
         const char *e = strchr(p, '/');
         size_t len = e ? (size_t)(e - p) : strlen(p);
@@ -127,20 +113,20 @@ int qs__h5_fullpath(const qs_h5 *h, const char *rel, int allow_root, char **full
     return QS_OK;
 }
 
-// Kind of the object at an absolute path, one component at a time: H5Lexists on a path
-// whose parent is missing is an error in some HDF5 versions.
+/* Kind of the object at an absolute path, one component at a time: H5Lexists on a path
+ * whose parent is missing is an error in some HDF5 versions. */
 int qs__h5_kind(const qs_h5 *h, const char *full) {
     size_t n = strlen(full);
     char *buf = malloc(n + 1);
     if (!buf) return -qs_error_set(QS_ERR_NOMEM, "%s: out of memory", h->path);
     memcpy(buf, full, n + 1);
-    int kind = QS__H5_GROUP; // "/" is a group
+    int kind = QS__H5_GROUP; /* "/" is a group */
     for (size_t i = 1; i <= n; i++) {
         if (full[i] != '/' && full[i] != '\0') continue;
         if (kind != QS__H5_GROUP) {
             kind = QS__H5_OTHER;
             break;
-        } // parent not a group
+        } /* parent not a group */
         buf[i] = '\0';
         htri_t ex = H5Lexists(h->file, buf, H5P_DEFAULT);
         if (ex < 0) {
@@ -246,13 +232,13 @@ static hid_t vlen_utf8_type(void) {
     return t;
 }
 
-// Attribute of n elements (n == 0 with scalar == 1 means a scalar).
+/* Attribute of n elements (n == 0 with scalar == 1 means a scalar). */
 static int attr_write_n(qs_h5 *h, hid_t obj, const char *objpath, const char *name, hid_t ftype,
                         hid_t mtype, int scalar, size_t n, const void *buf) {
     hsize_t dims[1] = {(hsize_t)n};
     hid_t space = scalar ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, dims, NULL);
     if (space < 0) return qs__h5_fail(QS_ERR_IO, h, objpath, "cannot make a dataspace");
-    static const double none[1] = {0}; // H5Awrite wants a buffer even for 0 elements
+    static const double none[1] = {0}; /* H5Awrite wants a buffer even for 0 elements */
     int rc = qs__h5_attr_write(h, obj, objpath, name, ftype, mtype, space, buf ? buf : none);
     H5Sclose(space);
     return rc;
@@ -273,7 +259,7 @@ int qs__h5_attr_i64_on(qs_h5 *h, hid_t obj, const char *objpath, const char *nam
     return attr_write_n(h, obj, objpath, name, H5T_STD_I64LE, H5T_NATIVE_INT64, 1, 0, &value);
 }
 
-// Opens the object at a run-relative path for attributes, creating a group if missing.
+/* Opens the object at a run-relative path for attributes, creating a group if missing. */
 static int open_obj(qs_h5 *h, const char *obj, hid_t *id, char **full) {
     *id = -1;
     int rc = qs__h5_writable(h, "attribute write");

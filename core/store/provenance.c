@@ -73,7 +73,7 @@ int qs__h5_provenance_end(qs_h5 *h) {
 }
 
 static int name_cmp(const struct dirent **a, const struct dirent **b) {
-    return strcmp((*a)->d_name, (*b)->d_name); // byte order, not the locale's
+    return strcmp((*a)->d_name, (*b)->d_name); /* byte order, not the locale's */
 }
 
 struct manifest {
@@ -81,7 +81,7 @@ struct manifest {
     size_t len, cap;
 };
 
-// Appends "<sha256>  <name>\n" for dir/name if it is a regular, non-hidden file.
+/* Appends "<sha256>  <name>\n" for dir/name if it is a regular, non-hidden file. */
 static int manifest_add(struct manifest *m, const char *dir, const char *name) {
     if (name[0] == '.') return QS_OK;
     size_t plen = strlen(dir) + strlen(name) + 2;
@@ -110,8 +110,8 @@ static int manifest_add(struct manifest *m, const char *dir, const char *name) {
     return rc;
 }
 
-// sha256 of a directory: of its manifest "<sha256>  <name>\n" over the regular files
-// directly in it, sorted by name (what `LC_ALL=C sha256sum * | sha256sum` gives).
+/* sha256 of a directory: of its manifest "<sha256>  <name>\n" over the regular files
+ * directly in it, sorted by name (what `LC_ALL=C sha256sum * | sha256sum` gives). */
 static int sha256_dir(const char *dir, char hex[QS_SHA256_HEX_LEN + 1]) {
     struct dirent **ents = NULL;
     int n = scandir(dir, &ents, NULL, name_cmp);
@@ -128,7 +128,7 @@ static int sha256_dir(const char *dir, char hex[QS_SHA256_HEX_LEN + 1]) {
     return rc;
 }
 
-// Hashes a file, or a directory's manifest; *kind is "file" or "dir-manifest".
+/* Hashes a file, or a directory's manifest; *kind is "file" or "dir-manifest". */
 static int sha256_path(const char *path, char hex[QS_SHA256_HEX_LEN + 1], const char **kind) {
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -146,7 +146,7 @@ int qs_h5_write_provenance(qs_h5 *h, const qs_provenance *p) {
     if (!p) return qs_error_set(QS_ERR_ARG, "qs_h5_write_provenance: provenance is NULL");
     if (p->n_params && !p->param_list)
         return qs_error_set(QS_ERR_ARG, "qs_h5_write_provenance: param_list is NULL");
-    // hash first: a missing input then writes nothing
+    /* hash first: a missing input then writes nothing */
     char script_h[QS_SHA256_HEX_LEN + 1] = "", model_h[QS_SHA256_HEX_LEN + 1] = "",
                                       text_h[QS_SHA256_HEX_LEN + 1] = "";
     const char *model_kind = "given";
@@ -184,7 +184,7 @@ int qs_h5_write_provenance(qs_h5 *h, const qs_provenance *p) {
     if (rc == QS_OK)
         rc = qs_h5_attr_i64(h, "provenance", "threads",
                             p->threads > 0 ? p->threads : omp_get_max_threads());
-    // on disk now, not at the next append: a run killed early still says what it was
+    /* on disk now, not at the next append: a run killed early still says what it was */
     if (rc == QS_OK) rc = qs__h5_flush(h, path);
     return rc;
 }

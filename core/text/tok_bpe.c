@@ -20,6 +20,7 @@
 
 #include "error.h"
 #include "tokenizer.h"
+#include "utf8.h"
 
 static const char gpt2_pattern[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
@@ -130,58 +131,6 @@ static void gpt2_byte_map(int byte_cp[256]) {
             (c >= '!' && c <= '~') || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE && c <= 0xFF);
         byte_cp[c] = printable ? c : 256 + extra++;
     }
-}
-
-static int utf8_put(char *out, int cp) {
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xC0 | cp >> 6);
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | cp >> 12);
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | cp >> 18);
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
-/* Length of the UTF-8 sequence starting with byte c (1 for stray continuation bytes). */
-static int utf8_len(unsigned char c) {
-    if (c < 0xC0) return 1;
-    if (c < 0xE0) return 2;
-    if (c < 0xF0) return 3;
-    return 4;
-}
-
-/* Decodes one code point at s (n bytes left); *cp = -1 on a malformed sequence. */
-static int utf8_get(const char *s, size_t n, int *cp) {
-    const unsigned char *u = (const unsigned char *)s;
-    int l = utf8_len(u[0]);
-    if ((size_t)l > n) l = (int)n;
-    if (l == 1) {
-        *cp = u[0] < 0x80 ? u[0] : -1;
-        return 1;
-    }
-    int v = u[0] & (0x7F >> l);
-    for (int i = 1; i < l; i++) {
-        if ((u[i] & 0xC0) != 0x80) {
-            *cp = -1;
-            return i;
-        }
-        v = v << 6 | (u[i] & 0x3F);
-    }
-    *cp = v;
-    return l;
 }
 
 static void bpe_free_impl(bpe *b) {
@@ -337,7 +286,7 @@ static int encode_bytelevel_chunk(const bpe *b, work *w, const char *s, size_t l
         }
         size_t m = 0;
         for (size_t i = 0; i < len; i++)
-            m += (size_t)utf8_put(w->scratch + m, b->byte_cp[(unsigned char)s[i]]);
+            m += (size_t)qs_utf8_encode(w->scratch + m, b->byte_cp[(unsigned char)s[i]]);
         int id = vocab_find(b, w->scratch, m);
         if (id >= 0) return out_push(ids, n, cap, id);
     }
@@ -395,7 +344,7 @@ static int encode_spm_segment(const bpe *b, work *w, const char *s, size_t len, 
     int rc = b->prepend_space ? push_char(b, w, marker, 3, 0x2581) : QS_OK;
     for (size_t i = 0; i < len && !rc;) {
         int cp;
-        int l = utf8_get(s + i, len - i, &cp);
+        int l = qs_utf8_decode(s + i, len - i, &cp);
         rc = cp == ' ' ? push_char(b, w, marker, 3, 0x2581) : push_char(b, w, s + i, (size_t)l, cp);
         i += (size_t)l;
     }
@@ -424,7 +373,7 @@ static int encode_bytelevel_segment(const bpe *b, work *w, pcre2_match_data *md,
         if (ms > pos && (rc = encode_bytelevel_chunk(b, w, s + pos, ms - pos, ids, n, cap)))
             return rc;
         if (me == ms) { /* empty match: step one code point so the loop advances */
-            size_t step = (size_t)utf8_len((unsigned char)s[ms]);
+            size_t step = (size_t)qs_utf8_seq_len((unsigned char)s[ms]);
             if (ms + step > len) step = len - ms;
             if ((rc = encode_bytelevel_chunk(b, w, s + ms, step, ids, n, cap))) return rc;
             pos = ms + step;
@@ -550,7 +499,7 @@ static int build_decode_table(bpe *b) {
             int ok = 1;
             for (int i = 0; i < l && ok;) {
                 int cp;
-                i += utf8_get(p + i, (size_t)(l - i), &cp);
+                i += qs_utf8_decode(p + i, (size_t)(l - i), &cp);
                 if (cp < 0 || cp >= 324 || b->cp_byte[cp] < 0)
                     ok = 0;
                 else
@@ -657,7 +606,7 @@ static int bpe_build(bpe *b, const qs_bpe_spec *sp, const char *path) {
     if (b->byte_level) {
         for (int c = 0; c < 256; c++) {
             char u[4];
-            int l = utf8_put(u, b->byte_cp[c]);
+            int l = qs_utf8_encode(u, b->byte_cp[c]);
             b->byte_id[c] = vocab_find(b, u, (size_t)l);
         }
         const char *pat = sp->pretok_regex ? sp->pretok_regex : gpt2_pattern;

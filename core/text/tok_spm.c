@@ -9,6 +9,7 @@
 #include "error.h"
 #include "strmap.h"
 #include "tokenizer.h"
+#include "utf8.h"
 
 typedef struct spm {
     int n;
@@ -88,14 +89,6 @@ static int try_pair(const spm *p, const char *text, symbol *s, int l, heap *h) {
     return heap_push(h, c, s);
 }
 
-static size_t utf8_len(unsigned char c) {
-    if (c < 0x80) return 1;
-    if ((c & 0xE0) == 0xC0) return 2;
-    if ((c & 0xF0) == 0xE0) return 3;
-    if ((c & 0xF8) == 0xF0) return 4;
-    return 1; /* invalid lead byte: one byte (callers pass validated text) */
-}
-
 static int spm_encode(const qs_tokenizer *t, const char *text, size_t len, int **ids, int *n,
                       int *cap) {
     const spm *p = t->impl;
@@ -128,7 +121,7 @@ static int spm_encode(const qs_tokenizer *t, const char *text, size_t len, int *
     /* one symbol per code point, or per byte where the code point is not a piece */
     int ns = 0;
     for (size_t i = 0; i < k;) {
-        size_t cl = utf8_len((unsigned char)norm[i]);
+        size_t cl = (size_t)qs_utf8_seq_len((unsigned char)norm[i]);
         if (i + cl > k) cl = k - i;
         int id = qs_strmap_get(&p->map, norm + i, cl);
         if (id >= 0) {

@@ -36,6 +36,7 @@ check "hdf5 tables and json rows" /usr/bin/python3 - "$TMP" <<'PY'
 import json, os, sys, h5py, numpy as np
 sys.path.insert(0, os.path.join(os.environ["QS_ROOT"], "tests/ref"))
 from witness import check as c, finish
+MAX_JSON_REL_ERROR = 1e-14  # cJSON prints 15 significant digits
 d = sys.argv[1]
 f = h5py.File(d + "/r.h5", "r")
 runs = f["runs"]
@@ -46,8 +47,8 @@ c(set(t["w_config"]) == {b"W4A16 per-channel layers:1"} and set(t["a_config"]) =
 c(set(t["config"]) == {b"W4A8 per-token w:layers:1"}, 'set(t["config"]) == {b"W4A8 per-token w:layers:1"}')
 attr = json.load(open(d + "/attr.json"))
 # cJSON prints 15 significant digits when they read back within an epsilon
-c(abs(t["ppl_q"][0] / attr["result"]["ppl_q"] - 1) < 1e-14, "all row ppl_q as in json")
-c(abs(t["ppl_q"][1] / attr["attribution"][0]["ppl_q"] - 1) < 1e-14, "layer:0 row ppl_q as in json")
+c(abs(t["ppl_q"][0] / attr["result"]["ppl_q"] - 1) < MAX_JSON_REL_ERROR, "all row ppl_q as in json")
+c(abs(t["ppl_q"][1] / attr["attribution"][0]["ppl_q"] - 1) < MAX_JSON_REL_ERROR, "layer:0 row ppl_q as in json")
 # one list of names (core/eval_fields.h): every number of the JSON result is a column of the
 # same name and value, and every column but the four labels is in the JSON
 res = attr["result"]
@@ -55,7 +56,7 @@ labels = {"w_config", "a_config", "config", "scope"}
 c(set(t.dtype.names) - labels == set(res), f"columns = json fields: {set(t.dtype.names) ^ (set(res) | labels)}")
 for k, v in res.items():
     if k in t.dtype.names and k != "seconds":
-        c(v == t[k][0] or abs(v - t[k][0]) <= 1e-14 * abs(v) or (v != v and t[k][0] != t[k][0]), f"{k}: json {v} vs hdf5 {t[k][0]}")
+        c(v == t[k][0] or abs(v - t[k][0]) <= MAX_JSON_REL_ERROR * abs(v) or (v != v and t[k][0] != t[k][0]), f"{k}: json {v} vs hdf5 {t[k][0]}")
 for col in ("ppl_q_stderr", "ppl_base", "nll_q", "kld_mean", "kld_p99.9", "kld_median", "dp_min",
             "dp_rms", "top1_agree", "top5_overlap", "tokens"):
     c(col in t.dtype.names, col)
@@ -79,14 +80,14 @@ c(bool(np.all(good["mse"] > 0)) and bool(np.all(good["levels_mean"] <= 15)), 'bo
 c(set(s["clip_value"][s["clip"] == b"percentile"]) == {99.0}, 'set(s["clip_value"][s["clip"] == b"percentile"]) == {99.0}')
 # the HDF5 row and the JSON row agree
 k = [i for i, r in enumerate(j["rows"]) if r["error"] == ""][0]
-c(abs(good["mse"][0] / j["rows"][k]["mse"] - 1) < 1e-14, "first row mse as in json")
+c(abs(good["mse"][0] / j["rows"][k]["mse"] - 1) < MAX_JSON_REL_ERROR, "first row mse as in json")
 # one list of names (sweep.h): every JSON row has exactly the table's columns, same values
 c(all(set(r) == set(s.dtype.names) for r in j["rows"]), f"json keys = columns: {set(j['rows'][0]) ^ set(s.dtype.names)}")
 for i, r in enumerate(j["rows"]):
     for name in s.dtype.names:
         v, h = r[name], s[name][i]
         h = h.decode() if isinstance(h, bytes) else h
-        same = v == h or (v is None and not np.isfinite(h)) or (isinstance(v, float) and abs(v - h) <= 1e-14 * abs(v))
+        same = v == h or (v is None and not np.isfinite(h)) or (isinstance(v, float) and abs(v - h) <= MAX_JSON_REL_ERROR * abs(v))
         if not same:
             c(False, f"row {i} {name}: json {v!r} vs hdf5 {h!r}")
             break

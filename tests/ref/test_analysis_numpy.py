@@ -18,9 +18,10 @@ import numpy as np
 from witness import check, finish
 
 BUILD = os.environ.get("QS_BUILD", "build")
-RTOL = 1e-9
+MAX_REL_ERROR = 1e-9          # moments, double vs numpy
+MAX_EDGES_REL_ERROR = 1e-13   # log-spaced bin edges, the same formula
 
-def close(a, b, what, rtol=RTOL, scale=None):
+def close(a, b, what, rtol=MAX_REL_ERROR, scale=None):
     """|a - b| <= rtol * max(|b|, scale), elementwise; NaN only matches NaN."""
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
@@ -145,7 +146,7 @@ def witness_tensorstats(d):
     edges = load(d, "edges.f64", np.float64)
     counts = load(d, "counts.u64", np.uint64)
     check(edges.size == nb + 1 and counts.size == nb, "tensorstats histogram sizes")
-    close(edges, 10.0 ** (lo + np.arange(nb + 1) / bpd), "tensorstats log-spaced edges", rtol=1e-13)
+    close(edges, 10.0 ** (lo + np.arange(nb + 1) / bpd), "tensorstats log-spaced edges", rtol=MAX_EDGES_REL_ERROR)
     idx = np.clip(np.searchsorted(edges, nz, side="right") - 1, 0, nb - 1)
     equal(counts, np.bincount(idx, minlength=nb), "tensorstats bin counts")
     # percentiles: within one bin of the exact order statistic (rank ceil(p/100 N)) and of

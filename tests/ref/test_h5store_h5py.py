@@ -44,6 +44,7 @@ def as_str(v):
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
+MAX_EDGES_ERROR = 1e-15  # edges written from -1 + 0.2·i in double
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 # dtype kinds per documented column type
@@ -146,7 +147,7 @@ def main():
         check(hc.shape == (L, 10) and hc.dtype == np.int64, "hist counts")
         check(np.array_equal(hc[()].ravel(), np.arange(L * 10) ** 2), "hist count values")
         check(np.allclose(runs["1/stats/attn_in/hist/edges"][()], -1 + 0.2 * np.arange(11),
-                          rtol=0, atol=1e-15), "hist edges")
+                          rtol=0, atol=MAX_EDGES_ERROR), "hist edges")
         w = runs["1/weights/blk.0.wq"]
         check(w.shape == (8, 8) and w.dtype == np.float32, "weights shape")
         check(np.array_equal(w[()].ravel(), np.arange(64, dtype=np.float32) / 64), "weights")

@@ -20,12 +20,15 @@ from witness import check, finish
 
 QSCOPE = os.environ.get("QSCOPE", "build/qscope")
 ROOT = os.environ.get("QS_ROOT", ".")
-RTOL = 1e-9
+MAX_REL_ERROR = 1e-9             # statistics vs numpy, both in double
+MAX_ABS_ERROR = 1e-12            # for statistics near zero
+MAX_PERCENTILE_REL_ERROR = 0.024  # one histogram bin (100 per decade: 2.3 %)
+MAX_EDGE_ERROR = 1e-24           # the first edge, 1e-10, written in double
 TOKENS, CTX = 1024, 256
 TAU, PHI, INT8, MABS, MRATIO = 8.0, 0.02, 1.0, 2.0, 15.0
 DUMPS = [("attn_in", 1), ("attn_o_in", 0), ("ffn_in", 4), ("ffn_down_in", 2), ("resid", 5)]
 
-def close(a, b, what, rtol=RTOL, atol=0.0):
+def close(a, b, what, rtol=MAX_REL_ERROR, atol=0.0):
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     ok = a.shape == b.shape and bool(np.all(np.abs(a - b) <= rtol * np.abs(b) + atol))
@@ -71,7 +74,7 @@ def main():
         want = {"mean": mean, "var": var, "std": std, "skewness": skew, "kurtosis": kurt,
                 "mean_abs": a.mean(0), "mean_sq": (x * x).mean(0)}
         for k, v in want.items():
-            close(st[k], v, f"{site} L{layer} {k}", atol=1e-12)
+            close(st[k], v, f"{site} L{layer} {k}", atol=MAX_ABS_ERROR)
         for k, v in {"min": x.min(0), "max": x.max(0), "absmax": a.max(0)}.items():
             check(np.array_equal(st[k], v), f"{site} L{layer} {k} exact")
         # outlier tokens: r(t,c) = |x| / median_c |x|, zero-median convention
@@ -92,7 +95,7 @@ def main():
         tm, tv, ts, tsk, tk = moments(x.ravel(), None)
         close([row["mean"], row["var"], row["std"], row["skewness"], row["kurtosis"],
                row["mean_abs"], row["mean_sq"]],
-              [tm, tv, ts, tsk, tk, a.mean(), (x * x).mean()], f"{site} L{layer} tensor moments", atol=1e-12)
+              [tm, tv, ts, tsk, tk, a.mean(), (x * x).mean()], f"{site} L{layer} tensor moments", atol=MAX_ABS_ERROR)
         check(row["count"] == x.size and row["n_zero"] == int((a == 0).sum()), f"{site} L{layer} counts")
         check(row["min"] == x.min() and row["max"] == x.max() and row["absmax"] == a.max(), f"{site} L{layer} tensor extremes")
         edges = r[f"stats/{site}/hist/edges"][()]
@@ -104,7 +107,7 @@ def main():
         for p, col in [(50, "p50"), (90, "p90"), (99, "p99"), (99.9, "p999"), (99.99, "p9999")]:
             k = max(int(np.ceil(p / 100 * srt.size)) - 1, 0)  # the order statistic at rank p/100·N
             exact = srt[k]
-            check(abs(row[col] - exact) <= 0.024 * exact, f"{site} L{layer} {col}: {row[col]} vs {exact}")
+            check(abs(row[col] - exact) <= MAX_PERCENTILE_REL_ERROR * exact, f"{site} L{layer} {col}: {row[col]} vs {exact}")
 
         # persistent channels: token_fraction >= phi; ratio = absmax / median mean|x|
         frac = out_tc.sum(0) / T
@@ -135,7 +138,7 @@ def main():
                   [ratio[int(t["window"]) * CTX + int(t["position"])] for t in trows], f"{site} L{layer} token ratios")
     check(n_chan_rows > 10, "some outlier channels at the dumped pairs (test is live)")
     check(sum(1 for t in tok_tab) > 0, "some token outliers (test is live)")
-    check(edges is not None and abs(edges[0] - 1e-10) < 1e-24 and len(edges) == 2001, "edges")
+    check(edges is not None and abs(edges[0] - 1e-10) < MAX_EDGE_ERROR and len(edges) == 2001, "edges")
     return finish("test_profile_numpy")
 
 

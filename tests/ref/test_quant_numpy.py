@@ -16,6 +16,10 @@ import numpy as np
 
 f32 = np.float32
 FP16_MAX = f32(65504.0)
+MIN_CLIP_RATIO = 0.289     # the clip search's lowest ratio, 0.29, less rounding
+MAX_RATIO_ERROR = 1e-7     # the clip ratio r, float32 ranges divided
+MAX_TIE_REL_ERROR = 1e-9   # an MSE equal to numpy's best, summed in another order
+MAX_TIE_ABS_ERROR = 1e-30  # for an exact (zero-error) group
 
 
 def store_scale(s, fp32):
@@ -117,7 +121,7 @@ def check_case(d, line):
             alo, ahi = absmax_range(v, affine)
             # the C range is r·(absmax range) for one r in [0.29, 1]
             r = hi / ahi if ahi != 0 else (lo / alo if alo != 0 else 1.0)
-            if not (0.289 <= r <= 1.0 + 1e-7):
+            if not (MIN_CLIP_RATIO <= r <= 1.0 + MAX_RATIO_ERROR):
                 errors.append(f"{name}: group {g}: mse ratio {r}")
             # numpy's grid best
             ks = np.arange(100, 29, -1) / 100.0
@@ -129,7 +133,7 @@ def check_case(d, line):
             s1, z1, ql1, qh1 = grid([lo], [hi], bits, affine, fp32)
             y1, _, _ = fake(v[None, :], s1, z1, ql1, qh1)
             sse_c = float(np.sum(((y1[0] - v).astype(np.float64)) ** 2))
-            if sse_c > sse.min() * (1 + 1e-9) + 1e-30:
+            if sse_c > sse.min() * (1 + MAX_TIE_REL_ERROR) + MAX_TIE_ABS_ERROR:
                 errors.append(f"{name}: group {g}: mse error {sse_c} above numpy grid best {sse.min()}")
         lo, hi = f32(lo), f32(hi)
         if ranges[g, 0] != lo or ranges[g, 1] != hi:

@@ -32,8 +32,9 @@ QSCOPE = os.environ["QSCOPE"]
 MODEL = os.path.join(ROOT, "data/models/stories260K.bin")
 TOK = os.path.join(ROOT, "data/models/tok512.bin")
 CTX = 64
-MAX_PPL_REL = 5e-3        # PPL(Q): 0.5% relative
-MAX_BASE_REL = 1e-4       # PPL(base)
+MAX_PPL_REL_ERROR = 5e-3       # PPL(Q): 0.5% relative
+MAX_BASE_PPL_REL_ERROR = 1e-4  # PPL(base)
+MIN_NLL_CHANGE = 1e-4          # a quantized model must differ from the base
 
 
 # ---- the quantizer, from its definition ---------------------------------------------------
@@ -159,10 +160,10 @@ def main():
                   f"(base {r['ppl_base']:.5f}); rel diff {rel:.2e}, base {rel_base:.2e}")
             check(got["config"] == name, f"{name}: canonical name printed as written ({got['config']})")
             check(r["tokens"] == n, f"{name}: same scored tokens ({r['tokens']} vs {n})")
-            check(rel <= MAX_PPL_REL, f"{name}: PPL(Q) differs by {rel:.3g} relative")
-            check(rel_base <= MAX_BASE_REL, f"{name}: PPL(base) differs by {rel_base:.3g} relative")
+            check(rel <= MAX_PPL_REL_ERROR, f"{name}: PPL(Q) differs by {rel:.3g} relative")
+            check(rel_base <= MAX_BASE_PPL_REL_ERROR, f"{name}: PPL(base) differs by {rel_base:.3g} relative")
             # the quantized model must actually differ from the base (a no-op would pass)
-            check(abs(q_nll - base_nll) > 1e-4, f"{name}: quantization changed the NLL")
+            check(abs(q_nll - base_nll) > MIN_NLL_CHANGE, f"{name}: quantization changed the NLL")
             if "sites:" in name:
                 check(abs(ref_ppl / ref_base - 1) >= MIN_EFFECT, f"{name}: the site alone moves PPL")
     finally:

@@ -17,7 +17,7 @@ QSCOPE = os.environ["QSCOPE"]
 MODEL = os.path.join(ROOT, "data/models/stories260K.bin")
 TOK = os.path.join(ROOT, "data/models/tok512.bin")
 CTX = 64
-MAX_NLL_DIFF = 1e-4
+MAX_NLL_ERROR = 1e-4
 
 
 def main():
@@ -41,7 +41,7 @@ def main():
         print(f"torch NLL {ref_nll:.8f} over {n} tokens; qscope {got['nll']:.8f} over {got['tokens_scored']}")
         check(got["tokens_scored"] == n, "same number of scored tokens")
         check(got["text_tokens"] == len(tokens), "same tokenization length")
-        check(abs(got["nll"] - ref_nll) <= MAX_NLL_DIFF, f"NLL differs by {abs(got['nll'] - ref_nll):.3g}")
+        check(abs(got["nll"] - ref_nll) <= MAX_NLL_ERROR, f"NLL differs by {abs(got['nll'] - ref_nll):.3g}")
     sys.exit(finish("test_torch_ppl"))
 
 

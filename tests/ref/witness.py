@@ -169,7 +169,7 @@ def forward(p, tokens, at_input=None, at_site=None):
         x = x + g @ f["w2"][l].T
     l = p["L"]
     hook(x, "resid")
-    return rmsnorm(x, f["rms_final"]) @ f["emb"].T
+    return rmsnorm(x, f["rms_final"]) @ f.get("wcls", f["emb"]).T  # wcls: an untied classifier
 
 
 def mean_nll(p, wins, at_input=None):

@@ -14,8 +14,8 @@
 #include "tokenscan.h"
 
 /* Named tolerances */
-#define STREAM_REL_TOL 1e-12 /* streaming vs one-shot vs merged moments */
-#define HAND_TOL       1e-12
+#define MAX_STREAM_REL_ERROR 1e-12 /* streaming vs one-shot vs merged moments */
+#define MAX_HAND_ERROR       1e-12
 
 enum { W = 16, TW = 256, C = 48 };
 
@@ -50,13 +50,15 @@ static void snapshot(const qs_chanstats *s, double *buf /* (FIELDS+4, C) */) {
 
 static void test_hand(void) {
     /* rows and their medians of |x| (C = 3, odd): 2, 1, 2, 0, 0 */
+    /* clang-format off */
     const float x[5 * 3] = {
-        1,  2, 3,   //
-        -1, 0, 100, // 100/1 >= 20: outlier in c2; |100| >= 6: int8
-        2,  2, 2,   //
-        0,  0, 0,   // median 0 and all zero: no outlier anywhere
-        0,  0, -7,  // median 0, |-7| > 0: r = +inf, outlier in c2; int8
+         1, 2, 3,   /* median 2 */
+        -1, 0, 100, /* 100/1 >= 20: outlier in c2; |100| >= 6: int8 */
+         2, 2, 2,   /* median 2 */
+         0, 0, 0,   /* median 0 and all zero: no outlier anywhere */
+         0, 0, -7,  /* median 0, |-7| > 0: r = +inf, outlier in c2; int8 */
     };
+    /* clang-format on */
     qs_chanstats *s = NULL;
     CHECK(qs_chanstats_create(&s, 3, NULL) == QS_OK);
     CHECK(qs_chanstats_add(s, x, 5, 3) == QS_OK);
@@ -67,22 +69,22 @@ static void test_hand(void) {
     double m3 = 0.216 - 2.744 + 4.096 - 0.064 - 0.064; /* 1.44 */
     double m4 = 0.1296 + 3.8416 + 6.5536 + 0.0256 + 0.0256;
     CHECK(ch.count == 5);
-    CHECK_NEAR(ch.mean, 0.4, HAND_TOL);
-    CHECK_NEAR(ch.var, m2 / 5, HAND_TOL);
-    CHECK_NEAR(ch.var, 1.04, HAND_TOL);
-    CHECK_NEAR(ch.skewness, sqrt(5.0) * m3 / pow(m2, 1.5), HAND_TOL);
-    CHECK_NEAR(ch.kurtosis, 5.0 * m4 / (m2 * m2), HAND_TOL);
-    CHECK_NEAR(ch.kurtosis, 1.9556213017751479, 1e-12); /* 52.88 / 27.04 */
+    CHECK_NEAR(ch.mean, 0.4, MAX_HAND_ERROR);
+    CHECK_NEAR(ch.var, m2 / 5, MAX_HAND_ERROR);
+    CHECK_NEAR(ch.var, 1.04, MAX_HAND_ERROR);
+    CHECK_NEAR(ch.skewness, sqrt(5.0) * m3 / pow(m2, 1.5), MAX_HAND_ERROR);
+    CHECK_NEAR(ch.kurtosis, 5.0 * m4 / (m2 * m2), MAX_HAND_ERROR);
+    CHECK_NEAR(ch.kurtosis, 1.9556213017751479, MAX_HAND_ERROR); /* 52.88 / 27.04 */
     CHECK(ch.min == -1.0 && ch.max == 2.0 && ch.absmax == 2.0);
-    CHECK_NEAR(ch.mean_abs, 4.0 / 5, HAND_TOL);
-    CHECK_NEAR(ch.mean_sq, 6.0 / 5, HAND_TOL);
+    CHECK_NEAR(ch.mean_abs, 4.0 / 5, MAX_HAND_ERROR);
+    CHECK_NEAR(ch.mean_sq, 6.0 / 5, MAX_HAND_ERROR);
     CHECK(ch.n_outlier_tokens == 0 && ch.n_int8_tokens == 0);
     CHECK(ch.n_windows == 1 && ch.n_outlier_windows == 0);
 
     CHECK(qs_chanstats_channel_get(s, 2, &ch) == QS_OK);
-    CHECK_NEAR(ch.mean, 98.0 / 5, HAND_TOL);
+    CHECK_NEAR(ch.mean, 98.0 / 5, MAX_HAND_ERROR);
     CHECK(ch.min == -7.0 && ch.max == 100.0 && ch.absmax == 100.0);
-    CHECK_NEAR(ch.mean_abs, 112.0 / 5, HAND_TOL);
+    CHECK_NEAR(ch.mean_abs, 112.0 / 5, MAX_HAND_ERROR);
     CHECK(ch.n_outlier_tokens == 2);
     CHECK(ch.n_int8_tokens == 2);
     CHECK(ch.n_outlier_windows == 0); /* 2/5 = 0.4 < phi = 0.5 */
@@ -90,7 +92,7 @@ static void test_hand(void) {
     CHECK(ch.n_outlier_tokens == 0 && ch.absmax == 2.0);
     /* excess kurtosis helper */
     qs_moments mm = qs_chanstats_moments(s, 0);
-    CHECK_NEAR(qs_moments_excess_kurtosis(&mm), 1.9556213017751479 - 3.0, 1e-12);
+    CHECK_NEAR(qs_moments_excess_kurtosis(&mm), 1.9556213017751479 - 3.0, MAX_HAND_ERROR);
     qs_chanstats_free(s);
 
     /* phi = 0.4: that window now counts for c2; tau = 150 drops the 100/1 token */
@@ -194,7 +196,7 @@ static void test_stream_vs_oneshot(const float *x) {
         if (syn_rel(ca.kurtosis, cb.kurtosis, 0) > worst)
             worst = syn_rel(ca.kurtosis, cb.kurtosis, 0);
     }
-    CHECK_MSG(worst <= STREAM_REL_TOL, "worst relative difference %.3g", worst);
+    CHECK_MSG(worst <= MAX_STREAM_REL_ERROR, "worst relative difference %.3g", worst);
     CHECK(exact);
     printf("stream vs one-shot: worst relative difference %.3g\n", worst);
     qs_chanstats_free(a);
@@ -226,7 +228,7 @@ static void test_merge(const float *x) {
             if (r[k] > worst) worst = r[k];
     }
     CHECK(exact);
-    CHECK_MSG(worst <= STREAM_REL_TOL, "worst relative difference %.3g", worst);
+    CHECK_MSG(worst <= MAX_STREAM_REL_ERROR, "worst relative difference %.3g", worst);
     /* empty into empty, and into an empty one */
     qs_chanstats *e2 = make(NULL);
     CHECK(qs_chanstats_merge(e2, seq) == QS_OK);

@@ -12,8 +12,13 @@
 #include "check.h"
 #include "error.h"
 #include "fp16.h"
+#include "dtype.h"
 #include "gguf_dequant.h"
 #include "safetensors.h"
+
+/* Named tolerances */
+#define MAX_DEQUANT_REL_ERROR 1e-6 /* float rounding of the scale products */
+#define MAX_DEQUANT_ABS_ERROR 1e-9 /* near zero, where a relative bound means nothing */
 
 static uint32_t rng = 12345;
 static int rnd(int n) { /* 0..n-1 */
@@ -46,7 +51,7 @@ static double compare(const float *y, const double *want, int n, const char *lab
     for (int i = 0; i < n; i++) {
         double err = fabs((double)y[i] - want[i]);
         if (err > worst) worst = err;
-        if (err > 1e-6 * fabs(want[i]) + 1e-9 && bad < 0) bad = i;
+        if (err > MAX_DEQUANT_REL_ERROR * fabs(want[i]) + MAX_DEQUANT_ABS_ERROR && bad < 0) bad = i;
     }
     CHECK_MSG(bad < 0, "%s: value %d is %.9g, expected %.9g", label, bad, bad >= 0 ? y[bad] : 0.0,
               bad >= 0 ? want[bad] : 0.0);

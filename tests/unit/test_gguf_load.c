@@ -25,9 +25,9 @@
 #define H5       "tests/fixtures/reference_logits.h5"
 
 /* Same-logits tolerance for identical weights (the forward pass is deterministic). */
-#define MAX_LOGIT_DIFF_SAME_WEIGHTS 1e-6
+#define MAX_SAME_WEIGHTS_LOGIT_ERROR 1e-6
 /* Against the float64 PyTorch reference (float32 compute differs by up to 1.6e-5). */
-#define MAX_LOGIT_DIFF_REFERENCE 1e-4
+#define MAX_REFERENCE_LOGIT_ERROR 1e-4
 
 static qs_model *load(const char *path) {
     qs_model *m = NULL;
@@ -128,8 +128,8 @@ static void test_f32_vs_llama2c(void) {
                    vs_ref = max_diff(lg, ref, (size_t)T * 512);
             printf("%s: T %d, max |gguf - llama2c| %.3g, max |gguf - reference| %.3g\n", group, T,
                    same, vs_ref);
-            CHECK_NEAR(same, 0, MAX_LOGIT_DIFF_SAME_WEIGHTS);
-            CHECK_NEAR(vs_ref, 0, MAX_LOGIT_DIFF_REFERENCE);
+            CHECK_NEAR(same, 0, MAX_SAME_WEIGHTS_LOGIT_ERROR);
+            CHECK_NEAR(vs_ref, 0, MAX_REFERENCE_LOGIT_ERROR);
         }
         free(lg);
         free(lb);

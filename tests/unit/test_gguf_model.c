@@ -14,6 +14,7 @@
 #include "forward.h"
 #include "gguf.h"
 #include "gguf_build.h"
+#include "dtype.h"
 #include "gguf_dequant.h"
 #include "model.h"
 

@@ -17,6 +17,13 @@
 #include "gptq.h"
 #include "hadamard.h" /* qs_splitmix64 */
 
+/* Named tolerances */
+#define MAX_HESSIAN_REL_ERROR   1e-9  /* XᵀX accumulated in double, in another order */
+#define MAX_HESSIAN_ABS_ERROR   1e-9  /* for entries near zero */
+#define MAX_REPORT_REL_ERROR    1e-9  /* the reported output error vs recomputed */
+#define MAX_REORDER_REL_ERROR   1e-3  /* textbook / other block width: sums reordered */
+#define MIN_SAME_CODES_FRACTION 0.999 /* the same, up to rounding ties */
+
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static double urand(void) { return (double)(qs_splitmix64(&rng) >> 11) * 0x1p-53; }
 static double gauss(void) {
@@ -167,7 +174,8 @@ static void test_correlated(void) {
         int i = (k * 37) % C, j = (k * 53 + 11) % C;
         double s = 0;
         for (int t = 0; t < T; t++) s += (double)x[(long)t * C + i] * x[(long)t * C + j];
-        CHECK_NEAR(hs.h[(long)i * C + j], s, 1e-9 * fabs(s) + 1e-9);
+        CHECK_NEAR(hs.h[(long)i * C + j], s,
+                   MAX_HESSIAN_REL_ERROR * fabs(s) + MAX_HESSIAN_ABS_ERROR);
         CHECK(hs.h[(long)i * C + j] == hs.h[(long)j * C + i]);
     }
     qs_quant_spec sp = spec(3, QS_QUANT_ROW, 0, QS_QUANT_SYMMETRIC, QS_QUANT_ABSMAX);
@@ -180,7 +188,7 @@ static void test_correlated(void) {
     printf("W3 per-channel: GPTQ error %.4g, RTN %.4g (energy %.4g)\n", rep.err, rep.err_rtn,
            rep.ref_energy);
     CHECK_MSG(rep.err < 0.7 * rep.err_rtn, "GPTQ %g vs RTN %g", rep.err, rep.err_rtn);
-    CHECK_NEAR(rep.err, out_err(w, a, R, C, &hs), 1e-9 * rep.err);
+    CHECK_NEAR(rep.err, out_err(w, a, R, C, &hs), MAX_REPORT_REL_ERROR * rep.err);
     CHECK(rep.n_dead == 0 && rep.damp_lambda > 0);
     /* the textbook version gives the same result, up to rounding ties */
     float *t = copy(w, (long)R * C);
@@ -188,8 +196,9 @@ static void test_correlated(void) {
     long same = 0;
     for (long i = 0; i < (long)R * C; i++) same += a[i] == t[i];
     double et = out_err(w, t, R, C, &hs);
-    CHECK_MSG(same >= 0.999 * R * C, "textbook agreement %ld of %d", same, R * C);
-    CHECK_MSG(fabs(et - rep.err) < 1e-3 * rep.err, "textbook error %g vs %g", et, rep.err);
+    CHECK_MSG(same >= MIN_SAME_CODES_FRACTION * R * C, "textbook agreement %ld of %d", same, R * C);
+    CHECK_MSG(fabs(et - rep.err) < MAX_REORDER_REL_ERROR * rep.err, "textbook error %g vs %g", et,
+              rep.err);
     /* block width: a reordering of sums only */
     o.block = 5;
     float *b5 = copy(w, (long)R * C);
@@ -197,7 +206,8 @@ static void test_correlated(void) {
     CHECK(qs_gptq_quantize(b5, R, C, &hs, &sp, &o, NULL, &rep5) == 0);
     same = 0;
     for (long i = 0; i < (long)R * C; i++) same += a[i] == b5[i];
-    CHECK_MSG(same >= 0.999 * R * C && fabs(rep5.err - rep.err) < 1e-3 * rep.err,
+    CHECK_MSG(same >= MIN_SAME_CODES_FRACTION * R * C &&
+                  fabs(rep5.err - rep.err) < MAX_REORDER_REL_ERROR * rep.err,
               "block 5 vs 128: %ld same, error %g vs %g", same, rep5.err, rep.err);
     /* thread count: identical bits */
     o.block = 128;

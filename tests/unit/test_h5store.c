@@ -19,7 +19,7 @@
 #include "error.h"
 #include "h5store.h"
 #include "provenance.h"
-#include "h5store_int.h" // qs__h5_room_check, to reach the failure path inside HDF5
+#include "h5store_int.h" /* qs__h5_room_check, to reach the failure path inside HDF5 */
 #include "sha256.h"
 
 #include <hdf5.h>
@@ -50,7 +50,7 @@ static int write_bytes(const char *path, const void *data, size_t n) {
     return fclose(f) == 0 && w == n ? 0 : -1;
 }
 
-// Reads a whole file (malloc'd) for byte-for-byte comparisons.
+/* Reads a whole file (malloc'd) for byte-for-byte comparisons. */
 static unsigned char *read_all(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -101,7 +101,7 @@ static int read_attr_i64(hid_t f, const char *obj, const char *name, int64_t *v)
     return rc;
 }
 
-// Reads attribute of up to cap doubles; returns the element count or -1.
+/* Reads attribute of up to cap doubles; returns the element count or -1. */
 static long read_attr_f64s(hid_t f, const char *obj, const char *name, double *v, size_t cap) {
     hid_t a = H5Aopen_by_name(f, obj, name, H5P_DEFAULT, H5P_DEFAULT);
     if (a < 0) return -1;
@@ -113,7 +113,7 @@ static long read_attr_f64s(hid_t f, const char *obj, const char *name, double *v
     return rc;
 }
 
-// Reads a dataset as doubles (any numeric type); dims receives the shape. Returns rank.
+/* Reads a dataset as doubles (any numeric type); dims receives the shape. Returns rank. */
 static int read_ds(hid_t f, const char *path, double *out, size_t cap, hsize_t dims[4]) {
     hid_t d = H5Dopen2(f, path, H5P_DEFAULT);
     if (d < 0) return -1;
@@ -135,7 +135,7 @@ static int msg_has(const char *needle) { return strstr(qs_error_message(), needl
 
 static void test_sha256(void) {
     char hex[65];
-    // FIPS 180-2 examples
+    /* FIPS 180-2 examples */
     qs_sha256_mem("abc", 3, hex);
     CHECK(strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad") == 0);
     qs_sha256_mem(NULL, 0, hex);
@@ -143,7 +143,7 @@ static void test_sha256(void) {
     const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
     qs_sha256_mem(two, strlen(two), hex);
     CHECK(strcmp(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1") == 0);
-    // a million 'a' through a file: crosses the 16 KiB read buffer many times
+    /* a million 'a' through a file: crosses the 16 KiB read buffer many times */
     char p[300];
     tmp_path(p, sizeof p, "million_a");
     char *m = malloc(1000000);
@@ -153,7 +153,7 @@ static void test_sha256(void) {
     CHECK(qs_sha256_file(p, hex) == QS_OK);
     CHECK(strcmp(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0") == 0);
 
-    // shipped files against the SHA256SUMS list written by sha256sum
+    /* shipped files against the SHA256SUMS list written by sha256sum */
     FILE *sums = fopen("tests/fixtures/SHA256SUMS", "r");
     CHECK(sums != NULL);
     int checked = 0;
@@ -168,7 +168,7 @@ static void test_sha256(void) {
     }
     if (sums) fclose(sums);
     CHECK(checked == 4);
-    // and one against sha256sum run now
+    /* and one against sha256sum run now */
     FILE *ps = popen("sha256sum data/models/tok512.bin", "r");
     char want[65] = "";
     CHECK(ps && fscanf(ps, "%64s", want) == 1);
@@ -209,7 +209,7 @@ static void test_open_runs(void) {
     CHECK(read_attr_str(f, "/runs/1", "run_label", s, sizeof s) == 0 && strcmp(s, "first") == 0);
     CHECK(read_attr_str(f, "/runs/2", "run_label", s, sizeof s) == 0 && strcmp(s, "second") == 0);
     CHECK(read_attr_str(f, "/runs/3", "run_label", s, sizeof s) == 0 && strcmp(s, "") == 0);
-    // start/end times are ISO-8601 UTC
+    /* start/end times are ISO-8601 UTC */
     CHECK(read_attr_str(f, "/runs/1/provenance", "start_time", s, sizeof s) == 0);
     CHECK_MSG(strlen(s) == 20 && s[4] == '-' && s[10] == 'T' && s[19] == 'Z', "'%s'", s);
     CHECK(read_attr_str(f, "/runs/1/provenance", "end_time", s, sizeof s) == 0 && strlen(s) == 20);
@@ -227,7 +227,7 @@ static void test_open_runs(void) {
     CHECK(H5Lexists(f, "/runs/4", H5P_DEFAULT) == 0);
     H5Fclose(f);
 
-    // an HDF5 file made by someone else gets /runs added, its data untouched
+    /* an HDF5 file made by someone else gets /runs added, its data untouched */
     tmp_path(p, sizeof p, "foreign.h5");
     f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     hsize_t d1[1] = {3};
@@ -248,7 +248,7 @@ static void test_open_runs(void) {
     H5Fclose(f);
 }
 
-// Opening must fail with code and a message containing needle, leaving the file as it was.
+/* Opening must fail with code and a message containing needle, leaving the file as it was. */
 static void check_refused(const char *path, int code, const char *needle) {
     size_t n = 0;
     unsigned char *before = read_all(path, &n);
@@ -274,7 +274,7 @@ static void test_refusals(void) {
     CHECK(write_bytes(p, "", 0) == 0);
     check_refused(p, QS_ERR_FORMAT, "not an HDF5 file");
 
-    // the HDF5 signature followed by garbage
+    /* the HDF5 signature followed by garbage */
     tmp_path(p, sizeof p, "garbage.h5");
     unsigned char g[4096];
     memcpy(g, "\x89HDF\r\n\x1a\n", 8);
@@ -282,7 +282,7 @@ static void test_refusals(void) {
     CHECK(write_bytes(p, g, sizeof g) == 0);
     check_refused(p, QS_ERR_FORMAT, "corrupt");
 
-    // a valid results file cut in half
+    /* a valid results file cut in half */
     char good[300];
     tmp_path(good, sizeof good, "to_truncate.h5");
     qs_h5 *h = NULL;
@@ -298,7 +298,7 @@ static void test_refusals(void) {
     free(whole);
     check_refused(p, QS_ERR_FORMAT, "corrupt");
 
-    // an HDF5 file whose /runs is a dataset is not ours to append to
+    /* an HDF5 file whose /runs is a dataset is not ours to append to */
     tmp_path(p, sizeof p, "runs_dataset.h5");
     hid_t f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     hsize_t d1[1] = {2};
@@ -311,7 +311,7 @@ static void test_refusals(void) {
     H5Fclose(f);
     check_refused(p, QS_ERR_FORMAT, "not a group");
 
-    // read-only (also when running as root)
+    /* read-only (also when running as root) */
     tmp_path(p, sizeof p, "readonly.h5");
     CHECK(qs_h5_open(&h, p, "ro") == QS_OK);
     CHECK(qs_h5_close(h) == QS_OK);
@@ -319,7 +319,7 @@ static void test_refusals(void) {
     check_refused(p, QS_ERR_IO, "read-only");
     chmod(p, 0644);
 
-    // missing directory: named in the message, nothing created
+    /* missing directory: named in the message, nothing created */
     tmp_path(p, sizeof p, "no_such_dir/sub/out.h5");
     h = (qs_h5 *)1;
     CHECK(qs_h5_open(&h, p, "x") == QS_ERR_IO && h == NULL);
@@ -328,7 +328,7 @@ static void test_refusals(void) {
     CHECK_MSG(msg_has(dir) && msg_has("does not exist"), "%s", qs_error_message());
     CHECK(access(p, F_OK) != 0);
 
-    // a directory in place of the file
+    /* a directory in place of the file */
     CHECK(qs_h5_open(&h, tmpdir, "x") == QS_ERR_ARG && h == NULL);
     CHECK(msg_has("directory"));
     CHECK(qs_h5_open(&h, "", "x") == QS_ERR_ARG);
@@ -347,14 +347,14 @@ static void test_groups_attrs_arrays(void) {
     CHECK(base >= 1);
 
     CHECK(qs_h5_group(h, "stats/attn_in") == QS_OK);
-    CHECK(qs_h5_group(h, "stats/attn_in") == QS_OK); // existing group is fine
+    CHECK(qs_h5_group(h, "stats/attn_in") == QS_OK); /* existing group is fine */
     CHECK(qs_h5_exists(h, "stats") == 1 && qs_h5_exists(h, "/stats/attn_in") == 1);
     CHECK(qs_h5_exists(h, "stats/ffn_in") == 0);
     const char *bad[] = {"", "/", "a//b", "../x", "a/./b", "a/", "a/.."};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK_MSG(qs_h5_group(h, bad[i]) == QS_ERR_ARG, "path '%s'", bad[i]);
 
-    // attributes of every kind; a missing object becomes a group
+    /* attributes of every kind; a missing object becomes a group */
     CHECK(qs_h5_attr_str(h, "model", "arch", "llama") == QS_OK);
     CHECK(qs_h5_attr_str(h, "model", "name", "stories260K \xc3\xa9") == QS_OK);
     CHECK(qs_h5_attr_i64(h, "model", "dim", 64) == QS_OK);
@@ -365,11 +365,11 @@ static void test_groups_attrs_arrays(void) {
     CHECK(qs_h5_attr_f64s(h, "model", "none", NULL, 0) == QS_OK);
     const char *sl[] = {"bits=4", "group=128", NULL};
     CHECK(qs_h5_attr_strs(h, "model", "list", sl, 3) == QS_OK);
-    CHECK(qs_h5_attr_i64(h, "model", "dim", 65) == QS_OK); // replaced within this run
+    CHECK(qs_h5_attr_i64(h, "model", "dim", 65) == QS_OK); /* replaced within this run */
     CHECK(qs_h5_attr_str(h, "model", "", "x") == QS_ERR_ARG);
 
-    // matrices and vectors
-    double m[3 * 4]; // (3, 4)
+    /* matrices and vectors */
+    double m[3 * 4]; /* (3, 4) */
     float mf[3 * 4];
     for (int i = 0; i < 12; i++) m[i] = 100.0 * (i / 4) + (i % 4) + 0.5, mf[i] = (float)(i * 0.25);
     CHECK(qs_h5_matrix_write(h, "stats/attn_in/absmax", QS_H5_F64, m, 3, 4) == QS_OK);
@@ -383,19 +383,19 @@ static void test_groups_attrs_arrays(void) {
     double cube[12];
     for (int i = 0; i < 12; i++) cube[i] = -i;
     CHECK(qs_h5_array_write(h, "weights/cube", QS_H5_F64, cube, 3, d3) == QS_OK);
-    // never overwrite: the old data stays
+    /* never overwrite: the old data stays */
     double other[12] = {0};
     CHECK(qs_h5_matrix_write(h, "stats/attn_in/absmax", QS_H5_F64, other, 3, 4) == QS_ERR_ARG);
     CHECK(msg_has("already exists") && msg_has("/runs/1/stats/attn_in/absmax"));
     CHECK(qs_h5_matrix_write(h, "stats/attn_in", QS_H5_F64, other, 3, 4) == QS_ERR_ARG);
-    // a dataset cannot hold children
+    /* a dataset cannot hold children */
     CHECK(qs_h5_group(h, "stats/attn_in/absmax/sub") == QS_ERR_ARG);
     CHECK(qs_h5_vector_write(h, "stats/attn_in/absmax/x", QS_H5_F64, other, 2) == QS_ERR_ARG);
     CHECK(qs_h5_vector_write(h, "v", (qs_h5_dtype)99, other, 2) == QS_ERR_ARG);
     CHECK(qs_h5_vector_write(h, "v", QS_H5_F64, NULL, 2) == QS_ERR_ARG);
     CHECK(qs_h5_array_write(h, "v", QS_H5_F64, other, 0, d3) == QS_ERR_ARG);
     CHECK(qs_h5_exists(h, "v") == 0);
-    // attributes on a dataset
+    /* attributes on a dataset */
     CHECK(qs_h5_attr_str(h, "stats/attn_in/absmax", "units", "abs") == QS_OK);
 
     CHECK_MSG(qs_h5_open_objects(h) == base, "%ld open objects, baseline %ld",
@@ -454,7 +454,7 @@ static void test_dump(void) {
     if (!h) return;
     long base = qs_h5_open_objects(h);
     enum { C = 5 };
-    float rows[12 * C]; // (12, C)
+    float rows[12 * C]; /* (12, C) */
     for (int i = 0; i < 12 * C; i++) rows[i] = (float)(i / C) * 10.0f + (float)(i % C) * 0.5f;
     qs_h5_dump *d = NULL;
     CHECK(qs_h5_dump_open(&d, h, "dump/attn_in/0", C, 4, 6) == QS_OK);
@@ -463,7 +463,7 @@ static void test_dump(void) {
     CHECK(qs_h5_dump_append(d, rows, 0) == QS_OK);
     CHECK(qs_h5_dump_rows(d) == 10);
     CHECK(qs_h5_dump_close(d) == QS_OK);
-    // reopened in the same run it continues
+    /* reopened in the same run it continues */
     CHECK(qs_h5_dump_open(&d, h, "dump/attn_in/0", C, 0, 6) == QS_OK);
     CHECK(qs_h5_dump_rows(d) == 10);
     CHECK(qs_h5_dump_append(d, rows + 10 * C, 2) == QS_OK);
@@ -474,7 +474,7 @@ static void test_dump(void) {
     CHECK(qs_h5_dump_open(&bad, h, "dump/x", 0, 0, 6) == QS_ERR_ARG);
     CHECK(qs_h5_dump_open(&bad, h, "dump/x", C, 0, 10) == QS_ERR_ARG);
     CHECK(qs_h5_dump_open(&bad, h, "dump/x", 1u << 20, 1u << 20, 1) == QS_ERR_ARG);
-    // uncompressed dump
+    /* uncompressed dump */
     CHECK(qs_h5_dump_open(&d, h, "dump/raw", 3, 2, 0) == QS_OK);
     CHECK(qs_h5_dump_append(d, rows, 5) == QS_OK);
     CHECK(qs_h5_dump_close(d) == QS_OK);
@@ -520,7 +520,7 @@ static const qs_h5_col tcols[] = {
     {"text", QS_H5_COL_STR, 4},
 };
 
-typedef struct { // packed like the table rows, for reading back
+typedef struct { /* packed like the table rows, for reading back */
     int64_t layer;
     char site[12];
     double value;
@@ -532,7 +532,7 @@ static hid_t trow_type(void) {
     hid_t s12 = H5Tcopy(H5T_C_S1), s4 = H5Tcopy(H5T_C_S1);
     H5Tset_size(s12, 12);
     H5Tset_strpad(s12, H5T_STR_NULLPAD);
-    H5Tset_cset(s12, H5T_CSET_UTF8); // HDF5 does not convert between character sets
+    H5Tset_cset(s12, H5T_CSET_UTF8); /* HDF5 does not convert between character sets */
     H5Tset_size(s4, 4);
     H5Tset_strpad(s4, H5T_STR_NULLPAD);
     H5Tset_cset(s4, H5T_CSET_UTF8);
@@ -545,7 +545,7 @@ static hid_t trow_type(void) {
     return t;
 }
 
-// Reads all rows of a table into a malloc'd array; *n receives the count.
+/* Reads all rows of a table into a malloc'd array; *n receives the count. */
 static trow *read_table(hid_t f, const char *path, size_t *n) {
     *n = 0;
     hid_t d = H5Dopen2(f, path, H5P_DEFAULT);
@@ -567,18 +567,18 @@ static trow *read_table(hid_t f, const char *path, size_t *n) {
 }
 
 static void test_utf8_prefix(void) {
-    const char *s = "a\xc3\xa9\xe2\x82\xac"; // a é €  (1 + 2 + 3 bytes)
+    const char *s = "a\xc3\xa9\xe2\x82\xac"; /* a é €  (1 + 2 + 3 bytes) */
     CHECK(qs_h5_utf8_prefix(s, 6, 6) == 6);
-    CHECK(qs_h5_utf8_prefix(s, 6, 5) == 3); // inside €
+    CHECK(qs_h5_utf8_prefix(s, 6, 5) == 3); /* inside € */
     CHECK(qs_h5_utf8_prefix(s, 6, 4) == 3);
     CHECK(qs_h5_utf8_prefix(s, 6, 3) == 3);
-    CHECK(qs_h5_utf8_prefix(s, 6, 2) == 1); // inside é
+    CHECK(qs_h5_utf8_prefix(s, 6, 2) == 1); /* inside é */
     CHECK(qs_h5_utf8_prefix(s, 6, 1) == 1);
     CHECK(qs_h5_utf8_prefix(s, 6, 0) == 0);
-    const char *emoji = "\xf0\x9f\x98\x80x"; // U+1F600 then x
+    const char *emoji = "\xf0\x9f\x98\x80x"; /* U+1F600 then x */
     CHECK(qs_h5_utf8_prefix(emoji, 5, 3) == 0);
     CHECK(qs_h5_utf8_prefix(emoji, 5, 4) == 4);
-    const char *junk = "ab\x80\x80\x80\x80\x80"; // not UTF-8: byte cut
+    const char *junk = "ab\x80\x80\x80\x80\x80"; /* not UTF-8: byte cut */
     CHECK(qs_h5_utf8_prefix(junk, 7, 6) == 6);
 }
 
@@ -595,12 +595,12 @@ static void test_table(void) {
     CHECK(qs_h5_table_col(t, "value") == 2 && qs_h5_table_col(t, "nope") == -1);
     qs_h5_value r0[4] = {QS_H5_VI64(0), QS_H5_VSTR("attn_in"), QS_H5_VF64(1.5), QS_H5_VSTR("ab")};
     CHECK(qs_h5_table_append(t, r0) == QS_OK);
-    // long strings: "ffn_down_in_x" (13) cut to 12; "a" "é" "€" cut before the euro sign
+    /* long strings: "ffn_down_in_x" (13) cut to 12; "a" "é" "€" cut before the euro sign */
     qs_h5_value r1[4] = {QS_H5_VI64(-7), QS_H5_VSTR("ffn_down_in_x"), QS_H5_VI64(3),
                          QS_H5_VSTR("a\xc3\xa9\xe2\x82\xac")};
     CHECK(qs_h5_table_append(t, r1) == QS_OK);
     CHECK(qs_h5_table_truncated(t) == 2);
-    // mismatches append nothing
+    /* mismatches append nothing */
     qs_h5_value bad1[4] = {QS_H5_VF64(2.5), QS_H5_VSTR("x"), QS_H5_VF64(0), QS_H5_VSTR("")};
     CHECK(qs_h5_table_append(t, bad1) == QS_ERR_ARG && msg_has("layer"));
     qs_h5_value bad2[4] = {QS_H5_VI64(1), QS_H5_VF64(1), QS_H5_VF64(0), QS_H5_VSTR("")};
@@ -610,7 +610,7 @@ static void test_table(void) {
     CHECK(qs_h5_table_rows(t) == 2);
     qs_h5_value r2[4] = {QS_H5_VF64(4.0), QS_H5_VSTR(NULL), QS_H5_VF64(-0.0), QS_H5_VSTR("xyzw")};
     CHECK(qs_h5_table_append(t, r2) == QS_OK);
-    // by name; value left unset is NaN
+    /* by name; value left unset is NaN */
     CHECK(qs_h5_table_set_str(t, "site", "resid") == QS_OK);
     CHECK(qs_h5_table_set_i64(t, "layer", 5) == QS_OK);
     CHECK(qs_h5_table_set_i64(t, "nope", 5) == QS_ERR_ARG && msg_has("nope"));
@@ -621,7 +621,7 @@ static void test_table(void) {
     CHECK(qs_h5_table_rows(t) == 5);
     CHECK(qs_h5_table_close(t) == QS_OK);
 
-    // reopen in the same run: same schema continues, another one is refused
+    /* reopen in the same run: same schema continues, another one is refused */
     CHECK(qs_h5_table_open(&t, h, "outliers/channels", tcols, 4) == QS_OK);
     CHECK(qs_h5_table_rows(t) == 5);
     qs_h5_value r5[4] = {QS_H5_VI64(6), QS_H5_VSTR("ffn_in"), QS_H5_VF64(6.5), QS_H5_VSTR("z")};
@@ -640,7 +640,7 @@ static void test_table(void) {
     CHECK(qs_h5_table_close(t) == QS_OK);
     CHECK_MSG(qs_h5_open_objects(h) == base, "%ld vs %ld", qs_h5_open_objects(h), base);
 
-    // a table left open when the file closes is detached, then freed by its own close
+    /* a table left open when the file closes is detached, then freed by its own close */
     CHECK(qs_h5_table_open(&t, h, "sweeps/left_open", tcols, 4) == QS_OK);
     CHECK(qs_h5_close(h) == QS_OK);
     CHECK(qs_h5_table_append(t, r0) == QS_ERR_ARG && msg_has("after its file was closed"));
@@ -665,7 +665,7 @@ static void test_table(void) {
         CHECK(r[5].layer == 6 && r[5].value == 6.5);
     }
     free(r);
-    // the stored type: packed, little-endian, NUL-padded UTF-8 strings
+    /* the stored type: packed, little-endian, NUL-padded UTF-8 strings */
     hid_t d = H5Dopen2(f, "/runs/1/outliers/channels", H5P_DEFAULT);
     hid_t ft = H5Dget_type(d);
     CHECK(H5Tget_size(ft) == 8 + 12 + 8 + 4 && H5Tget_nmembers(ft) == 4);
@@ -693,7 +693,7 @@ static void test_provenance(void) {
     qs_h5 *h = NULL;
     CHECK(qs_h5_open(&h, p, "prov") == QS_OK);
     if (!h) return;
-    // a missing input fails before anything is written
+    /* a missing input fails before anything is written */
     qs_provenance bad = {.command_line = "qscope run", .text_path = "no/such/text.txt"};
     CHECK(qs_h5_write_provenance(h, &bad) == QS_ERR_IO && msg_has("no/such/text.txt"));
     const char *pl[] = {"bits=4", "group=128"};
@@ -726,7 +726,7 @@ static void test_provenance(void) {
     if (ps) pclose(ps);
     CHECK(read_attr_str(f, g, "model_sha256", s, sizeof s) == 0 && strcmp(s, want) == 0);
     CHECK(read_attr_str(f, g, "model_sha256_kind", s, sizeof s) == 0 && strcmp(s, "file") == 0);
-    // the text hash against the fixture list
+    /* the text hash against the fixture list */
     FILE *sums = fopen("tests/fixtures/SHA256SUMS", "r");
     char line[1024], h1[65], name[900], th[65] = "";
     while (sums && fgets(line, sizeof line, sums))
@@ -756,12 +756,12 @@ static const qs_h5_col fcols[] = {
     {"note", QS_H5_COL_STR, 200},
 };
 
-// Appends rows until a write fails under a file-size limit `extra` bytes above the current
-// size. With room_check 0 the failure happens inside HDF5's write instead of before it.
-// Returns the process exit status: 3 = failed as expected (reported), 0 = never failed.
+/* Appends rows until a write fails under a file-size limit `extra` bytes above the current
+ * size. With room_check 0 the failure happens inside HDF5's write instead of before it.
+ * Returns the process exit status: 3 = failed as expected (reported), 0 = never failed. */
 static int append_until_fail(const char *path, long extra, int room_check) {
     qs__h5_room_check = room_check;
-    signal(SIGXFSZ, SIG_IGN); // write() then fails with EFBIG instead of killing us
+    signal(SIGXFSZ, SIG_IGN); /* write() then fails with EFBIG instead of killing us */
     qs_h5 *h = NULL;
     qs_h5_table *t = NULL;
     if (qs_h5_open(&h, path, "fsize") || qs_h5_table_open(&t, h, "sweeps/fsize", fcols, 3)) {
@@ -787,7 +787,7 @@ static int append_until_fail(const char *path, long extra, int room_check) {
     qs_h5_table_close(t);
     int crc = qs_h5_close(h);
     if (crc) fprintf(stderr, "close after the failure: %s\n", qs_error_message());
-    // a file id left open after a failed close makes HDF5 crash at exit: none may remain
+    /* a file id left open after a failed close makes HDF5 crash at exit: none may remain */
     ssize_t left = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);
     if (left != 0) {
         fprintf(stderr, "%zd HDF5 objects still open after close\n", left);
@@ -796,7 +796,7 @@ static int append_until_fail(const char *path, long extra, int room_check) {
     return rc ? 3 : 0;
 }
 
-// Appends 50 rows and 3 dump blocks of 8 rows, then dies by SIGKILL without closing.
+/* Appends 50 rows and 3 dump blocks of 8 rows, then dies by SIGKILL without closing. */
 static int append_and_kill(const char *path) {
     qs_h5 *h = NULL;
     qs_h5_table *t = NULL;
@@ -814,7 +814,7 @@ static int append_and_kill(const char *path) {
         qs_h5_value row[3] = {QS_H5_VI64(k), QS_H5_VF64(k * 0.5), QS_H5_VSTR(note)};
         if (qs_h5_table_append(t, row)) return 1;
     }
-    float block[8 * 4]; // (8, 4)
+    float block[8 * 4]; /* (8, 4) */
     for (int b = 0; b < 3; b++) {
         for (int i = 0; i < 32; i++) block[i] = (float)(b * 32 + i);
         if (qs_h5_dump_append(d, block, 8)) return 1;
@@ -860,10 +860,10 @@ static void test_killed(void) {
     CHECK(qs_h5_close(h) == QS_OK);
 }
 
-// The disk fills up under a write that passed the room check (another process took the
-// space): simulated by pointing HDF5's descriptor at /dev/full, which fails every write with
-// ENOSPC. The append fails, the handle freezes, and the close must release everything:
-// a half-closed file makes HDF5's exit hook crash. The file keeps the rows flushed before.
+/* The disk fills up under a write that passed the room check (another process took the
+ * space): simulated by pointing HDF5's descriptor at /dev/full, which fails every write with
+ * ENOSPC. The append fails, the handle freezes, and the close must release everything:
+ * a half-closed file makes HDF5's exit hook crash. The file keeps the rows flushed before. */
 static void test_enospc(void) {
     char p[300];
     tmp_path(p, sizeof p, "enospc.h5");
@@ -884,7 +884,7 @@ static void test_enospc(void) {
     CHECK(full >= 0 && fd && dup2(full, *fd) == *fd);
     if (full >= 0) close(full);
     int rc = QS_OK;
-    for (long k = 10; k < 2000 && rc == QS_OK; k++) { // until the chunk goes to the disk
+    for (long k = 10; k < 2000 && rc == QS_OK; k++) { /* until the chunk goes to the disk */
         snprintf(note, sizeof note, "row %ld", k);
         qs_h5_value row[3] = {QS_H5_VI64(k), QS_H5_VF64(k * 0.5), QS_H5_VSTR(note)};
         rc = qs_h5_table_append(t, row);
@@ -909,10 +909,10 @@ static void test_enospc(void) {
     H5Fclose(f);
     CHECK(qs_h5_open(&h, p, "after") == QS_OK && qs_h5_run(h) == 2);
     CHECK(qs_h5_close(h) == QS_OK);
-    // the same when the failing write is the flush of new objects: HDF5 1.10 then cannot
-    // close the file at all; the process must still exit cleanly (no crash in HDF5's exit
-    // hook) and the file must keep its earlier run. Run in a fresh process (fork + exec),
-    // where qs_h5_open is the first HDF5 call, as in qscope.
+    /* the same when the failing write is the flush of new objects: HDF5 1.10 then cannot
+     * close the file at all; the process must still exit cleanly (no crash in HDF5's exit
+     * hook) and the file must keep its earlier run. Run in a fresh process (fork + exec),
+     * where qs_h5_open is the first HDF5 call, as in qscope. */
     tmp_path(p, sizeof p, "enospc2.h5");
     qs_h5 *h2 = NULL;
     CHECK(qs_h5_open(&h2, p, "run 1") == QS_OK && qs_h5_close(h2) == QS_OK);
@@ -935,9 +935,9 @@ static void test_enospc(void) {
     CHECK(qs_h5_open(&h2, p, "after") == QS_OK && qs_h5_close(h2) == QS_OK);
 }
 
-// The child of test_enospc: opens PATH, points HDF5's descriptor at /dev/full, creates a
-// table (its flush fails), closes. Exits 3 when both failed as expected; a crash at exit
-// shows as a signal in the parent.
+/* The child of test_enospc: opens PATH, points HDF5's descriptor at /dev/full, creates a
+ * table (its flush fails), closes. Exits 3 when both failed as expected; a crash at exit
+ * shows as a signal in the parent. */
 static int enospc_flush(const char *path) {
     qs_h5 *h = NULL;
     qs_h5_table *t = NULL;
@@ -963,7 +963,7 @@ static void test_fsize(long extra, int room_check) {
     if (pid == 0) {
         close(pfd[0]);
         dup2(pfd[1], STDOUT_FILENO);
-        int err = open("/dev/null", O_WRONLY); // the expected error is not test noise
+        int err = open("/dev/null", O_WRONLY); /* the expected error is not test noise */
         if (err >= 0) dup2(err, STDERR_FILENO);
         _exit(append_until_fail(p, extra, room_check));
     }
@@ -978,7 +978,7 @@ static void test_fsize(long extra, int room_check) {
     CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 3, "child status %d", status);
     CHECK_MSG(k > (room_check ? 100 : 10), "child appended %ld rows before failing", k);
 
-    // every row appended before the failure is there, intact
+    /* every row appended before the failure is there, intact */
     hid_t f = H5Fopen(p, H5F_ACC_RDONLY, H5P_DEFAULT);
     CHECK(f >= 0);
     hid_t d = H5Dopen2(f, "/runs/1/sweeps/fsize", H5P_DEFAULT);
@@ -1016,7 +1016,7 @@ static void test_fsize(long extra, int room_check) {
     H5Sclose(sp);
     H5Dclose(d);
     H5Fclose(f);
-    // and the file still takes a new run
+    /* and the file still takes a new run */
     qs_h5 *h = NULL;
     CHECK(qs_h5_open(&h, p, "after") == QS_OK && qs_h5_run(h) == 2);
     CHECK(qs_h5_close(h) == QS_OK);
@@ -1036,7 +1036,7 @@ static void test_fsize(long extra, int room_check) {
 static int write_sample(const char *path) {
     enum { L = 5, C = 64, T = 37 };
     qs_h5 *h;
-    // run 1: everything
+    /* run 1: everything */
     TRY(qs_h5_open(&h, path, "sample-1"));
     const char *pl[] = {"bits=4", "group=128"};
     qs_provenance pv = {
@@ -1058,8 +1058,8 @@ static int write_sample(const char *path) {
     TRY(qs_h5_attr_f64(h, "model", "norm_eps", 1e-5));
     double fr[3] = {1.0, 0.5, 0.25};
     TRY(qs_h5_attr_f64s(h, "model", "freqs", fr, 3));
-    static double absmax[L * C]; // (L, C)
-    static float mean[L * C];    // (L, C)
+    static double absmax[L * C]; /* (L, C) */
+    static float mean[L * C];    /* (L, C) */
     for (int l = 0; l < L; l++)
         for (int c = 0; c < C; c++) {
             absmax[l * C + c] = l * 1000.0 + c + 0.25;
@@ -1067,7 +1067,7 @@ static int write_sample(const char *path) {
         }
     TRY(qs_h5_matrix_write(h, "stats/attn_in/absmax", QS_H5_F64, absmax, L, C));
     TRY(qs_h5_matrix_write(h, "stats/attn_in/mean", QS_H5_F32, mean, L, C));
-    int64_t counts[L * 10]; // (L, B)
+    int64_t counts[L * 10]; /* (L, B) */
     double edges[11];
     for (int i = 0; i < L * 10; i++) counts[i] = i * i;
     for (int i = 0; i < 11; i++) edges[i] = -1.0 + 0.2 * i;
@@ -1103,7 +1103,7 @@ static int write_sample(const char *path) {
         {"ratio", QS_H5_COL_F64, 0},
     };
     TRY(qs_h5_table_open(&t, h, "outliers/tokens", tk, 9));
-    // by-name rows; the second token text is cut before the euro sign (8 bytes)
+    /* by-name rows; the second token text is cut before the euro sign (8 bytes) */
     const char *texts[2] = {" Once", " caf\xc3\xa9 \xe2\x82\xac"};
     for (int i = 0; i < 2; i++) {
         TRY(qs_h5_table_set_i64(t, "layer", 4));
@@ -1114,7 +1114,7 @@ static int write_sample(const char *path) {
         TRY(qs_h5_table_set_str(t, "token_text", texts[i]));
         TRY(qs_h5_table_set_i64(t, "channel", 7));
         TRY(qs_h5_table_set_f64(t, "value", -12.5 * (i + 1)));
-        if (i == 0) TRY(qs_h5_table_set_f64(t, "ratio", 33.0)); // row 1: ratio stays NaN
+        if (i == 0) TRY(qs_h5_table_set_f64(t, "ratio", 33.0)); /* row 1: ratio stays NaN */
         TRY(qs_h5_table_commit(t));
     }
     TRY(qs_h5_table_close(t));
@@ -1164,7 +1164,7 @@ static int write_sample(const char *path) {
     TRY(qs_h5_table_close(t));
 
     qs_h5_dump *d;
-    static float act[T * C]; // (T, C)
+    static float act[T * C]; /* (T, C) */
     for (int i = 0; i < T * C; i++) act[i] = (float)(i % 97) - 48.0f;
     TRY(qs_h5_dump_open(&d, h, "dump/attn_in/0", C, 16, 4));
     for (int r = 0; r < T; r += 10)
@@ -1172,7 +1172,7 @@ static int write_sample(const char *path) {
     TRY(qs_h5_dump_close(d));
     TRY(qs_h5_close(h));
 
-    // run 2: a directory model, a table with two rows
+    /* run 2: a directory model, a table with two rows */
     TRY(qs_h5_open(&h, path, "sample-2"));
     qs_provenance pv2 = {.command_line = "test_h5store --write (2)",
                          .model_path = "tests/fixtures/hf-stories260K"};
@@ -1206,7 +1206,7 @@ int main(int argc, char **argv) {
         perror("mkdtemp");
         return 1;
     }
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL); // the refusal tests make HDF5 fail on purpose
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* the refusal tests make HDF5 fail on purpose */
     test_sha256();
     test_open_runs();
     test_refusals();

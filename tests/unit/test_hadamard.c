@@ -15,6 +15,10 @@
 #include "cpu.h"
 #include "hadamard.h"
 
+/* Named tolerances */
+#define MAX_TRANSFORM_ERROR  1e-5 /* float32 transform vs the float64 matrix product */
+#define MAX_ORTHOGONAL_ERROR 2e-6 /* |R Rᵀ - I|, float32 entries */
+
 static uint64_t rng = 0x243F6A8885A308D3ull;
 static double urand(void) { return (double)(qs_splitmix64(&rng) >> 11) * 0x1p-53; }
 static float gauss(void) {
@@ -44,12 +48,13 @@ static void test_wht_matrix(void) {
                 double e = fabs(s - y[(long)r * n + i]);
                 worst = e > worst ? e : worst;
             }
-        CHECK_MSG(worst < 1e-5 * sqrt((double)n), "n %d: WHT vs Sylvester matrix %g", n, worst);
+        CHECK_MSG(worst < MAX_TRANSFORM_ERROR * sqrt((double)n), "n %d: WHT vs Sylvester matrix %g",
+                  n, worst);
         /* orthogonal and symmetric: applying it twice gives the input back */
         qs_wht_rows_ref(y, 3, n);
         double back = 0.0;
         for (long i = 0; i < (long)3 * n; i++) back = fmax(back, fabs(y[i] - x[i]));
-        CHECK_MSG(back < 1e-5, "n %d: WHT twice %g", n, back);
+        CHECK_MSG(back < MAX_TRANSFORM_ERROR, "n %d: WHT twice %g", n, back);
         free(x), free(y);
     }
     CHECK(qs_is_pow2(1) && qs_is_pow2(4096) && !qs_is_pow2(172) && !qs_is_pow2(0));
@@ -109,7 +114,7 @@ static void test_rotation(void) {
                 for (int c = 0; c < n; c++) s += (double)R[(long)i * n + c] * R[(long)j * n + c];
                 worst = fmax(worst, fabs(s - (i == j)));
             }
-        CHECK_MSG(worst < 2e-6, "n %d: |R Rt - I| %g", n, worst);
+        CHECK_MSG(worst < MAX_ORTHOGONAL_ERROR, "n %d: |R Rt - I| %g", n, worst);
         /* inverse, and the columns form: Rᵀ·X equals (Xᵀ·R)ᵀ written out */
         int cols = 5;
         float *x = randn((long)n * cols), *y = malloc((size_t)n * cols * sizeof *y);
@@ -122,14 +127,14 @@ static void test_rotation(void) {
                 for (int j = 0; j < n; j++) s += (double)R[(long)j * n + i] * x[(long)j * cols + c];
                 ce = fmax(ce, fabs(s - y[(long)i * cols + c]));
             }
-        CHECK_MSG(ce < 1e-5, "n %d: rotation_cols vs R^T X %g", n, ce);
+        CHECK_MSG(ce < MAX_TRANSFORM_ERROR, "n %d: rotation_cols vs R^T X %g", n, ce);
         float *z = randn((long)4 * n), *z0 = malloc((size_t)4 * n * sizeof *z0);
         memcpy(z0, z, (size_t)4 * n * sizeof *z0);
         qs_rotation_rows(&r, z, 4);
         qs_rotation_rows_inv(&r, z, 4);
         double ie = 0.0;
         for (long i = 0; i < (long)4 * n; i++) ie = fmax(ie, fabs(z[i] - z0[i]));
-        CHECK_MSG(ie < 1e-5, "n %d: R then R^T %g", n, ie);
+        CHECK_MSG(ie < MAX_TRANSFORM_ERROR, "n %d: R then R^T %g", n, ie);
         free(R), free(x), free(y), free(z), free(z0);
         qs_rotation_free(&r);
     }

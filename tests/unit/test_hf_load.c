@@ -22,10 +22,13 @@
 
 /* float32 compute against the float64 reference: the fixture README measured float32
  * compute at up to 1.6e-5 from it, so 1e-5 is out of reach for any f32 forward */
-#define LOGIT_TOL_F32  1e-4
-#define LOGIT_TOL_BF16 1e-4 /* bf16 weights, float32 compute vs float64 with the same weights */
+#define MAX_F32_LOGIT_ERROR 1e-4
+#define MAX_BF16_LOGIT_ERROR \
+    1e-4 /* bf16 weights, float32 compute vs float64 with the same weights */
 /* two loaders, same f32 compute, different RoPE layouts: rounding differs (measured 1.3e-5) */
-#define LOGIT_TOL_LOADERS 1e-6 /* q/k reordered on load: the same arithmetic as the .bin */
+#define MAX_LOADERS_LOGIT_ERROR 1e-6 /* q/k reordered on load: the same arithmetic as the .bin */
+/* a v bias of 0.5 must move the logits by more than rounding could */
+#define MIN_BIAS_LOGIT_SHIFT 1e-2
 
 static const char *F32DIR = "tests/fixtures/hf-stories260K";
 static const char *BF16DIR = "tests/fixtures/hf-stories260K-bf16";
@@ -114,7 +117,7 @@ static void test_fixtures(void) {
     CHECK(qs_model_tensor(m, "output") == NULL && qs_model_tensor(m, "output_norm") != NULL);
     CHECK(m->tok && strcmp(m->tok->kind, "hf-bpe") == 0 && m->tok->bos_id == 1);
     double d = max_logit_diff(m, "logits");
-    CHECK_MSG(d <= LOGIT_TOL_F32, "f32 max logit diff %g", d);
+    CHECK_MSG(d <= MAX_F32_LOGIT_ERROR, "f32 max logit diff %g", d);
     printf("hf f32: max |logit - reference| = %.3g\n", d);
 
     /* the llama2.c loader on the same model (interleaved RoPE, unpermuted q/k) agrees */
@@ -123,7 +126,7 @@ static void test_fixtures(void) {
     CHECK_MSG(rc == QS_OK, "%s", qs_error_message());
     if (l2) {
         double d2 = max_logit_diff2(m, l2, "logits");
-        CHECK_MSG(d2 <= LOGIT_TOL_LOADERS, "hf vs llama2c max logit diff %g", d2);
+        CHECK_MSG(d2 <= MAX_LOADERS_LOGIT_ERROR, "hf vs llama2c max logit diff %g", d2);
         printf("hf f32 vs llama2.c loader: max |logit diff| = %.3g\n", d2);
         /* HF's v, o, ffn and norm tensors equal llama2.c's bit for bit */
         const char *same[] = {"token_embd", "blk.0.attn_v", "blk.2.attn_output", "blk.4.ffn_up",
@@ -155,7 +158,7 @@ static void test_fixtures(void) {
     q = qs_model_tensor(m, "blk.0.attn_k");
     CHECK(q && q->rows == 32 && q->cols == 64 && strcmp(q->stored_type, "BF16") == 0);
     d = max_logit_diff(m, "logits_bf16_weights");
-    CHECK_MSG(d <= LOGIT_TOL_BF16, "bf16 max logit diff %g", d);
+    CHECK_MSG(d <= MAX_BF16_LOGIT_ERROR, "bf16 max logit diff %g", d);
     printf("hf bf16: max |logit - reference(bf16 weights)| = %.3g\n", d);
     qs_model_free(m);
 }
@@ -301,7 +304,7 @@ static void test_written_dirs(void) {
     if (m) {
         CHECK(m->n_tensors == 47 && m->tok == NULL);
         double d = max_logit_diff(m, "logits");
-        CHECK_MSG(d <= LOGIT_TOL_F32, "sharded max logit diff %g", d);
+        CHECK_MSG(d <= MAX_F32_LOGIT_ERROR, "sharded max logit diff %g", d);
         qs_model_free(m);
     }
     /* a missing shard */
@@ -445,7 +448,7 @@ static void test_written_dirs(void) {
         const qs_tensor *b = qs_model_tensor(m, "blk.4.attn_v.bias");
         CHECK(b && b->rows == 1 && b->cols == 32 && m->w.layers[4].bv == b);
         double d = max_logit_diff(m, "logits");
-        CHECK_MSG(d <= LOGIT_TOL_F32, "qwen2 zero-bias max logit diff %g", d);
+        CHECK_MSG(d <= MAX_F32_LOGIT_ERROR, "qwen2 zero-bias max logit diff %g", d);
         qs_model_free(m);
     }
     for (int i = 0; i < 32; i++) vb[i] = 0.5f;
@@ -453,7 +456,7 @@ static void test_written_dirs(void) {
     rc = load_tmp(&m);
     if (m) {
         double d = max_logit_diff(m, "logits");
-        CHECK_MSG(d > 1e-2, "a v bias of 0.5 moved the logits only %g", d);
+        CHECK_MSG(d > MIN_BIAS_LOGIT_SHIFT, "a v bias of 0.5 moved the logits only %g", d);
         qs_model_free(m);
     }
     write_st(in_dir("model.safetensors"), qw, n - 1); /* without layer 4 v bias (the last) */

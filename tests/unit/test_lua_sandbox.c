@@ -295,6 +295,7 @@ static void test_allowed(void) {
         .max_seconds = 600, .max_instructions = 10000000, .max_memory = (size_t)64 << 20};
     CHECK(qs_lua_new(&L, &lim) == QS_OK);
     CHECK(qs_lua_declare_global(L, "result") == QS_OK);
+    CHECK(qs_lua_set_params(L, 0, NULL) == QS_OK); /* the runner's param(), used below */
     int rc = qs_lua_run_file(L, SCRIPT("sandbox_ok.lua"), &msg);
     CHECK_MSG(rc == QS_OK, "%s", msg);
     free(msg);

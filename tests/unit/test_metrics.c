@@ -9,7 +9,11 @@
 #include "error.h"
 #include "metrics.h"
 
-#define MERGE_REL_TOL 1e-12
+/* Named tolerances */
+#define MAX_HAND_ERROR    1e-12 /* closed forms in double */
+#define MAX_PRINTED_ERROR 1e-8  /* a constant written with 10 digits */
+
+#define MAX_MERGE_REL_ERROR 1e-12
 
 enum { W = 4, TW = 1000, C = 50, N = W * TW * C };
 
@@ -30,8 +34,8 @@ static void test_hand(void) {
     CHECK(m.n == 4 && m.sum_sq_err == 1.5 && m.sum_sq_ref == 14.0);
     CHECK(m.mse == 0.375);
     CHECK(m.max_abs_err == 1.0);
-    CHECK_NEAR(m.sqnr_db, 10.0 * log10(14.0 / 1.5), 1e-12);
-    CHECK_NEAR(m.sqnr_db, 9.700367766, 1e-8);
+    CHECK_NEAR(m.sqnr_db, 10.0 * log10(14.0 / 1.5), MAX_HAND_ERROR);
+    CHECK_NEAR(m.sqnr_db, 9.700367766, MAX_PRINTED_ERROR);
     qs_error_metrics r;
     CHECK(qs_metrics_compute_ref(&r, x, y, 4) == QS_OK);
     CHECK(memcmp(&m, &r, sizeof m) == 0);
@@ -63,7 +67,8 @@ static void test_parallel(const float *x, const float *y) {
         sx += (double)x[i] * x[i];
         if (fabs(e) > mx) mx = fabs(e);
     }
-    CHECK(syn_rel(r.sum_sq_err, se, 0) < 1e-12 && syn_rel(r.sum_sq_ref, sx, 0) < 1e-12);
+    CHECK(syn_rel(r.sum_sq_err, se, 0) < MAX_HAND_ERROR &&
+          syn_rel(r.sum_sq_ref, sx, 0) < MAX_HAND_ERROR);
     CHECK(r.max_abs_err == mx);
     printf("4-bit per-tensor fake quant of the synthetic tensor: SQNR %.3f dB, MSE %.6g\n",
            r.sqnr_db, r.mse);
@@ -73,8 +78,8 @@ static void test_parallel(const float *x, const float *y) {
     CHECK(qs_metrics_compute(&b, x + 12345, y + 12345, N - 12345) == QS_OK);
     qs_metrics_merge(&a, &b);
     CHECK(a.n == N && a.max_abs_err == r.max_abs_err);
-    CHECK(syn_rel(a.mse, r.mse, 0) < MERGE_REL_TOL &&
-          syn_rel(a.sqnr_db, r.sqnr_db, 0) < MERGE_REL_TOL);
+    CHECK(syn_rel(a.mse, r.mse, 0) < MAX_MERGE_REL_ERROR &&
+          syn_rel(a.sqnr_db, r.sqnr_db, 0) < MAX_MERGE_REL_ERROR);
 }
 
 static void test_errors(float *x, const float *y) {

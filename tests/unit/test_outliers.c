@@ -12,6 +12,10 @@
 #include "outliers.h"
 #include "tokenscan.h"
 
+/* Named tolerances */
+#define MAX_HAND_ERROR  1e-12 /* ratios of exactly representable values */
+#define MAX_RATIO_ERROR 1e-9  /* a ratio of float32 values computed in double */
+
 enum { W = 8, TW = 256, C = 64 };
 
 typedef struct detections {
@@ -98,7 +102,7 @@ static void test_hand_channels(void) {
     CHECK(ch[0].absmax == 100.0);
     CHECK(ch[0].token_fraction == 0.5);    /* 2 of 4 tokens: >= 0.5 is inclusive */
     CHECK(ch[0].sequence_fraction == 0.5); /* window 1 only */
-    CHECK_NEAR(ch[0].ratio_to_median, 100.0 / 2.5, 1e-12);
+    CHECK_NEAR(ch[0].ratio_to_median, 100.0 / 2.5, MAX_HAND_ERROR);
     qs_outlier_config cfg = qs_outlier_config_default();
     cfg.min_token_frac = 0.51;
     CHECK(qs_outliers_channels(ch, &n, s, &cfg) == QS_OK && n == 0);
@@ -130,7 +134,7 @@ static void test_hand_tokens(void) {
     CHECK(n == 2);
     if (n == 2) {
         CHECK(out[0].position == 1000 && out[0].channel == 3 && out[0].value == -100.0f);
-        CHECK_NEAR(out[0].ratio, 1000.0, 1e-9);
+        CHECK_NEAR(out[0].ratio, 1000.0, MAX_RATIO_ERROR);
         CHECK(out[1].position == 1003 && isinf(out[1].ratio) && out[1].value == 200.0f);
     }
     qs_outlier_config cfg = qs_outlier_config_default();

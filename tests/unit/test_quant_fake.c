@@ -15,6 +15,11 @@
 #include "fp16.h"
 #include "quant.h"
 
+/* Named tolerances */
+#define MAX_FP16_SCALE_REL_ERROR 0x1p-11 /* half an fp16 ulp */
+#define MAX_PERCENTILE_ERROR     1e-5    /* interpolated ranks in float32 */
+#define MAX_TIE_REL_ERROR        1e-12   /* equal errors summed in another order */
+
 /* ---- data ---------------------------------------------------------------------------- */
 
 static uint64_t rng = 88172645463325252ull;
@@ -164,7 +169,7 @@ static void test_zero_and_constant_groups(void) {
         CHECK(rep.n_zero_scale == 3 && scales[0] == 0.0f && scales[1] == 0.0f && scales[4] == 0.0f);
         CHECK(rep.n_scales == 6 && rep.levels_min == 1);
         /* constant group: every value on one code, reconstructed within fp16 scale error */
-        for (int c = 0; c < C; c++) CHECK_NEAR(y[C + c], 0.3f, 0.3 * 0x1p-11);
+        for (int c = 0; c < C; c++) CHECK_NEAR(y[C + c], 0.3f, 0.3 * MAX_FP16_SCALE_REL_ERROR);
         CHECK(y[C] == y[C + 100]);
         /* the short last group (44 values) has its own scale */
         float amax = 0.01f * 44;
@@ -244,8 +249,8 @@ static void test_percentile_and_clip_methods(void) {
     float s[C];
     for (int c = 0; c < C; c++) s[c] = x[c];
     /* sorted: -99,-97,..,-1,0,2,..,98; index 9.9 -> -81 + 0.9·2 = -79.2; 89.1 -> 78 + .1·2 */
-    CHECK_NEAR(ranges[0], -79.2, 1e-5);
-    CHECK_NEAR(ranges[1], 78.2, 1e-5);
+    CHECK_NEAR(ranges[0], -79.2, MAX_PERCENTILE_ERROR);
+    CHECK_NEAR(ranges[1], 78.2, MAX_PERCENTILE_ERROR);
     (void)s;
     /* percentile 100 is absmax, exactly */
     float *d = make_data(6, 172), ya[6 * 172], yp[6 * 172];
@@ -273,7 +278,7 @@ static void test_percentile_and_clip_methods(void) {
                 double da = ya[r * 172 + c] - d[r * 172 + c], dm = yp[r * 172 + c] - d[r * 172 + c];
                 ea += da * da, em += dm * dm;
             }
-            worse += em > ea * (1 + 1e-12);
+            worse += em > ea * (1 + MAX_TIE_REL_ERROR);
             ea_all += ea, em_all += em;
         }
         CHECK_MSG(worse == 0, "%d groups worse with mse", worse);

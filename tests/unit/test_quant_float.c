@@ -15,6 +15,10 @@
 #include "error.h"
 #include "quant.h"
 
+/* Named tolerances */
+#define MAX_HAND_ERROR    1e-12 /* closed forms in double */
+#define MAX_TIE_REL_ERROR 1e-12 /* equal errors summed in another order */
+
 /* quant_internal.h is private to quant/; the one test hook is declared here */
 long qs__fp_fake_path(int path, int elem, float *y, int16_t *q, const float *x, int n,
                       const qs_quant_grid *g);
@@ -261,7 +265,7 @@ static void test_nvfp4(void) {
     CHECK(qs_quant_fake(y, x, R, C, &sp, &io, &rep) == QS_OK);
     CHECK(sc[0] == 448.0f && y[5] == 2688.0f);
     CHECK(sc[1] == 0.5f); /* block amax 3 */
-    CHECK_NEAR(rep.bits_per_value, 4.5 + 32.0 / (R * C), 1e-12);
+    CHECK_NEAR(rep.bits_per_value, 4.5 + 32.0 / (R * C), MAX_HAND_ERROR);
 }
 
 static void test_spec_rules(void) {
@@ -336,7 +340,7 @@ static void test_fake_matrix(void) {
                     qs_quant_fake(yr, x, R, C, &m, NULL, NULL);
                     double e1 = 0;
                     for (int i = 0; i < R * C; i++) e1 += (yr[i] - x[i]) * (double)(yr[i] - x[i]);
-                    if (e1 > e0 * (1 + 1e-12) && gr != QS_QUANT_TENSOR) bad++;
+                    if (e1 > e0 * (1 + MAX_TIE_REL_ERROR) && gr != QS_QUANT_TENSOR) bad++;
                 }
             }
     CHECK_MSG(bad == 0, "%d of %d format configurations differ", bad, n);

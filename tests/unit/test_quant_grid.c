@@ -10,6 +10,9 @@
 #include "fp16.h"
 #include "quant.h"
 
+/* Named tolerances */
+#define MAX_HAND_ERROR 1e-12 /* closed forms in double */
+
 static int same_bits(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; }
 
 static void test_fp16(void) {
@@ -201,7 +204,7 @@ static void test_bits(void) {
     CHECK(qs_quant_n_scales(&sp, 4096, 4096) == 4096L * 32);
     /* a short last group still costs a whole scale: C = 172, G = 128 -> 2 scales per row */
     CHECK(qs_quant_n_scales(&sp, 3, 172) == 6);
-    CHECK_NEAR(qs_quant_bits_per_value(&sp, 3, 172), 4.0 + 2 * 16.0 / 172, 1e-12);
+    CHECK_NEAR(qs_quant_bits_per_value(&sp, 3, 172), 4.0 + 2 * 16.0 / 172, MAX_HAND_ERROR);
     sp.group = 32;
     CHECK(qs_quant_n_scales(&sp, 3, 172) == 18); /* ceil(172/32) = 6 */
     /* affine adds a b-bit zero-point: 4 + (16 + 4)/128 */

@@ -16,6 +16,12 @@
 #include "quant.h"
 #include "sweep.h"
 
+/* Named tolerances */
+#define MAX_RECOMPUTED_ERROR  1e-12 /* errors recomputed here in double, in another order */
+#define MAX_SQNR_DB_ERROR     1e-9  /* a logarithm of recomputed sums */
+#define MAX_RMSNORM_REL_ERROR 1e-5  /* captured float32 RMSNorm vs double */
+#define REL_ERROR_FLOOR       1e-3  /* denominator floor for values near zero */
+
 #define MODEL "data/models/stories260K.bin"
 
 static int msg_has(const char *s) { return strstr(qs_error_message(), s) != NULL; }
@@ -117,30 +123,31 @@ static void test_matrix(void) {
 
     /* errors recomputed here: tensor, per row, per column, group of 16 (last group 8) */
     double maxe = 0, sse = sse_absmax(x, R * C, 1, 4, &maxe);
-    CHECK_NEAR(w.r[0].err.mse, sse / (R * C), 1e-12 * (1 + sse));
-    CHECK_NEAR(w.r[0].err.max_abs_err, maxe, 1e-12);
+    CHECK_NEAR(w.r[0].err.mse, sse / (R * C), MAX_RECOMPUTED_ERROR * (1 + sse));
+    CHECK_NEAR(w.r[0].err.max_abs_err, maxe, MAX_RECOMPUTED_ERROR);
     sse = 0, maxe = 0;
     for (int r = 0; r < R; r++) sse += sse_absmax(x + r * C, C, 1, 4, &maxe);
-    CHECK_NEAR(w.r[2].err.mse, sse / (R * C), 1e-12); /* weight channel = row */
-    CHECK_NEAR(a.r[4].err.mse, sse / (R * C), 1e-12); /* activation token = row */
+    CHECK_NEAR(w.r[2].err.mse, sse / (R * C), MAX_RECOMPUTED_ERROR); /* weight channel = row */
+    CHECK_NEAR(a.r[4].err.mse, sse / (R * C), MAX_RECOMPUTED_ERROR); /* activation token = row */
     sse = 0, maxe = 0;
     for (int c = 0; c < C; c++) sse += sse_absmax(x + c, R, C, 4, &maxe);
-    CHECK_NEAR(a.r[2].err.mse, sse / (R * C), 1e-12); /* activation channel = column */
+    CHECK_NEAR(a.r[2].err.mse, sse / (R * C),
+               MAX_RECOMPUTED_ERROR); /* activation channel = column */
     sse = 0, maxe = 0;
     for (int r = 0; r < R; r++)
         for (int c0 = 0; c0 < C; c0 += 16)
             sse += sse_absmax(x + r * C + c0, C - c0 < 16 ? C - c0 : 16, 1, 4, &maxe);
-    CHECK_NEAR(w.r[6].err.mse, sse / (R * C), 1e-12);
-    CHECK_NEAR(a.r[6].err.mse, sse / (R * C), 1e-12);
+    CHECK_NEAR(w.r[6].err.mse, sse / (R * C), MAX_RECOMPUTED_ERROR);
+    CHECK_NEAR(a.r[6].err.mse, sse / (R * C), MAX_RECOMPUTED_ERROR);
     double sq = 0;
     for (int i = 0; i < R * C; i++) sq += (double)x[i] * x[i];
-    CHECK_NEAR(w.r[0].err.sqnr_db, 10 * log10(sq / (w.r[0].err.mse * R * C)), 1e-9);
+    CHECK_NEAR(w.r[0].err.sqnr_db, 10 * log10(sq / (w.r[0].err.mse * R * C)), MAX_SQNR_DB_ERROR);
 
     /* metadata: 4 bits + 16-bit scales per group */
-    CHECK_NEAR(w.r[0].bits_per_value, 4 + 16.0 / (R * C), 1e-12);
-    CHECK_NEAR(w.r[2].bits_per_value, 4 + 16.0 * R / (R * C), 1e-12);
-    CHECK_NEAR(a.r[2].bits_per_value, 4 + 16.0 * C / (R * C), 1e-12);
-    CHECK_NEAR(w.r[6].bits_per_value, 4 + 16.0 * R * 3 / (R * C), 1e-12);
+    CHECK_NEAR(w.r[0].bits_per_value, 4 + 16.0 / (R * C), MAX_RECOMPUTED_ERROR);
+    CHECK_NEAR(w.r[2].bits_per_value, 4 + 16.0 * R / (R * C), MAX_RECOMPUTED_ERROR);
+    CHECK_NEAR(a.r[2].bits_per_value, 4 + 16.0 * C / (R * C), MAX_RECOMPUTED_ERROR);
+    CHECK_NEAR(w.r[6].bits_per_value, 4 + 16.0 * R * 3 / (R * C), MAX_RECOMPUTED_ERROR);
 
     /* mse clipping never loses to absmax on reconstruction */
     for (int g = 0; g < 4; g++)
@@ -202,11 +209,11 @@ static void test_capture(void) {
         for (int k = 0; k < c->dim; k++) {
             double want = e[k] * inv * m->w.layers[0].attn_norm->f32[k];
             double got = cap.x[QS_SITE_ATTN_IN][(size_t)r * c->dim + k];
-            double d = fabs(got - want) / (1e-3 + fabs(want));
+            double d = fabs(got - want) / (REL_ERROR_FLOOR + fabs(want));
             worst = d > worst ? d : worst;
         }
     }
-    CHECK_MSG(worst < 1e-5, "attn_in differs from RMSNorm(embedding): %g", worst);
+    CHECK_MSG(worst < MAX_RMSNORM_REL_ERROR, "attn_in differs from RMSNorm(embedding): %g", worst);
     /* resid after the last block is captured as layer L */
     double s = 0;
     for (int k = 0; k < c->dim; k++)

@@ -10,8 +10,12 @@
 #include "error.h"
 #include "tensorstats.h"
 
-#define STREAM_REL_TOL 1e-12
-#define BIN_LOG10      (1.0 / QS_TENSORSTATS_BINS_PER_DECADE) /* one bin in log10 units */
+/* Named tolerances */
+#define MAX_HAND_ERROR       1e-12 /* closed forms in double */
+#define MAX_MOMENT_REL_ERROR 1e-15 /* mean and variance of ten values in double */
+
+#define MAX_STREAM_REL_ERROR 1e-12
+#define BIN_LOG10            (1.0 / QS_TENSORSTATS_BINS_PER_DECADE) /* one bin in log10 units */
 
 enum { W = 8, TW = 512, C = 40, N = W * TW * C };
 
@@ -58,10 +62,10 @@ static void test_hand(void) {
         m3 += d * d * d;
         m4 += d * d * d * d;
     }
-    CHECK(syn_rel(m.mean, mean, 0) < 1e-15);
-    CHECK(syn_rel(m.var, m2 / 10, 0) < 1e-15);
-    CHECK(syn_rel(m.skewness, sqrt(10.0) * m3 / pow(m2, 1.5), 0) < 1e-12);
-    CHECK(syn_rel(m.kurtosis, 10 * m4 / (m2 * m2), 0) < 1e-12);
+    CHECK(syn_rel(m.mean, mean, 0) < MAX_MOMENT_REL_ERROR);
+    CHECK(syn_rel(m.var, m2 / 10, 0) < MAX_MOMENT_REL_ERROR);
+    CHECK(syn_rel(m.skewness, sqrt(10.0) * m3 / pow(m2, 1.5), 0) < MAX_HAND_ERROR);
+    CHECK(syn_rel(m.kurtosis, 10 * m4 / (m2 * m2), 0) < MAX_HAND_ERROR);
     /* percentiles: ranks k = p/100 * 10 over |x| sorted 0 0 1e-12 1 1 1 2 10 100 1e12 */
     double p;
     CHECK(qs_tensorstats_percentile(s, 20, &p) == QS_OK && p == 0.0); /* k = 2 <= 2 zeros */
@@ -69,7 +73,7 @@ static void test_hand(void) {
     CHECK(qs_tensorstats_percentile(s, 100, &p) == QS_OK && p == (double)1e12f);
     /* k = 5: bin 1000 holds ranks 4..6 (3 values), f = (5 - 3)/3, inside [1, 10^0.01) */
     CHECK(qs_tensorstats_percentile(s, 50, &p) == QS_OK);
-    CHECK_NEAR(p, pow(10.0, (2.0 / 3.0) * 0.01), 1e-12);
+    CHECK_NEAR(p, pow(10.0, (2.0 / 3.0) * 0.01), MAX_HAND_ERROR);
     /* k = 3: the underflow bin; clamped below by the smallest nonzero |x| */
     CHECK(qs_tensorstats_percentile(s, 30, &p) == QS_OK);
     CHECK(p >= (double)1e-12f && p <= 1e-10 * pow(10, 0.01));
@@ -153,7 +157,7 @@ static void test_stream_merge(const float *x) {
             double e = syn_rel(v[k][0], v[k][1], k == 0 ? m1.std : k == 2 ? 1.0 : 0.0);
             if (e > r) r = e;
         }
-        CHECK_MSG(r <= STREAM_REL_TOL, "worst relative difference %.3g", r);
+        CHECK_MSG(r <= MAX_STREAM_REL_ERROR, "worst relative difference %.3g", r);
         /* histograms identical: integer counts */
         CHECK(m->p50 == m1.p50 && m->p99 == m1.p99 && m->p9999 == m1.p9999);
     }
