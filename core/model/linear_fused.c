@@ -3,30 +3,51 @@
  * f32, f16, bf16, Q8_0, Q4_0, Q4_K, Q6_K and packed 8- and 4-bit integers; linear.c sends
  * every other type, and every type on the scalar path, through its row-at-a-time fallback.
  *
- * Each kernel turns 8 or 16 weights into a vector with exactly the operations of the type's
- * scalar dequantizer (the same single roundings, so the same f32 values as qs_tensor_rows),
- * then does acc = fma(w, x, acc) for each token. Tokens come in tiles of NT ≤ 4; each token
- * of a tile keeps A = 4 / NT accumulators (four independent chains for one token, enough to
- * hide the FMA latency), which end in a fixed tree: (a0 + a1) + (a2 + a3), then the lanes
- * ((0+4)+(2+6))+((1+5)+(3+7)) (16 lanes: the two halves added first). Values past the
- * last whole vector of a row are summed in scalar code and added last.
+ * A row is read in chunks of 32 values (a Q8_0/Q4_0 block, a K-quant sub-block, a run of
+ * packed codes). Each chunk is turned into 4 (AVX2) or 2 (AVX-512) vectors with exactly the
+ * operations of the type's scalar dequantizer — the same single roundings, so the very f32
+ * values qs_tensor_rows gives — and multiplied into one accumulator per (row, token):
+ * acc = fma(w, x, acc), chunks in order. Rows go in tiles of 4 (four weight streams in
+ * flight, four independent FMA chains), tokens in tiles of up to 2 (AVX2) or 4 (AVX-512),
+ * and since every output element has its own accumulator, the tiles change no bits: a
+ * result depends only on its row and token. An accumulator ends in the tree
+ * ((0+4)+(2+6))+((1+5)+(3+7)) over its lanes (16 lanes: the two halves added first); float
+ * rows whose length is not a multiple of 32 add their last values in scalar code.
  *
- * Letters: C row length (in), NT tokens of a tile, A accumulators per token. */
+ * Letters: C row length (in), RT rows and NT tokens of a tile. */
 #include <string.h>
 
 #include "cpu.h"
+#include "dtype.h"
 #include "fp16.h"
 #include "gguf_dequant.h"
 #include "linear_kernels.h"
 #include "packed.h"
-#include "tensor.h"
+
+/* Packed layouts the register kernels take: integer grids of 8 or 4 bits with fp16 or f32
+ * scales, rows and scale groups in whole runs of 32 codes. */
+int qs__packed_fusable(const qs_packed_layout *p) {
+    if (p->lut_n || p->scale_kind == QS_PACKED_SCALE_CODE8) return 0;
+    if (p->bits != 8 && p->bits != 4) return 0;
+    int64_t G = p->gran == QS_PACKED_TENSOR ? p->cols : p->group;
+    return p->cols % 32 == 0 && G % 32 == 0;
+}
 
 #if QS_HAVE_X86_SIMD
 #include <immintrin.h>
 
 #define AI inline __attribute__((always_inline))
 
-/* ---- 8 lanes ------------------------------------------------------------------------- */
+/* What a chunk decoder needs besides the row: the stored row index and, for packed
+ * tensors, the layout and the tensor's bytes (scales and zero-points). */
+typedef struct wrow {
+    const uint8_t *row;
+    int64_t r;
+    const qs_packed_layout *pk;
+    const uint8_t *data;
+} wrow;
+
+/* ---- 8 lanes ---------------------------------------------------------------------------- */
 
 QS_TARGET_AVX2 static AI float hsum8(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -35,122 +56,11 @@ QS_TARGET_AVX2 static AI float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* token t's accumulators are acc[t·A .. t·A + A); vector number s of a step goes to s % A */
-QS_TARGET_AVX2 static AI void fma8(__m256 *acc, int s, __m256 w, const float *x, int64_t ldx,
-                                   const int NT, const int A) {
-#pragma GCC unroll 4
-    for (int t = 0; t < NT; t++)
-        acc[t * A + s % A] = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + t * ldx), acc[t * A + s % A]);
-}
-
-QS_TARGET_AVX2 static AI void finish8(float *y, int64_t ldy, const __m256 *acc, const float *tail,
-                                      const int NT, const int A) {
-#pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) {
-        const __m256 *a = acc + t * A;
-        __m256 v = A == 4   ? _mm256_add_ps(_mm256_add_ps(a[0], a[1]), _mm256_add_ps(a[2], a[3]))
-                   : A == 2 ? _mm256_add_ps(a[0], a[1])
-                            : a[0];
-        y[t * ldy] = hsum8(v) + tail[t];
-    }
-}
-
-#define ACC_PER(NT) ((NT) == 1 ? 4 : (NT) == 2 ? 2 : 1)
-
-/* an fp16 broadcast, exactly converted (F16C) */
-QS_TARGET_AVX2 static AI __m256 half8(const uint8_t *p) {
+/* an fp16 value, exactly converted (F16C) */
+QS_TARGET_AVX2 static AI float half1(const uint8_t *p) {
     uint16_t h;
     memcpy(&h, p, 2);
-    return _mm256_cvtph_ps(_mm_set1_epi16((short)h));
-}
-
-/* one row of C floats (wr) */
-QS_TARGET_AVX2 static AI void f32_row8(float *y, int64_t ldy, const float *wr, int64_t C,
-                                       const float *x, int64_t ldx, const int NT) {
-    const int A = ACC_PER(NT);
-    __m256 acc[4];
-    for (int i = 0; i < 4; i++) acc[i] = _mm256_setzero_ps();
-    int64_t k = 0;
-    for (; k + 32 <= C; k += 32)
-#pragma GCC unroll 4
-        for (int j = 0; j < 4; j++)
-            fma8(acc, j, _mm256_loadu_ps(wr + k + 8 * j), x + k + 8 * j, ldx, NT, A);
-    for (; k + 8 <= C; k += 8) fma8(acc, 0, _mm256_loadu_ps(wr + k), x + k, ldx, NT, A);
-    float tail[4] = {0};
-    for (; k < C; k++)
-        for (int t = 0; t < NT; t++) tail[t] += wr[k] * x[t * ldx + k];
-    finish8(y, ldy, acc, tail, NT, A);
-}
-
-/* 16-bit floats: 8 at a time through cvt (f16: F16C; bf16: a shift) */
-#define HALF_ROW8(name, CVT, SCALAR)                                                              \
-    QS_TARGET_AVX2 static AI void name(float *y, int64_t ldy, const uint8_t *wr, int64_t C,       \
-                                       const float *x, int64_t ldx, const int NT) {               \
-        const int A = ACC_PER(NT);                                                                \
-        __m256 acc[4];                                                                            \
-        for (int i = 0; i < 4; i++) acc[i] = _mm256_setzero_ps();                                 \
-        int64_t k = 0;                                                                            \
-        for (; k + 32 <= C; k += 32)                                                              \
-            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++)                                   \
-                fma8(acc, j, CVT(_mm_loadu_si128((const __m128i *)(wr + 2 * (k + 8 * j)))),       \
-                     x + k + 8 * j, ldx, NT, A);                                                  \
-        for (; k + 8 <= C; k += 8)                                                                \
-            fma8(acc, 0, CVT(_mm_loadu_si128((const __m128i *)(wr + 2 * k))), x + k, ldx, NT, A); \
-        float tail[4] = {0};                                                                      \
-        for (; k < C; k++) {                                                                      \
-            float v = SCALAR((uint16_t)(wr[2 * k] | (wr[2 * k + 1] << 8)));                       \
-            for (int t = 0; t < NT; t++) tail[t] += v * x[t * ldx + k];                           \
-        }                                                                                         \
-        finish8(y, ldy, acc, tail, NT, A);                                                        \
-    }
-
-QS_TARGET_AVX2 static AI __m256 cvt_f16x8(__m128i h) { return _mm256_cvtph_ps(h); }
-QS_TARGET_AVX2 static AI __m256 cvt_bf16x8(__m128i h) {
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
-HALF_ROW8(f16_row8, cvt_f16x8, qs_fp16_to_f32)
-HALF_ROW8(bf16_row8, cvt_bf16x8, qs_bf16_to_f32)
-
-/* Q8_0: w = (float)q · d */
-QS_TARGET_AVX2 static AI void q8_0_row8(float *y, int64_t ldy, const uint8_t *wr, int64_t C,
-                                        const float *x, int64_t ldx, const int NT) {
-    const int A = ACC_PER(NT);
-    __m256 acc[4];
-    for (int i = 0; i < 4; i++) acc[i] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < C / 32; b++, wr += 34, x += 32) {
-        const __m256 d = half8(wr);
-        __m128i q0 = _mm_loadu_si128((const __m128i *)(wr + 2));
-        __m128i q1 = _mm_loadu_si128((const __m128i *)(wr + 18));
-        __m128i p[4] = {q0, _mm_srli_si128(q0, 8), q1, _mm_srli_si128(q1, 8)};
-#pragma GCC unroll 4
-        for (int j = 0; j < 4; j++)
-            fma8(acc, j, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(p[j])), d),
-                 x + 8 * j, ldx, NT, A);
-    }
-    float tail[4] = {0};
-    finish8(y, ldy, acc, tail, NT, A);
-}
-
-/* Q4_0: w = (float)(nibble − 8) · d; byte j holds values j (low) and j + 16 (high) */
-QS_TARGET_AVX2 static AI void q4_0_row8(float *y, int64_t ldy, const uint8_t *wr, int64_t C,
-                                        const float *x, int64_t ldx, const int NT) {
-    const int A = ACC_PER(NT);
-    const __m128i lo4 = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
-    __m256 acc[4];
-    for (int i = 0; i < 4; i++) acc[i] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < C / 32; b++, wr += 18, x += 32) {
-        const __m256 d = half8(wr);
-        __m128i q = _mm_loadu_si128((const __m128i *)(wr + 2));
-        __m128i lo = _mm_sub_epi8(_mm_and_si128(q, lo4), eight);
-        __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), lo4), eight);
-        __m128i p[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
-#pragma GCC unroll 4
-        for (int j = 0; j < 4; j++)
-            fma8(acc, j, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(p[j])), d),
-                 x + 8 * j, ldx, NT, A);
-    }
-    float tail[4] = {0};
-    finish8(y, ldy, acc, tail, NT, A);
+    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
 }
 
 /* Q4_K's 6-bit scale and min of sub-block s (gguf_dequant.c's k4_scale_min) */
@@ -164,143 +74,187 @@ static AI void k4_sm(int s, const uint8_t *q, int *sc, int *mn) {
     }
 }
 
-/* Q4_K: w = (d·sc)·q − dmin·mn, the products rounded as the scalar dequantizer rounds them */
-QS_TARGET_AVX2 static AI void q4_k_row8(float *y, int64_t ldy, const uint8_t *wr, int64_t C,
-                                        const float *x, int64_t ldx, const int NT) {
-    const int A = ACC_PER(NT);
-    const __m256i lo4 = _mm256_set1_epi8(0x0f);
-    __m256 acc[4];
-    for (int i = 0; i < 4; i++) acc[i] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < C / 256; b++, wr += 144, x += 256) {
-        const float d = _mm256_cvtss_f32(half8(wr)), dmin = _mm256_cvtss_f32(half8(wr + 2));
-        for (int p = 0; p < 4; p++) {
-            int sc0, mn0, sc1, mn1;
-            k4_sm(2 * p, wr + 4, &sc0, &mn0);
-            k4_sm(2 * p + 1, wr + 4, &sc1, &mn1);
-            const __m256 d0 = _mm256_set1_ps(d * (float)sc0),
-                         m0 = _mm256_set1_ps(dmin * (float)mn0);
-            const __m256 d1 = _mm256_set1_ps(d * (float)sc1),
-                         m1 = _mm256_set1_ps(dmin * (float)mn1);
-            __m256i q = _mm256_loadu_si256((const __m256i *)(wr + 16 + 32 * p));
-            __m256i lo = _mm256_and_si256(q, lo4),
-                    hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4);
-            __m128i l0 = _mm256_castsi256_si128(lo), l1 = _mm256_extracti128_si256(lo, 1);
-            __m128i h0 = _mm256_castsi256_si128(hi), h1 = _mm256_extracti128_si256(hi, 1);
-            __m128i part[8] = {l0, _mm_srli_si128(l0, 8), l1, _mm_srli_si128(l1, 8),
-                               h0, _mm_srli_si128(h0, 8), h1, _mm_srli_si128(h1, 8)};
-#pragma GCC unroll 8
-            for (int j = 0; j < 8; j++) {
-                __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(part[j]));
-                __m256 w = j < 4 ? _mm256_sub_ps(_mm256_mul_ps(d0, f), m0)
-                                 : _mm256_sub_ps(_mm256_mul_ps(d1, f), m1);
-                fma8(acc, j, w, x + 64 * p + 8 * j, ldx, NT, A);
-            }
-        }
-    }
-    float tail[4] = {0};
-    finish8(y, ldy, acc, tail, NT, A);
+/* chunk c of a row as 32 signed bytes (the integer part of each value) — shared by both
+ * widths; the float part follows per type */
+QS_TARGET_AVX2 static AI __m128i lo_nibbles_minus8(const uint8_t *q) {
+    __m128i v = _mm_loadu_si128((const __m128i *)q), m = _mm_set1_epi8(0x0f);
+    return _mm_sub_epi8(_mm_and_si128(v, m), _mm_set1_epi8(8));
+}
+QS_TARGET_AVX2 static AI __m128i hi_nibbles_minus8(const uint8_t *q) {
+    __m128i v = _mm_loadu_si128((const __m128i *)q), m = _mm_set1_epi8(0x0f);
+    return _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_set1_epi8(8));
 }
 
-/* Q6_K six-bit codes of group (h, k) of a super-block: 32 signed bytes q − 32 */
-QS_TARGET_AVX2 static AI __m256i q6_k_codes(const uint8_t *wr, int h, int k) {
+/* Q6_K group (h, k) of a super-block: 32 signed bytes q − 32 */
+QS_TARGET_AVX2 static AI __m256i q6_k_codes(const uint8_t *sb, int h, int k) {
     const __m256i lo4 = _mm256_set1_epi8(0x0f), three = _mm256_set1_epi8(3);
-    __m256i lb = _mm256_loadu_si256((const __m256i *)(wr + 64 * h + 32 * (k & 1)));
+    __m256i lb = _mm256_loadu_si256((const __m256i *)(sb + 64 * h + 32 * (k & 1)));
     __m256i nib =
         k < 2 ? _mm256_and_si256(lb, lo4) : _mm256_and_si256(_mm256_srli_epi16(lb, 4), lo4);
-    __m256i hb = _mm256_loadu_si256((const __m256i *)(wr + 128 + 32 * h));
+    __m256i hb = _mm256_loadu_si256((const __m256i *)(sb + 128 + 32 * h));
     __m256i h2 = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * k)), three);
-    __m256i q = _mm256_or_si256(nib, _mm256_slli_epi16(h2, 4));
-    return _mm256_sub_epi8(q, _mm256_set1_epi8(32));
+    return _mm256_sub_epi8(_mm256_or_si256(nib, _mm256_slli_epi16(h2, 4)), _mm256_set1_epi8(32));
 }
 
-/* Q6_K: w = (d·sc)·q, sc one signed byte per 16 values */
-QS_TARGET_AVX2 static AI void q6_k_row8(float *y, int64_t ldy, const uint8_t *wr, int64_t C,
-                                        const float *x, int64_t ldx, const int NT) {
-    const int A = ACC_PER(NT);
-    __m256 acc[4];
-    for (int i = 0; i < 4; i++) acc[i] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < C / 256; b++, wr += 210, x += 256) {
-        const float d = _mm256_cvtss_f32(half8(wr + 208));
-        const int8_t *sc = (const int8_t *)(wr + 192);
-        for (int h = 0; h < 2; h++)
-            for (int k = 0; k < 4; k++) {
-                __m256i q = q6_k_codes(wr, h, k);
-                const __m256 s0 = _mm256_set1_ps(d * (float)sc[8 * h + 2 * k]);
-                const __m256 s1 = _mm256_set1_ps(d * (float)sc[8 * h + 2 * k + 1]);
-                __m128i q0 = _mm256_castsi256_si128(q), q1 = _mm256_extracti128_si256(q, 1);
-                __m128i part[4] = {q0, _mm_srli_si128(q0, 8), q1, _mm_srli_si128(q1, 8)};
-                const float *xk = x + 128 * h + 32 * k;
-#pragma GCC unroll 4
-                for (int j = 0; j < 4; j++) {
-                    __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part[j]));
-                    fma8(acc, j, _mm256_mul_ps(j < 2 ? s0 : s1, f), xk + 8 * j, ldx, NT, A);
-                }
-            }
+/* packed codes of chunk c of row r: 32 unsigned bytes in order */
+QS_TARGET_AVX2 static AI __m256i packed_codes(const wrow *w, int64_t c) {
+    const qs_packed_layout *p = w->pk;
+    if (p->bits == 8)
+        return _mm256_loadu_si256((const __m256i *)(w->data + (size_t)(w->r * p->cols + 32 * c)));
+    __m128i q =
+        _mm_loadu_si128((const __m128i *)(w->data + (size_t)((w->r * p->cols + 32 * c) / 2)));
+    const __m128i lo4 = _mm_set1_epi8(0x0f);
+    __m128i lo = _mm_and_si128(q, lo4), hi = _mm_and_si128(_mm_srli_epi16(q, 4), lo4);
+    return _mm256_set_m128i(_mm_unpackhi_epi8(lo, hi), _mm_unpacklo_epi8(lo, hi));
+}
+
+/* scale and zero-point (as float) of the group holding chunk c of row r */
+QS_TARGET_AVX2 static AI void packed_sz(const wrow *w, int64_t c, float *s, float *z) {
+    const qs_packed_layout *p = w->pk;
+    int64_t g = p->gran == QS_PACKED_TENSOR ? 0
+                : p->gran == QS_PACKED_ROW  ? w->r
+                                            : w->r * p->groups_per_row + 32 * c / p->group;
+    const uint8_t *sc = w->data + p->codes_bytes;
+    if (p->fp32_scales)
+        memcpy(s, sc + 4 * g, 4);
+    else
+        *s = half1(sc + 2 * g);
+    if (!p->affine) {
+        *z = (float)(1 << (p->bits - 1));
+    } else {
+        const uint8_t *zp = w->data + p->codes_bytes + p->scales_bytes;
+        *z = (float)(p->bits == 8 ? zp[g] : (zp[g / 2] >> (4 * (g & 1))) & 15);
     }
-    float tail[4] = {0};
-    finish8(y, ldy, acc, tail, NT, A);
 }
 
-/* ---- packed integers ------------------------------------------------------------------ */
+/* Chunk decoders, 8 lanes: w[0..3] ← values 32c .. 32c + 31 of the row. */
+QS_TARGET_AVX2 static AI void dec8_f32(__m256 *w, const wrow *r, int64_t c) {
+    const float *p = (const float *)r->row + 32 * c;
+    for (int j = 0; j < 4; j++) w[j] = _mm256_loadu_ps(p + 8 * j);
+}
+QS_TARGET_AVX2 static AI void dec8_f16(__m256 *w, const wrow *r, int64_t c) {
+    const uint8_t *p = r->row + 64 * c;
+    for (int j = 0; j < 4; j++)
+        w[j] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16 * j)));
+}
+QS_TARGET_AVX2 static AI void dec8_bf16(__m256 *w, const wrow *r, int64_t c) {
+    const uint8_t *p = r->row + 64 * c;
+    for (int j = 0; j < 4; j++)
+        w[j] = _mm256_castsi256_ps(_mm256_slli_epi32(
+            _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p + 16 * j))), 16));
+}
+/* (float)q · d */
+QS_TARGET_AVX2 static AI void ints8_times(__m256 *w, __m128i a, __m128i b, __m256 d) {
+    __m128i part[4] = {a, _mm_srli_si128(a, 8), b, _mm_srli_si128(b, 8)};
+    for (int j = 0; j < 4; j++)
+        w[j] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part[j])), d);
+}
+QS_TARGET_AVX2 static AI void dec8_q8_0(__m256 *w, const wrow *r, int64_t c) {
+    const uint8_t *b = r->row + 34 * c;
+    ints8_times(w, _mm_loadu_si128((const __m128i *)(b + 2)),
+                _mm_loadu_si128((const __m128i *)(b + 18)), _mm256_set1_ps(half1(b)));
+}
+QS_TARGET_AVX2 static AI void dec8_q4_0(__m256 *w, const wrow *r, int64_t c) {
+    const uint8_t *b = r->row + 18 * c;
+    ints8_times(w, lo_nibbles_minus8(b + 2), hi_nibbles_minus8(b + 2), _mm256_set1_ps(half1(b)));
+}
+/* Q4_K sub-block s = c % 8: (d·sc)·q − dmin·mn, the products rounded as the dequantizer's */
+QS_TARGET_AVX2 static AI void dec8_q4_k(__m256 *w, const wrow *r, int64_t c) {
+    const uint8_t *sb = r->row + 144 * (c / 8);
+    const int s = (int)(c % 8);
+    int sc, mn;
+    k4_sm(s, sb + 4, &sc, &mn);
+    const __m256 d = _mm256_set1_ps(half1(sb) * (float)sc);
+    const __m256 m = _mm256_set1_ps(half1(sb + 2) * (float)mn);
+    __m256i q = _mm256_loadu_si256((const __m256i *)(sb + 16 + 32 * (s / 2)));
+    if (s & 1) q = _mm256_srli_epi16(q, 4);
+    q = _mm256_and_si256(q, _mm256_set1_epi8(0x0f));
+    __m128i a = _mm256_castsi256_si128(q), b = _mm256_extracti128_si256(q, 1);
+    __m128i part[4] = {a, _mm_srli_si128(a, 8), b, _mm_srli_si128(b, 8)};
+    for (int j = 0; j < 4; j++)
+        w[j] =
+            _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(part[j]))), m);
+}
+/* Q6_K group c % 8 = (h, k): (d·sc)·q, one scale per 16 values */
+QS_TARGET_AVX2 static AI void dec8_q6_k(__m256 *w, const wrow *r, int64_t c) {
+    const uint8_t *sb = r->row + 210 * (c / 8);
+    const int h = (int)(c % 8) / 4, k = (int)(c % 4);
+    const int8_t *sc = (const int8_t *)(sb + 192) + 8 * h + 2 * k;
+    const float d = half1(sb + 208);
+    __m256i q = q6_k_codes(sb, h, k);
+    __m128i a = _mm256_castsi256_si128(q), b = _mm256_extracti128_si256(q, 1);
+    const __m256 d0 = _mm256_set1_ps(d * (float)sc[0]), d1 = _mm256_set1_ps(d * (float)sc[1]);
+    __m128i part[4] = {a, _mm_srli_si128(a, 8), b, _mm_srli_si128(b, 8)};
+    for (int j = 0; j < 4; j++)
+        w[j] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part[j])), j < 2 ? d0 : d1);
+}
+/* packed: ((float)code − z)·s */
+QS_TARGET_AVX2 static AI void dec8_packed(__m256 *w, const wrow *r, int64_t c) {
+    float s, z;
+    packed_sz(r, c, &s, &z);
+    const __m256 vs = _mm256_set1_ps(s), vz = _mm256_set1_ps(z);
+    __m256i q = packed_codes(r, c);
+    __m128i a = _mm256_castsi256_si128(q), b = _mm256_extracti128_si256(q, 1);
+    __m128i part[4] = {a, _mm_srli_si128(a, 8), b, _mm_srli_si128(b, 8)};
+    for (int j = 0; j < 4; j++)
+        w[j] =
+            _mm256_mul_ps(_mm256_sub_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(part[j])), vz), vs);
+}
 
-/* Scale and zero-point of group g as the expansion computes them (packed.c) */
-QS_TARGET_AVX2 static AI float pk_scale(const qs_packed_layout *p, const uint8_t *data, int64_t g) {
-    const uint8_t *s = data + p->codes_bytes;
-    if (p->fp32_scales) {
+/* scalar values of float rows past their last whole chunk */
+static AI float tail_value(int type, const uint8_t *row, int64_t k) {
+    if (type == QS_GGML_F32) {
         float f;
-        memcpy(&f, s + 4 * g, 4);
+        memcpy(&f, row + 4 * k, 4);
         return f;
     }
-    return _mm256_cvtss_f32(half8(s + 2 * g));
+    uint16_t h = (uint16_t)(row[2 * k] | (row[2 * k + 1] << 8));
+    return type == QS_GGML_F16 ? qs_fp16_to_f32(h) : qs_bf16_to_f32(h);
 }
 
-/* One row of a packed 8- or 4-bit layout (codes of row r start at a byte: see
- * qs__packed_fusable), group by group: w = ((float)code − z)·s. */
-QS_TARGET_AVX2 static AI void packed_row8(float *y, int64_t ldy, const qs_packed_layout *p,
-                                          const uint8_t *data, int64_t r, const float *x,
-                                          int64_t ldx, const int NT) {
-    const int A = ACC_PER(NT);
-    const int64_t C = p->cols;
-    const int64_t gpr = p->gran == QS_PACKED_TENSOR ? 1 : p->groups_per_row;
-    const int64_t G = p->gran == QS_PACKED_TENSOR ? C : p->group;
-    const uint8_t *codes = data + (size_t)(r * C * p->bits / 8);
-    const __m128i lo4 = _mm_set1_epi8(0x0f);
-    __m256 acc[4];
-    for (int i = 0; i < 4; i++) acc[i] = _mm256_setzero_ps();
-    for (int64_t j = 0; j < gpr; j++) {
-        int64_t g = p->gran == QS_PACKED_TENSOR ? 0 : r * gpr + j, c0 = j * G;
-        int64_t len = C - c0 < G ? C - c0 : G;
-        const __m256 vs = _mm256_set1_ps(pk_scale(p, data, g));
-        const __m256 vz = _mm256_set1_ps((float)qs_packed_zero(p, data, g));
-        if (p->bits == 8) {
-            for (int64_t k = 0; k < len; k += 16) {
-                __m128i q = _mm_loadu_si128((const __m128i *)(codes + c0 + k));
-                __m256 f0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(q));
-                __m256 f1 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(q, 8)));
-                fma8(acc, (int)(k >> 3) & 2, _mm256_mul_ps(_mm256_sub_ps(f0, vz), vs), x + c0 + k,
-                     ldx, NT, A);
-                fma8(acc, ((int)(k >> 3) & 2) + 1, _mm256_mul_ps(_mm256_sub_ps(f1, vz), vs),
-                     x + c0 + k + 8, ldx, NT, A);
-            }
-        } else {
-            for (int64_t k = 0; k < len; k += 16) {
-                __m128i q = _mm_loadl_epi64((const __m128i *)(codes + (c0 + k) / 2));
-                __m128i lo = _mm_and_si128(q, lo4), hi = _mm_and_si128(_mm_srli_epi16(q, 4), lo4);
-                __m128i c = _mm_unpacklo_epi8(lo, hi); /* 16 codes in order */
-                __m256 f0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(c));
-                __m256 f1 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(c, 8)));
-                fma8(acc, (int)(k >> 3) & 2, _mm256_mul_ps(_mm256_sub_ps(f0, vz), vs), x + c0 + k,
-                     ldx, NT, A);
-                fma8(acc, ((int)(k >> 3) & 2) + 1, _mm256_mul_ps(_mm256_sub_ps(f1, vz), vs),
-                     x + c0 + k + 8, ldx, NT, A);
-            }
-        }
+/* One tile: rows r0 .. r0 + RT − 1 (stored), tokens 0 .. NT − 1 of x; y[t·ldy + i] for row
+ * r0 + i. DEC decodes a chunk; `type` names float types for the scalar tail. */
+#define TILE8(FMT)                                                                                 \
+    QS_TARGET_AVX2 static AI void tile8_##FMT(float *y, int64_t ldy, const uint8_t *data,          \
+                                              size_t rb, int64_t r0, int64_t C,                    \
+                                              const qs_packed_layout *pk, const float *x,          \
+                                              int64_t ldx, int type, const int RT, const int NT) { \
+        __m256 acc[4][4];                                                                          \
+        wrow w[4];                                                                                 \
+        for (int i = 0; i < RT; i++) {                                                             \
+            w[i] = (wrow){data + (size_t)(r0 + i) * rb, r0 + i, pk, data};                         \
+            for (int t = 0; t < NT; t++) acc[i][t] = _mm256_setzero_ps();                          \
+        }                                                                                          \
+        const int64_t nc = C / 32;                                                                 \
+        for (int64_t c = 0; c < nc; c++) {                                                         \
+            _Pragma("GCC unroll 4") for (int i = 0; i < RT; i++) {                                 \
+                __m256 v[4];                                                                       \
+                dec8_##FMT(v, &w[i], c);                                                           \
+                _Pragma("GCC unroll 4") for (int t = 0; t < NT; t++) {                             \
+                    const float *xc = x + t * ldx + 32 * c;                                        \
+                    for (int j = 0; j < 4; j++)                                                    \
+                        acc[i][t] = _mm256_fmadd_ps(v[j], _mm256_loadu_ps(xc + 8 * j), acc[i][t]); \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        for (int i = 0; i < RT; i++)                                                               \
+            for (int t = 0; t < NT; t++) {                                                         \
+                float tail = 0.0f;                                                                 \
+                for (int64_t k = 32 * nc; k < C; k++)                                              \
+                    tail += tail_value(type, w[i].row, k) * x[t * ldx + k];                        \
+                y[t * ldy + i] = hsum8(acc[i][t]) + tail;                                          \
+            }                                                                                      \
     }
-    float tail[4] = {0};
-    finish8(y, ldy, acc, tail, NT, A);
-}
+TILE8(f32)
+TILE8(f16)
+TILE8(bf16)
+TILE8(q8_0)
+TILE8(q4_0)
+TILE8(q4_k)
+TILE8(q6_k)
+TILE8(packed)
 
-/* ---- 16 lanes ------------------------------------------------------------------------ */
+/* ---- 16 lanes --------------------------------------------------------------------------- */
 
 QS_TARGET_AVX512 static AI float hsum16(__m512 v) {
     __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v),
@@ -308,313 +262,191 @@ QS_TARGET_AVX512 static AI float hsum16(__m512 v) {
     return hsum8(h);
 }
 
-QS_TARGET_AVX512 static AI void fma16(__m512 *acc, int s, __m512 w, const float *x, int64_t ldx,
-                                      const int NT, const int A) {
-#pragma GCC unroll 4
-    for (int t = 0; t < NT; t++)
-        acc[t * A + s % A] = _mm512_fmadd_ps(w, _mm512_loadu_ps(x + t * ldx), acc[t * A + s % A]);
+QS_TARGET_AVX512 static AI __m512 i8x16_times(__m128i q, __m512 d) {
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), d);
 }
 
-QS_TARGET_AVX512 static AI void finish16(float *y, int64_t ldy, const __m512 *acc,
-                                         const float *tail, const int NT, const int A) {
-#pragma GCC unroll 4
-    for (int t = 0; t < NT; t++) {
-        const __m512 *a = acc + t * A;
-        __m512 v = A == 4   ? _mm512_add_ps(_mm512_add_ps(a[0], a[1]), _mm512_add_ps(a[2], a[3]))
-                   : A == 2 ? _mm512_add_ps(a[0], a[1])
-                            : a[0];
-        y[t * ldy] = hsum16(v) + tail[t];
+/* Chunk decoders, 16 lanes: w[0..1] ← values 32c .. 32c + 31. */
+QS_TARGET_AVX512 static AI void dec16_f32(__m512 *w, const wrow *r, int64_t c) {
+    const float *p = (const float *)r->row + 32 * c;
+    w[0] = _mm512_loadu_ps(p);
+    w[1] = _mm512_loadu_ps(p + 16);
+}
+QS_TARGET_AVX512 static AI void dec16_f16(__m512 *w, const wrow *r, int64_t c) {
+    const uint8_t *p = r->row + 64 * c;
+    w[0] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+    w[1] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32)));
+}
+QS_TARGET_AVX512 static AI void dec16_bf16(__m512 *w, const wrow *r, int64_t c) {
+    const uint8_t *p = r->row + 64 * c;
+    for (int j = 0; j < 2; j++)
+        w[j] = _mm512_castsi512_ps(_mm512_slli_epi32(
+            _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p + 32 * j))), 16));
+}
+QS_TARGET_AVX512 static AI void dec16_q8_0(__m512 *w, const wrow *r, int64_t c) {
+    const uint8_t *b = r->row + 34 * c;
+    const __m512 d = _mm512_set1_ps(half1(b));
+    w[0] = i8x16_times(_mm_loadu_si128((const __m128i *)(b + 2)), d);
+    w[1] = i8x16_times(_mm_loadu_si128((const __m128i *)(b + 18)), d);
+}
+QS_TARGET_AVX512 static AI void dec16_q4_0(__m512 *w, const wrow *r, int64_t c) {
+    const uint8_t *b = r->row + 18 * c;
+    const __m512 d = _mm512_set1_ps(half1(b));
+    w[0] = i8x16_times(lo_nibbles_minus8(b + 2), d);
+    w[1] = i8x16_times(hi_nibbles_minus8(b + 2), d);
+}
+QS_TARGET_AVX512 static AI void dec16_q4_k(__m512 *w, const wrow *r, int64_t c) {
+    const uint8_t *sb = r->row + 144 * (c / 8);
+    const int s = (int)(c % 8);
+    int sc, mn;
+    k4_sm(s, sb + 4, &sc, &mn);
+    const __m512 d = _mm512_set1_ps(half1(sb) * (float)sc);
+    const __m512 m = _mm512_set1_ps(half1(sb + 2) * (float)mn);
+    __m256i q = _mm256_loadu_si256((const __m256i *)(sb + 16 + 32 * (s / 2)));
+    if (s & 1) q = _mm256_srli_epi16(q, 4);
+    q = _mm256_and_si256(q, _mm256_set1_epi8(0x0f));
+    __m128i part[2] = {_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1)};
+    for (int j = 0; j < 2; j++)
+        w[j] =
+            _mm512_sub_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(part[j]))), m);
+}
+QS_TARGET_AVX512 static AI void dec16_q6_k(__m512 *w, const wrow *r, int64_t c) {
+    const uint8_t *sb = r->row + 210 * (c / 8);
+    const int h = (int)(c % 8) / 4, k = (int)(c % 4);
+    const int8_t *sc = (const int8_t *)(sb + 192) + 8 * h + 2 * k;
+    const float d = half1(sb + 208);
+    __m256i q = q6_k_codes(sb, h, k);
+    w[0] = i8x16_times(_mm256_castsi256_si128(q), _mm512_set1_ps(d * (float)sc[0]));
+    w[1] = i8x16_times(_mm256_extracti128_si256(q, 1), _mm512_set1_ps(d * (float)sc[1]));
+}
+QS_TARGET_AVX512 static AI void dec16_packed(__m512 *w, const wrow *r, int64_t c) {
+    float s, z;
+    packed_sz(r, c, &s, &z);
+    const __m512 vs = _mm512_set1_ps(s), vz = _mm512_set1_ps(z);
+    __m256i q = packed_codes(r, c);
+    __m128i part[2] = {_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1)};
+    for (int j = 0; j < 2; j++)
+        w[j] =
+            _mm512_mul_ps(_mm512_sub_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(part[j])), vz), vs);
+}
+
+#define TILE16(FMT)                                                                         \
+    QS_TARGET_AVX512 static AI void tile16_##FMT(                                           \
+        float *y, int64_t ldy, const uint8_t *data, size_t rb, int64_t r0, int64_t C,       \
+        const qs_packed_layout *pk, const float *x, int64_t ldx, int type, const int RT,    \
+        const int NT) {                                                                     \
+        __m512 acc[4][4];                                                                   \
+        wrow w[4];                                                                          \
+        for (int i = 0; i < RT; i++) {                                                      \
+            w[i] = (wrow){data + (size_t)(r0 + i) * rb, r0 + i, pk, data};                  \
+            for (int t = 0; t < NT; t++) acc[i][t] = _mm512_setzero_ps();                   \
+        }                                                                                   \
+        const int64_t nc = C / 32;                                                          \
+        for (int64_t c = 0; c < nc; c++) {                                                  \
+            _Pragma("GCC unroll 4") for (int i = 0; i < RT; i++) {                          \
+                __m512 v[2];                                                                \
+                dec16_##FMT(v, &w[i], c);                                                   \
+                _Pragma("GCC unroll 4") for (int t = 0; t < NT; t++) {                      \
+                    const float *xc = x + t * ldx + 32 * c;                                 \
+                    acc[i][t] = _mm512_fmadd_ps(v[0], _mm512_loadu_ps(xc), acc[i][t]);      \
+                    acc[i][t] = _mm512_fmadd_ps(v[1], _mm512_loadu_ps(xc + 16), acc[i][t]); \
+                }                                                                           \
+            }                                                                               \
+        }                                                                                   \
+        for (int i = 0; i < RT; i++)                                                        \
+            for (int t = 0; t < NT; t++) {                                                  \
+                float tail = 0.0f;                                                          \
+                for (int64_t k = 32 * nc; k < C; k++)                                       \
+                    tail += tail_value(type, w[i].row, k) * x[t * ldx + k];                 \
+                y[t * ldy + i] = hsum16(acc[i][t]) + tail;                                  \
+            }                                                                               \
     }
-}
+TILE16(f32)
+TILE16(f16)
+TILE16(bf16)
+TILE16(q8_0)
+TILE16(q4_0)
+TILE16(q4_k)
+TILE16(q6_k)
+TILE16(packed)
 
-QS_TARGET_AVX512 static AI __m512 half16(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return _mm512_cvtph_ps(_mm256_set1_epi16((short)h));
-}
+/* ---- drivers: rows in tiles of 4, tokens in tiles of NTMAX ------------------------------ */
 
-QS_TARGET_AVX512 static AI void f32_row16(float *y, int64_t ldy, const float *wr, int64_t C,
-                                          const float *x, int64_t ldx, const int NT) {
-    const int A = ACC_PER(NT);
-    __m512 acc[4];
-    for (int i = 0; i < 4; i++) acc[i] = _mm512_setzero_ps();
-    int64_t k = 0;
-    for (; k + 64 <= C; k += 64)
-#pragma GCC unroll 4
-        for (int j = 0; j < 4; j++)
-            fma16(acc, j, _mm512_loadu_ps(wr + k + 16 * j), x + k + 16 * j, ldx, NT, A);
-    for (; k + 16 <= C; k += 16) fma16(acc, 0, _mm512_loadu_ps(wr + k), x + k, ldx, NT, A);
-    float tail[4] = {0};
-    for (; k < C; k++)
-        for (int t = 0; t < NT; t++) tail[t] += wr[k] * x[t * ldx + k];
-    finish16(y, ldy, acc, tail, NT, A);
-}
-
-#define HALF_ROW16(name, CVT, SCALAR)                                                             \
-    QS_TARGET_AVX512 static AI void name(float *y, int64_t ldy, const uint8_t *wr, int64_t C,     \
-                                         const float *x, int64_t ldx, const int NT) {             \
-        const int A = ACC_PER(NT);                                                                \
-        __m512 acc[4];                                                                            \
-        for (int i = 0; i < 4; i++) acc[i] = _mm512_setzero_ps();                                 \
-        int64_t k = 0;                                                                            \
-        for (; k + 64 <= C; k += 64)                                                              \
-            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++)                                   \
-                fma16(acc, j, CVT(_mm256_loadu_si256((const __m256i *)(wr + 2 * (k + 16 * j)))),  \
-                      x + k + 16 * j, ldx, NT, A);                                                \
-        for (; k + 16 <= C; k += 16)                                                              \
-            fma16(acc, 0, CVT(_mm256_loadu_si256((const __m256i *)(wr + 2 * k))), x + k, ldx, NT, \
-                  A);                                                                             \
-        float tail[4] = {0};                                                                      \
-        for (; k < C; k++) {                                                                      \
-            float v = SCALAR((uint16_t)(wr[2 * k] | (wr[2 * k + 1] << 8)));                       \
-            for (int t = 0; t < NT; t++) tail[t] += v * x[t * ldx + k];                           \
-        }                                                                                         \
-        finish16(y, ldy, acc, tail, NT, A);                                                       \
-    }
-
-QS_TARGET_AVX512 static AI __m512 cvt_f16x16(__m256i h) { return _mm512_cvtph_ps(h); }
-QS_TARGET_AVX512 static AI __m512 cvt_bf16x16(__m256i h) {
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
-HALF_ROW16(f16_row16, cvt_f16x16, qs_fp16_to_f32)
-HALF_ROW16(bf16_row16, cvt_bf16x16, qs_bf16_to_f32)
-
-QS_TARGET_AVX512 static AI void q8_0_row16(float *y, int64_t ldy, const uint8_t *wr, int64_t C,
-                                           const float *x, int64_t ldx, const int NT) {
-    const int A = ACC_PER(NT);
-    __m512 acc[4];
-    for (int i = 0; i < 4; i++) acc[i] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < C / 32; b++, wr += 34, x += 32) {
-        const __m512 d = half16(wr);
-        __m128i q0 = _mm_loadu_si128((const __m128i *)(wr + 2));
-        __m128i q1 = _mm_loadu_si128((const __m128i *)(wr + 18));
-        const int s = (int)(b & 1) * 2;
-        fma16(acc, s, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q0)), d), x, ldx, NT,
-              A);
-        fma16(acc, s + 1, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q1)), d), x + 16,
-              ldx, NT, A);
-    }
-    float tail[4] = {0};
-    finish16(y, ldy, acc, tail, NT, A);
-}
-
-QS_TARGET_AVX512 static AI void q4_0_row16(float *y, int64_t ldy, const uint8_t *wr, int64_t C,
-                                           const float *x, int64_t ldx, const int NT) {
-    const int A = ACC_PER(NT);
-    const __m128i lo4 = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
-    __m512 acc[4];
-    for (int i = 0; i < 4; i++) acc[i] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < C / 32; b++, wr += 18, x += 32) {
-        const __m512 d = half16(wr);
-        __m128i q = _mm_loadu_si128((const __m128i *)(wr + 2));
-        __m128i lo = _mm_sub_epi8(_mm_and_si128(q, lo4), eight);
-        __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), lo4), eight);
-        const int s = (int)(b & 1) * 2;
-        fma16(acc, s, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo)), d), x, ldx, NT,
-              A);
-        fma16(acc, s + 1, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi)), d), x + 16,
-              ldx, NT, A);
-    }
-    float tail[4] = {0};
-    finish16(y, ldy, acc, tail, NT, A);
-}
-
-QS_TARGET_AVX512 static AI void q4_k_row16(float *y, int64_t ldy, const uint8_t *wr, int64_t C,
-                                           const float *x, int64_t ldx, const int NT) {
-    const int A = ACC_PER(NT);
-    const __m256i lo4 = _mm256_set1_epi8(0x0f);
-    __m512 acc[4];
-    for (int i = 0; i < 4; i++) acc[i] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < C / 256; b++, wr += 144, x += 256) {
-        const float d = _mm512_cvtss_f32(half16(wr)), dmin = _mm512_cvtss_f32(half16(wr + 2));
-        for (int p = 0; p < 4; p++) {
-            int sc0, mn0, sc1, mn1;
-            k4_sm(2 * p, wr + 4, &sc0, &mn0);
-            k4_sm(2 * p + 1, wr + 4, &sc1, &mn1);
-            const __m512 d0 = _mm512_set1_ps(d * (float)sc0),
-                         m0 = _mm512_set1_ps(dmin * (float)mn0);
-            const __m512 d1 = _mm512_set1_ps(d * (float)sc1),
-                         m1 = _mm512_set1_ps(dmin * (float)mn1);
-            __m256i q = _mm256_loadu_si256((const __m256i *)(wr + 16 + 32 * p));
-            __m256i lo = _mm256_and_si256(q, lo4),
-                    hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4);
-            __m128i part[4] = {_mm256_castsi256_si128(lo), _mm256_extracti128_si256(lo, 1),
-                               _mm256_castsi256_si128(hi), _mm256_extracti128_si256(hi, 1)};
-#pragma GCC unroll 4
-            for (int j = 0; j < 4; j++) {
-                __m512 f = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(part[j]));
-                __m512 w = j < 2 ? _mm512_sub_ps(_mm512_mul_ps(d0, f), m0)
-                                 : _mm512_sub_ps(_mm512_mul_ps(d1, f), m1);
-                fma16(acc, j, w, x + 64 * p + 16 * j, ldx, NT, A);
-            }
-        }
-    }
-    float tail[4] = {0};
-    finish16(y, ldy, acc, tail, NT, A);
-}
-
-QS_TARGET_AVX512 static AI void q6_k_row16(float *y, int64_t ldy, const uint8_t *wr, int64_t C,
-                                           const float *x, int64_t ldx, const int NT) {
-    const int A = ACC_PER(NT);
-    __m512 acc[4];
-    for (int i = 0; i < 4; i++) acc[i] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < C / 256; b++, wr += 210, x += 256) {
-        const float d = _mm512_cvtss_f32(half16(wr + 208));
-        const int8_t *sc = (const int8_t *)(wr + 192);
-        for (int h = 0; h < 2; h++)
-            for (int k = 0; k < 4; k++) {
-                __m256i q = q6_k_codes(wr, h, k);
-                const __m512 s0 = _mm512_set1_ps(d * (float)sc[8 * h + 2 * k]);
-                const __m512 s1 = _mm512_set1_ps(d * (float)sc[8 * h + 2 * k + 1]);
-                const float *xk = x + 128 * h + 32 * k;
-                __m512 f0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q)));
-                __m512 f1 =
-                    _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1)));
-                fma16(acc, (k & 1) * 2, _mm512_mul_ps(s0, f0), xk, ldx, NT, A);
-                fma16(acc, (k & 1) * 2 + 1, _mm512_mul_ps(s1, f1), xk + 16, ldx, NT, A);
-            }
-    }
-    float tail[4] = {0};
-    finish16(y, ldy, acc, tail, NT, A);
-}
-
-QS_TARGET_AVX512 static AI void packed_row16(float *y, int64_t ldy, const qs_packed_layout *p,
-                                             const uint8_t *data, int64_t r, const float *x,
-                                             int64_t ldx, const int NT) {
-    const int A = ACC_PER(NT);
-    const int64_t C = p->cols;
-    const int64_t gpr = p->gran == QS_PACKED_TENSOR ? 1 : p->groups_per_row;
-    const int64_t G = p->gran == QS_PACKED_TENSOR ? C : p->group;
-    const uint8_t *codes = data + (size_t)(r * C * p->bits / 8);
-    const __m128i lo4 = _mm_set1_epi8(0x0f);
-    __m512 acc[4];
-    for (int i = 0; i < 4; i++) acc[i] = _mm512_setzero_ps();
-    for (int64_t j = 0; j < gpr; j++) {
-        int64_t g = p->gran == QS_PACKED_TENSOR ? 0 : r * gpr + j, c0 = j * G;
-        int64_t len = C - c0 < G ? C - c0 : G;
-        const __m512 vs = _mm512_set1_ps(pk_scale(p, data, g));
-        const __m512 vz = _mm512_set1_ps((float)qs_packed_zero(p, data, g));
-        for (int64_t k = 0; k < len; k += 16) {
-            __m128i c;
-            if (p->bits == 8) {
-                c = _mm_loadu_si128((const __m128i *)(codes + c0 + k));
-            } else {
-                __m128i q = _mm_loadl_epi64((const __m128i *)(codes + (c0 + k) / 2));
-                __m128i lo = _mm_and_si128(q, lo4), hi = _mm_and_si128(_mm_srli_epi16(q, 4), lo4);
-                c = _mm_unpacklo_epi8(lo, hi);
-            }
-            __m512 f = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(c));
-            fma16(acc, (int)(k >> 4) & 3, _mm512_mul_ps(_mm512_sub_ps(f, vz), vs), x + c0 + k, ldx,
-                  NT, A);
-        }
-    }
-    float tail[4] = {0};
-    finish16(y, ldy, acc, tail, NT, A);
-}
-
-/* ---- drivers: rows one by one, tokens in tiles of up to 4 ------------------------------ */
-
-/* ROW(y, ldy, <row>, x, ldx, NT) for NT = 4, then 3, 2 or 1 for the rest of the tokens */
-#define TILES(ROW_CALL)                         \
-    do {                                        \
-        int t = 0;                              \
-        for (; t + 4 <= T; t += 4) ROW_CALL(4); \
-        switch (T - t) {                        \
-        case 3: ROW_CALL(3); break;             \
-        case 2: ROW_CALL(2); break;             \
-        case 1: ROW_CALL(1); break;             \
-        default: break;                         \
-        }                                       \
+/* the tile function for RT rows and up to NTMAX tokens, with NT a constant in each call */
+#define TOKENS(TILE, RT, NTMAX)                                                                    \
+    do {                                                                                           \
+        int t = 0;                                                                                 \
+        for (; t + (NTMAX) <= T; t += (NTMAX))                                                     \
+            TILE(y + t * ldy + i, ldy, data, rb, r0 + i, cols, layout, x + t * ldx, ldx, type, RT, \
+                 NTMAX);                                                                           \
+        switch (T - t) {                                                                           \
+        case 3:                                                                                    \
+            TILE(y + t * ldy + i, ldy, data, rb, r0 + i, cols, layout, x + t * ldx, ldx, type, RT, \
+                 3);                                                                               \
+            break;                                                                                 \
+        case 2:                                                                                    \
+            TILE(y + t * ldy + i, ldy, data, rb, r0 + i, cols, layout, x + t * ldx, ldx, type, RT, \
+                 2);                                                                               \
+            break;                                                                                 \
+        case 1:                                                                                    \
+            TILE(y + t * ldy + i, ldy, data, rb, r0 + i, cols, layout, x + t * ldx, ldx, type, RT, \
+                 1);                                                                               \
+            break;                                                                                 \
+        default: break;                                                                            \
+        }                                                                                          \
     } while (0)
 
-/* rows of a block type: bs values in ts bytes per block */
-#define BLOCK_DRIVER(name, TARGET, bs, ts)                                                     \
-    TARGET QS__MATVEC(name) {                                                                  \
-        (void)layout;                                                                          \
-        const size_t rb = (size_t)(cols / (bs)) * (ts);                                        \
-        for (int64_t i = 0; i < n; i++) {                                                      \
-            const uint8_t *row = data + (size_t)(r0 + i) * rb;                                 \
-            float *yi = y + i;                                                                 \
-            TILES(ROW_##name);                                                                 \
-        }                                                                                      \
-        return 1;                                                                              \
+/* ROW_BYTES: bytes of a stored row; OK: whether the kernel takes the weight */
+#define DRIVER(name, TARGET, TILE, NT4, TYPE, ROW_BYTES, OK) \
+    TARGET QS__MATVEC(name) {                                \
+        if (!(OK)) return 0;                                 \
+        const int type = (TYPE);                             \
+        const size_t rb = (ROW_BYTES);                       \
+        int64_t i = 0;                                       \
+        for (; i + 4 <= n; i += 4) TOKENS(TILE, 4, NT4);     \
+        for (; i < n; i++) TOKENS(TILE, 1, 4);               \
+        return 1;                                            \
     }
 
-#define ROW_CALL_BYTES(ROWFN, NT) ROWFN(yi + t * ldy, ldy, row, cols, x + t * ldx, ldx, NT)
-#define ROW_CALL_F32(ROWFN, NT) \
-    ROWFN(yi + t * ldy, ldy, (const float *)row, cols, x + t * ldx, ldx, NT)
+#define BLK(bs, ts) ((size_t)(cols / (bs)) * (ts))
+#define ALIGNED     (((uintptr_t)data & 3) == 0)
+#define FUSABLE     (layout && qs__packed_fusable(layout))
 
-#define ROW_f32_avx2(NT)    ROW_CALL_F32(f32_row8, NT)
-#define ROW_f16_avx2(NT)    ROW_CALL_BYTES(f16_row8, NT)
-#define ROW_bf16_avx2(NT)   ROW_CALL_BYTES(bf16_row8, NT)
-#define ROW_q8_0_avx2(NT)   ROW_CALL_BYTES(q8_0_row8, NT)
-#define ROW_q4_0_avx2(NT)   ROW_CALL_BYTES(q4_0_row8, NT)
-#define ROW_q4_k_avx2(NT)   ROW_CALL_BYTES(q4_k_row8, NT)
-#define ROW_q6_k_avx2(NT)   ROW_CALL_BYTES(q6_k_row8, NT)
-#define ROW_f32_avx512(NT)  ROW_CALL_F32(f32_row16, NT)
-#define ROW_f16_avx512(NT)  ROW_CALL_BYTES(f16_row16, NT)
-#define ROW_bf16_avx512(NT) ROW_CALL_BYTES(bf16_row16, NT)
-#define ROW_q8_0_avx512(NT) ROW_CALL_BYTES(q8_0_row16, NT)
-#define ROW_q4_0_avx512(NT) ROW_CALL_BYTES(q4_0_row16, NT)
-#define ROW_q4_k_avx512(NT) ROW_CALL_BYTES(q4_k_row16, NT)
-#define ROW_q6_k_avx512(NT) ROW_CALL_BYTES(q6_k_row16, NT)
+DRIVER(f32_avx2, QS_TARGET_AVX2, tile8_f32, 2, QS_GGML_F32, BLK(1, 4), ALIGNED)
+DRIVER(f16_avx2, QS_TARGET_AVX2, tile8_f16, 2, QS_GGML_F16, BLK(1, 2), 1)
+DRIVER(bf16_avx2, QS_TARGET_AVX2, tile8_bf16, 2, QS_GGML_BF16, BLK(1, 2), 1)
+DRIVER(q8_0_avx2, QS_TARGET_AVX2, tile8_q8_0, 2, QS_GGML_Q8_0, BLK(32, 34), 1)
+DRIVER(q4_0_avx2, QS_TARGET_AVX2, tile8_q4_0, 2, QS_GGML_Q4_0, BLK(32, 18), 1)
+DRIVER(q4_k_avx2, QS_TARGET_AVX2, tile8_q4_k, 2, QS_GGML_Q4_K, BLK(256, 144), 1)
+DRIVER(q6_k_avx2, QS_TARGET_AVX2, tile8_q6_k, 2, QS_GGML_Q6_K, BLK(256, 210), 1)
+DRIVER(packed_avx2, QS_TARGET_AVX2, tile8_packed, 2, QS_DTYPE_PACKED, 0, FUSABLE)
+DRIVER(f32_avx512, QS_TARGET_AVX512, tile16_f32, 4, QS_GGML_F32, BLK(1, 4), ALIGNED)
+DRIVER(f16_avx512, QS_TARGET_AVX512, tile16_f16, 4, QS_GGML_F16, BLK(1, 2), 1)
+DRIVER(bf16_avx512, QS_TARGET_AVX512, tile16_bf16, 4, QS_GGML_BF16, BLK(1, 2), 1)
+DRIVER(q8_0_avx512, QS_TARGET_AVX512, tile16_q8_0, 4, QS_GGML_Q8_0, BLK(32, 34), 1)
+DRIVER(q4_0_avx512, QS_TARGET_AVX512, tile16_q4_0, 4, QS_GGML_Q4_0, BLK(32, 18), 1)
+DRIVER(q4_k_avx512, QS_TARGET_AVX512, tile16_q4_k, 4, QS_GGML_Q4_K, BLK(256, 144), 1)
+DRIVER(q6_k_avx512, QS_TARGET_AVX512, tile16_q6_k, 4, QS_GGML_Q6_K, BLK(256, 210), 1)
+DRIVER(packed_avx512, QS_TARGET_AVX512, tile16_packed, 4, QS_DTYPE_PACKED, 0, FUSABLE)
 
-/* f32 rows are read as floats: unaligned data take the fallback */
-#define F32_DRIVER(name, TARGET)                                                               \
-    TARGET QS__MATVEC(name) {                                                                  \
-        (void)layout;                                                                          \
-        if ((uintptr_t)data & 3) return 0;                                                     \
-        for (int64_t i = 0; i < n; i++) {                                                      \
-            const uint8_t *row = data + (size_t)(r0 + i) * (size_t)cols * 4;                   \
-            float *yi = y + i;                                                                 \
-            TILES(ROW_##name);                                                                 \
-        }                                                                                      \
-        return 1;                                                                              \
-    }
-
-F32_DRIVER(f32_avx2, QS_TARGET_AVX2)
-BLOCK_DRIVER(f16_avx2, QS_TARGET_AVX2, 1, 2)
-BLOCK_DRIVER(bf16_avx2, QS_TARGET_AVX2, 1, 2)
-BLOCK_DRIVER(q8_0_avx2, QS_TARGET_AVX2, 32, 34)
-BLOCK_DRIVER(q4_0_avx2, QS_TARGET_AVX2, 32, 18)
-BLOCK_DRIVER(q4_k_avx2, QS_TARGET_AVX2, 256, 144)
-BLOCK_DRIVER(q6_k_avx2, QS_TARGET_AVX2, 256, 210)
-F32_DRIVER(f32_avx512, QS_TARGET_AVX512)
-BLOCK_DRIVER(f16_avx512, QS_TARGET_AVX512, 1, 2)
-BLOCK_DRIVER(bf16_avx512, QS_TARGET_AVX512, 1, 2)
-BLOCK_DRIVER(q8_0_avx512, QS_TARGET_AVX512, 32, 34)
-BLOCK_DRIVER(q4_0_avx512, QS_TARGET_AVX512, 32, 18)
-BLOCK_DRIVER(q4_k_avx512, QS_TARGET_AVX512, 256, 144)
-BLOCK_DRIVER(q6_k_avx512, QS_TARGET_AVX512, 256, 210)
-
-#define ROW_packed_avx2(NT) \
-    packed_row8(yi + t * ldy, ldy, layout, data, r0 + i, x + t * ldx, ldx, NT)
-#define ROW_packed_avx512(NT) \
-    packed_row16(yi + t * ldy, ldy, layout, data, r0 + i, x + t * ldx, ldx, NT)
-
-#define PACKED_DRIVER(name, TARGET)                                                            \
-    TARGET QS__MATVEC(name) {                                                                  \
-        (void)cols;                                                                            \
-        if (!layout || !qs__packed_fusable(layout)) return 0;                                  \
-        for (int64_t i = 0; i < n; i++) {                                                      \
-            float *yi = y + i;                                                                 \
-            TILES(ROW_##name);                                                                 \
-        }                                                                                      \
-        return 1;                                                                              \
-    }
-PACKED_DRIVER(packed_avx2, QS_TARGET_AVX2)
-PACKED_DRIVER(packed_avx512, QS_TARGET_AVX512)
-
-/* dot products of one f32 row (C values) with T tokens, for the row-at-a-time fallback */
-QS_TARGET_AVX2 static void dot_f32_8(float *y, int64_t ldy, const float *wr, int64_t C,
+/* one f32 row (C values) with T tokens, for the row-at-a-time fallback and attention */
+QS_TARGET_AVX2 static void dot_f32_8(float *y, int64_t ldy, const float *wr, int64_t cols,
                                      const float *x, int64_t ldx, int T) {
-#define ROW_dot8(NT) f32_row8(y + t * ldy, ldy, wr, C, x + t * ldx, ldx, NT)
-    TILES(ROW_dot8);
+    const uint8_t *data = (const uint8_t *)wr;
+    const qs_packed_layout *layout = NULL;
+    const int type = QS_GGML_F32;
+    const size_t rb = 0;
+    const int64_t r0 = 0, i = 0;
+    TOKENS(tile8_f32, 1, 4);
 }
-QS_TARGET_AVX512 static void dot_f32_16(float *y, int64_t ldy, const float *wr, int64_t C,
+QS_TARGET_AVX512 static void dot_f32_16(float *y, int64_t ldy, const float *wr, int64_t cols,
                                         const float *x, int64_t ldx, int T) {
-#define ROW_dot16(NT) f32_row16(y + t * ldy, ldy, wr, C, x + t * ldx, ldx, NT)
-    TILES(ROW_dot16);
+    const uint8_t *data = (const uint8_t *)wr;
+    const qs_packed_layout *layout = NULL;
+    const int type = QS_GGML_F32;
+    const size_t rb = 0;
+    const int64_t r0 = 0, i = 0;
+    TOKENS(tile16_f32, 1, 4);
 }
 #endif /* QS_HAVE_X86_SIMD */
 
@@ -641,13 +473,4 @@ void qs__linear_dot_f32(float *y, int64_t ldy, const float *wr, int64_t C, const
     if (path == QS_CPU_AVX2) return dot_f32_8(y, ldy, wr, C, x, ldx, T);
 #endif
     dot_f32_scalar(y, ldy, wr, C, x, ldx, T);
-}
-
-/* Packed layouts the register kernels take: integer grids of 8 or 4 bits with fp16 or f32
- * scales, each row's codes starting at a byte, groups (and rows) in whole runs of 16 codes. */
-int qs__packed_fusable(const qs_packed_layout *p) {
-    if (p->lut_n || p->scale_kind == QS_PACKED_SCALE_CODE8) return 0;
-    if (p->bits != 8 && p->bits != 4) return 0;
-    int64_t G = p->gran == QS_PACKED_TENSOR ? p->cols : p->group;
-    return p->cols % 16 == 0 && G % 16 == 0;
 }

@@ -310,14 +310,17 @@ static int dot8_ref(float *y, int64_t ldy, const wdesc *w, int64_t r0, int64_t n
 /* ---- vector kernels ------------------------------------------------------------------- */
 
 #if QS_HAVE_X86_SIMD
-/* Eight blocks of a row, decoded: w the signed weight integers, aw = |w| (Q4_K: the codes
- * 0..15, used with the raw activations), dw the blocks' scales, mn Q4_K's min factors, corr
- * affine 8-bit's (128 − z) (its w are code − 128). */
+/* Eight blocks of a row, decoded once for every token of a tile. w[k] holds block k's 32
+ * weight integers as bytes, either unsigned codes c (then i = Σ c·q − zc·sum) or, when
+ * `signed_w`, signed values (i = Σ w·q via the sign trick, then − zc·sum): Q8_0 is signed;
+ * 4-bit codes are unsigned (zc = 8 or the zero-point; Q4_K 0, its min term apart); 8-bit
+ * codes are unsigned under VNNI (zc = z) and code − 128 under maddubs (zc = z − 128), whose
+ * u8 × s8 pairs must stay below 2^15. */
 typedef struct grp8 {
-    __m256i w[8], aw[8];
-    __m256 dw, mn;
-    __m256i corr;
-    int nblk;
+    __m256i w[8];
+    __m256 dw, mn; /* block scales; Q4_K's min factors */
+    __m256i zc;    /* per-block zero correction */
+    int nblk, signed_w, has_zc;
 } grp8;
 
 QS_TARGET_AVX2 static AI float half1(const uint8_t *p) {
@@ -350,21 +353,33 @@ static AI int pk_zero1(const qs_packed_layout *p, const uint8_t *data, int64_t g
     return p->bits == 8 ? z[g] : (z[g / 2] >> (4 * (g & 1))) & 15;
 }
 
-QS_TARGET_AVX2 static AI void group_decode(grp8 *g, int fmt, const wdesc *w, int64_t r,
-                                           int64_t m, int64_t nb) {
-    float dw[8] = {0}, mn[8] = {0};
-    int32_t corr[8] = {0};
-    const int nblk = nb - 8 * m < 8 ? (int)(nb - 8 * m) : 8;
+/* 16 bytes of nibbles -> 32 codes: low nibbles first (GGUF) or interleaved (packed) */
+QS_TARGET_AVX2 static AI __m256i nibbles(const uint8_t *p, int interleaved) {
     const __m128i lo4 = _mm_set1_epi8(0x0f);
+    __m128i q = _mm_loadu_si128((const __m128i *)p);
+    __m128i lo = _mm_and_si128(q, lo4), hi = _mm_and_si128(_mm_srli_epi16(q, 4), lo4);
+    if (interleaved)
+        return _mm256_set_m128i(_mm_unpackhi_epi8(lo, hi), _mm_unpacklo_epi8(lo, hi));
+    return _mm256_set_m128i(hi, lo);
+}
+
+QS_TARGET_AVX2 static AI void group_decode(grp8 *g, int fmt, const wdesc *w, int64_t r,
+                                           int64_t m, int64_t nb, const int vnni) {
+    float dw[8] = {0}, mn[8] = {0};
+    int32_t zc[8] = {0};
+    const int nblk = nb - 8 * m < 8 ? (int)(nb - 8 * m) : 8;
     g->nblk = nblk;
+    g->signed_w = fmt == F_Q8_0 || (!vnni && (fmt == F_P8 || fmt == F_P8A));
+    g->has_zc = fmt == F_Q4_0 || fmt == F_P4 || fmt == F_P4A || fmt == F_P8A ||
+                (vnni && fmt == F_P8);
     if (fmt == F_Q4_K) {
         const uint8_t *sb = w->data + (size_t)r * w->row_bytes + 144 * m;
         const float d = half1(sb), dmin = half1(sb + 2);
-        const __m256i lo4w = _mm256_set1_epi8(0x0f);
+        const __m256i lo4 = _mm256_set1_epi8(0x0f);
         for (int p = 0; p < 4; p++) {
             __m256i q = _mm256_loadu_si256((const __m256i *)(sb + 16 + 32 * p));
-            g->w[2 * p] = g->aw[2 * p] = _mm256_and_si256(q, lo4w);
-            g->w[2 * p + 1] = g->aw[2 * p + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4w);
+            g->w[2 * p] = _mm256_and_si256(q, lo4);
+            g->w[2 * p + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4);
         }
         for (int s = 0; s < 8; s++) {
             int sc, mnv;
@@ -374,48 +389,39 @@ QS_TARGET_AVX2 static AI void group_decode(grp8 *g, int fmt, const wdesc *w, int
         }
     } else {
         const qs_packed_layout *p = w->pk;
+        const uint8_t *row = w->data + (size_t)r * w->row_bytes;
         for (int k = 0; k < 8; k++) {
             const int64_t b = 8 * m + k;
             __m256i wv = _mm256_setzero_si256();
             if (k < nblk) {
                 if (fmt == F_Q8_0) {
-                    const uint8_t *blk = w->data + (size_t)r * w->row_bytes + 34 * b;
-                    dw[k] = half1(blk);
-                    wv = _mm256_loadu_si256((const __m256i *)(blk + 2));
+                    dw[k] = half1(row + 34 * b);
+                    wv = _mm256_loadu_si256((const __m256i *)(row + 34 * b + 2));
                 } else if (fmt == F_Q4_0) {
-                    const uint8_t *blk = w->data + (size_t)r * w->row_bytes + 18 * b;
-                    dw[k] = half1(blk);
-                    __m128i q = _mm_loadu_si128((const __m128i *)(blk + 2));
-                    __m128i lo = _mm_and_si128(q, lo4),
-                            hi = _mm_and_si128(_mm_srli_epi16(q, 4), lo4);
-                    wv = _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+                    dw[k] = half1(row + 18 * b);
+                    wv = nibbles(row + 18 * b + 2, 0);
+                    zc[k] = 8;
                 } else {
                     const int64_t gi = pgroup(p, r, b);
-                    dw[k] = pk_scale1(p, w->data, gi);
                     const int z = pk_zero1(p, w->data, gi);
+                    dw[k] = pk_scale1(p, w->data, gi);
                     if (fmt == F_P8 || fmt == F_P8A) {
-                        __m256i c = _mm256_loadu_si256(
+                        wv = _mm256_loadu_si256(
                             (const __m256i *)(w->data + (size_t)(r * p->cols + 32 * b)));
-                        wv = _mm256_xor_si256(c, _mm256_set1_epi8((char)0x80)); /* code − 128 */
-                        corr[k] = 128 - z;
+                        if (!vnni) wv = _mm256_xor_si256(wv, _mm256_set1_epi8((char)0x80));
+                        zc[k] = vnni ? z : z - 128;
                     } else {
-                        __m128i q = _mm_loadu_si128(
-                            (const __m128i *)(w->data + (size_t)((r * p->cols + 32 * b) / 2)));
-                        __m128i lo = _mm_and_si128(q, lo4),
-                                hi = _mm_and_si128(_mm_srli_epi16(q, 4), lo4);
-                        __m256i c =
-                            _mm256_set_m128i(_mm_unpackhi_epi8(lo, hi), _mm_unpacklo_epi8(lo, hi));
-                        wv = _mm256_sub_epi8(c, _mm256_set1_epi8((char)z));
+                        wv = nibbles(w->data + (size_t)((r * p->cols + 32 * b) / 2), 1);
+                        zc[k] = z;
                     }
                 }
             }
             g->w[k] = wv;
-            g->aw[k] = _mm256_abs_epi8(wv);
         }
     }
     g->dw = _mm256_loadu_ps(dw);
     g->mn = _mm256_loadu_ps(mn);
-    g->corr = _mm256_loadu_si256((const __m256i *)corr);
+    g->zc = _mm256_loadu_si256((const __m256i *)zc);
 }
 
 /* v[0..7] (eight int32 lanes each) -> one vector, lane j = the sum of v[j]'s lanes */
@@ -434,79 +440,80 @@ QS_TARGET_AVX2 static AI float hsum8i(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-#define DOT32_AVX2(aw, sa)    _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sa), _mm256_set1_epi16(1))
-#define DOT32_AVXVNNI(aw, sa) _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), aw, sa)
-#define DOT32_VNNI512(aw, sa) _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw, sa)
+/* u8 × s8 sums of 32 bytes into 8 int32 lanes */
+#define DOT32_AVX2(u, s)    _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1))
+#define DOT32_AVXVNNI(u, s) _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s)
+#define DOT32_VNNI512(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s)
 
-#define DOT8_KERNEL(name, TARGET, DOT32)                                                     \
-    TARGET static int name(float *y, int64_t ldy, const wdesc *w, int64_t r0, int64_t n,     \
-                           const qs_act8 *a) {                                               \
-        const int fmt = w->fmt;                                                              \
-        if (fmt == F_NONE || a->C != w->cols) return 0;                                      \
-        const int64_t C = w->cols, nb = C / 32, ng = (nb + 7) / 8;                           \
-        for (int64_t i = 0; i < n; i++) {                                                    \
-            const int64_t r = r0 + i;                                                        \
-            for (int t0 = 0; t0 < a->T; t0 += 4) {                                           \
-                const int NT = a->T - t0 < 4 ? a->T - t0 : 4;                                \
-                __m256 acc[4], macc[4];                                                      \
-                for (int k = 0; k < 4; k++) acc[k] = macc[k] = _mm256_setzero_ps();          \
-                for (int64_t m = 0; m < ng; m++) {                                           \
-                    grp8 g;                                                                  \
-                    group_decode(&g, fmt, w, r, m, nb);                                      \
-                    for (int tt = 0; tt < NT; tt++) {                                        \
-                        const size_t t = (size_t)(t0 + tt);                                  \
-                        const int8_t *q = a->q + t * C + 256 * m;                            \
-                        __m256i v[8];                                                        \
-                        for (int k = 0; k < 8; k++) {                                        \
-                            if (k >= g.nblk) {                                               \
-                                v[k] = _mm256_setzero_si256();                               \
-                                continue;                                                    \
-                            }                                                                \
-                            __m256i qa = _mm256_loadu_si256((const __m256i *)(q + 32 * k));  \
-                            __m256i sa = fmt == F_Q4_K ? qa : _mm256_sign_epi8(qa, g.w[k]);  \
-                            v[k] = DOT32(g.aw[k], sa);                                       \
-                        }                                                                    \
-                        __m256i isum = gather8(v);                                           \
-                        const float *dxp = a->d + t * nb + 8 * m;                            \
-                        const int32_t *sxp = a->sum + t * nb + 8 * m;                        \
-                        __m256 dx;                                                           \
-                        __m256i sx;                                                          \
-                        if (g.nblk == 8) {                                                   \
-                            dx = _mm256_loadu_ps(dxp);                                       \
-                            sx = _mm256_loadu_si256((const __m256i *)sxp);                   \
-                        } else {                                                             \
-                            float dpad[8] = {0};                                             \
-                            int32_t spad[8] = {0};                                           \
-                            memcpy(dpad, dxp, sizeof(float) * g.nblk);                       \
-                            memcpy(spad, sxp, sizeof(int32_t) * g.nblk);                     \
-                            dx = _mm256_loadu_ps(dpad);                                      \
-                            sx = _mm256_loadu_si256((const __m256i *)spad);                  \
-                        }                                                                    \
-                        if (fmt == F_P8A)                                                    \
-                            isum = _mm256_add_epi32(isum, _mm256_mullo_epi32(g.corr, sx));   \
-                        acc[tt] = _mm256_fmadd_ps(_mm256_mul_ps(g.dw, dx),                   \
-                                                  _mm256_cvtepi32_ps(isum), acc[tt]);        \
-                        if (fmt == F_Q4_K)                                                   \
-                            macc[tt] = _mm256_fmadd_ps(_mm256_mul_ps(g.mn, dx),              \
-                                                       _mm256_cvtepi32_ps(sx), macc[tt]);    \
-                    }                                                                        \
-                }                                                                            \
-                for (int tt = 0; tt < NT; tt++) {                                            \
-                    float v = hsum8i(acc[tt]);                                               \
-                    if (fmt == F_Q4_K) v -= hsum8i(macc[tt]);                                \
-                    y[(size_t)(t0 + tt) * ldy + i] = v;                                      \
-                }                                                                            \
-            }                                                                                \
-        }                                                                                    \
-        return 1;                                                                            \
+#define DOT8_KERNEL(name, TARGET, DOT32, VNNI)                                                   \
+    TARGET static int name(float *y, int64_t ldy, const wdesc *w, int64_t r0, int64_t n,         \
+                           const qs_act8 *a) {                                                   \
+        const int fmt = w->fmt;                                                                  \
+        if (fmt == F_NONE || a->C != w->cols) return 0;                                          \
+        const int64_t C = w->cols, nb = C / 32, ng = (nb + 7) / 8;                               \
+        for (int64_t i = 0; i < n; i++) {                                                        \
+            const int64_t r = r0 + i;                                                            \
+            for (int t0 = 0; t0 < a->T; t0 += 4) {                                               \
+                const int NT = a->T - t0 < 4 ? a->T - t0 : 4;                                    \
+                __m256 acc[4], macc[4];                                                          \
+                for (int k = 0; k < 4; k++) acc[k] = macc[k] = _mm256_setzero_ps();              \
+                for (int64_t m = 0; m < ng; m++) {                                               \
+                    grp8 g;                                                                      \
+                    group_decode(&g, fmt, w, r, m, nb, VNNI);                                    \
+                    for (int tt = 0; tt < NT; tt++) {                                            \
+                        const size_t t = (size_t)(t0 + tt);                                      \
+                        const int8_t *q = a->q + t * C + 256 * m;                                \
+                        __m256i v[8];                                                            \
+                        for (int k = 0; k < 8; k++) {                                            \
+                            if (k >= g.nblk) {                                                   \
+                                v[k] = _mm256_setzero_si256();                                   \
+                                continue;                                                        \
+                            }                                                                    \
+                            __m256i qa = _mm256_loadu_si256((const __m256i *)(q + 32 * k));      \
+                            v[k] = g.signed_w ? DOT32(_mm256_abs_epi8(g.w[k]),                   \
+                                                      _mm256_sign_epi8(qa, g.w[k]))              \
+                                              : DOT32(g.w[k], qa);                               \
+                        }                                                                        \
+                        __m256i isum = gather8(v);                                               \
+                        const float *dxp = a->d + t * nb + 8 * m;                                \
+                        const int32_t *sxp = a->sum + t * nb + 8 * m;                            \
+                        __m256 dx;                                                               \
+                        __m256i sx;                                                              \
+                        if (g.nblk == 8) {                                                       \
+                            dx = _mm256_loadu_ps(dxp);                                           \
+                            sx = _mm256_loadu_si256((const __m256i *)sxp);                       \
+                        } else {                                                                 \
+                            float dpad[8] = {0};                                                 \
+                            int32_t spad[8] = {0};                                               \
+                            memcpy(dpad, dxp, sizeof(float) * g.nblk);                           \
+                            memcpy(spad, sxp, sizeof(int32_t) * g.nblk);                         \
+                            dx = _mm256_loadu_ps(dpad);                                          \
+                            sx = _mm256_loadu_si256((const __m256i *)spad);                      \
+                        }                                                                        \
+                        if (g.has_zc) isum = _mm256_sub_epi32(isum, _mm256_mullo_epi32(g.zc, sx)); \
+                        acc[tt] = _mm256_fmadd_ps(_mm256_mul_ps(g.dw, dx),                       \
+                                                  _mm256_cvtepi32_ps(isum), acc[tt]);            \
+                        if (fmt == F_Q4_K)                                                       \
+                            macc[tt] = _mm256_fmadd_ps(_mm256_mul_ps(g.mn, dx),                  \
+                                                       _mm256_cvtepi32_ps(sx), macc[tt]);        \
+                    }                                                                            \
+                }                                                                                \
+                for (int tt = 0; tt < NT; tt++) {                                                \
+                    float v = hsum8i(acc[tt]);                                                   \
+                    if (fmt == F_Q4_K) v -= hsum8i(macc[tt]);                                    \
+                    y[(size_t)(t0 + tt) * ldy + i] = v;                                          \
+                }                                                                                \
+            }                                                                                    \
+        }                                                                                        \
+        return 1;                                                                                \
     }
 
-DOT8_KERNEL(dot8_avx2, QS_TARGET_AVX2, DOT32_AVX2)
-DOT8_KERNEL(dot8_avxvnni, __attribute__((target("avx2,fma,f16c,popcnt,avxvnni"))), DOT32_AVXVNNI)
-DOT8_KERNEL(
-    dot8_vnni512,
-    __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni,fma,f16c,popcnt"))),
-    DOT32_VNNI512)
+DOT8_KERNEL(dot8_avx2, QS_TARGET_AVX2, DOT32_AVX2, 0)
+DOT8_KERNEL(dot8_avxvnni, __attribute__((target("avx2,fma,f16c,popcnt,avxvnni"))),
+            DOT32_AVXVNNI, 1)
+DOT8_KERNEL(dot8_vnni512,
+            __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni,fma,f16c,popcnt"))),
+            DOT32_VNNI512, 1)
 #endif
 
 static int vnni_allowed = 1;
