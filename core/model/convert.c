@@ -21,12 +21,10 @@ static void put16(uint8_t *p, uint16_t v) {
 static void q8_0_block(uint8_t *b, const float *x) {
     float amax = 0.0f;
     for (int j = 0; j < 32; j++) amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
-    uint16_t h = qs_fp16_from_f32(amax / 127.0f);
-    float d = qs_fp16_to_f32(h), id = d > 0.0f ? 1.0f / d : 0.0f;
-    put16(b, h);
+    const float d = amax / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f; /* d before fp16 */
+    put16(b, qs_fp16_from_f32(d));
     for (int j = 0; j < 32; j++) {
-        float q = x[j] * id;
-        int v = (int)(q < 0 ? q - 0.5f : q + 0.5f);
+        long v = lroundf(x[j] * id);
         b[2 + j] = (uint8_t)(int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
     }
 }
@@ -37,9 +35,8 @@ static void q4_0_block(uint8_t *b, const float *x) {
         float a = x[j] < 0 ? -x[j] : x[j];
         if (a > amax) amax = a, max = x[j];
     }
-    uint16_t h = qs_fp16_from_f32(max / -8.0f);
-    float d = qs_fp16_to_f32(h), id = d != 0.0f ? 1.0f / d : 0.0f;
-    put16(b, h);
+    const float d = max / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f; /* d before fp16 */
+    put16(b, qs_fp16_from_f32(d));
     for (int j = 0; j < 16; j++) {
         int lo = (int)(x[j] * id + 8.5f), hi = (int)(x[j + 16] * id + 8.5f);
         lo = lo < 0 ? 0 : lo > 15 ? 15 : lo;
@@ -50,41 +47,55 @@ static void q4_0_block(uint8_t *b, const float *x) {
 
 static int clampi(long v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : (int)v; }
 
+/* the smallest fp16 at or above v >= 0 (a scale that must cover v·63) */
+static uint16_t fp16_up(float v) {
+    uint16_t h = qs_fp16_from_f32(v);
+    return qs_fp16_to_f32(h) < v ? (uint16_t)(h + 1) : h;
+}
+
 /* Q4_K: d, dmin (fp16), 12 bytes of 6-bit scales and mins, 128 bytes of nibbles; values
- * 64p + l are the low nibbles of byte 32p + l (sub-block 2p), 64p + 32 + l the high ones */
+ * 64p + l are the low nibbles of byte 32p + l (sub-block 2p), 64p + 32 + l the high ones.
+ * Scales and mins are rounded up, so every sub-block's grid covers its values. */
 static void q4_k_block(uint8_t *b, const float *x) {
-    float s[8], m[8], smax = 0.0f, mmax = 0.0f;
+    float s[8], m[8], hi[8], smax = 0.0f, mmax = 0.0f;
     for (int j = 0; j < 8; j++) {
-        float lo = 0.0f, hi = x[32 * j];
+        float lo = 0.0f, h = x[32 * j];
         for (int l = 0; l < 32; l++) {
             float v = x[32 * j + l];
             lo = v < lo ? v : lo;
-            hi = v > hi ? v : hi;
+            h = v > h ? v : h;
         }
         m[j] = -lo;
-        s[j] = (hi - lo) / 15.0f;
-        smax = s[j] > smax ? s[j] : smax;
+        hi[j] = h;
         mmax = m[j] > mmax ? m[j] : mmax;
     }
-    uint16_t hd = qs_fp16_from_f32(smax / 63.0f), hm = qs_fp16_from_f32(mmax / 63.0f);
-    const float d = qs_fp16_to_f32(hd), dmin = qs_fp16_to_f32(hm);
+    uint16_t hm = fp16_up(mmax / 63.0f);
+    const float dmin = qs_fp16_to_f32(hm);
+    int c[8];
+    for (int j = 0; j < 8; j++) {
+        c[j] = dmin > 0.0f ? clampi(lrintf(ceilf(m[j] / dmin)), 0, 63) : 0;
+        s[j] = (hi[j] + dmin * (float)c[j]) / 15.0f;
+        s[j] = s[j] > 0.0f ? s[j] : 0.0f;
+        smax = s[j] > smax ? s[j] : smax;
+    }
+    uint16_t hd = fp16_up(smax / 63.0f);
+    const float d = qs_fp16_to_f32(hd);
     put16(b, hd);
     put16(b + 2, hm);
     uint8_t *sc = b + 4, *qs = b + 16;
     memset(sc, 0, 12);
     int q[256];
     for (int j = 0; j < 8; j++) {
-        int a = d > 0.0f ? clampi(lrintf(s[j] / d), 0, 63) : 0;
-        int c = dmin > 0.0f ? clampi(lrintf(m[j] / dmin), 0, 63) : 0;
+        int a = d > 0.0f ? clampi(lrintf(ceilf(s[j] / d)), 0, 63) : 0;
         if (j < 4) {
             sc[j] |= (uint8_t)a;
-            sc[j + 4] |= (uint8_t)c;
+            sc[j + 4] |= (uint8_t)c[j];
         } else {
-            sc[j + 4] = (uint8_t)((a & 15) | ((c & 15) << 4));
+            sc[j + 4] = (uint8_t)((a & 15) | ((c[j] & 15) << 4));
             sc[j - 4] |= (uint8_t)((a >> 4) << 6);
-            sc[j] |= (uint8_t)((c >> 4) << 6);
+            sc[j] |= (uint8_t)((c[j] >> 4) << 6);
         }
-        const float ds = d * (float)a, dm = dmin * (float)c;
+        const float ds = d * (float)a, dm = dmin * (float)c[j];
         for (int l = 0; l < 32; l++)
             q[32 * j + l] = ds > 0.0f ? clampi(lrintf((x[32 * j + l] + dm) / ds), 0, 15) : 0;
     }
@@ -124,8 +135,8 @@ static int convert_tensor(qs_model *m, const qs_tensor *t, uint32_t type) {
     size_t bytes = rb * (size_t)t->rows;
     uint8_t *data = qs__model_alloc(m, bytes);
     if (!data)
-        return qs_error_set(QS_ERR_NOMEM, "out of memory converting %s to %s (%zu bytes)",
-                            t->name, qs_dtype_name(type), bytes);
+        return qs_error_set(QS_ERR_NOMEM, "out of memory converting %s to %s (%zu bytes)", t->name,
+                            qs_dtype_name(type), bytes);
     int64_t block = 256; /* rows per step, each thread its own buffer */
     int64_t nb = (t->rows + block - 1) / block;
     int failed = 0;

@@ -4,12 +4,15 @@
  *
  * Recipes (round to nearest, values clamped to the grid):
  *   F16, BF16  nearest even (fp16.h)
- *   Q8_0       d = amax/127 rounded to fp16, q = round(x/d) (halves away from 0), |q| ≤ 127
- *   Q4_0       d = (the value of largest magnitude)/−8 rounded to fp16, q = round(x/d) + 8
- *              clamped to 0..15: the usual ggml recipe
- *   Q4_K       per sub-block of 32: min m = −min(0, min x), scale s = (max x + m)/15; per
- *              super-block d = max s/63 and dmin = max m/63 (fp16), 6-bit sc = round(s/d)
- *              and mn = round(m/dmin); q = round((x + dmin·mn)/(d·sc)) clamped to 0..15
+ *   Q8_0       d = amax/127, q = round(x·(1/d)) (halves away from 0), d stored as fp16
+ *   Q4_0       d = (the value of largest magnitude)/−8, q = trunc(x·(1/d) + 8.5) clamped
+ *              to 0..15, d stored as fp16
+ *              (both the ggml reference recipes: the codes are computed with d before its
+ *              rounding to fp16, and llama.cpp's quantizer writes the same bytes: test_convert)
+ *   Q4_K       per sub-block of 32: min m = −min(0, min x); dmin = max m/63 (fp16, rounded
+ *              up), mn = ceil(m/dmin); scale s = (max x + dmin·mn)/15, d = max s/63 (fp16,
+ *              up), sc = ceil(s/d); q = round((x + dmin·mn)/(d·sc)) clamped to 0..15: the
+ *              grid covers every value (error at most half a step d·sc), no search
  * They make realistic weights for speed and format studies, not the best codes each type can
  * hold (qscope's own quantization study is quant/). */
 #ifndef QS_CONVERT_H
