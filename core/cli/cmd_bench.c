@@ -49,8 +49,8 @@ static void speed_progress(void *user, const qs_speed_row *r) {
     fprintf(stderr,
             "  %-18s %-8s %-8s %9.2f tok/s  %6.1f GB/s (%.2f of bandwidth)  %7.1f GFLOP/s "
             "(%.3f of sgemm)  predicted %.2f tok/s\n",
-            r->format, r->path, r->phase, r->tokens_per_s, r->gbs, r->bandwidth_fraction,
-            r->gflops, r->peak_fraction, r->predicted_tokens_per_s);
+            r->format, r->path, r->phase, r->tokens_per_s, r->gbs, r->bandwidth_fraction, r->gflops,
+            r->peak_fraction, r->predicted_tokens_per_s);
 }
 
 /* the default model: a Llama-2-7B shape with 2 layers, F32 GGUF, written once */
@@ -63,8 +63,8 @@ static int default_speed_model(char *path, size_t cap) {
         return QS_OK;
     }
     fprintf(stderr, "bench: writing the default model %s (qscope synth)\n", path);
-    char *args[] = {"synth", "-o", path, "--format", "gguf", "--shape", "llama2-7b",
-                    "--layers", "2", NULL};
+    char *args[] = {"synth",   "-o",        path,       "--format", "gguf",
+                    "--shape", "llama2-7b", "--layers", "2",        NULL};
     return qs_cmd_synth(9, args) ? qs_error_set(QS_ERR_IO, "could not write %s", path) : QS_OK;
 }
 
@@ -88,8 +88,8 @@ static int bench_speed(const qs_cli_opt *opts, int n, int argc, char **argv, int
     fprintf(stderr, "bench: machine limits (%d threads)\n", nt);
     int rc = qs_speed_limits_measure(&lim, gib, reps);
     if (rc == QS_OK)
-        fprintf(stderr, "  sgemm %.1f GFLOP/s, read %.1f GB/s, triad %.1f GB/s\n",
-                lim.sgemm_gflops, lim.bandwidth_gbs, lim.triad_gbs);
+        fprintf(stderr, "  sgemm %.1f GFLOP/s, read %.1f GB/s, triad %.1f GB/s\n", lim.sgemm_gflops,
+                lim.bandwidth_gbs, lim.triad_gbs);
     qs_speed_opts so = {qs_cli_get(opts, n, "formats"),
                         qs_cli_get(opts, n, "paths"),
                         qs_cli_get(opts, n, "phases"),
@@ -118,7 +118,8 @@ static int bench_speed(const qs_cli_opt *opts, int n, int argc, char **argv, int
         if (rc == QS_OK) {
             qs_h5_table *t;
             rc = qs_restable_speed_open(&t, h, &lim);
-            for (int i = 0; i < n_rows && rc == QS_OK; i++) rc = qs_restable_speed_append(t, &rows[i]);
+            for (int i = 0; i < n_rows && rc == QS_OK; i++)
+                rc = qs_restable_speed_append(t, &rows[i]);
             if (rc == QS_OK) rc = qs_h5_table_close(t);
             int rc2 = qs_h5_close(h);
             if (rc == QS_OK) rc = rc2;
@@ -200,8 +201,10 @@ int qs_cmd_bench(int argc, char **argv) {
          "--speed: comma-separated formats (f32, f16, bf16, Q8_0, Q4_0, Q4_K, \"int8 "
          "per-channel\", \"int4 g128\", \"int4 g32 affine\", ...)",
          QS_SPEED_FORMATS_DEFAULT},
-        {"paths", "LIST", "--speed: fused,naive,int8dot (int8dot where a format has integer "
-                          "kernels)", "fused,naive,int8dot"},
+        {"paths", "LIST",
+         "--speed: fused,naive,int8dot (int8dot where a format has integer "
+         "kernels)",
+         "fused,naive,int8dot"},
         {"phases", "LIST", "--speed: decode,prefill", "decode,prefill"},
         {"decode-tokens", "N", "--speed: tokens timed per decode run", "16"},
         {"kv", "N", "--speed: positions in the KV cache before decoding", "256"},

@@ -82,7 +82,8 @@ double qs_bench_read_gbs(size_t bytes, int reps) {
     for (int r = 0; r < reps + 1; r++) {
         double t = qs_now();
 #pragma omp parallel for reduction(+ : total)
-        for (size_t i = 0; i < n - n % 4; i += 4) total += (a[i] + a[i + 1]) ^ (a[i + 2] + a[i + 3]);
+        for (size_t i = 0; i < n - n % 4; i += 4)
+            total += (a[i] + a[i + 1]) ^ (a[i + 2] + a[i + 3]);
         double g = (double)(n * sizeof *a) / (qs_now() - t) / 1e9;
         if (r > 0 && g > best) best = g;
     }
@@ -319,7 +320,8 @@ static int bench_format(bench *b, const qs_model *m, const char *name, int paths
         free(tok), free(logits);
         return rc;
     }
-    for (int t = 0; t < max_pos; t++) tok[t] = (int)((t * 2654435761u + 7) % (unsigned)c->vocab_size);
+    for (int t = 0; t < max_pos; t++)
+        tok[t] = (int)((t * 2654435761u + 7) % (unsigned)c->vocab_size);
     for (int p = 0; p < QS_LINEAR_PATHS && rc == QS_OK; p++) {
         if (!(paths & (1 << p)) || (p == QS_LINEAR_INT8DOT && !any8)) continue;
         if (phases & 1) { /* decode */
@@ -359,7 +361,8 @@ static int bench_format(bench *b, const qs_model *m, const char *name, int paths
                 snprintf(row.path, sizeof row.path, "%s", qs_linear_path_name(p));
                 snprintf(row.phase, sizeof row.phase, "prefill");
                 /* the classifier runs for the last position only */
-                double flops = qs_forward_flops(c, T, 0) - 2.0 * (T - 1) * (double)c->dim * c->vocab_size;
+                double flops =
+                    qs_forward_flops(c, T, 0) - 2.0 * (T - 1) * (double)c->dim * c->vocab_size;
                 derive(&row, b->lim, T / best, per_token / T, flops / T);
                 rc = add_row(b, &row);
             }
