@@ -30,7 +30,8 @@
 
 typedef struct qs_speed_limits {
     double sgemm_gflops;  /* OpenBLAS sgemm, best of 1024^3 and 2048^3 */
-    double bandwidth_gbs; /* reading a large array (what decode does), all threads */
+    double bandwidth_gbs; /* reading a large matrix (as decode does), all threads, best of
+                             1, 4 and 8 rows in flight per thread */
     double triad_gbs;     /* STREAM triad a = b + s·c, three streams counted */
 } qs_speed_limits;
 
