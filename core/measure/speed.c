@@ -122,6 +122,23 @@ int qs_speed_limits_measure(qs_speed_limits *l, double gib, int reps) {
     return QS_OK;
 }
 
+void qs_speed_limits_merge(qs_speed_limits *l, const qs_speed_limits *again, qs_speed_row *rows,
+                           int n_rows) {
+    if (again->sgemm_gflops > l->sgemm_gflops) l->sgemm_gflops = again->sgemm_gflops;
+    if (again->bandwidth_gbs > l->bandwidth_gbs) l->bandwidth_gbs = again->bandwidth_gbs;
+    if (again->triad_gbs > l->triad_gbs) l->triad_gbs = again->triad_gbs;
+    for (int i = 0; i < n_rows; i++) {
+        qs_speed_row *r = &rows[i];
+        double tps = r->tokens_per_s, flops = tps > 0 ? r->gflops * 1e9 / tps : 0;
+        double bytes = r->weight_bytes_per_token;
+        r->bandwidth_fraction = l->bandwidth_gbs > 0 ? r->gbs / l->bandwidth_gbs : 0;
+        r->peak_fraction = l->sgemm_gflops > 0 ? r->gflops / l->sgemm_gflops : 0;
+        double mem = bytes > 0 ? l->bandwidth_gbs * 1e9 / bytes : 0;
+        double cpu = flops > 0 ? l->sgemm_gflops * 1e9 / flops : 0;
+        r->predicted_tokens_per_s = mem < cpu ? mem : cpu;
+    }
+}
+
 /* ---- formats ---------------------------------------------------------------------------- */
 
 static int ieq(const char *a, const char *b) {
@@ -389,31 +406,61 @@ static int bench_format(bench *b, const qs_model *m, const char *name, int paths
     return rc;
 }
 
+/* paths, phases and format names of o, every name checked; *copy (to free) holds names */
+static int parse_opts(const qs_speed_opts *o, int *paths, int *phases, char **copy, char **names,
+                      int *nf) {
+    static const char *const path_names[] = {"fused", "naive", "int8dot"};
+    static const char *const phase_names[] = {"decode", "prefill"};
+    *copy = NULL;
+    *nf = 0;
+    *paths = parse_set(o->paths, path_names, 3, "path (fused, naive, int8dot)");
+    *phases = parse_set(o->phases, phase_names, 2, "phase (decode, prefill)");
+    if (*paths < 0 || *phases < 0) return QS_ERR_ARG;
+    const char *list = o->formats ? o->formats : QS_SPEED_FORMATS_DEFAULT;
+    *copy = strdup(list);
+    if (!*copy) return qs_error_set(QS_ERR_NOMEM, "out of memory");
+    for (char *save = NULL, *tok = strtok_r(*copy, ",", &save); tok && *nf < 64;
+         tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ') tok++;
+        size_t len = strlen(tok);
+        while (len > 0 && tok[len - 1] == ' ') tok[--len] = '\0';
+        if (len) names[(*nf)++] = tok;
+    }
+    if (*nf == 0) return qs_error_set(QS_ERR_ARG, "no formats in '%s'", list);
+    for (int i = 0; i < *nf; i++) {
+        int rc = format_check(names[i]);
+        if (rc) return rc;
+    }
+    return QS_OK;
+}
+
+int qs_speed_opts_check(const qs_model *m, const qs_speed_opts *o) {
+    int paths, phases, nf;
+    char *copy, *names[64];
+    int rc = parse_opts(o, &paths, &phases, &copy, names, &nf);
+    free(copy);
+    const int kv = o->kv_positions > 0 ? o->kv_positions : 256;
+    const int nd = o->decode_tokens > 0 ? o->decode_tokens : 16;
+    if (rc == QS_OK && (phases & 1) && kv + nd > m->cfg.seq_len)
+        rc = qs_error_set(QS_ERR_ARG,
+                          "speed: a cache of %d positions plus %d decoded tokens exceeds the "
+                          "context of %d",
+                          kv, nd, m->cfg.seq_len);
+    return rc;
+}
+
 int qs_bench_speed(const qs_model *base, const qs_speed_opts *o, const qs_speed_limits *lim,
                    qs_speed_row **rows, int *n_rows, qs_speed_format_info **info, int *n_info) {
     *rows = NULL;
     *n_rows = 0;
     if (info) *info = NULL, *n_info = 0;
-    static const char *const path_names[] = {"fused", "naive", "int8dot"};
-    static const char *const phase_names[] = {"decode", "prefill"};
-    int paths = parse_set(o->paths, path_names, 3, "path (fused, naive, int8dot)");
-    int phases = parse_set(o->phases, phase_names, 2, "phase (decode, prefill)");
-    if (paths < 0 || phases < 0) return QS_ERR_ARG;
-    const char *list = o->formats ? o->formats : QS_SPEED_FORMATS_DEFAULT;
-    /* every name is checked before anything runs */
-    char *copy = strdup(list);
-    if (!copy) return qs_error_set(QS_ERR_NOMEM, "out of memory");
-    int nf = 0, rc = QS_OK;
-    char *names[64];
-    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok && nf < 64;
-         tok = strtok_r(NULL, ",", &save)) {
-        while (*tok == ' ') tok++;
-        size_t len = strlen(tok);
-        while (len > 0 && tok[len - 1] == ' ') tok[--len] = '\0';
-        if (len) names[nf++] = tok;
+    int paths, phases, nf;
+    char *copy, *names[64];
+    int rc = parse_opts(o, &paths, &phases, &copy, names, &nf);
+    if (rc) {
+        free(copy);
+        return rc;
     }
-    if (nf == 0) rc = qs_error_set(QS_ERR_ARG, "no formats in '%s'", list);
-    for (int i = 0; i < nf && rc == QS_OK; i++) rc = format_check(names[i]);
     qs_speed_format_info *fi = calloc((size_t)(nf ? nf : 1), sizeof *fi);
     if (!fi && rc == QS_OK) rc = qs_error_set(QS_ERR_NOMEM, "out of memory");
     bench b = {o, lim, NULL, 0, 0};

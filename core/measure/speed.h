@@ -42,25 +42,32 @@ double qs_bench_triad_gbs(size_t bytes, int reps);
 double qs_bench_read_gbs(size_t bytes, int reps);
 int qs_speed_limits_measure(qs_speed_limits *l, double gib, int reps);
 
+typedef struct qs_speed_row qs_speed_row;
+/* *l ← the better of *l and *again, field by field (limits measured before and after the
+ * rows: a shared machine's limits move), and the rows' fractions and predictions recomputed
+ * against it. */
+void qs_speed_limits_merge(qs_speed_limits *l, const qs_speed_limits *again, qs_speed_row *rows,
+                           int n_rows);
+
 #define QS_SPEED_FORMATS_DEFAULT \
     "f32,bf16,int8 per-channel,int4 g128,int4 g32 affine,Q8_0,Q4_0,Q4_K"
 
-typedef struct qs_speed_row {
+struct qs_speed_row {
     char format[48]; /* as named */
     char path[12];   /* "fused", "naive", "int8dot" */
     char phase[12];  /* "decode", "prefill" */
     double tokens_per_s, weight_bytes_per_token, gbs, bandwidth_fraction, gflops, peak_fraction,
         predicted_tokens_per_s;
-} qs_speed_row;
+};
 
 /* What the bench did besides its rows (for reports). */
 typedef struct qs_speed_format_info {
     char format[48];
-    double bits_per_weight;   /* stored bits per matrix weight, scales included */
-    double weight_bytes;      /* bytes a decoded token reads */
-    int registers;            /* matrices with a fused register kernel, of n_matrices */
+    double bits_per_weight; /* stored bits per matrix weight, scales included */
+    double weight_bytes;    /* bytes a decoded token reads */
+    int registers;          /* matrices with a fused register kernel, of n_matrices */
     int n_matrices;
-    int int8dot;              /* matrices with an integer kernel */
+    int int8dot; /* matrices with an integer kernel */
 } qs_speed_format_info;
 
 typedef struct qs_speed_opts {
@@ -83,6 +90,10 @@ typedef struct qs_speed_opts {
  * ones), the format conversion's and the forward pass's errors. */
 int qs_bench_speed(const qs_model *base, const qs_speed_opts *o, const qs_speed_limits *lim,
                    qs_speed_row **rows, int *n_rows, qs_speed_format_info **info, int *n_info);
+
+/* The checks qs_bench_speed makes before it runs anything (names, the cache against the
+ * context), for callers that measure the limits first. */
+int qs_speed_opts_check(const qs_model *m, const qs_speed_opts *o);
 
 /* A row as fields (fields.h), the JSON / Lua / HDF5 names: format, path, phase,
  * tokens_per_s, weight_bytes_per_token, gbs, bandwidth_fraction, gflops, peak_fraction,
