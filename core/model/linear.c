@@ -75,8 +75,8 @@ void qs_linear_matvec_ref(float *y, int64_t ldy, const qs_tensor *w, int64_t r0,
 }
 
 /* int8dot rows through the table; 0 when the type has none */
-static int dot8(float *y, int64_t ldy, const qs_tensor *w, int64_t r0, int64_t n,
-                const qs_act8 *a, int ref) {
+static int dot8(float *y, int64_t ldy, const qs_tensor *w, int64_t r0, int64_t n, const qs_act8 *a,
+                int ref) {
     const qs_dtype_traits *tr = qs_dtype_traits_get(w->type);
     qs_dot8_fn f = tr ? (ref ? tr->dot8_ref : tr->dot8) : NULL;
     return f ? f(y, ldy, w->data, r0, n, w->cols, w->pk, a) : 0;
@@ -102,9 +102,12 @@ static int64_t stored_row(const qs_tensor *t, int64_t r) {
 }
 
 /* Rows per unit of work: about 32 KiB of f32-equivalent weights, at least 4 rows, so the
- * dynamic schedule evens out threads slowed by other processes without costing much. */
-static int64_t chunk_rows(const qs_tensor *w) {
+ * dynamic schedule evens out threads slowed by other processes without costing much. A long
+ * int8dot window takes units of 64 rows: each block of its tokens is then read once per 64
+ * rows, not once per 4. */
+static int64_t chunk_rows(const qs_tensor *w, int long_int8) {
     int64_t r = 8192 / (w->cols > 0 ? w->cols : 1);
+    if (long_int8 && r < 64) r = 64;
     return r < 4 ? 4 : r;
 }
 
@@ -136,6 +139,33 @@ typedef struct unit {
     int64_t r0, n; /* logical rows */
 } unit;
 
+/* Tokens per block of a long int8dot window: the kernels read every token's codes for each
+ * tile of rows, so a window goes through a unit's rows in blocks of tokens whose codes stay
+ * in L2 (32 × 4096 bytes) instead of streaming the whole window from memory per tile. */
+#define DOT8_TOKEN_BLOCK 32
+
+/* a8 restricted to tokens [t0, t0 + n) */
+static qs_act8 act8_view(const qs_act8 *a, int t0, int n) {
+    qs_act8 v = *a;
+    v.T = n;
+    v.q = a->q + (size_t)t0 * (size_t)a->C;
+    v.d = a->d + (size_t)t0 * (size_t)a->nb;
+    v.sum = a->sum + (size_t)t0 * (size_t)a->nb;
+    return v;
+}
+
+/* rows [r0, r0 + n) of t through its integer kernel, tokens in blocks; 0 when t has none */
+static int dot8_blocked(float *y, int64_t ldy, const qs_tensor *t, int64_t r0, int64_t n,
+                        const qs_act8 *a8) {
+    if (a8->T <= DOT8_TOKEN_BLOCK) return dot8(y, ldy, t, r0, n, a8, 0);
+    for (int t0 = 0; t0 < a8->T; t0 += DOT8_TOKEN_BLOCK) {
+        int nt = a8->T - t0 < DOT8_TOKEN_BLOCK ? a8->T - t0 : DOT8_TOKEN_BLOCK;
+        qs_act8 v = act8_view(a8, t0, nt);
+        if (!dot8(y + (size_t)t0 * (size_t)ldy, ldy, t, r0, n, &v, 0)) return 0;
+    }
+    return 1;
+}
+
 /* rows [u.r0, u.r0 + n) of weight wi, fused or int8dot, on the calling thread */
 static void run_unit(const unit *u, float *const *y, const qs_tensor *const *w, const float *x,
                      int T, const qs_act8 *a8, float *rowbuf) {
@@ -143,13 +173,13 @@ static void run_unit(const unit *u, float *const *y, const qs_tensor *const *w, 
     const int64_t R = t->rows;
     float *yo = y[u->wi];
     if (t->perm_head_dim <= 0) {
-        if (a8 && dot8(yo + u->r0, R, t, u->r0, u->n, a8, 0)) return;
+        if (a8 && dot8_blocked(yo + u->r0, R, t, u->r0, u->n, a8)) return;
         qs_linear_matvec(yo + u->r0, R, t, u->r0, u->n, x, t->cols, T, rowbuf);
         return;
     }
     for (int64_t r = u->r0; r < u->r0 + u->n; r++) {
         int64_t s = stored_row(t, r);
-        if (a8 && dot8(yo + r, R, t, s, 1, a8, 0)) continue;
+        if (a8 && dot8_blocked(yo + r, R, t, s, 1, a8)) continue;
         qs_linear_matvec(yo + r, R, t, s, 1, x, t->cols, T, rowbuf);
     }
 }
@@ -162,7 +192,7 @@ static int naive(qs_linear_ctx *c, float *y, const float *x, const qs_tensor *w,
         size_t n = (size_t)in * out;
         int rc = ctx_grow(c, &c->full, &c->full_floats, n);
         if (rc) return rc;
-        int64_t block = chunk_rows(w) * 8, nb = (w->rows + block - 1) / block;
+        int64_t block = chunk_rows(w, 0) * 8, nb = (w->rows + block - 1) / block;
 #pragma omp parallel for schedule(dynamic, 1) if (n >= PAR_MIN_MACS)
         for (int64_t b = 0; b < nb; b++) {
             int64_t r0 = b * block, k = w->rows - r0 < block ? w->rows - r0 : block;
@@ -209,8 +239,9 @@ int qs_linear_many(qs_linear_ctx *c, int n, float *const *y, const qs_tensor *co
     /* units of work over every weight's rows; scratch for the fallback before the region */
     int64_t n_units = 0, macs = 0;
     int fallback = 0;
+    const int long8 = a8 && T > DOT8_TOKEN_BLOCK;
     for (int i = 0; i < n; i++) {
-        n_units += (w[i]->rows + chunk_rows(w[i]) - 1) / chunk_rows(w[i]);
+        n_units += (w[i]->rows + chunk_rows(w[i], long8) - 1) / chunk_rows(w[i], long8);
         macs += w[i]->rows * C * T;
         if (!qs_linear_fused_in_registers(w[i])) fallback = 1;
     }
@@ -224,7 +255,7 @@ int qs_linear_many(qs_linear_ctx *c, int n, float *const *y, const qs_tensor *co
     if (!units) return qs_error_set(QS_ERR_NOMEM, "linear: out of memory");
     int64_t k = 0;
     for (int i = 0; i < n; i++) {
-        int64_t cr = chunk_rows(w[i]);
+        int64_t cr = chunk_rows(w[i], long8);
         for (int64_t r = 0; r < w[i]->rows; r += cr)
             units[k++] = (unit){i, r, w[i]->rows - r < cr ? w[i]->rows - r : cr};
     }

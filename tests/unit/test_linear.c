@@ -8,7 +8,8 @@
  *     BLAS) within the same bound;
  *   - int8dot: activation quantization fast == _ref bit for bit (codes, scales, sums; an
  *     all-zero block, a huge value, per token); integer kernels == _ref bit for bit with
- *     and without VNNI, rows whose block count is not a multiple of 8; and the int8dot
+ *     and without VNNI, rows whose block count is not a multiple of 8 (and a 70-token window
+ *     through qs_linear: blocks of tokens over units of rows); and the int8dot
  *     result within the activation rounding's bound of the exact product. */
 #include <math.h>
 #include <omp.h>
@@ -225,8 +226,8 @@ static void test_fused(wcase *w, int n) {
                 CHECK(qs_linear(&ctx, y2, x + tt * C, t, 1, QS_LINEAR_FUSED) == QS_OK);
                 tiled += memcmp(y2, y + tt * R, (size_t)R * sizeof *y) != 0;
             }
-            CHECK_MSG(tiled == 0, "%s T=%d: %d tokens differ from the same token alone",
-                      w[i].label, T, tiled);
+            CHECK_MSG(tiled == 0, "%s T=%d: %d tokens differ from the same token alone", w[i].label,
+                      T, tiled);
             qs_linear_ref(ref, x, t, T);
             double worst = 0;
             for (int tt = 0; tt < T; tt++)
@@ -366,6 +367,22 @@ static void test_int8dot(wcase *w, int n) {
         CHECK_MSG(memcmp(y, yr, (size_t)3 * R * sizeof *y) == 0, "%s: qs_linear int8dot",
                   w[i].label);
         qs_act8_free(&a);
+        /* a long window (blocks of tokens over units of rows) gives the same bits */
+        {
+            const int TL = 70;
+            float *xl = malloc((size_t)TL * C * sizeof *xl);
+            float *yl = malloc((size_t)TL * R * sizeof *yl),
+                  *ylr = malloc((size_t)TL * R * sizeof *yl);
+            random_x(xl, (size_t)TL * C);
+            qs_act8 al = {0};
+            CHECK(qs_linear(&ctx, yl, xl, t, TL, QS_LINEAR_INT8DOT) == QS_OK);
+            CHECK(qs_act8_quantize_ref(&al, xl, TL, (int)C, 0) == QS_OK);
+            qs_linear_dot8_ref(ylr, R, t, 0, R, &al);
+            CHECK_MSG(memcmp(yl, ylr, (size_t)TL * R * sizeof *yl) == 0,
+                      "%s: qs_linear int8dot, %d tokens", w[i].label, TL);
+            qs_act8_free(&al);
+            free(xl), free(yl), free(ylr);
+        }
         qs_linear_ctx_free(&ctx);
         free(x), free(y), free(yr), free(row);
     }
