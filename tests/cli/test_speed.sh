@@ -7,7 +7,8 @@
 #  - the HDF5 rows (/runs/<n>/speed and its limit attributes) equal the JSON rows;
 #  - Lua returns the same rows (formats, paths, phases, bytes); unknown names are refused;
 #  - seed_speed.lua: five claims, each verdict the AND of its checks, its ratios recomputed
-#    from its own speed rows; scripts/figures draws the roofline and the decode bars.
+#    from its own speed rows; scripts/figures draws the roofline and the decode bars;
+#  - ppl --path: int8dot's effect on a Q8_0 model's NLL is small but not zero.
 . "$QS_ROOT/tests/lib/common.sh"
 export OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2
 PY=/usr/bin/python3
@@ -156,6 +157,24 @@ hi = max(r["peak_fraction"] for r in sp if r["path"] == b"fused" and r["phase"] 
 assert abs(val("highest decode GFLOP/s / sgemm peak (fused)") - hi) <= 1e-15
 assert re.search(r"^   \d of 5 claims hold on this machine$", out, re.M)
 PYEOF
+
+# ppl --path: int8dot (W8A8 per block) moves a Q8_0 model's NLL a little, not a lot; the
+# naive path computes what the fused one does up to rounding
+TXT=$QS_ROOT/data/text/tinystories_v2_valid_head100.txt
+for p in fused naive int8dot; do
+    "$QSCOPE" ppl "$QS_ROOT/tests/fixtures/stories260K-Q8_0.gguf" "$TXT" --ctx 128 --max-tokens 2048 \
+        --path $p --json > "$TMP/ppl.$p.json" 2>/dev/null || bad "ppl --path $p"
+done
+check "ppl --path: naive = fused to rounding; int8dot differs by under 1% of the NLL" \
+    $PY - "$TMP/ppl.fused.json" "$TMP/ppl.naive.json" "$TMP/ppl.int8dot.json" <<'PYEOF'
+import json, sys
+f, n, i = (json.load(open(p)) for p in sys.argv[1:4])
+assert f["path"] == "fused" and n["path"] == "naive" and i["path"] == "int8dot"
+assert f["tokens_scored"] == i["tokens_scored"] > 1000
+assert abs(n["nll"] - f["nll"]) < 1e-4 * f["nll"], (n["nll"], f["nll"])
+assert 0 < abs(i["nll"] - f["nll"]) < 0.01 * f["nll"], (i["nll"], f["nll"])
+PYEOF
+expect_fail "ppl --path bad" "not fused, naive or int8dot" -- "$QSCOPE" ppl "$QS_ROOT/tests/fixtures/stories260K.gguf" "$TXT" --path fast
 
 expect_ok figures -- "$QS_ROOT/scripts/figures" "$TMP/s.h5" -o "$TMP/fig" --format png
 check "figures: roofline and decode bars" test -s "$TMP/fig/run1_roofline.png" -a -s "$TMP/fig/run1_decode_speed.png"
