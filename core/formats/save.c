@@ -2,6 +2,7 @@
 #include "save.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -304,6 +305,13 @@ int qs_model_save(const qs_model *m, const char *path, int format, uint32_t mat_
                   uint64_t shard_bytes) {
     qs_save_tensor *t;
     int n;
+    /* no checkpoint format has a place for an online activation transform (a rotated
+     * model's Hadamard before ffn_down): saving would silently change the function */
+    if (m->online.fn)
+        return qs_error_set(QS_ERR_UNSUPPORTED,
+                            "%s: cannot save a model with an online activation transform "
+                            "(a rotated ffn_down_in); no checkpoint format holds one",
+                            m->path);
     uint32_t vec = format == QS_SAVE_HF ? mat_type : QS_GGML_F32;
     int rc = qs_save_plan(&t, &n, &m->cfg, format, mat_type, vec);
     if (rc) return qs_error_prefix(rc, "%s", m->path);
@@ -340,7 +348,7 @@ int qs__save_put(FILE *f, const char *path, const qs_save_tensor *t, int index, 
         if ((rc = fn(user, t, index, r0, n, x))) break;
         qs_save_convert(b, x, n * t->cols, t->type);
         if (fwrite(b, row_bytes, (size_t)n, f) != (size_t)n)
-            rc = qs_error_set(QS_ERR_IO, "%s: write failed", path);
+            rc = qs_error_set(QS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
     }
     free(x);
     free(b);

@@ -1,6 +1,7 @@
 /* The GGUF writer (save.h): version 3, llama-architecture metadata, the plan's tensors
  * aligned to 32 bytes in plan order. No tokenizer is embedded: load the file with
  * --tokenizer, or let the loader size the vocabulary from token_embd. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,8 @@ typedef struct out {
 
 static void bytes(out *o, const void *p, size_t n) {
     if (o->rc || n == 0) return;
-    if (fwrite(p, 1, n, o->f) != n) o->rc = qs_error_set(QS_ERR_IO, "%s: write failed", o->path);
+    if (fwrite(p, 1, n, o->f) != n)
+        o->rc = qs_error_set(QS_ERR_IO, "%s: write failed: %s", o->path, strerror(errno));
     o->pos += n;
 }
 static void u32(out *o, uint32_t v) {

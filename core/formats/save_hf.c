@@ -34,7 +34,7 @@ static int write_json(const char *dir, const char *name, cJSON *j) {
     if (!rc) {
         if (fputs(s, o.f) < 0 || fputc('\n', o.f) < 0) {
             qs_file_out_abort(&o);
-            rc = qs_error_set(QS_ERR_IO, "%s: write failed", path);
+            rc = qs_error_set(QS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
         } else {
             rc = qs_file_out_commit(&o);
         }
@@ -118,9 +118,10 @@ static int write_shard(const char *path, const qs_save_tensor *t, int a, int b, 
     uint8_t n8[8];
     for (int k = 0; k < 8; k++) n8[k] = (uint8_t)((uint64_t)padded >> (8 * k));
     if (fwrite(n8, 1, 8, o.f) != 8 || fwrite(js, 1, len, o.f) != len)
-        rc = qs_error_set(QS_ERR_IO, "%s: write failed", path);
+        rc = qs_error_set(QS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
     for (size_t k = len; k < padded && !rc; k++)
-        if (fputc(' ', o.f) == EOF) rc = qs_error_set(QS_ERR_IO, "%s: write failed", path);
+        if (fputc(' ', o.f) == EOF)
+            rc = qs_error_set(QS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
     free(js);
     for (int i = a; i < b && !rc; i++) rc = qs__save_put(o.f, path, &t[i], i, fn, user);
     if (rc)

@@ -243,6 +243,7 @@ int qs__model_index_weights(qs_model *m) {
 
 void qs_model_free(qs_model *m) {
     if (!m || --m->refs > 0) return;
+    if (m->online.release) m->online.release(m->online.user);
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     qs_memstat_add(QS_MEMSTAT_WEIGHTS, -(long long)m->owned_bytes);
@@ -281,6 +282,9 @@ int qs_model_twin(qs_model **out, const qs_model *base) {
     /* the twin reads base's tensors, mappings and tokenizer: keep it alive */
     m->base = (qs_model *)base;
     m->base->refs++;
+    /* the twin computes the same function: same online transforms */
+    m->online = base->online;
+    if (m->online.retain) m->online.retain(m->online.user);
     *out = m;
     return QS_OK;
 }
@@ -330,6 +334,27 @@ float *qs_model_tensor_f32_own(qs_model *m, const qs_tensor *t) {
         qs_model_replace_tensor(m, t, c))
         return NULL;
     return v;
+}
+
+int qs_model_untie_classifier(qs_model *m) {
+    const qs_tensor *e = m->w.token_embd;
+    if (m->w.output != e) return QS_OK;
+    size_t n = (size_t)e->rows * (size_t)e->cols;
+    float *v = qs__model_alloc(m, n * sizeof *v);
+    qs_tensor **table = realloc(m->tensors, (size_t)(m->n_tensors + 1) * sizeof *table);
+    if (table) m->tensors = table;
+    if (!v || !table)
+        return qs_error_set(QS_ERR_NOMEM, "%s: out of memory untying the classifier (%zu floats)",
+                            m->path, n);
+    qs_tensor_rows(v, e, 0, e->rows);
+    qs_tensor *t = NULL;
+    int rc = qs__model_new_tensor(m, &t, "output", QS_GGML_F32, v, n * sizeof *v, e->rows,
+                                  e->cols, 0);
+    if (rc) return rc;
+    m->tensors[m->n_tensors++] = t;
+    m->w.output = t;
+    m->cfg.tied_classifier = 0;
+    return QS_OK;
 }
 
 int64_t qs_model_param_count(const qs_model *m) {

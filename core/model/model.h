@@ -80,6 +80,18 @@ typedef struct qs_mapping {
     size_t size;
 } qs_mapping;
 
+/* A transform the forward pass applies to a site's activations before the capture hook
+ * sees them and the next projection reads them: a rotated model's online Hadamard at
+ * ffn_down_in (quant/rotate.c). The model knows only this seam; user belongs to whoever set
+ * it and is shared by the model's clones (retain) until each lets go (release). */
+typedef struct qs_online {
+    void (*fn)(const void *user, int site, int layer, float *x, int T, int C); /* x (T, C) */
+    void *user;
+    unsigned site_mask; /* QS_SITE_BIT() of the sites transformed; 0: none */
+    void (*retain)(void *user);
+    void (*release)(void *user);
+} qs_online;
+
 typedef struct qs_model {
     char path[4096];
     char format[16]; /* "llama2c", "gguf", "hf" */
@@ -96,6 +108,7 @@ typedef struct qs_model {
     size_t map_size;
     void **owned; /* blocks this model allocated (tensors, copies, packed data) */
     int n_owned, cap_owned;
+    qs_online online; /* online activation transforms (all zero: none) */
     size_t owned_bytes;    /* bytes of those blocks */
     struct qs_model *base; /* a twin's base: its tensors are shared, it is kept alive */
     int refs;              /* references: 1 + twins built on this model */
@@ -124,6 +137,11 @@ int qs_model_replace_tensor(qs_model *m, const qs_tensor *old, qs_tensor *t);
  * edits. A tensor m already owns as f32 is returned as it is. NULL with an error set on
  * failure. */
 float *qs_model_tensor_f32_own(qs_model *m, const qs_tensor *t);
+
+/* Gives m's classifier its own f32 copy of the embedding, named "output" and added to the
+ * table (a rotation that scales the classifier but not the embedding needs two tensors).
+ * Nothing to do when they are already two. QS_ERR_NOMEM. */
+int qs_model_untie_classifier(qs_model *m);
 
 /* Total parameter count (the tied classifier counted once). */
 int64_t qs_model_param_count(const qs_model *m);

@@ -86,6 +86,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "remedy_words.h" /* the remedy words of a config name */
 #include "packed.h" /* model/: the packed tensor layout the quantizers write */
 
 /* Integer grids (symmetric, affine) and floating-point formats (quant_float.c). A format
@@ -311,6 +312,14 @@ int qs_quant_pack_rows(uint8_t *dst, const qs_packed_layout *p, int64_t r0, floa
 int qs_quant_pack_rows_ref(uint8_t *dst, const qs_packed_layout *p, int64_t r0, float *y,
                            const float *x, int n, const qs_quant_spec *sp, qs_quant_report *report);
 
+/* Stores rows [r0, r0 + n) of a packed tensor from a quantizer's own codes, scales and
+ * zero-points (io in qs_quant_fake's layout, e.g. GPTQ's, which differ from what
+ * qs_quant_fake would find for the same rows). x (n, C), the rows before quantizing, gives
+ * NVFP4's tensor scale as the quantizer computes it. Errors as qs_quant_pack_rows, and
+ * QS_ERR_NUMERIC for a scale the layout cannot store. */
+int qs_quant_pack_io(uint8_t *dst, const qs_packed_layout *p, int64_t r0, int n,
+                     const qs_quant_io *io, const float *x, const qs_quant_spec *sp);
+
 /* ---- config names -------------------------------------------------------------------- *
  *
  * Grammar (words separated by spaces; words are lower case, the W/A token is not case
@@ -326,6 +335,9 @@ int qs_quant_pack_rows_ref(uint8_t *dst, const qs_packed_layout *p, int64_t r0, 
  *           | format
  *   format := 'fp8_e4m3' | 'fp8_e5m2' | 'mxfp8' | 'mxfp8_e5m2' | 'mxfp6_e3m2' | 'mxfp6_e2m3'
  *           | 'mxfp4' | 'nvfp4'          (a scheme, like symmetric/affine; see above)
+ *           | remedy                     (rotate, smooth, awq, gptq, decompose: no prefix;
+ *                                         remedy_words.h; printed after the sides' words,
+ *                                         before the KV cache's)
  *   kvword := [ 'k:' | 'v:' ] kvcore | 'per-channel-k'
  *   kvcore := 'per-token' | 'per-channel' | 'per-tensor' | 'g' N | 'symmetric' | 'affine'
  *           | format | 'absmax' | 'percentile:' P | 'fp32-scales' | 'fp16-scales'
@@ -396,9 +408,10 @@ typedef struct qs_quant_kv {
 } qs_quant_kv;
 
 typedef struct qs_quant_config {
-    qs_quant_side w; /* weights: spec.gran is TENSOR, ROW or GROUP */
-    qs_quant_side a; /* activations: TENSOR, ROW (per-token), COL or GROUP */
-    qs_quant_kv kv;  /* the KV cache: TENSOR, ROW (per-token), COL (per-channel) or GROUP */
+    qs_quant_side w;  /* weights: spec.gran is TENSOR, ROW or GROUP */
+    qs_quant_side a;  /* activations: TENSOR, ROW (per-token), COL or GROUP */
+    qs_quant_kv kv;   /* the KV cache: TENSOR, ROW (per-token), COL (per-channel) or GROUP */
+    qs_remedy remedy; /* what is done to the model around quantizing it (remedy_words.h) */
 } qs_quant_config;
 
 /* W16A16 with every default. */

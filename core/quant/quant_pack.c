@@ -68,11 +68,52 @@ static int scale_code(const qs_packed_layout *p, float s, float ts) {
     return c >= 0 && c < 255 && p->scale_lut[c] == s ? c : -1;
 }
 
-typedef int (*fake_fn)(float *, const float *, int, int, const qs_quant_spec *, const qs_quant_io *,
-                       qs_quant_report *);
+/* Stores rows [r0, r0 + n) from their codes, scales and zero-points (io, qs_quant_fake's
+ * layout) into dst; ts is the tensor scale of a tensor_scale layout (1 otherwise). */
+static int store_io(uint8_t *dst, const qs_packed_layout *p, int64_t r0, int n,
+                    const qs_quant_io *io, long N, float ts) {
+    const int64_t C = p->cols;
+    /* codes: symmetric ones are stored offset by 2^(b-1), element codes as they are */
+    qs_packed_put(dst, r0 * C, io->codes, (int64_t)n * C, p->bits,
+                  p->affine || p->lut_n ? 0 : 1 << (p->bits - 1));
+    int64_t g0 = p->gran == QS_PACKED_TENSOR ? 0 : r0 * p->groups_per_row;
+    uint8_t *sc = dst + p->codes_bytes;
+    if (p->tensor_scale) memcpy(sc + p->n_groups, &ts, 4); /* little-endian hosts */
+    for (long g = 0; g < N; g++) {
+        float s = io->scales[g];
+        if (p->scale_kind == QS_PACKED_SCALE_CODE8) {
+            int c = scale_code(p, s, ts);
+            if (c < 0)
+                return qs_error_set(QS_ERR_NUMERIC, "pack: scale %g of group %ld has no 8-bit code",
+                                    (double)s, (long)(g0 + g));
+            sc[g0 + g] = (uint8_t)c;
+        } else if (p->fp32_scales) {
+            memcpy(sc + 4 * (g0 + g), &s, 4); /* little-endian hosts (x86, arm64) */
+        } else {
+            uint16_t h = qs_fp16_from_f32(s); /* exact: scales are fp16 values */
+            sc[2 * (g0 + g)] = (uint8_t)h;
+            sc[2 * (g0 + g) + 1] = (uint8_t)(h >> 8);
+        }
+    }
+    if (p->affine) {
+        int16_t *z = malloc((size_t)N * sizeof *z);
+        if (!z) return qs_error_set(QS_ERR_NOMEM, "pack: out of memory for %ld zero-points", N);
+        for (long g = 0; g < N; g++) z[g] = (int16_t)io->zeros[g];
+        qs_packed_put(sc + p->scales_bytes, g0, z, N, p->bits, 0);
+        free(z);
+    }
+    return QS_OK;
+}
 
-static int pack_rows(fake_fn fake, uint8_t *dst, const qs_packed_layout *p, int64_t r0, float *y,
-                     const float *x, int n, const qs_quant_spec *sp, qs_quant_report *rep) {
+/* NVFP4's tensor scale of x (nv values), computed as the quantizer does. */
+static float tensor_scale_of(const float *x, size_t nv) {
+    float amax = 0.0f;
+    for (size_t i = 0; i < nv; i++) amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;
+    return amax / (448.0f * 6.0f);
+}
+
+/* The rows check and the layout check every packing entry shares. */
+static int check_rows(const qs_packed_layout *p, int64_t r0, int n, const qs_quant_spec *sp) {
     const int64_t C = p->cols;
     int whole = p->gran == QS_PACKED_TENSOR || p->tensor_scale; /* needs every row at once */
     if (r0 < 0 || n < 1 || r0 + n > p->rows || (whole && n != p->rows))
@@ -87,6 +128,17 @@ static int pack_rows(fake_fn fake, uint8_t *dst, const qs_packed_layout *p, int6
         want.group != p->group || want.fp32_scales != p->fp32_scales ||
         want.scale_kind != p->scale_kind || want.lut_n != p->lut_n)
         return qs_error_set(QS_ERR_ARG, "pack: the spec does not match the packed layout");
+    return QS_OK;
+}
+
+typedef int (*fake_fn)(float *, const float *, int, int, const qs_quant_spec *, const qs_quant_io *,
+                       qs_quant_report *);
+
+static int pack_rows(fake_fn fake, uint8_t *dst, const qs_packed_layout *p, int64_t r0, float *y,
+                     const float *x, int n, const qs_quant_spec *sp, qs_quant_report *rep) {
+    const int64_t C = p->cols;
+    int rc = check_rows(p, r0, n, sp);
+    if (rc) return rc;
     long N = qs_quant_n_scales(sp, n, (int)C);
     size_t nv = (size_t)n * (size_t)C;
     int16_t *codes = malloc(nv * sizeof *codes);
@@ -98,43 +150,20 @@ static int pack_rows(fake_fn fake, uint8_t *dst, const qs_packed_layout *p, int6
     }
     qs_quant_io io = {.codes = codes, .scales = scales, .zeros = zeros};
     rc = fake(y ? y : own, x, n, (int)C, sp, &io, rep);
-    if (rc) goto done;
-    /* codes: symmetric ones are stored offset by 2^(b-1), element codes as they are */
-    qs_packed_put(dst, r0 * C, codes, (int64_t)nv, p->bits,
-                  p->affine || p->lut_n ? 0 : 1 << (p->bits - 1));
-    int64_t g0 = p->gran == QS_PACKED_TENSOR ? 0 : r0 * p->groups_per_row;
-    uint8_t *sc = dst + p->codes_bytes;
-    float ts = 1.0f; /* NVFP4's tensor scale, computed as the quantizer does */
-    if (p->tensor_scale) {
-        float amax = 0.0f;
-        for (size_t i = 0; i < nv; i++) amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;
-        ts = amax / (448.0f * 6.0f);
-        memcpy(sc + p->n_groups, &ts, 4); /* little-endian hosts (x86, arm64) */
-    }
-    for (long g = 0; g < N; g++) {
-        if (p->scale_kind == QS_PACKED_SCALE_CODE8) {
-            int c = scale_code(p, scales[g], ts);
-            if (c < 0) {
-                rc = qs_error_set(QS_ERR_NUMERIC, "pack: scale %g of group %ld has no 8-bit code",
-                                  (double)scales[g], (long)(g0 + g));
-                goto done;
-            }
-            sc[g0 + g] = (uint8_t)c;
-        } else if (p->fp32_scales) {
-            memcpy(sc + 4 * (g0 + g), &scales[g], 4); /* little-endian hosts (x86, arm64) */
-        } else {
-            uint16_t h = qs_fp16_from_f32(scales[g]); /* exact: scales are fp16 values */
-            sc[2 * (g0 + g)] = (uint8_t)h;
-            sc[2 * (g0 + g) + 1] = (uint8_t)(h >> 8);
-        }
-    }
-    if (p->affine) {
-        for (long g = 0; g < N; g++) codes[g] = (int16_t)zeros[g]; /* reuse: N <= n·C */
-        qs_packed_put(sc + p->scales_bytes, g0, codes, N, p->bits, 0);
-    }
+    if (rc == QS_OK)
+        rc = store_io(dst, p, r0, n, &io, N, p->tensor_scale ? tensor_scale_of(x, nv) : 1.0f);
 done:
     free(codes), free(scales), free(zeros), free(own);
     return rc;
+}
+
+int qs_quant_pack_io(uint8_t *dst, const qs_packed_layout *p, int64_t r0, int n,
+                     const qs_quant_io *io, const float *x, const qs_quant_spec *sp) {
+    int rc = check_rows(p, r0, n, sp);
+    if (rc) return rc;
+    long N = qs_quant_n_scales(sp, n, (int)p->cols);
+    size_t nv = (size_t)n * (size_t)p->cols;
+    return store_io(dst, p, r0, n, io, N, p->tensor_scale ? tensor_scale_of(x, nv) : 1.0f);
 }
 
 int qs_quant_pack_rows(uint8_t *dst, const qs_packed_layout *p, int64_t r0, float *y,
