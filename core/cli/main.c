@@ -10,6 +10,8 @@
 #include <cblas.h>
 
 #include "cli.h"
+#include "dist.h"
+#include "error.h"
 #include "version.h"
 
 static const qs_cli_cmd commands[] = {
@@ -23,6 +25,7 @@ static const qs_cli_cmd commands[] = {
     {"sweep", "reconstruction error of every quantizer choice on weights and activations",
      qs_cmd_sweep},
     {"run", "run a Lua experiment (experiments/*.lua)", qs_cmd_run},
+    {"merge", "join the results of shards and resumed runs into one file", qs_cmd_merge},
     {"memory", "weight, scale and KV-cache bytes of a quantized deployment", qs_cmd_memory},
     {"bench", "measure the machine's limits and the forward pass's speed", qs_cmd_bench},
     {"synth", "write a random-weight llama2.c checkpoint of a chosen shape", qs_cmd_synth},
@@ -156,8 +159,18 @@ int main(int argc, char **argv) {
         return 0;
     }
     for (int i = 0; i < QS_COUNT(commands); i++)
-        if (strcmp(argv[1], commands[i].name) == 0)
-            return address_space_guard() ? 1 : finish_stdout(commands[i].run(argc - 1, argv + 1));
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            /* under mpirun/srun: MPI starts here (dist.h); every rank runs the command */
+            if (qs_dist_init(&argc, &argv)) {
+                fprintf(stderr, "qscope: error: %s\n", qs_error_message());
+                return 1;
+            }
+            int rc = address_space_guard() ? 1 : finish_stdout(commands[i].run(argc - 1, argv + 1));
+            /* a rank that fails leaves the others waiting for it: end them all */
+            if (rc) qs_dist_abort(rc);
+            qs_dist_finalize();
+            return rc;
+        }
     fprintf(stderr, "qscope: error: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 1;

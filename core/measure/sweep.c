@@ -241,18 +241,33 @@ int qs_sweep_matrix(const float *x, int rows, int cols, const char *target, cons
 
 /* ---- weights ------------------------------------------------------------------------- */
 
+int qs_sweep_weight_names(const qs_model *m, int site, int layer, const char *names[3]) {
+    float *w[3];
+    int r[3], k[3];
+    /* only reads the pointers: the matrices are not modified here */
+    return qs_wquant_site_weights((qs_model *)m, site, layer, w, r, k, names);
+}
+
+int qs_sweep_weight(const qs_model *m, int site, int layer, int index, const qs_sweep_opts *o,
+                    qs_sweep_row_fn fn, void *user) {
+    float *w[3];
+    int r[3], k[3];
+    const char *nm[3];
+    int n = qs_wquant_site_weights((qs_model *)m, site, layer, w, r, k, nm);
+    if (index < 0 || index >= n)
+        return qs_error_set(QS_ERR_ARG, "sweep: %s layer %d reads %d weights, not %d",
+                            qs_site_name(site), layer, n, index + 1);
+    return qs_sweep_matrix(w[index], r[index], k[index], "weight", nm[index], layer, o, fn, user);
+}
+
 int qs_sweep_weights(const qs_model *m, const qs_sweep_opts *o, qs_sweep_row_fn fn, void *user) {
     int rc = QS_OK;
     for (int l = 0; l < m->cfg.n_layers && rc == QS_OK; l++)
         for (int s = 0; s < QS_SITE_COUNT && rc == QS_OK; s++) {
             if (!(o->site_mask & QS_SITE_BIT(s))) continue;
-            float *w[3];
-            int r[3], k[3];
             const char *nm[3];
-            /* only reads the pointers: the matrices are not modified here */
-            int n = qs_wquant_site_weights((qs_model *)m, s, l, w, r, k, nm);
-            for (int i = 0; i < n && rc == QS_OK; i++)
-                rc = qs_sweep_matrix(w[i], r[i], k[i], "weight", nm[i], l, o, fn, user);
+            int n = qs_sweep_weight_names(m, s, l, nm);
+            for (int i = 0; i < n && rc == QS_OK; i++) rc = qs_sweep_weight(m, s, l, i, o, fn, user);
         }
     return rc;
 }
