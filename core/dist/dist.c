@@ -1,5 +1,6 @@
 /* The process, rank 0's writer (result rows, their origin, resume, progress) and the
  * one-process loop (dist.h). The queue between ranks is in dist_mpi.c. */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include "dist_int.h"
 
 #include <errno.h>
@@ -12,9 +13,24 @@
 #include "error.h"
 #include "h5read.h"
 #include "progress.h"
+#include "provenance.h"
 #include "strmap.h"
 
+#include <sched.h>
+#include <sys/stat.h>
+
 qs__dist_proc qs__dist = {0, 1, 0, 0, 0, "", NULL, NULL};
+
+/* qs_dist_sha256's memory */
+typedef struct sha_entry {
+    char *path;
+    off_t size;
+    time_t mtime;
+    char hex[65];
+} sha_entry;
+static sha_entry *shas;
+static int n_shas;
+
 
 /* ---- the process ------------------------------------------------------------------- */
 
@@ -43,6 +59,10 @@ void qs_dist_finalize(void) {
     if (qs__dist.mpi) qs__dist_mpi_finalize();
     free(qs__dist.hosts);
     free(qs__dist.pids);
+    for (int i = 0; i < n_shas; i++) free(shas[i].path);
+    free(shas);
+    shas = NULL;
+    n_shas = 0;
     qs__dist.hosts = NULL;
     qs__dist.pids = NULL;
     qs__dist.mpi = 0;
@@ -70,8 +90,49 @@ int qs_dist_local_size(void) {
 
 int qs_dist_threads_default(void) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    /* a launcher that binds each rank (Open MPI binds to a core by default for 2 ranks)
+     * has already divided the cores: use this rank's share */
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) < cores)
+        return CPU_COUNT(&set) >= 1 ? CPU_COUNT(&set) : 1;
     int per = (int)(cores > 0 ? cores : 1) / qs_dist_local_size();
     return per >= 1 ? per : 1;
+}
+
+static qs_dist_opts script_opts;
+static int script_set;
+
+void qs_dist_script(const qs_dist_opts *o) {
+    script_opts = *o;
+    script_set = 1;
+    qs__dist.script = qs__dist.rank == 0;
+    qs__dist.serving = qs__dist.rank == 0 && qs__dist.size > 1;
+}
+
+const qs_dist_opts *qs_dist_script_opts(void) { return script_set ? &script_opts : NULL; }
+
+
+int qs_dist_sha256(const char *path, char hex[65]) {
+    struct stat st;
+    hex[0] = '\0';
+    if (stat(path, &st) != 0) return qs_error_set(QS_ERR_IO, "%s: cannot stat", path);
+    for (int i = 0; i < n_shas; i++)
+        if (strcmp(shas[i].path, path) == 0 && shas[i].size == st.st_size &&
+            shas[i].mtime == st.st_mtime) {
+            memcpy(hex, shas[i].hex, 65);
+            return QS_OK;
+        }
+    const char *kind;
+    int rc = qs_h5_sha256_path(path, hex, &kind);
+    if (rc) return rc;
+    sha_entry *v = realloc(shas, ((size_t)n_shas + 1) * sizeof *v);
+    if (v) {
+        shas = v;
+        shas[n_shas] = (sha_entry){strdup(path), st.st_size, st.st_mtime, ""};
+        memcpy(shas[n_shas].hex, hex, 65);
+        if (shas[n_shas].path) n_shas++;
+    }
+    return QS_OK;
 }
 
 /* ---- options ---------------------------------------------------------------------------- */
@@ -277,7 +338,8 @@ static int resume_keys(qs__dist_writer *w, qs_strmap *keys, int *runs_used, int 
         rc = qs_h5_reader_attr(r, runs[i], tp, "dist_params", &params);
         if (rc == QS_OK) rc = qs_h5_reader_attr(r, runs[i], tp, "dist_model_sha256", &msha);
         if (rc == QS_OK) rc = qs_h5_reader_attr(r, runs[i], tp, "dist_text_sha256", &tsha);
-        int match = rc == QS_OK && params && msha && tsha && same(params, w->job->params) &&
+        /* a model without a file identity (a copy made in a script) never matches */
+        int match = rc == QS_OK && params && msha && tsha && *msha && same(params, w->job->params) &&
                     same(msha, w->out->model_sha256) && same(tsha, w->out->text_sha256);
         if (rc == QS_OK && params && !match) (*runs_other)++;
         qs_h5_rows *t = NULL;

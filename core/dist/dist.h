@@ -156,6 +156,20 @@ void qs_dist_row_key(char *buf, size_t n, const qs_field *f, size_t nf,
 /* Whether item i belongs to the shard of o (every item without a shard). */
 int qs_dist_in_shard(const qs_dist_opts *o, int item);
 
+/* ---- scripts ------------------------------------------------------------------------------ */
+
+/* The options of `qscope run` (its --shard and --resume apply to each distributed loop of
+ * the script that writes a results file). Rank 0 sets them before the script starts; under
+ * MPI the other ranks then serve the script's loops (qs_dist_serve) until it ends. */
+void qs_dist_script(const qs_dist_opts *o);
+/* NULL outside `qscope run`. */
+const qs_dist_opts *qs_dist_script_opts(void);
+
+/* The sha256 of a model or text path as provenance records it (a directory: its
+ * manifest), remembered per path, size and modification time: a model is hashed once per
+ * process however many loops use it. */
+int qs_dist_sha256(const char *path, char hex[65]);
+
 /* ---- ranks that serve jobs -------------------------------------------------------------- */
 
 /* A rank other than 0 of `qscope run`: waits for the jobs rank 0's script starts (its
