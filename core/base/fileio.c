@@ -269,8 +269,8 @@ int qs_file_out_open(qs_file_out *o, const char *path) {
     }
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (fd < 0) {
-        int rc = e ? qs_error_set(QS_ERR_IO, "%s: cannot create a file in its directory: %s",
-                                  path, strerror(e))
+        int rc = e ? qs_error_set(QS_ERR_IO, "%s: cannot create a file in its directory: %s", path,
+                                  strerror(e))
                    : qs_error_set(QS_ERR_IO, "%s: too many output files open at once", path);
         free(o->tmp);
         o->tmp = NULL; /* nothing was created */

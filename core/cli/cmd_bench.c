@@ -68,8 +68,10 @@ static double triad_gbs(size_t bytes, int reps) {
            *c = malloc(n * sizeof(double));
     if (!a || !b || !c) {
         free(a), free(b), free(c);
-        qs_error_set(QS_ERR_NOMEM, "triad: out of memory for three arrays of %zu MiB "
-                     "(--triad-gib %.3g)", n * sizeof(double) >> 20, (double)bytes / (1u << 30));
+        qs_error_set(QS_ERR_NOMEM,
+                     "triad: out of memory for three arrays of %zu MiB "
+                     "(--triad-gib %.3g)",
+                     n * sizeof(double) >> 20, (double)bytes / (1u << 30));
         return -1;
     }
 #pragma omp parallel for

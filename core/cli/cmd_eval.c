@@ -38,6 +38,10 @@ static void print_report(const char *label, const qs_eval_result *r) {
     if (r->kv_bits_per_value != 16.0 || r->kv_clipped)
         printf("KV cache     %.4f bits/value, %ld values clipped\n", r->kv_bits_per_value,
                r->kv_clipped);
+    if (r->has_alpha) printf("remedy alpha %.4g (smooth/awq exponent)\n", r->remedy_alpha);
+    if (r->a_wide_cols_frac > 0)
+        printf("decomposed   %.3f%% of activation columns (%.3f%% of values) in full precision\n",
+               100 * r->a_wide_cols_frac, 100 * r->a_wide_values_frac);
 }
 
 static cJSON *report_json(const qs_eval_result *r) {
@@ -145,6 +149,8 @@ int qs_cmd_eval(int argc, char **argv) {
             print_report(canon, &res);
         }
     }
+    qs_quant_config run_cfg = cfg; /* what the attribution runs: a searched exponent fixed */
+    if (rc == QS_OK) qs_eval_fix_search(&run_cfg, &res);
     if (rc == QS_OK && attr) {
         /* one site (or layer) at a time: its activations and the weights that read them */
         int by_site = strcmp(attr, "sites") == 0;
@@ -157,7 +163,7 @@ int qs_cmd_eval(int argc, char **argv) {
         for (int i = 0; i < count && rc == QS_OK; i++) {
             qs_quant_config one;
             unsigned mask;
-            if (!qs_eval_attribution_config(&one, &mask, &cfg, by_site, i)) continue;
+            if (!qs_eval_attribution_config(&one, &mask, &run_cfg, by_site, i)) continue;
             qs_eval_result part;
             rc = qs_eval(m, &ws, &one, mask, calib, &part);
             if (rc) break;

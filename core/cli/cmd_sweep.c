@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "error.h"
 #include "progress.h"
+#include "remedy.h"
 #include "result_tables.h"
 #include "sweep.h"
 
@@ -180,6 +181,11 @@ int qs_cmd_sweep(int argc, char **argv) {
         {"targets", "LIST", "weights, activations (activations need TEXT)", "weights,activations"},
         {"tokens", "N", "activation tokens captured per site and layer", "1024"},
         {"fp32-scales", NULL, "keep scales in fp32 (default: rounded to fp16)"},
+        {"remedy", "WORDS",
+         "remedies applied first: rotate, smooth:A, awq:A (folded into the model), decompose[:T] "
+         "(activation rows)"},
+        {"calib", "TEXT", "calibration text for smooth/awq (default: TEXT's first windows)"},
+        {"calib-windows", "N", "calibration windows", "8"},
         {"tokenizer", "FILE", "tokenizer file"},
         QS_CLI_WINDOW_OPTS,
         {"rows", NULL, "print every row, not only the summary per configuration"},
@@ -200,13 +206,17 @@ int qs_cmd_sweep(int argc, char **argv) {
     }
     qs_sweep_opts so;
     qs_sweep_opts_default(&so);
-    long threads = 0, tokens = 1024;
+    long threads = 0, tokens = 1024, calib_n = 8;
     if (qs_sweep_parse_bits(&so, qs_cli_get(opts, n, "bits")) ||
         qs_sweep_parse_grans(&so, qs_cli_get(opts, n, "gran")) ||
         qs_sweep_parse_clips(&so, qs_cli_get(opts, n, "clip")) ||
         qs_sweep_parse_schemes(&so, qs_cli_get(opts, n, "scheme")) ||
         qs_cli_int(opts, n, "threads", 1, 4096, &threads) ||
-        qs_cli_int(opts, n, "tokens", 1, 1L << 20, &tokens))
+        qs_cli_int(opts, n, "tokens", 1, 1L << 20, &tokens) ||
+        qs_cli_int(opts, n, "calib-windows", 1, 1 << 20, &calib_n))
+        return qs_cli_fail("sweep");
+    qs_remedy remedy;
+    if (qs_sweep_remedy_parse(&so, &remedy, qs_cli_get(opts, n, "remedy")))
         return qs_cli_fail("sweep");
     qs_dist_opts dopt;
     if (qs_cli_dist_opts(opts, n, &dopt)) return qs_cli_fail("sweep");
@@ -247,7 +257,38 @@ int qs_cmd_sweep(int argc, char **argv) {
     s.rows = cJSON_CreateArray();
     qs_h5 *h5 = NULL;
     int rc = QS_OK;
-    if (so.activations && qs_cli_text_windows(opts, n, m, pos[1], &text, &ws)) rc = QS_ERR_ARG;
+    if ((so.activations || remedy.smooth || remedy.awq) && n_pos >= 2 &&
+        qs_cli_text_windows(opts, n, m, pos[1], &text, &ws))
+        rc = QS_ERR_ARG;
+    /* remedies that keep the function: the sweep runs on the transformed model */
+    qs_model *tm = NULL;
+    qs_text ctext = {0};
+    qs_windows cws = {0};
+    if (rc == QS_OK && (remedy.rotate || remedy.smooth || remedy.awq)) {
+        const char *cpath = qs_cli_get(opts, n, "calib");
+        if (cpath) {
+            qs_window_opts wo;
+            int utf8;
+            rc = qs_cli_window_opts(opts, n, m, &wo, &utf8) ? QS_ERR_ARG : QS_OK;
+            wo.doc_sep = NULL;
+            wo.max_tokens = 0;
+            if (rc == QS_OK) rc = qs_text_load(&ctext, cpath, utf8);
+            if (rc == QS_OK) rc = qs_windows_build(&cws, m->tok, ctext.data, ctext.len, &wo);
+            if (rc == QS_OK && cws.n > calib_n) cws.n = (int)calib_n;
+        }
+        qs_windows head = {ws.w, ws.n < calib_n ? ws.n : (int)calib_n, 0, 0, NULL};
+        qs_quant_config rc_cfg;
+        qs_quant_config_default(&rc_cfg);
+        rc_cfg.remedy = remedy;
+        if (rc == QS_OK && (remedy.smooth || remedy.awq) && !cpath && n_pos < 2)
+            rc = qs_error_set(QS_ERR_ARG, "--remedy smooth/awq needs TEXT or --calib");
+        if (rc == QS_OK) rc = qs_remedy_transform(&tm, m, &rc_cfg, cpath ? &cws : &head, NULL);
+        if (rc == QS_OK) {
+            qs_model *t = m; /* the sweep reads the transformed model from here on */
+            m = tm;
+            tm = t;
+        }
+    }
     const char *out = qs_cli_get(opts, n, "output");
     /* with -o the rows go through the distribution layer, which records where each came
      * from, so that a run cut short can be resumed */
@@ -259,10 +300,12 @@ int qs_cmd_sweep(int argc, char **argv) {
         char params[512];
         snprintf(
             params, sizeof params,
-            "bits=%s; gran=%s; clip=%s; scheme=%s; sites=%s; targets=%s; tokens=%ld; scales=%s",
+            "bits=%s; gran=%s; clip=%s; scheme=%s; sites=%s; targets=%s; tokens=%ld; scales=%s; "
+            "remedy=%s",
             qs_cli_get(opts, n, "bits"), qs_cli_get(opts, n, "gran"), qs_cli_get(opts, n, "clip"),
             qs_cli_get(opts, n, "scheme"), qs_cli_get(opts, n, "sites"), targets, tokens,
-            so.fp32_scales ? "fp32" : "fp16");
+            so.fp32_scales ? "fp32" : "fp16",
+            qs_cli_get(opts, n, "remedy") ? qs_cli_get(opts, n, "remedy") : "none");
         rc = qs_cli_h5_open(&h5, out, "sweep", argc, argv, m, so.activations ? pos[1] : NULL,
                             params, nt);
         if (rc == QS_OK) rc = qs_restable_sweep_open(&s.table, h5, qs_cli_get(opts, n, "name"));
@@ -277,6 +320,15 @@ int qs_cmd_sweep(int argc, char **argv) {
         char msha[65] = "", tsha[65] = "";
         const char *tp = so.activations ? pos[1] : NULL;
         if (qs_cli_dist_source(opts, n, m, tp, &src)) rc = QS_ERR_ARG;
+        /* remedies change the model after loading: every rank folds them in alike (they
+         * run this same command), and the rows' identity says so */
+        char note[1024];
+        if (tm) {
+            snprintf(note, sizeof note, "remedy=%s; calib=%s; calib_windows=%ld",
+                     qs_cli_get(opts, n, "remedy"),
+                     qs_cli_get(opts, n, "calib") ? qs_cli_get(opts, n, "calib") : "text", calib_n);
+            src.model_note = note;
+        }
         if (rc == QS_OK && h5) rc = qs_cli_dist_identity(h5, msha, tsha);
         if (rc == QS_OK) rc = qs_dist_sweep_job(&job, m, so.activations ? &ws : NULL, &so, &src);
         char path[256];
@@ -328,5 +380,8 @@ int qs_cmd_sweep(int argc, char **argv) {
     qs_windows_free(&ws);
     qs_text_free(&text);
     qs_model_free(m);
+    qs_model_free(tm);
+    qs_windows_free(&cws);
+    qs_text_free(&ctext);
     return rc ? qs_cli_fail("sweep") : 0;
 }

@@ -66,8 +66,7 @@ static void restart_with_settings(char **argv) {
         changed = 1;
     }
     struct rlimit as;
-    if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY &&
-        !getenv("QS_AS_GUARD")) {
+    if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY && !getenv("QS_AS_GUARD")) {
         const char *want = getenv("OPENBLAS_NUM_THREADS");
         if (want) setenv("QS_BLAS_THREADS_WANTED", want, 1);
         setenv("OPENBLAS_NUM_THREADS", "1", 1);
@@ -77,9 +76,9 @@ static void restart_with_settings(char **argv) {
     if (changed) execv("/proc/self/exe", argv); /* returns only on failure: carry on */
 }
 
-#define BLAS_BUFFER ((size_t)128 << 20)           /* OpenBLAS's work buffer per thread */
+#define BLAS_BUFFER ((size_t)128 << 20)               /* OpenBLAS's work buffer per thread */
 #define BLAS_THREAD (BLAS_BUFFER + ((size_t)8 << 20)) /* ... plus a worker's stack */
-#define OWN_FLOOR ((size_t)16 << 20) /* room to start at all; later failures are reported */
+#define OWN_FLOOR   ((size_t)16 << 20) /* room to start at all; later failures are reported */
 
 static size_t vm_size(void) {
     FILE *f = fopen("/proc/self/statm", "r");
@@ -94,8 +93,8 @@ static size_t vm_size(void) {
 static void blas_warm_up(int n) { /* makes every BLAS thread take its buffer now */
     float a[64 * 64] = {0}, c[64 * 64];
     for (int k = 0; k < n; k++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 64, 64, 64, 1.0f, a, 64, a, 64,
-                    0.0f, c, 64);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 64, 64, 64, 1.0f, a, 64, a, 64, 0.0f,
+                    c, 64);
 }
 
 /* Under an address-space limit: refuse with a message when not even one BLAS buffer and a
@@ -103,8 +102,7 @@ static void blas_warm_up(int n) { /* makes every BLAS thread take its buffer now
  * allow as many more BLAS threads as fit (qs_cli_blas_thread_cap). Returns 0 or 1 (exit). */
 static int address_space_guard(void) {
     struct rlimit as;
-    if (!getenv("QS_AS_GUARD") || getrlimit(RLIMIT_AS, &as) != 0 ||
-        as.rlim_cur == RLIM_INFINITY)
+    if (!getenv("QS_AS_GUARD") || getrlimit(RLIMIT_AS, &as) != 0 || as.rlim_cur == RLIM_INFINITY)
         return 0;
     size_t limit = (size_t)as.rlim_cur, used = vm_size();
     size_t need = used + BLAS_BUFFER + OWN_FLOOR;

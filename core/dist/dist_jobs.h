@@ -18,6 +18,8 @@ typedef struct qs_dist_source {
     int utf8_policy;            /* enum qs_utf8_policy the text was loaded with */
     qs_window_opts wo;          /* how the text's windows were built */
     int has_wo;
+    const char *model_note; /* what was done to the model after loading (remedy words, ...):
+                               part of the identity; NULL: nothing */
 } qs_dist_source;
 
 /* A sweep: one item per row of qs_sweep_weights, then of qs_sweep_activations, in their

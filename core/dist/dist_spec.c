@@ -31,6 +31,7 @@ cJSON *qs__dist_source_json(const qs_dist_source *src, int paths) {
         ok &= cJSON_AddStringToObject(j, "tokenizer_sha256", hex) != NULL;
     }
     ok &= cJSON_AddNumberToObject(j, "utf8", src->utf8_policy) != NULL;
+    if (src->model_note) ok &= cJSON_AddStringToObject(j, "model_note", src->model_note) != NULL;
     if (src->has_wo) {
         const qs_window_opts *w = &src->wo;
         cJSON *o = cJSON_AddObjectToObject(j, "window");
@@ -127,6 +128,11 @@ static int source_of(const cJSON *o, qs_dist_source *src) {
     src->tokenizer_path = str_of(o, "tokenizer");
     src->text_path = str_of(o, "text");
     src->utf8_policy = (int)num_of(o, "utf8", 0);
+    src->model_note = str_of(o, "model_note");
+    if (src->model_note)
+        return qs_error_set(QS_ERR_UNSUPPORTED, "a job on a changed model (%s) cannot be rebuilt "
+                                                "from files",
+                            src->model_note);
     const cJSON *w = cJSON_GetObjectItemCaseSensitive(o, "window");
     if (cJSON_IsObject(w)) {
         src->has_wo = 1;
@@ -156,6 +162,7 @@ static int sweep_of(const cJSON *o, qs_sweep_opts *so) {
     so->activations = (int)num_of(o, "activations", so->activations);
     so->tokens = (long)num_of(o, "tokens", (double)so->tokens);
     so->fp32_scales = (int)num_of(o, "fp32_scales", so->fp32_scales);
+    so->decompose = num_of(o, "decompose", so->decompose);
     return rc;
 }
 

@@ -172,7 +172,8 @@ static char *describe(const qs_sweep_opts *o, const qs_dist_source *src, int pat
          cJSON_AddNumberToObject(s, "weights", o->weights) &&
          cJSON_AddNumberToObject(s, "activations", o->activations) &&
          cJSON_AddNumberToObject(s, "tokens", (double)o->tokens) &&
-         cJSON_AddNumberToObject(s, "fp32_scales", o->fp32_scales);
+         cJSON_AddNumberToObject(s, "fp32_scales", o->fp32_scales) &&
+         cJSON_AddNumberToObject(s, "decompose", o->decompose);
     if (!ok) {
         cJSON_Delete(j);
         if (qs_error_message()[0] == '\0') qs_error_set(QS_ERR_NOMEM, "out of memory");

@@ -49,8 +49,10 @@ static int tokenizer_from_gguf(qs_tokenizer **t, const char *path) {
     int rc = qs_gguf_open(&g, path);
     if (rc == QS_OK) rc = qs__gguf_tokenizer_new(t, g);
     if (rc == QS_OK && !*t)
-        rc = qs_error_set(QS_ERR_FORMAT, "%s: a GGUF file without a tokenizer (no "
-                          "tokenizer.ggml.model)", path);
+        rc = qs_error_set(QS_ERR_FORMAT,
+                          "%s: a GGUF file without a tokenizer (no "
+                          "tokenizer.ggml.model)",
+                          path);
     qs_gguf_free(g);
     return rc;
 }

@@ -216,8 +216,8 @@ static int load_tensor(loader *L, float **dst, const char *hf_name, int64_t rows
                             L->f->shards[sh].path, hf_name, g, e);
     }
     const qs_safetensors *st = &L->f->shards[sh].st;
-    static const uint32_t as_ggml[] = {[QS_ST_F32] = QS_GGML_F32, [QS_ST_F16] = QS_GGML_F16,
-                                       [QS_ST_BF16] = QS_GGML_BF16};
+    static const uint32_t as_ggml[] = {
+        [QS_ST_F32] = QS_GGML_F32, [QS_ST_F16] = QS_GGML_F16, [QS_ST_BF16] = QS_GGML_BF16};
     int frc = qs_tensor_check_finite(st->data + t->begin, as_ggml[t->dtype], t->n_elems,
                                      L->f->shards[sh].path, hf_name);
     if (frc) return frc;
@@ -280,9 +280,9 @@ static int check_inv_freq(const hf_files *f, const qs_config *c) {
  * classifier, an lm_head.weight equal to the embedding. */
 static int check_unused(const hf_files *f, const qs_config *c) {
     static const char *const layer_parts[] = {
-        "input_layernorm.weight", "self_attn.q_proj.weight", "self_attn.k_proj.weight",
+        "input_layernorm.weight",  "self_attn.q_proj.weight", "self_attn.k_proj.weight",
         "self_attn.v_proj.weight", "self_attn.o_proj.weight", "post_attention_layernorm.weight",
-        "mlp.gate_proj.weight", "mlp.down_proj.weight", "mlp.up_proj.weight"};
+        "mlp.gate_proj.weight",    "mlp.down_proj.weight",    "mlp.up_proj.weight"};
     static const char *const bias_parts[] = {"self_attn.q_proj.bias", "self_attn.k_proj.bias",
                                              "self_attn.v_proj.bias"};
     for (int s = 0; s < f->n_shards; s++) {

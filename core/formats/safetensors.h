@@ -31,7 +31,7 @@ typedef struct qs_st_tensor {
 typedef struct qs_safetensors {
     qs_st_tensor *tensors; /* [n_tensors], in header order */
     int n_tensors;
-    int *by_name; /* [n_tensors] indices into tensors, sorted by name (for find) */
+    int *by_name;              /* [n_tensors] indices into tensors, sorted by name (for find) */
     const unsigned char *data; /* start of the data section inside the parsed buffer */
     uint64_t data_size;
     char path[4096]; /* for messages */

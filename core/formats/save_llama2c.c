@@ -27,6 +27,8 @@ static int check_representable(const qs_model *m) {
         why = "RoPE scaling";
     else if (c->norm_eps != 1e-5f)
         why = "RMSNorm eps other than 1e-5";
+    else if (m->online.fn)
+        why = "an online activation transform (a rotated ffn_down_in)";
     if (why)
         return qs_error_set(QS_ERR_UNSUPPORTED,
                             "%s: the llama2.c format cannot hold this model (%s)", m->path, why);

@@ -13,8 +13,8 @@
 #include "fp16.h"
 #include "gguf_dequant.h"
 
-#define CHUNK 65536 /* elements per parallel work item (float types) */
-#define BLOCKS 16   /* blocks decoded at a time (block types; K-quants hold 256 values) */
+#define CHUNK  65536 /* elements per parallel work item (float types) */
+#define BLOCKS 16    /* blocks decoded at a time (block types; K-quants hold 256 values) */
 
 static uint16_t rd16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static uint32_t rd32(const unsigned char *p) {
@@ -89,8 +89,8 @@ int qs_tensor_check_finite(const void *data, uint32_t type, int64_t n, const cha
     const qs_ggml_type_traits *tr = qs_ggml_type_traits_get(type);
     if (!tr || !tr->dequant || n <= 0) return QS_OK;
     const unsigned char *x = data;
-    int is_float = type == QS_GGML_F32 || type == QS_GGML_F16 || type == QS_GGML_BF16 ||
-                   type == QS_GGML_F64;
+    int is_float =
+        type == QS_GGML_F32 || type == QS_GGML_F16 || type == QS_GGML_BF16 || type == QS_GGML_F64;
     if (!is_float && (tr->block_size > 256 || n % tr->block_size)) return QS_OK;
     int64_t units = is_float ? n : n / tr->block_size; /* elements or blocks */
     int64_t step = is_float ? CHUNK : CHUNK / tr->block_size;

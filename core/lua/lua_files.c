@@ -41,8 +41,10 @@ void qs__lua_write_check(lua_State *L, const char *path, const char *what, int a
         /* a dangling link, or no access: the writer reports what is wrong with it; a
          * dangling link is refused, since writing through it would create its target */
         if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
-            luaL_error(L, "%s: %s is a symbolic link to a missing file; refusing to write "
-                          "through it", what, path);
+            luaL_error(L,
+                       "%s: %s is a symbolic link to a missing file; refusing to write "
+                       "through it",
+                       what, path);
         return;
     }
     if (created(L, resolved) || qs__lua_param_names_file(L, resolved)) return;

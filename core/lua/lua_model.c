@@ -177,6 +177,7 @@ const luaL_Reg qs__lua_model_methods[] = {
     {"perplexity", model_perplexity},
     {"eval", qs__lua_model_eval},
     {"quantize_tensor", qs__lua_model_quantize_tensor},
+    {"remedy", qs__lua_model_remedy},
     {"profile", qs__lua_model_profile},
     {"plant", qs__lua_model_plant},
     {"save", qs__lua_model_save},

@@ -25,6 +25,7 @@
 #include "memory.h"
 #include "metrics.h"
 #include "quant.h"
+#include "remedy.h"
 
 static void push_side(lua_State *L, const qs_quant_side *s) {
     lua_createtable(L, 0, 8);
@@ -37,6 +38,45 @@ static void push_side(lua_State *L, const qs_quant_side *s) {
     lua_pushboolean(L, s->is_static);
     lua_setfield(L, -2, "static");
     qs__lua_set_str(L, "scales", s->spec.fp32_scales ? "fp32" : "fp16");
+}
+
+/* The remedies of a config: a table with one entry per remedy that is on. */
+static void push_remedy(lua_State *L, const qs_remedy *r) {
+    lua_createtable(L, 0, 5);
+    if (r->rotate) {
+        lua_createtable(L, 0, 4);
+        lua_pushboolean(L, (r->rotate & QS_ROTATE_RESID) != 0);
+        lua_setfield(L, -2, "resid");
+        lua_pushboolean(L, (r->rotate & QS_ROTATE_DOWN) != 0);
+        lua_setfield(L, -2, "down");
+        lua_pushboolean(L, (r->rotate & QS_ROTATE_HEADS) != 0);
+        lua_setfield(L, -2, "heads");
+        qs__lua_set_int(L, "seed", (long long)r->rotate_seed);
+        lua_setfield(L, -2, "rotate");
+    }
+    const struct {
+        int on;
+        double alpha;
+        const char *name;
+    } scaled[] = {{r->smooth, r->smooth_alpha, "smooth"}, {r->awq, r->awq_alpha, "awq"}};
+    for (int i = 0; i < 2; i++)
+        if (scaled[i].on) { /* alpha absent: searched */
+            lua_createtable(L, 0, 1);
+            if (scaled[i].alpha >= 0) qs__lua_set_num(L, "alpha", scaled[i].alpha);
+            lua_setfield(L, -2, scaled[i].name);
+        }
+    if (r->gptq) {
+        lua_createtable(L, 0, 2);
+        lua_pushboolean(L, r->gptq_act_order);
+        lua_setfield(L, -2, "act_order");
+        qs__lua_set_num(L, "damp", r->gptq_damp);
+        lua_setfield(L, -2, "gptq");
+    }
+    if (r->decompose > 0) {
+        lua_createtable(L, 0, 1);
+        qs__lua_set_num(L, "threshold", r->decompose);
+        lua_setfield(L, -2, "decompose");
+    }
 }
 
 /* Parses a full config name or the short one-side forms. */
@@ -57,6 +97,11 @@ static void parse_spec(lua_State *L, const char *name, qs_quant_config *c,
     }
     if (qs_quant_config_parse(c, full)) qs__lua_fail(L, "quantization spec");
     int wq = c->w.spec.bits != QS_QUANT_BITS_NONE, aq = c->a.spec.bits != QS_QUANT_BITS_NONE;
+    if (side && qs_remedy_any(&c->remedy))
+        luaL_error(L,
+                   "quantization spec '%s': remedy words apply to a model (m:eval, m:remedy), "
+                   "not to one tensor",
+                   name);
     if (side) {
         if (wq && aq)
             luaL_error(L, "quantization spec '%s' quantizes both sides; give one (W.. or A..)",
@@ -70,12 +115,14 @@ int qs__lua_qs_config(lua_State *L) {
     parse_spec(L, luaL_checkstring(L, 1), &c, NULL);
     char canon[256];
     if (qs_quant_config_format(canon, sizeof canon, &c)) return qs__lua_fail(L, "qs.config");
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 4);
     qs__lua_set_str(L, "name", canon);
     push_side(L, &c.w);
     lua_setfield(L, -2, "w");
     push_side(L, &c.a);
     lua_setfield(L, -2, "a");
+    push_remedy(L, &c.remedy);
+    lua_setfield(L, -2, "remedy");
     /* kv = {k = {...}, v = {...}}: the cache's keys and values, like a side (never static) */
     lua_createtable(L, 0, 2);
     for (int i = 0; i < 2; i++) {
@@ -230,6 +277,7 @@ int qs__lua_model_eval(lua_State *L) {
     if (attr) {
         int by_site = strcmp(attr, "sites") == 0;
         int count = by_site ? QS_SITE_COUNT : m->cfg.n_layers, k = 0;
+        qs_eval_fix_search(&cfg, &r); /* a searched exponent is not searched again */
         lua_newtable(L);
         for (int i = 0; i < count && rc == QS_OK; i++) {
             qs_quant_config one;
@@ -254,6 +302,79 @@ int qs__lua_model_eval(lua_State *L) {
     qs_windows_free(&cws);
     if (rc) return qs__lua_nil_error(L, "m:eval");
     return 1;
+}
+
+/* m:remedy{config=, calib=, calib_windows=8, weights=false, <window options>}: a new model
+ * with the config's function-preserving remedies folded in (rotate, smooth, awq), and with
+ * weights=true its weights quantized too (round-to-nearest, or gptq); activations stay for
+ * m:eval. Returns the model and a report, or nil and a message when the remedies cannot
+ * run on this model (misuse raises). */
+int qs__lua_model_remedy(lua_State *L) {
+    qs_model *m = qs__lua_check_model(L, 1);
+    static const char *const keys[] = {QS_LUA_WINDOW_KEYS, "config",  "calib",
+                                       "calib_windows",    "weights", NULL};
+    qs__lua_check_keys(L, 2, "m:remedy", keys);
+    const char *name = qs__lua_opt_str(L, 2, "config", NULL);
+    if (!name) return luaL_error(L, "m:remedy: config is required");
+    qs_quant_config cfg;
+    parse_spec(L, name, &cfg, NULL);
+    lua_getfield(L, 2, "weights");
+    int weights = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (!m->tok) return luaL_error(L, "m:remedy: the model has no tokenizer");
+    qs_window_opts wo;
+    qs__lua_window_opts(L, 2, m, &wo);
+    wo.doc_sep = NULL;
+    wo.max_tokens = 0;
+    qs_windows cws = {0};
+    int need = cfg.remedy.smooth || cfg.remedy.awq || (weights && cfg.remedy.gptq);
+    lua_getfield(L, 2, "calib");
+    if (!lua_isnil(L, -1)) {
+        qs_text *ct = qs__lua_check_text(L, -1);
+        if (qs_windows_build(&cws, m->tok, ct->data, ct->len, &wo))
+            return qs__lua_fail(L, "m:remedy");
+        int cn = (int)qs__lua_opt_int(L, 2, "calib_windows", QS_EVAL_CALIB_WINDOWS);
+        if (cws.n > cn) cws.n = cn;
+    } else if (need) {
+        return luaL_error(L, "m:remedy: '%s' needs calib = a text", name);
+    }
+    lua_pop(L, 1);
+    int rc = QS_OK;
+    if (cfg.remedy.smooth && cfg.remedy.smooth_alpha < 0)
+        rc = qs_eval_smooth_search(m, &cfg, QS_SITE_ALL, &cws, &cfg.remedy.smooth_alpha);
+    qs_lua_model *u = lua_newuserdatauv(L, sizeof *u, 1);
+    u->m = NULL;
+    luaL_setmetatable(L, QS_LUA_MODEL);
+    lua_pushvalue(L, 1); /* the copy borrows the original's tokenizer: keep it alive */
+    lua_setiuservalue(L, -2, 1);
+    qs_remedy_report rep;
+    memset(&rep, 0, sizeof rep);
+    qs_wquant_report wr;
+    memset(&wr, 0, sizeof wr);
+    if (rc == QS_OK) rc = qs_remedy_transform(&u->m, m, &cfg, &cws, &rep);
+    if (rc == QS_OK && weights && cfg.w.spec.bits != QS_QUANT_BITS_NONE)
+        rc = cfg.remedy.gptq
+                 ? qs_remedy_gptq(u->m, &cfg.w, QS_SITE_ALL, &cfg.remedy, &cws, &wr, &rep)
+                 : qs_wquant_apply(u->m, &cfg.w, QS_SITE_ALL, &wr);
+    qs_windows_free(&cws);
+    if (rc) return qs__lua_nil_error(L, "m:remedy"); /* the config cannot run on this model */
+    char canon[256];
+    if (qs_quant_config_format(canon, sizeof canon, &cfg)) return qs__lua_fail(L, "m:remedy");
+    lua_createtable(L, 0, 10);
+    qs__lua_set_str(L, "config", canon); /* a searched exponent spelled out */
+    if (rep.has_alpha) qs__lua_set_num(L, "alpha", rep.alpha);
+    qs__lua_set_int(L, "scaled", rep.n_scaled);
+    qs__lua_set_int(L, "calib_windows", rep.calib_windows);
+    qs__lua_set_int(L, "calib_tokens", rep.calib_tokens);
+    qs__lua_set_int(L, "rotated", rep.rotate.parts);
+    qs__lua_set_int(L, "weights_quantized", wr.n_tensors);
+    if (wr.n_tensors) qs__lua_set_num(L, "w_bits_per_value", wr.bits_per_value);
+    if (cfg.remedy.gptq && wr.n_tensors) {
+        qs__lua_set_num(L, "gptq_err", rep.gptq_err);
+        qs__lua_set_num(L, "gptq_energy", rep.gptq_energy);
+    }
+    qs__lua_set_num(L, "seconds", rep.seconds);
+    return 2;
 }
 
 /* qs.memory{params=, bits=, group=, scale_bits=, affine=, layers=, kv_heads=, head_dim=,

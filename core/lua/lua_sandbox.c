@@ -327,8 +327,9 @@ void qs_lua_charge(lua_State *L, size_t bytes, const char *what) {
             format_bytes(lim, sizeof lim, max);
             format_bytes(use, sizeof use, c->used + c->charged);
             c->refused = 1;
-            luaL_error(L, "%s: not enough memory: it needs %s, and the script already uses %s "
-                          "of its limit of %s",
+            luaL_error(L,
+                       "%s: not enough memory: it needs %s, and the script already uses %s "
+                       "of its limit of %s",
                        what, need, use, lim);
         }
     }

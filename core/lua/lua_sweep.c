@@ -12,6 +12,7 @@
 #include "h5store.h"
 #include "lua_aux.h"
 #include "lua_qs.h"
+#include "remedy.h"
 #include "result_tables.h"
 #include "sweep.h"
 
@@ -37,9 +38,21 @@ static int push_dist_row(void *user, const void *r) { return push_row(user, r); 
 int qs__lua_model_sweep(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
     if (lua_isnoneornil(L, 2)) lua_newtable(L);
-    static const char *const keys[] = {QS_LUA_WINDOW_KEYS, "bits",    "gran",    "clip",
-                                       "scheme",           "sites",   "targets", "tokens",
-                                       "fp32_scales",      "results", "name",    NULL};
+    static const char *const keys[] = {QS_LUA_WINDOW_KEYS,
+                                       "bits",
+                                       "gran",
+                                       "clip",
+                                       "scheme",
+                                       "sites",
+                                       "targets",
+                                       "tokens",
+                                       "fp32_scales",
+                                       "results",
+                                       "name",
+                                       "remedy",
+                                       "calib",
+                                       "calib_windows",
+                                       NULL};
     qs__lua_check_keys(L, 2, "m:sweep", keys);
     qs_sweep_opts o;
     qs_sweep_opts_default(&o);
@@ -53,6 +66,9 @@ int qs__lua_model_sweep(lua_State *L) {
     if ((v = qs__lua_opt_str(L, 2, "scheme", NULL)) && qs_sweep_parse_schemes(&o, v))
         return qs__lua_fail(L, "m:sweep");
     if ((v = qs__lua_opt_str(L, 2, "sites", NULL)) && qs_site_mask_parse(v, &o.site_mask))
+        return qs__lua_fail(L, "m:sweep");
+    qs_remedy remedy;
+    if (qs_sweep_remedy_parse(&o, &remedy, qs__lua_opt_str(L, 2, "remedy", NULL)))
         return qs__lua_fail(L, "m:sweep");
     o.fp32_scales = qs__lua_opt_bool(L, 2, "fp32_scales", o.fp32_scales);
     o.tokens = (long)qs__lua_opt_i64(L, 2, "tokens", o.tokens);
@@ -68,7 +84,36 @@ int qs__lua_model_sweep(lua_State *L) {
         return luaL_error(L, "m:sweep: targets must name weights and/or activations");
     if (o.activations && !has_text) return luaL_error(L, "m:sweep: activation targets need text=");
     qs_window_opts wo = {0}; /* parsed before any file is opened: a bad option raises cleanly */
-    if (o.activations) qs__lua_window_opts(L, 2, m, &wo);
+    int transform = remedy.rotate || remedy.smooth || remedy.awq;
+    if (o.activations || transform) qs__lua_window_opts(L, 2, m, &wo);
+    if (transform) {
+        /* the sweep runs on a copy with the remedies folded in; a userdata frees it */
+        qs_lua_model *u = lua_newuserdatauv(L, sizeof *u, 1);
+        u->m = NULL;
+        luaL_setmetatable(L, QS_LUA_MODEL);
+        lua_pushvalue(L, 1);
+        lua_setiuservalue(L, -2, 1);
+        lua_replace(L, 1); /* keeps the original alive through the user value */
+        lua_getfield(L, 2, "calib");
+        qs_text *ct = lua_isnil(L, -1) ? t : qs__lua_check_text(L, -1);
+        lua_pop(L, 1);
+        if ((remedy.smooth || remedy.awq) && !ct)
+            return luaL_error(L, "m:sweep: remedy smooth/awq needs calib= or text=");
+        qs_windows cws = {0};
+        qs_window_opts co = wo;
+        co.doc_sep = NULL;
+        co.max_tokens = 0;
+        int cn = (int)qs__lua_opt_int(L, 2, "calib_windows", 8);
+        int rc0 = ct && m->tok ? qs_windows_build(&cws, m->tok, ct->data, ct->len, &co) : QS_OK;
+        if (cws.n > cn) cws.n = cn;
+        qs_quant_config cfg;
+        qs_quant_config_default(&cfg);
+        cfg.remedy = remedy;
+        if (rc0 == QS_OK) rc0 = qs_remedy_transform(&u->m, m, &cfg, &cws, NULL);
+        qs_windows_free(&cws);
+        if (rc0) return qs__lua_fail(L, "m:sweep");
+        m = u->m;
+    }
     sweep_ctx s = {L, 0, NULL};
     lua_getfield(L, 2, "results");
     qs_h5 *h = lua_isnil(L, -1) ? NULL : qs__lua_check_results(L, -1);

@@ -8,6 +8,36 @@
 #include "error.h"
 #include "kv_quant.h"
 #include "progress.h"
+#include "remedy.h"
+
+/* SmoothQuant's exponent searched on the calibration windows: the grid 0.05 .. 0.95, each
+ * point evaluated with the whole config, the lowest mean KLD kept (ties: the smaller α). */
+#define SMOOTH_GRID 20
+
+int qs_eval_smooth_search(const qs_model *m, const qs_quant_config *cfg, unsigned site_mask,
+                          const qs_windows *calib, double *alpha) {
+    qs_quant_config one = *cfg;
+    double best = INFINITY;
+    *alpha = 0.5;
+    for (int k = 1; k < SMOOTH_GRID; k++) {
+        one.remedy.smooth_alpha = (double)k / SMOOTH_GRID;
+        qs_eval_result r;
+        int rc = qs_eval(m, calib, &one, site_mask, calib, &r);
+        if (rc) return qs_error_prefix(rc, "smooth search at alpha %g", one.remedy.smooth_alpha);
+        if (r.kld.kld_mean < best) best = r.kld.kld_mean, *alpha = one.remedy.smooth_alpha;
+    }
+    return QS_OK;
+}
+
+static int smooth_search(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg,
+                         unsigned site_mask, const qs_windows *calib, qs_eval_result *out) {
+    qs_windows head = {ws->w, ws->n < QS_EVAL_CALIB_WINDOWS ? ws->n : QS_EVAL_CALIB_WINDOWS, 0, 0,
+                       NULL};
+    qs_quant_config one = *cfg;
+    int rc =
+        qs_eval_smooth_search(m, cfg, site_mask, calib ? calib : &head, &one.remedy.smooth_alpha);
+    return rc ? rc : qs_eval(m, ws, &one, site_mask, calib, out);
+}
 
 /* The activation and KV-cache hooks as one: each sees its own sites. */
 typedef struct hook_pair {
@@ -32,27 +62,56 @@ int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg,
             return qs_error_set(QS_ERR_ARG,
                                 "config layers: layer %d does not exist (the model has %d: 0..%d)",
                                 cfg->w.layers[i], m->cfg.n_layers, m->cfg.n_layers - 1);
+    const qs_remedy *rem = &cfg->remedy;
+    if (rem->smooth && rem->smooth_alpha < 0)
+        return smooth_search(m, ws, cfg, site_mask, calib, out);
     /* activations: online, in the forward pass, through the hook (checks its layers) */
     qs_actq a;
     if ((rc = qs_actq_init(&a, &m->cfg, &cfg->a, site_mask))) return rc;
-    qs_kvq kq; /* the cache: online, as it is written */
-    if ((rc = qs_kvq_init(&kq, &cfg->kv))) return rc;
+    qs_kvq kq; /* the cache: online, as it is written (nothing to free) */
+    if ((rc = qs_kvq_init(&kq, &cfg->kv)) ||
+        (rem->decompose > 0 && (rc = qs_actq_set_decompose(&a, rem->decompose)))) {
+        qs_actq_free(&a);
+        return rc;
+    }
     double t0 = qs_now();
-    /* weights: offline, on a copy */
+    /* calibration windows: those given, else the first evaluation window for static
+     * activation ranges and the first QS_EVAL_CALIB_WINDOWS for the remedies */
+    qs_windows first = {ws->w, ws->n > 0 ? 1 : 0, 0, 0, NULL};
+    qs_windows head = {ws->w, ws->n < QS_EVAL_CALIB_WINDOWS ? ws->n : QS_EVAL_CALIB_WINDOWS, 0, 0,
+                       NULL};
+    const qs_windows *cw = calib ? calib : &first, *rw = calib ? calib : &head;
+    /* remedies that keep the full-precision function: folded into a copy (remedy.h) */
+    qs_model *tm = NULL;
+    qs_remedy_report rr;
+    memset(&rr, 0, sizeof rr);
+    if (rem->rotate || rem->smooth || rem->awq) {
+        if ((rc = qs_remedy_transform(&tm, m, cfg, rw, &rr))) {
+            qs_actq_free(&a);
+            return rc;
+        }
+        out->has_alpha = rr.has_alpha;
+        out->remedy_alpha = rr.alpha;
+    }
+    /* weights: offline, on a copy (the transformed one when there is one) */
     qs_model *qm = NULL;
     if (cfg->w.spec.bits != QS_QUANT_BITS_NONE) {
-        if ((rc = qs_model_clone(&qm, m))) return rc;
-        if ((rc = qs_wquant_apply(qm, &cfg->w, site_mask, &out->w))) {
+        if (tm)
+            qm = tm, tm = NULL;
+        else
+            rc = qs_model_clone(&qm, m);
+        if (rc == QS_OK)
+            rc = rem->gptq ? qs_remedy_gptq(qm, &cfg->w, site_mask, rem, rw, &out->w, &rr)
+                           : qs_wquant_apply(qm, &cfg->w, site_mask, &out->w);
+        if (rc) {
             qs_model_free(qm);
+            qs_actq_free(&a);
             return rc;
         }
     }
-    const qs_model *run = qm ? qm : m;
+    const qs_model *run = qm ? qm : tm ? tm : m;
     int act = cfg->a.spec.bits != QS_QUANT_BITS_NONE;
-    if (act && cfg->a.is_static) {
-        qs_windows first = {ws->w, ws->n > 0 ? 1 : 0, 0, 0, NULL};
-        rc = qs_actq_calibrate(&a, run, calib ? calib : &first);
-    }
+    if (act && cfg->a.is_static) rc = qs_actq_calibrate(&a, run, cw);
     int max_n = 0, V = m->cfg.vocab_size;
     for (int i = 0; i < ws->n; i++) max_n = ws->w[i].n > max_n ? ws->w[i].n : max_n;
     qs_forward_state sb = {0}, sq = {0};
@@ -87,6 +146,8 @@ int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg,
     out->a_calls = a.calls;
     out->a_clipped = a.clipped;
     out->a_bits_per_value = qs_actq_bits_per_value(&a);
+    out->a_wide_cols_frac = qs_actq_wide_cols_frac(&a);
+    out->a_wide_values_frac = qs_actq_wide_values_frac(&a);
     out->kv_clipped = kq.clipped;
     out->kv_bits_per_value = qs_kvq_bits_per_value(&kq);
     out->seconds = qs_now() - t0;
@@ -97,7 +158,13 @@ int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg,
     qs_forward_free(&sq);
     qs_actq_free(&a);
     qs_model_free(qm);
+    qs_model_free(tm);
     return rc;
+}
+
+void qs_eval_fix_search(qs_quant_config *cfg, const qs_eval_result *r) {
+    if (cfg->remedy.smooth && cfg->remedy.smooth_alpha < 0 && r->has_alpha)
+        cfg->remedy.smooth_alpha = r->remedy_alpha;
 }
 
 int qs_eval_attribution_config(qs_quant_config *one, unsigned *site_mask,

@@ -27,13 +27,35 @@ typedef struct qs_eval_result {
     double kv_bits_per_value; /* KV-cache storage bits per value (mean over writes) */
     int n_windows;
     double seconds;
+    /* remedies (remedy_words.h) */
+    int has_alpha;             /* 1: smooth or awq ran with exponent remedy_alpha */
+    double remedy_alpha;       /* given, or chosen by the search */
+    double a_wide_cols_frac;   /* decomposition: activation columns kept in full precision */
+    double a_wide_values_frac; /* ... and values */
 } qs_eval_result;
+
+#define QS_EVAL_CALIB_WINDOWS 8 /* remedies' calibration without calib: ws's first 8 */
 
 /* Evaluates cfg on ws. site_mask limits both sides to those sites (QS_SITE_ALL: every
  * linear input; weights of a site are the matrices that read it). calib: windows for static
- * activation ranges (NULL: the first window of ws). */
+ * activation ranges and for the remedies' calibration (NULL: the first window of ws for
+ * static ranges, the first QS_EVAL_CALIB_WINDOWS for the remedies).
+ * Remedies (remedy_words.h, remedy.h): rotate/smooth/awq are folded into a copy of m that
+ * the quantized side runs (the base is m itself); gptq quantizes the weights instead of
+ * round-to-nearest; decompose splits the activations. "smooth" without an exponent is
+ * searched: every α = 0.05, 0.10, .. 0.95 is evaluated with the whole config on the
+ * calibration windows and the lowest mean KLD wins (out->remedy_alpha). */
 int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg, unsigned site_mask,
             const qs_windows *calib, qs_eval_result *out);
+
+/* SmoothQuant's exponent for cfg by the search qs_eval runs (the grid 0.05 .. 0.95, lowest
+ * mean KLD on the calibration windows, which serve as evaluation and calibration windows). */
+int qs_eval_smooth_search(const qs_model *m, const qs_quant_config *cfg, unsigned site_mask,
+                          const qs_windows *calib, double *alpha);
+
+/* After an evaluation of cfg that searched an exponent (smooth), fixes it in cfg to the one
+ * chosen, so that the attribution runs use it instead of searching again. */
+void qs_eval_fix_search(qs_quant_config *cfg, const qs_eval_result *r);
 
 /* Attribution: the config that applies cfg to one part of the model only. by_site: site
  * `index` (its activations and the weights that read it; *site_mask is set to that site);

@@ -1,6 +1,8 @@
 /* One list of an evaluation's numbers, so that JSON, Lua and HDF5 cannot drift apart. */
 #include "eval_fields.h"
 
+#include <math.h>
+
 /* "kld_" / "dp_" + qs_kld_pct_names[i], spelled out so the names are static strings;
  * test_fields checks them against qs_kld_pct_names. */
 static const char *const kld_pct_fields[] = {"kld_max", "kld_p99.9",  "kld_p99", "kld_p95",
@@ -49,6 +51,9 @@ void qs_eval_fields(const qs_eval_result *r, qs_field f[QS_EVAL_NFIELDS]) {
     NUM("seconds", r->seconds);
     for (int i = 0; i < QS_KLD_NPCT; i++) NUM(kld_pct_fields[i], k->kld_pct[i]);
     for (int i = 0; i < QS_KLD_NPCT; i++) NUM(dp_pct_fields[i], k->dp_pct[i]);
+    NUM("remedy_alpha", r->has_alpha ? r->remedy_alpha : NAN);
+    NUM("a_wide_cols_frac", r->a_wide_cols_frac);
+    NUM("a_wide_values_frac", r->a_wide_values_frac);
 #undef NUM
 #undef INT
 }

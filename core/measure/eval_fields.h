@@ -9,11 +9,15 @@
  *   top5_overlap, top5_overlap_stderr, w_bits_per_value, a_bits_per_value, a_clipped,
  *   kv_bits_per_value, kv_clipped, seconds,
  *   kld_<p> for p in max, p99.9, p99, p95, p90, median, p10, p5, p1, p0.1, min,
- *   dp_<p> for the same p
+ *   dp_<p> for the same p,
+ *   remedy_alpha, a_wide_cols_frac, a_wide_values_frac
  *
  * _q is the quantized model, _base the full-precision one; _stderr a standard error;
  * dp = p_q(correct) − p_base(correct); w_bits_per_value (kv_bits_per_value) is 16 when the
- * weights (the KV cache) stay unquantized. */
+ * weights (the KV cache) stay unquantized.
+ * The remedies' (remedy_words.h): remedy_alpha is the SmoothQuant or AWQ exponent used, given
+ * or chosen by the search (NaN with neither); a_wide_cols_frac and a_wide_values_frac the
+ * fractions of activation columns and values that decomposition kept in full precision. */
 #ifndef QS_EVAL_FIELDS_H
 #define QS_EVAL_FIELDS_H
 
@@ -23,7 +27,8 @@
 #include "fields.h"
 
 #define QS_EVAL_NFIXED  28 /* the fields before the percentiles */
-#define QS_EVAL_NFIELDS (QS_EVAL_NFIXED + 2 * QS_KLD_NPCT)
+#define QS_EVAL_NREMEDY 3  /* the remedies' fields, after the percentiles */
+#define QS_EVAL_NFIELDS (QS_EVAL_NFIXED + 2 * QS_KLD_NPCT + QS_EVAL_NREMEDY)
 
 /* Fills f with r's QS_EVAL_NFIELDS fields in the order above (r may be NULL: names and
  * kinds only, values 0); counts are QS_FIELD_INT, the rest QS_FIELD_NUM. */

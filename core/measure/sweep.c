@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,8 +170,10 @@ static int spec_gran(int gran, int is_weight) {
     }
 }
 
-static int run_one(qs_sweep_row *row, float *y, const float *x, int R, int C, int is_weight,
-                   const qs_sweep_opts *o) {
+/* xz, wide, n_wide: decomposition (NULL, NULL, 0 without): xz is quantized, the wide
+ * columns of x put back, and they cost 16 bits a value */
+static int run_one(qs_sweep_row *row, float *y, const float *x, const float *xz, const char *wide,
+                   int n_wide, int R, int C, int is_weight, const qs_sweep_opts *o) {
     int g = spec_gran(row->gran, is_weight);
     if (g < 0) return QS_ERR_ARG;
     qs_quant_spec sp = {0};
@@ -184,15 +187,35 @@ static int run_one(qs_sweep_row *row, float *y, const float *x, int R, int C, in
     qs_quant_io io = {0};
     io.count_levels = 1;
     qs_quant_report rep;
-    int rc = qs_quant_fake(y, x, R, C, &sp, &io, &rep);
+    int rc = qs_quant_fake(y, xz ? xz : x, R, C, &sp, &io, &rep);
     if (rc) return rc;
+    if (n_wide)
+        for (int r = 0; r < R; r++)
+            for (int c = 0; c < C; c++)
+                if (wide[c]) y[(long)r * C + c] = x[(long)r * C + c];
     if ((rc = qs_metrics_compute(&row->err, x, y, (int64_t)R * C))) return rc;
-    row->bits_per_value = rep.bits_per_value;
+    double f = (double)n_wide / C;
+    row->bits_per_value = (1.0 - f) * rep.bits_per_value + f * 16.0;
     row->n_clipped = rep.n_clipped;
     row->levels_mean = rep.levels_mean;
     row->levels_min = rep.levels_min;
     row->levels_max = rep.levels_max;
     return QS_OK;
+}
+
+/* Decomposition of an activation matrix x (R, C): the columns holding any |x| >= t. Fills
+ * xz (R, C) with x, those columns zeroed, and wide (C) with 1 for them; returns how many. */
+static int wide_columns(float *xz, char *wide, const float *x, int R, int C, double t) {
+    int n = 0;
+    memcpy(xz, x, (size_t)R * C * sizeof *xz);
+    for (int c = 0; c < C; c++) {
+        wide[c] = 0;
+        for (int r = 0; r < R && !wide[c]; r++) wide[c] = fabsf(x[(long)r * C + c]) >= (float)t;
+        if (!wide[c]) continue;
+        n++;
+        for (int r = 0; r < R; r++) xz[(long)r * C + c] = 0.0f;
+    }
+    return n;
 }
 
 int qs_sweep_matrix(const float *x, int rows, int cols, const char *target, const char *tensor,
@@ -203,6 +226,19 @@ int qs_sweep_matrix(const float *x, int rows, int cols, const char *target, cons
     if (!y)
         return qs_error_set(QS_ERR_NOMEM, "sweep: out of memory for a (%d, %d) matrix", rows, cols);
     int rc = QS_OK;
+    /* decomposition: the narrow columns are quantized, the wide ones come back exactly */
+    float *xz = NULL; /* (R, C) */
+    char *wide = NULL;
+    int n_wide = 0;
+    if (!is_weight && o->decompose > 0 && n > 0) {
+        xz = malloc(n * sizeof *xz);
+        wide = malloc((size_t)cols);
+        if (!xz || !wide) {
+            free(y), free(xz), free(wide);
+            return qs_error_set(QS_ERR_NOMEM, "sweep: out of memory for decomposition");
+        }
+        n_wide = wide_columns(xz, wide, x, rows, cols, o->decompose);
+    }
     for (int ib = 0; ib < o->n_bits && rc == QS_OK; ib++)
         for (int is = 0; is < o->n_schemes && rc == QS_OK; is++)
             for (int ig = 0; ig < o->n_grans && rc == QS_OK; ig++)
@@ -223,7 +259,7 @@ int qs_sweep_matrix(const float *x, int rows, int cols, const char *target, cons
                     row.group = o->grans[ig] == QS_SWEEP_GROUP ? o->groups[ig] : 0;
                     row.clip = o->clips[ic];
                     row.clip_value = o->clips[ic] == QS_QUANT_PERCENTILE ? o->percentiles[ic] : 0;
-                    int e = run_one(&row, y, x, rows, cols, is_weight, o);
+                    int e = run_one(&row, y, x, xz, wide, n_wide, rows, cols, is_weight, o);
                     if (e == QS_ERR_NOMEM)
                         rc = e;
                     else if (e) {
@@ -236,6 +272,8 @@ int qs_sweep_matrix(const float *x, int rows, int cols, const char *target, cons
                     if (rc == QS_OK) rc = fn(user, &row);
                 }
     free(y);
+    free(xz);
+    free(wide);
     return rc;
 }
 
@@ -334,6 +372,35 @@ int qs_sweep_capture_run(qs_sweep_capture *cap, const qs_model *m, const qs_wind
     }
     qs_forward_free(&fs);
     return rc;
+}
+
+int qs_sweep_remedy_parse(qs_sweep_opts *o, qs_remedy *r, const char *words) {
+    qs_remedy_default(r);
+    if (!words || !*words) return QS_OK;
+    char name[512];
+    if ((size_t)snprintf(name, sizeof name, "W8A8 %s", words) >= sizeof name)
+        return qs_error_set(QS_ERR_ARG, "remedy '%s' is too long", words);
+    qs_quant_config c;
+    if (qs_quant_config_parse(&c, name)) return qs_error_prefix(QS_ERR_ARG, "remedy");
+    if (c.w.spec.gran != QS_QUANT_ROW || c.a.spec.gran != QS_QUANT_ROW ||
+        c.a.spec.clip != QS_QUANT_ABSMAX || c.w.spec.scheme != QS_QUANT_SYMMETRIC)
+        return qs_error_set(QS_ERR_ARG,
+                            "remedy '%s': only remedy words (rotate, smooth:A, "
+                            "awq:A, decompose) go here",
+                            words);
+    if (c.remedy.gptq)
+        return qs_error_set(QS_ERR_ARG,
+                            "remedy 'gptq' in a sweep: GPTQ minimises the layer-output error, not "
+                            "the weight reconstruction error a sweep records (use qscope eval)");
+    if ((c.remedy.smooth && c.remedy.smooth_alpha < 0) || (c.remedy.awq && c.remedy.awq_alpha < 0))
+        return qs_error_set(
+            QS_ERR_ARG,
+            "remedy '%s' in a sweep: give the exponent (smooth:A, awq:A); the search "
+            "needs a quantized evaluation",
+            words);
+    *r = c.remedy;
+    o->decompose = r->decompose;
+    return QS_OK;
 }
 
 int qs_sweep_activations(const qs_sweep_capture *cap, const qs_sweep_opts *o, qs_sweep_row_fn fn,

@@ -46,6 +46,8 @@ typedef struct qs_sweep_opts {
     unsigned site_mask;       /* sites swept: weights that read them, activations at them */
     int weights, activations; /* which targets to sweep */
     long tokens;              /* activation tokens captured per (site, layer) */
+    double decompose; /* > 0: activation columns with any |x| >= it pass through exactly (LLM.int8()
+                         decomposition, over the captured tokens); 0: off */
 } qs_sweep_opts;
 
 /* Defaults: bits 8,6,4,3; symmetric; tensor, channel, group:32, group:128; absmax, mse,
@@ -58,6 +60,14 @@ int qs_sweep_parse_bits(qs_sweep_opts *o, const char *list);    /* "8,6,4,3" */
 int qs_sweep_parse_schemes(qs_sweep_opts *o, const char *list); /* "symmetric,mxfp4" */
 int qs_sweep_parse_grans(qs_sweep_opts *o, const char *list); /* "tensor,channel,token,group:32" */
 int qs_sweep_parse_clips(qs_sweep_opts *o, const char *list); /* "absmax,mse,percentile:99.9" */
+
+/* The remedies a sweep can take (remedy_words.h words, space-separated: "rotate",
+ * "smooth:0.5 decompose"): the function-preserving transforms with a given exponent, which
+ * the caller folds into the model before sweeping it (qs_remedy_transform), and decompose,
+ * which sets o->decompose. Refused with the reason: a searched exponent (the search needs a
+ * quantized evaluation), gptq (it minimises the layer-output error, not the weight
+ * reconstruction error a sweep records: compare it with qscope eval). */
+int qs_sweep_remedy_parse(qs_sweep_opts *o, qs_remedy *r, const char *words);
 
 /* The name of a granularity word as written ("tensor", "channel", "token", "group"). */
 const char *qs_sweep_gran_name(int gran);

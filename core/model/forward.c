@@ -143,7 +143,11 @@ int qs_forward_init(qs_forward_state *s, const qs_model *m, int max_T, int max_p
     return QS_OK;
 }
 
-static int call_hook(const qs_hook *hook, int site, int layer, float *x, int T, int C, int pos0) {
+/* The model's own online transform of a site (model.h), then the capture hook. */
+static int call_hook(const qs_hook *hook, int site, int layer, float *x, int T, int C, int pos0,
+                     const qs_model *m) {
+    if (m->online.fn && (m->online.site_mask & QS_SITE_BIT(site)))
+        m->online.fn(m->online.user, site, layer, x, T, C);
     if (!hook || !hook->fn || !(hook->site_mask & QS_SITE_BIT(site))) return QS_OK;
     return hook->fn(hook->user, site, layer, x, T, C, pos0);
 }
@@ -212,10 +216,10 @@ static int forward_window(qs_forward_state *s, const int *tokens, int T, int pos
 
     for (int l = 0; l < c->n_layers; l++) {
         const qs_layer_weights *w = &m->w.layers[l];
-        if ((rc = call_hook(hook, QS_SITE_RESID, l, s->x, T, D, pos0))) return rc;
+        if ((rc = call_hook(hook, QS_SITE_RESID, l, s->x, T, D, pos0, m))) return rc;
 
         rmsnorm(s->xn, s->x, w->attn_norm, T, D, c->norm_eps); /* xn (T, D) */
-        if ((rc = call_hook(hook, QS_SITE_ATTN_IN, l, s->xn, T, D, pos0))) return rc;
+        if ((rc = call_hook(hook, QS_SITE_ATTN_IN, l, s->xn, T, D, pos0, m))) return rc;
         matmul(s->q, s->xn, w->wq, T, D, Q); /* q (T, Q) */
         matmul(s->k, s->xn, w->wk, T, D, K); /* k (T, K) */
         matmul(s->v, s->xn, w->wv, T, D, K); /* v (T, K) */
@@ -228,20 +232,20 @@ static int forward_window(qs_forward_state *s, const int *tokens, int T, int pos
         memcpy(s->k_cache + cache_off, s->k, (size_t)T * K * sizeof(float));
         memcpy(s->v_cache + cache_off, s->v, (size_t)T * K * sizeof(float));
         /* the rows just written, before any query reads them (KV-cache quantization) */
-        if ((rc = call_hook(hook, QS_SITE_K_CACHE, l, s->k_cache + cache_off, T, K, pos0)))
+        if ((rc = call_hook(hook, QS_SITE_K_CACHE, l, s->k_cache + cache_off, T, K, pos0, m)))
             return rc;
-        if ((rc = call_hook(hook, QS_SITE_V_CACHE, l, s->v_cache + cache_off, T, K, pos0)))
+        if ((rc = call_hook(hook, QS_SITE_V_CACHE, l, s->v_cache + cache_off, T, K, pos0, m)))
             return rc;
 
         if ((rc = attention(s, l, T, pos0, hook))) return rc; /* att_out (T, Q) */
-        if ((rc = call_hook(hook, QS_SITE_ATTN_O_IN, l, s->att_out, T, Q, pos0))) return rc;
+        if ((rc = call_hook(hook, QS_SITE_ATTN_O_IN, l, s->att_out, T, Q, pos0, m))) return rc;
         matmul(s->proj, s->att_out, w->wo, T, Q, D); /* proj (T, D) */
         size_t TD = (size_t)T * D;
 #pragma omp parallel for if (TD >= PAR_MIN_WORK)
         for (size_t i = 0; i < TD; i++) s->x[i] += s->proj[i];
 
         rmsnorm(s->xn, s->x, w->ffn_norm, T, D, c->norm_eps);
-        if ((rc = call_hook(hook, QS_SITE_FFN_IN, l, s->xn, T, D, pos0))) return rc;
+        if ((rc = call_hook(hook, QS_SITE_FFN_IN, l, s->xn, T, D, pos0, m))) return rc;
         matmul(s->h1, s->xn, w->w_gate, T, D, H); /* h1 (T, H) */
         matmul(s->h3, s->xn, w->w_up, T, D, H);   /* h3 (T, H) */
         size_t TH = (size_t)T * H;
@@ -250,12 +254,12 @@ static int forward_window(qs_forward_state *s, const int *tokens, int T, int pos
             float g = s->h1[i];
             s->h1[i] = g / (1.0f + expf(-g)) * s->h3[i]; /* SiLU(gate) * up */
         }
-        if ((rc = call_hook(hook, QS_SITE_FFN_DOWN_IN, l, s->h1, T, H, pos0))) return rc;
+        if ((rc = call_hook(hook, QS_SITE_FFN_DOWN_IN, l, s->h1, T, H, pos0, m))) return rc;
         matmul(s->proj, s->h1, w->w_down, T, H, D); /* proj (T, D) */
 #pragma omp parallel for if (TD >= PAR_MIN_WORK)
         for (size_t i = 0; i < TD; i++) s->x[i] += s->proj[i];
     }
-    if ((rc = call_hook(hook, QS_SITE_RESID, c->n_layers, s->x, T, D, pos0))) return rc;
+    if ((rc = call_hook(hook, QS_SITE_RESID, c->n_layers, s->x, T, D, pos0, m))) return rc;
 
     if (logits) {
         int first = last_only ? T - 1 : 0, n = T - first;

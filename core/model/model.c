@@ -149,6 +149,7 @@ int qs__model_index_weights(qs_model *m, const char *stored_type) {
 
 void qs_model_free(qs_model *m) {
     if (!m) return;
+    if (m->online.release) m->online.release(m->online.user);
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     free(m->tensors);
@@ -208,7 +209,8 @@ int qs__model_check_memory(const char *path, uint64_t bytes) {
     if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
         double room = (double)rl.rlim_cur - vm_bytes();
         if (room < 0) room = 0;
-        if (avail < 0 || room < avail) avail = room, which = "room under the address-space limit (ulimit -v)";
+        if (avail < 0 || room < avail)
+            avail = room, which = "room under the address-space limit (ulimit -v)";
     }
     if (getrlimit(RLIMIT_DATA, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
         double room = (double)rl.rlim_cur; /* heap and private mappings together, roughly */

@@ -77,6 +77,18 @@ typedef struct qs_tensor {
     char stored_type[16]; /* what the file held: "F32", "BF16", "Q4_0", ... */
 } qs_tensor;
 
+/* A transform the forward pass applies to a site's activations before the capture hook
+ * sees them and the next projection reads them: a rotated model's online Hadamard at
+ * ffn_down_in (quant/rotate.c). The model knows only this seam; user belongs to whoever set
+ * it and is shared by the model's clones (retain) until each lets go (release). */
+typedef struct qs_online {
+    void (*fn)(const void *user, int site, int layer, float *x, int T, int C); /* x (T, C) */
+    void *user;
+    unsigned site_mask; /* QS_SITE_BIT() of the sites transformed; 0: none */
+    void (*retain)(void *user);
+    void (*release)(void *user);
+} qs_online;
+
 typedef struct qs_model {
     char path[4096];
     char format[16]; /* "llama2c", "gguf", "hf" */
@@ -91,6 +103,7 @@ typedef struct qs_model {
     size_t map_size;
     void **owned; /* blocks allocated by the loader, freed with the model */
     int n_owned, cap_owned;
+    qs_online online; /* online activation transforms (all zero: none) */
 } qs_model;
 
 /* Loads a model, detecting the format by content: llama2.c .bin, GGUF magic, or a

@@ -64,6 +64,8 @@ int qs_model_clone(qs_model **out, const qs_model *src) {
         goto fail;
     }
     free(copies);
+    m->online = src->online; /* the copy computes the same function: same online transforms */
+    if (m->online.retain) m->online.retain(m->online.user);
     *out = m;
     return QS_OK;
 fail:

@@ -127,8 +127,7 @@ static void scaled(overflow *o, const char *tensor, float *x, long index, float 
 }
 
 /* w (rows, cols): column c ·= f */
-static void scale_col(overflow *o, const char *name, float *w, int rows, int cols, int c,
-                      float f) {
+static void scale_col(overflow *o, const char *name, float *w, int rows, int cols, int c, float f) {
     for (int r = 0; r < rows; r++) scaled(o, name, &w[(size_t)r * cols + c], (long)r * cols + c, f);
 }
 

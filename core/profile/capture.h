@@ -19,8 +19,10 @@
  *   bytes ≈ Σ_S (96·C_s + 48,200)          chanstats (96·C + 64) + tensorstats (≈ 48,136)
  *         + 48·T                            per-window scan and token-outlier scratch
  *         + 40·N                            token-outlier records (default N = 100,000)
- * qs_capture_memory_bytes() evaluates it. stories260K, all five sites, all layers, T 512,
- * N 10,000: 26 pairs, 1.9 MB; a 7B model (32 layers, D 4096, H 11008, T 4096): ≈ 87 MB.
+ * qs_capture_memory_bytes() evaluates it. stories260K, all seven sites, all layers, T 512,
+ * N 10,000: 36 pairs, 2.4 MB; a 7B model (32 layers, D 4096, H 11008, K 4096, T 4096):
+ * ≈ 115 MB.
+ * Attention statistics (opts.attention) add L·H·T floats (attention.h).
  *
  * Errors (core/error.h) come back from the hook through qs_forward: QS_ERR_NUMERIC when an
  * activation is NaN/inf (the message names the site, layer and element), QS_ERR_NOMEM, or

@@ -56,6 +56,39 @@ static void fold_ranges(qs_actq *a, int site, int layer, long n_scales, int C) {
     }
 }
 
+/* Decomposition: moves the columns of x (T, C) holding any |x| >= the threshold into
+ * a->wide (T, n) and zeroes them in x; returns n (or -1 out of memory, message set). */
+static int wide_take(qs_actq *a, float *x, int T, int C) {
+    if (a->wide_idx_n < (size_t)C) {
+        int *g = realloc(a->wide_idx, (size_t)C * sizeof *g);
+        if (!g) return qs_error_set(QS_ERR_NOMEM, "out of memory for decomposition"), -1;
+        a->wide_idx = g;
+        a->wide_idx_n = (size_t)C;
+    }
+    float t = (float)a->decompose;
+    int n = 0;
+    for (int c = 0; c < C; c++)
+        for (int r = 0; r < T; r++)
+            if (fabsf(x[(long)r * C + c]) >= t) {
+                a->wide_idx[n++] = c;
+                break;
+            }
+    if (n == 0) return 0;
+    if (grow(&a->wide, &a->wide_n, (size_t)T * n, "decomposition")) return -1;
+    for (int r = 0; r < T; r++)
+        for (int k = 0; k < n; k++) {
+            float *v = &x[(long)r * C + a->wide_idx[k]];
+            a->wide[(long)r * n + k] = *v;
+            *v = 0.0f;
+        }
+    return n;
+}
+
+static void wide_put(const qs_actq *a, float *x, int T, int C, int n) {
+    for (int r = 0; r < T; r++)
+        for (int k = 0; k < n; k++) x[(long)r * C + a->wide_idx[k]] = a->wide[(long)r * n + k];
+}
+
 static int actq_fn(void *user, int site, int layer, float *x, int T, int C, int pos0) {
     (void)pos0;
     qs_actq *a = user;
@@ -69,11 +102,14 @@ static int actq_fn(void *user, int site, int layer, float *x, int T, int C, int 
     if (rc) return rc;
     qs_quant_io io = {0};
     qs_quant_report rep;
+    int n_wide = a->decompose > 0 ? wide_take(a, x, T, C) : 0;
+    if (n_wide < 0) return QS_ERR_NOMEM;
     if (a->calibrating) {
         /* this window's ranges by the spec's clipping; the output is thrown away */
         if ((rc = grow(&a->tmp, &a->tmp_n, (size_t)T * C, "calibration"))) return rc;
         io.ranges = a->scratch;
         rc = qs_quant_fake(a->tmp, x, T, C, sp, &io, &rep);
+        if (n_wide) wide_put(a, x, T, C, n_wide);
         if (rc) return qs_error_prefix(rc, "calibrating blk.%d.%s", layer, qs_site_name(site));
         fold_ranges(a, site, layer, n_scales, C);
         return QS_OK;
@@ -91,10 +127,16 @@ static int actq_fn(void *user, int site, int layer, float *x, int T, int C, int 
         io.ranges_in = a->scratch;
     }
     rc = qs_quant_fake(x, x, T, C, sp, &io, &rep);
+    if (n_wide) wide_put(a, x, T, C, n_wide);
     if (rc) return qs_error_prefix(rc, "blk.%d.%s", layer, qs_site_name(site));
+    double f = (double)n_wide / C; /* the share of this call's values on the wide path */
     a->calls++;
     a->clipped += rep.n_clipped;
-    a->bits_sum += rep.bits_per_value;
+    a->bits_sum += (1.0 - f) * rep.bits_per_value + f * 16.0;
+    a->wide_cols += n_wide;
+    a->cols += C;
+    a->wide_values += (double)n_wide * T;
+    a->values += (double)C * T;
     return QS_OK;
 }
 
@@ -147,6 +189,19 @@ int qs_actq_calibrate(qs_actq *a, const qs_model *m, const qs_windows *calib) {
     return QS_OK;
 }
 
+int qs_actq_set_decompose(qs_actq *st, double t) {
+    if (!(t >= 0.0 && isfinite(t)))
+        return qs_error_set(QS_ERR_ARG, "decomposition threshold %g: expected a finite t >= 0", t);
+    st->decompose = t;
+    return QS_OK;
+}
+
+double qs_actq_wide_cols_frac(const qs_actq *st) { return st->cols ? st->wide_cols / st->cols : 0; }
+
+double qs_actq_wide_values_frac(const qs_actq *st) {
+    return st->values ? st->wide_values / st->values : 0;
+}
+
 double qs_actq_bits_per_value(const qs_actq *st) {
     return st->calls ? st->bits_sum / (double)st->calls : 16.0;
 }
@@ -155,5 +210,7 @@ void qs_actq_free(qs_actq *st) {
     for (int s = 0; s < QS_SITE_COUNT; s++) free(st->ranges[s]);
     free(st->scratch);
     free(st->tmp);
+    free(st->wide_idx);
+    free(st->wide);
     memset(st, 0, sizeof *st);
 }

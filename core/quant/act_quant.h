@@ -10,6 +10,14 @@
  *    granularities whose groups do not persist across windows: tensor, token, group, which
  *    then share one range per (site, layer)). Per-channel (col) keeps a range per channel.
  *    Calibration runs the given model with no quantization of its own activations.
+ *  - decomposition (LLM.int8(), Dettmers et al. 2022), optional: in each call, the columns
+ *    (channels) holding any |x| >= the threshold (the published 6.0) stay in full precision
+ *    — the "wide path" — and only the other columns are quantized, their ranges found
+ *    without the outlier columns (which count as 0 while the ranges are measured, and in
+ *    static calibration too). What went to the wide path is counted: columns and values.
+ *    The weights are untouched here: LLM.int8() keeps the weight columns that meet the wide
+ *    columns in 16 bits too, while qscope quantizes weights offline as configured, so with
+ *    quantized weights this is the activation half of LLM.int8() only.
  *
  * Letters: T tokens of the window, C channels of the site, L layers. */
 #ifndef QS_ACTQ_H
@@ -33,9 +41,16 @@ typedef struct qs_actq {
     size_t scratch_n;
     float *tmp; /* (T, C) calibration output */
     size_t tmp_n;
+    double decompose; /* > 0: the LLM.int8() threshold (qs_actq_set_decompose) */
+    int *wide_idx;    /* (C) the wide columns of the current call */
+    size_t wide_idx_n;
+    float *wide; /* (T, n_wide) their values, put back after quantization */
+    size_t wide_n;
     /* what the hook did */
     long calls, clipped;
     double bits_sum;
+    double wide_cols, cols;     /* Σ over calls: wide columns, columns */
+    double wide_values, values; /* Σ over calls: values on the wide path, values */
 } qs_actq;
 
 /* Prepares the hook state for side `a` (borrowed, must outlive st) on a model of config c.
@@ -51,8 +66,18 @@ int qs_actq_calibrate(qs_actq *st, const qs_model *m, const qs_windows *calib);
 /* The hook to pass to qs_forward; its site mask holds only the sites it quantizes. */
 qs_hook qs_actq_hook(qs_actq *st);
 
-/* Mean storage bits per activation value over the calls so far (16 if none). */
+/* Turns on mixed-precision decomposition with threshold t > 0 (0 turns it off). Errors:
+ * QS_ERR_ARG (t negative or not finite). */
+int qs_actq_set_decompose(qs_actq *st, double t);
+
+/* Mean storage bits per activation value over the calls so far (16 if none); with
+ * decomposition a call's wide values count 16 bits each. */
 double qs_actq_bits_per_value(const qs_actq *st);
+
+/* With decomposition: the fraction of columns (Σ wide columns / Σ columns over the calls)
+ * and of values that took the wide path; 0 when nothing was quantized. */
+double qs_actq_wide_cols_frac(const qs_actq *st);
+double qs_actq_wide_values_frac(const qs_actq *st);
 
 void qs_actq_free(qs_actq *st);
 

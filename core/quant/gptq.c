@@ -73,9 +73,10 @@ static int quad_err(double *out, const double *d, int R, int C, const double *H)
 }
 
 /* The grids of rows x (R, n) per the spec with granularity gran (row: one per row, tensor:
- * one, group: R·ceil(n/G)), by qs_quant_fake's own clipping. ranges: (N, 2) scratch. */
+ * one, group: R·ceil(n/G)), by qs_quant_fake's own clipping. ranges: (N, 2) scratch.
+ * amax: the whole weight's absmax (two-level formats scale by it). */
 static int find_grids(qs_quant_grid *grids, float *ranges, const float *x, int R, int n,
-                      const qs_quant_spec *sp, int gran, float *scratch) {
+                      const qs_quant_spec *sp, int gran, float *scratch, float amax) {
     qs_quant_spec s = *sp;
     s.gran = gran;
     qs_quant_io io = {0};
@@ -84,8 +85,6 @@ static int find_grids(qs_quant_grid *grids, float *ranges, const float *x, int R
     if (rc) return rc;
     const qs_quant_traits *tr = qs_quant_traits_of(sp->scheme);
     long N = qs_quant_n_scales(&s, R, n);
-    float amax = 0.0f; /* the matrix's absmax, for two-level formats (nvfp4) */
-    for (long i = 0; i < (long)R * n; i++) amax = fmaxf(amax, fabsf(x[i]));
     for (long g = 0; g < N; g++)
         tr->grid(&grids[g], ranges[2 * g], ranges[2 * g + 1], sp->bits, sp->fp32_scales, amax);
     return QS_OK;
@@ -162,6 +161,8 @@ int qs_gptq_quantize(float *w, int R, int C, const qs_hessian *hs, const qs_quan
     float *w0 = fbuf; /* (R, C) */
     for (int r = 0; r < R; r++)
         for (int c = 0; c < C; c++) w0[(long)r * C + c] = dead[c] ? 0.0f : w[(long)r * C + c];
+    float amax = 0.0f;
+    for (long i = 0; i < (long)RC; i++) amax = fabsf(w0[i]) > amax ? fabsf(w0[i]) : amax;
     for (int i = 0; i < C; i++) perm[i] = i;
     if (o->act_order) {
         diag_ix *dx = malloc((size_t)C * sizeof *dx);
@@ -185,7 +186,7 @@ int qs_gptq_quantize(float *w, int R, int C, const qs_hessian *hs, const qs_quan
     }
     /* grids known before the pass: tensor, row, static groups (act-order) */
     if (!grouped || o->act_order) {
-        rc = find_grids(grids, ranges, w0, R, C, sp, sp->gran, fbuf + RC);
+        rc = find_grids(grids, ranges, w0, R, C, sp, sp->gran, fbuf + RC, amax);
         if (rc) goto done;
     }
     for (int r = 0; r < R; r++)
@@ -225,7 +226,7 @@ int qs_gptq_quantize(float *w, int R, int C, const qs_hessian *hs, const qs_quan
                     rc = qs_error_set(QS_ERR_NOMEM, "gptq: out of memory");
                     goto done;
                 }
-                rc = find_grids(gg, ranges, gx, R, gl, sp, QS_QUANT_ROW, fbuf + RC);
+                rc = find_grids(gg, ranges, gx, R, gl, sp, QS_QUANT_ROW, fbuf + RC, amax);
                 for (int r = 0; r < R && rc == QS_OK; r++) grids[(long)r * ngc + i1 / G] = gg[r];
                 free(gg);
                 if (rc) goto done;

@@ -86,6 +86,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "remedy_words.h" /* the remedy words of a config name */
+
 /* Integer grids (symmetric, affine) and floating-point formats (quant_float.c). A format
  * fixes the element bits (spec.bits must equal them) and how scales are stored. */
 enum qs_quant_scheme {
@@ -298,6 +300,9 @@ int qs_quant_fake_ref(float *out, const float *x, int rows, int cols, const qs_q
  *           | format
  *   format := 'fp8_e4m3' | 'fp8_e5m2' | 'mxfp8' | 'mxfp8_e5m2' | 'mxfp6_e3m2' | 'mxfp6_e2m3'
  *           | 'mxfp4' | 'nvfp4'          (a scheme, like symmetric/affine; see above)
+ *           | remedy                     (rotate, smooth, awq, gptq, decompose: no prefix;
+ *                                         remedy_words.h; printed after the sides' words,
+ *                                         before the KV cache's)
  *   kvword := [ 'k:' | 'v:' ] kvcore | 'per-channel-k'
  *   kvcore := 'per-token' | 'per-channel' | 'per-tensor' | 'g' N | 'symmetric' | 'affine'
  *           | format | 'absmax' | 'percentile:' P | 'fp32-scales' | 'fp16-scales'
@@ -368,9 +373,10 @@ typedef struct qs_quant_kv {
 } qs_quant_kv;
 
 typedef struct qs_quant_config {
-    qs_quant_side w; /* weights: spec.gran is TENSOR, ROW or GROUP */
-    qs_quant_side a; /* activations: TENSOR, ROW (per-token), COL or GROUP */
-    qs_quant_kv kv;  /* the KV cache: TENSOR, ROW (per-token), COL (per-channel) or GROUP */
+    qs_quant_side w;  /* weights: spec.gran is TENSOR, ROW or GROUP */
+    qs_quant_side a;  /* activations: TENSOR, ROW (per-token), COL or GROUP */
+    qs_quant_kv kv;   /* the KV cache: TENSOR, ROW (per-token), COL (per-channel) or GROUP */
+    qs_remedy remedy; /* what is done to the model around quantizing it (remedy_words.h) */
 } qs_quant_config;
 
 /* W16A16 with every default. */

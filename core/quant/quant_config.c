@@ -114,6 +114,7 @@ void qs_quant_config_default(qs_quant_config *c) {
     side_default(&c->w, QS_QUANT_BITS_NONE);
     side_default(&c->a, QS_QUANT_BITS_NONE);
     c->kv.k = c->kv.v = c->a.spec; /* per-token symmetric absmax, not quantized */
+    qs_remedy_default(&c->remedy);
 }
 
 /* Canonical site list, enum order. */
@@ -369,6 +370,10 @@ static int parse(qs_quant_config *c, const char *name) {
             side_default(&c->a, ab);
             continue;
         }
+        /* remedies (remedy_words.h): words about the model, not a side */
+        int rw = qs_remedy_word(&c->remedy, word, name);
+        if (rw < 0) return QS_ERR_ARG;
+        if (rw > 0) continue;
         if (n_seen == 64) return qs_error_set(QS_ERR_ARG, "too many words in config '%s'", name);
         memcpy(words_seen[n_seen], word, n + 1);
         int kv_bits;
@@ -425,6 +430,8 @@ static int parse(qs_quant_config *c, const char *name) {
     } else if (in_kv && kv_words)
         return qs_error_set(QS_ERR_ARG, "words for an unquantized KV cache (KV16) in config '%s'",
                             name);
+    int rrc = qs_remedy_check(&c->remedy, c->w.spec.bits, c->a.spec.bits, name);
+    if (rrc) return rrc;
     /* a block format (mxfp*: g32, nvfp4: g16) brings its block unless a word set one; its
      * element width must be the side's bits */
     for (int side = SIDE_W; side <= SIDE_A; side++) {
@@ -649,6 +656,8 @@ int qs_quant_config_format(char *buf, size_t n, const qs_quant_config *c) {
             if (len >= sizeof out) return qs_error_set(QS_ERR_ARG, "config name too long");
         }
     }
+    int rrc = qs_remedy_format(out, sizeof out, &len, &c->remedy);
+    if (rrc) return rrc;
     int krc = format_kv(out, sizeof out, &len, &c->kv);
     if (krc) return krc;
     if (len + 1 > n)

@@ -132,8 +132,8 @@ static int room_fd(int fd, const char *path, uint64_t size, uint64_t need, const
     int have_vf = fstatvfs(fd, &vf) == 0;
     /* root may use the reserved blocks, so count them for root only */
     if (have_vf)
-        avail = (geteuid() == 0 ? (uint64_t)vf.f_bfree : (uint64_t)vf.f_bavail) *
-                (uint64_t)vf.f_frsize;
+        avail =
+            (geteuid() == 0 ? (uint64_t)vf.f_bfree : (uint64_t)vf.f_bavail) * (uint64_t)vf.f_frsize;
     if (e == ENOSPC || e == EDQUOT || (have_vf && avail < need))
         return qs_error_set(QS_ERR_IO,
                             "%s: %s%sdisk full (%llu bytes free, this write may need %llu); "
@@ -141,8 +141,10 @@ static int room_fd(int fd, const char *path, uint64_t size, uint64_t need, const
                             path, obj ? obj : "", obj ? ": " : "", (unsigned long long)avail,
                             (unsigned long long)need);
     if (e == EFBIG)
-        return qs_error_set(QS_ERR_IO, "%s: %s%sfile too large for this file system; nothing "
-                            "written", path, obj ? obj : "", obj ? ": " : "");
+        return qs_error_set(QS_ERR_IO,
+                            "%s: %s%sfile too large for this file system; nothing "
+                            "written",
+                            path, obj ? obj : "", obj ? ": " : "");
     /* no reservation on this file system (EOPNOTSUPP): the free-space check above stands */
     return QS_OK;
 }
@@ -403,25 +405,62 @@ static int room_before_open(const char *path) {
     int fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return qs_error_set(QS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    int rc = fstat(fd, &st) == 0 ? room_fd(fd, path, (uint64_t)st.st_size, 0, NULL)
-                                 : qs_error_set(QS_ERR_IO, "%s: cannot stat: %s", path,
-                                                strerror(errno));
+    int rc = fstat(fd, &st) == 0
+                 ? room_fd(fd, path, (uint64_t)st.st_size, 0, NULL)
+                 : qs_error_set(QS_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
     close(fd);
     return rc;
 }
 
+/* A writer killed between flushing a table's chunk (data, then its index) and flushing the
+ * file's superblock leaves a superblock whose end of allocated space (EOA) lies before that
+ * chunk: readers then refuse the table ("addr overflow"). The chunk itself was written
+ * first, so the end of the file covers it; moving the EOA there (what h5clear --increment
+ * does) makes the table whole again. Done at every open for writing, flushed with the run. */
+static int repair_eoa(qs_h5 *h) {
+    haddr_t eoa = 0;
+    int fd = vfd_of(h->file);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || H5Fget_eoa(h->file, &eoa) < 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return QS_OK; /* nothing known to repair */
+    }
+    if ((uint64_t)st.st_size <= (uint64_t)eoa) return QS_OK;
+    if (H5Fincrement_filesize(h->file, 0) < 0)
+        return qs__h5_fail(QS_ERR_IO, h, NULL,
+                           "ends %llu bytes after its recorded end (a writer was killed in a "
+                           "flush) and cannot be repaired",
+                           (unsigned long long)((uint64_t)st.st_size - (uint64_t)eoa));
+    return QS_OK;
+}
+
 /* Gives up a handle whose open failed midway. Nothing more may reach the file: freezing
  * first makes HDF5's closing writes land in the sink, and the close then succeeds, so no
- * half-closed file is left for HDF5's exit hook. A file this call created is removed. */
-static void abandon(qs_h5 *h, int created) {
+ * half-closed file is left for HDF5's exit hook. A new file (still under its temporary
+ * name `creating`) is removed. */
+static void abandon(qs_h5 *h, const char *creating) {
     if (h->file >= 0) {
         qs__h5_freeze(h);
         if (h->run >= 0) H5Gclose(h->run);
         H5Fclose(h->file);
         h->file = -1;
     }
-    if (created) unlink(h->path);
+    if (creating) unlink(creating);
     H5Eclear2(H5E_DEFAULT);
+}
+
+/* Moves a new file from its temporary name to path, refusing to replace anything that
+ * appeared there meanwhile (RENAME_NOREPLACE, or link + unlink where that is missing). */
+static int place_new_file(const char *creating, const char *path) {
+    if (renameat2(AT_FDCWD, creating, AT_FDCWD, path, RENAME_NOREPLACE) == 0) return QS_OK;
+    if (errno == EINVAL || errno == ENOSYS) {
+        if (link(creating, path) == 0) {
+            unlink(creating);
+            return QS_OK;
+        }
+    }
+    return qs_error_set(QS_ERR_IO, "%s: cannot put the new results file in place: %s", path,
+                        strerror(errno));
 }
 
 static void h5_free(qs_h5 *h) {
@@ -447,7 +486,8 @@ int qs_h5_open(qs_h5 **out, const char *path, const char *run_label) {
     }
     qs_h5_now_iso(h->start_time);
 
-    int rc = QS_OK, created = 0;
+    int rc = QS_OK;
+    char *creating = NULL; /* a new file's temporary name until its first run is flushed */
     hid_t fapl = make_fapl();
     if (fapl < 0) rc = qs__h5_fail(QS_ERR_IO, h, NULL, "cannot make a file access list");
     struct stat st;
@@ -498,12 +538,19 @@ int qs_h5_open(qs_h5 **out, const char *path, const char *run_label) {
                                                        "HDF5's file lock (close it there first)"
                                                      : "cannot open for appending");
         }
+        if (rc == QS_OK) rc = repair_eoa(h);
     } else if (errno == ENOENT) {
-        h->file = H5Fcreate(path, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
-        if (h->file < 0)
-            rc = qs__h5_fail(QS_ERR_IO, h, NULL, "cannot create");
-        else
-            created = 1;
+        /* built under "<path>.creating" (ours while we hold the lock) and renamed once its
+         * first run is flushed: a kill during creation leaves nothing that blocks the path */
+        size_t n = strlen(path) + sizeof ".creating";
+        creating = malloc(n);
+        if (!creating)
+            rc = qs_error_set(QS_ERR_NOMEM, "qs_h5_open: out of memory");
+        else {
+            snprintf(creating, n, "%s.creating", path);
+            h->file = H5Fcreate(creating, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+            if (h->file < 0) rc = qs__h5_fail(QS_ERR_IO, h, NULL, "cannot create");
+        }
     } else {
         rc = qs_error_set(QS_ERR_IO, "%s: %s", path, strerror(errno));
     }
@@ -514,12 +561,15 @@ int qs_h5_open(qs_h5 **out, const char *path, const char *run_label) {
     if (rc == QS_OK) rc = start_run(h, run_label);
     if (rc == QS_OK) rc = qs__h5_provenance_begin(h, run_label);
     if (rc == QS_OK) rc = qs__h5_flush(h, h->prefix);
+    if (rc == QS_OK && creating) rc = place_new_file(creating, path);
     if (rc) {
         /* keep the first message; closing may add HDF5 errors of its own */
-        abandon(h, created);
+        abandon(h, creating);
+        free(creating);
         h5_free(h);
         return rc;
     }
+    free(creating);
     *out = h;
     return QS_OK;
 }
@@ -545,8 +595,10 @@ int qs_h5_close(qs_h5 *h) {
         rc = qs__h5_room(h, 0, h->prefix);
         if (rc == QS_OK) rc = qs__h5_provenance_end(h);
         if (rc) {
-            qs_error_prefix(rc, "%s: provenance end_time not recorded (every row appended "
-                            "before is kept)", h->path);
+            qs_error_prefix(rc,
+                            "%s: provenance end_time not recorded (every row appended "
+                            "before is kept)",
+                            h->path);
             qs__h5_freeze(h);
         }
     }

@@ -69,8 +69,7 @@ static held_lock held[32];
 
 static held_lock *held_find(const struct stat *st) {
     for (size_t i = 0; i < sizeof held / sizeof held[0]; i++)
-        if (held[i].refs && held[i].dev == st->st_dev && held[i].ino == st->st_ino)
-            return &held[i];
+        if (held[i].refs && held[i].dev == st->st_dev && held[i].ino == st->st_ino) return &held[i];
     return NULL;
 }
 

@@ -64,6 +64,10 @@
  *      qs_h5_close() frees it and reports QS_ERR_IO; provenance end_time is then absent.
  *      HDF5 1.10 cannot close a file whose flush failed; the store turns off HDF5's
  *      exit-time cleanup (H5dont_atexit), which would crash on it. Reopen to continue.
+ * A kill between a new chunk's flush and the superblock's leaves the superblock's end of
+ * allocated space before that chunk (readers refuse the table); every qs_h5_open for
+ * writing moves it to the end of the file, which repairs that. A new file is created as
+ * "<path>.creating" and renamed into place once its first run is flushed.
  * One writer: qs_h5_open takes flock() on "<path>.lock" (h5lock.c) until qs_h5_close,
  * whatever HDF5_USE_FILE_LOCKING says; handles of one process on one file share it.
  *

@@ -24,7 +24,7 @@ struct qs_h5 {
     char prefix[32]; /* "/runs/<n>" */
     char start_time[32];
     qs__h5_child *children;
-    int frozen; /* a write failed: nothing more reaches the file (qs__h5_freeze) */
+    int frozen;      /* a write failed: nothing more reaches the file (qs__h5_freeze) */
     int lock_fd;     /* the writer lock (h5lock.c), -1 when not held */
     char *lock_path; /* "<path>.lock" */
 };

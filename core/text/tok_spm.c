@@ -224,8 +224,10 @@ int qs__tokenizer_spm_new(qs_tokenizer **out, int n_vocab, const char *const *pi
      * how every text is split */
     for (int i = 0; scores && i < n_vocab; i++)
         if (!isfinite(scores[i]))
-            return qs_error_set(QS_ERR_NUMERIC, "%s: token %d ('%.*s') has score %g; scores must "
-                                "be finite", path, i, pieces[i] ? (piece_len[i] < 40 ? piece_len[i] : 40) : 0,
+            return qs_error_set(QS_ERR_NUMERIC,
+                                "%s: token %d ('%.*s') has score %g; scores must "
+                                "be finite",
+                                path, i, pieces[i] ? (piece_len[i] < 40 ? piece_len[i] : 40) : 0,
                                 pieces[i] ? pieces[i] : "", (double)scores[i]);
     qs_tokenizer *t = qs__tokenizer_alloc(&spm_ops, kind, path);
     spm *p = calloc(1, sizeof *p);

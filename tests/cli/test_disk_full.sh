@@ -130,7 +130,7 @@ if [ -n "${QS_DISK_NS:-}" ] && mount -t tmpfs -o size=4m tmpfs "$D" 2>/dev/null;
         local avail; avail=$(df --output=avail -B1 "$D" | tail -1)
         head -c $(( avail > $1 ? avail - $1 : 0 )) /dev/zero > "$D/fill" 2>/dev/null
     }
-    for free in 0 16384 49152 81920 131072 262144 409600; do
+    for free in 0 49152 131072 409600; do
         for i in 0 1 2 3; do
             fill $free
             ${W_CMDS[$i]} > "$TMP/out" 2> "$TMP/err"

@@ -153,6 +153,9 @@ check "run 3 after the kill" [ "$(rows "$K" 3 sweep)" = 3 ]
 # Each append rewrites its table chunk in place; a kill that tore that write used to make
 # the whole chunk (up to 500 earlier rows) fail its checksum (2 of 20 kills here). A chunk
 # now fits one page and starts on one, so the write that holds earlier rows is never torn.
+# A kill between a new chunk's flush and the superblock's can leave the table unreadable
+# ("addr overflow", never wrong numbers) until the next qscope open repairs it: the rows
+# are then checked after that open.
 for target in 37 101 163 229 307 401 503 601; do
     K=$TMP/kill_$target.h5
     "$QSCOPE" run "$S" out="$K" n=100000000 --threads 1 > "$TMP/kill.out" 2> /dev/null &
@@ -166,8 +169,13 @@ for target in 37 101 163 229 307 401 503 601; do
     wait $pid 2>/dev/null
     before=$(grep -c '^appended ' "$TMP/kill.out")
     after=$(rows "$K" 1 sweep 2>/dev/null)
+    if [ -z "$after" ]; then # refused by h5py: the next open repairs it
+        "$QSCOPE" run "$S" out="$K" n=1 --threads 1 > /dev/null 2>&1
+        after=$(rows "$K" 1 sweep 2>/dev/null)
+    fi
     check "kill -9 near row $target: every reported row reads back ($after, reported $before)" \
         [ "${after:-0}" -ge "$before" -a "${after:-0}" -le $((before + 1)) ]
     rm -f "$K"
 done
+
 summary

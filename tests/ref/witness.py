@@ -141,7 +141,8 @@ def forward(p, tokens, at_input=None, at_site=None):
     layer), when given, sees every capture site as DESIGN.md names them: those four, resid,
     the stream entering block `layer` (layer n_layers: after the last block), and k_cache,
     v_cache: the keys after RoPE and the values, (T, n_kv_heads * hd) head-major. at_input
-    sees k_cache and v_cache too (KV-cache quantization), before any query reads them."""
+    sees k_cache and v_cache too (KV-cache quantization), before any query reads them. p may
+    hold an untied classifier "out" (V x dim); else the embedding is the classifier."""
     import torch
 
     def hook(x, site):
@@ -169,7 +170,7 @@ def forward(p, tokens, at_input=None, at_site=None):
         x = x + g @ f["w2"][l].T
     l = p["L"]
     hook(x, "resid")
-    return rmsnorm(x, f["rms_final"]) @ f["emb"].T
+    return rmsnorm(x, f["rms_final"]) @ f.get("out", f["emb"]).T   # "out": an untied classifier
 
 
 def mean_nll(p, wins, at_input=None):
@@ -182,3 +183,102 @@ def mean_nll(p, wins, at_input=None):
             total -= logp[j, win[j + 1]].item()
             n += 1
     return total / n, n
+
+
+# ---- remedies (core/quant/hadamard.h, gptq.h), from their published descriptions ------------
+
+MASK64 = (1 << 64) - 1
+
+
+def splitmix64(state):
+    """One step: (new state, output), all mod 2^64."""
+    state = (state + 0x9E3779B97F4A7C15) & MASK64
+    z = state
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    return state, z ^ (z >> 31)
+
+
+def rotation(n, seed):
+    """R = diag(d)·(H_p ⊗ F_m)/√p (float64 numpy): n = p·m with p the largest power of two
+    dividing n, d_j = -1 when bit 63 of splitmix64 output j is set, H_p Sylvester's Hadamard
+    matrix, F_m the discrete Hartley matrix (cos + sin of 2π·bc/m) / √m."""
+    p = n & -n
+    m = n // p
+    st, d = seed, np.empty(n)
+    for j in range(n):
+        st, z = splitmix64(st)
+        d[j] = -1.0 if z >> 63 else 1.0
+    h = np.array([[1.0]])
+    while h.shape[0] < p:
+        h = np.block([[h, h], [h, -h]])
+    k = np.arange(m)
+    ang = 2 * np.pi * (np.outer(k, k) % m) / m
+    f = (np.cos(ang) + np.sin(ang)) / np.sqrt(m)
+    return np.diag(d) @ np.kron(h, f) / np.sqrt(p)
+
+
+def fp16(x):
+    import torch
+    return x.to(torch.float16).to(torch.float64)
+
+
+def sym_scale(v, bits):
+    """The symmetric restricted grid's fp16 scale of the values v (per row of the last dim)."""
+    import torch
+    qmax = 2 ** (bits - 1) - 1
+    return fp16(v.abs().amax(-1).to(torch.float32).to(torch.float64) / qmax)
+
+
+def sym_quant(w, s, bits):
+    """Round half to even of float32 w / s, clamped to ±(2^(b-1)-1), times s; s = 0 gives 0."""
+    import torch
+    qmax = 2 ** (bits - 1) - 1
+    safe = torch.where(s > 0, s, torch.ones_like(s))
+    q = torch.round(w.to(torch.float32) / safe.to(torch.float32)).clamp(-qmax, qmax)
+    return torch.where(s > 0, q.to(torch.float64) * s, torch.zeros_like(s)).to(torch.float32)
+
+
+def gptq(w, H, bits, group, act_order, damp=0.01):
+    """GPTQ (Frantar et al. 2023) of w (R x C) against the Hessian H = Σ xᵀx (C x C): columns
+    in order (act-order: by decreasing diag H), each rounded to its row's (group's) symmetric
+    grid, its error spread over the later columns through the upper Cholesky factor of the
+    dampened inverse Hessian. Per-row grids come from the starting weights; group grids from
+    the updated weights at the group's first column, or (act-order) from the starting weights
+    (static groups). Dead inputs (diag H = 0) are zeroed. Returns float32 weights."""
+    import torch
+    W = w.clone().to(torch.float64)
+    H = H.clone().to(torch.float64)
+    R, C = W.shape
+    dead = torch.diag(H) == 0
+    H[dead, dead] = 1
+    W[:, dead] = 0
+    W0 = W.clone()
+    perm = torch.arange(C)
+    if act_order:
+        perm = torch.tensor(sorted(range(C), key=lambda i: (-H[i, i].item(), i)))
+        W = W[:, perm]
+        H = H[perm][:, perm]
+    H += damp * torch.mean(torch.diag(H)) * torch.eye(C, dtype=torch.float64)
+    U = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(H)), upper=True)
+    Q = torch.zeros(R, C, dtype=torch.float32)
+    if group == 0:
+        s_row = sym_scale(W0, bits)
+    elif act_order:
+        static = torch.stack([sym_scale(W0[:, g:g + group], bits) for g in range(0, C, group)], 1)
+    cur = None
+    for i in range(C):
+        c = perm[i].item()
+        if group == 0:
+            s = s_row
+        elif act_order:
+            s = static[:, c // group]
+        else:
+            if c % group == 0:
+                cur = sym_scale(W[:, i:i + group], bits)
+            s = cur
+        q = sym_quant(W[:, i], s, bits)
+        Q[:, c] = q
+        err = (W[:, i] - q.to(torch.float64)) / U[i, i]
+        W[:, i + 1:] -= err[:, None] * U[i, i + 1:][None, :]
+    return Q

@@ -374,7 +374,8 @@ static void test_written_dirs(void) {
     write_text(in_dir("config.json"), config_with("LlamaForCausalLM", ""));
     ext[n++] = (wt){"some.other.buffer", extra, 1, {3, 0}};
     write_st(in_dir("model.safetensors"), ext, n);
-    expect_load_err(QS_ERR_FORMAT, "holds tensor 'some.other.buffer', which a llama model does not");
+    expect_load_err(QS_ERR_FORMAT,
+                    "holds tensor 'some.other.buffer', which a llama model does not");
     n--;
     /* inv_freq for another theta: config and weights disagree */
     inv[1] *= 1.01f;
