@@ -4,9 +4,13 @@
  *
  * Messages (tags): a rank asks rank 0 for work (REQ: job number, grid size and digest);
  * rank 0 answers with a chunk of item indices (ITEMS; none: the job is over for that rank).
- * Each computed row goes to rank 0 as ROW (item, seconds, the row's bytes); an item that
- * cannot be computed as FAIL (item, code, message). Rank 0 of `qscope run` sends JOB (a
- * spec) before each distributed loop of its script and END when the script is over.
+ * A rank asks for its next chunk as soon as it receives one, so the answer is there when
+ * it finishes the chunk (rank 0 may be busy writing rows). Each computed row goes to rank
+ * 0 as ROW (item, seconds, the row's bytes); an item that cannot be computed as FAIL
+ * (item, code, message); after its last row a rank sends DONE. Rank 0 answers requests
+ * before anything else: a rank waiting for work is a rank idle. Rank 0 of `qscope run`
+ * sends JOB (a spec) before each distributed loop of its script and END when the script
+ * is over.
  *
  * Chunks shrink as the queue drains (a rank gets remaining / (2 · ranks) items, at least
  * one, at most 64), so the ranks finish together and a slow item delays only its own rank.
@@ -29,7 +33,7 @@
 
 #include "progress.h"
 
-enum { T_REQ = 101, T_ITEMS, T_ROW, T_FAIL, T_JOB, T_END };
+enum { T_REQ = 101, T_ITEMS, T_ROW, T_FAIL, T_DONE, T_JOB, T_END };
 
 #define CHUNK_MAX 64
 #define MSG_MAX   512
@@ -145,6 +149,21 @@ static void send_fail(int item, int code, const char *msg) {
     MPI_Send(buf, (int)sizeof buf, MPI_CHAR, 0, T_FAIL, MPI_COMM_WORLD);
 }
 
+static void request(const qs_dist_job *job) {
+    int req[3] = {job_seq, job->n_items, (int)qs__dist_job_digest(job)};
+    MPI_Send(req, 3, MPI_INT, 0, T_REQ, MPI_COMM_WORLD);
+}
+
+/* The answer to the request outstanding: a chunk of items (count 0: no more). */
+static int receive_chunk(int *items) {
+    MPI_Status st;
+    int flag = 0, count;
+    while (MPI_Iprobe(0, T_ITEMS, MPI_COMM_WORLD, &flag, &st) == MPI_SUCCESS && !flag) nap(100);
+    MPI_Get_count(&st, MPI_INT, &count);
+    MPI_Recv(items, CHUNK_MAX, MPI_INT, 0, T_ITEMS, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    return count;
+}
+
 int qs__dist_mpi_work(qs_dist_job *job) {
     job_seq++;
     unsigned char *buf = malloc(sizeof(row_head) + job->row_size);
@@ -154,28 +173,26 @@ int qs__dist_mpi_work(qs_dist_job *job) {
         send_fail(-1, QS_ERR_NOMEM, "out of memory for a row");
         failed = 1;
     }
-    for (;;) {
-        int req[3] = {job_seq, job->n_items, (int)qs__dist_job_digest(job)};
-        MPI_Send(req, 3, MPI_INT, 0, T_REQ, MPI_COMM_WORLD);
-        MPI_Status st;
-        int flag = 0;
-        while (MPI_Iprobe(0, T_ITEMS, MPI_COMM_WORLD, &flag, &st) == MPI_SUCCESS && !flag)
-            nap(100);
-        int count;
-        MPI_Get_count(&st, MPI_INT, &count);
-        MPI_Recv(items, CHUNK_MAX, MPI_INT, 0, T_ITEMS, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-        if (count <= 0) break;
-        for (int i = 0; i < count && !failed; i++) {
-            work_emit e = {job, buf, items[i], 0, qs_now()};
-            int rc = job->compute(job, items[i], emit_send, &e);
+    request(job);
+    int count = receive_chunk(items);
+    while (count > 0) {
+        int now[CHUNK_MAX], n = count;
+        memcpy(now, items, (size_t)n * sizeof *now);
+        request(job); /* the next chunk, asked for before this one is computed */
+        for (int i = 0; i < n && !failed; i++) {
+            work_emit e = {job, buf, now[i], 0, qs_now()};
+            int rc = job->compute(job, now[i], emit_send, &e);
             if (rc == QS_OK && e.n != 1)
-                rc = qs_error_set(QS_ERR_ARG, "item %d gave %d rows, expected 1", items[i], e.n);
+                rc = qs_error_set(QS_ERR_ARG, "item %d gave %d rows, expected 1", now[i], e.n);
             if (rc) {
-                send_fail(items[i], rc, qs_error_message());
+                send_fail(now[i], rc, qs_error_message());
                 failed = 1;
             }
         }
+        count = receive_chunk(items);
     }
+    int done = failed;
+    MPI_Send(&done, 1, MPI_INT, 0, T_DONE, MPI_COMM_WORLD); /* after every row of this rank */
     free(buf);
     /* rank 0 reports a failure (naming this rank); this rank ends normally */
     return QS_OK;
@@ -276,6 +293,13 @@ static void *local_main(void *arg) {
     return NULL;
 }
 
+/* No more items for anyone. */
+static void stop(root_state *s) {
+    pthread_mutex_lock(&s->mu);
+    s->stop = 1;
+    pthread_mutex_unlock(&s->mu);
+}
+
 /* Records the first failure of the run. */
 static int fail_first(int *rc, int code) {
     if (*rc == QS_OK) *rc = code;
@@ -306,56 +330,38 @@ int qs__dist_mpi_root(qs_dist_job *job, const int *items, int n, qs__dist_writer
     int finished = 0, workers = qs__dist.size - 1;
     for (;;) {
         int busy = 0;
-        /* rows computed here */
-        pthread_mutex_lock(&s.mu);
-        local_row *list = s.head;
-        s.head = s.tail = NULL;
-        int local_done = s.local_done;
-        pthread_mutex_unlock(&s.mu);
-        while (list) {
-            local_row *next = list->next;
-            if (!write_failed) {
-                int e = qs__dist_deliver(w, list->item, list->row, 0, list->seconds);
-                if (e) {
-                    write_failed = 1;
-                    fail_first(&rc, e);
-                    pthread_mutex_lock(&s.mu);
-                    s.stop = 1;
-                    pthread_mutex_unlock(&s.mu);
-                }
-            }
-            free(list);
-            list = next;
+        /* requests first: the rank that sent one is (or soon will be) without work */
+        for (;;) {
+            int flag = 0;
+            MPI_Status st;
+            MPI_Iprobe(MPI_ANY_SOURCE, T_REQ, MPI_COMM_WORLD, &flag, &st);
+            if (!flag) break;
             busy = 1;
+            int src = st.MPI_SOURCE, req[3];
+            MPI_Recv(req, 3, MPI_INT, src, T_REQ, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+            if (req[0] != job_seq || req[1] != job->n_items || (unsigned)req[2] != digest) {
+                fail_first(&rc, qs_error_set(QS_ERR_ARG,
+                                             "rank %d (%s) computes another grid: job %d with %d "
+                                             "items (rank 0: job %d, %d items)",
+                                             src, qs__dist.hosts[src], req[0], req[1], job_seq,
+                                             job->n_items));
+                stop(&s);
+            }
+            int chunk[CHUNK_MAX], first = 0;
+            pthread_mutex_lock(&s.mu);
+            int count = take(&s, &first);
+            pthread_mutex_unlock(&s.mu);
+            for (int i = 0; i < count; i++) chunk[i] = items[first + i];
+            MPI_Send(chunk, count, MPI_INT, src, T_ITEMS, MPI_COMM_WORLD);
         }
-        /* messages from the other ranks */
+        /* one row, failure or end from another rank (in the order each rank sent them) */
         int flag = 0;
         MPI_Status st;
         MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &st);
-        if (flag) {
+        if (flag && st.MPI_TAG != T_REQ) {
             busy = 1;
             int src = st.MPI_SOURCE;
-            if (st.MPI_TAG == T_REQ) {
-                int req[3];
-                MPI_Recv(req, 3, MPI_INT, src, T_REQ, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-                if (req[0] != job_seq || req[1] != job->n_items || (unsigned)req[2] != digest) {
-                    fail_first(&rc, qs_error_set(QS_ERR_ARG,
-                                                 "rank %d (%s) computes another grid: job %d "
-                                                 "with %d items (rank 0: job %d, %d items)",
-                                                 src, qs__dist.hosts[src], req[0], req[1],
-                                                 job_seq, job->n_items));
-                    pthread_mutex_lock(&s.mu);
-                    s.stop = 1;
-                    pthread_mutex_unlock(&s.mu);
-                }
-                int chunk[CHUNK_MAX], first = 0;
-                pthread_mutex_lock(&s.mu);
-                int count = take(&s, &first);
-                pthread_mutex_unlock(&s.mu);
-                for (int i = 0; i < count; i++) chunk[i] = items[first + i];
-                MPI_Send(chunk, count, MPI_INT, src, T_ITEMS, MPI_COMM_WORLD);
-                if (count == 0) finished++;
-            } else if (st.MPI_TAG == T_ROW) {
+            if (st.MPI_TAG == T_ROW) {
                 MPI_Recv(buf, (int)msg_size, MPI_BYTE, src, T_ROW, MPI_COMM_WORLD,
                          MPI_STATUS_IGNORE);
                 row_head h;
@@ -366,9 +372,7 @@ int qs__dist_mpi_root(qs_dist_job *job, const int *items, int n, qs__dist_writer
                     if (e) {
                         write_failed = 1;
                         fail_first(&rc, e);
-                        pthread_mutex_lock(&s.mu);
-                        s.stop = 1;
-                        pthread_mutex_unlock(&s.mu);
+                        stop(&s);
                     }
                 }
             } else if (st.MPI_TAG == T_FAIL) {
@@ -381,15 +385,44 @@ int qs__dist_mpi_root(qs_dist_job *job, const int *items, int n, qs__dist_writer
                 m[sizeof m - 1] = '\0';
                 fail_first(&rc, qs_error_set(code, "rank %d (%s), item %d: %s", src,
                                              qs__dist.hosts[src], item, m + 2 * sizeof(int)));
-                pthread_mutex_lock(&s.mu);
-                s.stop = 1;
-                pthread_mutex_unlock(&s.mu);
+                stop(&s);
+            } else if (st.MPI_TAG == T_DONE) {
+                int d;
+                MPI_Recv(&d, 1, MPI_INT, src, T_DONE, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+                finished++;
             } else {
                 char junk[8];
                 MPI_Recv(junk, 0, MPI_BYTE, src, st.MPI_TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
                 fail_first(&rc, qs_error_set(QS_ERR_FORMAT, "unexpected message %d from rank %d",
                                              st.MPI_TAG, src));
             }
+        }
+        /* a few rows computed here, then the other ranks again */
+        pthread_mutex_lock(&s.mu);
+        local_row *list = s.head;
+        int taken = 0;
+        local_row *last = NULL;
+        for (local_row *r = list; r && taken < 8; r = r->next) last = r, taken++;
+        if (last) {
+            s.head = last->next;
+            if (!s.head) s.tail = NULL;
+            last->next = NULL;
+        }
+        int local_done = s.local_done && !s.head;
+        pthread_mutex_unlock(&s.mu);
+        while (list && taken) {
+            local_row *next = list->next;
+            if (!write_failed) {
+                int e = qs__dist_deliver(w, list->item, list->row, 0, list->seconds);
+                if (e) {
+                    write_failed = 1;
+                    fail_first(&rc, e);
+                    stop(&s);
+                }
+            }
+            free(list);
+            list = next;
+            busy = 1;
         }
         if (busy) {
             qs__dist_progress(w, 0);
