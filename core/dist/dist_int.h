@@ -52,6 +52,10 @@ struct cJSON *qs__dist_source_json(const struct qs_dist_source *src, int paths);
 /* Prints j unformatted into a malloc'd string and frees j; NULL on failure. */
 char *qs__dist_json_take(struct cJSON *j);
 
+/* Where two JSON texts (job identities) first differ: "sweep.tokens: 64 vs 128" into buf;
+ * 0 when equal or either does not parse. */
+int qs__dist_json_diff(const char *a, const char *b, char *buf, size_t n);
+
 /* The field of a table cell named as its column (for qs_dist_row_key). */
 qs_field qs__dist_cell_field(const qs_h5_col *c, const qs_h5_value *v);
 

@@ -61,6 +61,59 @@ char *qs__dist_json_take(cJSON *j) {
     return s;
 }
 
+/* The first difference between two JSON values, as "path: a vs b" (the path of object keys
+ * from the root, dot-joined; array elements as [i]); 0 when equal. */
+static int json_diff_at(const cJSON *a, const cJSON *b, char *path, size_t cap, char *buf,
+                        size_t n) {
+    size_t len = strlen(path);
+    int differs = !a || !b || (a->type & 0xff) != (b->type & 0xff);
+    if (!differs && cJSON_IsObject(a)) {
+        /* keys of a, then keys only b holds */
+        for (const cJSON *x = a->child; x; x = x->next) {
+            snprintf(path + len, cap - len, "%s%s", len ? "." : "", x->string);
+            if (json_diff_at(x, cJSON_GetObjectItemCaseSensitive(b, x->string), path, cap, buf, n))
+                return 1;
+        }
+        for (const cJSON *y = b->child; y; y = y->next) {
+            if (cJSON_GetObjectItemCaseSensitive(a, y->string)) continue;
+            snprintf(path + len, cap - len, "%s%s", len ? "." : "", y->string);
+            return json_diff_at(NULL, y, path, cap, buf, n);
+        }
+        path[len] = '\0';
+        return 0;
+    }
+    if (!differs && cJSON_IsArray(a)) {
+        int na = cJSON_GetArraySize(a), nb = cJSON_GetArraySize(b);
+        for (int i = 0; i < na || i < nb; i++) {
+            snprintf(path + len, cap - len, "[%d]", i);
+            if (json_diff_at(cJSON_GetArrayItem(a, i), cJSON_GetArrayItem(b, i), path, cap, buf, n))
+                return 1;
+        }
+        path[len] = '\0';
+        return 0;
+    }
+    if (!differs) differs = !cJSON_Compare(a, b, 1);
+    if (!differs) return 0;
+    char *sa = a ? cJSON_PrintUnformatted(a) : NULL, *sb = b ? cJSON_PrintUnformatted(b) : NULL;
+    snprintf(buf, n, "%s: %.120s vs %.120s", len ? path : "(the whole value)",
+             a ? (sa ? sa : "?") : "(absent)", b ? (sb ? sb : "?") : "(absent)");
+    free(sa);
+    free(sb);
+    return 1;
+}
+
+int qs__dist_json_diff(const char *a, const char *b, char *buf, size_t n) {
+    buf[0] = '\0';
+    /* whole texts only: a sha256 that starts with digits is no JSON number */
+    cJSON *ja = cJSON_ParseWithOpts(a ? a : "", NULL, 1);
+    cJSON *jb = cJSON_ParseWithOpts(b ? b : "", NULL, 1);
+    char path[256] = "";
+    int d = ja && jb ? json_diff_at(ja, jb, path, sizeof path, buf, n) : 0;
+    cJSON_Delete(ja);
+    cJSON_Delete(jb);
+    return d;
+}
+
 /* ---- rebuilding a job -------------------------------------------------------------------- */
 
 /* Models loaded by this rank, kept for the next loops of the script. */

@@ -45,14 +45,18 @@ typedef struct merge_state {
 
 static int differ(const char *a, const char *b) { return strcmp(a ? a : "", b ? b : "") != 0; }
 
-/* "<file> run <n>: <what> differs from <file> run <n>: '<a>' vs '<b>'" */
+/* "<file> run <n>: <what> differs from <file> run <n>: '<a>' vs '<b>'"; for JSON (the
+ * parameters) the first key that differs and its two values instead. */
 static int mismatch(merge_state *m, src_run x, src_run ref, const char *obj, const char *field,
                     const char *a, const char *b) {
+    char d[300];
+    if (!qs__dist_json_diff(a, b, d, sizeof d))
+        snprintf(d, sizeof d, "'%.140s' vs '%.140s'", a ? a : "", b ? b : "");
     return qs_error_set(QS_ERR_ARG,
-                        "%s run %d: %s%s%s differs from %s run %d: '%.300s' vs '%.300s'; "
+                        "%s run %d: %s%s%s differs from %s run %d: %s; "
                         "refusing to merge runs of another model, text or parameters",
                         m->inputs[x.input], x.run, obj ? obj : "", obj ? ": " : "", field,
-                        m->inputs[ref.input], ref.run, a ? a : "", b ? b : "");
+                        m->inputs[ref.input], ref.run, d);
 }
 
 static int attr(merge_state *m, src_run x, const char *obj, const char *name, char **v) {

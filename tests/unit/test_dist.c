@@ -12,6 +12,7 @@
 
 #include "check.h"
 #include "dist.h"
+#include "dist_int.h"
 #include "error.h"
 #include "h5read.h"
 #include "h5store.h"
@@ -62,6 +63,21 @@ static void test_keys(void) {
     static const char *const one[] = {"name", NULL};
     qs_dist_row_key(a, sizeof a, g, 1, one);
     CHECK(strcmp(a, "ab\x1f") == 0);
+}
+
+/* merge's message names the parameter that differs, not only the two descriptions */
+static void test_json_diff(void) {
+    char d[200];
+    CHECK(qs__dist_json_diff("{\"a\":{\"t\":64,\"s\":\"x\"}}", "{\"a\":{\"t\":128,\"s\":\"x\"}}",
+                             d, sizeof d));
+    CHECK(strcmp(d, "a.t: 64 vs 128") == 0);
+    CHECK(qs__dist_json_diff("{\"a\":[1,2]}", "{\"a\":[1,3]}", d, sizeof d));
+    CHECK(strcmp(d, "a[1]: 2 vs 3") == 0);
+    CHECK(qs__dist_json_diff("{\"a\":1}", "{\"a\":1,\"b\":\"y\"}", d, sizeof d));
+    CHECK(strcmp(d, "b: (absent) vs \"y\"") == 0);
+    CHECK(!qs__dist_json_diff("{\"a\":1,\"b\":2}", "{\"a\":1,\"b\":2}", d, sizeof d));
+    /* not JSON (a digest that starts with digits): no difference found, the caller quotes */
+    CHECK(!qs__dist_json_diff("18ba82", "23cd", d, sizeof d));
 }
 
 static void test_reader(void) {
@@ -283,6 +299,7 @@ int main(void) {
     if (!mkdtemp(tmpdir)) return 1;
     test_shards();
     test_keys();
+    test_json_diff();
     test_reader();
     test_runner();
     char cmd[600];
