@@ -20,7 +20,8 @@ int qs_cmd_merge(int argc, char **argv) {
                          QS_CLI_MAX_REPEAT + 1, &n_pos);
     if (r) return r == 2 ? 0 : 1;
     if (n_pos < 2) {
-        fprintf(stderr, "qscope merge: error: expected OUT.h5 and at least one IN.h5 (see --help)\n");
+        fprintf(stderr,
+                "qscope merge: error: expected OUT.h5 and at least one IN.h5 (see --help)\n");
         return 1;
     }
     size_t len = 16;

@@ -339,8 +339,9 @@ static int resume_keys(qs__dist_writer *w, qs_strmap *keys, int *runs_used, int 
         if (rc == QS_OK) rc = qs_h5_reader_attr(r, runs[i], tp, "dist_model_sha256", &msha);
         if (rc == QS_OK) rc = qs_h5_reader_attr(r, runs[i], tp, "dist_text_sha256", &tsha);
         /* a model without a file identity (a copy made in a script) never matches */
-        int match = rc == QS_OK && params && msha && tsha && *msha && same(params, w->job->params) &&
-                    same(msha, w->out->model_sha256) && same(tsha, w->out->text_sha256);
+        int match = rc == QS_OK && params && msha && tsha && *msha &&
+                    same(params, w->job->params) && same(msha, w->out->model_sha256) &&
+                    same(tsha, w->out->text_sha256);
         if (rc == QS_OK && params && !match) (*runs_other)++;
         qs_h5_rows *t = NULL;
         if (match) rc = qs_h5_reader_table(r, runs[i], tp, &t);
@@ -354,7 +355,8 @@ static int resume_keys(qs__dist_writer *w, qs_strmap *keys, int *runs_used, int 
             for (size_t row = 0; row < t->nrows && rc == QS_OK; row++) {
                 qs_field f[32];
                 for (int k = 0; k < nk; k++)
-                    f[k] = qs__dist_cell_field(&t->cols[idx[k]], &t->cells[row * t->ncols + idx[k]]);
+                    f[k] =
+                        qs__dist_cell_field(&t->cols[idx[k]], &t->cells[row * t->ncols + idx[k]]);
                 char key[2048];
                 qs_dist_row_key(key, sizeof key, f, (size_t)nk, kc);
                 rc = qs_strmap_put(keys, key, strlen(key), 1);
@@ -464,7 +466,8 @@ int qs_dist_run(qs_dist_job *job, const qs_dist_opts *o, const qs_dist_out *out,
                         "copy made in the script)\n",
                 job->kind);
     if (rc == QS_OK && parallel && qs__dist.script) rc = qs__dist_mpi_send_spec(job->spec);
-    if (rc == QS_OK) rc = parallel ? qs__dist_mpi_root(job, items, n, &w) : run_here(job, items, n, &w);
+    if (rc == QS_OK)
+        rc = parallel ? qs__dist_mpi_root(job, items, n, &w) : run_here(job, items, n, &w);
     qs__dist_progress(&w, 1);
     int c = qs_h5_table_close(w.origin);
     if (rc == QS_OK) rc = c;

@@ -276,7 +276,8 @@ int qs_dist_job_from_spec(qs_dist_built **out, const char *spec) {
             co.doc_sep = NULL;
             co.max_tokens = 0;
             rc = qs_text_load(&b->ctext, cal.text_path, cal.utf8_policy);
-            if (rc == QS_OK) rc = qs_windows_build(&b->cws, m->tok, b->ctext.data, b->ctext.len, &co);
+            if (rc == QS_OK)
+                rc = qs_windows_build(&b->cws, m->tok, b->ctext.data, b->ctext.len, &co);
             if (rc == QS_OK && b->cws.n > cal.windows) b->cws.n = cal.windows;
             calib = &b->cws;
         } else if (rc == QS_OK && cal.from_text) {

@@ -271,7 +271,8 @@ static int write_table(merge_state *m, qs_h5 *out, table_ref *t) {
             m->rep->rows_read++;
             qs_field f[MAX_KEYS];
             for (int c = 0; c < nk; c++)
-                f[c] = qs__dist_cell_field(&rows->cols[idx[c]], &rows->cells[r * rows->ncols + idx[c]]);
+                f[c] = qs__dist_cell_field(&rows->cols[idx[c]],
+                                           &rows->cells[r * rows->ncols + idx[c]]);
             char key[2048];
             qs_dist_row_key(key, sizeof key, f, (size_t)nk, kc);
             int d = row_digest(rows, r), had = qs_strmap_get(&seen, key, strlen(key));

@@ -136,8 +136,8 @@ static void test_reader(void) {
     tmp_path(q, sizeof q, "copy.h5");
     CHECK(qs_h5_open(&h, q, "c") == QS_OK);
     CHECK(qs_h5_copy_attrs(h, "m", r, 2, "model", NULL) == QS_OK);
-    CHECK(qs_h5_copy_attrs(h, "provenance", r, 2, "provenance", (const char *[]){"param_list", NULL}) ==
-          QS_OK);
+    CHECK(qs_h5_copy_attrs(h, "provenance", r, 2, "provenance",
+                           (const char *[]){"param_list", NULL}) == QS_OK);
     CHECK(qs_h5_close(h) == QS_OK);
     qs_h5_reader_close(r);
     CHECK(qs_h5_reader_open(&r, q) == QS_OK);
@@ -271,7 +271,8 @@ static void test_runner(void) {
             long item = (long)t->cells[i * 3].u.i;
             ok &= item >= 0 && item < 30 && t->cells[i * 3 + 1].u.f == item * 1.5;
             if (item >= 0 && item < 30) seen[item]++;
-            ok &= o->cells[i * o->ncols].u.i == (int64_t)i && o->cells[i * o->ncols + 1].u.i == item;
+            ok &=
+                o->cells[i * o->ncols].u.i == (int64_t)i && o->cells[i * o->ncols + 1].u.i == item;
             ok &= run != 1 || item % 3 == 1; /* shard 2/3 */
         }
         qs_h5_rows_free(t);
@@ -280,7 +281,8 @@ static void test_runner(void) {
     for (int i = 0; i < 30; i++) ok &= seen[i] == 1;
     CHECK(ok);
     char *v = NULL;
-    CHECK(qs_h5_reader_attr(r, 1, "toys/t", "dist_shard", &v) == QS_OK && v && strcmp(v, "2/3") == 0);
+    CHECK(qs_h5_reader_attr(r, 1, "toys/t", "dist_shard", &v) == QS_OK && v &&
+          strcmp(v, "2/3") == 0);
     free(v);
     CHECK(qs_h5_reader_attr(r, 2, "toys/t", "dist_key_columns", &v) == QS_OK && v &&
           strcmp(v, "item") == 0);
