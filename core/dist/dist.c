@@ -43,10 +43,24 @@ static int launched_by_mpi(void) {
     return 0;
 }
 
+/* How many processes the launcher started, where it says (0: it does not). */
+static long launched_size(void) {
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS",
+                                       NULL};
+    for (int i = 0; vars[i]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) return strtol(v, NULL, 10);
+    }
+    return 0;
+}
+
 int qs_dist_init(int *argc, char ***argv) {
     if (gethostname(qs__dist.host, sizeof qs__dist.host) != 0) strcpy(qs__dist.host, "?");
     qs__dist.host[sizeof qs__dist.host - 1] = '\0';
     if (!launched_by_mpi()) return QS_OK;
+    /* one task of a job array started by srun (which sets PMIx variables in every task) is
+     * one process, MPI or not */
+    if (!qs_dist_mpi_built() && launched_size() == 1) return QS_OK;
     if (!qs_dist_mpi_built())
         return qs_error_set(QS_ERR_UNSUPPORTED,
                             "launched by an MPI launcher, but this qscope was built without MPI "
