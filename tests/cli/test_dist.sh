@@ -3,8 +3,8 @@
 # file and the field; a shard killed by SIGKILL keeps every row it reported and --resume
 # completes the grid without duplicates. With Open MPI (and a qscope built with it):
 # mpirun -n 2 gives the same rows as one process (sweep of 24 configurations, an eval list,
-# a Lua script), and killing rank 1 mid-sweep keeps every row rank 0 reported, --resume
-# completing the grid. One thread per process.
+# a Lua script), and killing rank 1 or rank 0 mid-sweep keeps every row rank 0 reported,
+# --resume (on two ranks or one process) completing the grid. One thread per process.
 . "$QS_ROOT/tests/lib/common.sh"
 M="$QS_ROOT/data/models/stories260K.bin"
 T="$QS_ROOT/data/text/tinystories_v2_valid_head100.txt"
@@ -280,5 +280,26 @@ check "rank 1 found and killed" test -n "$r1"
 later "killed rank 1: every row rank 0 printed is in the file" rows "$TMP/mkill.h5" --printed "$TMP/mkill.out"
 expect_ok "resume on two ranks" -- "${MPI[@]}" "${SLOW[@]}" -o "$TMP/mkill.h5" --resume
 later "resumed grid = one process, no duplicates" rows "$TMP/mkill.h5" --same "$TMP/slow_ref.h5"
+
+# kill rank 0 (the writer) mid-sweep: mpirun ends rank 1; every row printed is in the file,
+# and one process without MPI resumes the file
+tag0="qs_dist_test0_$$"
+QS_DIST_TEST_TAG=$tag0 "${MPI[@]}" "${SLOW[@]}" -o "$TMP/mkill0.h5" >"$TMP/mkill0.out" 2>"$TMP/mkill0.err" &
+mp=$!
+for _ in $(seq 1 500); do
+    [ "$(grep -cE '^(weight|activation) ' "$TMP/mkill0.out")" -ge 40 ] && break
+    sleep 0.01
+done
+r0=""
+for p in $(pgrep -f "qscope sweep" 2>/dev/null); do
+    env=$(tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null)
+    if grep -qx "QS_DIST_TEST_TAG=$tag0" <<<"$env" && grep -qx "OMPI_COMM_WORLD_RANK=0" <<<"$env"; then r0=$p; fi
+done
+[ -n "$r0" ] && kill -9 "$r0"
+wait $mp 2>/dev/null
+check "rank 0 found and killed" test -n "$r0"
+later "killed rank 0: every row it printed is in the file" rows "$TMP/mkill0.h5" --printed "$TMP/mkill0.out"
+expect_ok "resume in one process" -- "${SLOW[@]}" -o "$TMP/mkill0.h5" --resume
+later "resumed after rank 0's kill = one process, no duplicates" rows "$TMP/mkill0.h5" --same "$TMP/slow_ref.h5"
 run_later
 summary
