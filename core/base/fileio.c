@@ -128,9 +128,14 @@ int qs_file_map(const char *path, void **map, size_t *size) {
     int fd;
     int rc = open_regular(path, &fd, size);
     if (rc) return rc;
-    void *p = mmap(NULL, *size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    void *p = mmap(NULL, *size, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
     close(fd);
+    if (p == MAP_FAILED && e == ENOMEM)
+        return qs_error_set(QS_ERR_NOMEM,
+                            "%s: cannot map %.1f GiB read-only: %s (the address-space limit "
+                            "(ulimit -v) or the memory left is smaller than the file)",
+                            path, (double)*size / 1073741824.0, strerror(e));
     if (p == MAP_FAILED) return qs_error_set(QS_ERR_IO, "%s: cannot mmap: %s", path, strerror(e));
     map_register(p, *size, path);
     *map = p;

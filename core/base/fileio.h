@@ -11,9 +11,9 @@
  * the file's size; empty files are fine here. */
 int qs_file_open_regular(const char *path, int *fd, size_t *size);
 
-/* Maps a regular file privately (copy-on-write: the model may be edited in memory, e.g. by
- * planting, without touching the file). Refuses missing files, directories and empty files.
- * On success *map and *size describe the mapping; release with qs_file_unmap. */
+/* Maps a regular file read-only: a model's weights are read from it in place and never
+ * written through it (an edit makes a copy first). Refuses missing files, directories and
+ * empty files. On success *map and *size describe the mapping; release with qs_file_unmap. */
 int qs_file_map(const char *path, void **map, size_t *size);
 
 /* ---- mappings that a truncated file cannot crash ---------------------------------------

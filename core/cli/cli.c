@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "memstat.h"
 
 static void usage(const char *cmd, const char *text, const qs_cli_opt *opts, int n) {
     printf("usage: qscope %s %s\n\noptions:\n", cmd, text);
@@ -142,7 +143,32 @@ int qs_cli_threads(long n) {
     return omp_get_max_threads();
 }
 
+cJSON *qs_cli_memory_json(void) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "mapped_bytes", (double)qs_memstat_peak(QS_MEMSTAT_MAPPED));
+    cJSON_AddNumberToObject(o, "weight_alloc_bytes", (double)qs_memstat_peak(QS_MEMSTAT_WEIGHTS));
+    cJSON_AddNumberToObject(o, "activation_bytes", (double)qs_memstat_peak(QS_MEMSTAT_ACTIVATIONS));
+    cJSON_AddNumberToObject(o, "kv_cache_bytes", (double)qs_memstat_peak(QS_MEMSTAT_KV));
+    cJSON_AddNumberToObject(o, "scratch_bytes", (double)qs_memstat_peak(QS_MEMSTAT_SCRATCH));
+    cJSON_AddNumberToObject(o, "heap_peak_bytes", (double)qs_memstat_peak_heap());
+    cJSON_AddNumberToObject(o, "peak_rss_bytes", (double)qs_memstat_peak_rss());
+    return o;
+}
+
+void qs_cli_memory_print(FILE *f) {
+    fprintf(f,
+            "memory   peak RSS %.1f MB: mapped %.1f MB, weights allocated %.1f MB, activations "
+            "%.1f MB, KV cache %.1f MB, scratch %.1f MB\n",
+            qs_memstat_peak_rss() / 1e6, qs_memstat_peak(QS_MEMSTAT_MAPPED) / 1e6,
+            qs_memstat_peak(QS_MEMSTAT_WEIGHTS) / 1e6,
+            qs_memstat_peak(QS_MEMSTAT_ACTIVATIONS) / 1e6, qs_memstat_peak(QS_MEMSTAT_KV) / 1e6,
+            qs_memstat_peak(QS_MEMSTAT_SCRATCH) / 1e6);
+}
+
 void qs_cli_print_json(cJSON *obj) {
+    /* every command's JSON ends with what the process held (memstat.h) */
+    if (cJSON_IsObject(obj) && !cJSON_GetObjectItemCaseSensitive(obj, "memory"))
+        cJSON_AddItemToObject(obj, "memory", qs_cli_memory_json());
     char *s = cJSON_Print(obj);
     if (s) {
         printf("%s\n", s);

@@ -51,8 +51,14 @@ int qs_cli_threads(long n);
 /* The most OpenBLAS threads whose work buffers fit under the address-space limit (main.c
  * sets it when `ulimit -v` is in force); 0 means no cap. */
 extern int qs_cli_blas_thread_cap;
-/* Prints a JSON object on stdout and frees it. */
+/* Prints a JSON object on stdout and frees it; an object gets a "memory" member
+ * (qs_cli_memory_json) unless it has one. */
 void qs_cli_print_json(cJSON *obj);
+/* The process's memory so far (memstat.h), peaks: mapped_bytes, weight_alloc_bytes,
+ * activation_bytes, kv_cache_bytes, scratch_bytes, heap_peak_bytes, peak_rss_bytes. */
+cJSON *qs_cli_memory_json(void);
+/* The same as one human line. */
+void qs_cli_memory_print(FILE *f);
 /* Adds fields (fields.h) to o: numbers, integers, strings; a NaN or infinite number is null
  * (JSON has neither). */
 void qs_cli_json_fields(cJSON *o, const qs_field *f, size_t n);

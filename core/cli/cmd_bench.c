@@ -106,6 +106,9 @@ int qs_cmd_bench(int argc, char **argv) {
          "also time the forward with activation fake-quant, e.g. \"W16A8 per-token\", and "
          "report fakequant_overhead = t_fq / t_plain - 1 (weights are quantized offline: "
          "only the activation side is timed)"},
+        {"versus", "FILE",
+         "also time this model's forward (same shape: e.g. the bf16 copy of an f32 MODEL), "
+         "alternating with MODEL's, and report versus_speed_ratio = t_model / t_versus"},
         {"threads", "N", "threads (default: all cores)"},
         {"json", NULL, "print one JSON object on stdout"},
     };
@@ -151,11 +154,23 @@ int qs_cmd_bench(int argc, char **argv) {
         }
         if (ctx > m->cfg.seq_len) ctx = m->cfg.seq_len;
         int T = (int)ctx;
+        /* a second model of the same shape, timed in turn with the first */
+        const char *vpath = qs_cli_get(opts, n, "versus");
+        qs_model *vm = NULL;
+        qs_forward_state vst = {0};
+        if (vpath) {
+            rc = qs_model_load(&vm, vpath, NULL);
+            if (rc == QS_OK && (vm->cfg.dim != m->cfg.dim || vm->cfg.n_layers != m->cfg.n_layers ||
+                                vm->cfg.vocab_size != m->cfg.vocab_size))
+                rc = qs_error_set(QS_ERR_ARG, "--versus %s: not the shape of %s", vpath, path);
+            if (rc == QS_OK) rc = qs_forward_init(&vst, vm, T, T);
+        }
         int *tok = malloc((size_t)T * sizeof *tok);
         float *logits = malloc((size_t)m->cfg.vocab_size * sizeof *logits);
-        qs_forward_state st;
-        rc = tok && logits ? qs_forward_init(&st, m, T, T)
-                           : qs_error_set(QS_ERR_NOMEM, "out of memory");
+        qs_forward_state st = {0};
+        if (rc == QS_OK)
+            rc = tok && logits ? qs_forward_init(&st, m, T, T)
+                               : qs_error_set(QS_ERR_NOMEM, "out of memory");
         if (rc == QS_OK) {
             for (int t = 0; t < T; t++)
                 tok[t] = (int)((t * 2654435761u) % (unsigned)m->cfg.vocab_size);
@@ -182,12 +197,17 @@ int qs_cmd_bench(int argc, char **argv) {
                 }
                 fq_hook = qs_actq_hook(&aq);
             }
-            best_time plain = {1e30, 1e30}, prof = plain, fqt = plain;
+            best_time plain = {1e30, 1e30}, prof = plain, fqt = plain, vs = plain;
             for (int k = 0; k < reps + 1 && rc == QS_OK; k++) {
                 double t0 = qs_now(), c0 = cpu_now();
                 /* last-row logits only: the window's matmuls are what the bench measures */
                 rc = qs_forward(&st, tok, T, 0, logits, 1, NULL);
                 if (k > 0) best_time_add(&plain, qs_now() - t0, cpu_now() - c0);
+                if (vm && rc == QS_OK) {
+                    t0 = qs_now(), c0 = cpu_now();
+                    rc = qs_forward(&vst, tok, T, 0, logits, 1, NULL);
+                    if (k > 0) best_time_add(&vs, qs_now() - t0, cpu_now() - c0);
+                }
                 if (fq && rc == QS_OK) {
                     t0 = qs_now(), c0 = cpu_now();
                     rc = qs_forward(&st, tok, T, 0, logits, 1, &fq_hook);
@@ -214,6 +234,14 @@ int qs_cmd_bench(int argc, char **argv) {
                     canon, best_fq, 100.0 * (best_fq / best - 1.0));
             }
             qs_actq_free(&aq);
+            if (vm && rc == QS_OK) {
+                cJSON_AddStringToObject(o, "versus_model", vpath);
+                cJSON_AddNumberToObject(o, "versus_seconds", vs.wall);
+                cJSON_AddNumberToObject(o, "versus_speed_ratio", best / vs.wall);
+                cJSON_AddNumberToObject(o, "versus_speed_ratio_cpu", plain.cpu / vs.cpu);
+                fprintf(stderr, "forward %s: %.4f s, %.3f x the speed of %s (CPU time %.3f)\n",
+                        vpath, vs.wall, best / vs.wall, path, plain.cpu / vs.cpu);
+            }
             if (profile && rc == QS_OK) {
                 cJSON_AddNumberToObject(o, "profile_seconds", best_p);
                 cJSON_AddNumberToObject(o, "profile_overhead", best_p / best - 1.0);
@@ -240,6 +268,8 @@ int qs_cmd_bench(int argc, char **argv) {
                     best, T / best, flops / best / 1e9);
             qs_forward_free(&st);
         }
+        qs_forward_free(&vst);
+        qs_model_free(vm);
         free(tok);
         free(logits);
         qs_model_free(m);

@@ -1,6 +1,8 @@
 /* qscope eval MODEL TEXT --config "W8A8 per-token": the full-precision and the quantized
  * model on the same windows in one pass; perplexity ratio and KL divergence statistics,
- * optionally attributed to one site or one layer at a time. */
+ * optionally attributed to one site or one layer at a time.
+ * qscope eval BASE QUANT TEXT: the same report for a quantized file against its base (two
+ * models of one shape and tokenizer, e.g. a GGUF Q4_K_M against the bf16 original). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +31,7 @@ static void print_report(const char *label, const qs_eval_result *r) {
     printf("same top-1   %9.4f%% ± %.4f%%   top-5 overlap %.4f%%\n", 100 * k->top1,
            100 * k->top1_se, 100 * k->top5);
     if (r->w.n_tensors)
-        printf("weights      %d matrices, %.4f bits/value, SQNR %.2f dB\n", r->w.n_tensors,
+        printf("weights      %d matrices, %.4f bits/value stored, SQNR %.2f dB\n", r->w.n_tensors,
                r->w.bits_per_value,
                10 * log10(r->w.sum_sq_ref / (r->w.sum_sq_err > 0 ? r->w.sum_sq_err : 1e-300)));
     if (r->a_calls)
@@ -52,6 +54,75 @@ static cJSON *report_json(const qs_eval_result *r) {
     return o;
 }
 
+/* BASE QUANT TEXT: the report for a quantized file against its base. */
+static int eval_pair(const qs_cli_opt *opts, int n, const char **pos, int argc, char **argv) {
+    if (qs_cli_get(opts, n, "config") || qs_cli_get(opts, n, "attribute") ||
+        qs_cli_get(opts, n, "calib")) {
+        fprintf(stderr, "qscope eval: error: with BASE QUANT TEXT the quantization is QUANT's own: "
+                        "--config, --attribute and --calib apply to MODEL TEXT\n");
+        return 1;
+    }
+    long threads = 0;
+    if (qs_cli_int(opts, n, "threads", 1, 4096, &threads)) return qs_cli_fail("eval");
+    qs_cli_threads(threads);
+    const char *tok = qs_cli_get(opts, n, "tokenizer");
+    qs_model *base = NULL, *quant = NULL;
+    if (qs_model_load(&base, pos[0], tok) || qs_model_load(&quant, pos[1], tok)) {
+        qs_model_free(base);
+        return qs_cli_fail("eval");
+    }
+    qs_text text;
+    qs_windows ws;
+    if (qs_cli_text_windows(opts, n, base, pos[2], &text, &ws)) {
+        qs_model_free(base);
+        qs_model_free(quant);
+        return qs_cli_fail("eval");
+    }
+    int rc = qs_eval_pair_check(base, quant, text.data, text.len);
+    qs_eval_result res;
+    if (rc == QS_OK) rc = qs_eval_pair(base, quant, &ws, &res);
+    /* the rows name the quantized file where a config would go */
+    char wname[160];
+    const char *slash = strrchr(quant->path, '/');
+    snprintf(wname, sizeof wname, "file:%.150s", slash && slash[1] ? slash + 1 : quant->path);
+    const char *out = qs_cli_get(opts, n, "output");
+    if (rc == QS_OK && out) {
+        qs_h5 *h5 = NULL;
+        qs_h5_table *table = NULL;
+        char params[8300];
+        snprintf(params, sizeof params, "base=%.4090s; quant=%.4090s; ctx=%d", base->path,
+                 quant->path, ws.n ? ws.w[0].n : 0);
+        rc = qs_cli_h5_open(&h5, out, "eval", argc, argv, quant, pos[2], params, qs_cli_threads(0));
+        if (rc == QS_OK) rc = qs_restable_ppl_open(&table, h5, qs_cli_get(opts, n, "name"));
+        if (rc == QS_OK) rc = qs_restable_ppl_append_named(table, wname, "A16", wname, "all", &res);
+        int rc2 = qs_h5_table_close(table), rc3 = qs_h5_close(h5);
+        if (rc == QS_OK) rc = rc2 ? rc2 : rc3;
+        if (rc == QS_OK)
+            fprintf(stderr, "appended results to %s (ppl/%s)\n", out, qs_cli_get(opts, n, "name"));
+    }
+    if (rc == QS_OK) {
+        if (qs_cli_get(opts, n, "json")) {
+            cJSON *root = cJSON_CreateObject();
+            cJSON_AddStringToObject(root, "base", base->path);
+            cJSON_AddStringToObject(root, "quant", quant->path);
+            cJSON_AddStringToObject(root, "text", pos[2]);
+            cJSON_AddStringToObject(root, "config", wname);
+            cJSON_AddItemToObject(root, "result", report_json(&res));
+            qs_cli_print_json(root);
+        } else {
+            char label[8300];
+            snprintf(label, sizeof label, "%.4090s against %.4090s", quant->path, base->path);
+            print_report(label, &res);
+            qs_cli_memory_print(stdout);
+        }
+    }
+    qs_windows_free(&ws);
+    qs_text_free(&text);
+    qs_model_free(base);
+    qs_model_free(quant);
+    return rc ? qs_cli_fail("eval") : 0;
+}
+
 int qs_cmd_eval(int argc, char **argv) {
     qs_cli_opt opts[] = {
         {"config", "NAME",
@@ -71,13 +142,16 @@ int qs_cmd_eval(int argc, char **argv) {
         QS_CLI_DIST_OPTS,
     };
     const int n = QS_COUNT(opts);
-    const char *pos[2];
+    const char *pos[3];
     int n_pos;
-    int r = qs_cli_parse(argc, argv, "eval", "MODEL TEXT --config NAME [options]", opts, n, pos, 2,
-                         &n_pos);
+    int r = qs_cli_parse(argc, argv, "eval",
+                         "MODEL TEXT --config NAME [options] | BASE QUANT TEXT [options]", opts, n,
+                         pos, 3, &n_pos);
     if (r) return r == 2 ? 0 : 1;
+    if (n_pos == 3) return eval_pair(opts, n, pos, argc, argv);
     if (n_pos != 2 || !qs_cli_get(opts, n, "config")) {
-        fprintf(stderr, "qscope eval: error: expected MODEL TEXT and --config NAME (see --help)\n");
+        fprintf(stderr, "qscope eval: error: expected MODEL TEXT and --config NAME, or BASE QUANT "
+                        "TEXT (see --help)\n");
         return 1;
     }
     /* several configs, a shard, --resume or MPI ranks: a distributed loop (cmd_eval_dist.c) */
@@ -147,6 +221,7 @@ int qs_cmd_eval(int argc, char **argv) {
             cJSON_AddItemToObject(root, "result", report_json(&res));
         } else {
             print_report(canon, &res);
+            if (!attr) qs_cli_memory_print(stdout);
         }
     }
     qs_quant_config run_cfg = cfg; /* what the attribution runs: a searched exponent fixed */

@@ -1,11 +1,12 @@
-/* qscope plant MODEL -o OUT: write a checkpoint with planted outlier channels (plant.h). */
+/* qscope plant MODEL -o OUT: write a checkpoint with planted outlier channels (plant.h), in
+ * any format (save.h). */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
 #include "error.h"
 #include "plant.h"
-#include "save_llama2c.h"
+#include "save.h"
 #include "sites.h"
 
 #define MAX_SPECS (2 * QS_CLI_MAX_REPEAT)
@@ -46,8 +47,10 @@ static int collect(const qs_cli_opt *opts, int n, qs_plant_spec *specs, int *n_s
 
 int qs_cmd_plant(int argc, char **argv) {
     qs_cli_opt opts[] = {
-        {"output", "FILE",
-         "checkpoint to write (llama2.c legacy format; written whole or not at all)"},
+        {"output", "PATH", "checkpoint to write (written whole or not at all)"},
+        {"format", "llama2c|gguf|hf", "format of the checkpoint written", "llama2c"},
+        {"dtype", "T", "weight storage type written: f32, f16, bf16 (hf, gguf), q8_0, q4_0 (gguf)",
+         "f32"},
         {"site", "S", "site of a plant: attn_in, attn_o_in, ffn_in, ffn_down_in (repeatable)"},
         {"layer", "L|all", "layer of a plant (repeatable, pairs with --site)"},
         {"channel", "C", "channel of a plant; attn_o_in counts in the kv width (repeatable)"},
@@ -76,10 +79,19 @@ int qs_cmd_plant(int argc, char **argv) {
     qs_plant_spec specs[MAX_SPECS];
     int n_specs;
     if (collect(opts, n, specs, &n_specs)) return qs_cli_fail("plant");
+    int format = qs_save_format_parse(qs_cli_get(opts, n, "format"));
+    int dtype = qs_save_dtype_parse(qs_cli_get(opts, n, "dtype"));
+    if (format < 0 || dtype < 0) {
+        fprintf(stderr, "qscope plant: error: unknown %s '%s'\n",
+                format < 0 ? "--format" : "--dtype",
+                qs_cli_get(opts, n, format < 0 ? "format" : "dtype"));
+        return 1;
+    }
     qs_model *m;
     if (qs_model_load(&m, pos[0], qs_cli_get(opts, n, "tokenizer"))) return qs_cli_fail("plant");
     int rc = qs_plant_apply(m, specs, n_specs);
-    if (rc == QS_OK) rc = qs_llama2c_save(m, out);
+    /* the planted tensors are f32 copies; every other one is read from the mapping */
+    if (rc == QS_OK) rc = qs_model_save(m, out, format, (uint32_t)dtype, 5000000000ull);
     if (rc == QS_OK) {
         cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "plants");
         cJSON_AddStringToObject(o, "model", m->path);

@@ -64,6 +64,7 @@ int qs_cmd_ppl(int argc, char **argv) {
             printf("PPL      %.4f ± %.4f\n", res.ppl, res.ppl_se);
             printf("speed    %.0f tokens/s (%d threads, %.2f s)\n", res.tokens_per_s, nt,
                    res.seconds);
+            qs_cli_memory_print(stdout);
         }
     }
     qs_windows_free(&ws);

@@ -14,6 +14,7 @@
 
 #include "error.h"
 #include "fileio.h"
+#include "dtype.h"
 #include "gguf_dequant.h"
 #include "utf8.h"
 

@@ -5,9 +5,9 @@
  * [ne0, ne1] is (rows = ne1, cols = ne0) here. q/k are not permuted in these files: llama.cpp
  * rotates interleaved pairs for `llama`, the layout llama2.c uses (QS_ROPE_INTERLEAVED).
  *
- * Every tensor becomes float32 once, at load: F32 tensors point into the file's private
- * mapping when aligned (zero copy), everything else is dequantized into owned memory; the
- * tensor index keeps the type the file held (stored_type).
+ * Every tensor stays in the type the file holds (F32, F16, BF16, the block types), read
+ * from the file's read-only mapping; the forward pass expands it a block of rows at a time.
+ * Only norm gains that are not aligned F32 get an f32 copy (tensor.h).
  *
  * seq_len is `llama.context_length` as the file says it, even where a converter wrote a
  * default smaller than the training context (stories260K.gguf says 128; the model was
@@ -28,7 +28,7 @@
 /* One weight the model needs: where it goes and the shape it must have. */
 typedef struct want {
     char name[64]; /* GGUF name, e.g. "blk.3.attn_q.weight" */
-    float **dst;
+    const qs_tensor **dst;
     int64_t rows, cols; /* vectors: rows = 1 */
     int optional;
 } want;
@@ -134,8 +134,8 @@ static int read_config(qs_model *m, const qs_gguf *g) {
     return qs_config_validate(c, g->path);
 }
 
-static void add_want(want *w, int *n, const char *name, float **dst, int64_t rows, int64_t cols,
-                     int optional) {
+static void add_want(want *w, int *n, const char *name, const qs_tensor **dst, int64_t rows,
+                     int64_t cols, int optional) {
     want *x = &w[(*n)++];
     snprintf(x->name, sizeof x->name, "%s", name);
     x->dst = dst;
@@ -144,23 +144,19 @@ static void add_want(want *w, int *n, const char *name, float **dst, int64_t row
     x->optional = optional;
 }
 
-/* The f32 view of one tensor: a pointer into the mapping, or dequantized owned memory. */
-static int tensor_f32(qs_model *m, const qs_gguf *g, const qs_gguf_tensor *t, float **out) {
-    int frc = qs_tensor_check_finite(t->data, t->type, t->n_elements, g->path, t->name);
-    if (frc) return frc;
-    if (t->type == QS_GGML_F32 && m->map && ((uintptr_t)t->data & 3) == 0) {
-        *out = (float *)(uintptr_t)t->data; /* the mapping is private and writable */
-        return QS_OK;
-    }
-    float *p = qs__model_alloc(m, (size_t)t->n_elements);
-    if (!p)
-        return qs_error_set(QS_ERR_NOMEM, "%s: out of memory for tensor '%s' (%" PRId64 " floats)",
-                            g->path, t->name, t->n_elements);
+/* One tensor as the model keeps it: its stored bytes, in the mapping or (no mapping: a
+ * buffer the caller keeps) copied. */
+static int tensor_bind(qs_model *m, const qs_gguf *g, const qs_gguf_tensor *t, int64_t rows,
+                       int64_t cols, const qs_tensor **out) {
+    qs_tensor *x;
+    int rc = qs_tensor_check_finite(t->data, t->type, t->n_elements, g->path, t->name);
+    if (rc) return rc;
     char what[4200];
     snprintf(what, sizeof what, "%s: tensor '%s'", g->path, t->name);
-    int rc = qs_gguf_dequant(p, t->data, t->type, t->n_elements, what);
+    rc =
+        qs__model_new_tensor(m, &x, what, t->type, t->data, t->n_bytes, rows, cols, m->map == NULL);
     if (rc) return rc;
-    *out = p;
+    *out = x;
     return QS_OK;
 }
 
@@ -183,7 +179,7 @@ static int bind_weights(qs_model *m, const qs_gguf *g) {
         qs_layer_weights *lw = &m->w.layers[l];
         struct {
             const char *n;
-            float **p;
+            const qs_tensor **p;
             int64_t r, k;
         } t[] = {
             {"attn_norm", &lw->attn_norm, 1, D}, {"attn_q", &lw->wq, Q, D},
@@ -198,15 +194,14 @@ static int bind_weights(qs_model *m, const qs_gguf *g) {
             add_want(w, &n, name, t[i].p, t[i].r, t[i].k, 0);
         }
     }
-    /* what the tensors that are not used in place will take as float32, before any of it
-     * is allocated: `info` on a model too large for this machine fails here, at once */
-    uint64_t expand = 0;
-    for (int i = 0; i < n && rc == QS_OK; i++) {
+    /* tensors stay in the mapping; only a buffer load (no mapping) copies their bytes:
+     * checked before any of it is allocated */
+    uint64_t copy = 0;
+    for (int i = 0; i < n && rc == QS_OK && !m->map; i++) {
         const qs_gguf_tensor *t = qs_gguf_find_tensor(g, w[i].name);
-        if (t && !(t->type == QS_GGML_F32 && m->map && ((uintptr_t)t->data & 3) == 0))
-            expand += (uint64_t)t->n_elements * sizeof(float);
+        if (t) copy += t->n_bytes;
     }
-    if (rc == QS_OK) rc = qs__model_check_memory(g->path, expand);
+    if (rc == QS_OK && copy) rc = qs__model_check_memory(g->path, copy);
     for (int i = 0; i < n && rc == QS_OK; i++) {
         const qs_gguf_tensor *t = qs_gguf_find_tensor(g, w[i].name);
         if (!t) {
@@ -224,7 +219,7 @@ static int bind_weights(qs_model *m, const qs_gguf *g) {
                 g->path, w[i].name, t->ne[0], t->ne[1], t->ne[2], t->ne[3], w[i].cols, w[i].rows);
             break;
         }
-        rc = tensor_f32(m, g, t, w[i].dst);
+        rc = tensor_bind(m, g, t, w[i].rows, w[i].cols, w[i].dst);
     }
     /* a tensor the llama graph does not use would be silently ignored: refuse instead */
     for (uint64_t i = 0; i < g->n_tensors && rc == QS_OK; i++) {
@@ -250,20 +245,6 @@ done:
     return rc;
 }
 
-/* Builds the tensor index with each tensor's stored type from the file. */
-static int index_tensors(qs_model *m, const qs_gguf *g) {
-    int rc = qs__model_index_weights(m, "F32");
-    for (int i = 0; i < m->n_tensors && rc == QS_OK; i++) {
-        char name[80];
-        snprintf(name, sizeof name, "%s.weight", m->tensors[i].name);
-        const qs_gguf_tensor *t = qs_gguf_find_tensor(g, name);
-        if (t)
-            snprintf(m->tensors[i].stored_type, sizeof m->tensors[i].stored_type, "%s",
-                     qs_ggml_type_name(t->type));
-    }
-    return rc;
-}
-
 static int load_from(qs_model *m, const qs_gguf *g) {
     int rc = qs__gguf_tokenizer_new(&m->tok, g);
     if (!rc) rc = read_config(m, g);
@@ -271,7 +252,7 @@ static int load_from(qs_model *m, const qs_gguf *g) {
         rc = qs_error_set(QS_ERR_FORMAT, "%s: the vocabulary has %d tokens, the model %d", g->path,
                           m->tok->n_vocab, m->cfg.vocab_size);
     if (!rc) rc = bind_weights(m, g);
-    if (!rc) rc = index_tensors(m, g);
+    if (!rc) rc = qs__model_index_weights(m);
     return rc;
 }
 
@@ -280,7 +261,10 @@ int qs__load_gguf(qs_model **out, const char *path) {
     qs_model *m = qs__model_new(path, "gguf");
     if (!m) return qs_error_set(QS_ERR_NOMEM, "%s: out of memory", path);
     qs_gguf *g = NULL;
-    int rc = qs_file_map(path, &m->map, &m->map_size);
+    void *map = NULL;
+    size_t size = 0;
+    int rc = qs_file_map(path, &map, &size);
+    if (!rc) rc = qs__model_add_map(m, map, size);
     if (!rc) rc = qs_gguf_parse(&g, m->map, m->map_size, path);
     if (!rc) rc = load_from(m, g);
     qs_gguf_free(g);
@@ -298,7 +282,7 @@ int qs__load_gguf_buffer(qs_model **out, const uint8_t *buf, size_t size, const 
     if (!m) return qs_error_set(QS_ERR_NOMEM, "%s: out of memory", path);
     qs_gguf *g = NULL;
     int rc = qs_gguf_parse(&g, buf, size, path);
-    if (!rc) rc = load_from(m, g); /* no mapping: every tensor is copied */
+    if (!rc) rc = load_from(m, g); /* no mapping: every tensor's bytes are copied */
     qs_gguf_free(g);
     if (rc) {
         qs_model_free(m);

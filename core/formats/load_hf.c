@@ -9,9 +9,9 @@
  * (i, i + hd/2)); the loader reorders each head's rows into llama2.c's interleaved pairs
  * (2i, 2i + 1) — the inverse of llama2.c export.py's permute — so the same model gives
  * bit-identical logits from .bin, GGUF and HF files (a half-layout forward would agree
- * only to float rounding). F32 tensors that are
- * 4-byte aligned in the first shard are used in place (private mapping); everything else
- * is converted into memory the model owns. */
+ * only to float rounding). The reordering happens when rows are expanded (tensor.h): every
+ * tensor stays in its shard's read-only mapping in its stored dtype (F32, F16, BF16), and
+ * the model keeps every shard mapped. */
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -44,6 +44,7 @@ typedef struct {
 
 typedef struct {
     char dir[PATH_MAX];
+    qs_model *m; /* owns every shard's mapping once it is open */
     shard *shards;
     int n_shards;
     cJSON *index; /* weight_map of the sharded index, or NULL */
@@ -59,11 +60,8 @@ static int join_path(char *out, size_t cap, const char *dir, const char *file) {
     return QS_OK;
 }
 
-static void files_close(hf_files *f, int keep) {
-    for (int i = 0; i < f->n_shards; i++) {
-        qs_safetensors_free(&f->shards[i].st);
-        if (f->shards[i].map && i != keep) qs_file_unmap(f->shards[i].map, f->shards[i].size);
-    }
+static void files_close(hf_files *f) {
+    for (int i = 0; i < f->n_shards; i++) qs_safetensors_free(&f->shards[i].st);
     free(f->shards);
     f->shards = NULL;
     f->n_shards = 0;
@@ -81,6 +79,7 @@ static int shard_open(hf_files *f, const char *file) {
                             file, s->path);
     int rc = qs_file_map(s->path, &s->map, &s->size);
     if (rc) return rc;
+    if ((rc = qs__model_add_map(f->m, s->map, s->size))) return rc; /* the model unmaps it */
     f->n_shards++;
     return qs_safetensors_parse(&s->st, s->map, s->size, s->path);
 }
@@ -143,8 +142,9 @@ static int open_shards(hf_files *f, qs_strmap *shard_ids) {
     return QS_OK;
 }
 
-static int files_open(hf_files *f, const char *dir) {
+static int files_open(hf_files *f, const char *dir, qs_model *m) {
     memset(f, 0, sizeof *f);
+    f->m = m;
     snprintf(f->dir, sizeof f->dir, "%s", dir);
     char single[PATH_MAX];
     if (join_path(f->index_path, sizeof f->index_path, dir, "model.safetensors.index.json") ||
@@ -187,13 +187,15 @@ static void shape_str(char *buf, size_t cap, const int64_t *shape, int nd) {
 typedef struct {
     qs_model *m;
     hf_files *f;
-    int keep; /* shard whose mapping the model keeps (views point into it) */
-    int used_view;
 } loader;
 
-/* Loads one expected tensor with shape (rows, cols) (rows 0: a vector of cols). */
-static int load_tensor(loader *L, float **dst, const char *hf_name, int64_t rows, int64_t cols,
-                       int optional) {
+static uint32_t st_dtype(int dtype) {
+    return dtype == QS_ST_F16 ? QS_GGML_F16 : dtype == QS_ST_BF16 ? QS_GGML_BF16 : QS_GGML_F32;
+}
+
+/* Binds one expected tensor with shape (rows, cols) (rows 0: a vector of cols). */
+static int load_tensor(loader *L, const qs_tensor **dst, const char *hf_name, int64_t rows,
+                       int64_t cols, int optional) {
     int sh, rc;
     const qs_st_tensor *t = files_find(L->f, hf_name, &sh, &rc);
     if (rc) return rc;
@@ -216,23 +218,14 @@ static int load_tensor(loader *L, float **dst, const char *hf_name, int64_t rows
                             L->f->shards[sh].path, hf_name, g, e);
     }
     const qs_safetensors *st = &L->f->shards[sh].st;
-    static const uint32_t as_ggml[] = {
-        [QS_ST_F32] = QS_GGML_F32, [QS_ST_F16] = QS_GGML_F16, [QS_ST_BF16] = QS_GGML_BF16};
-    int frc = qs_tensor_check_finite(st->data + t->begin, as_ggml[t->dtype], t->n_elems,
-                                     L->f->shards[sh].path, hf_name);
-    if (frc) return frc;
-    float *view = sh == L->keep ? qs_safetensors_f32_view(st, t) : NULL;
-    if (view) {
-        *dst = view;
-        L->used_view = 1;
-    } else {
-        float *p = qs__model_alloc(L->m, (size_t)t->n_elems);
-        if (!p)
-            return qs_error_set(QS_ERR_NOMEM, "%s: out of memory for tensor '%s'",
+    qs_tensor *x;
+    rc = qs_tensor_check_finite(st->data + t->begin, st_dtype(t->dtype), t->n_elems,
                                 L->f->shards[sh].path, hf_name);
-        qs_safetensors_to_f32(p, st, t);
-        *dst = p;
-    }
+    if (rc) return rc;
+    rc = qs__model_new_tensor(L->m, &x, hf_name, st_dtype(t->dtype), st->data + t->begin,
+                              (size_t)(t->end - t->begin), rows ? rows : 1, cols, 0);
+    if (rc) return qs_error_prefix(rc, "%s", L->f->shards[sh].path);
+    *dst = x;
     return QS_OK;
 }
 
@@ -340,13 +333,6 @@ static int check_unused(const hf_files *f, const qs_config *c) {
     return QS_OK;
 }
 
-/* stored dtype of an HF tensor name, for the tensor table */
-static const char *stored_type(const hf_files *f, const char *hf_name) {
-    int sh, rc;
-    const qs_st_tensor *t = files_find(f, hf_name, &sh, &rc);
-    return t ? qs_st_dtype_name(t->dtype) : "F32";
-}
-
 static int load_weights(loader *L) {
     qs_model *m = L->m;
     const qs_config *c = &m->cfg;
@@ -368,7 +354,7 @@ static int load_weights(loader *L) {
     for (int l = 0; l < c->n_layers; l++) {
         qs_layer_weights *w = &m->w.layers[l];
         struct {
-            float **dst;
+            const qs_tensor **dst;
             const char *suffix;
             int64_t r, k;
         } t[] = {
@@ -395,83 +381,15 @@ static int load_weights(loader *L) {
     return QS_OK;
 }
 
-/* The tensor table in GGUF names, with each tensor's stored dtype. */
-static int index_tensors(loader *L) {
-    qs_model *m = L->m;
-    const qs_config *c = &m->cfg;
-    int rc = qs__model_index_weights(m, "F32");
-    if (rc) return rc;
-    static const struct {
-        const char *gguf, *hf;
-    } layer_map[] = {
-        {"attn_norm", "input_layernorm.weight"},    {"attn_q", "self_attn.q_proj.weight"},
-        {"attn_k", "self_attn.k_proj.weight"},      {"attn_v", "self_attn.v_proj.weight"},
-        {"attn_output", "self_attn.o_proj.weight"}, {"ffn_norm", "post_attention_layernorm.weight"},
-        {"ffn_gate", "mlp.gate_proj.weight"},       {"ffn_down", "mlp.down_proj.weight"},
-        {"ffn_up", "mlp.up_proj.weight"},
-    };
-    for (int i = 0; i < m->n_tensors; i++) {
-        qs_tensor *t = &m->tensors[i];
-        char hf[128] = "";
-        int l;
-        char part[64];
-        if (strcmp(t->name, "token_embd") == 0)
-            snprintf(hf, sizeof hf, "model.embed_tokens.weight");
-        else if (strcmp(t->name, "output_norm") == 0)
-            snprintf(hf, sizeof hf, "model.norm.weight");
-        else if (strcmp(t->name, "output") == 0)
-            snprintf(hf, sizeof hf, "lm_head.weight");
-        else if (sscanf(t->name, "blk.%d.%63s", &l, part) == 2)
-            for (size_t k = 0; k < sizeof layer_map / sizeof layer_map[0]; k++)
-                if (strcmp(part, layer_map[k].gguf) == 0)
-                    snprintf(hf, sizeof hf, "model.layers.%d.%s", l, layer_map[k].hf);
-        if (hf[0]) snprintf(t->stored_type, sizeof t->stored_type, "%s", stored_type(L->f, hf));
-    }
-    if (!c->has_qkv_bias) return QS_OK;
-    for (int l = 0; l < c->n_layers && rc == QS_OK; l++) {
-        const qs_layer_weights *w = &m->w.layers[l];
-        const char *g[3] = {"attn_q.bias", "attn_k.bias", "attn_v.bias"};
-        const char *h[3] = {"q_proj", "k_proj", "v_proj"};
-        float *p[3] = {w->bq, w->bk, w->bv};
-        int64_t n[3] = {(int64_t)c->n_heads * c->head_dim, (int64_t)c->n_kv_heads * c->head_dim,
-                        (int64_t)c->n_kv_heads * c->head_dim};
-        for (int k = 0; k < 3 && rc == QS_OK; k++) {
-            char gn[64], hn[128];
-            snprintf(gn, sizeof gn, "blk.%d.%s", l, g[k]);
-            snprintf(hn, sizeof hn, "model.layers.%d.self_attn.%s.bias", l, h[k]);
-            rc = qs__model_add_tensor(m, gn, p[k], 1, n[k], stored_type(L->f, hn));
-        }
-    }
-    return rc;
-}
-
-/* rows (n_heads·hd, cols): within each head, row i -> 2i and row i + hd/2 -> 2i + 1 */
-static int rows_half_to_interleaved(float *w, int n_heads, int hd, int cols) {
-    size_t head = (size_t)hd * cols;
-    float *tmp = malloc(head * sizeof *tmp);
-    if (!tmp) return qs_error_set(QS_ERR_NOMEM, "out of memory reordering q/k rows");
-    for (int h = 0; h < n_heads; h++) {
-        float *p = w + (size_t)h * head;
-        memcpy(tmp, p, head * sizeof *tmp);
-        for (int i = 0; i < hd / 2; i++) {
-            memcpy(p + (size_t)(2 * i) * cols, tmp + (size_t)i * cols, (size_t)cols * sizeof *p);
-            memcpy(p + (size_t)(2 * i + 1) * cols, tmp + (size_t)(i + hd / 2) * cols,
-                   (size_t)cols * sizeof *p);
-        }
-    }
-    free(tmp);
-    return QS_OK;
-}
-
+/* q and k (and their biases) hold rotate_half rows: expand them interleaved (tensor.h). */
 static int qk_to_interleaved(qs_model *m) {
     qs_config *c = &m->cfg;
     int rc = QS_OK;
     for (int l = 0; l < c->n_layers && rc == QS_OK; l++) {
         qs_layer_weights *w = &m->w.layers[l];
-        rc = rows_half_to_interleaved(w->wq, c->n_heads, c->head_dim, c->dim);
-        if (!rc) rc = rows_half_to_interleaved(w->wk, c->n_kv_heads, c->head_dim, c->dim);
-        if (!rc && w->bq) rc = rows_half_to_interleaved(w->bq, c->n_heads, c->head_dim, 1);
-        if (!rc && w->bk) rc = rows_half_to_interleaved(w->bk, c->n_kv_heads, c->head_dim, 1);
+        const qs_tensor *t[4] = {w->wq, w->wk, w->bq, w->bk};
+        for (int i = 0; i < 4 && rc == QS_OK; i++)
+            if (t[i]) rc = qs__model_tensor_permute(m, (qs_tensor *)t[i], c->head_dim);
     }
     c->rope_layout = QS_ROPE_INTERLEAVED;
     return rc;
@@ -489,31 +407,14 @@ int qs__load_hf(qs_model **out, const char *dir) {
         return rc;
     }
     hf_files f;
-    loader L = {.m = m, .f = &f, .keep = 0};
-    rc = files_open(&f, dir);
+    loader L = {.m = m, .f = &f};
+    rc = files_open(&f, dir, m);
     if (!rc) rc = check_inv_freq(&f, &m->cfg);
     if (!rc) rc = check_unused(&f, &m->cfg);
-    if (!rc) { /* what load_tensor will expand to float32, checked before any of it */
-        uint64_t expand = 0;
-        for (int s = 0; s < f.n_shards; s++)
-            for (int i = 0; i < f.shards[s].st.n_tensors; i++) {
-                const qs_st_tensor *t = &f.shards[s].st.tensors[i];
-                if (!(s == L.keep && qs_safetensors_f32_view(&f.shards[s].st, t)))
-                    expand += (uint64_t)t->n_elems * sizeof(float);
-            }
-        rc = qs__model_check_memory(dir, expand);
-    }
     if (!rc) rc = load_weights(&L);
-    if (!rc) rc = index_tensors(&L);
     if (!rc) rc = qk_to_interleaved(m);
-    if (!rc && L.used_view) {
-        /* the model now owns the first shard's mapping; views point into it */
-        m->map = f.shards[0].map;
-        m->map_size = f.shards[0].size;
-        files_close(&f, 0);
-    } else {
-        files_close(&f, -1);
-    }
+    if (!rc) rc = qs__model_index_weights(m);
+    files_close(&f);
     if (!rc) {
         char cfg_path[PATH_MAX];
         rc = join_path(path, sizeof path, dir, "tokenizer.json");

@@ -1,6 +1,6 @@
 /* llama2.c checkpoints: the legacy format (7 int32 header, then float32 arrays) and the
  * versioned float32 format (export.py version 1: magic "ak42", 256-byte header).
- * The file is mapped privately and the weights point straight into the mapping. */
+ * The file is mapped read-only and the weights point straight into the mapping (F32). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,13 +17,13 @@
 #define LLAMA2C_MAGIC     0x616b3432u /* "ak42" */
 #define LLAMA2C_V1_HEADER 256
 
-/* One float32 array in file order; dst receives a pointer per layer (or one pointer). */
+/* One float32 array in file order; dst receives a tensor per layer (or one tensor). */
 typedef struct segment {
     const char *name;
-    size_t per_layer; /* floats in one layer's slice (or the whole array if !layered) */
+    size_t rows, cols; /* one layer's slice (or the whole array if !layered); rows 1: vector */
     int layered;
-    size_t field; /* offsetof(qs_layer_weights, ...) for layered arrays */
-    float **dst;  /* for non-layered arrays */
+    size_t field;          /* offsetof(qs_layer_weights, ...) for layered arrays */
+    const qs_tensor **dst; /* for non-layered arrays; NULL: not a weight (RoPE tables) */
 } segment;
 
 #define LW(f) offsetof(qs_layer_weights, f)
@@ -41,8 +41,9 @@ static int lay_out(qs_model *m, const segment *seg, int n_seg, const unsigned ch
     /* total expected bytes, overflow-checked */
     size_t total = header;
     for (int i = 0; i < n_seg; i++) {
-        size_t n, bytes;
-        if (!mul_ok(seg[i].per_layer, seg[i].layered ? (size_t)c->n_layers : 1, &n) ||
+        size_t n, bytes, per_layer;
+        if (!mul_ok(seg[i].rows, seg[i].cols, &per_layer) ||
+            !mul_ok(per_layer, seg[i].layered ? (size_t)c->n_layers : 1, &n) ||
             !mul_ok(n, sizeof(float), &bytes) || total > SIZE_MAX - bytes)
             return qs_error_set(QS_ERR_FORMAT, "%s: header dimensions overflow the size of %s",
                                 path, seg[i].name);
@@ -53,7 +54,8 @@ static int lay_out(qs_model *m, const segment *seg, int n_seg, const unsigned ch
         if (size < total) {
             size_t off = header;
             for (int i = 0; i < n_seg; i++) {
-                size_t bytes = seg[i].per_layer * (seg[i].layered ? (size_t)c->n_layers : 1) * 4;
+                size_t bytes =
+                    seg[i].rows * seg[i].cols * (seg[i].layered ? (size_t)c->n_layers : 1) * 4;
                 if (off + bytes > size)
                     return qs_error_set(QS_ERR_FORMAT,
                                         "%s: truncated: array %s needs bytes [%zu, %zu) but the "
@@ -68,16 +70,19 @@ static int lay_out(qs_model *m, const segment *seg, int n_seg, const unsigned ch
     }
     m->w.layers = calloc((size_t)c->n_layers, sizeof *m->w.layers);
     if (!m->w.layers) return qs_error_set(QS_ERR_NOMEM, "%s: out of memory", path);
-    float *p = (float *)(base + header);
+    const unsigned char *p = base + header;
     for (int i = 0; i < n_seg; i++) {
-        if (seg[i].layered) {
-            for (int l = 0; l < c->n_layers; l++) {
-                *(float **)((char *)&m->w.layers[l] + seg[i].field) = p;
-                p += seg[i].per_layer;
-            }
-        } else {
-            if (seg[i].dst) *seg[i].dst = p;
-            p += seg[i].per_layer;
+        size_t bytes = seg[i].rows * seg[i].cols * sizeof(float);
+        for (int l = 0; l < (seg[i].layered ? c->n_layers : 1); l++, p += bytes) {
+            const qs_tensor **dst =
+                seg[i].layered ? (const qs_tensor **)((char *)&m->w.layers[l] + seg[i].field)
+                               : seg[i].dst;
+            if (!dst || bytes == 0) continue;
+            qs_tensor *t;
+            int rc = qs__model_new_tensor(m, &t, seg[i].name, QS_GGML_F32, p, bytes,
+                                          (int64_t)seg[i].rows, (int64_t)seg[i].cols, 0);
+            if (rc) return rc;
+            *dst = t;
         }
     }
     return QS_OK;
@@ -150,46 +155,45 @@ static int parse(qs_model *m, const unsigned char *b, size_t size, const char *p
     size_t half = (size_t)c->head_dim / 2;
     if (version == 0) {
         segment seg[] = {
-            {"token_embedding", V * D, 0, 0, &m->w.token_embd},
-            {"rms_att", D, 1, LW(attn_norm), NULL},
-            {"wq", D * D, 1, LW(wq), NULL},
-            {"wk", KV * D, 1, LW(wk), NULL},
-            {"wv", KV * D, 1, LW(wv), NULL},
-            {"wo", D * D, 1, LW(wo), NULL},
-            {"rms_ffn", D, 1, LW(ffn_norm), NULL},
-            {"w1", H * D, 1, LW(w_gate), NULL},
-            {"w2", D * H, 1, LW(w_down), NULL},
-            {"w3", H * D, 1, LW(w_up), NULL},
-            {"rms_final", D, 0, 0, &m->w.output_norm},
-            {"freq_cis_real", S * half, 0, 0, NULL},
-            {"freq_cis_imag", S * half, 0, 0, NULL},
-            {"wcls", shared ? 0 : V * D, 0, 0, &m->w.output},
+            {"token_embedding", V, D, 0, 0, &m->w.token_embd},
+            {"rms_att", 1, D, 1, LW(attn_norm), NULL},
+            {"wq", D, D, 1, LW(wq), NULL},
+            {"wk", KV, D, 1, LW(wk), NULL},
+            {"wv", KV, D, 1, LW(wv), NULL},
+            {"wo", D, D, 1, LW(wo), NULL},
+            {"rms_ffn", 1, D, 1, LW(ffn_norm), NULL},
+            {"w1", H, D, 1, LW(w_gate), NULL},
+            {"w2", D, H, 1, LW(w_down), NULL},
+            {"w3", H, D, 1, LW(w_up), NULL},
+            {"rms_final", 1, D, 0, 0, &m->w.output_norm},
+            {"freq_cis_real", S, half, 0, 0, NULL},
+            {"freq_cis_imag", S, half, 0, 0, NULL},
+            {"wcls", shared ? 0 : V, D, 0, 0, &m->w.output},
         };
         rc = lay_out(m, seg, sizeof seg / sizeof seg[0], b, header, size, path);
     } else {
         segment seg[] = {
-            {"attention_norm", D, 1, LW(attn_norm), NULL},
-            {"ffn_norm", D, 1, LW(ffn_norm), NULL},
-            {"norm", D, 0, 0, &m->w.output_norm},
-            {"tok_embeddings", V * D, 0, 0, &m->w.token_embd},
-            {"wq", D * D, 1, LW(wq), NULL},
-            {"wk", KV * D, 1, LW(wk), NULL},
-            {"wv", KV * D, 1, LW(wv), NULL},
-            {"wo", D * D, 1, LW(wo), NULL},
-            {"w1", H * D, 1, LW(w_gate), NULL},
-            {"w2", D * H, 1, LW(w_down), NULL},
-            {"w3", H * D, 1, LW(w_up), NULL},
-            {"output", shared ? 0 : V * D, 0, 0, &m->w.output},
+            {"attention_norm", 1, D, 1, LW(attn_norm), NULL},
+            {"ffn_norm", 1, D, 1, LW(ffn_norm), NULL},
+            {"norm", 1, D, 0, 0, &m->w.output_norm},
+            {"tok_embeddings", V, D, 0, 0, &m->w.token_embd},
+            {"wq", D, D, 1, LW(wq), NULL},
+            {"wk", KV, D, 1, LW(wk), NULL},
+            {"wv", KV, D, 1, LW(wv), NULL},
+            {"wo", D, D, 1, LW(wo), NULL},
+            {"w1", H, D, 1, LW(w_gate), NULL},
+            {"w2", D, H, 1, LW(w_down), NULL},
+            {"w3", H, D, 1, LW(w_up), NULL},
+            {"output", shared ? 0 : V, D, 0, 0, &m->w.output},
         };
         rc = lay_out(m, seg, sizeof seg / sizeof seg[0], b, header, size, path);
     }
     if (rc) return rc;
     if (shared) m->w.output = m->w.token_embd;
-    if ((rc = qs__model_index_weights(m, "F32"))) return rc;
+    if ((rc = qs__model_index_weights(m))) return rc;
     for (int i = 0; i < m->n_tensors && rc == QS_OK; i++)
-        rc = qs_tensor_check_finite(m->tensors[i].data, QS_GGML_F32,
-                                    m->tensors[i].rows * m->tensors[i].cols, path,
-                                    m->tensors[i].name);
+        rc = qs_tensor_check_finite(m->tensors[i]->data, QS_GGML_F32,
+                                    qs_tensor_numel(m->tensors[i]), path, m->tensors[i]->name);
     return rc;
 }
 
@@ -197,7 +201,10 @@ int qs__load_llama2c(qs_model **out, const char *path) {
     *out = NULL;
     qs_model *m = qs__model_new(path, "llama2c");
     if (!m) return qs_error_set(QS_ERR_NOMEM, "%s: out of memory", path);
-    int rc = qs_file_map(path, &m->map, &m->map_size);
+    void *map = NULL;
+    size_t size = 0;
+    int rc = qs_file_map(path, &map, &size);
+    if (rc == QS_OK) rc = qs__model_add_map(m, map, size);
     if (rc == QS_OK) rc = parse(m, m->map, m->map_size, path);
     if (rc) {
         qs_model_free(m);

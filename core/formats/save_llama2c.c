@@ -1,39 +1,16 @@
+/* The llama2.c writer (save_llama2c.h, save.h): the legacy header, then the plan's f32
+ * arrays in file order with the RoPE tables after rms_final. */
 #include "save_llama2c.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "error.h"
 #include "fileio.h"
-
-static int check_representable(const qs_model *m) {
-    const qs_config *c = &m->cfg;
-    const char *why = NULL;
-    if (c->n_heads * c->head_dim != c->dim)
-        why = "n_heads * head_dim differs from dim";
-    else if (c->has_qkv_bias)
-        why = "q/k/v biases";
-    else if (c->rope_layout != QS_ROPE_INTERLEAVED)
-        why = "half-split (Hugging Face) RoPE layout";
-    else if (c->rope_theta != 10000.0f)
-        why = "RoPE theta other than 10000";
-    else if (c->rope_scale_factor > 0.0f)
-        why = "RoPE scaling";
-    else if (c->norm_eps != 1e-5f)
-        why = "RMSNorm eps other than 1e-5";
-    else if (m->online.fn)
-        why = "an online activation transform (a rotated ffn_down_in)";
-    if (why)
-        return qs_error_set(QS_ERR_UNSUPPORTED,
-                            "%s: the llama2.c format cannot hold this model (%s)", m->path, why);
-    return QS_OK;
-}
+#include "save.h"
 
 typedef struct writer {
     FILE *f;
@@ -45,12 +22,6 @@ static void put(writer *w, const void *p, size_t size, size_t n) {
     if (w->rc || n == 0) return;
     if (fwrite(p, size, n, w->f) != n)
         w->rc = qs_error_set(QS_ERR_IO, "%s: write failed: %s", w->path, strerror(errno));
-}
-
-/* One array of every layer, read through the field at offset off of qs_layer_weights. */
-static void put_layers(writer *w, const qs_model *m, size_t off, size_t n) {
-    for (int l = 0; l < m->cfg.n_layers; l++)
-        put(w, *(float *const *)((const char *)&m->w.layers[l] + off), sizeof(float), n);
 }
 
 /* RoPE tables as llama2.c's export writes them: angle t · theta^(-2i/head_dim). */
@@ -70,40 +41,32 @@ static void put_freqs(writer *w, const qs_config *c, int imag) {
     }
 }
 
-#define LW(f) offsetof(qs_layer_weights, f)
-
-int qs_llama2c_save(const qs_model *m, const char *path) {
-    int rc = check_representable(m);
-    if (rc) return rc;
-    const qs_config *c = &m->cfg;
+int qs_llama2c_write(const char *path, const qs_config *c, const qs_save_tensor *t, int n,
+                     qs_save_rows_fn fn, void *user) {
     qs_file_out out;
-    if ((rc = qs_file_out_open(&out, path))) return rc;
+    int rc = qs_file_out_open(&out, path);
+    if (rc) return rc;
     writer w = {out.f, path, QS_OK};
-    size_t D = c->dim, H = c->hidden_dim, V = c->vocab_size;
-    size_t K = (size_t)c->n_kv_heads * c->head_dim;
     int32_t hdr[7] = {c->dim,        c->hidden_dim,
                       c->n_layers,   c->n_heads,
                       c->n_kv_heads, c->tied_classifier ? c->vocab_size : -c->vocab_size,
                       c->seq_len};
     put(&w, hdr, sizeof hdr, 1);
-    put(&w, m->w.token_embd, sizeof(float), V * D);
-    put_layers(&w, m, LW(attn_norm), D);
-    put_layers(&w, m, LW(wq), D * D);
-    put_layers(&w, m, LW(wk), K * D);
-    put_layers(&w, m, LW(wv), K * D);
-    put_layers(&w, m, LW(wo), D * D);
-    put_layers(&w, m, LW(ffn_norm), D);
-    put_layers(&w, m, LW(w_gate), H * D);
-    put_layers(&w, m, LW(w_down), D * H);
-    put_layers(&w, m, LW(w_up), H * D);
-    put(&w, m->w.output_norm, sizeof(float), D);
-    put_freqs(&w, c, 0);
-    put_freqs(&w, c, 1);
-    if (!c->tied_classifier) put(&w, m->w.output, sizeof(float), V * D);
+    for (int i = 0; i < n && !w.rc; i++) {
+        w.rc = qs__save_put(w.f, path, &t[i], i, fn, user);
+        if (!w.rc && !strcmp(t[i].qs_name, "output_norm")) {
+            put_freqs(&w, c, 0);
+            put_freqs(&w, c, 1);
+        }
+    }
     rc = w.rc;
     if (rc)
         qs_file_out_abort(&out);
     else
         rc = qs_file_out_commit(&out);
     return rc;
+}
+
+int qs_llama2c_save(const qs_model *m, const char *path) {
+    return qs_model_save(m, path, QS_SAVE_LLAMA2C, QS_GGML_F32, 0);
 }

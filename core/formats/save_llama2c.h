@@ -4,7 +4,9 @@
  * float32 arrays token_embedding (V, D), rms_att (L, D), wq (L, D, D), wk (L, K, D),
  * wv (L, K, D), wo (L, D, D), rms_ffn (L, D), w1 (L, H, D), w2 (L, D, H), w3 (L, H, D),
  * rms_final (D), freq_cis_real and freq_cis_imag (S, head_dim/2: cos and sin of the RoPE
- * angles, which readers ignore), and wcls (V, D) when not tied.
+ * angles, which readers ignore), and wcls (V, D) when not tied. Tensors of any stored type
+ * are expanded to f32 a block of rows at a time on their way to the file, so saving a
+ * mapped model costs one block of memory, not a copy.
  *
  * Only models that format can describe are written: n_heads·head_dim = dim, no q/k/v
  * biases, interleaved RoPE with theta 10000 and no scaling, RMSNorm eps 1e-5. Anything

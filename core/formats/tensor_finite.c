@@ -11,6 +11,7 @@
 
 #include "error.h"
 #include "fp16.h"
+#include "dtype.h"
 #include "gguf_dequant.h"
 
 #define CHUNK  65536 /* elements per parallel work item (float types) */

@@ -19,8 +19,9 @@
  *   qs.outlier_tokens(prof)
  *       -> {{site, layer, window, position, token_id, channel, value, ratio}, ...}
  *   m:plant{{site=, layer= (number or "all"), channel=, scale=}, ...}
- *       -> a new model whose full-precision function is unchanged (plant.h)
- *   m:save(path) writes a llama2.c checkpoint. */
+ *       -> a new model whose full-precision function is unchanged (plant.h): a twin that
+ *          shares every tensor the plants do not touch
+ *   m:save(path [, {format=, dtype=, shard_gb=}]) writes a checkpoint (save.h). */
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +33,7 @@
 #include "lua_qs.h"
 #include "plant.h"
 #include "profile_engine.h"
-#include "save_llama2c.h"
+#include "save.h"
 
 typedef struct lua_capture {
     qs_capture *c;
@@ -378,24 +379,37 @@ int qs__lua_model_plant(lua_State *L) {
             return qs__lua_fail(L, "m:plant");
         lua_pop(L, 1);
     }
-    /* the copy borrows the original's tokenizer; its user value keeps the original alive */
-    qs_lua_model *u = lua_newuserdatauv(L, sizeof *u, 1);
+    /* a twin: it shares every tensor the plants leave alone, and the tokenizer, and keeps
+     * the original alive (model.h) */
+    qs_lua_model *u = lua_newuserdatauv(L, sizeof *u, 0);
     u->m = NULL;
     luaL_setmetatable(L, QS_LUA_MODEL);
-    lua_pushvalue(L, 1);
-    lua_setiuservalue(L, -2, 1);
-    if (qs_model_clone(&u->m, m)) return qs__lua_fail(L, "m:plant");
-    u->m->tok = m->tok;
-    u->m->tok_borrowed = 1;
+    if (qs_model_twin(&u->m, m)) return qs__lua_fail(L, "m:plant");
     if (qs_plant_apply(u->m, sp, n)) return qs__lua_fail(L, "m:plant");
     return 1;
 }
 
+/* m:save(path [, {format = "llama2c"|"gguf"|"hf", dtype = "f32"|"f16"|"bf16"|"q8_0"|"q4_0",
+ *                   shard_gb = 5}]): every tensor read from its stored bytes a block at a time */
 int qs__lua_model_save(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
     const char *path = luaL_checkstring(L, 2);
+    const char *fmt = "llama2c", *dt = "f32";
+    double shard_gb = 5;
+    if (!lua_isnoneornil(L, 3)) {
+        static const char *const keys[] = {"format", "dtype", "shard_gb", NULL};
+        qs__lua_check_keys(L, 3, "m:save", keys);
+        fmt = qs__lua_opt_str(L, 3, "format", fmt);
+        dt = qs__lua_opt_str(L, 3, "dtype", dt);
+        shard_gb = qs__lua_opt_num(L, 3, "shard_gb", shard_gb);
+    }
+    int format = qs_save_format_parse(fmt), dtype = qs_save_dtype_parse(dt);
+    if (format < 0) return luaL_error(L, "m:save: unknown format '%s' (llama2c, gguf, hf)", fmt);
+    if (dtype < 0) return luaL_error(L, "m:save: unknown dtype '%s'", dt);
+    if (!(shard_gb >= 0)) return luaL_error(L, "m:save: shard_gb must be >= 0");
     qs__lua_write_check(L, path, "m:save", 0);
-    if (qs_llama2c_save(m, path)) return qs__lua_fail(L, "m:save");
+    if (qs_model_save(m, path, format, (uint32_t)dtype, (uint64_t)(shard_gb * 1e9)))
+        return qs__lua_fail(L, "m:save");
     qs__lua_write_created(L, path);
     return 0;
 }

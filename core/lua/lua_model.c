@@ -76,10 +76,10 @@ static int model_info(lua_State *L) {
     lua_createtable(L, m->n_tensors, 0);
     for (int i = 0; i < m->n_tensors; i++) {
         lua_createtable(L, 0, 4);
-        qs__lua_set_str(L, "name", m->tensors[i].name);
-        qs__lua_set_int(L, "rows", m->tensors[i].rows);
-        qs__lua_set_int(L, "cols", m->tensors[i].cols);
-        qs__lua_set_str(L, "stored_type", m->tensors[i].stored_type);
+        qs__lua_set_str(L, "name", m->tensors[i]->name);
+        qs__lua_set_int(L, "rows", m->tensors[i]->rows);
+        qs__lua_set_int(L, "cols", m->tensors[i]->cols);
+        qs__lua_set_str(L, "stored_type", m->tensors[i]->stored_type);
         lua_rawseti(L, -2, i + 1);
     }
     lua_setfield(L, -2, "tensors");
@@ -176,6 +176,7 @@ const luaL_Reg qs__lua_model_methods[] = {
     {"generate", model_generate},
     {"perplexity", model_perplexity},
     {"eval", qs__lua_model_eval},
+    {"quantize", qs__lua_model_quantize},
     {"quantize_tensor", qs__lua_model_quantize_tensor},
     {"remedy", qs__lua_model_remedy},
     {"profile", qs__lua_model_profile},

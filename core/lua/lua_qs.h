@@ -68,6 +68,7 @@ int qs__lua_qs_outlier_tokens(lua_State *L);   /* lua_capture.c */
 int qs__lua_model_eval(lua_State *L);            /* lua_quant.c */
 int qs__lua_model_quantize_tensor(lua_State *L); /* lua_quant.c */
 int qs__lua_model_remedy(lua_State *L);          /* lua_quant.c */
+int qs__lua_model_quantize(lua_State *L);        /* lua_quant.c */
 int qs__lua_model_profile(lua_State *L);         /* lua_capture.c */
 int qs__lua_model_plant(lua_State *L);           /* lua_capture.c */
 int qs__lua_model_save(lua_State *L);            /* lua_capture.c */

@@ -205,10 +205,15 @@ int qs__lua_model_quantize_tensor(lua_State *L) {
     qs_quant_config c;
     const qs_quant_side *side;
     parse_spec(L, luaL_checkstring(L, 3), &c, &side);
-    qs_tensor *t = qs_model_tensor(m, name);
+    const qs_tensor *t = qs_model_tensor(m, name);
     if (!t) return luaL_error(L, "m:quantize_tensor: no tensor '%s' (see m:info().tensors)", name);
-    if (quantize_push(L, "m:quantize_tensor", t->data, (int)t->rows, (int)t->cols, &side->spec,
-                      0) != 1)
+    const float *x = t->f32;
+    if (!x) { /* expanded into a buffer the GC owns, so an error below leaks nothing */
+        float *buf = lua_newuserdatauv(L, (size_t)qs_tensor_numel(t) * sizeof *buf, 0);
+        qs_tensor_rows(buf, t, 0, t->rows);
+        x = buf;
+    }
+    if (quantize_push(L, "m:quantize_tensor", x, (int)t->rows, (int)t->cols, &side->spec, 0) != 1)
         return 2;
     qs__lua_set_str(L, "tensor", name);
     return 1;
@@ -221,6 +226,45 @@ static void push_eval(lua_State *L, const qs_eval_result *r) {
     qs__lua_set_fields(L, f, QS_EVAL_NFIELDS);
 }
 
+/* m:eval{base = other, text = , <window options>}: m (a quantized file) against its base */
+static int model_eval_pair(lua_State *L, qs_model *quant) {
+    static const char *const own[] = {"config", "attribute", "calib"};
+    for (int k = 0; k < 3; k++) {
+        lua_getfield(L, 2, own[k]);
+        int given = !lua_isnil(L, -1);
+        lua_pop(L, 1);
+        if (given)
+            return luaL_error(L,
+                              "m:eval: with base = the quantization is the model's own: '%s' "
+                              "does not apply",
+                              own[k]);
+    }
+    lua_getfield(L, 2, "base");
+    qs_model *base = qs__lua_check_model(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, 2, "text");
+    qs_text *t = qs__lua_check_text(L, -1);
+    lua_pop(L, 1);
+    if (!base->tok) return luaL_error(L, "m:eval: the base model has no tokenizer");
+    qs_window_opts wo;
+    qs__lua_window_opts(L, 2, base, &wo);
+    qs_windows ws;
+    if (qs_windows_build(&ws, base->tok, t->data, t->len, &wo))
+        return qs__lua_nil_error(L, "m:eval");
+    qs_eval_result r;
+    int rc = qs_eval_pair_check(base, quant, t->data, t->len);
+    if (rc == QS_OK) rc = qs_eval_pair(base, quant, &ws, &r);
+    qs_windows_free(&ws);
+    if (rc) return qs__lua_nil_error(L, "m:eval");
+    push_eval(L, &r);
+    const char *slash = strrchr(quant->path, '/');
+    lua_pushfstring(L, "file:%s", slash && slash[1] ? slash + 1 : quant->path);
+    lua_setfield(L, -2, "config");
+    qs__lua_set_str(L, "scope", "all");
+    qs__lua_set_str(L, "base", base->path);
+    return 1;
+}
+
 int qs__lua_model_eval(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
     /* a list of configs is a distributed loop (lua_dist.c) */
@@ -230,8 +274,12 @@ int qs__lua_model_eval(lua_State *L) {
     }
     if (lua_istable(L, 2)) lua_pop(L, 1);
     static const char *const keys[] = {QS_LUA_WINDOW_KEYS, "config", "attribute", "calib",
-                                       "calib_windows",    NULL};
+                                       "calib_windows",    "base",   NULL};
     qs__lua_check_keys(L, 2, "m:eval", keys);
+    lua_getfield(L, 2, "base");
+    int pair = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (pair) return model_eval_pair(L, m);
     const char *name = qs__lua_opt_str(L, 2, "config", NULL);
     if (!name) return luaL_error(L, "m:eval: config is required");
     qs_quant_config cfg;
@@ -380,6 +428,24 @@ int qs__lua_model_remedy(lua_State *L) {
 /* qs.memory{params=, bits=, group=, scale_bits=, affine=, layers=, kv_heads=, head_dim=,
  *           seq=, batch=, kv_bits=} -> {weight_bytes, scale_bytes, kv_bytes, total_bytes,
  *           bits_per_weight} */
+
+/* m:quantize(config) -> a twin of m with the config's weights quantized into packed tensors
+ * (weight_quant.h): it shares every other tensor and the tokenizer with m, costs the packed
+ * bytes, and can be evaluated against m (q:eval{base = m}), profiled or saved. The config's
+ * activation side is ignored: activations are quantized online, by m:eval. */
+int qs__lua_model_quantize(lua_State *L) {
+    qs_model *m = qs__lua_check_model(L, 1);
+    qs_quant_config c;
+    parse_spec(L, luaL_checkstring(L, 2), &c, NULL);
+    if (c.w.spec.bits == QS_QUANT_BITS_NONE)
+        return luaL_error(L, "m:quantize: '%s' leaves the weights alone (W16)", lua_tostring(L, 2));
+    qs_lua_model *u = lua_newuserdatauv(L, sizeof *u, 0);
+    u->m = NULL; /* created closed, filled only on success */
+    luaL_setmetatable(L, QS_LUA_MODEL);
+    if (qs_wquant_twin(&u->m, m, &c.w, QS_SITE_ALL, NULL)) return qs__lua_fail(L, "m:quantize");
+    return 1;
+}
+
 int qs__lua_qs_memory(lua_State *L) {
     static const char *const keys[] = {"params",  "bits",     "group",    "scale_bits", "affine",
                                        "layers",  "kv_heads", "head_dim", "seq",        "batch",

@@ -7,6 +7,8 @@
 #include "act_quant.h"
 #include "error.h"
 #include "kv_quant.h"
+#include "memstat.h"
+#include "sites.h"
 #include "progress.h"
 #include "remedy.h"
 
@@ -51,6 +53,48 @@ static int pair_fn(void *user, int site, int layer, float *x, int T, int C, int 
     return h->fn(h->user, site, layer, x, T, C, pos0);
 }
 
+/* Runs base and run on every window of ws (run with hook, which may be NULL), feeding every
+ * scored position to the KL and perplexity statistics in out->kld. */
+static int run_windows(const qs_model *base, const qs_model *run, const qs_windows *ws,
+                       const qs_hook *hook, qs_eval_result *out) {
+    int max_n = 0, V = base->cfg.vocab_size, rc = QS_OK;
+    for (int i = 0; i < ws->n; i++) max_n = ws->w[i].n > max_n ? ws->w[i].n : max_n;
+    qs_forward_state sb = {0}, sq = {0};
+    float *lb = NULL, *lq = NULL;
+    qs_kld_acc acc;
+    qs_kld_init(&acc);
+    rc = qs_forward_init(&sb, base, max_n, max_n);
+    if (rc == QS_OK) rc = qs_forward_init(&sq, run, max_n, max_n);
+    if (rc == QS_OK) {
+        lb = qs_memstat_alloc(QS_MEMSTAT_ACTIVATIONS,
+                              (size_t)max_n * V * sizeof(float)); /* (T, V) */
+        lq = qs_memstat_alloc(QS_MEMSTAT_ACTIVATIONS,
+                              (size_t)max_n * V * sizeof(float)); /* (T, V) */
+        if (!lb || !lq) rc = qs_error_set(QS_ERR_NOMEM, "out of memory for logits");
+    }
+    qs_progress pr;
+    long total = 0;
+    for (int i = 0; i < ws->n; i++) total += ws->w[i].n;
+    qs_progress_start(&pr, "eval", total);
+    for (int i = 0; i < ws->n && rc == QS_OK; i++) {
+        const qs_window *w = &ws->w[i];
+        rc = qs_forward(&sb, w->tokens, w->n, 0, lb, 0, NULL);
+        if (rc == QS_OK) rc = qs_forward(&sq, w->tokens, w->n, 0, lq, 0, hook);
+        for (int j = w->score_from; j < w->score_to && rc == QS_OK; j++)
+            rc = qs_kld_add(&acc, lb + (size_t)j * V, lq + (size_t)j * V, V, w->tokens[j + 1]);
+        out->n_windows++;
+        qs_progress_add(&pr, w->n);
+    }
+    qs_progress_end(&pr);
+    if (rc == QS_OK) rc = qs_kld_report_compute(&out->kld, &acc);
+    qs_kld_free(&acc);
+    qs_memstat_free(QS_MEMSTAT_ACTIVATIONS, lb, (size_t)max_n * V * sizeof(float));
+    qs_memstat_free(QS_MEMSTAT_ACTIVATIONS, lq, (size_t)max_n * V * sizeof(float));
+    qs_forward_free(&sb);
+    qs_forward_free(&sq);
+    return rc;
+}
+
 int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg, unsigned site_mask,
             const qs_windows *calib, qs_eval_result *out) {
     memset(out, 0, sizeof *out);
@@ -81,7 +125,7 @@ int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg,
     qs_windows head = {ws->w, ws->n < QS_EVAL_CALIB_WINDOWS ? ws->n : QS_EVAL_CALIB_WINDOWS, 0, 0,
                        NULL};
     const qs_windows *cw = calib ? calib : &first, *rw = calib ? calib : &head;
-    /* remedies that keep the full-precision function: folded into a copy (remedy.h) */
+    /* remedies that keep the full-precision function: folded into a twin (remedy.h) */
     qs_model *tm = NULL;
     qs_remedy_report rr;
     memset(&rr, 0, sizeof rr);
@@ -93,13 +137,14 @@ int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg,
         out->has_alpha = rr.has_alpha;
         out->remedy_alpha = rr.alpha;
     }
-    /* weights: offline, on a copy (the transformed one when there is one) */
+    /* weights: offline, into a twin that shares every other tensor (the transformed model
+     * when there is one) */
     qs_model *qm = NULL;
     if (cfg->w.spec.bits != QS_QUANT_BITS_NONE) {
         if (tm)
             qm = tm, tm = NULL;
         else
-            rc = qs_model_clone(&qm, m);
+            rc = qs_model_twin(&qm, m);
         if (rc == QS_OK)
             rc = rem->gptq ? qs_remedy_gptq(qm, &cfg->w, site_mask, rem, rw, &out->w, &rr)
                            : qs_wquant_apply(qm, &cfg->w, site_mask, &out->w);
@@ -112,37 +157,10 @@ int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg,
     const qs_model *run = qm ? qm : tm ? tm : m;
     int act = cfg->a.spec.bits != QS_QUANT_BITS_NONE;
     if (act && cfg->a.is_static) rc = qs_actq_calibrate(&a, run, cw);
-    int max_n = 0, V = m->cfg.vocab_size;
-    for (int i = 0; i < ws->n; i++) max_n = ws->w[i].n > max_n ? ws->w[i].n : max_n;
-    qs_forward_state sb = {0}, sq = {0};
-    float *lb = NULL, *lq = NULL;
-    qs_kld_acc acc;
-    qs_kld_init(&acc);
-    if (rc == QS_OK) rc = qs_forward_init(&sb, m, max_n, max_n);
-    if (rc == QS_OK) rc = qs_forward_init(&sq, run, max_n, max_n);
-    if (rc == QS_OK) {
-        lb = malloc((size_t)max_n * V * sizeof(float)); /* (T, V) */
-        lq = malloc((size_t)max_n * V * sizeof(float)); /* (T, V) */
-        if (!lb || !lq) rc = qs_error_set(QS_ERR_NOMEM, "out of memory for logits");
-    }
     hook_pair hp = {qs_actq_hook(&a), qs_kvq_hook(&kq)};
     qs_hook hook = {pair_fn, &hp, hp.a.site_mask | hp.kv.site_mask};
     act = act || hp.kv.site_mask != 0;
-    qs_progress pr;
-    long total = 0;
-    for (int i = 0; i < ws->n; i++) total += ws->w[i].n;
-    qs_progress_start(&pr, "eval", total);
-    for (int i = 0; i < ws->n && rc == QS_OK; i++) {
-        const qs_window *w = &ws->w[i];
-        rc = qs_forward(&sb, w->tokens, w->n, 0, lb, 0, NULL);
-        if (rc == QS_OK) rc = qs_forward(&sq, w->tokens, w->n, 0, lq, 0, act ? &hook : NULL);
-        for (int j = w->score_from; j < w->score_to && rc == QS_OK; j++)
-            rc = qs_kld_add(&acc, lb + (size_t)j * V, lq + (size_t)j * V, V, w->tokens[j + 1]);
-        out->n_windows++;
-        qs_progress_add(&pr, w->n);
-    }
-    qs_progress_end(&pr);
-    if (rc == QS_OK) rc = qs_kld_report_compute(&out->kld, &acc);
+    if (rc == QS_OK) rc = run_windows(m, run, ws, act ? &hook : NULL, out);
     out->a_calls = a.calls;
     out->a_clipped = a.clipped;
     out->a_bits_per_value = qs_actq_bits_per_value(&a);
@@ -151,11 +169,6 @@ int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg,
     out->kv_clipped = kq.clipped;
     out->kv_bits_per_value = qs_kvq_bits_per_value(&kq);
     out->seconds = qs_now() - t0;
-    qs_kld_free(&acc);
-    free(lb);
-    free(lq);
-    qs_forward_free(&sb);
-    qs_forward_free(&sq);
     qs_actq_free(&a);
     qs_model_free(qm);
     qs_model_free(tm);
@@ -165,6 +178,103 @@ int qs_eval(const qs_model *m, const qs_windows *ws, const qs_quant_config *cfg,
 void qs_eval_fix_search(qs_quant_config *cfg, const qs_eval_result *r) {
     if (cfg->remedy.smooth && cfg->remedy.smooth_alpha < 0 && r->has_alpha)
         cfg->remedy.smooth_alpha = r->remedy_alpha;
+}
+
+/* ---- two models ----------------------------------------------------------------------- */
+
+int qs_eval_pair_check(const qs_model *base, const qs_model *quant, const char *text, size_t len) {
+    const qs_config *a = &base->cfg, *b = &quant->cfg;
+    struct {
+        const char *what;
+        double x, y;
+    } f[] = {
+        {"dim", a->dim, b->dim},
+        {"hidden_dim", a->hidden_dim, b->hidden_dim},
+        {"n_layers", a->n_layers, b->n_layers},
+        {"n_heads", a->n_heads, b->n_heads},
+        {"n_kv_heads", a->n_kv_heads, b->n_kv_heads},
+        {"head_dim", a->head_dim, b->head_dim},
+        {"vocab_size", a->vocab_size, b->vocab_size},
+        {"rope_theta", a->rope_theta, b->rope_theta},
+        {"norm_eps", a->norm_eps, b->norm_eps},
+        {"q/k/v biases", a->has_qkv_bias, b->has_qkv_bias},
+        {"RoPE scaling", a->rope_scale_factor, b->rope_scale_factor},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (f[i].x != f[i].y)
+            return qs_error_set(QS_ERR_ARG,
+                                "%s and %s are not the same model: %s %g vs %g (a quantized file "
+                                "is evaluated against its own base)",
+                                base->path, quant->path, f[i].what, f[i].x, f[i].y);
+    if (!base->tok || !quant->tok || !text) return QS_OK;
+    /* both tokenizers must read the text the same way: the windows come from base's */
+    int *ia = NULL, *ib = NULL, na = 0, nb = 0, rc;
+    size_t probe = len < 4096 ? len : 4096;
+    while (probe < len && ((unsigned char)text[probe] & 0xc0) == 0x80) probe++; /* whole UTF-8 */
+    rc = qs_tokenizer_encode(base->tok, text, probe, 1, &ia, &na);
+    if (!rc) rc = qs_tokenizer_encode(quant->tok, text, probe, 1, &ib, &nb);
+    if (!rc && (base->tok->n_vocab != quant->tok->n_vocab || na != nb ||
+                memcmp(ia, ib, (size_t)na * sizeof *ia) != 0))
+        rc = qs_error_set(QS_ERR_ARG,
+                          "%s and %s tokenize the text differently (%d vs %d tokens in its first "
+                          "%zu bytes): not the same tokenizer",
+                          base->path, quant->path, na, nb, probe);
+    free(ia);
+    free(ib);
+    return rc;
+}
+
+/* What quant stores for base's linear weights: stored bits per value, and the error of its
+ * expanded values against base's (both expanded a block of rows at a time). */
+static int compare_weights(const qs_model *base, const qs_model *quant, qs_wquant_report *w) {
+    memset(w, 0, sizeof *w);
+    const int64_t block_values = 1 << 20;
+    for (int l = 0; l < base->cfg.n_layers; l++)
+        for (int s = 0; s < QS_SITE_COUNT; s++) {
+            const qs_tensor *tb[3], *tq[3];
+            const char *nm[3];
+            int n = qs_wquant_site_weights(base, s, l, tb, nm);
+            qs_wquant_site_weights(quant, s, l, tq, nm);
+            for (int i = 0; i < n; i++) {
+                int64_t block = tb[i]->cols >= block_values ? 1 : block_values / tb[i]->cols;
+                float *x = malloc((size_t)block * tb[i]->cols * sizeof *x);
+                float *y = malloc((size_t)block * tb[i]->cols * sizeof *y);
+                if (!x || !y) {
+                    free(x), free(y);
+                    return qs_error_set(QS_ERR_NOMEM, "out of memory comparing weights");
+                }
+                for (int64_t r0 = 0; r0 < tb[i]->rows; r0 += block) {
+                    int64_t nr = tb[i]->rows - r0 < block ? tb[i]->rows - r0 : block;
+                    qs_tensor_rows(x, tb[i], r0, nr);
+                    qs_tensor_rows(y, tq[i], r0, nr);
+                    for (int64_t j = 0; j < nr * tb[i]->cols; j++) {
+                        double e = (double)y[j] - x[j];
+                        w->sum_sq_err += e * e;
+                        w->sum_sq_ref += (double)x[j] * x[j];
+                    }
+                }
+                free(x), free(y);
+                double nv = (double)qs_tensor_numel(tq[i]);
+                w->n_tensors++;
+                w->n_values += nv;
+                w->bits += 8.0 * (double)tq[i]->n_bytes;
+                w->packed_bytes += (double)tq[i]->n_bytes;
+            }
+        }
+    w->bits_per_value = w->n_values > 0 ? w->bits / w->n_values : 16;
+    return QS_OK;
+}
+
+int qs_eval_pair(const qs_model *base, const qs_model *quant, const qs_windows *ws,
+                 qs_eval_result *out) {
+    memset(out, 0, sizeof *out);
+    int rc = qs_eval_pair_check(base, quant, NULL, 0);
+    if (rc) return rc;
+    double t0 = qs_now();
+    if ((rc = compare_weights(base, quant, &out->w))) return rc;
+    rc = run_windows(base, quant, ws, NULL, out);
+    out->seconds = qs_now() - t0;
+    return rc;
 }
 
 int qs_eval_attribution_config(qs_quant_config *one, unsigned *site_mask,

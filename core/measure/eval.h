@@ -1,7 +1,8 @@
 /* Quantized evaluation: the full-precision model and its quantized twin run on the same
  * windows in one pass, and every scored position feeds perplexity and KL statistics
  * (kld.h). The asymmetry of the field is explicit here:
- *  - weights are quantized offline, once, on a copy (wquant.h), with any clip search;
+ *  - weights are quantized offline, once, into packed tensors of a twin that shares every
+ *    other tensor with the model (weight_quant.h), with any clip search;
  *  - activations are quantized online, inside each forward pass, through the capture hook
  *    at the linear-input sites, from cheap statistics: the current window's absmax (or
  *    percentile) — dynamic — or ranges calibrated beforehand on calibration windows —
@@ -56,6 +57,19 @@ int qs_eval_smooth_search(const qs_model *m, const qs_quant_config *cfg, unsigne
 /* After an evaluation of cfg that searched an exponent (smooth), fixes it in cfg to the one
  * chosen, so that the attribution runs use it instead of searching again. */
 void qs_eval_fix_search(qs_quant_config *cfg, const qs_eval_result *r);
+
+/* A quantized model evaluated against its base: two models that share a shape and a
+ * tokenizer (e.g. llama.cpp's Q4_K_M GGUF or a GPTQ export against the bf16 original) run
+ * on the same windows, and the full report is filled as for a config; out->w describes
+ * quant's linear weights against base's: the bits per value they are stored in and their
+ * reconstruction error (both expanded in logical row order, so a GGUF against a Hugging
+ * Face directory compares like with like). No activation quantization. Errors: QS_ERR_ARG
+ * when the shapes differ (the message names the field). */
+int qs_eval_pair(const qs_model *base, const qs_model *quant, const qs_windows *ws,
+                 qs_eval_result *out);
+/* The checks of qs_eval_pair, plus, when both models have a tokenizer and text is given,
+ * that both encode the text's first 4 KB to the same ids. */
+int qs_eval_pair_check(const qs_model *base, const qs_model *quant, const char *text, size_t len);
 
 /* Attribution: the config that applies cfg to one part of the model only. by_site: site
  * `index` (its activations and the weights that read it; *site_mask is set to that site);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "memstat.h"
 #include "progress.h"
 
 double qs_nll(const float *logits, int V, int target) {
@@ -40,7 +41,8 @@ int qs_perplexity(const qs_model *m, const qs_windows *ws, const qs_hook *hook,
     qs_forward_state st;
     int rc = qs_forward_init(&st, m, max_n, max_n);
     if (rc) return rc;
-    float *logits = malloc((size_t)max_n * V * sizeof(float)); /* (T, V) */
+    size_t lbytes = (size_t)max_n * V * sizeof(float);
+    float *logits = qs_memstat_alloc(QS_MEMSTAT_ACTIVATIONS, lbytes); /* (T, V) */
     if (!logits) {
         qs_forward_free(&st);
         return qs_error_set(QS_ERR_NOMEM, "out of memory for logits");
@@ -70,7 +72,7 @@ int qs_perplexity(const qs_model *m, const qs_windows *ws, const qs_hook *hook,
     }
     out->seconds = qs_progress_end(&pr);
     qs_ppl_finish(out, sum, sum_sq);
-    free(logits);
+    qs_memstat_free(QS_MEMSTAT_ACTIVATIONS, logits, lbytes);
     qs_forward_free(&st);
     return rc;
 }

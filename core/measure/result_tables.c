@@ -97,7 +97,12 @@ int qs_restable_ppl_append(qs_h5_table *t, const qs_quant_config *cfg, const cha
     if ((rc = qs_restable_side_names(wn, an, sizeof wn, cfg)) ||
         (rc = qs_quant_config_format(name, sizeof name, cfg)))
         return rc;
+    return qs_restable_ppl_append_named(t, wn, an, name, scope, r);
+}
+
+int qs_restable_ppl_append_named(qs_h5_table *t, const char *w_config, const char *a_config,
+                                 const char *config, const char *scope, const qs_eval_result *r) {
     qs_field f[PPL_NCOLS];
-    qs_restable_ppl_fields(f, wn, an, name, scope, r);
+    qs_restable_ppl_fields(f, w_config, a_config, config, scope, r);
     return append_fields(t, f, PPL_NCOLS);
 }

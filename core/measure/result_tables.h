@@ -40,6 +40,11 @@ int qs_restable_ppl_append(qs_h5_table *t, const qs_quant_config *cfg, const cha
 void qs_restable_ppl_fields(qs_field *f, const char *w, const char *a, const char *config,
                             const char *scope, const qs_eval_result *r);
 
+/* The same with the names given: qscope eval BASE QUANT names the quantized file
+ * ("file:model-Q4_K_M.gguf") where a config would go. */
+int qs_restable_ppl_append_named(qs_h5_table *t, const char *w_config, const char *a_config,
+                                 const char *config, const char *scope, const qs_eval_result *r);
+
 /* The canonical names of cfg's weight side alone (activations A16) and activation side
  * alone (weights W16) into w and a (size n each). */
 int qs_restable_side_names(char *w, char *a, size_t n, const qs_quant_config *cfg);

@@ -280,22 +280,26 @@ int qs_sweep_matrix(const float *x, int rows, int cols, const char *target, cons
 /* ---- weights ------------------------------------------------------------------------- */
 
 int qs_sweep_weight_names(const qs_model *m, int site, int layer, const char *names[3]) {
-    float *w[3];
-    int r[3], k[3];
-    /* only reads the pointers: the matrices are not modified here */
-    return qs_wquant_site_weights((qs_model *)m, site, layer, w, r, k, names);
+    const qs_tensor *w[3];
+    return qs_wquant_site_weights(m, site, layer, w, names);
 }
 
 int qs_sweep_weight(const qs_model *m, int site, int layer, int index, const qs_sweep_opts *o,
                     qs_sweep_row_fn fn, void *user) {
-    float *w[3];
-    int r[3], k[3];
+    const qs_tensor *w[3];
     const char *nm[3];
-    int n = qs_wquant_site_weights((qs_model *)m, site, layer, w, r, k, nm);
+    int n = qs_wquant_site_weights(m, site, layer, w, nm);
     if (index < 0 || index >= n)
         return qs_error_set(QS_ERR_ARG, "sweep: %s layer %d reads %d weights, not %d",
                             qs_site_name(site), layer, n, index + 1);
-    return qs_sweep_matrix(w[index], r[index], k[index], "weight", nm[index], layer, o, fn, user);
+    const float *x; /* the matrix as f32: in place, or expanded for this call */
+    float *owned;
+    int rc = qs_tensor_f32(w[index], &x, &owned);
+    if (rc) return rc;
+    rc = qs_sweep_matrix(x, (int)w[index]->rows, (int)w[index]->cols, "weight", nm[index], layer,
+                         o, fn, user);
+    free(owned);
+    return rc;
 }
 
 int qs_sweep_weights(const qs_model *m, const qs_sweep_opts *o, qs_sweep_row_fn fn, void *user) {

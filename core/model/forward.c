@@ -13,19 +13,43 @@
 
 #include "error.h"
 #include "fileio.h"
+#include "memstat.h"
 
 /* OpenMP regions only pay off above this many elements of work; below it (small models,
  * single-token decode) the fork/join costs more than the loop. */
 #define PAR_MIN_WORK 32768
 
-/* y (T, out) = x (T, in) · W (out, in)ᵀ, one sgemm for the whole window */
-static void matmul(float *y, const float *x, const float *w, int T, int in, int out) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, out, in, 1.0f, x, in, w, in, 0.0f, y,
-                out);
+/* rows [r0, r0 + n) of w as f32 into buf (n, in), each thread a contiguous share */
+static void expand(float *buf, const qs_tensor *w, int64_t r0, int64_t n) {
+    int nth = omp_get_max_threads();
+    if (n * w->cols < PAR_MIN_WORK || nth > n) nth = 1;
+#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1)
+    for (int k = 0; k < nth; k++) {
+        int64_t a = n * k / nth, b = n * (k + 1) / nth;
+        qs_tensor_rows(buf + (size_t)a * w->cols, w, r0 + a, b - a);
+    }
 }
 
-static void add_bias(float *y, const float *b, int T, int n) {
-    if (!b) return;
+/* y (T, out) = x (T, in) · W (out, in)ᵀ: one sgemm straight from an f32 weight, else one
+ * per block of expanded rows, each writing its columns of y */
+static void matmul(qs_forward_state *s, float *y, const float *x, const qs_tensor *w, int T) {
+    int in = (int)w->cols, out = (int)w->rows;
+    if (w->f32) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, out, in, 1.0f, x, in, w->f32, in,
+                    0.0f, y, out);
+        return;
+    }
+    for (int r0 = 0; r0 < out; r0 += s->expand_rows) {
+        int n = out - r0 < s->expand_rows ? out - r0 : s->expand_rows;
+        expand(s->wbuf, w, r0, n); /* wbuf (n, in) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, n, in, 1.0f, x, in, s->wbuf, in,
+                    0.0f, y + r0, out);
+    }
+}
+
+static void add_bias(float *y, const qs_tensor *bt, int T, int n) {
+    if (!bt) return;
+    const float *b = bt->f32;
 #pragma omp parallel for if ((size_t)T * n >= PAR_MIN_WORK)
     for (int t = 0; t < T; t++)
         for (int i = 0; i < n; i++) y[(size_t)t * n + i] += b[i];
@@ -79,13 +103,36 @@ static double rope_scaled_freq(const qs_config *c, double freq) {
 }
 
 void qs_forward_free(qs_forward_state *s) {
-    float **bufs[] = {&s->x,       &s->xn,      &s->q,        &s->k,        &s->v,
-                      &s->att_out, &s->proj,    &s->h1,       &s->h3,       &s->scores,
-                      &s->k_cache, &s->v_cache, &s->rope_cos, &s->rope_sin, &s->row_max};
+    qs_memstat_add(QS_MEMSTAT_ACTIVATIONS, -(long long)s->counted.activations);
+    qs_memstat_add(QS_MEMSTAT_KV, -(long long)s->counted.kv_cache);
+    qs_memstat_add(QS_MEMSTAT_SCRATCH, -(long long)s->counted.scratch);
+    memset(&s->counted, 0, sizeof s->counted);
+    float **bufs[] = {&s->x,        &s->xn,       &s->q,       &s->k,      &s->v,       &s->att_out,
+                      &s->proj,     &s->h1,       &s->h3,      &s->scores, &s->k_cache, &s->v_cache,
+                      &s->rope_cos, &s->rope_sin, &s->row_max, &s->wbuf};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         free(*bufs[i]);
         *bufs[i] = NULL;
     }
+}
+
+/* The expansion scratch: blocks of rows of the widest weight that is not f32 (the
+ * embedding is read row by row, unless it is also the classifier). Returns its floats and
+ * sets *rows (rows per block, a multiple of 64; 0 when every weight is f32). */
+static size_t expand_plan(const qs_model *m, int *rows) {
+    int64_t wide = 0, tall = 0;
+    *rows = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const qs_tensor *t = m->tensors[i];
+        if (t->f32 || t->rows == 1 || (t == m->w.token_embd && t != m->w.output)) continue;
+        wide = t->cols > wide ? t->cols : wide;
+        tall = t->rows > tall ? t->rows : tall;
+    }
+    if (wide == 0) return 0;
+    int64_t r = QS_FORWARD_EXPAND_FLOATS / wide / 64 * 64, tall64 = (tall + 63) / 64 * 64;
+    r = r < 64 ? 64 : r;
+    *rows = (int)(r < tall64 ? r : tall64);
+    return (size_t)*rows * (size_t)wide;
 }
 
 int qs_forward_init(qs_forward_state *s, const qs_model *m, int max_T, int max_pos) {
@@ -101,6 +148,8 @@ int qs_forward_init(qs_forward_state *s, const qs_model *m, int max_T, int max_p
     size_t D = c->dim, H = c->hidden_dim, hd = c->head_dim;
     size_t Q = (size_t)c->n_heads * hd, K = (size_t)c->n_kv_heads * hd;
     size_t Dmax = D > Q ? D : Q;
+    size_t n_wbuf = expand_plan(m, &s->expand_rows);
+    s->wbuf_floats = n_wbuf;
     struct {
         float **p;
         size_t n;
@@ -120,8 +169,10 @@ int qs_forward_init(qs_forward_state *s, const qs_model *m, int max_T, int max_p
         {&s->v_cache, c->n_layers * P * K},
         {&s->rope_cos, P * hd / 2},
         {&s->rope_sin, P * hd / 2},
+        {&s->wbuf, n_wbuf},
     };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        if (bufs[i].n == 0) continue; /* no scratch: every weight is f32 */
         *bufs[i].p = malloc(bufs[i].n * sizeof(float));
         if (!*bufs[i].p) {
             qs_forward_free(s);
@@ -131,6 +182,10 @@ int qs_forward_init(qs_forward_state *s, const qs_model *m, int max_T, int max_p
                                 max_T, max_pos, bufs[i].n);
         }
     }
+    s->counted = qs_forward_memory(s);
+    qs_memstat_add(QS_MEMSTAT_ACTIVATIONS, (long long)s->counted.activations);
+    qs_memstat_add(QS_MEMSTAT_KV, (long long)s->counted.kv_cache);
+    qs_memstat_add(QS_MEMSTAT_SCRATCH, (long long)s->counted.scratch);
     /* RoPE tables in double, as the reference does, stored as float */
     int half = (int)hd / 2;
     for (size_t p = 0; p < P; p++)
@@ -211,18 +266,18 @@ static int forward_window(qs_forward_state *s, const int *tokens, int T, int pos
     int Q = c->n_heads * hd, K = c->n_kv_heads * hd;
     int rc;
 
-    for (int t = 0; t < T; t++) /* x (T, D) */
-        memcpy(s->x + (size_t)t * D, m->w.token_embd + (size_t)tokens[t] * D, D * sizeof(float));
+    for (int t = 0; t < T; t++) /* x (T, D): the tokens' embedding rows, expanded */
+        qs_tensor_rows(s->x + (size_t)t * D, m->w.token_embd, tokens[t], 1);
 
     for (int l = 0; l < c->n_layers; l++) {
         const qs_layer_weights *w = &m->w.layers[l];
         if ((rc = call_hook(hook, QS_SITE_RESID, l, s->x, T, D, pos0, m))) return rc;
 
-        rmsnorm(s->xn, s->x, w->attn_norm, T, D, c->norm_eps); /* xn (T, D) */
+        rmsnorm(s->xn, s->x, w->attn_norm->f32, T, D, c->norm_eps); /* xn (T, D) */
         if ((rc = call_hook(hook, QS_SITE_ATTN_IN, l, s->xn, T, D, pos0, m))) return rc;
-        matmul(s->q, s->xn, w->wq, T, D, Q); /* q (T, Q) */
-        matmul(s->k, s->xn, w->wk, T, D, K); /* k (T, K) */
-        matmul(s->v, s->xn, w->wv, T, D, K); /* v (T, K) */
+        matmul(s, s->q, s->xn, w->wq, T); /* q (T, Q) */
+        matmul(s, s->k, s->xn, w->wk, T); /* k (T, K) */
+        matmul(s, s->v, s->xn, w->wv, T); /* v (T, K) */
         add_bias(s->q, w->bq, T, Q);
         add_bias(s->k, w->bk, T, K);
         add_bias(s->v, w->bv, T, K);
@@ -239,15 +294,15 @@ static int forward_window(qs_forward_state *s, const int *tokens, int T, int pos
 
         if ((rc = attention(s, l, T, pos0, hook))) return rc; /* att_out (T, Q) */
         if ((rc = call_hook(hook, QS_SITE_ATTN_O_IN, l, s->att_out, T, Q, pos0, m))) return rc;
-        matmul(s->proj, s->att_out, w->wo, T, Q, D); /* proj (T, D) */
+        matmul(s, s->proj, s->att_out, w->wo, T); /* proj (T, D) */
         size_t TD = (size_t)T * D;
 #pragma omp parallel for if (TD >= PAR_MIN_WORK)
         for (size_t i = 0; i < TD; i++) s->x[i] += s->proj[i];
 
-        rmsnorm(s->xn, s->x, w->ffn_norm, T, D, c->norm_eps);
+        rmsnorm(s->xn, s->x, w->ffn_norm->f32, T, D, c->norm_eps);
         if ((rc = call_hook(hook, QS_SITE_FFN_IN, l, s->xn, T, D, pos0, m))) return rc;
-        matmul(s->h1, s->xn, w->w_gate, T, D, H); /* h1 (T, H) */
-        matmul(s->h3, s->xn, w->w_up, T, D, H);   /* h3 (T, H) */
+        matmul(s, s->h1, s->xn, w->w_gate, T); /* h1 (T, H) */
+        matmul(s, s->h3, s->xn, w->w_up, T);   /* h3 (T, H) */
         size_t TH = (size_t)T * H;
 #pragma omp parallel for if (TH >= PAR_MIN_WORK)
         for (size_t i = 0; i < TH; i++) {
@@ -255,7 +310,7 @@ static int forward_window(qs_forward_state *s, const int *tokens, int T, int pos
             s->h1[i] = g / (1.0f + expf(-g)) * s->h3[i]; /* SiLU(gate) * up */
         }
         if ((rc = call_hook(hook, QS_SITE_FFN_DOWN_IN, l, s->h1, T, H, pos0, m))) return rc;
-        matmul(s->proj, s->h1, w->w_down, T, H, D); /* proj (T, D) */
+        matmul(s, s->proj, s->h1, w->w_down, T); /* proj (T, D) */
 #pragma omp parallel for if (TD >= PAR_MIN_WORK)
         for (size_t i = 0; i < TD; i++) s->x[i] += s->proj[i];
     }
@@ -263,8 +318,8 @@ static int forward_window(qs_forward_state *s, const int *tokens, int T, int pos
 
     if (logits) {
         int first = last_only ? T - 1 : 0, n = T - first;
-        rmsnorm(s->xn, s->x + (size_t)first * D, m->w.output_norm, n, D, c->norm_eps);
-        matmul(logits, s->xn, m->w.output, n, D, c->vocab_size); /* logits (n, V) */
+        rmsnorm(s->xn, s->x + (size_t)first * D, m->w.output_norm->f32, n, D, c->norm_eps);
+        matmul(s, logits, s->xn, m->w.output, n); /* logits (n, V) */
     }
     return QS_OK;
 }
@@ -284,7 +339,7 @@ int qs_forward(qs_forward_state *s, const int *tokens, int T, int pos0, float *l
     if (openblas_get_num_threads() != saved) openblas_set_num_threads(saved);
     /* weights are read from the file's mapping: a file truncated meanwhile read as zeros
      * (base/fileio.h), so these logits are void */
-    if (rc == QS_OK) rc = qs_file_map_check(s->m->map);
+    if (rc == QS_OK) rc = qs_model_check_maps(s->m);
     return rc;
 }
 
@@ -297,4 +352,21 @@ double qs_forward_flops(const qs_config *c, int T, int pos0) {
     double visible = (double)T * pos0 + (double)T * (T + 1) / 2.0;
     double attn = 4.0 * hd * c->n_heads * visible * c->n_layers;
     return per_token * T + attn;
+}
+
+qs_forward_bytes qs_forward_estimate(const qs_model *m, int max_T, int max_pos) {
+    const qs_config *c = &m->cfg;
+    size_t T = (size_t)max_T, P = (size_t)max_pos, hd = (size_t)c->head_dim;
+    size_t D = c->dim, H = c->hidden_dim, Q = (size_t)c->n_heads * hd;
+    size_t K = (size_t)c->n_kv_heads * hd, Dmax = D > Q ? D : Q;
+    qs_forward_bytes b;
+    int rows;
+    b.activations = sizeof(float) * (T * (2 * D + 2 * Q + 2 * K + Dmax + 2 * H + P + 1) + P * hd);
+    b.kv_cache = sizeof(float) * 2 * (size_t)c->n_layers * P * K;
+    b.scratch = sizeof(float) * expand_plan(m, &rows);
+    return b;
+}
+
+qs_forward_bytes qs_forward_memory(const qs_forward_state *s) {
+    return qs_forward_estimate(s->m, s->max_T, s->max_pos);
 }

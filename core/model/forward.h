@@ -1,6 +1,11 @@
 /* The batched, causal forward pass of a LLaMA-style block stack on the CPU.
  *
- * A window of T tokens goes through every projection as one sgemm (T × in)·(in × out).
+ * A window of T tokens goes through every projection as sgemm (T × in)·(in × out). A weight
+ * held as aligned f32 is multiplied straight from its mapping; any other storage type is
+ * expanded to f32 a block of rows at a time into a scratch buffer the state reuses, and each
+ * block is one sgemm writing its columns of the output. The expansion is exact, so the
+ * result is that of an f32 copy of the weights (up to how OpenBLAS splits the product),
+ * and it is paid once per window: T tokens share it.
  * Keys and values are kept in a cache so the same call serves a whole window (pos0 = 0,
  * T = ctx) and incremental decoding (T = 1, pos0 = tokens so far).
  *
@@ -34,6 +39,17 @@ typedef struct qs_hook {
     qs_attn_fn attn;    /* NULL: the attention is not shown (and costs nothing) */
 } qs_hook;
 
+/* Floats of the expansion buffer: blocks of rows hold at most about this many (a block is
+ * never fewer than 64 rows). 4 Mi floats = 16 MiB keeps a block near the last-level cache
+ * while each sgemm stays wide enough to run at full speed. */
+#define QS_FORWARD_EXPAND_FLOATS (4 << 20)
+
+/* Bytes a forward state holds: activations (with the RoPE tables and attention scores), KV
+ * cache, and the weight-expansion scratch (the README's memory formula). */
+typedef struct qs_forward_bytes {
+    size_t activations, kv_cache, scratch;
+} qs_forward_bytes;
+
 typedef struct qs_forward_state {
     const qs_model *m;
     int max_T;   /* largest window this state can run */
@@ -53,10 +69,23 @@ typedef struct qs_forward_state {
     float *k_cache, *v_cache; /* (L, max_pos, K) */
     /* RoPE tables */
     float *rope_cos, *rope_sin; /* (max_pos, head_dim/2) */
+    /* weight expansion */
+    float *wbuf;     /* (expand_rows, widest in) rows of one weight as f32; NULL if all are f32 */
+    int expand_rows; /* rows expanded per block, a multiple of 64 */
+    size_t wbuf_floats;
+    qs_forward_bytes counted; /* what init added to the memory counters */
 } qs_forward_state;
 
 /* Allocates buffers for windows of up to max_T tokens and a cache of max_pos positions. */
 int qs_forward_init(qs_forward_state *s, const qs_model *m, int max_T, int max_pos);
+/* Bytes the state holds (counted in memstat.h while it lives), and what a state for model m
+ * with those sizes would hold (nothing allocated):
+ *   activations = 4·(T·(2D + 2Q + 2K + max(D, Q) + 2H + P + 1) + P·head_dim)
+ *   kv_cache    = 4·2·L·P·K
+ *   scratch     = 4·rows·(widest non-f32 weight's columns), rows ≈ 4 Mi floats / columns
+ *                 rounded to 64 (0 when every weight is aligned f32) */
+qs_forward_bytes qs_forward_memory(const qs_forward_state *s);
+qs_forward_bytes qs_forward_estimate(const qs_model *m, int max_T, int max_pos);
 void qs_forward_free(qs_forward_state *s);
 
 /* Runs tokens[0..T) at positions pos0..pos0+T-1 (the cache must already hold 0..pos0-1).

@@ -136,37 +136,60 @@ static void scale_row(overflow *o, const char *name, float *w, int cols, int r, 
     for (int j = 0; j < cols; j++) scaled(o, name, &w[(size_t)r * cols + j], (long)r * cols + j, f);
 }
 
-static void plant_layer(overflow *o, qs_model *m, int l, int site, int c, double k) {
+/* A writable f32 copy of a tensor m uses (tensor-level copy on write: model.h). */
+#define OWN(var, t)                               \
+    float *var = qs_model_tensor_f32_own(m, (t)); \
+    if (!var) return qs_error_prefix(QS_ERR_NOMEM, "plant");
+
+static int plant_layer(overflow *o, qs_model *m, int l, int site, int c, double k) {
     const qs_config *cf = &m->cfg;
-    qs_layer_weights *w = &m->w.layers[l];
+    const qs_layer_weights *w = &m->w.layers[l];
     int D = cf->dim, H = cf->hidden_dim, hd = cf->head_dim;
     int Q = cf->n_heads * hd, K = cf->n_kv_heads * hd;
     float up = (float)k, down = (float)(1.0 / k);
     switch (site) {
-    case QS_SITE_ATTN_IN:
-        scaled(o, "attn_norm", &w->attn_norm[c], c, up);
-        scale_col(o, "attn_q", w->wq, Q, D, c, down);
-        scale_col(o, "attn_k", w->wk, K, D, c, down);
-        scale_col(o, "attn_v", w->wv, K, D, c, down);
+    case QS_SITE_ATTN_IN: {
+        OWN(norm, w->attn_norm);
+        OWN(wq, w->wq);
+        OWN(wk, w->wk);
+        OWN(wv, w->wv);
+        scaled(o, "attn_norm", &norm[c], c, up);
+        scale_col(o, "attn_q", wq, Q, D, c, down);
+        scale_col(o, "attn_k", wk, K, D, c, down);
+        scale_col(o, "attn_v", wv, K, D, c, down);
         break;
-    case QS_SITE_FFN_IN:
-        scaled(o, "ffn_norm", &w->ffn_norm[c], c, up);
-        scale_col(o, "ffn_gate", w->w_gate, H, D, c, down);
-        scale_col(o, "ffn_up", w->w_up, H, D, c, down);
+    }
+    case QS_SITE_FFN_IN: {
+        OWN(norm, w->ffn_norm);
+        OWN(gate, w->w_gate);
+        OWN(wup, w->w_up);
+        scaled(o, "ffn_norm", &norm[c], c, up);
+        scale_col(o, "ffn_gate", gate, H, D, c, down);
+        scale_col(o, "ffn_up", wup, H, D, c, down);
         break;
-    case QS_SITE_FFN_DOWN_IN:
-        scale_row(o, "ffn_up", w->w_up, D, c, up);
-        scale_col(o, "ffn_down", w->w_down, D, H, c, down);
+    }
+    case QS_SITE_FFN_DOWN_IN: {
+        OWN(wup, w->w_up);
+        OWN(wdown, w->w_down);
+        scale_row(o, "ffn_up", wup, D, c, up);
+        scale_col(o, "ffn_down", wdown, D, H, c, down);
         break;
+    }
     case QS_SITE_ATTN_O_IN: {
-        scale_row(o, "attn_v", w->wv, D, c, up);
-        if (w->bv) scaled(o, "attn_v.bias", &w->bv[c], c, up);
+        OWN(wv, w->wv);
+        OWN(wo, w->wo);
+        scale_row(o, "attn_v", wv, D, c, up);
+        if (w->bv) {
+            OWN(bv, w->bv);
+            scaled(o, "attn_v.bias", &bv[c], c, up);
+        }
         int group = cf->n_heads / cf->n_kv_heads, kvh = c / hd;
         for (int h = kvh * group; h < (kvh + 1) * group; h++)
-            scale_col(o, "attn_output", w->wo, D, Q, h * hd + c % hd, down);
+            scale_col(o, "attn_output", wo, D, Q, h * hd + c % hd, down);
         break;
     }
     }
+    return QS_OK;
 }
 
 int qs_plant_apply(qs_model *m, const qs_plant_spec *specs, int n) {
@@ -180,7 +203,8 @@ int qs_plant_apply(qs_model *m, const qs_plant_spec *specs, int n) {
         int l1 = p->layer == QS_PLANT_ALL_LAYERS ? m->cfg.n_layers : p->layer + 1;
         for (int l = l0; l < l1; l++) {
             overflow o = {0};
-            plant_layer(&o, m, l, p->site, p->channel, p->scale);
+            int rc = plant_layer(&o, m, l, p->site, p->channel, p->scale);
+            if (rc) return rc;
             if (o.tensor)
                 return qs_error_set(QS_ERR_NUMERIC,
                                     "plant: scale %g overflows float: blk.%d.%s element %ld "

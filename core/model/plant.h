@@ -50,9 +50,12 @@ int qs_plant_width(const qs_config *c, int site);
 int qs_plant_check(const qs_config *c, const qs_plant_spec *p);
 
 /* Applies n specs to m's weights in memory (in order; planting the same channel twice
- * multiplies the factors). Every spec is checked first: on QS_ERR_ARG nothing is changed.
- * QS_ERR_NUMERIC when a product leaves float's range (a weight times K overflows), naming
- * the tensor and element; m is then partly planted and must be discarded. */
+ * multiplies the factors). Each tensor a plant touches is first copied to f32 in memory m
+ * owns and put in its place (a twin's base and the file's mapping never change; untouched
+ * tensors stay shared), then edited in f32 exactly as before stored types existed. Every
+ * spec is checked first: on QS_ERR_ARG nothing is changed. QS_ERR_NUMERIC when a product
+ * leaves float's range (a weight times K overflows), naming the tensor and element, and
+ * QS_ERR_NOMEM: m is then partly planted and must be discarded. */
 int qs_plant_apply(qs_model *m, const qs_plant_spec *specs, int n);
 
 /* "attn_in:1:7:100" (layer "all" for QS_PLANT_ALL_LAYERS) into buf (size n). */

@@ -19,12 +19,16 @@ int qs_weightstats_compute(qs_weightstat **out, int *n, const qs_model *m) {
     if (!w) return qs_error_set(QS_ERR_NOMEM, "weight statistics: out of memory");
     int rc = QS_OK;
     for (int i = 0; i < m->n_tensors && rc == QS_OK; i++) {
-        const qs_tensor *t = &m->tensors[i];
+        const qs_tensor *t = m->tensors[i];
         snprintf(w[i].name, sizeof w[i].name, "%s", t->name);
         w[i].rows = t->rows;
         w[i].cols = t->cols;
         rc = qs_tensorstats_create(&w[i].ts);
-        if (rc == QS_OK) rc = qs_tensorstats_add(w[i].ts, t->data, t->rows * t->cols);
+        const float *x; /* in place, or expanded one tensor at a time */
+        float *owned = NULL;
+        if (rc == QS_OK) rc = qs_tensor_f32(t, &x, &owned);
+        if (rc == QS_OK) rc = qs_tensorstats_add(w[i].ts, x, t->rows * t->cols);
+        free(owned);
         if (rc) rc = qs_error_prefix(rc, "weight statistics of %s", t->name);
     }
     if (rc) {

@@ -87,6 +87,7 @@
 #include <stdint.h>
 
 #include "remedy_words.h" /* the remedy words of a config name */
+#include "packed.h" /* model/: the packed tensor layout the quantizers write */
 
 /* Integer grids (symmetric, affine) and floating-point formats (quant_float.c). A format
  * fixes the element bits (spec.bits must equal them) and how scales are stored. */
@@ -284,6 +285,40 @@ int qs_quant_fake(float *out, const float *x, int rows, int cols, const qs_quant
  * its outputs (out, io, report) agree with qs_quant_fake bit for bit. */
 int qs_quant_fake_ref(float *out, const float *x, int rows, int cols, const qs_quant_spec *sp,
                       const qs_quant_io *io, qs_quant_report *report);
+
+/* ---- packed output ------------------------------------------------------------------ *
+ *
+ * The quantizers write real packed tensors (packed.h): b-bit codes, fp16 (or f32) scales and
+ * b-bit zero-points, in one layout for every granularity, whose bytes are exactly the
+ * bits_per_value above. Expanding a packed tensor gives the fake-quantized matrix bit for
+ * bit. Only the weight granularities pack (tensor, row, group); per-column scales do not.
+ * Floating-point formats pack their element codes with a value table, MX scales as E8M0
+ * bytes and NVFP4's as E4M3 bytes under its f32 tensor scale (whose rows pack at once). */
+
+/* The packed layout of an (R, C) matrix under sp. QS_ERR_ARG for bits 16 or granularity
+ * col, naming the spec. */
+int qs_quant_packed_layout(qs_packed_layout *p, const qs_quant_spec *sp, int64_t rows,
+                           int64_t cols);
+
+/* Quantizes rows [r0, r0 + n) of a packed tensor: x (n, C) is those rows, and their codes,
+ * scales and zero-points are written into dst (qs_packed_bytes(p) bytes, zero where not yet
+ * written: rows may be packed block by block, in any order, as long as each is packed once).
+ * y (n, C), if not NULL, receives the fake-quantized values (what dst expands to). A
+ * per-tensor layout, or NVFP4's tensor scale, needs every row at once (r0 = 0, n = R). report as qs_quant_fake's for
+ * those rows. The fast path uses qs_quant_fake, _ref qs_quant_fake_ref: both write the same
+ * bytes. Errors: those of qs_quant_fake, QS_ERR_ARG for rows outside the layout. */
+int qs_quant_pack_rows(uint8_t *dst, const qs_packed_layout *p, int64_t r0, float *y,
+                       const float *x, int n, const qs_quant_spec *sp, qs_quant_report *report);
+int qs_quant_pack_rows_ref(uint8_t *dst, const qs_packed_layout *p, int64_t r0, float *y,
+                           const float *x, int n, const qs_quant_spec *sp, qs_quant_report *report);
+
+/* Stores rows [r0, r0 + n) of a packed tensor from a quantizer's own codes, scales and
+ * zero-points (io in qs_quant_fake's layout, e.g. GPTQ's, which differ from what
+ * qs_quant_fake would find for the same rows). x (n, C), the rows before quantizing, gives
+ * NVFP4's tensor scale as the quantizer computes it. Errors as qs_quant_pack_rows, and
+ * QS_ERR_NUMERIC for a scale the layout cannot store. */
+int qs_quant_pack_io(uint8_t *dst, const qs_packed_layout *p, int64_t r0, int n,
+                     const qs_quant_io *io, const float *x, const qs_quant_spec *sp);
 
 /* ---- config names -------------------------------------------------------------------- *
  *

@@ -135,16 +135,22 @@ static int run_calib(const qs_model *m, const qs_windows *calib, qs_hook *hook) 
 
 typedef struct readers {
     int n;
-    float *w[3];
+    float *w[3]; /* m's own f32 copies (they are about to be scaled) */
     int rows[3];
 } readers;
 
-static readers readers_of(qs_model *m, int site, int layer) {
-    readers r = {0};
+/* The weights that read (site, layer), as f32 copies m owns: scales are folded into them. */
+static int readers_of(readers *r, qs_model *m, int site, int layer) {
+    const qs_tensor *t[3];
     const char *names[3];
-    int cols[3];
-    r.n = qs_wquant_site_weights(m, site, layer, r.w, r.rows, cols, names);
-    return r;
+    memset(r, 0, sizeof *r);
+    int n = qs_wquant_site_weights(m, site, layer, t, names);
+    for (int i = 0; i < n; i++) {
+        if (!(r->w[i] = qs_model_tensor_f32_own(m, t[i]))) return QS_ERR_NOMEM;
+        r->rows[i] = (int)t[i]->rows;
+    }
+    r->n = n;
+    return QS_OK;
 }
 
 /* ---- folding scales ----------------------------------------------------------------------------
@@ -152,37 +158,45 @@ static readers readers_of(qs_model *m, int site, int layer) {
 
 /* Folds s into (site, layer) of m: the site then holds x/s, its readers W·diag(s). For
  * attn_o_in s has the query width Q and is tied across the heads of a kv group. */
-static void fold(qs_model *m, int site, int layer, const float *s) {
+static int fold(qs_model *m, int site, int layer, const float *s) {
     const qs_config *c = &m->cfg;
     qs_layer_weights *w = &m->w.layers[layer];
-    int D = c->dim, H = c->hidden_dim, hd = c->head_dim, Q = c->n_heads * hd;
+    int D = c->dim, H = c->hidden_dim, hd = c->head_dim;
     int K = c->n_kv_heads * hd, group = c->n_heads / c->n_kv_heads;
-    readers rd = readers_of(m, site, layer);
+    readers rd;
+    int rc = readers_of(&rd, m, site, layer);
+    if (rc) return rc;
     int C = site_width(c, site);
     for (int i = 0; i < rd.n; i++)
         for (int r = 0; r < rd.rows[i]; r++)
             for (int j = 0; j < C; j++) rd.w[i][(long)r * C + j] *= s[j];
+    /* the writer of the site (a norm gain, or the weight producing it) divides */
+    const qs_tensor *writer = site == QS_SITE_ATTN_IN       ? w->attn_norm
+                              : site == QS_SITE_FFN_IN      ? w->ffn_norm
+                              : site == QS_SITE_FFN_DOWN_IN ? w->w_up
+                                                            : w->wv;
+    float *wr = qs_model_tensor_f32_own(m, writer);
+    float *bv = site == QS_SITE_ATTN_O_IN && w->bv ? qs_model_tensor_f32_own(m, w->bv) : NULL;
+    if (!wr || (site == QS_SITE_ATTN_O_IN && w->bv && !bv)) return QS_ERR_NOMEM;
     switch (site) {
     case QS_SITE_ATTN_IN:
-        for (int j = 0; j < D; j++) w->attn_norm[j] /= s[j];
-        break;
     case QS_SITE_FFN_IN:
-        for (int j = 0; j < D; j++) w->ffn_norm[j] /= s[j];
+        for (int j = 0; j < D; j++) wr[j] /= s[j];
         break;
     case QS_SITE_FFN_DOWN_IN:
         for (int j = 0; j < H; j++)
-            for (int k = 0; k < D; k++) w->w_up[(long)j * D + k] /= s[j];
+            for (int k = 0; k < D; k++) wr[(long)j * D + k] /= s[j];
         break;
     case QS_SITE_ATTN_O_IN:
         for (int kc = 0; kc < K; kc++) { /* kv channel kc is query channel (kc/hd)·group·hd.. */
             float sk = s[(kc / hd) * group * hd + kc % hd];
-            for (int k = 0; k < D; k++) w->wv[(long)kc * D + k] /= sk;
-            if (w->bv) w->bv[kc] /= sk;
+            for (int k = 0; k < D; k++) wr[(long)kc * D + k] /= sk;
+            if (bv) bv[kc] /= sk;
         }
-        (void)Q;
         break;
     default: break;
     }
+    return QS_OK;
 }
 
 /* Pools a per-query-channel statistic (Q) over the heads of each kv group, in place:
@@ -213,7 +227,12 @@ static int smooth_scales(float *s, qs_model *m, const calib_stats *cs, int site,
         return qs_error_set(QS_ERR_NOMEM, "smooth: out of memory");
     }
     memcpy(am, cs->s[site].absmax + (size_t)layer * C, (size_t)C * sizeof *am);
-    readers rd = readers_of(m, site, layer);
+    readers rd;
+    int rc = readers_of(&rd, m, site, layer);
+    if (rc) {
+        free(am), free(wm);
+        return rc;
+    }
     for (int i = 0; i < rd.n; i++)
         for (int r = 0; r < rd.rows[i]; r++)
             for (int j = 0; j < C; j++) {
@@ -221,7 +240,7 @@ static int smooth_scales(float *s, qs_model *m, const calib_stats *cs, int site,
                 if (a > wm[j]) wm[j] = a;
             }
     if (site == QS_SITE_ATTN_O_IN) pool_gqa(am, c, 0), pool_gqa(wm, c, 0);
-    int rc = qs_smooth_scales(s, am, wm, C, alpha);
+    rc = qs_smooth_scales(s, am, wm, C, alpha);
     free(am), free(wm);
     return rc ? qs_error_prefix(rc, "blk.%d.%s", layer, qs_site_name(site)) : QS_OK;
 }
@@ -242,7 +261,11 @@ static int awq_scales(float *s, double *alpha, qs_model *m, const calib_stats *c
         *alpha = cfg->remedy.awq_alpha;
         rc = qs_awq_scales(s, mean, C, *alpha);
     } else {
-        readers rd = readers_of(m, site, layer);
+        readers rd;
+        if ((rc = readers_of(&rd, m, site, layer))) {
+            free(mean);
+            return rc;
+        }
         qs_awq_input in = {
             st->sample + (size_t)layer * cs->cap * C, st->n_sample[layer], C, mean, rd.n, {0}, {0}};
         for (int i = 0; i < rd.n; i++) in.w[i] = rd.w[i], in.rows[i] = rd.rows[i];
@@ -297,7 +320,7 @@ static int scale_model(qs_model *t, const qs_quant_config *cfg, const qs_windows
             else
                 rc = awq_scales(s, &alpha, t, &cs, site, l, cfg);
             if (rc) break;
-            fold(t, site, l, s);
+            if ((rc = fold(t, site, l, s))) break;
             rep->n_scaled++;
             alpha_sum += alpha;
             n_alpha++;
@@ -321,10 +344,8 @@ int qs_remedy_transform(qs_model **out, const qs_model *m, const qs_quant_config
     double t0 = qs_now();
     const qs_remedy *r = &cfg->remedy;
     qs_model *t;
-    int rc = qs_model_clone(&t, m);
+    int rc = qs_model_twin(&t, m);
     if (rc) return rc;
-    t->tok = m->tok;
-    t->tok_borrowed = 1;
     if (r->rotate) rc = qs_rotate_model(t, r->rotate, r->rotate_seed, &rep->rotate);
     if (rc == QS_OK && (r->smooth || r->awq)) rc = scale_model(t, cfg, calib, rep);
     if (rc) {
@@ -356,6 +377,63 @@ static int hess_hook(void *user, int site, int layer, float *x, int T, int C, in
     }
     /* ffn_down_in is the last linear input of a layer: nothing later is needed */
     return site == QS_SITE_FFN_DOWN_IN ? STOP_FORWARD : QS_OK;
+}
+
+/* GPTQ on tensor t of m, stored as a packed tensor m owns in t's place: the codes, scales
+ * and zero-points GPTQ chose, packed as they are. The packed tensor is expanded once and
+ * must give GPTQ's values bit for bit (else QS_ERR_NUMERIC: a packing bug, never a result).
+ * Memory: three f32 copies of t while it runs. */
+static int gptq_tensor(qs_model *m, const qs_tensor *t, const qs_hessian *h,
+                       const qs_quant_spec *sp, const qs_gptq_opts *o, qs_wquant_report *wrep,
+                       qs_gptq_report *gr) {
+    if (t->rows > INT32_MAX || t->cols > INT32_MAX || t->rows * t->cols > INT32_MAX)
+        return qs_error_set(QS_ERR_ARG, "gptq: (%lld, %lld) is too large", (long long)t->rows,
+                            (long long)t->cols);
+    int R = (int)t->rows, C = (int)t->cols;
+    size_t sz = (size_t)R * C;
+    qs_packed_layout lay;
+    int rc = qs_quant_packed_layout(&lay, sp, R, C);
+    if (rc) return rc;
+    long N = qs_quant_n_scales(sp, R, C);
+    float *x = malloc(sz * sizeof *x), *w = malloc(sz * sizeof *w), *y = malloc(sz * sizeof *y);
+    int16_t *codes = malloc(sz * sizeof *codes);
+    float *scales = malloc((size_t)N * sizeof *scales);
+    int32_t *zeros = malloc((size_t)N * sizeof *zeros);
+    size_t bytes = qs_packed_bytes(&lay);
+    uint8_t *data = qs__model_alloc(m, bytes); /* zeroed: packing ORs codes in */
+    qs_tensor *q = qs__model_alloc(m, sizeof *q);
+    qs_packed_layout *kept = qs__model_alloc(m, sizeof *kept); /* lives with the tensor */
+    if (!x || !w || !y || !codes || !scales || !zeros || !data || !q || !kept) {
+        rc = qs_error_set(QS_ERR_NOMEM, "gptq: out of memory for a (%d, %d) matrix", R, C);
+        goto done;
+    }
+    qs_tensor_rows(x, t, 0, R); /* (R, C) the weights as f32, logical order */
+    memcpy(w, x, sz * sizeof *w);
+    qs_quant_io io = {.codes = codes, .scales = scales, .zeros = zeros};
+    if ((rc = qs_gptq_quantize(w, R, C, h, sp, o, &io, gr))) goto done;
+    if ((rc = qs_quant_pack_io(data, &lay, 0, R, &io, x, sp))) goto done;
+    *kept = lay;
+    if ((rc = qs_tensor_init(q, t->name, QS_DTYPE_PACKED, data, bytes, R, C, kept))) goto done;
+    qs_tensor_rows(y, q, 0, R);
+    if (memcmp(y, w, sz * sizeof *w) != 0) {
+        rc = qs_error_set(QS_ERR_NUMERIC, "gptq: the packed tensor does not expand to GPTQ's "
+                                          "values (a packing bug)");
+        goto done;
+    }
+    for (size_t j = 0; j < sz; j++) {
+        double e = (double)w[j] - x[j];
+        wrep->sum_sq_err += e * e;
+        wrep->sum_sq_ref += (double)x[j] * x[j];
+    }
+    if ((rc = qs_model_replace_tensor(m, t, q))) goto done;
+    wrep->n_tensors++;
+    wrep->n_values += (double)sz;
+    wrep->bits += gr->bits_per_value * (double)sz;
+    wrep->n_clipped += gr->n_clipped;
+    wrep->packed_bytes += (double)bytes;
+done:
+    free(x), free(w), free(y), free(codes), free(scales), free(zeros);
+    return rc;
 }
 
 int qs_remedy_gptq(qs_model *m, const qs_quant_side *side, unsigned site_mask, const qs_remedy *r,
@@ -390,43 +468,19 @@ int qs_remedy_gptq(qs_model *m, const qs_quant_side *side, unsigned site_mask, c
         for (int k = 0; k < 4 && rc == QS_OK; k++) {
             int site = linear_sites[k];
             if (!(sites & QS_SITE_BIT(site))) continue;
-            float *w[3];
-            int rows[3], cols[3];
+            const qs_tensor *w[3];
             const char *names[3];
-            int n = qs_wquant_site_weights(m, site, l, w, rows, cols, names);
+            int n = qs_wquant_site_weights(m, site, l, w, names);
             for (int i = 0; i < n && rc == QS_OK; i++) {
-                size_t sz = (size_t)rows[i] * cols[i];
-                float *orig = malloc(sz * sizeof *orig);
-                if (!orig) {
-                    rc = qs_error_set(QS_ERR_NOMEM, "gptq: out of memory");
-                    break;
-                }
-                memcpy(orig, w[i], sz * sizeof *orig);
                 qs_gptq_report gr;
-                rc = qs_gptq_quantize(w[i], rows[i], cols[i], &hc.h[site], &side->spec, &o, NULL,
-                                      &gr);
+                rc = gptq_tensor(m, w[i], &hc.h[site], &side->spec, &o, wrep, &gr);
                 if (rc) {
-                    free(orig);
                     rc = qs_error_prefix(rc, "blk.%d.%s", l, names[i]);
                     break;
                 }
-                for (size_t j = 0; j < sz; j++) {
-                    double e = (double)w[i][j] - orig[j];
-                    wrep->sum_sq_err += e * e;
-                    wrep->sum_sq_ref += (double)orig[j] * orig[j];
-                }
-                free(orig);
-                wrep->n_tensors++;
-                wrep->n_values += (double)sz;
-                wrep->bits += gr.bits_per_value * (double)sz;
-                wrep->n_clipped += gr.n_clipped;
                 rep->gptq_err += gr.err;
                 rep->gptq_energy += gr.ref_energy;
                 rep->gptq_dead += gr.n_dead;
-                char name[64];
-                snprintf(name, sizeof name, "blk.%d.%s", l, names[i]);
-                qs_tensor *t = qs_model_tensor(m, name);
-                if (t) snprintf(t->stored_type, sizeof t->stored_type, "gptq%d", side->spec.bits);
             }
         }
         for (int s = 0; s < QS_SITE_COUNT; s++) qs_hessian_free(&hc.h[s]);

@@ -44,17 +44,37 @@ static void fill_ones(float *v, int n) {
     for (int i = 0; i < n; i++) v[i] = 1.0f;
 }
 
-/* the classifier gets its own copy of the embedding */
-static int untie(qs_model *m) {
+/* m's own writable f32 values of tensor t (model.h): the rotations write every tensor they
+ * touch, never one a twin shares with its base. NULL (error set) on failure. */
+#define OWN(var, t)                                                                    \
+    float *var = qs_model_tensor_f32_own(m, (t));                                      \
+    if (!var) return QS_ERR_NOMEM
+
+static int fold_gains(qs_model *m) {
     const qs_config *c = &m->cfg;
-    size_t n = (size_t)c->vocab_size * c->dim;
-    float *out = qs__model_alloc(m, n);
-    if (!out) return qs_error_set(QS_ERR_NOMEM, "rotate: out of memory untying the classifier");
-    memcpy(out, m->w.token_embd, n * sizeof *out);
-    int rc = qs__model_add_tensor(m, "output", out, c->vocab_size, c->dim, "F32");
-    if (rc) return rc;
-    m->w.output = out;
-    m->cfg.tied_classifier = 0;
+    int D = c->dim, H = c->hidden_dim, V = c->vocab_size;
+    int Q = c->n_heads * c->head_dim, K = c->n_kv_heads * c->head_dim;
+    for (int l = 0; l < c->n_layers; l++) {
+        qs_layer_weights *w = &m->w.layers[l];
+        OWN(an, w->attn_norm);
+        OWN(wq, w->wq);
+        OWN(wk, w->wk);
+        OWN(wv, w->wv);
+        OWN(fn, w->ffn_norm);
+        OWN(wg, w->w_gate);
+        OWN(wu, w->w_up);
+        scale_cols(wq, an, Q, D);
+        scale_cols(wk, an, K, D);
+        scale_cols(wv, an, K, D);
+        fill_ones(an, D);
+        scale_cols(wg, fn, H, D);
+        scale_cols(wu, fn, H, D);
+        fill_ones(fn, D);
+    }
+    OWN(out, m->w.output);
+    OWN(on, m->w.output_norm);
+    scale_cols(out, on, V, D);
+    fill_ones(on, D);
     return QS_OK;
 }
 
@@ -64,36 +84,36 @@ static int rotate_resid(qs_model *m, uint64_t seed, qs_rotate_report *rep) {
     int Q = c->n_heads * c->head_dim, K = c->n_kv_heads * c->head_dim;
     int rc;
     if (m->w.output == m->w.token_embd) {
-        if ((rc = untie(m))) return rc;
+        /* the classifier is scaled by the final gain, the embedding is not */
+        if ((rc = qs_model_untie_classifier(m))) return rc;
         rep->untied = 1;
     }
     /* the gains into the readers, so that RMSNorm commutes with R */
-    for (int l = 0; l < c->n_layers; l++) {
-        qs_layer_weights *w = &m->w.layers[l];
-        scale_cols(w->wq, w->attn_norm, Q, D);
-        scale_cols(w->wk, w->attn_norm, K, D);
-        scale_cols(w->wv, w->attn_norm, K, D);
-        fill_ones(w->attn_norm, D);
-        scale_cols(w->w_gate, w->ffn_norm, H, D);
-        scale_cols(w->w_up, w->ffn_norm, H, D);
-        fill_ones(w->ffn_norm, D);
-    }
-    scale_cols(m->w.output, m->w.output_norm, V, D);
-    fill_ones(m->w.output_norm, D);
+    if ((rc = fold_gains(m))) return rc;
+    OWN(emb, m->w.token_embd);
+    OWN(out, m->w.output);
     qs_rotation r;
     if ((rc = qs_rotation_init(&r, D, seed))) return qs_error_prefix(rc, "rotate resid");
     rep->n[0] = r.n, rep->p[0] = r.p, rep->m[0] = r.m;
-    qs_rotation_rows(&r, m->w.token_embd, V);
-    qs_rotation_rows(&r, m->w.output, V);
+    qs_rotation_rows(&r, emb, V);
+    qs_rotation_rows(&r, out, V);
     for (int l = 0; l < c->n_layers && rc == QS_OK; l++) {
         qs_layer_weights *w = &m->w.layers[l];
-        qs_rotation_rows(&r, w->wq, Q);
-        qs_rotation_rows(&r, w->wk, K);
-        qs_rotation_rows(&r, w->wv, K);
-        qs_rotation_rows(&r, w->w_gate, H);
-        qs_rotation_rows(&r, w->w_up, H);
-        rc = qs_rotation_cols(&r, w->wo, Q);                      /* (D, Q) */
-        if (rc == QS_OK) rc = qs_rotation_cols(&r, w->w_down, H); /* (D, H) */
+        float *wq = qs_model_tensor_f32_own(m, w->wq), *wk = qs_model_tensor_f32_own(m, w->wk);
+        float *wv = qs_model_tensor_f32_own(m, w->wv), *wg = qs_model_tensor_f32_own(m, w->w_gate);
+        float *wu = qs_model_tensor_f32_own(m, w->w_up), *wo = qs_model_tensor_f32_own(m, w->wo);
+        float *wd = qs_model_tensor_f32_own(m, w->w_down);
+        if (!wq || !wk || !wv || !wg || !wu || !wo || !wd) {
+            rc = QS_ERR_NOMEM;
+            break;
+        }
+        qs_rotation_rows(&r, wq, Q);
+        qs_rotation_rows(&r, wk, K);
+        qs_rotation_rows(&r, wv, K);
+        qs_rotation_rows(&r, wg, H);
+        qs_rotation_rows(&r, wu, H);
+        rc = qs_rotation_cols(&r, wo, Q);                      /* (D, Q) */
+        if (rc == QS_OK) rc = qs_rotation_cols(&r, wd, H); /* (D, H) */
     }
     qs_rotation_free(&r);
     return rc;
@@ -109,8 +129,15 @@ static int rotate_down(qs_model *m, uint64_t seed, qs_rotate_report *rep) {
         return qs_error_prefix(rc, "rotate down");
     }
     rep->n[1] = o->r.n, rep->p[1] = o->r.p, rep->m[1] = o->r.m;
-    for (int l = 0; l < c->n_layers; l++) /* ffn_down (D, H) reads the rotated site */
-        qs_rotation_rows(&o->r, m->w.layers[l].w_down, c->dim);
+    for (int l = 0; l < c->n_layers; l++) { /* ffn_down (D, H) reads the rotated site */
+        float *wd = qs_model_tensor_f32_own(m, m->w.layers[l].w_down);
+        if (!wd) {
+            qs_rotation_free(&o->r);
+            free(o);
+            return QS_ERR_NOMEM;
+        }
+        qs_rotation_rows(&o->r, wd, c->dim);
+    }
     o->refs = 1;
     m->online =
         (qs_online){online_fn, o, QS_SITE_BIT(QS_SITE_FFN_DOWN_IN), online_retain, online_release};
@@ -126,11 +153,17 @@ static int rotate_heads(qs_model *m, uint64_t seed, qs_rotate_report *rep) {
     rep->n[2] = r.n, rep->p[2] = r.p, rep->m[2] = r.m;
     for (int l = 0; l < c->n_layers && rc == QS_OK; l++) {
         qs_layer_weights *w = &m->w.layers[l];
+        float *wv = qs_model_tensor_f32_own(m, w->wv), *wo = qs_model_tensor_f32_own(m, w->wo);
+        float *bv = w->bv ? qs_model_tensor_f32_own(m, w->bv) : NULL;
+        if (!wv || !wo || (w->bv && !bv)) {
+            rc = QS_ERR_NOMEM;
+            break;
+        }
         for (int h = 0; h < c->n_kv_heads && rc == QS_OK; h++) /* v_h ← v_h·R */
-            rc = qs_rotation_cols(&r, w->wv + (long)h * hd * D, D);
-        if (w->bv) qs_rotation_rows(&r, w->bv, c->n_kv_heads);
+            rc = qs_rotation_cols(&r, wv + (long)h * hd * D, D);
+        if (bv) qs_rotation_rows(&r, bv, c->n_kv_heads);
         /* attn_output (D, n_heads·hd) as (D·n_heads, hd): each head's columns ← ·R */
-        qs_rotation_rows(&r, w->wo, D * c->n_heads);
+        qs_rotation_rows(&r, wo, D * c->n_heads);
     }
     qs_rotation_free(&r);
     return rc;

@@ -35,10 +35,12 @@ typedef struct qs_rotate_report {
     int n[3], p[3], m[3]; /* sizes of the resid, down, heads rotations: n = p·m (hadamard.h) */
 } qs_rotate_report;
 
-/* Rotates m in place (parts: QS_ROTATE_* bits of remedy_words.h). m must be a copy the caller
- * owns (qs_model_clone): its weights are written. Errors: QS_ERR_ARG (no part, m already
- * has an online transform), those of qs_rotation_init, QS_ERR_NOMEM. On error m is in an
- * unspecified state: free it. report may be NULL. */
+/* Rotates m in place (parts: QS_ROTATE_* bits of remedy_words.h). m must be a model the
+ * caller may change (a twin, qs_model_twin): every tensor a rotation touches becomes an f32
+ * copy m owns (qs_model_tensor_f32_own), so a whole-model rotation holds the model in f32.
+ * Errors: QS_ERR_ARG (no part, m already has an online transform), those of
+ * qs_rotation_init, QS_ERR_NOMEM. On error m is in an unspecified state: free it. report
+ * may be NULL. */
 int qs_rotate_model(qs_model *m, int parts, uint64_t seed, qs_rotate_report *report);
 
 #endif

@@ -10,6 +10,7 @@
 #include "error.h"
 #include "fuzz_common.h"
 #include "gguf.h"
+#include "dtype.h"
 #include "gguf_dequant.h"
 #include "model.h"
 #include "tokenizer.h"

@@ -9,6 +9,7 @@
 
 #include "error.h"
 #include "fuzz_common.h"
+#include "dtype.h"
 #include "gguf_dequant.h"
 
 int qs_fuzz_gguf_dequant(const uint8_t *data, size_t size) {

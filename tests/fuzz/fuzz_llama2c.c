@@ -19,13 +19,14 @@ int qs_fuzz_llama2c(const uint8_t *data, size_t size) {
     /* every tensor the loader reports must lie inside the buffer; touch both ends */
     volatile float sink = 0.0f;
     for (int i = 0; i < m->n_tensors; i++) {
-        const qs_tensor *t = &m->tensors[i];
-        const uint8_t *p = (const uint8_t *)t->data;
+        const qs_tensor *t = m->tensors[i];
+        const uint8_t *p = t->data;
         size_t bytes = (size_t)t->rows * (size_t)t->cols * sizeof(float);
-        if (t->rows <= 0 || t->cols <= 0 || p < data || bytes > size ||
+        if (t->rows <= 0 || t->cols <= 0 || p < data || bytes > size || t->n_bytes != bytes ||
             (size_t)(p - data) > size - bytes)
             abort();
-        sink += t->data[0] + t->data[(size_t)t->rows * (size_t)t->cols - 1];
+        sink += p[0] + p[bytes - 1];
+        if (t->rows == 1) sink += t->f32[0] + t->f32[t->cols - 1]; /* vectors: f32 view */
     }
     (void)sink;
     qs_model_free(m);

@@ -136,7 +136,7 @@ def rotate(p, seed=0):
     rh = torch.from_numpy(rotation(H, seed + 1))
     rv = torch.from_numpy(rotation(hd, seed + 2))
     p["emb"] = p["emb"] @ rd
-    p["out"] = out @ rd
+    p["wcls"] = out @ rd
     for l in range(L):
         for name in ("wq", "wk", "wv", "w1", "w3"):
             p[name][l] = p[name][l] @ rd

@@ -142,7 +142,7 @@ def forward(p, tokens, at_input=None, at_site=None):
     the stream entering block `layer` (layer n_layers: after the last block), and k_cache,
     v_cache: the keys after RoPE and the values, (T, n_kv_heads * hd) head-major. at_input
     sees k_cache and v_cache too (KV-cache quantization), before any query reads them. p may
-    hold an untied classifier "out" (V x dim); else the embedding is the classifier."""
+    hold an untied classifier "wcls" (V x dim); else the embedding is the classifier."""
     import torch
 
     def hook(x, site):
@@ -170,7 +170,7 @@ def forward(p, tokens, at_input=None, at_site=None):
         x = x + g @ f["w2"][l].T
     l = p["L"]
     hook(x, "resid")
-    return rmsnorm(x, f["rms_final"]) @ f.get("out", f["emb"]).T   # "out": an untied classifier
+    return rmsnorm(x, f["rms_final"]) @ f.get("wcls", f["emb"]).T  # wcls: an untied classifier
 
 
 def mean_nll(p, wins, at_input=None):

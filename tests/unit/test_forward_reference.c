@@ -74,12 +74,14 @@ static void rows_to_half(float *w, int heads, int hd, int cols) {
  * same logits as the interleaved original (to float rounding). */
 static void check_half_layout(const qs_model *m, const int *tokens, int T, const float *ref) {
     qs_model *h;
-    CHECK(qs_model_clone(&h, m) == 0);
+    CHECK(qs_model_twin(&h, m) == 0);
     if (!h) return;
     const qs_config *c = &h->cfg;
-    for (int l = 0; l < c->n_layers; l++) {
-        rows_to_half(h->w.layers[l].wq, c->n_heads, c->head_dim, c->dim);
-        rows_to_half(h->w.layers[l].wk, c->n_kv_heads, c->head_dim, c->dim);
+    for (int l = 0; l < c->n_layers; l++) { /* f32 copies the twin owns, reordered */
+        rows_to_half(qs_model_tensor_f32_own(h, h->w.layers[l].wq), c->n_heads, c->head_dim,
+                     c->dim);
+        rows_to_half(qs_model_tensor_f32_own(h, h->w.layers[l].wk), c->n_kv_heads, c->head_dim,
+                     c->dim);
     }
     h->cfg.rope_layout = QS_ROPE_HALF;
     int V = c->vocab_size;

@@ -8,6 +8,7 @@
 #include "check.h"
 #include "error.h"
 #include "gguf.h"
+#include "dtype.h"
 #include "gguf_dequant.h"
 #include "gguf_build.h"
 

@@ -12,6 +12,7 @@
 #include "check.h"
 #include "error.h"
 #include "fp16.h"
+#include "dtype.h"
 #include "gguf_dequant.h"
 #include "safetensors.h"
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "tensor_util.h"
 #include "error.h"
 #include "fileio.h"
 #include "forward.h"
@@ -99,17 +100,18 @@ static void test_f32_vs_llama2c(void) {
     /* every tensor bit-identical to the .bin's, and stored as F32 */
     int identical = 0;
     for (int i = 0; i < b->n_tensors; i++) {
-        qs_tensor *tb = &b->tensors[i], *tg = qs_model_tensor(g, tb->name);
+        const qs_tensor *tb = b->tensors[i], *tg = qs_model_tensor(g, tb->name);
         CHECK_MSG(tg != NULL, "tensor %s missing from the GGUF model", tb->name);
         if (!tg) continue;
         CHECK(tg->rows == tb->rows && tg->cols == tb->cols && !strcmp(tg->stored_type, "F32"));
-        if (tg->rows == tb->rows && tg->cols == tb->cols &&
-            memcmp(tg->data, tb->data, (size_t)(tb->rows * tb->cols) * sizeof(float)) == 0)
+        /* F32 in both files: the stored bytes themselves are the same */
+        if (tg->rows == tb->rows && tg->cols == tb->cols && tg->n_bytes == tb->n_bytes &&
+            memcmp(tg->data, tb->data, tb->n_bytes) == 0)
             identical++;
     }
     CHECK_MSG(identical == b->n_tensors, "%d of %d tensors identical", identical, b->n_tensors);
-    qs_tensor *out = qs_model_tensor(g, "output");
-    CHECK(out && memcmp(out->data, b->w.token_embd, 512 * 64 * sizeof(float)) == 0);
+    const qs_tensor *out = qs_model_tensor(g, "output");
+    CHECK(out && memcmp(out->data, b->w.token_embd->data, 512 * 64 * sizeof(float)) == 0);
 
     for (int s = 0; s < 3; s++) {
         char group[8];
@@ -148,9 +150,18 @@ static void check_quantized(const char *path, const char *qtype, double levels) 
     int n_q = 0, n_f16 = 0, n_f32 = 0, bad = 0;
     double worst_ratio = 0;
     for (int i = 0; i < f->n_tensors; i++) {
-        qs_tensor *tf = &f->tensors[i], *tq = qs_model_tensor(q, tf->name);
-        CHECK_MSG(tq && tq->rows == tf->rows && tq->cols == tf->cols, "%s: %s", path, tf->name);
-        if (!tq) continue;
+        const qs_tensor *tf_t = f->tensors[i], *tq_t = qs_model_tensor(q, tf_t->name);
+        CHECK_MSG(tq_t && tq_t->rows == tf_t->rows && tq_t->cols == tf_t->cols, "%s: %s", path,
+                  tf_t->name);
+        if (!tq_t) continue;
+        /* the values as the forward pass sees them: expanded from the stored type */
+        struct {
+            const char *name, *stored_type;
+            int64_t rows, cols;
+            float *data;
+        } tf_v = {tf_t->name, tf_t->stored_type, tf_t->rows, tf_t->cols, tensor_values(tf_t)},
+          tq_v = {tq_t->name, tq_t->stored_type, tq_t->rows, tq_t->cols, tensor_values(tq_t)},
+          *tf = &tf_v, *tq = &tq_v;
         const char *st = tq->stored_type;
         /* the types llama-quantize chose (fixtures README, section 7) */
         const char *expect = tf->rows == 1                  ? "F32"
@@ -181,6 +192,8 @@ static void check_quantized(const char *path, const char *qtype, double levels) 
                 if (err > step) bad++;
             }
         }
+        free(tf_v.data);
+        free(tq_v.data);
     }
     printf("%s: %d %s-or-Q8_0, %d F16, %d F32 tensors; worst block error %.3f quantization steps\n",
            path, n_q, qtype, n_f16, n_f32, worst_ratio);

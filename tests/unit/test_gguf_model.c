@@ -9,10 +9,12 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "tensor_util.h"
 #include "error.h"
 #include "forward.h"
 #include "gguf.h"
 #include "gguf_build.h"
+#include "dtype.h"
 #include "gguf_dequant.h"
 #include "model.h"
 
@@ -252,16 +254,22 @@ static void check_values(qs_model *m, const char *label) {
         {"blk.0.ffn_up", 12, "F32"},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
-        qs_tensor *x = qs_model_tensor(m, t[i].name);
+        const qs_tensor *x = qs_model_tensor(m, t[i].name);
         CHECK_MSG(x != NULL, "%s: %s missing", label, t[i].name);
         if (!x) continue;
         CHECK_MSG(!strcmp(x->stored_type, t[i].type), "%s: %s stored as %s", label, t[i].name,
                   x->stored_type);
+        float *v = tensor_values(x), *r = tensor_values(x);
+        if (r) qs_tensor_rows_ref(r, x, 0, x->rows);
         int wrong = 0;
-        for (int64_t r = 0; r < x->rows; r++)
+        for (int64_t rr = 0; v && rr < x->rows; rr++)
             for (int64_t c = 0; c < x->cols; c++)
-                if (x->data[r * x->cols + c] != (float)fval(t[i].k, r, c)) wrong++;
+                if (v[rr * x->cols + c] != (float)fval(t[i].k, rr, c)) wrong++;
         CHECK_MSG(wrong == 0, "%s: %s has %d wrong values", label, t[i].name, wrong);
+        CHECK_MSG(v && r && !memcmp(v, r, (size_t)qs_tensor_numel(x) * 4),
+                  "%s: %s: fast and _ref expansions differ", label, t[i].name);
+        free(v);
+        free(r);
     }
 }
 
@@ -301,7 +309,8 @@ static void test_valid(void) {
     }
     qs_model_free(m);
 
-    /* the same bytes from a file: mapped, F32 tensors point into the mapping */
+    /* the same bytes from a file: mapped, every tensor's stored bytes point into the
+     * mapping, whatever its type (nothing is converted at load) */
     char path[] = "/tmp/qs_tiny_XXXXXX.gguf";
     int fd = mkstemps(path, 5);
     CHECK(fd >= 0 && write(fd, b.p, b.n) == (ssize_t)b.n);
@@ -311,9 +320,14 @@ static void test_valid(void) {
     CHECK_MSG(rc == QS_OK, "%s", qs_error_message());
     if (m) {
         check_values(m, "file");
-        qs_tensor *up = qs_model_tensor(m, "blk.0.ffn_up");
-        CHECK(up && (char *)up->data > (char *)m->map &&
-              (char *)up->data < (char *)m->map + m->map_size);
+        const char *names[] = {"blk.0.ffn_up", "blk.0.attn_q", "token_embd", "blk.0.ffn_gate"};
+        for (int i = 0; i < 4; i++) {
+            const qs_tensor *x = qs_model_tensor(m, names[i]);
+            CHECK_MSG(x && (const char *)x->data > (char *)m->map &&
+                          (const char *)x->data + x->n_bytes <= (char *)m->map + m->map_size,
+                      "%s is not read from the mapping", names[i]);
+        }
+        CHECK(qs_model_weight_alloc_bytes(m) < 16384); /* tensor records only */
         CHECK(!strcmp(m->format, "gguf"));
     }
     qs_model_free(m);
@@ -337,9 +351,11 @@ static void test_valid(void) {
     CHECK_MSG(rc == QS_OK, "%s", qs_error_message());
     if (m) {
         CHECK(m->cfg.tied_classifier == 0 && m->cfg.n_kv_heads == NH);
-        qs_tensor *out = qs_model_tensor(m, "output");
+        const qs_tensor *out = qs_model_tensor(m, "output");
         CHECK(out && !strcmp(out->stored_type, "Q8_0") && out->rows == V && out->cols == D);
-        CHECK(out && out->data[3 * D + 5] == (float)fval(3, 3, 5));
+        float *ov = tensor_values(out);
+        CHECK(ov && ov[3 * D + 5] == (float)fval(3, 3, 5));
+        free(ov);
         CHECK(m->n_tensors == 12);
     }
     qs_model_free(m);

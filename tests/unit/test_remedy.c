@@ -125,9 +125,9 @@ static void test_preserved(const qs_windows *cal, const int *tok) {
                 if (cfg.remedy.smooth) CHECK_NEAR(rep.alpha, cfg.remedy.smooth_alpha, 1e-12);
             }
             if (strstr(cases[k].config, "rotate")) {
-                /* a copy shares the online transform and computes the same */
+                /* a twin shares the online transform and computes the same */
                 qs_model *c2;
-                CHECK(qs_model_clone(&c2, t) == 0);
+                CHECK(qs_model_twin(&c2, t) == 0);
                 float *got2 = malloc(sizeof(float) * WIN_T * V);
                 run(c2, tok, WIN_T, got2, NULL);
                 CHECK(memcmp(got, got2, sizeof(float) * WIN_T * V) == 0);
@@ -152,10 +152,14 @@ static void test_smooth_undoes_plant(const qs_windows *cal) {
         CHECK(qs_remedy_transform(&b, m1, &cfg, cal, NULL) == 0);
         double worst = 0;
         for (int i = 0; i < a->n_tensors; i++) {
-            const qs_tensor *ta = &a->tensors[i], *tb = qs_model_tensor(b, ta->name);
+            const qs_tensor *ta = a->tensors[i], *tb = qs_model_tensor(b, ta->name);
             QS_ASSERT(tb && tb->rows == ta->rows && tb->cols == ta->cols);
-            double e = max_rel_diff(tb->data, ta->data, (size_t)ta->rows * ta->cols);
-            worst = fmax(worst, e);
+            size_t n = (size_t)ta->rows * ta->cols;
+            float *va = malloc(n * sizeof *va), *vb = malloc(n * sizeof *vb);
+            qs_tensor_rows(va, ta, 0, ta->rows);
+            qs_tensor_rows(vb, tb, 0, tb->rows);
+            worst = fmax(worst, max_rel_diff(vb, va, n));
+            free(va), free(vb);
         }
         printf("smooth:%s: planted vs shipped, folded weights differ by %.3g (relative)\n",
                k ? "1" : "0.5", worst);
@@ -188,7 +192,7 @@ static void test_gptq(const qs_windows *cal) {
     qs_quant_config cfg;
     CHECK(qs_quant_config_parse(&cfg, "W3A16 g32 gptq") == 0);
     qs_model *g, *r;
-    CHECK(qs_model_clone(&g, m) == 0 && qs_model_clone(&r, m) == 0);
+    CHECK(qs_model_twin(&g, m) == 0 && qs_model_twin(&r, m) == 0);
     qs_wquant_report wg, wr;
     qs_remedy_report rep;
     memset(&rep, 0, sizeof rep);
@@ -201,9 +205,14 @@ static void test_gptq(const qs_windows *cal) {
     /* GPTQ trades weight error for output error: more weight error, less output error */
     CHECK(rep.gptq_err > 0 && rep.gptq_err < 0.5 * rep.gptq_energy);
     CHECK(wg.sum_sq_err > wr.sum_sq_err);
+    /* GPTQ's weights are stored packed, in 3 bits: no f32 copy of the matrix remains */
+    const qs_tensor *wd = g->w.layers[2].w_down;
+    CHECK(wd->type == QS_DTYPE_PACKED && qs_model_owns(g, wd));
+    CHECK(wg.packed_bytes > 0 && wg.packed_bytes == wr.packed_bytes);
     /* every quantized row of a g32 group holds at most 7 levels of its group's grid */
-    const float *w = g->w.layers[2].w_down;
     int H = m->cfg.hidden_dim, bad = 0;
+    float *w = malloc(sizeof(float) * 4 * H);
+    qs_tensor_rows(w, wd, 0, 4);
     for (int row = 0; row < 4; row++)
         for (int g0 = 0; g0 < H; g0 += 32) {
             float vals[32];
@@ -217,6 +226,7 @@ static void test_gptq(const qs_windows *cal) {
             bad += nv > 7;
         }
     CHECK_MSG(bad == 0, "%d groups hold more than 7 levels", bad);
+    free(w);
     qs_model_free(g), qs_model_free(r), qs_model_free(m);
 }
 

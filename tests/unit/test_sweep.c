@@ -202,12 +202,12 @@ static void test_capture(void) {
     double worst = 0;
     for (int r = 0; r < 30; r++) {
         const int id = r < T ? tok[0][r] : tok[1][r - T];
-        const float *e = m->w.token_embd + (size_t)id * c->dim;
+        const float *e = m->w.token_embd->f32 + (size_t)id * c->dim;
         double ss = 0;
         for (int k = 0; k < c->dim; k++) ss += (double)e[k] * e[k];
         double inv = 1.0 / sqrt(ss / c->dim + c->norm_eps);
         for (int k = 0; k < c->dim; k++) {
-            double want = e[k] * inv * m->w.layers[0].attn_norm[k];
+            double want = e[k] * inv * m->w.layers[0].attn_norm->f32[k];
             double got = cap.x[QS_SITE_ATTN_IN][(size_t)r * c->dim + k];
             double d = fabs(got - want) / (REL_ERROR_FLOOR + fabs(want));
             worst = d > worst ? d : worst;

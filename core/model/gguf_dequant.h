@@ -1,8 +1,10 @@
 /* ggml tensor types as stored in GGUF files, and their dequantization to float32.
  *
- * A traits table (name, block size, block bytes, dequantizer) describes every type id that
- * ggml has defined, so the GGUF parser can size any tensor and name any type, while only
- * the types with a dequantizer can be loaded. Every dequantizer is a plain scalar reference
+ * The storage-type table (dtype.h: name, block size, block bytes, dequantizer) describes
+ * every type id that ggml has defined, so the GGUF parser can size any tensor and name any
+ * type, while only the types with a dequantizer can be loaded; this header holds the
+ * kernels the table points to. Every dequantizer is a plain scalar
+ * reference
  * (`_ref`) that turns n_blocks consecutive blocks into n_blocks·block_size floats; block
  * layouts follow ggml's public definitions (ggml-common.h). Multi-byte fields are read
  * little-endian byte by byte, so blocks need no alignment.
@@ -54,24 +56,6 @@ enum qs_ggml_type {
 
 /* y[0 .. n_blocks·block_size) ← the n_blocks blocks at x. */
 typedef void (*qs_dequant_fn)(float *y, const uint8_t *x, int64_t n_blocks);
-
-typedef struct qs_ggml_type_traits {
-    const char *name;      /* "F32", "Q4_K", ... as ggml spells it */
-    int block_size;        /* values per block */
-    int type_size;         /* bytes per block */
-    qs_dequant_fn dequant; /* NULL: known type that qscope cannot dequantize */
-} qs_ggml_type_traits;
-
-/* Traits of a type id; NULL for an id ggml never defined (or has removed). */
-const qs_ggml_type_traits *qs_ggml_type_traits_get(uint32_t type);
-/* Name of a type id, or "?" for an unknown id. */
-const char *qs_ggml_type_name(uint32_t type);
-
-/* Dequantizes n values of `type` at x into y (n floats). Checks the type has a dequantizer
- * (QS_ERR_UNSUPPORTED otherwise) and that n is a multiple of its block size (QS_ERR_FORMAT);
- * `what` names the tensor in messages. x must hold n / block_size blocks. Runs over blocks
- * in parallel (OpenMP); all checks happen before the parallel loop. */
-int qs_gguf_dequant(float *y, const uint8_t *x, uint32_t type, int64_t n, const char *what);
 
 /* Scalar references, one per supported type (n_blocks blocks at x into y). */
 void qs_dequant_f32_ref(float *y, const uint8_t *x, int64_t n_blocks);
