@@ -148,7 +148,8 @@ int qs_cmd_eval(int argc, char **argv) {
                          "MODEL TEXT --config NAME [options] | BASE QUANT TEXT [options]", opts, n,
                          pos, 3, &n_pos);
     if (r) return r == 2 ? 0 : 1;
-    if (n_pos == 3) return eval_pair(opts, n, pos, argc, argv);
+    /* one evaluation: under MPI rank 0 alone runs it */
+    if (n_pos == 3) return qs_dist_rank() == 0 ? eval_pair(opts, n, pos, argc, argv) : 0;
     if (n_pos != 2 || !qs_cli_get(opts, n, "config")) {
         fprintf(stderr, "qscope eval: error: expected MODEL TEXT and --config NAME, or BASE QUANT "
                         "TEXT (see --help)\n");

@@ -158,12 +158,17 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < QS_COUNT(commands); i++)
         if (strcmp(argv[1], commands[i].name) == 0) {
-            /* under mpirun/srun: MPI starts here (dist.h); every rank runs the command */
+            /* under mpirun/srun: MPI starts here (dist.h); every rank runs the commands whose
+             * loops spread over ranks, rank 0 alone the others (one output, one writer) */
             if (qs_dist_init(&argc, &argv)) {
                 fprintf(stderr, "qscope: error: %s\n", qs_error_message());
                 return 1;
             }
-            int rc = address_space_guard() ? 1 : finish_stdout(commands[i].run(argc - 1, argv + 1));
+            const char *nm = commands[i].name;
+            int spreads = !strcmp(nm, "sweep") || !strcmp(nm, "eval") || !strcmp(nm, "run");
+            int rc = 0;
+            if (qs_dist_rank() == 0 || spreads)
+                rc = address_space_guard() ? 1 : finish_stdout(commands[i].run(argc - 1, argv + 1));
             /* a rank that fails leaves the others waiting for it: end them all */
             if (rc) qs_dist_abort(rc);
             qs_dist_finalize();

@@ -221,6 +221,7 @@ if ! "${MPI[@]}" "$QSCOPE" info "$M" >"$TMP/mpi.out" 2>"$TMP/mpi.err"; then
     fi
     bad "mpirun qscope info"; sed -n 1,20p "$TMP/mpi.err" >&2
 fi
+check "a command that does not spread runs on rank 0 alone" test "$(grep -c '^model ' "$TMP/mpi.out")" = 1
 
 expect_ok "mpirun -n 2 sweep" -- "${MPI[@]}" "${S[@]}" -o "$TMP/mpi.h5"
 later "mpirun -n 2 = one process, bit for bit (24 configurations)" rows "$TMP/mpi.h5" --same "$TMP/ref.h5"
