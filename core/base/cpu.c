@@ -4,6 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if QS_HAVE_X86_SIMD
+#include <cpuid.h>
+#endif
+
 int qs_cpu_path_supported(void) {
     static atomic_int cached = -1;
     int v = atomic_load_explicit(&cached, memory_order_relaxed);
@@ -56,16 +60,21 @@ int qs_cpu_path_set(int path) {
     return v;
 }
 
+/* Read from CPUID directly: compilers disagree on which feature names
+ * __builtin_cpu_supports knows (clang 14 rejects "avxvnni" at compile time).
+ * The OS-saved-state check is already in the path: these bits are only
+ * consulted when the AVX2 or AVX-512 path was found usable. */
 unsigned qs_cpu_features(void) {
     unsigned f = 0;
 #if QS_HAVE_X86_SIMD
     int path = qs_cpu_path();
-    __builtin_cpu_init();
-    if (path >= QS_CPU_AVX512 && __builtin_cpu_supports("avx512vnni")) f |= QS_CPU_HAS_AVX512_VNNI;
-#if defined(__clang__) || __GNUC__ >= 12
-    if (path >= QS_CPU_AVX2 && __builtin_cpu_supports("avxvnni")) f |= QS_CPU_HAS_AVX_VNNI;
-#endif
-    if (path >= QS_CPU_AVX512 && __builtin_cpu_supports("avx512bf16")) f |= QS_CPU_HAS_AVX512_BF16;
+    unsigned a, b, c, d;
+    if (__get_cpuid_max(0, NULL) < 7) return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    if (path >= QS_CPU_AVX512 && (c >> 11 & 1u)) f |= QS_CPU_HAS_AVX512_VNNI;
+    __cpuid_count(7, 1, a, b, c, d);
+    if (path >= QS_CPU_AVX2 && (a >> 4 & 1u)) f |= QS_CPU_HAS_AVX_VNNI;
+    if (path >= QS_CPU_AVX512 && (a >> 5 & 1u)) f |= QS_CPU_HAS_AVX512_BF16;
 #endif
     return f;
 }

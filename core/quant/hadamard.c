@@ -21,7 +21,9 @@
 
 /* products of F_m are summed in a fixed order; a fused multiply-add would round differently
  * in the fast and the reference code */
-#pragma GCC optimize("fp-contract=off")
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=off") /* and -ffp-contract=off in core/CMakeLists.txt */
+#endif
 
 int qs_is_pow2(long n) { return n >= 1 && (n & (n - 1)) == 0; }
 

@@ -10,7 +10,9 @@
 
 #include "quant_internal.h"
 
-#pragma GCC optimize("fp-contract=off")
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=off") /* and -ffp-contract=off in core/CMakeLists.txt */
+#endif
 
 /* mse grid: r = k/100, k = MSE_K_MAX down to MSE_K_MIN */
 #define MSE_K_MIN      30

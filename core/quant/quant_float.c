@@ -23,7 +23,9 @@
 #endif
 
 /* A fused multiply-add would round differently from the reference. */
-#pragma GCC optimize("fp-contract=off")
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=off") /* and -ffp-contract=off in core/CMakeLists.txt */
+#endif
 
 static const qs_fp_format formats[QS_FP_ELEM_COUNT] = {
     /* name, bits, ebits, mbits, bias, emax, max normal, min normal, min subnormal */

@@ -11,7 +11,9 @@
 #include "quant_internal.h"
 
 /* A fused multiply-add would round differently from the reference and from numpy. */
-#pragma GCC optimize("fp-contract=off")
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=off") /* and -ffp-contract=off in core/CMakeLists.txt */
+#endif
 
 #define QS__FP16_MAX        65504.0f
 #define QS__FP16_MIN_NORMAL 6.103515625e-05f /* 2^-14 */
