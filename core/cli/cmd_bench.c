@@ -1,5 +1,6 @@
 /* qscope bench: the machine's own limits (sgemm GFLOP/s, memory bandwidth) and the forward
- * pass's speed on a model, measured in the same process so they can be compared as ratios.
+ * pass's speed on a model, measured in the same process so they can be compared as ratios;
+ * --speed: decode and prefill per weight format and path (measure/speed.h).
  * Best of --reps runs: the machines are shared and noisy; overheads also as ratios of CPU
  * seconds, which other processes on the same cores disturb much less than wall seconds. */
 #include <cblas.h>
@@ -17,7 +18,11 @@
 #include "cpu.h"
 #include "error.h"
 #include "forward.h"
+#include "h5store.h"
+#include "linear.h"
 #include "progress.h"
+#include "result_tables.h"
+#include "speed.h"
 
 /* CPU seconds of the whole process (every thread). Unlike the wall clock it barely moves
  * when other processes share the cores, so its ratios stay readable on a busy machine. */
@@ -37,57 +42,146 @@ static void best_time_add(best_time *b, double wall, double cpu) {
     if (cpu < b->cpu) b->cpu = cpu;
 }
 
-/* Both measurements return -1 with the error set when their arrays cannot be allocated: a
- * failed allocation is an error, not a speed of 0. */
-static double sgemm_gflops(int n, int reps) {
-    float *a = malloc((size_t)n * n * sizeof(float)), *b = malloc((size_t)n * n * sizeof(float));
-    float *c = malloc((size_t)n * n * sizeof(float));
-    if (!a || !b || !c) {
-        free(a), free(b), free(c);
-        qs_error_set(QS_ERR_NOMEM, "sgemm %d^3: out of memory for three %d x %d matrices (%zu MiB)",
-                     n, n, n, (size_t)3 * n * n * sizeof(float) >> 20);
-        return -1;
-    }
-    for (size_t i = 0; i < (size_t)n * n; i++) a[i] = b[i] = (float)(i % 7) * 0.1f;
-    double best = 0;
-    for (int r = 0; r < reps + 1; r++) { /* the first run warms up */
-        double t = qs_now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c,
-                    n);
-        double g = 2.0 * n * n * (double)n / (qs_now() - t) / 1e9;
-        if (r > 0 && g > best) best = g;
-    }
-    free(a), free(b), free(c);
-    return best;
+/* ---- --speed: the speed bench (measure/speed.h) ------------------------------------- */
+
+static void speed_progress(void *user, const qs_speed_row *r) {
+    (void)user;
+    fprintf(stderr,
+            "  %-18s %-8s %-8s %9.2f tok/s  %6.1f GB/s (%.2f of bandwidth)  %7.1f GFLOP/s "
+            "(%.3f of sgemm)  predicted %.2f tok/s\n",
+            r->format, r->path, r->phase, r->tokens_per_s, r->gbs, r->bandwidth_fraction, r->gflops,
+            r->peak_fraction, r->predicted_tokens_per_s);
 }
 
-/* STREAM-style triad a = b + s·c over three arrays of `bytes` in total; counts 3 streams. */
-static double triad_gbs(size_t bytes, int reps) {
-    size_t n = bytes / 3 / sizeof(double);
-    double *a = malloc(n * sizeof(double)), *b = malloc(n * sizeof(double)),
-           *c = malloc(n * sizeof(double));
-    if (!a || !b || !c) {
-        free(a), free(b), free(c);
-        qs_error_set(QS_ERR_NOMEM,
-                     "triad: out of memory for three arrays of %zu MiB "
-                     "(--triad-gib %.3g)",
-                     n * sizeof(double) >> 20, (double)bytes / (1u << 30));
-        return -1;
+/* the default model: a Llama-2-7B shape with 2 layers, F32 GGUF, written once */
+static int default_speed_model(char *path, size_t cap) {
+    const char *dir = getenv("TMPDIR");
+    snprintf(path, cap, "%s/qscope-speed-llama2-7b-2l.gguf", dir && *dir ? dir : "/tmp");
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        fclose(f);
+        return QS_OK;
     }
-#pragma omp parallel for
-    for (size_t i = 0; i < n; i++) a[i] = 0, b[i] = 1, c[i] = 2;
-    double best = 0;
-    for (int r = 0; r < reps; r++) {
-        double t = qs_now();
-#pragma omp parallel for
-        for (size_t i = 0; i < n; i++) a[i] = b[i] + 3.0 * c[i];
-        double g = 3.0 * n * sizeof(double) / (qs_now() - t) / 1e9;
-        if (g > best) best = g;
+    fprintf(stderr, "bench: writing the default model %s (qscope synth)\n", path);
+    char *args[] = {"synth",   "-o",        path,       "--format", "gguf",
+                    "--shape", "llama2-7b", "--layers", "2",        NULL};
+    return qs_cmd_synth(9, args) ? qs_error_set(QS_ERR_IO, "could not write %s", path) : QS_OK;
+}
+
+static int bench_speed(const qs_cli_opt *opts, int n, int argc, char **argv, int reps, double gib,
+                       int nt) {
+    char defpath[4096];
+    const char *path = qs_cli_get(opts, n, "model");
+    if (!path) {
+        if (default_speed_model(defpath, sizeof defpath)) return qs_cli_fail("bench");
+        path = defpath;
     }
-    volatile double sink = a[n / 2];
-    (void)sink;
-    free(a), free(b), free(c);
-    return best;
+    long dec = 16, kv = 256, pre = 512;
+    if (qs_cli_int(opts, n, "decode-tokens", 1, 1 << 16, &dec) ||
+        qs_cli_int(opts, n, "kv", 0, 1 << 20, &kv) ||
+        qs_cli_int(opts, n, "prefill-tokens", 1, 1 << 20, &pre))
+        return qs_cli_fail("bench");
+    qs_model *m;
+    if (qs_model_load(&m, path, NULL)) return qs_cli_fail("bench");
+    if (qs_cli_get(opts, n, "no-vnni")) qs_linear_vnni_allow(0);
+    qs_speed_limits lim;
+    qs_speed_opts so = {qs_cli_get(opts, n, "formats"),
+                        qs_cli_get(opts, n, "paths"),
+                        qs_cli_get(opts, n, "phases"),
+                        (int)dec,
+                        (int)kv,
+                        (int)pre,
+                        reps,
+                        qs_cli_get(opts, n, "per-token") != NULL,
+                        speed_progress,
+                        NULL};
+    qs_speed_row *rows = NULL;
+    qs_speed_format_info *info = NULL;
+    int n_rows = 0, n_info = 0;
+    int rc = qs_speed_opts_check(m, &so);
+    if (rc == QS_OK) {
+        fprintf(stderr, "bench: machine limits (%d threads)\n", nt);
+        rc = qs_speed_limits_measure(&lim, gib, reps);
+    }
+    if (rc == QS_OK)
+        fprintf(stderr, "  sgemm %.1f GFLOP/s, read %.1f GB/s, triad %.1f GB/s\n", lim.sgemm_gflops,
+                lim.bandwidth_gbs, lim.triad_gbs);
+    if (rc == QS_OK) {
+        fprintf(stderr, "bench: speed of %s (int8dot kernel %s)\n", path,
+                qs_linear_int8dot_kernel_name());
+        rc = qs_bench_speed(m, &so, &lim, &rows, &n_rows, &info, &n_info);
+    }
+    if (rc == QS_OK) { /* the limits again: the better of both runs is the machine's */
+        qs_speed_limits again;
+        rc = qs_speed_limits_measure(&again, gib, reps);
+        if (rc == QS_OK) qs_speed_limits_merge(&lim, &again, rows, n_rows);
+        if (rc == QS_OK)
+            fprintf(stderr,
+                    "bench: limits again: sgemm %.1f GFLOP/s, read %.1f GB/s; rows "
+                    "use the better: %.1f GFLOP/s, %.1f GB/s\n",
+                    again.sgemm_gflops, again.bandwidth_gbs, lim.sgemm_gflops, lim.bandwidth_gbs);
+    }
+    const char *out = qs_cli_get(opts, n, "out");
+    if (rc == QS_OK && out) {
+        qs_h5 *h;
+        char params[256];
+        snprintf(params, sizeof params, "decode_tokens=%ld; kv=%ld; prefill_tokens=%ld; reps=%d",
+                 dec, kv, pre, reps);
+        rc = qs_cli_h5_open(&h, out, "bench-speed", argc, argv, m, NULL, params, nt);
+        if (rc == QS_OK) {
+            qs_h5_table *t;
+            rc = qs_restable_speed_open(&t, h, &lim);
+            for (int i = 0; i < n_rows && rc == QS_OK; i++)
+                rc = qs_restable_speed_append(t, &rows[i]);
+            if (rc == QS_OK) rc = qs_h5_table_close(t);
+            int rc2 = qs_h5_close(h);
+            if (rc == QS_OK) rc = rc2;
+        }
+        if (rc == QS_OK) fprintf(stderr, "bench: %d rows in %s, /runs/<n>/speed\n", n_rows, out);
+    }
+    if (rc == QS_OK && qs_cli_get(opts, n, "json")) {
+        cJSON *o = cJSON_CreateObject(), *l = cJSON_CreateObject(), *a = cJSON_CreateArray();
+        cJSON_AddNumberToObject(l, "sgemm_gflops", lim.sgemm_gflops);
+        cJSON_AddNumberToObject(l, "bandwidth_gbs", lim.bandwidth_gbs);
+        cJSON_AddItemToObject(o, "limits", l);
+        for (int i = 0; i < n_rows; i++) {
+            qs_field f[QS_SPEED_NFIELDS];
+            qs_speed_row_fields(&rows[i], f);
+            cJSON *r = cJSON_CreateObject();
+            qs_cli_json_fields(r, f, QS_SPEED_NFIELDS);
+            cJSON_AddItemToArray(a, r);
+        }
+        cJSON_AddItemToObject(o, "rows", a);
+        /* what the rows were measured on */
+        cJSON *run = cJSON_CreateObject(), *fa = cJSON_CreateArray();
+        cJSON_AddStringToObject(run, "model", path);
+        cJSON_AddNumberToObject(run, "threads", nt);
+        cJSON_AddStringToObject(run, "cpu_path", qs_cpu_path_name(qs_cpu_path()));
+        cJSON_AddStringToObject(run, "int8dot_kernel", qs_linear_int8dot_kernel_name());
+        cJSON_AddNumberToObject(run, "triad_gbs", lim.triad_gbs);
+        cJSON_AddNumberToObject(run, "decode_tokens", (double)dec);
+        cJSON_AddNumberToObject(run, "kv_positions", (double)kv);
+        cJSON_AddNumberToObject(run, "prefill_tokens", (double)pre);
+        cJSON_AddNumberToObject(run, "reps", reps);
+        cJSON_AddBoolToObject(run, "per_token", so.per_token);
+        for (int i = 0; i < n_info; i++) {
+            cJSON *x = cJSON_CreateObject();
+            cJSON_AddStringToObject(x, "format", info[i].format);
+            cJSON_AddNumberToObject(x, "bits_per_weight", info[i].bits_per_weight);
+            cJSON_AddNumberToObject(x, "weight_bytes_per_token", info[i].weight_bytes);
+            cJSON_AddNumberToObject(x, "matrices", info[i].n_matrices);
+            cJSON_AddNumberToObject(x, "register_kernels", info[i].registers);
+            cJSON_AddNumberToObject(x, "int8dot_kernels", info[i].int8dot);
+            cJSON_AddItemToArray(fa, x);
+        }
+        cJSON_AddItemToObject(run, "formats", fa);
+        cJSON_AddItemToObject(o, "run", run);
+        qs_cli_print_json(o);
+    }
+    free(rows);
+    free(info);
+    qs_model_free(m);
+    return rc ? qs_cli_fail("bench") : 0;
 }
 
 int qs_cmd_bench(int argc, char **argv) {
@@ -110,6 +204,28 @@ int qs_cmd_bench(int argc, char **argv) {
          "also time this model's forward (same shape: e.g. the bf16 copy of an f32 MODEL), "
          "alternating with MODEL's, and report versus_speed_ratio = t_model / t_versus"},
         {"threads", "N", "threads (default: all cores)"},
+        {"speed", NULL,
+         "decode and prefill speed per weight format and path on the machine's roofline "
+         "(measure/speed.h): rows of tokens/s, weight GB/s and GFLOP/s as fractions of the "
+         "bandwidth and sgemm peak measured in the same run (before and after the rows, the "
+         "better of the two), and the tokens/s bytes/bandwidth "
+         "predicts. Without --model: a Llama-2-7B shape with 2 layers (F32 GGUF) written "
+         "once by qscope synth under $TMPDIR (default /tmp). Other measurements are not run"},
+        {"formats", "LIST",
+         "--speed: comma-separated formats (f32, f16, bf16, Q8_0, Q4_0, Q4_K, \"int8 "
+         "per-channel\", \"int4 g128\", \"int4 g32 affine\", ...)",
+         QS_SPEED_FORMATS_DEFAULT},
+        {"paths", "LIST",
+         "--speed: fused,naive,int8dot (int8dot where a format has integer "
+         "kernels)",
+         "fused,naive,int8dot"},
+        {"phases", "LIST", "--speed: decode,prefill", "decode,prefill"},
+        {"decode-tokens", "N", "--speed: tokens timed per decode run", "16"},
+        {"kv", "N", "--speed: positions in the KV cache before decoding", "256"},
+        {"prefill-tokens", "T", "--speed: the prefill window", "512"},
+        {"per-token", NULL, "--speed: int8dot quantizes activations per token (else per 32)"},
+        {"no-vnni", NULL, "--speed: int8dot without the VNNI instructions (maddubs)"},
+        {"out", "FILE", "--speed: append the rows to this results file (/runs/<n>/speed)"},
         {"json", NULL, "print one JSON object on stdout"},
     };
     const int n = QS_COUNT(opts);
@@ -126,14 +242,16 @@ int qs_cmd_bench(int argc, char **argv) {
         qs_cli_double(opts, n, "triad-gib", 0.01, 64, &gib))
         return qs_cli_fail("bench");
     int nt = qs_cli_threads(threads);
+    if (qs_cli_get(opts, n, "speed")) return bench_speed(opts, n, argc, argv, (int)reps, gib, nt);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "threads", nt);
     /* the statistics kernels' SIMD path (QS_CPU_PATH caps it) */
     cJSON_AddStringToObject(o, "cpu_path", qs_cpu_path_name(qs_cpu_path()));
     cJSON_AddStringToObject(o, "cpu_path_supported", qs_cpu_path_name(qs_cpu_path_supported()));
     if (qs_cli_get(opts, n, "limits")) {
-        double g1 = sgemm_gflops(1024, (int)reps), g2 = g1 < 0 ? -1 : sgemm_gflops(2048, (int)reps);
-        double bw = g2 < 0 ? -1 : triad_gbs((size_t)(gib * (1u << 30)), (int)reps);
+        double g1 = qs_bench_sgemm_gflops(1024, (int)reps);
+        double g2 = g1 < 0 ? -1 : qs_bench_sgemm_gflops(2048, (int)reps);
+        double bw = g2 < 0 ? -1 : qs_bench_triad_gbs((size_t)(gib * (1u << 30)), (int)reps);
         if (bw < 0) {
             cJSON_Delete(o);
             return qs_cli_fail("bench");

@@ -26,6 +26,7 @@ static const luaL_Reg qs_functions[] = {
     {"memory", qs__lua_qs_memory},
     {"outlier_channels", qs__lua_qs_outlier_channels},
     {"outlier_tokens", qs__lua_qs_outlier_tokens},
+    {"bench_speed", qs__lua_qs_bench_speed},
     {NULL, NULL},
 };
 

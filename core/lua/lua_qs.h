@@ -62,6 +62,7 @@ int qs__lua_qs_quantize(lua_State *L);         /* lua_quant.c */
 int qs__lua_qs_memory(lua_State *L);           /* lua_quant.c */
 int qs__lua_qs_outlier_channels(lua_State *L); /* lua_capture.c */
 int qs__lua_qs_outlier_tokens(lua_State *L);   /* lua_capture.c */
+int qs__lua_qs_bench_speed(lua_State *L);      /* lua_speed.c */
 
 /* ---- model methods defined beside the features they bind ---------------------------- */
 

@@ -29,6 +29,11 @@ void qs_ppl_finish(qs_ppl_result *r, double sum, double sum_sq) {
 
 int qs_perplexity(const qs_model *m, const qs_windows *ws, const qs_hook *hook,
                   qs_ppl_result *out) {
+    return qs_perplexity_path(m, ws, hook, QS_LINEAR_FUSED, 0, out);
+}
+
+int qs_perplexity_path(const qs_model *m, const qs_windows *ws, const qs_hook *hook, int path,
+                       int per_token, qs_ppl_result *out) {
     memset(out, 0, sizeof *out);
     int max_n = 0;
     for (int i = 0; i < ws->n; i++) max_n = ws->w[i].n > max_n ? ws->w[i].n : max_n;
@@ -41,6 +46,11 @@ int qs_perplexity(const qs_model *m, const qs_windows *ws, const qs_hook *hook,
     qs_forward_state st;
     int rc = qs_forward_init(&st, m, max_n, max_n);
     if (rc) return rc;
+    rc = qs_forward_set_path(&st, path, per_token);
+    if (rc) {
+        qs_forward_free(&st);
+        return rc;
+    }
     size_t lbytes = (size_t)max_n * V * sizeof(float);
     float *logits = qs_memstat_alloc(QS_MEMSTAT_ACTIVATIONS, lbytes); /* (T, V) */
     if (!logits) {

@@ -23,6 +23,11 @@ double qs_nll(const float *logits, int V, int target);
 /* Runs every window through the model (with hook, which may be NULL) and scores it.
  * Progress goes to stderr when it is a terminal. */
 int qs_perplexity(const qs_model *m, const qs_windows *ws, const qs_hook *hook, qs_ppl_result *out);
+/* The same through one product path of linear.h (QS_LINEAR_FUSED is qs_perplexity; int8dot
+ * quantizes activations to int8 per block of 32, or per token, and changes the results:
+ * `qscope ppl --path int8dot` reports that effect). */
+int qs_perplexity_path(const qs_model *m, const qs_windows *ws, const qs_hook *hook, int path,
+                       int per_token, qs_ppl_result *out);
 
 /* Finishes a result from running sums of nll and nll². */
 void qs_ppl_finish(qs_ppl_result *r, double sum, double sum_sq);

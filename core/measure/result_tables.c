@@ -57,6 +57,28 @@ int qs_restable_sweep_append(qs_h5_table *t, const qs_sweep_row *r) {
     return append_fields(t, f, QS_SWEEP_NFIELDS);
 }
 
+/* ---- speed --------------------------------------------------------------------------- */
+
+_Static_assert(QS_SPEED_NFIELDS <= MAX_FIELDS, "room for the speed columns");
+
+int qs_restable_speed_open(qs_h5_table **t, qs_h5 *h, const qs_speed_limits *lim) {
+    qs_field f[QS_SPEED_NFIELDS];
+    qs_speed_row_fields(NULL, f);
+    qs_h5_col cols[QS_SPEED_NFIELDS];
+    field_columns(f, QS_SPEED_NFIELDS, cols);
+    int rc = qs_h5_table_open(t, h, "speed", cols, QS_SPEED_NFIELDS);
+    if (rc == QS_OK) rc = qs_h5_attr_f64(h, "speed", "sgemm_gflops", lim->sgemm_gflops);
+    if (rc == QS_OK) rc = qs_h5_attr_f64(h, "speed", "bandwidth_gbs", lim->bandwidth_gbs);
+    if (rc == QS_OK) rc = qs_h5_attr_f64(h, "speed", "triad_gbs", lim->triad_gbs);
+    return rc;
+}
+
+int qs_restable_speed_append(qs_h5_table *t, const qs_speed_row *r) {
+    qs_field f[QS_SPEED_NFIELDS];
+    qs_speed_row_fields(r, f);
+    return append_fields(t, f, QS_SPEED_NFIELDS);
+}
+
 /* ---- ppl ----------------------------------------------------------------------------- */
 
 /* The identifying strings, then every number of the evaluation (eval_fields.h). */

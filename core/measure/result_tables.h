@@ -13,6 +13,12 @@
  *                  windows, ppl_q, ppl_q_stderr, ppl_base, …, kld_<p>, dp_<p>) — the same
  *                  names `qscope eval --json` and m:eval use
  *
+ *   speed          one row per (format, path, phase) of the speed bench (speed.h): format,
+ *                  path, phase, tokens_per_s, weight_bytes_per_token, gbs,
+ *                  bandwidth_fraction, gflops, peak_fraction, predicted_tokens_per_s; the
+ *                  limits they are fractions of are attributes of the table (sgemm_gflops,
+ *                  bandwidth_gbs, triad_gbs)
+ *
  * w_config and a_config are the canonical names of each side alone ("W4A16 g128",
  * "W16A8 per-token"); config is the name of the whole. A string longer than its column is
  * cut (h5store.h). Each append flushes, so rows written before a crash stay readable. */
@@ -22,6 +28,7 @@
 #include "eval.h"
 #include "eval_fields.h"
 #include "h5store.h"
+#include "speed.h"
 #include "sweep.h"
 
 /* Opens (creates) the table sweeps/<name> in h's run. */
@@ -44,6 +51,10 @@ void qs_restable_ppl_fields(qs_field *f, const char *w, const char *a, const cha
  * ("file:model-Q4_K_M.gguf") where a config would go. */
 int qs_restable_ppl_append_named(qs_h5_table *t, const char *w_config, const char *a_config,
                                  const char *config, const char *scope, const qs_eval_result *r);
+
+/* Opens (creates) the table speed in h's run and sets the limits as its attributes. */
+int qs_restable_speed_open(qs_h5_table **t, qs_h5 *h, const qs_speed_limits *lim);
+int qs_restable_speed_append(qs_h5_table *t, const qs_speed_row *r);
 
 /* The canonical names of cfg's weight side alone (activations A16) and activation side
  * alone (weights W16) into w and a (size n each). */

@@ -12,6 +12,7 @@
 #include "cpu.h"
 #include "error.h"
 #include "fp16.h"
+#include "linear_kernels.h"
 
 #if QS_HAVE_X86_SIMD
 #include <immintrin.h>
@@ -164,26 +165,34 @@ static void packed_rows_ref(float *y, const uint8_t *data, int64_t r0, int64_t n
 /* A block type qscope expands: scalar dequantizer, fast one (the same when there is none),
  * and its rows functions (BLOCK_TYPE above). */
 #define BLOCK(nm, tag, bs, ts, ref, fast) \
-    { nm, bs, ts, ref, fast, rows_##tag, rows_##tag##_ref, NULL }
+    {nm, bs, ts, ref, fast, rows_##tag, rows_##tag##_ref, {NULL, NULL, NULL}, NULL, NULL}
 #define PLAIN(nm, tag, bs, ts, ref) BLOCK(nm, tag, bs, ts, ref, ref)
+/* ... with fused kernels (AVX2, AVX-512; linear_fused.c) and int8dot ones (or NULL) */
+#define KERNELS(nm, tag, bs, ts, ref, fast, d8, d8ref)                              \
+    {nm, bs, ts, ref, fast, rows_##tag, rows_##tag##_ref,                           \
+     {NULL, qs__mv_##tag##_avx2, qs__mv_##tag##_avx512}, d8, d8ref}
 /* A type whose sizes are known but that qscope cannot expand. */
 #define SIZED(nm, bs, ts) \
-    { nm, bs, ts, NULL, NULL, NULL, NULL, NULL }
+    {nm, bs, ts, NULL, NULL, NULL, NULL, {NULL, NULL, NULL}, NULL, NULL}
 
 static const qs_dtype_traits table[QS_DTYPE_COUNT] = {
-    [QS_GGML_F32] = BLOCK("F32", f32, 1, 4, qs_dequant_f32_ref, f32_fast),
-    [QS_GGML_F16] = BLOCK("F16", f16, 1, 2, qs_dequant_f16_ref, qs_dequant_f16),
-    [QS_GGML_Q4_0] = BLOCK("Q4_0", q4_0, 32, 18, qs_dequant_q4_0_ref, qs_dequant_q4_0),
+    [QS_GGML_F32] = KERNELS("F32", f32, 1, 4, qs_dequant_f32_ref, f32_fast, NULL, NULL),
+    [QS_GGML_F16] = KERNELS("F16", f16, 1, 2, qs_dequant_f16_ref, qs_dequant_f16, NULL, NULL),
+    [QS_GGML_Q4_0] = KERNELS("Q4_0", q4_0, 32, 18, qs_dequant_q4_0_ref, qs_dequant_q4_0,
+                             qs__dot8_q4_0, qs__dot8_q4_0_ref),
     [QS_GGML_Q4_1] = PLAIN("Q4_1", q4_1, 32, 20, qs_dequant_q4_1_ref),
     [QS_GGML_Q5_0] = PLAIN("Q5_0", q5_0, 32, 22, qs_dequant_q5_0_ref),
     [QS_GGML_Q5_1] = PLAIN("Q5_1", q5_1, 32, 24, qs_dequant_q5_1_ref),
-    [QS_GGML_Q8_0] = BLOCK("Q8_0", q8_0, 32, 34, qs_dequant_q8_0_ref, qs_dequant_q8_0),
+    [QS_GGML_Q8_0] = KERNELS("Q8_0", q8_0, 32, 34, qs_dequant_q8_0_ref, qs_dequant_q8_0,
+                             qs__dot8_q8_0, qs__dot8_q8_0_ref),
     [QS_GGML_Q8_1] = PLAIN("Q8_1", q8_1, 32, 36, qs_dequant_q8_1_ref),
     [QS_GGML_Q2_K] = PLAIN("Q2_K", q2_k, 256, 84, qs_dequant_q2_k_ref),
     [QS_GGML_Q3_K] = PLAIN("Q3_K", q3_k, 256, 110, qs_dequant_q3_k_ref),
-    [QS_GGML_Q4_K] = PLAIN("Q4_K", q4_k, 256, 144, qs_dequant_q4_k_ref),
+    [QS_GGML_Q4_K] = KERNELS("Q4_K", q4_k, 256, 144, qs_dequant_q4_k_ref, qs_dequant_q4_k_ref,
+                             qs__dot8_q4_k, qs__dot8_q4_k_ref),
     [QS_GGML_Q5_K] = PLAIN("Q5_K", q5_k, 256, 176, qs_dequant_q5_k_ref),
-    [QS_GGML_Q6_K] = PLAIN("Q6_K", q6_k, 256, 210, qs_dequant_q6_k_ref),
+    [QS_GGML_Q6_K] =
+        KERNELS("Q6_K", q6_k, 256, 210, qs_dequant_q6_k_ref, qs_dequant_q6_k_ref, NULL, NULL),
     [QS_GGML_Q8_K] = PLAIN("Q8_K", q8_k, 256, 292, qs_dequant_q8_k_ref),
     /* the IQ grids (IQ1/2/3) need large lookup tables; known sizes, no dequantizer */
     [QS_GGML_IQ2_XXS] = SIZED("IQ2_XXS", 256, 66),
@@ -200,11 +209,14 @@ static const qs_dtype_traits table[QS_DTYPE_COUNT] = {
     [QS_GGML_I64] = SIZED("I64", 1, 8),
     [QS_GGML_F64] = PLAIN("F64", f64, 1, 8, qs_dequant_f64_ref),
     [QS_GGML_IQ1_M] = SIZED("IQ1_M", 256, 56),
-    [QS_GGML_BF16] = BLOCK("BF16", bf16, 1, 2, qs_dequant_bf16_ref, qs_dequant_bf16),
+    [QS_GGML_BF16] =
+        KERNELS("BF16", bf16, 1, 2, qs_dequant_bf16_ref, qs_dequant_bf16, NULL, NULL),
     [QS_GGML_TQ1_0] = SIZED("TQ1_0", 256, 54),
     [QS_GGML_TQ2_0] = SIZED("TQ2_0", 256, 66),
     [QS_GGML_MXFP4] = SIZED("MXFP4", 32, 17),
-    [QS_DTYPE_PACKED] = {"PACKED", 0, 0, NULL, NULL, packed_rows, packed_rows_ref, NULL},
+    [QS_DTYPE_PACKED] = {"PACKED", 0, 0, NULL, NULL, packed_rows, packed_rows_ref,
+                         {NULL, qs__mv_packed_avx2, qs__mv_packed_avx512}, qs__dot8_packed,
+                         qs__dot8_packed_ref},
 };
 
 const qs_dtype_traits *qs_dtype_traits_get(uint32_t type) {

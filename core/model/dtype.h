@@ -17,9 +17,12 @@
  * gives the same bits. Every expansion is exact: an f32 value is what the file's format
  * defines, never re-rounded.
  *
- * For fused kernels (decoding one token at a time without expanding whole rows into
- * memory) a type adds `matvec`: y[i] = row (r0 + i) · x for i < n, in f32 with any
- * summation order the kernel documents. NULL means "expand the rows, then multiply". */
+ * Row products for decoding (linear.h): `matvec` holds a type's fused kernels, one per CPU
+ * path (scalar, AVX2, AVX-512): rows times T activation rows with the weights expanded in
+ * registers; NULL on a path means "expand a row at a time into cache, then multiply".
+ * `dot8` is the int8dot kernel (int8 activations, integer dot products) where the type has
+ * one, `dot8_ref` its scalar twin. A kernel returns 0 without writing when it cannot take a
+ * tensor (a packed layout it does not cover), and the caller falls back. */
 #ifndef QS_DTYPE_H
 #define QS_DTYPE_H
 
@@ -39,9 +42,15 @@ enum {
  * cols its row length, layout its packed layout (QS_DTYPE_PACKED) or NULL. */
 typedef void (*qs_rows_fn)(float *y, const uint8_t *data, int64_t r0, int64_t n, int64_t cols,
                            const qs_packed_layout *layout);
-/* y[i] = stored row (r0 + i) · x (x has cols floats), i < n; the same arguments. */
-typedef void (*qs_matvec_fn)(float *y, const uint8_t *data, const float *x, int64_t r0, int64_t n,
-                             int64_t cols, const qs_packed_layout *layout);
+/* y[t·ldy + i] = stored row (r0 + i) · x[t·ldx ..] (cols floats), i < n, t < T; the same
+ * first arguments. Returns 0 (nothing written) for a layout the kernel does not take. */
+typedef int (*qs_matvec_fn)(float *y, int64_t ldy, const uint8_t *data, int64_t r0, int64_t n,
+                            int64_t cols, const qs_packed_layout *layout, const float *x,
+                            int64_t ldx, int T);
+/* The same with int8 activations (linear.h's qs_act8: T tokens, cols values each). */
+struct qs_act8;
+typedef int (*qs_dot8_fn)(float *y, int64_t ldy, const uint8_t *data, int64_t r0, int64_t n,
+                          int64_t cols, const qs_packed_layout *layout, const struct qs_act8 *a);
 
 typedef struct qs_dtype_traits {
     const char *name;           /* "F32", "BF16", "Q4_K", "PACKED" */
@@ -51,7 +60,8 @@ typedef struct qs_dtype_traits {
     qs_dequant_fn dequant_fast; /* the same through the CPU's SIMD path (same bits) */
     qs_rows_fn rows;            /* rows of a tensor, fast path; NULL: not expandable */
     qs_rows_fn rows_ref;        /* the same, scalar reference */
-    qs_matvec_fn matvec;        /* fused row products; NULL: none yet (expand, then multiply) */
+    qs_matvec_fn matvec[3];     /* fused row products per CPU path (cpu.h); NULL: none */
+    qs_dot8_fn dot8, dot8_ref;  /* int8dot row products; NULL: not defined for the type */
 } qs_dtype_traits;
 
 /* Traits of a storage type id; NULL for an id no format defines. Static storage. */

@@ -13,6 +13,7 @@
 
 #include "error.h"
 #include "fileio.h"
+#include "linear_kernels.h"
 #include "memstat.h"
 
 /* OpenMP regions only pay off above this many elements of work; below it (small models,
@@ -30,14 +31,21 @@ static void expand(float *buf, const qs_tensor *w, int64_t r0, int64_t n) {
     }
 }
 
-/* y (T, out) = x (T, in) · W (out, in)ᵀ: one sgemm straight from an f32 weight, else one
- * per block of expanded rows, each writing its columns of y */
-static void matmul(qs_forward_state *s, float *y, const float *x, const qs_tensor *w, int T) {
+/* the window path takes a product: sgemm (from the weight, or from expanded blocks) */
+static int windowed(const qs_forward_state *s, int T) {
+    return s->path == QS_LINEAR_FUSED && T > QS_FORWARD_FUSED_MAX_T;
+}
+
+/* y (T, out) = x (T, in) · W (out, in)ᵀ: short windows and the naive and int8dot paths by
+ * linear.h; windows by one sgemm straight from an f32 weight, else one per block of expanded
+ * rows, each writing its columns of y */
+static int matmul(qs_forward_state *s, float *y, const float *x, const qs_tensor *w, int T) {
     int in = (int)w->cols, out = (int)w->rows;
+    if (!windowed(s, T)) return qs_linear(&s->lin, y, x, w, T, s->path);
     if (w->f32) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, out, in, 1.0f, x, in, w->f32, in,
                     0.0f, y, out);
-        return;
+        return QS_OK;
     }
     for (int r0 = 0; r0 < out; r0 += s->expand_rows) {
         int n = out - r0 < s->expand_rows ? out - r0 : s->expand_rows;
@@ -45,6 +53,27 @@ static void matmul(qs_forward_state *s, float *y, const float *x, const qs_tenso
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, n, in, 1.0f, x, in, s->wbuf, in,
                     0.0f, y + r0, out);
     }
+    return QS_OK;
+}
+
+/* Products that read the same x (q, k, v; gate, up): in one parallel region off the window
+ * path. y[i] (T, w[i]->rows). */
+static int matmul_many(qs_forward_state *s, int n, float *const *y, const float *x,
+                       const qs_tensor *const *w, int T) {
+    if (!windowed(s, T)) return qs_linear_many(&s->lin, n, y, w, x, T, s->path);
+    for (int i = 0; i < n; i++) {
+        int rc = matmul(s, y[i], x, w[i], T);
+        if (rc) return rc;
+    }
+    return QS_OK;
+}
+
+int qs_forward_set_path(qs_forward_state *s, int path, int per_token) {
+    if (path < 0 || path >= QS_LINEAR_PATHS)
+        return qs_error_set(QS_ERR_ARG, "forward: unknown product path %d", path);
+    s->path = path;
+    s->lin.a8_per_token = per_token != 0;
+    return QS_OK;
 }
 
 static void add_bias(float *y, const qs_tensor *bt, int T, int n) {
@@ -107,6 +136,7 @@ void qs_forward_free(qs_forward_state *s) {
     qs_memstat_add(QS_MEMSTAT_KV, -(long long)s->counted.kv_cache);
     qs_memstat_add(QS_MEMSTAT_SCRATCH, -(long long)s->counted.scratch);
     memset(&s->counted, 0, sizeof s->counted);
+    qs_linear_ctx_free(&s->lin);
     float **bufs[] = {&s->x,        &s->xn,       &s->q,       &s->k,      &s->v,       &s->att_out,
                       &s->proj,     &s->h1,       &s->h3,      &s->scores, &s->k_cache, &s->v_cache,
                       &s->rope_cos, &s->rope_sin, &s->row_max, &s->wbuf};
@@ -163,7 +193,7 @@ int qs_forward_init(qs_forward_state *s, const qs_model *m, int max_T, int max_p
         {&s->proj, T * Dmax},
         {&s->h1, T * H},
         {&s->h3, T * H},
-        {&s->scores, T * P},
+        {&s->scores, (T > (size_t)c->n_heads ? T : (size_t)c->n_heads) * P},
         {&s->row_max, T},
         {&s->k_cache, c->n_layers * P * K},
         {&s->v_cache, c->n_layers * P * K},
@@ -247,6 +277,42 @@ static int attention(qs_forward_state *s, int layer, int T, int pos0, const qs_h
     return QS_OK;
 }
 
+/* One token (T = 1) at position pos0: heads in parallel, each its row of scores (heads, P),
+ * the same steps as attention() (q·k scaled after the sum, softmax with expf and a double
+ * sum, then the probabilities times V) in a different summation order. */
+static void attention_one(qs_forward_state *s, int layer, int pos0) {
+    const qs_config *c = &s->m->cfg;
+    const int hd = c->head_dim, K = c->n_kv_heads * hd;
+    const int n = pos0 + 1, group = c->n_heads / c->n_kv_heads;
+    const float *kc = s->k_cache + (size_t)layer * s->max_pos * K; /* (P, K) */
+    const float *vc = s->v_cache + (size_t)layer * s->max_pos * K; /* (P, K) */
+    const float scale = 1.0f / sqrtf((float)hd);
+#pragma omp parallel for schedule(static) if ((size_t)c->n_heads * n * hd >= PAR_MIN_WORK)
+    for (int h = 0; h < c->n_heads; h++) {
+        const int kvh = h / group;
+        const float *q = s->q + h * hd;
+        float *S = s->scores + (size_t)h * s->max_pos; /* (n) */
+        for (int j = 0; j < n; j++) {
+            qs__linear_dot_f32(S + j, 1, kc + (size_t)j * K + kvh * hd, hd, q, hd, 1);
+            S[j] *= scale;
+        }
+        float mx = S[0];
+        for (int j = 1; j < n; j++) mx = S[j] > mx ? S[j] : mx;
+        double sum = 0.0;
+        for (int j = 0; j < n; j++) {
+            S[j] = expf(S[j] - mx);
+            sum += S[j];
+        }
+        const float inv = (float)(1.0 / sum);
+        float *o = s->att_out + h * hd; /* (hd) */
+        for (int i = 0; i < hd; i++) o[i] = 0.0f;
+        for (int j = 0; j < n; j++) {
+            const float p = S[j] * inv, *v = vc + (size_t)j * K + kvh * hd;
+            for (int i = 0; i < hd; i++) o[i] += p * v[i];
+        }
+    }
+}
+
 static int forward_window(qs_forward_state *s, const int *tokens, int T, int pos0, float *logits,
                           int last_only, const qs_hook *hook) {
     const qs_model *m = s->m;
@@ -275,9 +341,9 @@ static int forward_window(qs_forward_state *s, const int *tokens, int T, int pos
 
         rmsnorm(s->xn, s->x, w->attn_norm->f32, T, D, c->norm_eps); /* xn (T, D) */
         if ((rc = call_hook(hook, QS_SITE_ATTN_IN, l, s->xn, T, D, pos0, m))) return rc;
-        matmul(s, s->q, s->xn, w->wq, T); /* q (T, Q) */
-        matmul(s, s->k, s->xn, w->wk, T); /* k (T, K) */
-        matmul(s, s->v, s->xn, w->wv, T); /* v (T, K) */
+        float *qkv[3] = {s->q, s->k, s->v}; /* q (T, Q), k (T, K), v (T, K) */
+        const qs_tensor *wqkv[3] = {w->wq, w->wk, w->wv};
+        if ((rc = matmul_many(s, 3, qkv, s->xn, wqkv, T))) return rc;
         add_bias(s->q, w->bq, T, Q);
         add_bias(s->k, w->bk, T, K);
         add_bias(s->v, w->bv, T, K);
@@ -292,17 +358,21 @@ static int forward_window(qs_forward_state *s, const int *tokens, int T, int pos
         if ((rc = call_hook(hook, QS_SITE_V_CACHE, l, s->v_cache + cache_off, T, K, pos0, m)))
             return rc;
 
-        if ((rc = attention(s, l, T, pos0, hook))) return rc; /* att_out (T, Q) */
+        if (T == 1 && !(hook && hook->attn))
+            attention_one(s, l, pos0); /* att_out (1, Q) */
+        else if ((rc = attention(s, l, T, pos0, hook)))
+            return rc; /* att_out (T, Q) */
         if ((rc = call_hook(hook, QS_SITE_ATTN_O_IN, l, s->att_out, T, Q, pos0, m))) return rc;
-        matmul(s, s->proj, s->att_out, w->wo, T); /* proj (T, D) */
+        if ((rc = matmul(s, s->proj, s->att_out, w->wo, T))) return rc; /* proj (T, D) */
         size_t TD = (size_t)T * D;
 #pragma omp parallel for if (TD >= PAR_MIN_WORK)
         for (size_t i = 0; i < TD; i++) s->x[i] += s->proj[i];
 
         rmsnorm(s->xn, s->x, w->ffn_norm->f32, T, D, c->norm_eps);
         if ((rc = call_hook(hook, QS_SITE_FFN_IN, l, s->xn, T, D, pos0, m))) return rc;
-        matmul(s, s->h1, s->xn, w->w_gate, T); /* h1 (T, H) */
-        matmul(s, s->h3, s->xn, w->w_up, T);   /* h3 (T, H) */
+        float *gu[2] = {s->h1, s->h3}; /* h1 (T, H), h3 (T, H) */
+        const qs_tensor *wgu[2] = {w->w_gate, w->w_up};
+        if ((rc = matmul_many(s, 2, gu, s->xn, wgu, T))) return rc;
         size_t TH = (size_t)T * H;
 #pragma omp parallel for if (TH >= PAR_MIN_WORK)
         for (size_t i = 0; i < TH; i++) {
@@ -310,7 +380,7 @@ static int forward_window(qs_forward_state *s, const int *tokens, int T, int pos
             s->h1[i] = g / (1.0f + expf(-g)) * s->h3[i]; /* SiLU(gate) * up */
         }
         if ((rc = call_hook(hook, QS_SITE_FFN_DOWN_IN, l, s->h1, T, H, pos0, m))) return rc;
-        matmul(s, s->proj, s->h1, w->w_down, T); /* proj (T, D) */
+        if ((rc = matmul(s, s->proj, s->h1, w->w_down, T))) return rc; /* proj (T, D) */
 #pragma omp parallel for if (TD >= PAR_MIN_WORK)
         for (size_t i = 0; i < TD; i++) s->x[i] += s->proj[i];
     }
@@ -319,7 +389,7 @@ static int forward_window(qs_forward_state *s, const int *tokens, int T, int pos
     if (logits) {
         int first = last_only ? T - 1 : 0, n = T - first;
         rmsnorm(s->xn, s->x + (size_t)first * D, m->w.output_norm->f32, n, D, c->norm_eps);
-        matmul(s, logits, s->xn, m->w.output, n); /* logits (n, V) */
+        if ((rc = matmul(s, logits, s->xn, m->w.output, n))) return rc; /* logits (n, V) */
     }
     return QS_OK;
 }
@@ -334,7 +404,9 @@ int qs_forward(qs_forward_state *s, const int *tokens, int T, int pos0, float *l
     const qs_config *c = &s->m->cfg;
     double macs = qs_forward_flops(c, T > 0 ? T : 1, pos0) / 2;
     int saved = openblas_get_num_threads();
-    if (macs < BLAS_PARALLEL_MIN_MACS && saved > 1) openblas_set_num_threads(1);
+    /* the naive path's sgemv over a whole expanded weight wants every BLAS thread */
+    if (macs < BLAS_PARALLEL_MIN_MACS && saved > 1 && s->path != QS_LINEAR_NAIVE)
+        openblas_set_num_threads(1);
     int rc = forward_window(s, tokens, T, pos0, logits, last_only, hook);
     if (openblas_get_num_threads() != saved) openblas_set_num_threads(saved);
     /* weights are read from the file's mapping: a file truncated meanwhile read as zeros
@@ -361,7 +433,9 @@ qs_forward_bytes qs_forward_estimate(const qs_model *m, int max_T, int max_pos) 
     size_t K = (size_t)c->n_kv_heads * hd, Dmax = D > Q ? D : Q;
     qs_forward_bytes b;
     int rows;
-    b.activations = sizeof(float) * (T * (2 * D + 2 * Q + 2 * K + Dmax + 2 * H + P + 1) + P * hd);
+    size_t rowsS = T > (size_t)c->n_heads ? T : (size_t)c->n_heads; /* rows of scores */
+    b.activations =
+        sizeof(float) * (T * (2 * D + 2 * Q + 2 * K + Dmax + 2 * H + 1) + rowsS * P + P * hd);
     b.kv_cache = sizeof(float) * 2 * (size_t)c->n_layers * P * K;
     b.scratch = sizeof(float) * expand_plan(m, &rows);
     return b;

@@ -9,6 +9,13 @@
  * Keys and values are kept in a cache so the same call serves a whole window (pos0 = 0,
  * T = ctx) and incremental decoding (T = 1, pos0 = tokens so far).
  *
+ * Short windows (T ≤ QS_FORWARD_FUSED_MAX_T, decoding) multiply with the fused kernels of
+ * linear.h instead: every weight streams from memory once per token in its stored type,
+ * expanded in registers, output rows shared among the OpenMP threads (q, k, v in one
+ * parallel region, gate and up in another), and a single token's attention runs head by
+ * head in parallel without BLAS. qs_forward_set_path picks the naive or int8dot path
+ * instead (the speed bench's rows).
+ *
  * Capture: a callback sees each named site's (T × C) matrix and may read it or replace it
  * in place (fake-quant does); another sees each head's attention probabilities. With no
  * callback the forward pays nothing for it.
@@ -18,6 +25,7 @@
 #ifndef QS_FORWARD_H
 #define QS_FORWARD_H
 
+#include "linear.h"
 #include "model.h"
 #include "sites.h"
 
@@ -44,6 +52,10 @@ typedef struct qs_hook {
  * while each sgemm stays wide enough to run at full speed. */
 #define QS_FORWARD_EXPAND_FLOATS (4 << 20)
 
+/* Windows of up to this many tokens take the fused kernels (linear.h): each weight is read
+ * once for all of them, which beats expanding blocks for sgemm while T is this small. */
+#define QS_FORWARD_FUSED_MAX_T 4
+
 /* Bytes a forward state holds: activations (with the RoPE tables and attention scores), KV
  * cache, and the weight-expansion scratch (the README's memory formula). */
 typedef struct qs_forward_bytes {
@@ -62,7 +74,8 @@ typedef struct qs_forward_state {
     float *att_out; /* (T, Q) */
     float *proj;    /* (T, D) */
     float *h1, *h3; /* (T, H) */
-    float *scores;  /* (T, P) attention scratch */
+    float *scores;  /* (max(T, heads), P) attention scratch: a window's rows, or one row
+                       per head when a single token's heads run in parallel */
     float *row_max; /* (T) largest logit of each attention row, for qs_hook.attn */
     int n_scores;
     /* cache */
@@ -74,16 +87,33 @@ typedef struct qs_forward_state {
     int expand_rows; /* rows expanded per block, a multiple of 64 */
     size_t wbuf_floats;
     qs_forward_bytes counted; /* what init added to the memory counters */
+    /* products (linear.h) */
+    int path;           /* enum qs_linear_path; QS_LINEAR_FUSED by default */
+    qs_linear_ctx lin;  /* their scratch (counted as scratch when it grows) */
 } qs_forward_state;
 
 /* Allocates buffers for windows of up to max_T tokens and a cache of max_pos positions. */
 int qs_forward_init(qs_forward_state *s, const qs_model *m, int max_T, int max_pos);
+/* How products are computed from here on (linear.h):
+ *   QS_LINEAR_FUSED    (the default) windows of up to QS_FORWARD_FUSED_MAX_T tokens take
+ *                      the fused kernels; longer ones expand blocks of rows and call sgemm;
+ *   QS_LINEAR_NAIVE    every product first expands its whole weight into f32 (scratch of
+ *                      the largest weight's size), then sgemv / sgemm;
+ *   QS_LINEAR_INT8DOT  every window's activations are quantized to int8 (per block of 32,
+ *                      or per token with per_token) and weights with integer kernels take
+ *                      them; the others as QS_LINEAR_FUSED. Results change by the
+ *                      activations' rounding.
+ * QS_ERR_ARG for another value. */
+int qs_forward_set_path(qs_forward_state *s, int path, int per_token);
+
 /* Bytes the state holds (counted in memstat.h while it lives), and what a state for model m
  * with those sizes would hold (nothing allocated):
- *   activations = 4·(T·(2D + 2Q + 2K + max(D, Q) + 2H + P + 1) + P·head_dim)
+ *   activations = 4·(T·(2D + 2Q + 2K + max(D, Q) + 2H + 1) + max(T, heads)·P + P·head_dim)
  *   kv_cache    = 4·2·L·P·K
  *   scratch     = 4·rows·(widest non-f32 weight's columns), rows ≈ 4 Mi floats / columns
- *                 rounded to 64 (0 when every weight is aligned f32) */
+ *                 rounded to 64 (0 when every weight is aligned f32)
+ * plus what products add to scratch when first needed (linear.h's qs_linear_ctx: one row
+ * per thread for weights without register kernels; the naive path's whole weight). */
 qs_forward_bytes qs_forward_memory(const qs_forward_state *s);
 qs_forward_bytes qs_forward_estimate(const qs_model *m, int max_T, int max_pos);
 void qs_forward_free(qs_forward_state *s);

@@ -6,6 +6,7 @@
 
 #include "error.h"
 #include "forward.h"
+#include "progress.h"
 
 /* xorshift64*: reproducible sampling without global state */
 static double rand_uniform(unsigned long long *s) {
@@ -53,8 +54,13 @@ int qs_generate(const qs_model *m, const char *prompt, const qs_generate_opts *o
         return qs_error_set(QS_ERR_NOMEM, "out of memory");
     }
     rc = qs_forward_init(&st, m, n, max_pos);
+    if (rc == QS_OK) rc = qs_forward_set_path(&st, o->path, o->per_token);
     unsigned long long rng = o->seed ? o->seed : 0x9E3779B97F4A7C15ull;
+    qs_generate_stats gs = {n, 0, 0.0, 0.0};
+    double t0 = qs_now();
     if (rc == QS_OK) rc = qs_forward(&st, all, n, 0, logits, 1, NULL);
+    gs.prefill_seconds = qs_now() - t0;
+    t0 = qs_now();
     while (rc == QS_OK && n < max_pos) {
         int next = sample(logits, m->cfg.vocab_size, o->temperature, &rng);
         if (o->stop_at_eos && next == m->cfg.eos_id) break;
@@ -65,8 +71,13 @@ int qs_generate(const qs_model *m, const char *prompt, const qs_generate_opts *o
             const char *p = qs_tokenizer_piece(m->tok, all[n - 2], next, buf, &pl);
             on_token(user, p, pl);
         }
-        if (n < max_pos) rc = qs_forward(&st, all + n - 1, 1, n - 1, logits, 1, NULL);
+        if (n < max_pos) {
+            rc = qs_forward(&st, all + n - 1, 1, n - 1, logits, 1, NULL);
+            gs.decoded_tokens++;
+        }
     }
+    gs.decode_seconds = qs_now() - t0;
+    if (o->stats) *o->stats = gs;
     qs_forward_free(&st);
     free(logits);
     if (rc == QS_OK && text) rc = qs_tokenizer_decode(m->tok, all, n, text);

@@ -122,6 +122,19 @@ int qs_wquant_apply(qs_model *m, const qs_quant_side *side, unsigned site_mask,
     return QS_OK;
 }
 
+int qs_wquant_tensor(qs_model *m, const qs_tensor *t, const qs_quant_spec *sp,
+                     qs_wquant_report *rep) {
+    qs_wquant_report local;
+    if (!rep) {
+        memset(&local, 0, sizeof local);
+        rep = &local;
+    }
+    int rc = qs_quant_spec_validate(sp);
+    if (rc == QS_OK) rc = quantize_tensor(m, t, sp, t->name, rep);
+    if (rc == QS_OK) rep->bits_per_value = rep->n_values > 0 ? rep->bits / rep->n_values : 16;
+    return rc;
+}
+
 int qs_wquant_twin(qs_model **out, const qs_model *base, const qs_quant_side *side,
                    unsigned site_mask, qs_wquant_report *rep) {
     int rc = qs_model_twin(out, base);

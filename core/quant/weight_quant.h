@@ -38,6 +38,12 @@ int qs_wquant_site_weights(const qs_model *m, int site, int layer, const qs_tens
 int qs_wquant_apply(qs_model *m, const qs_quant_side *side, unsigned site_mask,
                     qs_wquant_report *report);
 
+/* Quantizes one tensor t of m (a twin's, or one m may change) into a packed tensor m owns,
+ * in t's place everywhere m uses it (the speed bench quantizes the classifier this way);
+ * report, if not NULL, accumulates as qs_wquant_apply's. */
+int qs_wquant_tensor(qs_model *m, const qs_tensor *t, const qs_quant_spec *sp,
+                     qs_wquant_report *report);
+
 /* A twin of base with side's weights quantized (qs_model_twin + qs_wquant_apply); free
  * with qs_model_free. */
 int qs_wquant_twin(qs_model **out, const qs_model *base, const qs_quant_side *side,

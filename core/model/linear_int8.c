@@ -1,0 +1,563 @@
+/* The int8dot path (linear.h): activations quantized to int8 on the fly, weights read as the
+ * integers they store, exact integer dot products per block of 32, one float multiply per
+ * block. The arithmetic is linear.h's; the scalar _ref code below spells it out and every
+ * SIMD path gives its bits.
+ *
+ * The vector kernels take a row eight blocks (256 values) at a time: the eight blocks'
+ * weight integers w (signed bytes) and |w| are decoded once, then for each token of a tile
+ * each block's 32 products are summed by maddubs(|w|, sign(q, w)) and madd (AVX2), or by
+ * dpbusd (AVX-VNNI, AVX-512 VNNI), the eight blocks' sums are gathered into one vector
+ * (lane j = block 8m + j) and one FMA per eight blocks adds (dw·dx)·(float)i into the lanes.
+ * |w| ≤ 128 and |q| ≤ 127, so no pair of products saturates 16 bits.
+ *
+ * Letters: C row length, nb = C/32 blocks, m a group of eight blocks, NT tokens of a tile. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "error.h"
+#include "fp16.h"
+#include "gguf_dequant.h"
+#include "linear.h"
+#include "linear_kernels.h"
+#include "packed.h"
+
+#if QS_HAVE_X86_SIMD
+#include <immintrin.h>
+#endif
+
+/* ---- activation quantization ----------------------------------------------------------- */
+
+static int act8_reserve(qs_act8 *a, int T, int C) {
+    if (C <= 0 || C % 32 != 0 || T <= 0)
+        return qs_error_set(QS_ERR_ARG, "int8 activations: %d x %d is not whole blocks of 32", T,
+                            C);
+    size_t nq = (size_t)T * (size_t)C, nbk = nq / 32;
+    if (nq > a->cap_q) {
+        int8_t *q = realloc(a->q, nq);
+        if (!q) return qs_error_set(QS_ERR_NOMEM, "int8 activations: out of memory (%zu B)", nq);
+        a->q = q;
+        a->cap_q = nq;
+    }
+    if (nbk > a->cap_b) {
+        float *d = realloc(a->d, nbk * sizeof *d);
+        if (d) a->d = d;
+        int32_t *s = d ? realloc(a->sum, nbk * sizeof *s) : NULL;
+        if (!d || !s)
+            return qs_error_set(QS_ERR_NOMEM, "int8 activations: out of memory (%zu blocks)", nbk);
+        a->sum = s;
+        a->cap_b = nbk;
+    }
+    a->T = T;
+    a->C = C;
+    a->nb = C / 32;
+    return QS_OK;
+}
+
+void qs_act8_free(qs_act8 *a) {
+    free(a->q);
+    free(a->d);
+    free(a->sum);
+    memset(a, 0, sizeof *a);
+}
+
+static float absmax_ref(const float *x, int n) {
+    float m = 0.0f;
+    for (int i = 0; i < n; i++) {
+        float v = fabsf(x[i]);
+        m = v > m ? v : m;
+    }
+    return m;
+}
+
+/* one block of 32 with scale d */
+static int32_t block_ref(int8_t *q, const float *x, float d) {
+    int32_t s = 0;
+    for (int i = 0; i < 32; i++) {
+        float v = d == 0.0f ? 0.0f : rintf(x[i] / d);
+        v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
+        q[i] = (int8_t)v;
+        s += q[i];
+    }
+    return s;
+}
+
+int qs_act8_quantize_ref(qs_act8 *a, const float *x, int T, int C, int per_token) {
+    int rc = act8_reserve(a, T, C);
+    if (rc) return rc;
+    a->per_token = per_token != 0;
+    for (int t = 0; t < T; t++) {
+        const float *xt = x + (size_t)t * C;
+        float dt = per_token ? absmax_ref(xt, C) / 127.0f : 0.0f;
+        for (int b = 0; b < a->nb; b++) {
+            float d = per_token ? dt : absmax_ref(xt + 32 * b, 32) / 127.0f;
+            size_t i = (size_t)t * a->nb + b;
+            a->d[i] = d;
+            a->sum[i] = block_ref(a->q + (size_t)t * C + 32 * b, xt + 32 * b, d);
+        }
+    }
+    return QS_OK;
+}
+
+#if QS_HAVE_X86_SIMD
+#define AI inline __attribute__((always_inline))
+
+QS_TARGET_AVX2 static AI float absmax8(const float *x, int n) {
+    const __m256 mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 m = _mm256_setzero_ps();
+    for (int i = 0; i < n; i += 8)
+        m = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + i), mask), m);
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+/* The same block as block_ref: a true division and round-to-nearest-even per value. */
+QS_TARGET_AVX2 static AI int32_t block8(int8_t *q, const float *x, float d) {
+    if (d == 0.0f) {
+        memset(q, 0, 32);
+        return 0;
+    }
+    const __m256 vd = _mm256_set1_ps(d), hi = _mm256_set1_ps(127.0f), lo = _mm256_set1_ps(-127.0f);
+    __m256i v[4];
+    for (int j = 0; j < 4; j++) {
+        __m256 r = _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(x + 8 * j), vd),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        v[j] = _mm256_cvtps_epi32(_mm256_max_ps(_mm256_min_ps(r, hi), lo));
+    }
+    /* packs interleave 128-bit halves: undo with one permute */
+    __m256i w16a = _mm256_packs_epi32(v[0], v[1]), w16b = _mm256_packs_epi32(v[2], v[3]);
+    __m256i b8 = _mm256_packs_epi16(w16a, w16b);
+    b8 = _mm256_permutevar8x32_epi32(b8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)q, b8);
+    __m256i s = _mm256_add_epi32(_mm256_add_epi32(v[0], v[1]), _mm256_add_epi32(v[2], v[3]));
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+    return _mm_cvtsi128_si32(h);
+}
+
+QS_TARGET_AVX2 static void quantize_avx2(qs_act8 *a, const float *x, int T, int C, int per_token) {
+#pragma omp parallel for schedule(static) if ((size_t)T * C >= 65536)
+    for (int t = 0; t < T; t++) {
+        const float *xt = x + (size_t)t * C;
+        float dt = per_token ? absmax8(xt, C) / 127.0f : 0.0f;
+        for (int b = 0; b < a->nb; b++) {
+            float d = per_token ? dt : absmax8(xt + 32 * b, 32) / 127.0f;
+            size_t i = (size_t)t * a->nb + b;
+            a->d[i] = d;
+            a->sum[i] = block8(a->q + (size_t)t * C + 32 * b, xt + 32 * b, d);
+        }
+    }
+}
+#endif
+
+int qs_act8_quantize(qs_act8 *a, const float *x, int T, int C, int per_token) {
+#if QS_HAVE_X86_SIMD
+    if (qs_cpu_path() >= QS_CPU_AVX2) {
+        int rc = act8_reserve(a, T, C);
+        if (rc) return rc;
+        a->per_token = per_token != 0;
+        quantize_avx2(a, x, T, C, per_token);
+        return QS_OK;
+    }
+#endif
+    return qs_act8_quantize_ref(a, x, T, C, per_token);
+}
+
+/* ---- which weights have integer kernels ------------------------------------------------- */
+
+enum { F_NONE = 0, F_Q8_0, F_Q4_0, F_Q4_K, F_P8, F_P8A, F_P4, F_P4A };
+
+/* The integer format of a weight of storage type `type`, cols values per row. */
+static int dot8_format(uint32_t type, int64_t cols, const qs_packed_layout *p) {
+    if (cols % 32 != 0) return F_NONE;
+    switch (type) {
+    case QS_GGML_Q8_0: return F_Q8_0;
+    case QS_GGML_Q4_0: return F_Q4_0;
+    case QS_GGML_Q4_K: return F_Q4_K;
+    case QS_DTYPE_PACKED: break;
+    default: return F_NONE;
+    }
+    if (!p || p->lut_n || p->scale_kind == QS_PACKED_SCALE_CODE8) return F_NONE;
+    if (p->gran == QS_PACKED_GROUP && p->group % 32 != 0) return F_NONE;
+    if (p->bits == 8) return p->affine ? F_P8A : F_P8;
+    if (p->bits == 4) return p->affine ? F_P4A : F_P4;
+    return F_NONE;
+}
+
+/* A weight as the kernels see it: its bytes, row length, stored row bytes (block types),
+ * packed layout (packed), and integer format. */
+typedef struct wdesc {
+    const uint8_t *data;
+    int64_t cols;
+    size_t row_bytes;
+    const qs_packed_layout *pk;
+    int fmt;
+} wdesc;
+
+int qs_linear_int8dot_defined(const qs_tensor *w) {
+    return dot8_format(w->type, w->cols, w->pk) != F_NONE;
+}
+
+/* ---- the scalar reference ------------------------------------------------------------- */
+
+static float pscale(const qs_packed_layout *p, const uint8_t *data, int64_t r, int64_t b) {
+    int64_t g = p->gran == QS_PACKED_TENSOR ? 0
+                : p->gran == QS_PACKED_ROW  ? r
+                                            : r * p->groups_per_row + 32 * b / p->group;
+    return qs_packed_scale(p, data, g);
+}
+static int pzero(const qs_packed_layout *p, const uint8_t *data, int64_t r, int64_t b) {
+    int64_t g = p->gran == QS_PACKED_TENSOR ? 0
+                : p->gran == QS_PACKED_ROW  ? r
+                                            : r * p->groups_per_row + 32 * b / p->group;
+    return qs_packed_zero(p, data, g);
+}
+
+static float half_at(const uint8_t *p) { return qs_fp16_to_f32((uint16_t)(p[0] | (p[1] << 8))); }
+
+static void k4_sm(int s, const uint8_t *q, int *sc, int *mn) {
+    if (s < 4) {
+        *sc = q[s] & 63;
+        *mn = q[s + 4] & 63;
+    } else {
+        *sc = (q[s + 4] & 0x0f) | ((q[s - 4] >> 6) << 4);
+        *mn = (q[s + 4] >> 4) | ((q[s] >> 6) << 4);
+    }
+}
+
+/* Block b of stored row r: its 32 weight integers and scale; Q4_K also its min term's
+ * factor (dmin·mn) in *mnf. */
+static void block_ints(int fmt, const wdesc *w, int64_t r, int64_t b, int *wi, float *dw,
+                       float *mnf) {
+    *mnf = 0.0f;
+    if (fmt == F_Q8_0 || fmt == F_Q4_0 || fmt == F_Q4_K) {
+        const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+        if (fmt == F_Q8_0) {
+            const uint8_t *blk = row + 34 * b;
+            *dw = half_at(blk);
+            for (int j = 0; j < 32; j++) wi[j] = (int8_t)blk[2 + j];
+        } else if (fmt == F_Q4_0) {
+            const uint8_t *blk = row + 18 * b;
+            *dw = half_at(blk);
+            for (int j = 0; j < 16; j++) {
+                wi[j] = (blk[2 + j] & 15) - 8;
+                wi[j + 16] = (blk[2 + j] >> 4) - 8;
+            }
+        } else {
+            const uint8_t *sb = row + 144 * (b / 8);
+            int s = (int)(b % 8), sc, mn;
+            k4_sm(s, sb + 4, &sc, &mn);
+            *dw = half_at(sb) * (float)sc;
+            *mnf = half_at(sb + 2) * (float)mn;
+            const uint8_t *qs = sb + 16 + 32 * (s / 2);
+            for (int j = 0; j < 32; j++) wi[j] = s % 2 ? qs[j] >> 4 : qs[j] & 15;
+        }
+        return;
+    }
+    const qs_packed_layout *p = w->pk;
+    *dw = pscale(p, w->data, r, b);
+    int z = pzero(p, w->data, r, b);
+    int64_t i0 = r * p->cols + 32 * b;
+    for (int j = 0; j < 32; j++) wi[j] = (int)qs_packed_get(w->data, i0 + j, p->bits) - z;
+}
+
+/* the lanes' tree: ((0+4)+(2+6)) + ((1+5)+(3+7)) */
+static float tree8(const float *l) {
+    return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+}
+
+static int dot8_ref(float *y, int64_t ldy, const wdesc *w, int64_t r0, int64_t n,
+                    const qs_act8 *a) {
+    const int fmt = w->fmt;
+    if (fmt == F_NONE || a->C != w->cols) return 0;
+    const int64_t C = w->cols, nb = C / 32, ng = (nb + 7) / 8;
+    int wi[32];
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t r = r0 + i;
+        for (int t = 0; t < a->T; t++) {
+            const int8_t *q = a->q + (size_t)t * C;
+            const float *dx = a->d + (size_t)t * nb;
+            const int32_t *sx = a->sum + (size_t)t * nb;
+            float acc[8] = {0}, macc[8] = {0};
+            for (int64_t m = 0; m < ng; m++)
+                for (int k = 0; k < 8; k++) {
+                    const int64_t b = 8 * m + k;
+                    float s = 0.0f, s2 = 0.0f;
+                    int32_t isum = 0, asum = 0;
+                    if (b < nb) {
+                        float dw, mnf;
+                        block_ints(fmt, w, r, b, wi, &dw, &mnf);
+                        for (int j = 0; j < 32; j++) isum += wi[j] * q[32 * b + j];
+                        s = dw * dx[b];
+                        s2 = mnf * dx[b];
+                        asum = sx[b];
+                    }
+                    acc[k] = fmaf(s, (float)isum, acc[k]);
+                    if (fmt == F_Q4_K) macc[k] = fmaf(s2, (float)asum, macc[k]);
+                }
+            float v = tree8(acc);
+            if (fmt == F_Q4_K) v -= tree8(macc);
+            y[t * ldy + i] = v;
+        }
+    }
+    return 1;
+}
+
+/* ---- vector kernels ------------------------------------------------------------------- */
+
+#if QS_HAVE_X86_SIMD
+/* Eight blocks of a row, decoded once for every token of a tile. w[k] holds block k's 32
+ * weight integers as bytes, either unsigned codes c (then i = Σ c·q − zc·sum) or, when
+ * `signed_w`, signed values (i = Σ w·q via the sign trick, then − zc·sum): Q8_0 is signed;
+ * 4-bit codes are unsigned (zc = 8 or the zero-point; Q4_K 0, its min term apart); 8-bit
+ * codes are unsigned under VNNI (zc = z) and code − 128 under maddubs (zc = z − 128), whose
+ * u8 × s8 pairs must stay below 2^15. */
+typedef struct grp8 {
+    __m256i w[8];
+    __m256 dw, mn; /* block scales; Q4_K's min factors */
+    __m256i zc;    /* per-block zero correction */
+    int nblk, signed_w, has_zc;
+} grp8;
+
+QS_TARGET_AVX2 static AI float half1(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
+}
+
+/* scale and zero-point group of block b of row r */
+static AI int64_t pgroup(const qs_packed_layout *p, int64_t r, int64_t b) {
+    return p->gran == QS_PACKED_TENSOR ? 0
+           : p->gran == QS_PACKED_ROW  ? r
+                                       : r * p->groups_per_row + 32 * b / p->group;
+}
+
+QS_TARGET_AVX2 static AI float pk_scale1(const qs_packed_layout *p, const uint8_t *data,
+                                         int64_t g) {
+    const uint8_t *s = data + p->codes_bytes;
+    if (p->fp32_scales) {
+        float f;
+        memcpy(&f, s + 4 * g, 4);
+        return f;
+    }
+    return half1(s + 2 * g);
+}
+
+static AI int pk_zero1(const qs_packed_layout *p, const uint8_t *data, int64_t g) {
+    if (!p->affine) return 1 << (p->bits - 1);
+    const uint8_t *z = data + p->codes_bytes + p->scales_bytes;
+    return p->bits == 8 ? z[g] : (z[g / 2] >> (4 * (g & 1))) & 15;
+}
+
+/* 16 bytes of nibbles -> 32 codes: low nibbles first (GGUF) or interleaved (packed) */
+QS_TARGET_AVX2 static AI __m256i nibbles(const uint8_t *p, int interleaved) {
+    const __m128i lo4 = _mm_set1_epi8(0x0f);
+    __m128i q = _mm_loadu_si128((const __m128i *)p);
+    __m128i lo = _mm_and_si128(q, lo4), hi = _mm_and_si128(_mm_srli_epi16(q, 4), lo4);
+    if (interleaved)
+        return _mm256_set_m128i(_mm_unpackhi_epi8(lo, hi), _mm_unpacklo_epi8(lo, hi));
+    return _mm256_set_m128i(hi, lo);
+}
+
+QS_TARGET_AVX2 static AI void group_decode(grp8 *g, int fmt, const wdesc *w, int64_t r,
+                                           int64_t m, int64_t nb, const int vnni) {
+    float dw[8] = {0}, mn[8] = {0};
+    int32_t zc[8] = {0};
+    const int nblk = nb - 8 * m < 8 ? (int)(nb - 8 * m) : 8;
+    g->nblk = nblk;
+    g->signed_w = fmt == F_Q8_0 || (!vnni && (fmt == F_P8 || fmt == F_P8A));
+    g->has_zc = fmt == F_Q4_0 || fmt == F_P4 || fmt == F_P4A || fmt == F_P8A ||
+                (vnni && fmt == F_P8);
+    if (fmt == F_Q4_K) {
+        const uint8_t *sb = w->data + (size_t)r * w->row_bytes + 144 * m;
+        const float d = half1(sb), dmin = half1(sb + 2);
+        const __m256i lo4 = _mm256_set1_epi8(0x0f);
+        for (int p = 0; p < 4; p++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(sb + 16 + 32 * p));
+            g->w[2 * p] = _mm256_and_si256(q, lo4);
+            g->w[2 * p + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4);
+        }
+        for (int s = 0; s < 8; s++) {
+            int sc, mnv;
+            k4_sm(s, sb + 4, &sc, &mnv);
+            dw[s] = d * (float)sc;
+            mn[s] = dmin * (float)mnv;
+        }
+    } else {
+        const qs_packed_layout *p = w->pk;
+        const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+        for (int k = 0; k < 8; k++) {
+            const int64_t b = 8 * m + k;
+            __m256i wv = _mm256_setzero_si256();
+            if (k < nblk) {
+                if (fmt == F_Q8_0) {
+                    dw[k] = half1(row + 34 * b);
+                    wv = _mm256_loadu_si256((const __m256i *)(row + 34 * b + 2));
+                } else if (fmt == F_Q4_0) {
+                    dw[k] = half1(row + 18 * b);
+                    wv = nibbles(row + 18 * b + 2, 0);
+                    zc[k] = 8;
+                } else {
+                    const int64_t gi = pgroup(p, r, b);
+                    const int z = pk_zero1(p, w->data, gi);
+                    dw[k] = pk_scale1(p, w->data, gi);
+                    if (fmt == F_P8 || fmt == F_P8A) {
+                        wv = _mm256_loadu_si256(
+                            (const __m256i *)(w->data + (size_t)(r * p->cols + 32 * b)));
+                        if (!vnni) wv = _mm256_xor_si256(wv, _mm256_set1_epi8((char)0x80));
+                        zc[k] = vnni ? z : z - 128;
+                    } else {
+                        wv = nibbles(w->data + (size_t)((r * p->cols + 32 * b) / 2), 1);
+                        zc[k] = z;
+                    }
+                }
+            }
+            g->w[k] = wv;
+        }
+    }
+    g->dw = _mm256_loadu_ps(dw);
+    g->mn = _mm256_loadu_ps(mn);
+    g->zc = _mm256_loadu_si256((const __m256i *)zc);
+}
+
+/* v[0..7] (eight int32 lanes each) -> one vector, lane j = the sum of v[j]'s lanes */
+QS_TARGET_AVX2 static AI __m256i gather8(const __m256i *v) {
+    __m256i h01 = _mm256_hadd_epi32(v[0], v[1]), h23 = _mm256_hadd_epi32(v[2], v[3]);
+    __m256i h45 = _mm256_hadd_epi32(v[4], v[5]), h67 = _mm256_hadd_epi32(v[6], v[7]);
+    __m256i a = _mm256_hadd_epi32(h01, h23), b = _mm256_hadd_epi32(h45, h67);
+    return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20),
+                            _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+QS_TARGET_AVX2 static AI float hsum8i(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* u8 × s8 sums of 32 bytes into 8 int32 lanes */
+#define DOT32_AVX2(u, s)    _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1))
+#define DOT32_AVXVNNI(u, s) _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s)
+#define DOT32_VNNI512(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s)
+
+#define DOT8_KERNEL(name, TARGET, DOT32, VNNI)                                                   \
+    TARGET static int name(float *y, int64_t ldy, const wdesc *w, int64_t r0, int64_t n,         \
+                           const qs_act8 *a) {                                                   \
+        const int fmt = w->fmt;                                                                  \
+        if (fmt == F_NONE || a->C != w->cols) return 0;                                          \
+        const int64_t C = w->cols, nb = C / 32, ng = (nb + 7) / 8;                               \
+        for (int64_t i = 0; i < n; i++) {                                                        \
+            const int64_t r = r0 + i;                                                            \
+            for (int t0 = 0; t0 < a->T; t0 += 4) {                                               \
+                const int NT = a->T - t0 < 4 ? a->T - t0 : 4;                                    \
+                __m256 acc[4], macc[4];                                                          \
+                for (int k = 0; k < 4; k++) acc[k] = macc[k] = _mm256_setzero_ps();              \
+                for (int64_t m = 0; m < ng; m++) {                                               \
+                    grp8 g;                                                                      \
+                    group_decode(&g, fmt, w, r, m, nb, VNNI);                                    \
+                    for (int tt = 0; tt < NT; tt++) {                                            \
+                        const size_t t = (size_t)(t0 + tt);                                      \
+                        const int8_t *q = a->q + t * C + 256 * m;                                \
+                        __m256i v[8];                                                            \
+                        for (int k = 0; k < 8; k++) {                                            \
+                            if (k >= g.nblk) {                                                   \
+                                v[k] = _mm256_setzero_si256();                                   \
+                                continue;                                                        \
+                            }                                                                    \
+                            __m256i qa = _mm256_loadu_si256((const __m256i *)(q + 32 * k));      \
+                            v[k] = g.signed_w ? DOT32(_mm256_abs_epi8(g.w[k]),                   \
+                                                      _mm256_sign_epi8(qa, g.w[k]))              \
+                                              : DOT32(g.w[k], qa);                               \
+                        }                                                                        \
+                        __m256i isum = gather8(v);                                               \
+                        const float *dxp = a->d + t * nb + 8 * m;                                \
+                        const int32_t *sxp = a->sum + t * nb + 8 * m;                            \
+                        __m256 dx;                                                               \
+                        __m256i sx;                                                              \
+                        if (g.nblk == 8) {                                                       \
+                            dx = _mm256_loadu_ps(dxp);                                           \
+                            sx = _mm256_loadu_si256((const __m256i *)sxp);                       \
+                        } else {                                                                 \
+                            float dpad[8] = {0};                                                 \
+                            int32_t spad[8] = {0};                                               \
+                            memcpy(dpad, dxp, sizeof(float) * g.nblk);                           \
+                            memcpy(spad, sxp, sizeof(int32_t) * g.nblk);                         \
+                            dx = _mm256_loadu_ps(dpad);                                          \
+                            sx = _mm256_loadu_si256((const __m256i *)spad);                      \
+                        }                                                                        \
+                        if (g.has_zc) isum = _mm256_sub_epi32(isum, _mm256_mullo_epi32(g.zc, sx)); \
+                        acc[tt] = _mm256_fmadd_ps(_mm256_mul_ps(g.dw, dx),                       \
+                                                  _mm256_cvtepi32_ps(isum), acc[tt]);            \
+                        if (fmt == F_Q4_K)                                                       \
+                            macc[tt] = _mm256_fmadd_ps(_mm256_mul_ps(g.mn, dx),                  \
+                                                       _mm256_cvtepi32_ps(sx), macc[tt]);        \
+                    }                                                                            \
+                }                                                                                \
+                for (int tt = 0; tt < NT; tt++) {                                                \
+                    float v = hsum8i(acc[tt]);                                                   \
+                    if (fmt == F_Q4_K) v -= hsum8i(macc[tt]);                                    \
+                    y[(size_t)(t0 + tt) * ldy + i] = v;                                          \
+                }                                                                                \
+            }                                                                                    \
+        }                                                                                        \
+        return 1;                                                                                \
+    }
+
+DOT8_KERNEL(dot8_avx2, QS_TARGET_AVX2, DOT32_AVX2, 0)
+DOT8_KERNEL(dot8_avxvnni, __attribute__((target("avx2,fma,f16c,popcnt,avxvnni"))),
+            DOT32_AVXVNNI, 1)
+DOT8_KERNEL(dot8_vnni512,
+            __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni,fma,f16c,popcnt"))),
+            DOT32_VNNI512, 1)
+#endif
+
+static int vnni_allowed = 1;
+
+void qs_linear_vnni_allow(int on) { vnni_allowed = on != 0; }
+
+const char *qs_linear_int8dot_kernel_name(void) {
+#if QS_HAVE_X86_SIMD
+    int path = qs_cpu_path();
+    unsigned f = qs_cpu_features();
+    if (path >= QS_CPU_AVX512 && vnni_allowed && (f & QS_CPU_HAS_AVX512_VNNI)) return "avx512-vnni";
+    if (path >= QS_CPU_AVX2 && vnni_allowed && (f & QS_CPU_HAS_AVX_VNNI)) return "avx-vnni";
+    if (path >= QS_CPU_AVX2) return "avx2";
+#endif
+    return "scalar";
+}
+
+static int dot8_any(float *y, int64_t ldy, const wdesc *w, int64_t r0, int64_t n,
+                    const qs_act8 *a) {
+#if QS_HAVE_X86_SIMD
+    int path = qs_cpu_path();
+    unsigned f = qs_cpu_features();
+    if (path >= QS_CPU_AVX512 && vnni_allowed && (f & QS_CPU_HAS_AVX512_VNNI))
+        return dot8_vnni512(y, ldy, w, r0, n, a);
+    if (path >= QS_CPU_AVX2 && vnni_allowed && (f & QS_CPU_HAS_AVX_VNNI))
+        return dot8_avxvnni(y, ldy, w, r0, n, a);
+    if (path >= QS_CPU_AVX2) return dot8_avx2(y, ldy, w, r0, n, a);
+#endif
+    return dot8_ref(y, ldy, w, r0, n, a);
+}
+
+/* the table's entries: one per type, fast and _ref */
+#define DOT8_ENTRIES(tag, TYPE, BS, TS)                                                        \
+    QS__DOT8(tag) {                                                                            \
+        wdesc w = {data, cols, (BS) ? (size_t)(cols / ((BS) ? (BS) : 1)) * (TS) : 0, layout,   \
+                   dot8_format(TYPE, cols, layout)};                                           \
+        return dot8_any(y, ldy, &w, r0, n, a);                                                 \
+    }                                                                                          \
+    QS__DOT8(tag##_ref) {                                                                      \
+        wdesc w = {data, cols, (BS) ? (size_t)(cols / ((BS) ? (BS) : 1)) * (TS) : 0, layout,   \
+                   dot8_format(TYPE, cols, layout)};                                           \
+        return dot8_ref(y, ldy, &w, r0, n, a);                                                 \
+    }
+DOT8_ENTRIES(q8_0, QS_GGML_Q8_0, 32, 34)
+DOT8_ENTRIES(q4_0, QS_GGML_Q4_0, 32, 18)
+DOT8_ENTRIES(q4_k, QS_GGML_Q4_K, 256, 144)
+DOT8_ENTRIES(packed, QS_DTYPE_PACKED, 0, 0)
