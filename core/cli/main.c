@@ -4,12 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <cblas.h>
 
 #include "cli.h"
+#include "cpu.h"
 #include "dist.h"
 #include "error.h"
 #include "version.h"
@@ -51,9 +53,33 @@ static void usage(FILE *f) {
  * (ulimit -v) of 80-192 MB, ppl/profile/eval/run spun at 100 % CPU in its thread start-up
  * without a word. Its worker threads start when the library loads, before main, so under a
  * limit qscope also starts again with OPENBLAS_NUM_THREADS=1; address_space_guard() then
- * adds only the threads whose buffers fit. */
+ * adds only the threads whose buffers fit.
+ *
+ * OpenBLAS picks its kernels by CPU model, and a model newer than the library (Debian 12's
+ * 0.3.21 on a Sapphire Rapids Xeon) gets its generic Prescott (SSE3) kernels: sgemm ran at
+ * 18 GFLOP/s instead of ~200 on such a machine. When the core it chose predates AVX2 but the
+ * CPU has it, qscope names the core by the CPU's features (SkylakeX with AVX-512, else
+ * Haswell). The kernel in use is in every results file's provenance (openblas_get_config);
+ * set OPENBLAS_CORETYPE to choose yourself. */
+static int blas_core_outdated(void) {
+    static const char *old[] = {"Prescott", "Core2",     "Penryn",    "Dunnington", "Nehalem",
+                                "Atom",     "Katmai",    "Coppermine", "Northwood", "Banias",
+                                "Unknown"};
+    const char *core = openblas_get_corename();
+    if (!core) return 0;
+    for (size_t i = 0; i < sizeof old / sizeof old[0]; i++)
+        if (strcasecmp(core, old[i]) == 0) return 1;
+    return 0;
+}
+
 static void restart_with_settings(char **argv) {
     int changed = 0;
+    if (!getenv("OPENBLAS_CORETYPE") && qs_cpu_path_supported() >= QS_CPU_AVX2 &&
+        blas_core_outdated()) {
+        setenv("OPENBLAS_CORETYPE", qs_cpu_path_supported() >= QS_CPU_AVX512 ? "SkylakeX" : "Haswell",
+               1);
+        changed = 1;
+    }
     if (!getenv("OMP_WAIT_POLICY")) {
         setenv("OMP_WAIT_POLICY", "passive", 1);
         changed = 1;
