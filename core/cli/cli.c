@@ -132,6 +132,7 @@ int qs_cli_fail(const char *cmd) {
 int qs_cli_blas_thread_cap = 0;
 
 int qs_cli_threads(long n) {
+    if (n <= 0 && qs_dist_size() > 1) n = qs_dist_threads_default(); /* a host's ranks share */
     if (n > 0) {
         omp_set_num_threads((int)n);
         /* under an address-space limit main() allows only the BLAS threads that fit */

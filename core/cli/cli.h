@@ -6,6 +6,8 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 
+#include "dist.h"
+#include "dist_jobs.h"
 #include "fields.h"
 #include "h5store.h"
 #include "model.h"
@@ -43,7 +45,8 @@ int qs_cli_double(const qs_cli_opt *opts, int n_opts, const char *name, double l
 
 /* Prints "qscope CMD: error: <qs_error_message()>" and returns 1. */
 int qs_cli_fail(const char *cmd);
-/* Sets OpenMP and OpenBLAS threads (n <= 0: leave the default: all cores). Returns threads. */
+/* Sets OpenMP and OpenBLAS threads (n <= 0: leave the default: all cores, or under MPI the
+ * cores divided among the ranks on this host). Returns threads. */
 int qs_cli_threads(long n);
 /* The most OpenBLAS threads whose work buffers fit under the address-space limit (main.c
  * sets it when `ulimit -v` is in force); 0 means no cap. */
@@ -93,6 +96,27 @@ int qs_cli_h5_open_run(qs_h5 **out, const char *path, const char *label, int arg
 int qs_cli_h5_open(qs_h5 **out, const char *path, const char *cmd, int argc, char **argv,
                    const qs_model *m, const char *text_path, const char *params, int threads);
 
+/* The options of a command whose loop distributes (cli_dist.c; dist.h). */
+#define QS_CLI_DIST_OPTS                                                                         \
+    {"shard", "I/N",                                                                            \
+     "compute only the I-th of N deterministic slices of the grid into this -o file (job "      \
+     "arrays; join them with qscope merge)"},                                                   \
+    {                                                                                           \
+        "resume", NULL,                                                                         \
+            "skip configurations whose rows the -o file already holds (same model, text and "   \
+            "parameters)"                                                                       \
+    }
+/* Reads --shard and --resume into o (progress shown when distributed). 0 or 1 (error set). */
+int qs_cli_dist_opts(const qs_cli_opt *opts, int n, qs_dist_opts *o);
+/* Whether the loop must go through the distribution layer: a shard, --resume, MPI ranks. */
+int qs_cli_dist_wanted(const qs_dist_opts *o);
+/* The model and text sha256 that the provenance of h's run holds ("" when absent). */
+int qs_cli_dist_identity(qs_h5 *h, char model[65], char text[65]);
+/* Where another rank finds the model and text: the paths, --tokenizer, the window options.
+ * 0 or 1 (error set). */
+int qs_cli_dist_source(const qs_cli_opt *opts, int n, const qs_model *m, const char *text_path,
+                       qs_dist_source *src);
+
 int qs_cmd_info(int argc, char **argv);
 int qs_cmd_ppl(int argc, char **argv);
 int qs_cmd_generate(int argc, char **argv);
@@ -104,5 +128,8 @@ int qs_cmd_eval(int argc, char **argv);
 int qs_cmd_sweep(int argc, char **argv);
 int qs_cmd_plant(int argc, char **argv);
 int qs_cmd_profile(int argc, char **argv);
+int qs_cmd_merge(int argc, char **argv);
+/* qscope eval over several --config, a shard, --resume or MPI ranks (cmd_eval_dist.c). */
+int qs_cmd_eval_dist(qs_cli_opt *opts, int n, const char **pos, int argc, char **argv);
 
 #endif

@@ -126,7 +126,7 @@ static int eval_pair(const qs_cli_opt *opts, int n, const char **pos, int argc, 
 int qs_cmd_eval(int argc, char **argv) {
     qs_cli_opt opts[] = {
         {"config", "NAME",
-         "quantization config, e.g. \"W8A8 per-token\", \"W4A16 g128 mse\", \"W4A4 mxfp4\", "
+         "quantization config (repeatable: a list evaluated as one loop), e.g. \"W8A8 per-token\", \"W4A16 g128 mse\", \"W4A4 mxfp4\", "
          "\"W16A16 KV4 per-channel-k\""},
         {"tokenizer", "FILE", "tokenizer file"},
         QS_CLI_WINDOW_OPTS,
@@ -139,6 +139,7 @@ int qs_cmd_eval(int argc, char **argv) {
         {"output", "FILE", "append result rows to this HDF5 file (-o), table /runs/<n>/ppl/NAME"},
         {"name", "NAME", "table name in the HDF5 file", "eval"},
         {"json", NULL, "print one JSON object on stdout"},
+        QS_CLI_DIST_OPTS,
     };
     const int n = QS_COUNT(opts);
     const char *pos[3];
@@ -147,12 +148,18 @@ int qs_cmd_eval(int argc, char **argv) {
                          "MODEL TEXT --config NAME [options] | BASE QUANT TEXT [options]", opts, n,
                          pos, 3, &n_pos);
     if (r) return r == 2 ? 0 : 1;
-    if (n_pos == 3) return eval_pair(opts, n, pos, argc, argv);
+    /* one evaluation: under MPI rank 0 alone runs it */
+    if (n_pos == 3) return qs_dist_rank() == 0 ? eval_pair(opts, n, pos, argc, argv) : 0;
     if (n_pos != 2 || !qs_cli_get(opts, n, "config")) {
         fprintf(stderr, "qscope eval: error: expected MODEL TEXT and --config NAME, or BASE QUANT "
                         "TEXT (see --help)\n");
         return 1;
     }
+    /* several configs, a shard, --resume or MPI ranks: a distributed loop (cmd_eval_dist.c) */
+    qs_dist_opts dopt;
+    if (qs_cli_dist_opts(opts, n, &dopt)) return qs_cli_fail("eval");
+    if (opts[0].repeat_count > 1 || qs_cli_dist_wanted(&dopt))
+        return qs_cmd_eval_dist(opts, n, pos, argc, argv);
     long threads = 0, calib_n = 8;
     if (qs_cli_int(opts, n, "threads", 1, 4096, &threads) ||
         qs_cli_int(opts, n, "calib-windows", 1, 1 << 20, &calib_n))

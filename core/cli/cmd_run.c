@@ -39,7 +39,8 @@ int qs_cmd_run(int argc, char **argv) {
     qs_cli_opt opts[] = {
         {"max-seconds", "S", "stop the script after S seconds of wall time (default: no limit)"},
         {"max-memory", "MB", "memory the script's Lua values may use", "4096"},
-        {"threads", "N", "threads (default: all cores)"},
+        {"threads", "N", "threads (default: all cores; under MPI, shared among a host's ranks)"},
+        QS_CLI_DIST_OPTS,
     };
     const int n = QS_COUNT(opts);
     const char *pos[QS_CLI_MAX_REPEAT + 1];
@@ -58,6 +59,12 @@ int qs_cmd_run(int argc, char **argv) {
         qs_cli_int(opts, n, "threads", 1, 4096, &threads))
         return qs_cli_fail("run");
     qs_cli_threads(threads);
+    /* the script runs on rank 0; m:sweep{} and m:eval{configs=} spread their items over
+     * every rank, whose part is to serve them (dist.h) */
+    qs_dist_opts dopt;
+    if (qs_cli_dist_opts(opts, n, &dopt)) return qs_cli_fail("run");
+    if (qs_dist_rank() != 0) return qs_dist_serve() ? qs_cli_fail("run") : 0;
+    qs_dist_script(&dopt);
     qs_lua_limits lim = qs_lua_limits_default();
     lim.max_seconds = secs;
     lim.max_memory = (size_t)(mb * 1024 * 1024);

@@ -31,6 +31,8 @@ typedef struct sink {
     summary *sum;
     int n_sum, cap_sum;
     long n_rows, n_err;
+    long act_rows; /* rows of the activation matrices: the tokens captured */
+    int dist; /* the distribution layer writes the table */
 } sink;
 
 static void config_label(char *buf, size_t n, const qs_sweep_row *r) {
@@ -78,7 +80,8 @@ static cJSON *row_json(const qs_sweep_row *r) {
 static int on_row(void *user, const qs_sweep_row *r) {
     sink *s = user;
     s->n_rows++;
-    if (s->table) {
+    if (r->target[0] == 'a' && r->rows > s->act_rows) s->act_rows = r->rows;
+    if (s->table && !s->dist) {
         int rc = qs_restable_sweep_append(s->table, r);
         if (rc) return rc;
     }
@@ -100,6 +103,7 @@ static int on_row(void *user, const qs_sweep_row *r) {
         m->clipped += r->n_clipped;
     }
     FILE *f = s->json ? stderr : stdout;
+    if (s->print_rows && s->dist) fflush(f); /* a row printed is a row written */
     if (s->print_rows) {
         char label[96];
         config_label(label, sizeof label, r);
@@ -113,6 +117,8 @@ static int on_row(void *user, const qs_sweep_row *r) {
     }
     return QS_OK;
 }
+
+static int on_dist_row(void *user, const void *r) { return on_row(user, r); }
 
 static void print_summary(FILE *f, const sink *s) {
     fprintf(f, "\n%-10s %-44s %7s %9s %9s %8s %8s %7s\n", "target", "configuration", "tensors",
@@ -185,8 +191,9 @@ int qs_cmd_sweep(int argc, char **argv) {
         {"rows", NULL, "print every row, not only the summary per configuration"},
         {"output", "FILE", "append the rows to this HDF5 file (-o), table /runs/<n>/sweeps/NAME"},
         {"name", "NAME", "table name in the HDF5 file", "sweep"},
-        {"threads", "N", "threads (default: all cores)"},
+        {"threads", "N", "threads (default: all cores; under MPI, shared among a host's ranks)"},
         {"json", NULL, "print one JSON object with every row on stdout"},
+        QS_CLI_DIST_OPTS,
     };
     const int n = QS_COUNT(opts);
     const char *pos[2];
@@ -211,6 +218,8 @@ int qs_cmd_sweep(int argc, char **argv) {
     qs_remedy remedy;
     if (qs_sweep_remedy_parse(&so, &remedy, qs_cli_get(opts, n, "remedy")))
         return qs_cli_fail("sweep");
+    qs_dist_opts dopt;
+    if (qs_cli_dist_opts(opts, n, &dopt)) return qs_cli_fail("sweep");
     if (qs_site_mask_parse(qs_cli_get(opts, n, "sites"), &so.site_mask)) {
         qs_error_prefix(QS_ERR_ARG, "--sites");
         return qs_cli_fail("sweep");
@@ -281,7 +290,13 @@ int qs_cmd_sweep(int argc, char **argv) {
         }
     }
     const char *out = qs_cli_get(opts, n, "output");
-    if (rc == QS_OK && out) {
+    /* with -o the rows go through the distribution layer, which records where each came
+     * from, so that a run cut short can be resumed */
+    s.dist = out || qs_cli_dist_wanted(&dopt);
+    int writer = qs_dist_rank() == 0;
+    if (rc == QS_OK && dopt.shard_count && !out)
+        rc = qs_error_set(QS_ERR_ARG, "--shard needs -o FILE (each shard writes its own file)");
+    if (rc == QS_OK && out && writer) {
         char params[512];
         snprintf(
             params, sizeof params,
@@ -295,20 +310,44 @@ int qs_cmd_sweep(int argc, char **argv) {
                             params, nt);
         if (rc == QS_OK) rc = qs_restable_sweep_open(&s.table, h5, qs_cli_get(opts, n, "name"));
     }
-    if (rc == QS_OK && s.print_rows)
+    if (rc == QS_OK && s.print_rows && writer)
         fprintf(json ? stderr : stdout, "%-10s %-12s %3s  %-44s %11s %8s %10s %7s %7s\n", "target",
                 "tensor", "lyr", "configuration", "mse", "SQNR dB", "max err", "bits/v", "levels");
     double t0 = qs_now();
-    if (rc == QS_OK && so.weights) rc = qs_sweep_weights(m, &so, on_row, &s);
-    if (rc == QS_OK && so.activations) {
+    if (rc == QS_OK && s.dist) {
+        qs_dist_source src;
+        qs_dist_job *job = NULL;
+        char msha[65] = "", tsha[65] = "";
+        const char *tp = so.activations ? pos[1] : NULL;
+        if (qs_cli_dist_source(opts, n, m, tp, &src)) rc = QS_ERR_ARG;
+        /* remedies change the model after loading: every rank folds them in alike (they
+         * run this same command), and the rows' identity says so */
+        char note[1024];
+        if (tm) {
+            snprintf(note, sizeof note, "remedy=%s; calib=%s; calib_windows=%ld",
+                     qs_cli_get(opts, n, "remedy"),
+                     qs_cli_get(opts, n, "calib") ? qs_cli_get(opts, n, "calib") : "text", calib_n);
+            src.model_note = note;
+        }
+        if (rc == QS_OK && h5) rc = qs_cli_dist_identity(h5, msha, tsha);
+        if (rc == QS_OK) rc = qs_dist_sweep_job(&job, m, so.activations ? &ws : NULL, &so, &src);
+        char path[256];
+        snprintf(path, sizeof path, "sweeps/%s", qs_cli_get(opts, n, "name"));
+        qs_dist_out dout = {h5, s.table, path, msha, tsha, on_dist_row, &s};
+        if (rc == QS_OK) rc = qs_dist_run(job, &dopt, &dout, NULL);
+        qs_dist_job_free(job);
+    }
+    if (rc == QS_OK && !s.dist && so.weights) rc = qs_sweep_weights(m, &so, on_row, &s);
+    if (rc == QS_OK && !s.dist && so.activations) {
         rc = qs_sweep_capture_run(&cap, m, &ws, so.site_mask, tokens);
         if (rc == QS_OK) rc = qs_sweep_activations(&cap, &so, on_row, &s);
     }
     double secs = qs_now() - t0;
-    if (rc == QS_OK) {
+    if (rc == QS_OK && writer) {
         long captured = 0;
         for (int i = 0; i < QS_SITE_COUNT; i++)
             captured = cap.rows[i] > captured ? cap.rows[i] : captured;
+        if (s.act_rows > captured) captured = s.act_rows;
         if (json) {
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "model", m->path);

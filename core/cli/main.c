@@ -12,6 +12,8 @@
 
 #include "cli.h"
 #include "cpu.h"
+#include "dist.h"
+#include "error.h"
 #include "version.h"
 
 static const qs_cli_cmd commands[] = {
@@ -25,6 +27,7 @@ static const qs_cli_cmd commands[] = {
     {"sweep", "reconstruction error of every quantizer choice on weights and activations",
      qs_cmd_sweep},
     {"run", "run a Lua experiment (experiments/*.lua)", qs_cmd_run},
+    {"merge", "join the results of shards and resumed runs into one file", qs_cmd_merge},
     {"memory", "weight, scale and KV-cache bytes of a quantized deployment", qs_cmd_memory},
     {"bench", "measure the machine's limits and the forward pass's speed", qs_cmd_bench},
     {"synth", "write a random-weight llama2.c checkpoint of a chosen shape", qs_cmd_synth},
@@ -180,8 +183,23 @@ int main(int argc, char **argv) {
         return 0;
     }
     for (int i = 0; i < QS_COUNT(commands); i++)
-        if (strcmp(argv[1], commands[i].name) == 0)
-            return address_space_guard() ? 1 : finish_stdout(commands[i].run(argc - 1, argv + 1));
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            /* under mpirun/srun: MPI starts here (dist.h); every rank runs the commands whose
+             * loops spread over ranks, rank 0 alone the others (one output, one writer) */
+            if (qs_dist_init(&argc, &argv)) {
+                fprintf(stderr, "qscope: error: %s\n", qs_error_message());
+                return 1;
+            }
+            const char *nm = commands[i].name;
+            int spreads = !strcmp(nm, "sweep") || !strcmp(nm, "eval") || !strcmp(nm, "run");
+            int rc = 0;
+            if (qs_dist_rank() == 0 || spreads)
+                rc = address_space_guard() ? 1 : finish_stdout(commands[i].run(argc - 1, argv + 1));
+            /* a rank that fails leaves the others waiting for it: end them all */
+            if (rc) qs_dist_abort(rc);
+            qs_dist_finalize();
+            return rc;
+        }
     fprintf(stderr, "qscope: error: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 1;

@@ -32,6 +32,7 @@ int qs__lua_qs_model(lua_State *L) {
     u->m = NULL; /* created closed, filled only on success */
     luaL_setmetatable(L, QS_LUA_MODEL);
     if (qs_model_load(&u->m, path, tok)) return qs__lua_fail(L, "qs.model");
+    qs__lua_dist_note_file(L, -1, path, tok);
     return 1;
 }
 

@@ -76,4 +76,23 @@ int qs__lua_model_save(lua_State *L);            /* lua_capture.c */
 int qs__lua_model_sweep(lua_State *L);           /* lua_sweep.c */
 int qs__lua_model_activations(lua_State *L);     /* lua_activations.c */
 
+/* ---- distributed loops (lua_dist.c; dist.h) ------------------------------------------ */
+
+/* m:eval{configs = {...}}: a list of configs as one distributed loop. */
+int qs__lua_model_eval_list(lua_State *L);
+/* Records that the model userdata at idx was loaded from files (so other ranks can load
+ * it too); copies made in a script are not recorded. */
+void qs__lua_dist_note_file(lua_State *L, int idx, const char *path, const char *tokenizer);
+/* Whether a loop goes through the distribution layer: it writes a results file, or the
+ * script runs under MPI. */
+int qs__lua_dist_wanted(lua_State *L, int has_results);
+/* m:sweep's loop through the distribution layer: rows to sink on rank 0 (and to table). */
+struct qs_h5_table;
+struct qs_sweep_opts;
+struct qs_window_opts;
+int qs__lua_dist_sweep(lua_State *L, int model_idx, const qs_model *m, const qs_text *t,
+                       const struct qs_window_opts *wo, const struct qs_sweep_opts *o, struct qs_h5 *h,
+                       struct qs_h5_table *table, const char *name,
+                       int (*sink)(void *user, const void *row), void *user);
+
 #endif

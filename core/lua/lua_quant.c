@@ -267,6 +267,12 @@ static int model_eval_pair(lua_State *L, qs_model *quant) {
 
 int qs__lua_model_eval(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
+    /* a list of configs is a distributed loop (lua_dist.c) */
+    if (lua_istable(L, 2) && lua_getfield(L, 2, "configs") != LUA_TNIL) {
+        lua_pop(L, 1);
+        return qs__lua_model_eval_list(L);
+    }
+    if (lua_istable(L, 2)) lua_pop(L, 1);
     static const char *const keys[] = {QS_LUA_WINDOW_KEYS, "config", "attribute", "calib",
                                        "calib_windows",    "base",   NULL};
     qs__lua_check_keys(L, 2, "m:eval", keys);

@@ -33,6 +33,8 @@ static int push_row(void *user, const qs_sweep_row *r) {
     return s->table ? qs_restable_sweep_append(s->table, r) : QS_OK;
 }
 
+static int push_dist_row(void *user, const void *r) { return push_row(user, r); }
+
 int qs__lua_model_sweep(lua_State *L) {
     qs_model *m = qs__lua_check_model(L, 1);
     if (lua_isnoneornil(L, 2)) lua_newtable(L);
@@ -81,7 +83,7 @@ int qs__lua_model_sweep(lua_State *L) {
     if (!o.weights && !o.activations)
         return luaL_error(L, "m:sweep: targets must name weights and/or activations");
     if (o.activations && !has_text) return luaL_error(L, "m:sweep: activation targets need text=");
-    qs_window_opts wo; /* parsed before any file is opened: a bad option raises cleanly */
+    qs_window_opts wo = {0}; /* parsed before any file is opened: a bad option raises cleanly */
     int transform = remedy.rotate || remedy.smooth || remedy.awq;
     if (o.activations || transform) qs__lua_window_opts(L, 2, m, &wo);
     if (transform) {
@@ -119,8 +121,15 @@ int qs__lua_model_sweep(lua_State *L) {
     if (h && qs_restable_sweep_open(&s.table, h, qs__lua_opt_str(L, 2, "name", "sweep")))
         return qs__lua_fail(L, "m:sweep");
     lua_newtable(L);
-    int rc = o.weights ? qs_sweep_weights(m, &o, push_row, &s) : QS_OK;
-    if (rc == QS_OK && o.activations) {
+    int rc = QS_OK;
+    int dist = qs__lua_dist_wanted(L, h != NULL);
+    if (dist) { /* through the distribution layer, which writes the table itself */
+        sweep_ctx lua_only = {L, 0, NULL};
+        rc = qs__lua_dist_sweep(L, 1, m, t, &wo, &o, h, s.table,
+                                qs__lua_opt_str(L, 2, "name", "sweep"), push_dist_row, &lua_only);
+    }
+    if (rc == QS_OK && !dist && o.weights) rc = qs_sweep_weights(m, &o, push_row, &s);
+    if (rc == QS_OK && !dist && o.activations) {
         if (!m->tok) rc = qs_error_set(QS_ERR_ARG, "the model has no tokenizer");
         qs_windows ws;
         if (rc == QS_OK) rc = qs_windows_build(&ws, m->tok, t->data, t->len, &wo);

@@ -83,11 +83,12 @@ int qs_restable_speed_append(qs_h5_table *t, const qs_speed_row *r) {
 
 /* The identifying strings, then every number of the evaluation (eval_fields.h). */
 #define PPL_NLABELS 4
-#define PPL_NCOLS   (PPL_NLABELS + QS_EVAL_NFIELDS)
+#define PPL_NCOLS   QS_RESTABLE_PPL_NCOLS
+_Static_assert(PPL_NCOLS == PPL_NLABELS + QS_EVAL_NFIELDS, "the ppl columns");
 _Static_assert(PPL_NCOLS <= MAX_FIELDS, "room for the ppl columns");
 
-static void ppl_fields(qs_field f[PPL_NCOLS], const char *w, const char *a, const char *config,
-                       const char *scope, const qs_eval_result *r) {
+void qs_restable_ppl_fields(qs_field *f, const char *w, const char *a,
+                            const char *config, const char *scope, const qs_eval_result *r) {
     f[0] = QS_FSTR("w_config", w, 128);
     f[1] = QS_FSTR("a_config", a, 128);
     f[2] = QS_FSTR("config", config, 256);
@@ -97,7 +98,7 @@ static void ppl_fields(qs_field f[PPL_NCOLS], const char *w, const char *a, cons
 
 int qs_restable_ppl_open(qs_h5_table **t, qs_h5 *h, const char *name) {
     qs_field f[PPL_NCOLS];
-    ppl_fields(f, NULL, NULL, NULL, NULL, NULL);
+    qs_restable_ppl_fields(f, NULL, NULL, NULL, NULL, NULL);
     return open_fields(t, h, "ppl", name, f, PPL_NCOLS);
 }
 
@@ -124,6 +125,6 @@ int qs_restable_ppl_append(qs_h5_table *t, const qs_quant_config *cfg, const cha
 int qs_restable_ppl_append_named(qs_h5_table *t, const char *w_config, const char *a_config,
                                  const char *config, const char *scope, const qs_eval_result *r) {
     qs_field f[PPL_NCOLS];
-    ppl_fields(f, w_config, a_config, config, scope, r);
+    qs_restable_ppl_fields(f, w_config, a_config, config, scope, r);
     return append_fields(t, f, PPL_NCOLS);
 }

@@ -26,6 +26,7 @@
 #define QS_RESTABLES_H
 
 #include "eval.h"
+#include "eval_fields.h"
 #include "h5store.h"
 #include "speed.h"
 #include "sweep.h"
@@ -39,6 +40,12 @@ int qs_restable_ppl_open(qs_h5_table **t, qs_h5 *h, const char *name);
 /* Appends the row of one evaluation of cfg; scope as above. */
 int qs_restable_ppl_append(qs_h5_table *t, const qs_quant_config *cfg, const char *scope,
                            const qs_eval_result *r);
+
+/* The columns of a ppl/<name> row: the four labels, then qs_eval_fields (r may be NULL:
+ * names and kinds only). */
+#define QS_RESTABLE_PPL_NCOLS (4 + QS_EVAL_NFIELDS)
+void qs_restable_ppl_fields(qs_field *f, const char *w, const char *a, const char *config,
+                            const char *scope, const qs_eval_result *r);
 
 /* The same with the names given: qscope eval BASE QUANT names the quantized file
  * ("file:model-Q4_K_M.gguf") where a config would go. */

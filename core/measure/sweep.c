@@ -279,22 +279,37 @@ int qs_sweep_matrix(const float *x, int rows, int cols, const char *target, cons
 
 /* ---- weights ------------------------------------------------------------------------- */
 
+int qs_sweep_weight_names(const qs_model *m, int site, int layer, const char *names[3]) {
+    const qs_tensor *w[3];
+    return qs_wquant_site_weights(m, site, layer, w, names);
+}
+
+int qs_sweep_weight(const qs_model *m, int site, int layer, int index, const qs_sweep_opts *o,
+                    qs_sweep_row_fn fn, void *user) {
+    const qs_tensor *w[3];
+    const char *nm[3];
+    int n = qs_wquant_site_weights(m, site, layer, w, nm);
+    if (index < 0 || index >= n)
+        return qs_error_set(QS_ERR_ARG, "sweep: %s layer %d reads %d weights, not %d",
+                            qs_site_name(site), layer, n, index + 1);
+    const float *x; /* the matrix as f32: in place, or expanded for this call */
+    float *owned;
+    int rc = qs_tensor_f32(w[index], &x, &owned);
+    if (rc) return rc;
+    rc = qs_sweep_matrix(x, (int)w[index]->rows, (int)w[index]->cols, "weight", nm[index], layer,
+                         o, fn, user);
+    free(owned);
+    return rc;
+}
+
 int qs_sweep_weights(const qs_model *m, const qs_sweep_opts *o, qs_sweep_row_fn fn, void *user) {
     int rc = QS_OK;
     for (int l = 0; l < m->cfg.n_layers && rc == QS_OK; l++)
         for (int s = 0; s < QS_SITE_COUNT && rc == QS_OK; s++) {
             if (!(o->site_mask & QS_SITE_BIT(s))) continue;
-            const qs_tensor *w[3];
             const char *nm[3];
-            int n = qs_wquant_site_weights(m, s, l, w, nm);
-            for (int i = 0; i < n && rc == QS_OK; i++) {
-                const float *x; /* the matrix as f32: in place, or expanded for this call */
-                float *owned;
-                if ((rc = qs_tensor_f32(w[i], &x, &owned))) break;
-                rc = qs_sweep_matrix(x, (int)w[i]->rows, (int)w[i]->cols, "weight", nm[i], l, o, fn,
-                                     user);
-                free(owned);
-            }
+            int n = qs_sweep_weight_names(m, s, l, nm);
+            for (int i = 0; i < n && rc == QS_OK; i++) rc = qs_sweep_weight(m, s, l, i, o, fn, user);
         }
     return rc;
 }

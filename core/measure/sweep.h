@@ -111,6 +111,11 @@ int qs_sweep_matrix(const float *x, int rows, int cols, const char *target, cons
 /* Every linear weight of m that reads a site of o->site_mask, layer by layer (in the
  * order attn_q, attn_k, attn_v, attn_output, ffn_gate, ffn_up, ffn_down). */
 int qs_sweep_weights(const qs_model *m, const qs_sweep_opts *o, qs_sweep_row_fn fn, void *user);
+/* The same one matrix at a time: how many weights read site in layer (0..3) and their
+ * names ("attn_q", static strings), and every configuration of o on the index-th. */
+int qs_sweep_weight_names(const qs_model *m, int site, int layer, const char *names[3]);
+int qs_sweep_weight(const qs_model *m, int site, int layer, int index, const qs_sweep_opts *o,
+                    qs_sweep_row_fn fn, void *user);
 
 /* Activations captured through the forward hook: the first `tokens` rows per (site,
  * layer), in window order. Memory: tokens × (sum of the sites' widths) × (L + 1) floats. */

@@ -371,6 +371,8 @@ static void h5_init(void) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
+void qs__h5_init(void) { h5_init(); }
+
 int qs_h5_is_results(const char *path) {
     struct stat st;
     if (!path || stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return 0;

@@ -113,6 +113,10 @@ int qs__h5_flush_dataset(qs_h5 *h, hid_t ds, const char *obj);
 int qs__h5_lock_take(qs_h5 *h);
 void qs__h5_lock_release(qs_h5 *h);
 
+/* The process's first HDF5 call turns off HDF5's exit-time cleanup and its error printing
+ * (h5file.c); every entry point that may be the first calls it. */
+void qs__h5_init(void);
+
 /* provenance.c: the automatic attributes (at open) and end_time (at close). */
 int qs__h5_provenance_begin(qs_h5 *h, const char *run_label);
 int qs__h5_provenance_end(qs_h5 *h);

@@ -128,8 +128,7 @@ static int sha256_dir(const char *dir, char hex[QS_SHA256_HEX_LEN + 1]) {
     return rc;
 }
 
-/* Hashes a file, or a directory's manifest; *kind is "file" or "dir-manifest". */
-static int sha256_path(const char *path, char hex[QS_SHA256_HEX_LEN + 1], const char **kind) {
+int qs_h5_sha256_path(const char *path, char hex[QS_SHA256_HEX_LEN + 1], const char **kind) {
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
         *kind = "dir-manifest";
@@ -153,7 +152,7 @@ int qs_h5_write_provenance(qs_h5 *h, const qs_provenance *p) {
     if (p->script_path && (rc = qs_sha256_file(p->script_path, script_h)))
         return qs_error_prefix(rc, "provenance of script");
     if (p->model_path && !p->model_sha256 &&
-        (rc = sha256_path(p->model_path, model_h, &model_kind)))
+        (rc = qs_h5_sha256_path(p->model_path, model_h, &model_kind)))
         return qs_error_prefix(rc, "provenance of model");
     if (p->model_sha256) snprintf(model_h, sizeof model_h, "%s", p->model_sha256);
     if (p->text_path && (rc = qs_sha256_file(p->text_path, text_h)))

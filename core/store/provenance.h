@@ -33,6 +33,10 @@ typedef struct qs_provenance {
  * happens before any attribute is written. May be called again (attributes replaced). */
 int qs_h5_write_provenance(qs_h5 *h, const qs_provenance *p);
 
+/* The sha256 that provenance records for a model path: of the file, or of the manifest of a
+ * directory's regular files (as model_sha256 above); *kind is "file" or "dir-manifest". */
+int qs_h5_sha256_path(const char *path, char hex[65], const char **kind);
+
 /* ISO-8601 UTC timestamp "YYYY-MM-DDTHH:MM:SSZ" for the current time. */
 void qs_h5_now_iso(char buf[32]);
 

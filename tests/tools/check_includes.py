@@ -31,9 +31,10 @@ MAY_USE = {
     "analysis": ["base"],
     "profile": ["model", "analysis", "store", "base"],
     "measure": ["quant", "model", "text", "analysis", "store", "base"],
-    "lua": ["measure", "profile", "quant", "formats", "store", "model", "text", "analysis",
-            "base"],
-    "cli": ["lua", "measure", "profile", "quant", "formats", "store", "model", "text",
+    "dist": ["measure", "formats", "quant", "model", "text", "analysis", "store", "base"],
+    "lua": ["dist", "measure", "profile", "quant", "formats", "store", "model", "text",
+            "analysis", "base"],
+    "cli": ["lua", "dist", "measure", "profile", "quant", "formats", "store", "model", "text",
             "analysis", "base"],
 }
 
