@@ -86,21 +86,24 @@ QS_TARGET_AVX2 static int row_argmax_avx2(const float *row, int C, int *bad) {
         i0 = _mm256_add_epi32(i0, step);
         i1 = _mm256_add_epi32(i1, step);
     }
-    uint32_t m[16];
-    int32_t a[16];
-    _mm256_storeu_si256((__m256i *)m, m0);
-    _mm256_storeu_si256((__m256i *)(m + 8), m1);
-    _mm256_storeu_si256((__m256i *)a, a0);
-    _mm256_storeu_si256((__m256i *)(a + 8), a1);
-    uint32_t best = 0;
+    uint32_t best = src[0] & 0x7fffffffu;
     int arg = 0;
-    if (c > 0) { /* lanes hold indices below c */
-        for (int j = 0; j < 16; j++) best = m[j] > best ? m[j] : best;
-        arg = c;
-        for (int j = 0; j < 16; j++)
-            if (m[j] == best && a[j] < arg) arg = a[j];
-    } else {
-        best = src[0] & 0x7fffffffu;
+    if (c > 0) { /* lanes hold indices below c: reduce them in registers */
+        /* the two sets lane by lane: the larger key, on a tie the lower index */
+        __m256i gt = _mm256_cmpgt_epi32(m1, m0), eq = _mm256_cmpeq_epi32(m1, m0);
+        __m256i m = _mm256_max_epi32(m0, m1);
+        __m256i a =
+            _mm256_blendv_epi8(_mm256_blendv_epi8(a0, a1, gt), _mm256_min_epi32(a0, a1), eq);
+        /* the largest key in every lane, then the lowest index among the lanes holding it */
+        __m256i t = _mm256_max_epi32(m, _mm256_permute2x128_si256(m, m, 1));
+        t = _mm256_max_epi32(t, _mm256_shuffle_epi32(t, 0x4e));
+        t = _mm256_max_epi32(t, _mm256_shuffle_epi32(t, 0xb1));
+        __m256i i = _mm256_blendv_epi8(_mm256_set1_epi32(INT32_MAX), a, _mm256_cmpeq_epi32(m, t));
+        i = _mm256_min_epi32(i, _mm256_permute2x128_si256(i, i, 1));
+        i = _mm256_min_epi32(i, _mm256_shuffle_epi32(i, 0x4e));
+        i = _mm256_min_epi32(i, _mm256_shuffle_epi32(i, 0xb1));
+        best = (uint32_t)_mm256_cvtsi256_si32(t);
+        arg = _mm256_cvtsi256_si32(i);
     }
     for (; c < C; c++) {
         uint32_t u = src[c] & 0x7fffffffu;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "elementwise.h"
 #include "error.h"
 
 const double qs_kld_pct_levels[QS_KLD_NPCT] = {100, 99.9, 99, 95, 90, 50, 10, 5, 1, 0.1, 0};
@@ -32,14 +33,13 @@ static int reserve(qs_kld_acc *a, long n) {
     return QS_OK;
 }
 
-/* log-sum-exp of a row, in double */
+/* log-sum-exp of a row, the same as qs_nll's (so eval's base NLL is ppl's), and the first
+ * index of its largest logit */
 static double lse(const float *x, int V, int *argmax) {
     int am = 0;
     for (int i = 1; i < V; i++) am = x[i] > x[am] ? i : am;
-    double s = 0;
-    for (int i = 0; i < V; i++) s += exp((double)x[i] - x[am]);
     *argmax = am;
-    return log(s) + x[am];
+    return qs_logsumexp(x, V);
 }
 
 static void top5(const float *x, int V, int out[5]) {

@@ -4,16 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "elementwise.h"
 #include "error.h"
 #include "memstat.h"
 #include "progress.h"
 
 double qs_nll(const float *logits, int V, int target) {
-    double mx = logits[0];
-    for (int i = 1; i < V; i++) mx = logits[i] > mx ? logits[i] : mx;
-    double sum = 0.0;
-    for (int i = 0; i < V; i++) sum += exp((double)logits[i] - mx);
-    return log(sum) + mx - (double)logits[target];
+    return qs_logsumexp(logits, V) - (double)logits[target];
 }
 
 void qs_ppl_finish(qs_ppl_result *r, double sum, double sum_sq) {

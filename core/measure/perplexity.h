@@ -17,7 +17,8 @@ typedef struct qs_ppl_result {
     double tokens_per_s; /* processed tokens per second */
 } qs_ppl_result;
 
-/* −log softmax(logits)[target], computed in double. logits: (V) */
+/* −log softmax(logits)[target] = logsumexp(logits) − logits[target], by qs_logsumexp
+ * (elementwise.h: vector exps, the sum in double; within 1e-6 of double exps). logits: (V) */
 double qs_nll(const float *logits, int V, int target);
 
 /* Runs every window through the model (with hook, which may be NULL) and scores it.

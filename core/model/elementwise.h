@@ -26,8 +26,29 @@ float qs_vexp_ref(float x);
 
 /* Softmax of row[0..n) in place: exp(row - max) / sum, the sum in double over 8 lanes
  * (element j in lane j mod 8, lanes folded 4 + 4, 2 + 2, 1 + 1) and applied as one float
- * reciprocal; then row[n..P) = 0 (the causal mask). 1 <= n <= P. */
-void qs_softmax_row(float *row, int n, int P);
+ * reciprocal; then row[n..P) = 0 (the causal mask). 1 <= n <= P. Returns the max. When
+ * entropy is not NULL, *entropy = −Σ p log p of the row in nats, from the same pass:
+ * log S + Σ e_j·(max − z_j) / S, e_j = exp(z_j − max), S = Σ e_j (no log per element;
+ * within 1e-6 of qs_entropy of the result). */
+float qs_softmax_row(float *row, int n, int P, double *entropy);
+
+/* log Σ exp(x[i]) over x[0..n), n >= 1, as max + log Σ exp(x[i] − max): the differences
+ * in float, their exps as qs_vexp's, the sum in double over the 8 lanes of
+ * qs_softmax_row. Within 1e-6 of the sum in double exps (test_elementwise). */
+double qs_logsumexp(const float *x, int n);
+
+/* Entropy −Σ p·log p of p[0..n) in nats, over the p >= FLT_MIN (smaller ones add under
+ * 1e-36 each): log(p) in float (2^e · m, log m = 2·atanh((m − 1)/(m + 1)) by a degree-9
+ * odd polynomial, within 2 ulp), p·log p in float, the sum in double over the 8 lanes of
+ * qs_softmax_row. Same bits on every path. */
+double qs_entropy(const float *p, int n);
+
+/* log(x) for x >= FLT_MIN, finite: the scalar form of qs_entropy's log. */
+float qs_vlog_ref(float x);
+
+/* acc[i] += x[i], i < n, each in double (one add per element: the same bits on every
+ * path). */
+void qs_accumulate(double *acc, const float *x, int n);
 
 /* h1[i] = SiLU(h1[i]) · h3[i] = h1 / (1 + exp(-h1)) · h3, i < n (SwiGLU's gate). */
 void qs_swiglu(float *h1, const float *h3, size_t n);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "elementwise.h"
 #include "error.h"
 
 #define MAX_TIES 100000
@@ -113,15 +114,9 @@ int qs_attnstats_add(qs_attnstats *a, int layer, int head, const float *p, const
     if (rc) return rc;
     head_acc *h = &a->acc[(size_t)layer * a->H + head];
     double *ent = a->row_scratch; /* (T) */
-    /* entropies row by row (the costly part: one log per visible key), summed in order */
+    /* entropies row by row (the costly part: one log per visible key; elementwise.h) */
 #pragma omp parallel for if ((size_t)T * P >= 65536) schedule(static)
-    for (int t = 0; t < T; t++) {
-        const float *row = p + (size_t)t * P;
-        double e = 0.0;
-        for (int j = 0; j <= pos0 + t; j++)
-            if (row[j] > 0.0f) e -= (double)(row[j] * logf(row[j])); /* float log: 2x faster */
-        ent[t] = e;
-    }
+    for (int t = 0; t < T; t++) ent[t] = qs_entropy(p + (size_t)t * P, pos0 + t + 1);
     double *col = a->col; /* (P) received mass, summed row by row */
     if (pos0 == 0)
         for (int j = 0; j < P; j++) col[j] = 0.0;
@@ -139,8 +134,7 @@ int qs_attnstats_add(qs_attnstats *a, int layer, int head, const float *p, const
         double m = 0.0;
         for (int i = 0; i < a->n_bos && a->bos_pos[i] <= pos; i++) m += row[a->bos_pos[i]];
         h->sum_bos += m;
-        if (pos0 == 0)
-            for (int j = 0; j < t; j++) col[j] += row[j];
+        if (pos0 == 0) qs_accumulate(col, row, t);
     }
     /* received mass per key position, for whole windows (pos0 = 0) */
     if (pos0 == 0) {
