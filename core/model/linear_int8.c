@@ -139,18 +139,24 @@ QS_TARGET_AVX2 static AI int32_t block8(int8_t *q, const float *x, float d) {
     return _mm_cvtsi128_si32(h);
 }
 
-QS_TARGET_AVX2 static void quantize_avx2(qs_act8 *a, const float *x, int T, int C, int per_token) {
-#pragma omp parallel for schedule(static) if ((size_t)T * C >= 65536)
-    for (int t = 0; t < T; t++) {
-        const float *xt = x + (size_t)t * C;
-        float dt = per_token ? absmax8(xt, C) / 127.0f : 0.0f;
-        for (int b = 0; b < a->nb; b++) {
-            float d = per_token ? dt : absmax8(xt + 32 * b, 32) / 127.0f;
-            size_t i = (size_t)t * a->nb + b;
-            a->d[i] = d;
-            a->sum[i] = block8(a->q + (size_t)t * C + 32 * b, xt + 32 * b, d);
-        }
+/* One token's row. The parallel loop stays outside target-attributed code: clang 14 does
+ * not give an OpenMP region's outlined body its enclosing function's target features and
+ * fails in the back end on the AVX2 code inlined there. */
+QS_TARGET_AVX2 static void quantize_row_avx2(qs_act8 *a, const float *x, int t, int C,
+                                             int per_token) {
+    const float *xt = x + (size_t)t * C;
+    float dt = per_token ? absmax8(xt, C) / 127.0f : 0.0f;
+    for (int b = 0; b < a->nb; b++) {
+        float d = per_token ? dt : absmax8(xt + 32 * b, 32) / 127.0f;
+        size_t i = (size_t)t * a->nb + b;
+        a->d[i] = d;
+        a->sum[i] = block8(a->q + (size_t)t * C + 32 * b, xt + 32 * b, d);
     }
+}
+
+static void quantize_avx2(qs_act8 *a, const float *x, int T, int C, int per_token) {
+#pragma omp parallel for schedule(static) if ((size_t)T * C >= 65536)
+    for (int t = 0; t < T; t++) quantize_row_avx2(a, x, t, C, per_token);
 }
 #endif
 
