@@ -60,22 +60,36 @@ int qs_cpu_path_set(int path) {
     return v;
 }
 
-/* Read from CPUID directly: compilers disagree on which feature names
- * __builtin_cpu_supports knows (clang 14 rejects "avxvnni" at compile time).
- * The OS-saved-state check is already in the path: these bits are only
- * consulted when the AVX2 or AVX-512 path was found usable. */
-unsigned qs_cpu_features(void) {
+/* The feature bits the CPU reports, read once: CPUID traps to the hypervisor on a virtual
+ * machine (microseconds), and qs_cpu_features is asked per kernel call. Read from CPUID
+ * directly because compilers disagree on which names __builtin_cpu_supports knows (clang
+ * 14 rejects "avxvnni" at compile time). */
+static unsigned raw_features(void) {
+    static atomic_int cached = -1;
+    int v = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (v >= 0) return (unsigned)v;
     unsigned f = 0;
 #if QS_HAVE_X86_SIMD
-    int path = qs_cpu_path();
     unsigned a, b, c, d;
-    if (__get_cpuid_max(0, NULL) < 7) return 0;
-    __cpuid_count(7, 0, a, b, c, d);
-    if (path >= QS_CPU_AVX512 && (c >> 11 & 1u)) f |= QS_CPU_HAS_AVX512_VNNI;
-    __cpuid_count(7, 1, a, b, c, d);
-    if (path >= QS_CPU_AVX2 && (a >> 4 & 1u)) f |= QS_CPU_HAS_AVX_VNNI;
-    if (path >= QS_CPU_AVX512 && (a >> 5 & 1u)) f |= QS_CPU_HAS_AVX512_BF16;
+    if (__get_cpuid_max(0, NULL) >= 7) {
+        __cpuid_count(7, 0, a, b, c, d);
+        if (c >> 11 & 1u) f |= QS_CPU_HAS_AVX512_VNNI;
+        __cpuid_count(7, 1, a, b, c, d);
+        if (a >> 4 & 1u) f |= QS_CPU_HAS_AVX_VNNI;
+        if (a >> 5 & 1u) f |= QS_CPU_HAS_AVX512_BF16;
+    }
 #endif
+    atomic_store_explicit(&cached, (int)f, memory_order_relaxed);
+    return f;
+}
+
+/* The OS-saved-state check is in the path: these bits count only when the AVX2 or AVX-512
+ * path is in use. */
+unsigned qs_cpu_features(void) {
+    unsigned f = raw_features();
+    int path = qs_cpu_path();
+    if (path < QS_CPU_AVX512) f &= ~(unsigned)(QS_CPU_HAS_AVX512_VNNI | QS_CPU_HAS_AVX512_BF16);
+    if (path < QS_CPU_AVX2) f = 0;
     return f;
 }
 
