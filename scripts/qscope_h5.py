@@ -80,6 +80,22 @@ def columns(arr):
     return out
 
 
+def written_rows(ds):
+    """A table's rows without the trailing ones that hold its own fill value: rows HDF5
+    counts but never wrote, left by a kill -9 in mid-append (qscope's tables fill with NaN,
+    INT64_MIN and empty strings, which no measurement is). Tables without a fill value of
+    their own are returned whole."""
+    arr = ds[()]
+    dcpl = ds.id.get_create_plist()
+    if dcpl.fill_value_defined() != h5py.h5d.FILL_VALUE_USER_DEFINED:
+        return arr
+    fill = ds.fillvalue.tobytes()
+    n = len(arr)
+    while n and arr[n - 1].tobytes() == fill:
+        n -= 1
+    return arr[:n]
+
+
 def is_table(obj):
     return isinstance(obj, h5py.Dataset) and obj.dtype.names is not None and obj.ndim == 1
 
@@ -278,7 +294,7 @@ class Results:
                     "with h5py, or channel_stats for stats/<site>)" if isinstance(obj, h5py.Dataset)
                     else f"{path!r} is a group" if obj is not None else f"no table {path!r}")
             raise NotFound(f"{self.path}: run {n}: {what}; its tables: {_listing(self.tables(n))}")
-        return self._frame(n, obj[()])
+        return self._frame(n, written_rows(obj))
 
     def _frame(self, n, arr, extra=None):
         cols = columns(arr)
@@ -306,7 +322,7 @@ class Results:
         for n in numbers:
             for t in self.tables(n):
                 if fnmatch.fnmatchcase(t, pattern):
-                    arr = self.group(n)[t][()]
+                    arr = written_rows(self.group(n)[t])
                     if len(arr):
                         frames.append(self._frame(n, arr, {"table": t}))
         if not frames:

@@ -373,6 +373,24 @@ int qs_h5_rows_col(const qs_h5_rows *t, const char *name) {
 }
 
 /* Reads ds (a table) into t: a packed memory row of the same members, then cells. */
+/* How many of the last rows hold the table's own fill value: rows counted in the extent
+ * that HDF5 never wrote (a kill -9 in mid-append, see row_fill in h5table.c). Tables made
+ * before qscope set a fill value (HDF5's default, zeros) are taken whole. */
+static size_t unwritten_tail(hid_t ds, hid_t mt, const unsigned char *buf, size_t rowsize,
+                             size_t nrows) {
+    hid_t dcpl = H5Dget_create_plist(ds);
+    H5D_fill_value_t how = H5D_FILL_VALUE_UNDEFINED;
+    unsigned char *fill = nrows ? malloc(rowsize) : NULL;
+    size_t n = 0;
+    if (dcpl >= 0 && fill && H5Pfill_value_defined(dcpl, &how) >= 0 &&
+        how == H5D_FILL_VALUE_USER_DEFINED && H5Pget_fill_value(dcpl, mt, fill) >= 0)
+        while (n < nrows && memcmp(buf + (nrows - 1 - n) * rowsize, fill, rowsize) == 0) n++;
+    free(fill);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    H5Eclear2(H5E_DEFAULT);
+    return n;
+}
+
 static int read_rows(qs_h5_reader *r, hid_t ds, const char *full, qs_h5_rows *t) {
     hid_t ft = H5Dget_type(ds), sp = H5Dget_space(ds), mt = -1;
     int rc = QS_OK;
@@ -426,6 +444,7 @@ static int read_rows(qs_h5_reader *r, hid_t ds, const char *full, qs_h5_rows *t)
     }
     if (rc == QS_OK && t->nrows && H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
         rc = fail(r, QS_ERR_IO, full, "cannot read the rows (a damaged chunk fails its checksum)");
+    if (rc == QS_OK) t->nrows -= unwritten_tail(ds, mt, buf, rowsize, t->nrows);
     char *s = t->strings;
     for (size_t row = 0; rc == QS_OK && row < t->nrows; row++)
         for (size_t i = 0; i < t->ncols; i++) {

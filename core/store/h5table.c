@@ -89,6 +89,20 @@ static void row_defaults(const qs_h5_table *t, unsigned char *row) {
         }
 }
 
+/* The table's fill value, what a reader sees in a row the table counts but HDF5 never
+ * wrote: float64 NaN, int64 INT64_MIN, string empty. A kill -9 between HDF5's flush of a
+ * grown extent and that of the new chunk's index entry (HDF5 orders neither) leaves the row
+ * being appended so; unlike all-zero it cannot pass for a measurement, and the readers
+ * (qs_h5_reader_table, scripts/qscope_h5.py) drop such trailing rows. */
+static void row_fill(const qs_h5_table *t, unsigned char *row) {
+    row_defaults(t, row);
+    for (size_t i = 0; i < t->ncols; i++)
+        if (t->cols[i].type == QS_H5_COL_I64) {
+            int64_t lo = INT64_MIN;
+            memcpy(row + t->offs[i], &lo, 8);
+        }
+}
+
 static void table_free(qs_h5_table *t) {
     if (!t) return;
     if (t->cols)
@@ -260,8 +274,9 @@ int qs_h5_table_open(qs_h5_table **out, qs_h5 *h, const char *path, const qs_h5_
             space = H5Screate_simple(1, dims, maxd);
             dcpl = H5Pcreate(H5P_DATASET_CREATE);
             /* Fletcher32: a reader (h5py included) refuses a chunk whose rows were damaged */
+            row_fill(t, t->row);
             if (ftype < 0 || space < 0 || dcpl < 0 || H5Pset_chunk(dcpl, 1, chunk) < 0 ||
-                H5Pset_fletcher32(dcpl) < 0)
+                H5Pset_fletcher32(dcpl) < 0 || H5Pset_fill_value(dcpl, t->mtype, t->row) < 0)
                 rc = qs__h5_fail(QS_ERR_IO, h, t->full, "cannot set up the table layout");
         }
         if (rc == QS_OK) {

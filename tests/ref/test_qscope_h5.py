@@ -228,6 +228,25 @@ def main():
         fh["x"] = np.arange(3)
     raises(lambda: qscope_h5.open(plain), NF, "no /runs group")
 
+    # a row the table counts but HDF5 never wrote (kill -9 between the flush of the grown
+    # extent and that of the new chunk's index) holds the table's fill value: dropped
+    torn = os.path.join(tmp, "torn.h5")
+    lua = os.path.join(tmp, "torn.lua")
+    with open(lua, "w") as fh:
+        fh.write('local out <close> = qs.results(param("out", ""))\n'
+                 'out:append("t", { n = 1, s = "a" })\n'
+                 'out:append("t", { n = 0, s = "" })\n')
+    qscope("run", lua, f"out={torn}")
+    with h5py.File(torn, "r+") as fh:
+        fh["runs/1/t"].resize((2 + 200,))
+    with h5py.File(torn, "r") as fh:
+        last = fh["runs/1/t"][-1]
+        check(np.isnan(last["n"]) and last["s"] == b"", f"the unwritten row reads as fill: {last}")
+    with qscope_h5.open(torn) as rt:
+        t = rt.table("t")
+        check(list(t["n"]) == [1.0, 0.0] and list(t["s"]) == ["a", ""],
+              f"the unwritten rows are dropped, the written ones kept: {t[['n', 's']]}")
+
     # the command-line listing
     p = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts/qscope_h5.py"), f],
                        capture_output=True, text=True)
