@@ -47,6 +47,29 @@ typedef struct wrow {
     const uint8_t *data;
 } wrow;
 
+/* Bytes a chunk of 32 values takes in a stored row, for the types whose rows are read
+ * ahead (prefetch_ahead), else 0. Measured on the 2048/5504 synthetic GGUFs, 2 threads:
+ * Q4_0 decode 40.5 -> 44.4 tokens/s, Q8_0 34.4 -> 34.7; F32 streams at the bandwidth
+ * already and lost 5 % (23.9 -> 22.7), so float rows are left to the hardware. The
+ * K-quants and packed codes are not measured, so not read ahead. */
+#define CHUNK_BYTES_f32    0
+#define CHUNK_BYTES_f16    0
+#define CHUNK_BYTES_bf16   0
+#define CHUNK_BYTES_q8_0   34
+#define CHUNK_BYTES_q4_0   18
+#define CHUNK_BYTES_q4_k   0
+#define CHUNK_BYTES_q6_k   0
+#define CHUNK_BYTES_packed 0
+#define PREFETCH_AHEAD 2048
+
+/* Asks for the cache lines PREFETCH_AHEAD bytes past chunk c of a row: decode reads each
+ * weight once, from memory, and the hardware prefetcher alone keeps too few lines in
+ * flight (linear_int8.c). A chunk under a line re-asks for lines already on their way. */
+static AI void prefetch_ahead(const uint8_t *row, int cb, int64_t c) {
+    const char *p = (const char *)row + (size_t)cb * (size_t)c + PREFETCH_AHEAD;
+    for (int l = 0; l < cb; l += 64) __builtin_prefetch(p + l, 0, 3);
+}
+
 /* ---- 8 lanes ---------------------------------------------------------------------------- */
 
 QS_TARGET_AVX2 static AI float hsum8(__m256 v) {
@@ -227,6 +250,8 @@ static AI float tail_value(int type, const uint8_t *row, int64_t k) {
         }                                                                                          \
         const int64_t nc = C / 32;                                                                 \
         for (int64_t c = 0; c < nc; c++) {                                                         \
+            if (CHUNK_BYTES_##FMT)                                                  \
+                for (int i = 0; i < RT; i++) prefetch_ahead(w[i].row, CHUNK_BYTES_##FMT, c); \
             _Pragma("GCC unroll 4") for (int i = 0; i < RT; i++) {                                 \
                 __m256 v[4];                                                                       \
                 dec8_##FMT(v, &w[i], c);                                                           \
@@ -343,6 +368,8 @@ QS_TARGET_AVX512 static AI void dec16_packed(__m512 *w, const wrow *r, int64_t c
         }                                                                                   \
         const int64_t nc = C / 32;                                                          \
         for (int64_t c = 0; c < nc; c++) {                                                  \
+            if (CHUNK_BYTES_##FMT)                                                  \
+                for (int i = 0; i < RT; i++) prefetch_ahead(w[i].row, CHUNK_BYTES_##FMT, c); \
             _Pragma("GCC unroll 4") for (int i = 0; i < RT; i++) {                          \
                 __m512 v[2];                                                                \
                 dec16_##FMT(v, &w[i], c);                                                   \

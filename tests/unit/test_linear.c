@@ -104,7 +104,8 @@ static void packed_make(pk *p, int64_t R, int64_t C, int bits, int affine, int g
 static const float e2m1[16] = {0,     0.5f,  1,  1.5f,  2,  3,  4,  6,
                                -0.0f, -0.5f, -1, -1.5f, -2, -3, -4, -6};
 
-/* every weight the test runs: (R, C) with C = 256 or 160 (5 blocks of 32) */
+/* every weight the test runs: (R, C) with C = 256, 160 (5 blocks of 32) or 352 (eight
+ * blocks and three: the decode kernels' whole groups and their rest) */
 typedef struct wcase {
     char label[48];
     qs_tensor t;
@@ -124,7 +125,8 @@ static int make_cases(wcase *w, int max) {
         {QS_GGML_F32, 256, 1, 0},  {QS_GGML_F32, 172, 1, 0},    {QS_GGML_F16, 256, 1, 0},
         {QS_GGML_F16, 100, 1, 0},  {QS_GGML_BF16, 256, 1, 0},   {QS_GGML_BF16, 172, 1, 0},
         {QS_GGML_Q8_0, 256, 1, 1}, {QS_GGML_Q8_0, 160, 1, 1},   {QS_GGML_Q4_0, 256, 1, 1},
-        {QS_GGML_Q4_0, 160, 1, 1}, {QS_GGML_Q4_K, 512, 1, 1},   {QS_GGML_Q6_K, 512, 1, 0},
+        {QS_GGML_Q4_0, 160, 1, 1}, {QS_GGML_Q8_0, 352, 1, 1},   {QS_GGML_Q4_0, 352, 1, 1},
+        {QS_GGML_Q4_K, 512, 1, 1}, {QS_GGML_Q6_K, 512, 1, 0},
         {QS_GGML_Q5_K, 256, 0, 0}, {QS_GGML_IQ4_NL, 160, 0, 0},
     };
     for (size_t i = 0; i < sizeof blocks / sizeof blocks[0] && n < max; i++, n++) {
