@@ -48,9 +48,11 @@ typedef struct qs_hook {
 } qs_hook;
 
 /* Floats of the expansion buffer: blocks of rows hold at most about this many (a block is
- * never fewer than 64 rows). 4 Mi floats = 16 MiB keeps a block near the last-level cache
- * while each sgemm stays wide enough to run at full speed. */
-#define QS_FORWARD_EXPAND_FLOATS (4 << 20)
+ * never fewer than 64 rows). 8 Mi floats = 32 MiB: on the Llama-2-7B shape (C_max 11008)
+ * a block is 704 rows. At 4 Mi (320 rows) the window path's sgemm calls were too narrow:
+ * prefill at T = 512 over f32's went bf16 0.82 -> 0.90, Q4_0 0.82 -> 0.91, int4 g128
+ * 0.44 -> 0.90 (`bench --speed --phases prefill`); 16 Mi gained nothing more. */
+#define QS_FORWARD_EXPAND_FLOATS (8 << 20)
 
 /* Windows of up to this many tokens take the fused kernels (linear.h): each weight is read
  * once for all of them, which beats expanding blocks for sgemm while T is this small. */
