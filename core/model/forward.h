@@ -49,9 +49,9 @@ typedef struct qs_hook {
 
 /* Floats of the expansion buffer: blocks of rows hold at most about this many (a block is
  * never fewer than 64 rows). 8 Mi floats = 32 MiB: on the Llama-2-7B shape (C_max 11008)
- * a block is 704 rows. At 4 Mi (320 rows) the window path's sgemm calls were too narrow:
- * prefill at T = 512 over f32's went bf16 0.82 -> 0.90, Q4_0 0.82 -> 0.91, int4 g128
- * 0.44 -> 0.90 (`bench --speed --phases prefill`); 16 Mi gained nothing more. */
+ * a block is 704 rows. At 4 Mi (320 rows) the window path's sgemm calls were narrower and
+ * slower: prefill at T = 512 over f32's, same build, went bf16 0.85 -> 0.91, Q4_0 0.83 ->
+ * 0.88, Q8_0 0.85 -> 0.91 (`bench --speed --phases prefill`, two runs each). */
 #define QS_FORWARD_EXPAND_FLOATS (8 << 20)
 
 /* Windows of up to this many tokens take the fused kernels (linear.h): each weight is read
