@@ -181,6 +181,7 @@ QS_TARGET_AVX2 static long kernel_avx2(float *y, float *e, const float *x, int n
     _mm256_storeu_si256((__m256i *)lanes, cnt);
     long over = 0;
     for (int j = 0; j < 8; j++) over += lanes[j];
+    _mm256_zeroupper(); /* see kernel_avx512 */
     return over + kernel_scalar(y + i, e ? e + i : NULL, x + i, n - i, d, s, k);
 }
 
@@ -206,6 +207,10 @@ QS_TARGET_AVX512 static long kernel_avx512(float *y, float *e, const float *x, i
         if (e) _mm512_storeu_ps(e + i, r);
         _mm512_storeu_ps(y + i, _mm512_mul_ps(r, vs));
     }
+    /* GCC 12 emits no vzeroupper before the tail call into scalar code: the dirty upper
+     * halves then slow every legacy-SSE instruction after it (packed.c's run_avx2 had the
+     * same fault, 5x on its own loop) */
+    _mm256_zeroupper();
     return over + kernel_scalar(y + i, e ? e + i : NULL, x + i, n - i, d, s, k);
 }
 #endif
