@@ -61,14 +61,9 @@ typedef struct wrow {
 #define CHUNK_BYTES_q4_k   0
 #define CHUNK_BYTES_q6_k   26
 #define CHUNK_BYTES_packed 0
-#define PREFETCH_AHEAD 2048
-
-/* Asks for the cache lines PREFETCH_AHEAD bytes past chunk c of a row: decode reads each
- * weight once, from memory, and the hardware prefetcher alone keeps too few lines in
- * flight (linear_int8.c). A chunk under a line re-asks for lines already on their way. */
+/* Read-ahead of chunk c of a row (linear_kernels.h). */
 static AI void prefetch_ahead(const uint8_t *row, int cb, int64_t c) {
-    const char *p = (const char *)row + (size_t)cb * (size_t)c + PREFETCH_AHEAD;
-    for (int l = 0; l < cb; l += 64) __builtin_prefetch(p + l, 0, 3);
+    qs__prefetch_ahead(row + (size_t)cb * (size_t)c, cb);
 }
 
 /* ---- 8 lanes ---------------------------------------------------------------------------- */

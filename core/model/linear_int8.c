@@ -454,11 +454,6 @@ QS_TARGET_AVX2 static AI float hsum8i(__m256 v) {
 #define DOT32_AVXVNNI(u, s) _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s)
 #define DOT32_VNNI512(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s)
 
-/* Decode reads each weight once, from memory: asking for the lines this far ahead of the
- * block in use took one thread from 4 to 9 GB/s on Q4_0 rows (the hardware prefetcher
- * alone; 15 GB/s is what a plain read streams at). */
-#define PREFETCH_AHEAD 2048
-
 /* The eight fp16 scales of blocks k = 0..7 at blk + bs·k, as floats (exactly: F16C). */
 QS_TARGET_AVX2 static AI __m256 scales8(const uint8_t *blk, size_t bs) {
     uint16_t h[8];
@@ -526,8 +521,7 @@ QS_TARGET_AVX2 static AI __m256 scales8(const uint8_t *blk, size_t bs) {
             __m256 acc = _mm256_setzero_ps();                                                    \
             for (int64_t m = 0; m < full; m++) {                                                 \
                 const uint8_t *blk = row + (BS) * 8 * m;                                         \
-                for (int l = 0; l < 8 * (BS); l += 64)                                           \
-                    _mm_prefetch((const char *)blk + PREFETCH_AHEAD + l, _MM_HINT_T0);           \
+                qs__prefetch_ahead(blk, 8 * (BS));                                               \
                 acc = name##_group(acc, blk, a, m, 8);                                           \
             }                                                                                    \
             if (rest) acc = name##_group(acc, row + (BS) * 8 * full, a, full, rest);             \

@@ -10,6 +10,18 @@
 
 struct qs_act8; /* linear.h */
 
+/* Decode reads each weight once, from memory, and the hardware prefetcher alone keeps too
+ * few lines in flight: the kernels ask for the lines this many bytes ahead of the block in
+ * use (one int8dot thread went from 4 to 9 GB/s on Q4_0 rows; a plain read streams 15). */
+#define QS__PREFETCH_AHEAD 2048
+
+/* Asks for the `bytes` at p + QS__PREFETCH_AHEAD, a line at a time; a block under a line
+ * re-asks for lines already on their way. */
+static inline void qs__prefetch_ahead(const void *p, int bytes) {
+    const char *a = (const char *)p + QS__PREFETCH_AHEAD;
+    for (int l = 0; l < bytes; l += 64) __builtin_prefetch(a + l, 0, 3);
+}
+
 /* Fused register kernels, one per type and vector width (dtype.h's matvec entries): rows
  * [r0, r0 + n) in stored order; they return 0 without writing when they cannot take the
  * weight (a packed layout they do not cover, unaligned f32). */
