@@ -192,7 +192,8 @@ static const qs_dtype_traits table[QS_DTYPE_COUNT] = {
                              qs__dot8_q4_k, qs__dot8_q4_k_ref),
     [QS_GGML_Q5_K] = PLAIN("Q5_K", q5_k, 256, 176, qs_dequant_q5_k_ref),
     [QS_GGML_Q6_K] =
-        KERNELS("Q6_K", q6_k, 256, 210, qs_dequant_q6_k_ref, qs_dequant_q6_k_ref, NULL, NULL),
+        KERNELS("Q6_K", q6_k, 256, 210, qs_dequant_q6_k_ref, qs_dequant_q6_k_ref,
+                qs__dot8_q6_k, qs__dot8_q6_k_ref),
     [QS_GGML_Q8_K] = PLAIN("Q8_K", q8_k, 256, 292, qs_dequant_q8_k_ref),
     /* the IQ grids (IQ1/2/3) need large lookup tables; known sizes, no dequantizer */
     [QS_GGML_IQ2_XXS] = SIZED("IQ2_XXS", 256, 66),

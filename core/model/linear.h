@@ -23,7 +23,7 @@
  *            of 32 values, or one per token), the weights are read as the integers they
  *            store, products are integer dot products (AVX2 maddubs/madd; VNNI dpbusd where
  *            the CPU has it), one float multiply per block of 32: W8A8 and W4A8. Defined
- *            for Q8_0, Q4_0, Q4_K and packed 8- and 4-bit integer tensors (symmetric or
+ *            for Q8_0, Q4_0, Q4_K, Q6_K and packed 8- and 4-bit integer tensors (symmetric or
  *            affine) whose scale groups are whole blocks of 32 (per tensor, per row, or
  *            groups of a multiple of 32), when in is a multiple of 32
  *            (qs_linear_int8dot_defined); other weights take the fused path.
@@ -35,7 +35,8 @@
  *                sum = Σ q_k.
  *   weights      block b of a row holds integers w_k and a scale dw: Q8_0 w = q, dw = d;
  *                Q4_0 w = nibble − 8; packed w = code − z (z the zero-point, or 2^(b−1) for
- *                symmetric codes), dw its group's scale.
+ *                symmetric codes), dw its group's scale; Q6_K w = sc·(q − 32), sc the int8
+ *                scale of the value's sub-block of 16, dw = d (the super-block's).
  *   dot          i_b = Σ_k w_k·q_k (exact in int32). Eight lanes j = 0..7 each sum the blocks
  *                b ≡ j (mod 8), in order: acc_j = fma(dw_b·dx_b, (float)i_b, acc_j) (the
  *                scale product rounded first); y = ((acc0+acc4)+(acc2+acc6)) +

@@ -60,10 +60,12 @@ int qs__packed_fusable(const struct qs_packed_layout *p);
 QS__DOT8(q8_0);
 QS__DOT8(q4_0);
 QS__DOT8(q4_k);
+QS__DOT8(q6_k);
 QS__DOT8(packed);
 QS__DOT8(q8_0_ref);
 QS__DOT8(q4_0_ref);
 QS__DOT8(q4_k_ref);
+QS__DOT8(q6_k_ref);
 QS__DOT8(packed_ref);
 
 #endif

@@ -126,7 +126,7 @@ static int make_cases(wcase *w, int max) {
         {QS_GGML_F16, 100, 1, 0},  {QS_GGML_BF16, 256, 1, 0},   {QS_GGML_BF16, 172, 1, 0},
         {QS_GGML_Q8_0, 256, 1, 1}, {QS_GGML_Q8_0, 160, 1, 1},   {QS_GGML_Q4_0, 256, 1, 1},
         {QS_GGML_Q4_0, 160, 1, 1}, {QS_GGML_Q8_0, 352, 1, 1},   {QS_GGML_Q4_0, 352, 1, 1},
-        {QS_GGML_Q4_K, 512, 1, 1}, {QS_GGML_Q6_K, 512, 1, 0},
+        {QS_GGML_Q4_K, 512, 1, 1}, {QS_GGML_Q6_K, 512, 1, 1},
         {QS_GGML_Q5_K, 256, 0, 0}, {QS_GGML_IQ4_NL, 160, 0, 0},
     };
     for (size_t i = 0; i < sizeof blocks / sizeof blocks[0] && n < max; i++, n++) {
