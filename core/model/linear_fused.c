@@ -39,12 +39,16 @@ int qs__packed_fusable(const qs_packed_layout *p) {
 #define AI inline __attribute__((always_inline))
 
 /* What a chunk decoder needs besides the row: the stored row index and, for packed
- * tensors, the layout and the tensor's bytes (scales and zero-points). */
+ * tensors, the layout, the tensor's bytes (scales and zero-points) and the scale and
+ * zero-point of the group in use, kept until chunk `next` (a group's index takes a
+ * division, which had cost more than the chunk's products). */
 typedef struct wrow {
     const uint8_t *row;
     int64_t r;
     const qs_packed_layout *pk;
     const uint8_t *data;
+    int64_t next;
+    float s, z;
 } wrow;
 
 /* Bytes a chunk of 32 values takes in a stored row, for the types whose rows are read
@@ -127,9 +131,13 @@ QS_TARGET_AVX2 static AI __m256i packed_codes(const wrow *w, int64_t c) {
     return _mm256_set_m128i(_mm_unpackhi_epi8(lo, hi), _mm_unpacklo_epi8(lo, hi));
 }
 
-/* scale and zero-point (as float) of the group holding chunk c of row r */
-QS_TARGET_AVX2 static AI void packed_sz(const wrow *w, int64_t c, float *s, float *z) {
+/* scale and zero-point (as float) of the group holding chunk c of row r, into w->s and
+ * w->z when c reaches w->next, the first chunk of the next group */
+QS_TARGET_AVX2 static AI void packed_sz(wrow *w, int64_t c) {
+    if (c < w->next) return;
     const qs_packed_layout *p = w->pk;
+    float *s = &w->s, *z = &w->z;
+    w->next = p->gran == QS_PACKED_GROUP ? (32 * c / p->group + 1) * (p->group / 32) : INT64_MAX;
     int64_t g = p->gran == QS_PACKED_TENSOR ? 0
                 : p->gran == QS_PACKED_ROW  ? w->r
                                             : w->r * p->groups_per_row + 32 * c / p->group;
@@ -208,10 +216,9 @@ QS_TARGET_AVX2 static AI void dec8_q6_k(__m256 *w, const wrow *r, int64_t c) {
         w[j] = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(part[j])), j < 2 ? d0 : d1);
 }
 /* packed: ((float)code − z)·s */
-QS_TARGET_AVX2 static AI void dec8_packed(__m256 *w, const wrow *r, int64_t c) {
-    float s, z;
-    packed_sz(r, c, &s, &z);
-    const __m256 vs = _mm256_set1_ps(s), vz = _mm256_set1_ps(z);
+QS_TARGET_AVX2 static AI void dec8_packed(__m256 *w, wrow *r, int64_t c) {
+    packed_sz(r, c);
+    const __m256 vs = _mm256_set1_ps(r->s), vz = _mm256_set1_ps(r->z);
     __m256i q = packed_codes(r, c);
     __m128i a = _mm256_castsi256_si128(q), b = _mm256_extracti128_si256(q, 1);
     __m128i part[4] = {a, _mm_srli_si128(a, 8), b, _mm_srli_si128(b, 8)};
@@ -241,7 +248,7 @@ static AI float tail_value(int type, const uint8_t *row, int64_t k) {
         __m256 acc[4][4];                                                                          \
         wrow w[4];                                                                                 \
         for (int i = 0; i < RT; i++) {                                                             \
-            w[i] = (wrow){data + (size_t)(r0 + i) * rb, r0 + i, pk, data};                         \
+            w[i] = (wrow){data + (size_t)(r0 + i) * rb, r0 + i, pk, data, 0, 0.0f, 0.0f};          \
             for (int t = 0; t < NT; t++) acc[i][t] = _mm256_setzero_ps();                          \
         }                                                                                          \
         const int64_t nc = C / 32;                                                                 \
@@ -340,10 +347,9 @@ QS_TARGET_AVX512 static AI void dec16_q6_k(__m512 *w, const wrow *r, int64_t c) 
     w[0] = i8x16_times(_mm256_castsi256_si128(q), _mm512_set1_ps(d * (float)sc[0]));
     w[1] = i8x16_times(_mm256_extracti128_si256(q, 1), _mm512_set1_ps(d * (float)sc[1]));
 }
-QS_TARGET_AVX512 static AI void dec16_packed(__m512 *w, const wrow *r, int64_t c) {
-    float s, z;
-    packed_sz(r, c, &s, &z);
-    const __m512 vs = _mm512_set1_ps(s), vz = _mm512_set1_ps(z);
+QS_TARGET_AVX512 static AI void dec16_packed(__m512 *w, wrow *r, int64_t c) {
+    packed_sz(r, c);
+    const __m512 vs = _mm512_set1_ps(r->s), vz = _mm512_set1_ps(r->z);
     __m256i q = packed_codes(r, c);
     __m128i part[2] = {_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1)};
     for (int j = 0; j < 2; j++)
@@ -359,7 +365,7 @@ QS_TARGET_AVX512 static AI void dec16_packed(__m512 *w, const wrow *r, int64_t c
         __m512 acc[4][4];                                                                   \
         wrow w[4];                                                                          \
         for (int i = 0; i < RT; i++) {                                                      \
-            w[i] = (wrow){data + (size_t)(r0 + i) * rb, r0 + i, pk, data};                  \
+            w[i] = (wrow){data + (size_t)(r0 + i) * rb, r0 + i, pk, data, 0, 0.0f, 0.0f};   \
             for (int t = 0; t < NT; t++) acc[i][t] = _mm512_setzero_ps();                   \
         }                                                                                   \
         const int64_t nc = C / 32;                                                          \

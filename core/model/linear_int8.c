@@ -442,6 +442,18 @@ QS_TARGET_AVX2 static AI void group_decode(grp8 *g, int fmt, const wdesc *w, int
     } else {
         const qs_packed_layout *p = w->pk;
         const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+        /* packed: the group of block 8m by one division, then counted along (a division per
+         * block had cost more than the block's products) */
+        int64_t gi = 0, bpg = 1, in_g = 0;
+        if (fmt == F_P8 || fmt == F_P8A || fmt == F_P4 || fmt == F_P4A) {
+            gi = pgroup(p, r, 8 * m);
+            if (p->gran == QS_PACKED_GROUP) {
+                bpg = p->group / 32;
+                in_g = (8 * m) % bpg;
+            } else {
+                bpg = INT64_MAX;
+            }
+        }
         for (int k = 0; k < 8; k++) {
             const int64_t b = 8 * m + k;
             __m256i wv = _mm256_setzero_si256();
@@ -454,7 +466,10 @@ QS_TARGET_AVX2 static AI void group_decode(grp8 *g, int fmt, const wdesc *w, int
                     wv = nibbles(row + 18 * b + 2, 0);
                     zc[k] = 8;
                 } else {
-                    const int64_t gi = pgroup(p, r, b);
+                    if (k > 0 && ++in_g == bpg) {
+                        in_g = 0;
+                        gi++;
+                    }
                     const int z = pk_zero1(p, w->data, gi);
                     dw[k] = pk_scale1(p, w->data, gi);
                     if (fmt == F_P8 || fmt == F_P8A) {
