@@ -9,9 +9,10 @@
  * dpbusd (AVX-VNNI, AVX-512 VNNI), the eight blocks' sums are gathered into one vector
  * (lane j = block 8m + j) and one FMA per eight blocks adds (dw·dx)·(float)i into the lanes.
  * |w| ≤ 128 and |q| ≤ 127, so no pair of products saturates 16 bits. One token against
- * Q8_0, Q4_0 or Q6_K rows (decode) has its own loop, which decodes each block where it is
- * used and asks for the row's bytes ahead of use: 1.4× (Q8_0) and 1.5× (Q4_0) the decode
- * tokens/s of the tiled kernel, 2.2× (Q6_K) its speed over rows in memory. Q6_K's weight
+ * Q8_0, Q4_0, Q6_K or packed rows (decode) has its own loop, which decodes each block where
+ * it is used and asks for the row's bytes ahead of use: 1.4× (Q8_0) and 1.5× (Q4_0) the
+ * decode tokens/s of the tiled kernel, 2.2× (Q6_K) its speed over rows in memory; packed
+ * decode 2.1× (int8 per-channel) and 1.8× (int4 g128) its tokens/s. Q6_K's weight
  * integers sc·(q − 32) do not fit a byte: its kernels sum the (q − 32)·q' pairs with
  * maddubs and multiply the pair sums by the scales in madd, on every path.
  *
@@ -638,10 +639,74 @@ QS_TARGET_AVX2 static AI __m256 scales8(const uint8_t *blk, size_t bs) {
         }                                                                                        \
     }
 
+/* One token against packed 8- or 4-bit rows: each block's codes dotted where they are read,
+ * the group's scale and zero correction carried along the row (one lookup per group), the
+ * same integers and lanes as the tiled kernel and dot8_ref. 8-bit codes under maddubs go
+ * as code − 128 with the sign trick (u8 × s8 pairs must stay below 2^15). */
+#define DOT8_T1_PACKED_KERNEL(name, TARGET, DOT32, VNNI)                                         \
+    TARGET static void name(float *y, const wdesc *w, int64_t r0, int64_t n, const qs_act8 *a) { \
+        const qs_packed_layout *p = w->pk;                                                       \
+        const int four = w->fmt == F_P4 || w->fmt == F_P4A;                                      \
+        const int64_t C = w->cols, nb = C / 32;                                                  \
+        const int64_t bpg = p->gran == QS_PACKED_GROUP ? p->group / 32 : INT64_MAX;              \
+        const int zshift = four || (VNNI) ? 0 : 128;                                             \
+        for (int64_t i = 0; i < n; i++) {                                                        \
+            const int64_t r = r0 + i;                                                            \
+            const uint8_t *codes = w->data + (size_t)(four ? r * C / 2 : r * C);                 \
+            int64_t gi = pgroup(p, r, 0), in_g = 0;                                              \
+            float dwc = pk_scale1(p, w->data, gi);                                               \
+            int zc = pk_zero1(p, w->data, gi) - zshift;                                          \
+            __m256 acc = _mm256_setzero_ps();                                                    \
+            for (int64_t m = 0; 8 * m < nb; m++) {                                               \
+                const int nblk = nb - 8 * m < 8 ? (int)(nb - 8 * m) : 8;                         \
+                qs__prefetch_ahead(codes + (four ? 128 : 256) * m, four ? 128 : 256);            \
+                float dwp[8] = {0}, dxp[8] = {0};                                                \
+                int32_t zcp[8] = {0}, sxp[8] = {0};                                              \
+                __m256i v[8];                                                                    \
+                for (int k = 0; k < 8; k++) {                                                    \
+                    const int64_t b = 8 * m + k;                                                 \
+                    if (k >= nblk) {                                                             \
+                        v[k] = _mm256_setzero_si256();                                           \
+                        continue;                                                                \
+                    }                                                                            \
+                    if (b > 0 && ++in_g == bpg) {                                                \
+                        in_g = 0;                                                                \
+                        gi++;                                                                    \
+                        dwc = pk_scale1(p, w->data, gi);                                         \
+                        zc = pk_zero1(p, w->data, gi) - zshift;                                  \
+                    }                                                                            \
+                    __m256i qa = _mm256_loadu_si256((const __m256i *)(a->q + 32 * b));           \
+                    if (four) {                                                                  \
+                        v[k] = DOT32(nibbles(codes + 16 * b, 1), qa);                            \
+                    } else {                                                                     \
+                        __m256i c8 = _mm256_loadu_si256((const __m256i *)(codes + 32 * b));      \
+                        if (VNNI) {                                                              \
+                            v[k] = DOT32(c8, qa);                                                \
+                        } else {                                                                 \
+                            c8 = _mm256_xor_si256(c8, _mm256_set1_epi8((char)0x80));             \
+                            v[k] = DOT32(_mm256_abs_epi8(c8), _mm256_sign_epi8(qa, c8));         \
+                        }                                                                        \
+                    }                                                                            \
+                    dwp[k] = dwc;                                                                \
+                    zcp[k] = zc;                                                                 \
+                    dxp[k] = a->d[b];                                                            \
+                    sxp[k] = a->sum[b];                                                          \
+                }                                                                                \
+                __m256i isum = _mm256_sub_epi32(                                                 \
+                    gather8(v), _mm256_mullo_epi32(_mm256_loadu_si256((const __m256i *)zcp),     \
+                                                   _mm256_loadu_si256((const __m256i *)sxp)));   \
+                acc = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_loadu_ps(dwp), _mm256_loadu_ps(dxp)), \
+                                      _mm256_cvtepi32_ps(isum), acc);                            \
+            }                                                                                    \
+            y[i] = hsum8i(acc);                                                                  \
+        }                                                                                        \
+    }
+
 #define DOT8_KERNEL(name, TARGET, DOT32, VNNI)                                                   \
     DOT8_T1_KERNEL(name##_t1_q8_0, TARGET, DOT32, F_Q8_0, 34)                                    \
     DOT8_T1_KERNEL(name##_t1_q4_0, TARGET, DOT32, F_Q4_0, 18)                                    \
     DOT8_T1_Q6_K_KERNEL(name##_t1_q6_k, TARGET)                                                  \
+    DOT8_T1_PACKED_KERNEL(name##_t1_packed, TARGET, DOT32, VNNI)                                 \
     TARGET static int name(float *y, int64_t ldy, const wdesc *w, int64_t r0, int64_t n,         \
                            const qs_act8 *a) {                                                   \
         const int fmt = w->fmt;                                                                  \
@@ -656,6 +721,10 @@ QS_TARGET_AVX2 static AI __m256 scales8(const uint8_t *blk, size_t bs) {
         }                                                                                        \
         if (a->T == 1 && fmt == F_Q6_K) {                                                        \
             name##_t1_q6_k(y, w, r0, n, a);                                                      \
+            return 1;                                                                            \
+        }                                                                                        \
+        if (a->T == 1 && (fmt == F_P8 || fmt == F_P8A || fmt == F_P4 || fmt == F_P4A)) {         \
+            name##_t1_packed(y, w, r0, n, a);                                                    \
             return 1;                                                                            \
         }                                                                                        \
         const int64_t C = w->cols, nb = C / 32, ng = (nb + 7) / 8;                               \
