@@ -137,10 +137,11 @@ QS_TARGET_AVX2 static AI void packed_sz(wrow *w, int64_t c) {
     if (c < w->next) return;
     const qs_packed_layout *p = w->pk;
     float *s = &w->s, *z = &w->z;
-    w->next = p->gran == QS_PACKED_GROUP ? (32 * c / p->group + 1) * (p->group / 32) : INT64_MAX;
+    const int64_t in_row = p->gran == QS_PACKED_GROUP ? 32 * c / p->group : 0;
+    w->next = p->gran == QS_PACKED_GROUP ? (in_row + 1) * (p->group / 32) : INT64_MAX;
     int64_t g = p->gran == QS_PACKED_TENSOR ? 0
                 : p->gran == QS_PACKED_ROW  ? w->r
-                                            : w->r * p->groups_per_row + 32 * c / p->group;
+                                            : w->r * p->groups_per_row + in_row;
     const uint8_t *sc = w->data + p->codes_bytes;
     if (p->fp32_scales)
         memcpy(s, sc + 4 * g, 4);

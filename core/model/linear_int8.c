@@ -392,6 +392,21 @@ QS_TARGET_AVX2 static AI __m256i nibbles(const uint8_t *p, int interleaved) {
     return _mm256_set_m128i(hi, lo);
 }
 
+/* Q6_K block 4h + k of a super-block as 32 signed bytes q − 32: the low nibbles (k < 2) or
+ * high nibbles of ql, the row of half h's 64 low-bit bytes that block takes (ql[k & 1]),
+ * and bits 2k of qh, the half's 32 high-bit bytes */
+QS_TARGET_AVX2 static AI __m256i q6_k_block(__m256i ql, __m256i qh, int k) {
+    const __m256i lo4 = _mm256_set1_epi8(0x0f), three = _mm256_set1_epi8(3);
+    __m256i lo = k < 2 ? _mm256_and_si256(ql, lo4)
+                       : _mm256_and_si256(_mm256_srli_epi16(ql, 4), lo4);
+    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), three);
+    return _mm256_sub_epi8(_mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)), _mm256_set1_epi8(32));
+}
+
+static AI int is_packed(int fmt) {
+    return fmt == F_P8 || fmt == F_P8A || fmt == F_P4 || fmt == F_P4A;
+}
+
 QS_TARGET_AVX2 static AI void group_decode(grp8 *g, int fmt, const wdesc *w, int64_t r,
                                            int64_t m, int64_t nb, const int vnni) {
     float dw[8] = {0}, mn[8] = {0};
@@ -407,17 +422,12 @@ QS_TARGET_AVX2 static AI void group_decode(grp8 *g, int fmt, const wdesc *w, int
         const uint8_t *sb = w->data + (size_t)r * w->row_bytes + 210 * m;
         qs__prefetch_ahead(sb, 210);
         const int8_t *sc = (const int8_t *)(sb + 192);
-        const __m256i lo4 = _mm256_set1_epi8(0x0f), three = _mm256_set1_epi8(3),
-                      m32 = _mm256_set1_epi8(32);
         for (int h = 0; h < 2; h++) {
             __m256i ql[2] = {_mm256_loadu_si256((const __m256i *)(sb + 64 * h)),
                              _mm256_loadu_si256((const __m256i *)(sb + 64 * h + 32))};
             __m256i qh = _mm256_loadu_si256((const __m256i *)(sb + 128 + 32 * h));
             for (int k = 0; k < 4; k++) {
-                __m256i lo = k < 2 ? _mm256_and_si256(ql[k & 1], lo4)
-                                   : _mm256_and_si256(_mm256_srli_epi16(ql[k & 1], 4), lo4);
-                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), three);
-                g->w[4 * h + k] = _mm256_sub_epi8(_mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)), m32);
+                g->w[4 * h + k] = q6_k_block(ql[k & 1], qh, k);
                 g->sc16[4 * h + k] = _mm256_set_m128i(_mm_set1_epi16(sc[8 * h + 2 * k + 1]),
                                                       _mm_set1_epi16(sc[8 * h + 2 * k]));
             }
@@ -446,7 +456,7 @@ QS_TARGET_AVX2 static AI void group_decode(grp8 *g, int fmt, const wdesc *w, int
         /* packed: the group of block 8m by one division, then counted along (a division per
          * block had cost more than the block's products) */
         int64_t gi = 0, bpg = 1, in_g = 0;
-        if (fmt == F_P8 || fmt == F_P8A || fmt == F_P4 || fmt == F_P4A) {
+        if (is_packed(fmt)) {
             gi = pgroup(p, r, 8 * m);
             if (p->gran == QS_PACKED_GROUP) {
                 bpg = p->group / 32;
@@ -596,8 +606,6 @@ QS_TARGET_AVX2 static AI __m256 scales8(const uint8_t *blk, size_t bs) {
 #define DOT8_T1_Q6_K_KERNEL(name, TARGET)                                                       \
     TARGET static void name(float *y, const wdesc *w, int64_t r0, int64_t n, const qs_act8 *a) { \
         const int64_t nsb = w->cols / 256;                                                       \
-        const __m256i lo4 = _mm256_set1_epi8(0x0f), three = _mm256_set1_epi8(3),                 \
-                      m32 = _mm256_set1_epi8(32);                                                \
         const __m256i halves = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, \
                                                 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3); \
         for (int64_t i = 0; i < n; i++) {                                                        \
@@ -615,12 +623,7 @@ QS_TARGET_AVX2 static AI __m256 scales8(const uint8_t *blk, size_t bs) {
                                   ql1 = _mm256_loadu_si256((const __m256i *)(sb + 64 * h + 32)), \
                                   qh = _mm256_loadu_si256((const __m256i *)(sb + 128 + 32 * h)); \
                     _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {                        \
-                        const __m256i ql = k & 1 ? ql1 : ql0;                                    \
-                        __m256i lo = k < 2 ? _mm256_and_si256(ql, lo4)                           \
-                                           : _mm256_and_si256(_mm256_srli_epi16(ql, 4), lo4);    \
-                        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), three);      \
-                        __m256i wv = _mm256_sub_epi8(_mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)), \
-                                                     m32);                                       \
+                        __m256i wv = q6_k_block(k & 1 ? ql1 : ql0, qh, k);                       \
                         __m256i qa = _mm256_loadu_si256((const __m256i *)(q + 128 * h + 32 * k)); \
                         __m256i sc = _mm256_shuffle_epi8(                                        \
                             _mm256_permutevar8x32_epi32(s16, _mm256_set1_epi32(4 * h + k)),      \
@@ -723,7 +726,7 @@ QS_TARGET_AVX2 static AI __m256 scales8(const uint8_t *blk, size_t bs) {
             name##_t1_q6_k(y, w, r0, n, a);                                                      \
             return 1;                                                                            \
         }                                                                                        \
-        if (a->T == 1 && (fmt == F_P8 || fmt == F_P8A || fmt == F_P4 || fmt == F_P4A)) {         \
+        if (a->T == 1 && is_packed(fmt)) {                                                       \
             name##_t1_packed(y, w, r0, n, a);                                                    \
             return 1;                                                                            \
         }                                                                                        \
