@@ -398,17 +398,27 @@ static int forward_window(qs_forward_state *s, const int *tokens, int T, int pos
  * BLAS threads costs more than the products of a small model (stories260K ran 10x slower
  * on two threads than on one on a busy machine), while wide models need every core. */
 #define BLAS_PARALLEL_MIN_MACS 1e9
+/* A model this small (weights in cache, matrices tens of values wide) also runs its own
+ * parallel loops, the statistics a hook computes included, on one thread: each of its
+ * hundreds of short loops per window costs a wake-up of the other threads. stories260K at
+ * ctx 256 on 2 vCPUs: plain forward 9.6 ms on one thread against 10-11 ms on two, profiled
+ * 14.0 against 18-19 ms. A model with more weights streams them from memory at small T and
+ * needs every core even where its multiply-adds are few (decode). */
+#define SMALL_MODEL_PARAMS (1 << 22)
 
 int qs_forward(qs_forward_state *s, const int *tokens, int T, int pos0, float *logits,
                int last_only, const qs_hook *hook) {
     const qs_config *c = &s->m->cfg;
     double macs = qs_forward_flops(c, T > 0 ? T : 1, pos0) / 2;
-    int saved = openblas_get_num_threads();
+    int saved = openblas_get_num_threads(), saved_omp = omp_get_max_threads();
     /* the naive path's sgemv over a whole expanded weight wants every BLAS thread */
-    if (macs < BLAS_PARALLEL_MIN_MACS && saved > 1 && s->path != QS_LINEAR_NAIVE)
-        openblas_set_num_threads(1);
+    int few_macs = macs < BLAS_PARALLEL_MIN_MACS && s->path != QS_LINEAR_NAIVE;
+    if (few_macs && saved > 1) openblas_set_num_threads(1);
+    if (few_macs && saved_omp > 1 && qs_model_param_count(s->m) < SMALL_MODEL_PARAMS)
+        omp_set_num_threads(1);
     int rc = forward_window(s, tokens, T, pos0, logits, last_only, hook);
     if (openblas_get_num_threads() != saved) openblas_set_num_threads(saved);
+    if (omp_get_max_threads() != saved_omp) omp_set_num_threads(saved_omp);
     /* weights are read from the file's mapping: a file truncated meanwhile read as zeros
      * (base/fileio.h), so these logits are void */
     if (rc == QS_OK) rc = qs_model_check_maps(s->m);
