@@ -149,6 +149,10 @@ static void accumulate_scalar(double *acc, const float *x, int n) {
     for (int i = 0; i < n; i++) acc[i] += x[i];
 }
 
+static void axpy_scalar(float *y, float a, const float *x, int n) {
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
 static inline float swiglu1(float g, float u) { return g / (1.0f + qs_vexp_ref(-g)) * u; }
 
 static void swiglu_scalar(float *h1, const float *h3, size_t n) {
@@ -333,6 +337,16 @@ QS_TARGET_AVX2 static void accumulate_avx2(double *acc, const float *x, int n) {
     }
 }
 
+QS_TARGET_AVX2 static void axpy_avx2(float *y, float a, const float *x, int n) {
+    const __m256 va = _mm256_set1_ps(a);
+    for (int i = 0; i < n; i += 8) {
+        __m256i m = tail_mask(n - i);
+        _mm256_maskstore_ps(y + i, m,
+                            _mm256_add_ps(_mm256_maskload_ps(y + i, m),
+                                          _mm256_mul_ps(va, _mm256_maskload_ps(x + i, m))));
+    }
+}
+
 QS_TARGET_AVX2 static void swiglu_avx2(float *h1, const float *h3, size_t n) {
     const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
     for (size_t i = 0; i < n; i += 8) {
@@ -502,6 +516,16 @@ QS_TARGET_AVX512 static void accumulate_avx512(double *acc, const float *x, int 
     }
 }
 
+QS_TARGET_AVX512 static void axpy_avx512(float *y, float a, const float *x, int n) {
+    const __m512 va = _mm512_set1_ps(a);
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, m,
+                              _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + i),
+                                            _mm512_mul_ps(va, _mm512_maskz_loadu_ps(m, x + i))));
+    }
+}
+
 QS_TARGET_AVX512 static void swiglu_avx512(float *h1, const float *h3, size_t n) {
     const __m512 one = _mm512_set1_ps(1.0f);
     const __m512i sign = _mm512_set1_epi32(INT32_MIN);
@@ -558,6 +582,15 @@ void qs_accumulate(double *acc, const float *x, int n) {
     if (path == QS_CPU_AVX2) return accumulate_avx2(acc, x, n);
 #endif
     accumulate_scalar(acc, x, n);
+}
+
+void qs_axpy(float *y, float a, const float *x, int n) {
+#if QS_HAVE_X86_SIMD
+    int path = qs_cpu_path();
+    if (path >= QS_CPU_AVX512) return axpy_avx512(y, a, x, n);
+    if (path == QS_CPU_AVX2) return axpy_avx2(y, a, x, n);
+#endif
+    axpy_scalar(y, a, x, n);
 }
 
 void qs_swiglu(float *h1, const float *h3, size_t n) {

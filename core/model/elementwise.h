@@ -1,4 +1,5 @@
-/* Elementwise kernels of the forward pass: exp, the softmax of an attention row, SwiGLU.
+/* Elementwise kernels of the forward pass: exp, the softmax of an attention row, SwiGLU, the
+ * attention's weighted sum of values.
  *
  * libm's expf is called one element at a time and cost a sixth of stories260K's forward
  * pass (softmax over T x T scores per head). These kernels run on the SIMD path of
@@ -49,6 +50,10 @@ float qs_vlog_ref(float x);
 /* acc[i] += x[i], i < n, each in double (one add per element: the same bits on every
  * path). */
 void qs_accumulate(double *acc, const float *x, int n);
+
+/* y[i] += a·x[i], i < n: the product rounded, then the sum (no FMA: the same bits on every
+ * path and as the plain C loop). */
+void qs_axpy(float *y, float a, const float *x, int n);
 
 /* h1[i] = SiLU(h1[i]) · h3[i] = h1 / (1 + exp(-h1)) · h3, i < n (SwiGLU's gate). */
 void qs_swiglu(float *h1, const float *h3, size_t n);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "elementwise.h"
 #include "error.h"
 #include "fileio.h"
 #include "linear_kernels.h"
@@ -144,6 +145,8 @@ void qs_forward_free(qs_forward_state *s) {
         free(*bufs[i]);
         *bufs[i] = NULL;
     }
+    free(s->row_entropy);
+    s->row_entropy = NULL;
 }
 
 /* The expansion scratch: blocks of rows of the widest weight that is not f32 (the
@@ -212,6 +215,10 @@ int qs_forward_init(qs_forward_state *s, const qs_model *m, int max_T, int max_p
                                 max_T, max_pos, bufs[i].n);
         }
     }
+    if (!(s->row_entropy = malloc(T * sizeof(double)))) {
+        qs_forward_free(s);
+        return qs_error_set(QS_ERR_NOMEM, "forward: out of memory for a %d-token window", max_T);
+    }
     s->counted = qs_forward_memory(s);
     qs_memstat_add(QS_MEMSTAT_ACTIVATIONS, (long long)s->counted.activations);
     qs_memstat_add(QS_MEMSTAT_KV, (long long)s->counted.kv_cache);
@@ -238,8 +245,9 @@ static int call_hook(const qs_hook *hook, int site, int layer, float *x, int T, 
 }
 
 /* Causal GQA attention for one layer. Per query head: S (T, P) = q_h · K_hᵀ / √hd as one
- * sgemm, masked softmax per row, then out_h (T, hd) = S · V_h as another. The hook's attn
- * callback, if any, sees each head's probabilities. */
+ * sgemm, masked softmax per row (qs_softmax_row), then out_h (T, hd) = S · V_h as another.
+ * The hook's attn callback, if any, sees each head's probabilities and the rows' entropies
+ * the softmax gave in the same pass. */
 static int attention(qs_forward_state *s, int layer, int T, int pos0, const qs_hook *hook) {
     qs_attn_fn show = hook ? hook->attn : NULL;
     const qs_config *c = &s->m->cfg;
@@ -248,38 +256,26 @@ static int attention(qs_forward_state *s, int layer, int T, int pos0, const qs_h
     const float *kc = s->k_cache + (size_t)layer * s->max_pos * K; /* (P, K) */
     const float *vc = s->v_cache + (size_t)layer * s->max_pos * K; /* (P, K) */
     float *S = s->scores;                                          /* (T, P) */
+    double *ent = show ? s->row_entropy : NULL;
     float scale = 1.0f / sqrtf((float)hd);
     for (int h = 0; h < c->n_heads; h++) {
         int kvh = h / group;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, P, hd, scale, s->q + h * hd, Q,
                     kc + kvh * hd, K, 0.0f, S, P);
 #pragma omp parallel for if ((size_t)T * P >= PAR_MIN_WORK)
-        for (int t = 0; t < T; t++) {
-            float *row = S + (size_t)t * P;
-            int n = pos0 + t + 1; /* positions 0..pos0+t are visible */
-            float mx = row[0];
-            for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
-            s->row_max[t] = mx;
-            double sum = 0.0;
-            for (int j = 0; j < n; j++) {
-                row[j] = expf(row[j] - mx);
-                sum += row[j];
-            }
-            float inv = (float)(1.0 / sum);
-            for (int j = 0; j < n; j++) row[j] *= inv;
-            for (int j = n; j < P; j++) row[j] = 0.0f;
-        }
+        for (int t = 0; t < T; t++) /* positions 0..pos0+t are visible */
+            s->row_max[t] = qs_softmax_row(S + (size_t)t * P, pos0 + t + 1, P, ent ? ent + t : NULL);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, P, 1.0f, S, P, vc + kvh * hd,
                     K, 0.0f, s->att_out + h * hd, Q);
-        int rc = show ? show(hook->user, layer, h, S, s->row_max, T, P, pos0) : QS_OK;
+        int rc = show ? show(hook->user, layer, h, S, s->row_max, ent, T, P, pos0) : QS_OK;
         if (rc) return rc;
     }
     return QS_OK;
 }
 
 /* One token (T = 1) at position pos0: heads in parallel, each its row of scores (heads, P),
- * the same steps as attention() (q·k scaled after the sum, softmax with expf and a double
- * sum, then the probabilities times V) in a different summation order. */
+ * the same steps as attention() (q·k scaled after the sum, qs_softmax_row, then the
+ * probabilities times V) in a different summation order. */
 static void attention_one(qs_forward_state *s, int layer, int pos0) {
     const qs_config *c = &s->m->cfg;
     const int hd = c->head_dim, K = c->n_kv_heads * hd;
@@ -292,24 +288,13 @@ static void attention_one(qs_forward_state *s, int layer, int pos0) {
         const int kvh = h / group;
         const float *q = s->q + h * hd;
         float *S = s->scores + (size_t)h * s->max_pos; /* (n) */
-        for (int j = 0; j < n; j++) {
-            qs__linear_dot_f32(S + j, 1, kc + (size_t)j * K + kvh * hd, hd, q, hd, 1);
-            S[j] *= scale;
-        }
-        float mx = S[0];
-        for (int j = 1; j < n; j++) mx = S[j] > mx ? S[j] : mx;
-        double sum = 0.0;
-        for (int j = 0; j < n; j++) {
-            S[j] = expf(S[j] - mx);
-            sum += S[j];
-        }
-        const float inv = (float)(1.0 / sum);
+        /* the query against every cached key of its group: one call, key rows K apart */
+        qs__linear_dot_f32(S, 1, q, hd, kc + kvh * hd, K, n);
+        for (int j = 0; j < n; j++) S[j] *= scale;
+        qs_softmax_row(S, n, n, NULL);
         float *o = s->att_out + h * hd; /* (hd) */
         for (int i = 0; i < hd; i++) o[i] = 0.0f;
-        for (int j = 0; j < n; j++) {
-            const float p = S[j] * inv, *v = vc + (size_t)j * K + kvh * hd;
-            for (int i = 0; i < hd; i++) o[i] += p * v[i];
-        }
+        for (int j = 0; j < n; j++) qs_axpy(o, S[j], vc + (size_t)j * K + kvh * hd, hd);
     }
 }
 
@@ -375,10 +360,8 @@ static int forward_window(qs_forward_state *s, const int *tokens, int T, int pos
         if ((rc = matmul_many(s, 2, gu, s->xn, wgu, T))) return rc;
         size_t TH = (size_t)T * H;
 #pragma omp parallel for if (TH >= PAR_MIN_WORK)
-        for (size_t i = 0; i < TH; i++) {
-            float g = s->h1[i];
-            s->h1[i] = g / (1.0f + expf(-g)) * s->h3[i]; /* SiLU(gate) * up */
-        }
+        for (int t = 0; t < T; t++) /* SiLU(gate) * up */
+            qs_swiglu(s->h1 + (size_t)t * H, s->h3 + (size_t)t * H, (size_t)H);
         if ((rc = call_hook(hook, QS_SITE_FFN_DOWN_IN, l, s->h1, T, H, pos0, m))) return rc;
         if ((rc = matmul(s, s->proj, s->h1, w->w_down, T))) return rc; /* proj (T, D) */
 #pragma omp parallel for if (TD >= PAR_MIN_WORK)
@@ -445,7 +428,7 @@ qs_forward_bytes qs_forward_estimate(const qs_model *m, int max_T, int max_pos) 
     int rows;
     size_t rowsS = T > (size_t)c->n_heads ? T : (size_t)c->n_heads; /* rows of scores */
     b.activations =
-        sizeof(float) * (T * (2 * D + 2 * Q + 2 * K + Dmax + 2 * H + 1) + rowsS * P + P * hd);
+        sizeof(float) * (T * (2 * D + 2 * Q + 2 * K + Dmax + 2 * H + 3) + rowsS * P + P * hd);
     b.kv_cache = sizeof(float) * 2 * (size_t)c->n_layers * P * K;
     b.scratch = sizeof(float) * expand_plan(m, &rows);
     return b;

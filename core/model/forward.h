@@ -36,9 +36,10 @@ typedef int (*qs_capture_fn)(void *user, int site, int layer, float *x, int T, i
 /* Called once per layer and query head, after the softmax: p (T, P) the attention
  * probabilities of the window's queries (row t is position pos0 + t and attends to keys
  * 0..pos0+t; the rest of the row is 0), row_max (T) each row's largest pre-softmax logit
- * (q·k/√hd). Read only. Same return convention as qs_capture_fn. */
+ * (q·k/√hd), row_entropy (T) each row's entropy in nats from the softmax's own pass
+ * (elementwise.h). Read only. Same return convention as qs_capture_fn. */
 typedef int (*qs_attn_fn)(void *user, int layer, int head, const float *p, const float *row_max,
-                          int T, int P, int pos0);
+                          const double *row_entropy, int T, int P, int pos0);
 
 typedef struct qs_hook {
     qs_capture_fn fn;
@@ -79,6 +80,7 @@ typedef struct qs_forward_state {
     float *scores;  /* (max(T, heads), P) attention scratch: a window's rows, or one row
                        per head when a single token's heads run in parallel */
     float *row_max; /* (T) largest logit of each attention row, for qs_hook.attn */
+    double *row_entropy; /* (T) each attention row's entropy, for qs_hook.attn */
     int n_scores;
     /* cache */
     float *k_cache, *v_cache; /* (L, max_pos, K) */
@@ -110,7 +112,7 @@ int qs_forward_set_path(qs_forward_state *s, int path, int per_token);
 
 /* Bytes the state holds (counted in memstat.h while it lives), and what a state for model m
  * with those sizes would hold (nothing allocated):
- *   activations = 4·(T·(2D + 2Q + 2K + max(D, Q) + 2H + 1) + max(T, heads)·P + P·head_dim)
+ *   activations = 4·(T·(2D + 2Q + 2K + max(D, Q) + 2H + 3) + max(T, heads)·P + P·head_dim)
  *   kv_cache    = 4·2·L·P·K
  *   scratch     = 4·rows·(widest non-f32 weight's columns), rows ≈ 4 Mi floats / columns
  *                 rounded to 64 (0 when every weight is aligned f32)

@@ -106,17 +106,21 @@ static int grow(qs_attnstats *a, int P, int T) {
 }
 
 int qs_attnstats_add(qs_attnstats *a, int layer, int head, const float *p, const float *row_max,
-                     int T, int P, int pos0) {
+                     const double *row_entropy, int T, int P, int pos0) {
     if (layer < 0 || layer >= a->L || head < 0 || head >= a->H || T < 1 || P < pos0 + T)
         return qs_error_set(QS_ERR_ARG, "attention: layer %d head %d (T %d, P %d) out of range",
                             layer, head, T, P);
     int rc = grow(a, P, T);
     if (rc) return rc;
     head_acc *h = &a->acc[(size_t)layer * a->H + head];
-    double *ent = a->row_scratch; /* (T) */
-    /* entropies row by row (the costly part: one log per visible key; elementwise.h) */
+    /* entropies row by row, unless the softmax gave them: one log per visible key */
+    const double *ent = row_entropy;
+    if (!ent) {
+        double *e = a->row_scratch; /* (T) */
 #pragma omp parallel for if ((size_t)T * P >= 65536) schedule(static)
-    for (int t = 0; t < T; t++) ent[t] = qs_entropy(p + (size_t)t * P, pos0 + t + 1);
+        for (int t = 0; t < T; t++) e[t] = qs_entropy(p + (size_t)t * P, pos0 + t + 1);
+        ent = e;
+    }
     double *col = a->col; /* (P) received mass, summed row by row */
     if (pos0 == 0)
         for (int j = 0; j < P; j++) col[j] = 0.0;

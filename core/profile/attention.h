@@ -56,9 +56,10 @@ void qs_attnstats_free(qs_attnstats *a); /* NULL is fine */
 int qs_attnstats_window(qs_attnstats *a, int window, const int *tokens, int n);
 
 /* Adds one head's probabilities of the current window (the qs_attn_fn arguments). Rows of a
- * call with pos0 > 0 count in the statistics but not in the received masses. */
+ * call with pos0 > 0 count in the statistics but not in the received masses. row_entropy
+ * may be NULL: the entropies are then computed from p (qs_entropy). */
 int qs_attnstats_add(qs_attnstats *a, int layer, int head, const float *p, const float *row_max,
-                     int T, int P, int pos0);
+                     const double *row_entropy, int T, int P, int pos0);
 
 /* Records, for key position `position` of the current window, every head whose received
  * mass reaches the threshold. At most max_ties are kept (more are counted). */

@@ -246,9 +246,9 @@ static int on_site(void *user, int site, int layer, float *x, int T, int C, int 
 }
 
 static int on_attention(void *user, int layer, int head, const float *p, const float *row_max,
-                        int T, int P, int pos0) {
+                        const double *row_entropy, int T, int P, int pos0) {
     qs_capture *c = user;
-    int rc = qs_attnstats_add(c->attn, layer, head, p, row_max, T, P, pos0);
+    int rc = qs_attnstats_add(c->attn, layer, head, p, row_max, row_entropy, T, P, pos0);
     return rc ? qs_error_prefix(rc, "blk.%d attention head %d, window %d", layer, head, c->window)
               : QS_OK;
 }

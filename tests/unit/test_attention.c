@@ -7,6 +7,7 @@
 
 #include "attention.h"
 #include "check.h"
+#include "elementwise.h"
 #include "error.h"
 #include "forward.h"
 #include "model.h"
@@ -28,7 +29,7 @@ static void test_hand(void) {
     qs_attnstats *a;
     CHECK(qs_attnstats_create(&a, 2, 2, 1, 0.5) == QS_OK);
     CHECK(qs_attnstats_window(a, 0, tokens, T) == QS_OK);
-    CHECK(qs_attnstats_add(a, 1, 0, p, mx, T, T, 0) == QS_OK);
+    CHECK(qs_attnstats_add(a, 1, 0, p, mx, NULL, T, T, 0) == QS_OK);
     qs_attn_head s;
     qs_attnstats_head(a, 1, 0, &s);
     CHECK(s.rows == 3);
@@ -51,7 +52,7 @@ static void test_hand(void) {
     int64_t found;
     qs_attnstats_ties(a, &n, &found);
     CHECK(n == 0 && found == 0);
-    CHECK(qs_attnstats_add(a, 2, 0, p, mx, T, T, 0) == QS_ERR_ARG);
+    CHECK(qs_attnstats_add(a, 2, 0, p, mx, NULL, T, T, 0) == QS_ERR_ARG);
     qs_attnstats_free(a);
     CHECK(qs_attnstats_create(&a, 1, 1, -1, 1.5) == QS_ERR_ARG);
 }
@@ -68,10 +69,10 @@ static void test_tie(void) {
     qs_attnstats *a;
     CHECK(qs_attnstats_create(&a, 1, 2, -1, 0.5) == QS_OK);
     CHECK(qs_attnstats_window(a, 7, tokens, T) == QS_OK);
-    CHECK(qs_attnstats_add(a, 0, 1, p, mx, T, T, 0) == QS_OK);
+    CHECK(qs_attnstats_add(a, 0, 1, p, mx, NULL, T, T, 0) == QS_OK);
     for (int i = 0; i < T * T; i++) p[i] = 0;
     for (int t = 0; t < T; t++) p[t * T + t] = 1.0f; /* head 0: each token attends to itself */
-    CHECK(qs_attnstats_add(a, 0, 0, p, mx, T, T, 0) == QS_OK);
+    CHECK(qs_attnstats_add(a, 0, 0, p, mx, NULL, T, T, 0) == QS_OK);
     CHECK(qs_attnstats_tie(a, 3) == QS_OK && qs_attnstats_tie(a, 5) == QS_OK);
     int n;
     int64_t found;
@@ -91,8 +92,10 @@ typedef struct seen {
     unsigned char *once; /* (L, H) */
 } seen;
 
-static int on_attn(void *user, int layer, int head, const float *p, const float *row_max, int T,
-                   int P, int pos0) {
+/* every row: a distribution over its visible keys, zeros past them, a finite max, and the
+ * entropy the softmax gave within 1e-6 of −Σ p log p computed apart (qs_entropy) */
+static int on_attn(void *user, int layer, int head, const float *p, const float *row_max,
+                   const double *row_entropy, int T, int P, int pos0) {
     seen *s = user;
     s->calls++;
     if (layer >= 0 && layer < s->L && head >= 0 && head < s->H) s->once[layer * s->H + head]++;
@@ -103,6 +106,8 @@ static int on_attn(void *user, int layer, int head, const float *p, const float 
             sum += p[(size_t)t * P + j];
         }
         if (fabs(sum - 1.0) > 1e-5 || !isfinite(row_max[t])) s->bad_rows++;
+        double h = qs_entropy(p + (size_t)t * P, pos0 + t + 1);
+        if (!row_entropy || !(fabs(row_entropy[t] - h) <= 1e-6)) s->bad_rows++;
     }
     return QS_OK;
 }
