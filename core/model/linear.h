@@ -77,6 +77,7 @@ typedef struct qs_act8 {
     int T, C, nb;        /* tokens, columns, blocks of 32 per row (C / 32) */
     int per_token;       /* 1: one scale per token (repeated in every block's d) */
     int8_t *q;           /* (T, C) codes */
+    uint8_t *qu;         /* (T, C) codes + 128: the unsigned operand of u8 × s8 products */
     float *d;            /* (T, nb) each block's scale */
     int32_t *sum;        /* (T, nb) Σ q over each block */
     size_t cap_q, cap_b; /* allocated codes and blocks */

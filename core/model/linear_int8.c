@@ -12,7 +12,10 @@
  * Q8_0, Q4_0, Q6_K or packed rows (decode) has its own loop, which decodes each block where
  * it is used and asks for the row's bytes ahead of use: 1.4× (Q8_0) and 1.5× (Q4_0) the
  * decode tokens/s of the tiled kernel, 2.2× (Q6_K) its speed over rows in memory; packed
- * decode 2.1× (int8 per-channel) and 1.8× (int4 g128) its tokens/s. Q6_K's weight
+ * decode 2.1× (int8 per-channel) and 1.8× (int4 g128) its tokens/s. Windows of eight tokens
+ * or more take the row-lane kernel instead (one row per lane, no horizontal sums; below):
+ * prefill at T = 512 went Q8_0 95 -> 229-243 tok/s, Q4_0 83 -> 210-253, against f32's
+ * sgemm at 200-217 on the same Zen 4 (`bench --speed --phases prefill`). Q6_K's weight
  * integers sc·(q − 32) do not fit a byte: its kernels sum the (q − 32)·q' pairs with
  * maddubs and multiply the pair sums by the scales in madd, on every path.
  *
@@ -42,8 +45,11 @@ static int act8_reserve(qs_act8 *a, int T, int C) {
     size_t nq = (size_t)T * (size_t)C, nbk = nq / 32;
     if (nq > a->cap_q) {
         int8_t *q = realloc(a->q, nq);
-        if (!q) return qs_error_set(QS_ERR_NOMEM, "int8 activations: out of memory (%zu B)", nq);
-        a->q = q;
+        if (q) a->q = q;
+        uint8_t *qu = q ? realloc(a->qu, nq) : NULL;
+        if (!q || !qu)
+            return qs_error_set(QS_ERR_NOMEM, "int8 activations: out of memory (%zu B)", 2 * nq);
+        a->qu = qu;
         a->cap_q = nq;
     }
     if (nbk > a->cap_b) {
@@ -63,6 +69,7 @@ static int act8_reserve(qs_act8 *a, int T, int C) {
 
 void qs_act8_free(qs_act8 *a) {
     free(a->q);
+    free(a->qu);
     free(a->d);
     free(a->sum);
     memset(a, 0, sizeof *a);
@@ -77,13 +84,14 @@ static float absmax_ref(const float *x, int n) {
     return m;
 }
 
-/* one block of 32 with scale d */
-static int32_t block_ref(int8_t *q, const float *x, float d) {
+/* one block of 32 with scale d; qu the codes + 128 */
+static int32_t block_ref(int8_t *q, uint8_t *qu, const float *x, float d) {
     int32_t s = 0;
     for (int i = 0; i < 32; i++) {
         float v = d == 0.0f ? 0.0f : rintf(x[i] / d);
         v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
         q[i] = (int8_t)v;
+        qu[i] = (uint8_t)(q[i] + 128);
         s += q[i];
     }
     return s;
@@ -100,7 +108,8 @@ int qs_act8_quantize_ref(qs_act8 *a, const float *x, int T, int C, int per_token
             float d = per_token ? dt : absmax_ref(xt + 32 * b, 32) / 127.0f;
             size_t i = (size_t)t * a->nb + b;
             a->d[i] = d;
-            a->sum[i] = block_ref(a->q + (size_t)t * C + 32 * b, xt + 32 * b, d);
+            a->sum[i] = block_ref(a->q + (size_t)t * C + 32 * b, a->qu + (size_t)t * C + 32 * b,
+                                  xt + 32 * b, d);
         }
     }
     return QS_OK;
@@ -121,9 +130,10 @@ QS_TARGET_AVX2 static AI float absmax8(const float *x, int n) {
 }
 
 /* The same block as block_ref: a true division and round-to-nearest-even per value. */
-QS_TARGET_AVX2 static AI int32_t block8(int8_t *q, const float *x, float d) {
+QS_TARGET_AVX2 static AI int32_t block8(int8_t *q, uint8_t *qu, const float *x, float d) {
     if (d == 0.0f) {
         memset(q, 0, 32);
+        memset(qu, 128, 32);
         return 0;
     }
     const __m256 vd = _mm256_set1_ps(d), hi = _mm256_set1_ps(127.0f), lo = _mm256_set1_ps(-127.0f);
@@ -138,6 +148,7 @@ QS_TARGET_AVX2 static AI int32_t block8(int8_t *q, const float *x, float d) {
     __m256i b8 = _mm256_packs_epi16(w16a, w16b);
     b8 = _mm256_permutevar8x32_epi32(b8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     _mm256_storeu_si256((__m256i *)q, b8);
+    _mm256_storeu_si256((__m256i *)qu, _mm256_xor_si256(b8, _mm256_set1_epi8((char)0x80)));
     __m256i s = _mm256_add_epi32(_mm256_add_epi32(v[0], v[1]), _mm256_add_epi32(v[2], v[3]));
     __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
     h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
@@ -156,7 +167,8 @@ QS_TARGET_AVX2 static void quantize_row_avx2(qs_act8 *a, const float *x, int t, 
         float d = per_token ? dt : absmax8(xt + 32 * b, 32) / 127.0f;
         size_t i = (size_t)t * a->nb + b;
         a->d[i] = d;
-        a->sum[i] = block8(a->q + (size_t)t * C + 32 * b, xt + 32 * b, d);
+        a->sum[i] = block8(a->q + (size_t)t * C + 32 * b, a->qu + (size_t)t * C + 32 * b,
+                           xt + 32 * b, d);
     }
 }
 
@@ -705,7 +717,245 @@ QS_TARGET_AVX2 static AI __m256 scales8(const uint8_t *blk, size_t bs) {
         }                                                                                        \
     }
 
-#define DOT8_KERNEL(name, TARGET, DOT32, VNNI)                                                   \
+/* Windows of ROW_LANES_MIN_T tokens or more: eight rows at a time, one row per lane. Each
+ * row's blocks are decoded once per call (group_decode) into a tile whose vector s of block
+ * b holds, in lane r, bytes 4s .. 4s + 3 of row r's block b (an 8 × 8 transpose of 32-bit
+ * lanes); a step multiplies it by four activation bytes broadcast to every lane (dpbusd, or
+ * maddubs + madd), so a block's eight steps leave row r's exact integer sum in lane r and
+ * no horizontal sum is needed (the tiled kernel above spends as much on gather8 as on its
+ * products). The int8dot lane j (blocks b ≡ j mod 8) is the loop over b = j, j + 8, ...,
+ * the lanes' tree a vertical sum: the operations of dot8_ref on the same values. Signed
+ * weights (Q8_0, Q6_K's q − 32, 8-bit codes under maddubs) multiply as |w| · sign(x, w)
+ * under maddubs; under VNNI the activations go as unsigned x + 128 (qs_act8.qu) and
+ * 128·Σ w, kept per block in the tile, is taken off. Q6_K sums its two sub-blocks of
+ * 16 (steps 0-3 and 4-7) apart and weights them by their scales. Two tokens share each
+ * load of the tile. */
+#define ROW_LANES_MIN_T 8
+
+typedef struct lane_blk {
+    __m256i u[8];     /* unsigned operand of step s: codes, or |w| */
+    __m256i w[8];     /* signed formats: w, whose signs go to the activations */
+    __m256 dw, mn;    /* lane r: row r's block scale; Q4_K's min factor */
+    __m256i zc;       /* lane r: zero correction (times the block's Σ q) */
+    __m256i sc0, sc1; /* Q6_K: the sub-blocks' scales */
+    __m256i ws0, ws1; /* signed, VNNI: 128·Σ w over steps 0-3 and 4-7 */
+} lane_blk;
+
+/* r[i] lane j -> r[j] lane i */
+QS_TARGET_AVX2 static AI void transpose8x32(__m256i *r) {
+    __m256i t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
+        u[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+        u[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
+        u[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2x128_si256(u[i], u[i + 4], 0x20);
+        r[i + 4] = _mm256_permute2x128_si256(u[i], u[i + 4], 0x31);
+    }
+}
+
+/* group m (blocks 8m .. 8m + 7) of rows [r, r + nr) (nr <= 8; the other lanes zero) of w
+ * into tile[0 .. 8) */
+QS_TARGET_AVX2 static AI void lane_tile(lane_blk *tile, const wdesc *w, int64_t r, int nr,
+                                        int64_t m, const int vnni) {
+    const int fmt = w->fmt;
+    const int64_t nb = w->cols / 32;
+    {
+        grp8 g[8];
+        float dw[8][8], mn[8][8];
+        int32_t zc[8][8], sc[8][16];
+        for (int i = 0; i < 8; i++) {
+            if (i < nr) {
+                group_decode(&g[i], fmt, w, r + i, m, nb, vnni);
+            } else {
+                for (int k = 0; k < 8; k++) g[i].w[k] = _mm256_setzero_si256();
+                g[i].dw = g[i].mn = _mm256_setzero_ps();
+                g[i].zc = _mm256_setzero_si256();
+            }
+            _mm256_storeu_ps(dw[i], g[i].dw);
+            _mm256_storeu_ps(mn[i], g[i].mn);
+            _mm256_storeu_si256((__m256i *)zc[i], g[i].zc);
+            if (fmt == F_Q6_K)
+                for (int j = 0; j < 16; j++)
+                    sc[i][j] = i < nr ? ((const int8_t *)(w->data + (size_t)(r + i) * w->row_bytes +
+                                                          210 * m + 192))[j]
+                                      : 0;
+        }
+        const int sgn = fmt == F_Q8_0 || fmt == F_Q6_K || (!vnni && (fmt == F_P8 || fmt == F_P8A));
+        const int nblk = nb - 8 * m < 8 ? (int)(nb - 8 * m) : 8;
+        for (int k = 0; k < nblk; k++) {
+            lane_blk *L = &tile[k];
+            __m256i v[8];
+            for (int i = 0; i < 8; i++) v[i] = g[i].w[k];
+            transpose8x32(v);
+            __m256i ws[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+            for (int s2 = 0; s2 < 8; s2++) {
+                L->w[s2] = v[s2];
+                L->u[s2] = sgn ? _mm256_abs_epi8(v[s2]) : v[s2];
+                /* Σ of the four signed bytes per lane (pairs of |w| ≤ 128: no saturation) */
+                ws[s2 / 4] = _mm256_add_epi32(
+                    ws[s2 / 4], _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), v[s2]),
+                                                  _mm256_set1_epi16(1)));
+            }
+            L->ws0 = _mm256_slli_epi32(ws[0], 7);
+            L->ws1 = _mm256_slli_epi32(ws[1], 7);
+            L->dw = _mm256_setr_ps(dw[0][k], dw[1][k], dw[2][k], dw[3][k], dw[4][k], dw[5][k],
+                                   dw[6][k], dw[7][k]);
+            L->mn = _mm256_setr_ps(mn[0][k], mn[1][k], mn[2][k], mn[3][k], mn[4][k], mn[5][k],
+                                   mn[6][k], mn[7][k]);
+            L->zc = _mm256_setr_epi32(zc[0][k], zc[1][k], zc[2][k], zc[3][k], zc[4][k], zc[5][k],
+                                      zc[6][k], zc[7][k]);
+            if (fmt == F_Q6_K) {
+                L->sc0 = _mm256_setr_epi32(sc[0][2 * k], sc[1][2 * k], sc[2][2 * k], sc[3][2 * k],
+                                           sc[4][2 * k], sc[5][2 * k], sc[6][2 * k], sc[7][2 * k]);
+                L->sc1 = _mm256_setr_epi32(sc[0][2 * k + 1], sc[1][2 * k + 1], sc[2][2 * k + 1],
+                                           sc[3][2 * k + 1], sc[4][2 * k + 1], sc[5][2 * k + 1],
+                                           sc[6][2 * k + 1], sc[7][2 * k + 1]);
+            }
+        }
+    }
+}
+
+QS_TARGET_AVX2 static AI __m256 tree8v(const __m256 *l) {
+    return _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(l[0], l[4]), _mm256_add_ps(l[2], l[6])),
+                         _mm256_add_ps(_mm256_add_ps(l[1], l[5]), _mm256_add_ps(l[3], l[7])));
+}
+
+/* four activation bytes at p, to every lane */
+static AI int32_t bytes4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* u8 × s8 groups of four bytes added into eight int32 lanes */
+#define STEP_AVX2(acc, u, s)                                                                     \
+    _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)))
+#define STEP_AVXVNNI(acc, u, s) _mm256_dpbusd_avx_epi32(acc, u, s)
+#define STEP_VNNI512(acc, u, s) _mm256_dpbusd_epi32(acc, u, s)
+
+#define DOT8_LANES_KERNEL(name, TARGET, STEP, VNNI)                                              \
+    /* one block of row lanes for tokens q0 and q1: their integer sums, exact. off: signed       \
+     * weights with activations as x + 128 (VNNI); else sgn: |w| · sign(x, w) */               \
+    TARGET static AI void name##_isum(__m256i *out, const lane_blk *L, const int8_t *q0,         \
+                                      const int8_t *q1, int fmt, int sgn, int off) {             \
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0, b0 = a0, b1 = a0;                          \
+        _Pragma("GCC unroll 8") for (int s = 0; s < 8; s++) {                                    \
+            __m256i x0 = _mm256_set1_epi32(bytes4(q0 + 4 * s));                                   \
+            __m256i x1 = _mm256_set1_epi32(bytes4(q1 + 4 * s));                                   \
+            if (off) {                                                                           \
+                if (s < 4) {                                                                     \
+                    a0 = STEP(a0, x0, L->w[s]);                                                  \
+                    a1 = STEP(a1, x1, L->w[s]);                                                  \
+                } else {                                                                         \
+                    b0 = STEP(b0, x0, L->w[s]);                                                  \
+                    b1 = STEP(b1, x1, L->w[s]);                                                  \
+                }                                                                                \
+                continue;                                                                        \
+            }                                                                                    \
+            if (sgn) {                                                                           \
+                x0 = _mm256_sign_epi8(x0, L->w[s]);                                              \
+                x1 = _mm256_sign_epi8(x1, L->w[s]);                                              \
+            }                                                                                    \
+            if (s < 4) {                                                                         \
+                a0 = STEP(a0, L->u[s], x0);                                                      \
+                a1 = STEP(a1, L->u[s], x1);                                                      \
+            } else {                                                                             \
+                b0 = STEP(b0, L->u[s], x0);                                                      \
+                b1 = STEP(b1, L->u[s], x1);                                                      \
+            }                                                                                    \
+        }                                                                                        \
+        if (off) {                                                                               \
+            a0 = _mm256_sub_epi32(a0, L->ws0), a1 = _mm256_sub_epi32(a1, L->ws0);                \
+            b0 = _mm256_sub_epi32(b0, L->ws1), b1 = _mm256_sub_epi32(b1, L->ws1);                \
+        }                                                                                        \
+        if (fmt == F_Q6_K) {                                                                     \
+            out[0] = _mm256_add_epi32(_mm256_mullo_epi32(a0, L->sc0), _mm256_mullo_epi32(b0, L->sc1)); \
+            out[1] = _mm256_add_epi32(_mm256_mullo_epi32(a1, L->sc0), _mm256_mullo_epi32(b1, L->sc1)); \
+        } else {                                                                                 \
+            out[0] = _mm256_add_epi32(a0, b0);                                                   \
+            out[1] = _mm256_add_epi32(a1, b1);                                                   \
+        }                                                                                        \
+    }                                                                                            \
+    TARGET static int name(float *y, int64_t ldy, const wdesc *w, int64_t r0, int64_t n,         \
+                           const qs_act8 *a) {                                                   \
+        const int fmt = w->fmt, T = a->T;                                                        \
+        const int64_t C = w->cols, nb = C / 32, ng = (nb + 7) / 8;                               \
+        const int sgn = fmt == F_Q8_0 || fmt == F_Q6_K || (!(VNNI) && (fmt == F_P8 || fmt == F_P8A)); \
+        const int off = sgn && (VNNI);                                                           \
+        const int zcor = fmt == F_Q4_0 || fmt == F_P4 || fmt == F_P4A || fmt == F_P8A ||         \
+                         ((VNNI) && fmt == F_P8);                                                \
+        /* one group's tile, the lanes' accumulators (T, 8) and min terms */                     \
+        const size_t tile_bytes = 8 * sizeof(lane_blk), acc_bytes = (size_t)T * 8 * sizeof(__m256); \
+        uint8_t *mem = aligned_alloc(64, tile_bytes + 2 * acc_bytes);                            \
+        if (!mem) return 0;                                                                      \
+        lane_blk *tile = (lane_blk *)mem;                                                        \
+        __m256 *acc = (__m256 *)(mem + tile_bytes), *macc = (__m256 *)(mem + tile_bytes + acc_bytes); \
+        const int8_t *xq = off ? (const int8_t *)a->qu : a->q; /* off: the codes + 128 */       \
+        for (int64_t i0 = 0; i0 < n; i0 += 8) {                                                  \
+            const int nr = n - i0 < 8 ? (int)(n - i0) : 8;                                       \
+            for (size_t i = 0; i < (size_t)T * 8; i++) acc[i] = macc[i] = _mm256_setzero_ps();   \
+            /* group by group: its tile stays in L1 while every token passes through it; lane  \
+             * j of a token's accumulator takes blocks j, j + 8, ... in order */                 \
+            for (int64_t m = 0; m < ng; m++) {                                                   \
+                lane_tile(tile, w, r0 + i0, nr, m, VNNI);                                        \
+                const int nblk = nb - 8 * m < 8 ? (int)(nb - 8 * m) : 8;                         \
+                for (int t = 0; t < T; t += 2) {                                                 \
+                    const int two = t + 1 < T, t1 = two ? t + 1 : t; /* odd last token: twice */ \
+                    const int8_t *q0 = xq + (size_t)t * C + 256 * m, *q1 = xq + (size_t)t1 * C + 256 * m; \
+                    const float *dx0 = a->d + (size_t)t * nb + 8 * m, *dx1 = a->d + (size_t)t1 * nb + 8 * m; \
+                    const int32_t *sx0 = a->sum + (size_t)t * nb + 8 * m,                        \
+                                  *sx1 = a->sum + (size_t)t1 * nb + 8 * m;                       \
+                    __m256 *c0 = acc + (size_t)t * 8, *c1 = acc + (size_t)t1 * 8;                \
+                    for (int k = 0; k < nblk; k++) {                                             \
+                        const lane_blk *L = &tile[k];                                            \
+                        __m256i is[2];                                                           \
+                        name##_isum(is, L, q0 + 32 * k, q1 + 32 * k, fmt, sgn, off);              \
+                        if (zcor) {                                                              \
+                            is[0] = _mm256_sub_epi32(                                            \
+                                is[0], _mm256_mullo_epi32(L->zc, _mm256_set1_epi32(sx0[k])));    \
+                            is[1] = _mm256_sub_epi32(                                            \
+                                is[1], _mm256_mullo_epi32(L->zc, _mm256_set1_epi32(sx1[k])));    \
+                        }                                                                        \
+                        const __m256 d0 = _mm256_set1_ps(dx0[k]), d1 = _mm256_set1_ps(dx1[k]);   \
+                        const __m256 p0 = _mm256_fmadd_ps(_mm256_mul_ps(L->dw, d0),              \
+                                                          _mm256_cvtepi32_ps(is[0]), c0[k]);     \
+                        const __m256 p1 = _mm256_fmadd_ps(_mm256_mul_ps(L->dw, d1),              \
+                                                          _mm256_cvtepi32_ps(is[1]), c1[k]);     \
+                        c0[k] = p0;                                                              \
+                        if (two) c1[k] = p1;                                                     \
+                        if (fmt == F_Q4_K) {                                                     \
+                            __m256 *n0 = macc + (size_t)t * 8, *n1 = macc + (size_t)t1 * 8;      \
+                            const __m256 e0 = _mm256_fmadd_ps(_mm256_mul_ps(L->mn, d0),          \
+                                                              _mm256_set1_ps((float)sx0[k]), n0[k]); \
+                            const __m256 e1 = _mm256_fmadd_ps(_mm256_mul_ps(L->mn, d1),          \
+                                                              _mm256_set1_ps((float)sx1[k]), n1[k]); \
+                            n0[k] = e0;                                                          \
+                            if (two) n1[k] = e1;                                                 \
+                        }                                                                        \
+                    }                                                                            \
+                }                                                                                \
+            }                                                                                    \
+            for (int t = 0; t < T; t++) {                                                        \
+                __m256 v = tree8v(acc + (size_t)t * 8);                                          \
+                if (fmt == F_Q4_K) v = _mm256_sub_ps(v, tree8v(macc + (size_t)t * 8));           \
+                float out[8];                                                                    \
+                _mm256_storeu_ps(out, v);                                                        \
+                for (int i = 0; i < nr; i++) y[(size_t)t * ldy + i0 + i] = out[i];              \
+            }                                                                                    \
+        }                                                                                        \
+        free(mem);                                                                               \
+        return 1;                                                                                \
+    }
+
+#define DOT8_KERNEL(name, TARGET, DOT32, STEP, VNNI)                                             \
+    DOT8_LANES_KERNEL(name##_lanes, TARGET, STEP, VNNI)                                          \
     DOT8_T1_KERNEL(name##_t1_q8_0, TARGET, DOT32, F_Q8_0, 34)                                    \
     DOT8_T1_KERNEL(name##_t1_q4_0, TARGET, DOT32, F_Q4_0, 18)                                    \
     DOT8_T1_Q6_K_KERNEL(name##_t1_q6_k, TARGET)                                                  \
@@ -730,6 +980,7 @@ QS_TARGET_AVX2 static AI __m256 scales8(const uint8_t *blk, size_t bs) {
             name##_t1_packed(y, w, r0, n, a);                                                    \
             return 1;                                                                            \
         }                                                                                        \
+        if (a->T >= ROW_LANES_MIN_T && name##_lanes(y, ldy, w, r0, n, a)) return 1;              \
         const int64_t C = w->cols, nb = C / 32, ng = (nb + 7) / 8;                               \
         for (int64_t i = 0; i < n; i++) {                                                        \
             const int64_t r = r0 + i;                                                            \
@@ -794,12 +1045,12 @@ QS_TARGET_AVX2 static AI __m256 scales8(const uint8_t *blk, size_t bs) {
         return 1;                                                                                \
     }
 
-DOT8_KERNEL(dot8_avx2, QS_TARGET_AVX2, DOT32_AVX2, 0)
+DOT8_KERNEL(dot8_avx2, QS_TARGET_AVX2, DOT32_AVX2, STEP_AVX2, 0)
 DOT8_KERNEL(dot8_avxvnni, __attribute__((target("avx2,fma,f16c,popcnt,avxvnni"))),
-            DOT32_AVXVNNI, 1)
+            DOT32_AVXVNNI, STEP_AVXVNNI, 1)
 DOT8_KERNEL(dot8_vnni512,
             __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni,fma,f16c,popcnt"))),
-            DOT32_VNNI512, 1)
+            DOT32_VNNI512, STEP_VNNI512, 1)
 #endif
 
 static int vnni_allowed = 1;

@@ -300,6 +300,9 @@ static void test_act8(void) {
         CHECK(qs_act8_quantize_ref(&r, x, T, C, pt) == QS_OK);
         CHECK(a.nb == C / 32 && a.per_token == pt);
         CHECK_MSG(memcmp(a.q, r.q, (size_t)T * C) == 0, "per_token %d: codes differ", pt);
+        int qu_bad = 0;
+        for (int i = 0; i < T * C; i++) qu_bad += a.qu[i] != a.q[i] + 128 || r.qu[i] != r.q[i] + 128;
+        CHECK_MSG(qu_bad == 0, "per_token %d: %d unsigned codes are not code + 128", pt, qu_bad);
         CHECK_MSG(memcmp(a.d, r.d, (size_t)T * a.nb * 4) == 0, "per_token %d: scales differ", pt);
         CHECK_MSG(memcmp(a.sum, r.sum, (size_t)T * a.nb * 4) == 0, "per_token %d: sums differ", pt);
         if (!pt) CHECK(a.d[1] == 0.0f && a.sum[1] == 0);
@@ -316,7 +319,9 @@ static void test_act8(void) {
 }
 
 static void test_int8dot(wcase *w, int n) {
-    const int maxT = 6;
+    /* 1 .. 6: the one-token loops and the tiled kernel; 8 and 19: the row-lane kernel */
+    static const int Ts[] = {1, 2, 3, 4, 5, 6, 8, 19};
+    const int maxT = 19;
     for (int i = 0; i < n; i++) {
         const qs_tensor *t = &w[i].t;
         CHECK_MSG(qs_linear_int8dot_defined(t) == w[i].dot8, "%s: int8dot defined %d", w[i].label,
@@ -329,7 +334,8 @@ static void test_int8dot(wcase *w, int n) {
         random_x(x, (size_t)maxT * C);
         for (int c = 0; c < 32; c++) x[C + c] = 0; /* token 1: an all-zero block */
         for (int pt = 0; pt <= 1; pt++)
-            for (int T = 1; T <= maxT; T++) {
+            for (size_t ti = 0; ti < sizeof Ts / sizeof Ts[0]; ti++) {
+                const int T = Ts[ti];
                 qs_act8 a = {0};
                 CHECK(qs_act8_quantize(&a, x, T, (int)C, pt) == QS_OK);
                 for (int vnni = 0; vnni <= 1; vnni++) {
