@@ -153,6 +153,7 @@ static int make_cases(wcase *w, int max) {
         {4, 0, QS_PACKED_GROUP, 128, 256, 1, 1, 1}, {4, 1, QS_PACKED_GROUP, 128, 256, 0, 1, 1},
         {4, 0, QS_PACKED_TENSOR, 0, 256, 0, 1, 1},  {8, 1, QS_PACKED_TENSOR, 0, 160, 0, 1, 1},
         {8, 0, QS_PACKED_GROUP, 64, 384, 0, 1, 1},  {4, 1, QS_PACKED_GROUP, 64, 384, 0, 1, 1},
+        {4, 1, QS_PACKED_GROUP, 32, 352, 0, 1, 1},  {8, 1, QS_PACKED_GROUP, 32, 288, 1, 1, 1},
         {4, 0, QS_PACKED_GROUP, 16, 256, 0, 0, 0},  {3, 0, QS_PACKED_GROUP, 32, 256, 0, 0, 0},
         {4, 0, QS_PACKED_GROUP, 24, 240, 0, 0, 0},
     };
