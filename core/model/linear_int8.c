@@ -658,6 +658,54 @@ QS_TARGET_AVX2 static AI __m256 scales8(const uint8_t *blk, size_t bs) {
         }                                                                                        \
     }
 
+/* One token against Q4_K rows: a super-block is eight blocks of 32 four-bit codes q with
+ * 6-bit scales sc and mins mn packed in 12 bytes; block values are d·sc·q − dmin·mn. The
+ * eight scales and mins are unpacked with 32-bit masks and shifts in registers (bytes 0-3
+ * hold sc 0-3 and the top bits of sc 4-7, bytes 4-7 mn 0-3 and the top bits of mn 4-7,
+ * bytes 8-11 the low nibbles of sc 4-7 and mn 4-7), so lane k gets block k's (d·sc)·dx and
+ * (dmin·mn)·dx as dot8_ref's fma operands: the same bits. (The tiled kernel decoded them a
+ * block at a time into arrays and stalled reading them back as vectors.) */
+#define DOT8_T1_Q4_K_KERNEL(name, TARGET, DOT32)                                                \
+    TARGET static void name(float *y, const wdesc *w, int64_t r0, int64_t n, const qs_act8 *a) { \
+        const int64_t nsb = w->cols / 256;                                                       \
+        const __m256i lo4 = _mm256_set1_epi8(0x0f);                                              \
+        for (int64_t i = 0; i < n; i++) {                                                        \
+            const uint8_t *row = w->data + (size_t)(r0 + i) * w->row_bytes;                      \
+            __m256 acc = _mm256_setzero_ps(), macc = _mm256_setzero_ps();                        \
+            for (int64_t m = 0; m < nsb; m++) {                                                  \
+                const uint8_t *sb = row + 144 * m;                                               \
+                qs__prefetch_ahead(sb, 144);                                                     \
+                const int8_t *q = a->q + 256 * m;                                                \
+                uint32_t u0, u1, u2;                                                             \
+                memcpy(&u0, sb + 4, 4);                                                          \
+                memcpy(&u1, sb + 8, 4);                                                          \
+                memcpy(&u2, sb + 12, 4);                                                         \
+                const uint32_t sc03 = u0 & 0x3f3f3f3fu, mn03 = u1 & 0x3f3f3f3fu;                 \
+                const uint32_t sc47 = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);    \
+                const uint32_t mn47 = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4); \
+                const __m256 scf = _mm256_cvtepi32_ps(                                           \
+                    _mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, (int)sc47, (int)sc03)));            \
+                const __m256 mnf = _mm256_cvtepi32_ps(                                           \
+                    _mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, (int)mn47, (int)mn03)));            \
+                const __m256 dw = _mm256_mul_ps(_mm256_set1_ps(half1(sb)), scf);                 \
+                const __m256 dm = _mm256_mul_ps(_mm256_set1_ps(half1(sb + 2)), mnf);             \
+                __m256i v[8];                                                                    \
+                _Pragma("GCC unroll 4") for (int p = 0; p < 4; p++) {                            \
+                    const __m256i qs = _mm256_loadu_si256((const __m256i *)(sb + 16 + 32 * p));  \
+                    v[2 * p] = DOT32(_mm256_and_si256(qs, lo4),                                  \
+                                     _mm256_loadu_si256((const __m256i *)(q + 64 * p)));         \
+                    v[2 * p + 1] = DOT32(_mm256_and_si256(_mm256_srli_epi16(qs, 4), lo4),        \
+                                         _mm256_loadu_si256((const __m256i *)(q + 64 * p + 32))); \
+                }                                                                                \
+                const __m256 dx = _mm256_loadu_ps(a->d + 8 * m);                                 \
+                const __m256i sx = _mm256_loadu_si256((const __m256i *)(a->sum + 8 * m));        \
+                acc = _mm256_fmadd_ps(_mm256_mul_ps(dw, dx), _mm256_cvtepi32_ps(gather8(v)), acc); \
+                macc = _mm256_fmadd_ps(_mm256_mul_ps(dm, dx), _mm256_cvtepi32_ps(sx), macc);     \
+            }                                                                                    \
+            y[i] = hsum8i(acc) - hsum8i(macc);                                                   \
+        }                                                                                        \
+    }
+
 /* One token against packed 8- or 4-bit rows: each block's codes dotted where they are read,
  * the group's scale and zero correction carried along the row (one lookup per group), the
  * same integers and lanes as the tiled kernel and dot8_ref. 8-bit codes under maddubs go
@@ -1062,6 +1110,7 @@ static AI int32_t bytes4(const int8_t *p) {
     DOT8_T1_KERNEL(name##_t1_q8_0, TARGET, DOT32, F_Q8_0, 34)                                    \
     DOT8_T1_KERNEL(name##_t1_q4_0, TARGET, DOT32, F_Q4_0, 18)                                    \
     DOT8_T1_Q6_K_KERNEL(name##_t1_q6_k, TARGET)                                                  \
+    DOT8_T1_Q4_K_KERNEL(name##_t1_q4_k, TARGET, DOT32)                                           \
     DOT8_T1_PACKED_KERNEL(name##_t1_packed, TARGET, DOT32, VNNI)                                 \
     TARGET static int name(float *y, int64_t ldy, const wdesc *w, int64_t r0, int64_t n,         \
                            const qs_act8 *a) {                                                   \
@@ -1077,6 +1126,10 @@ static AI int32_t bytes4(const int8_t *p) {
         }                                                                                        \
         if (a->T == 1 && fmt == F_Q6_K) {                                                        \
             name##_t1_q6_k(y, w, r0, n, a);                                                      \
+            return 1;                                                                            \
+        }                                                                                        \
+        if (a->T == 1 && fmt == F_Q4_K) {                                                        \
+            name##_t1_q4_k(y, w, r0, n, a);                                                      \
             return 1;                                                                            \
         }                                                                                        \
         if (a->T == 1 && is_packed(fmt)) {                                                       \
