@@ -49,6 +49,7 @@ typedef struct wrow {
     const uint8_t *data;
     int64_t next;
     float s, z;
+    float ks[8], km[8]; /* Q4_K: the current super-block's d·sc and dmin·mn per sub-block */
 } wrow;
 
 /* Bytes a chunk of 32 values takes in a stored row, for the types whose rows are read
@@ -84,17 +85,6 @@ QS_TARGET_AVX2 static AI float half1(const uint8_t *p) {
     uint16_t h;
     memcpy(&h, p, 2);
     return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
-}
-
-/* Q4_K's 6-bit scale and min of sub-block s (gguf_dequant.c's k4_scale_min) */
-static AI void k4_sm(int s, const uint8_t *q, int *sc, int *mn) {
-    if (s < 4) {
-        *sc = q[s] & 63;
-        *mn = q[s + 4] & 63;
-    } else {
-        *sc = (q[s + 4] & 0x0f) | ((q[s - 4] >> 6) << 4);
-        *mn = (q[s + 4] >> 4) | ((q[s] >> 6) << 4);
-    }
 }
 
 /* chunk c of a row as 32 signed bytes (the integer part of each value) — shared by both
@@ -186,14 +176,35 @@ QS_TARGET_AVX2 static AI void dec8_q4_0(__m256 *w, const wrow *r, int64_t c) {
     const uint8_t *b = r->row + 18 * c;
     ints8_times(w, lo_nibbles_minus8(b + 2), hi_nibbles_minus8(b + 2), _mm256_set1_ps(half1(b)));
 }
+/* Q4_K: a super-block's eight d·sc and dmin·mn, decoded at its first sub-block and kept in
+ * the row state (a scalar unpacking and two fp16 conversions per sub-block had cost more
+ * than its values' products). The 6-bit fields are unpacked with 32-bit masks: bytes 0-3
+ * hold sc 0-3 and the top bits of sc 4-7, bytes 4-7 mn 0-3 and the top bits of mn 4-7,
+ * bytes 8-11 the low nibbles of sc 4-7 and mn 4-7; the products are the dequantizer's
+ * single roundings. */
+QS_TARGET_AVX2 static AI void q4_k_scales(wrow *r, const uint8_t *sb) {
+    uint32_t u0, u1, u2;
+    memcpy(&u0, sb + 4, 4);
+    memcpy(&u1, sb + 8, 4);
+    memcpy(&u2, sb + 12, 4);
+    const uint32_t sc03 = u0 & 0x3f3f3f3fu, mn03 = u1 & 0x3f3f3f3fu;
+    const uint32_t sc47 = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);
+    const uint32_t mn47 = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);
+    const __m256 sc =
+        _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, (int)sc47, (int)sc03)));
+    const __m256 mn =
+        _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, (int)mn47, (int)mn03)));
+    _mm256_storeu_ps(r->ks, _mm256_mul_ps(_mm256_set1_ps(half1(sb)), sc));
+    _mm256_storeu_ps(r->km, _mm256_mul_ps(_mm256_set1_ps(half1(sb + 2)), mn));
+}
+
 /* Q4_K sub-block s = c % 8: (d·sc)·q − dmin·mn, the products rounded as the dequantizer's */
-QS_TARGET_AVX2 static AI void dec8_q4_k(__m256 *w, const wrow *r, int64_t c) {
+QS_TARGET_AVX2 static AI void dec8_q4_k(__m256 *w, wrow *r, int64_t c) {
     const uint8_t *sb = r->row + 144 * (c / 8);
     const int s = (int)(c % 8);
-    int sc, mn;
-    k4_sm(s, sb + 4, &sc, &mn);
-    const __m256 d = _mm256_set1_ps(half1(sb) * (float)sc);
-    const __m256 m = _mm256_set1_ps(half1(sb + 2) * (float)mn);
+    if (s == 0) q4_k_scales(r, sb);
+    const __m256 d = _mm256_set1_ps(r->ks[s]);
+    const __m256 m = _mm256_set1_ps(r->km[s]);
     __m256i q = _mm256_loadu_si256((const __m256i *)(sb + 16 + 32 * (s / 2)));
     if (s & 1) q = _mm256_srli_epi16(q, 4);
     q = _mm256_and_si256(q, _mm256_set1_epi8(0x0f));
@@ -324,13 +335,12 @@ QS_TARGET_AVX512 static AI void dec16_q4_0(__m512 *w, const wrow *r, int64_t c) 
     w[0] = i8x16_times(lo_nibbles_minus8(b + 2), d);
     w[1] = i8x16_times(hi_nibbles_minus8(b + 2), d);
 }
-QS_TARGET_AVX512 static AI void dec16_q4_k(__m512 *w, const wrow *r, int64_t c) {
+QS_TARGET_AVX512 static AI void dec16_q4_k(__m512 *w, wrow *r, int64_t c) {
     const uint8_t *sb = r->row + 144 * (c / 8);
     const int s = (int)(c % 8);
-    int sc, mn;
-    k4_sm(s, sb + 4, &sc, &mn);
-    const __m512 d = _mm512_set1_ps(half1(sb) * (float)sc);
-    const __m512 m = _mm512_set1_ps(half1(sb + 2) * (float)mn);
+    if (s == 0) q4_k_scales(r, sb);
+    const __m512 d = _mm512_set1_ps(r->ks[s]);
+    const __m512 m = _mm512_set1_ps(r->km[s]);
     __m256i q = _mm256_loadu_si256((const __m256i *)(sb + 16 + 32 * (s / 2)));
     if (s & 1) q = _mm256_srli_epi16(q, 4);
     q = _mm256_and_si256(q, _mm256_set1_epi8(0x0f));
