@@ -682,7 +682,8 @@ QS_TARGET_AVX2 static AI __m256 scales8(const uint8_t *blk, size_t bs) {
                 memcpy(&u2, sb + 12, 4);                                                         \
                 const uint32_t sc03 = u0 & 0x3f3f3f3fu, mn03 = u1 & 0x3f3f3f3fu;                 \
                 const uint32_t sc47 = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);    \
-                const uint32_t mn47 = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4); \
+                const uint32_t mn47 =                                                              \
+                    ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);                  \
                 const __m256 scf = _mm256_cvtepi32_ps(                                           \
                     _mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, (int)sc47, (int)sc03)));            \
                 const __m256 mnf = _mm256_cvtepi32_ps(                                           \
@@ -771,7 +772,7 @@ QS_TARGET_AVX2 static AI __m256 scales8(const uint8_t *blk, size_t bs) {
                     const __m256i zcv = _mm256_set_m128i(_mm_set1_epi32(zc), _mm_set1_epi32(z0)); \
                     __m256i isum = _mm256_sub_epi32(                                             \
                         gather8(v), _mm256_mullo_epi32(zcv, _mm256_loadu_si256(                  \
-                                                                (const __m256i *)(a->sum + 8 * m)))); \
+                                            (const __m256i *)(a->sum + 8 * m))));                  \
                     acc = _mm256_fmadd_ps(_mm256_mul_ps(dwv, _mm256_loadu_ps(a->d + 8 * m)),     \
                                           _mm256_cvtepi32_ps(isum), acc);                        \
                     continue;                                                                    \
@@ -791,7 +792,8 @@ QS_TARGET_AVX2 static AI __m256 scales8(const uint8_t *blk, size_t bs) {
                     } else {                                                                     \
                         const uint8_t *zp = sp + p->scales_bytes;                                \
                         if (p->bits == 8) {                                                      \
-                            zcv = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(zp + g0))); \
+                            zcv = _mm256_cvtepu8_epi32(                                            \
+                                _mm_loadl_epi64((const __m128i *)(zp + g0)));                      \
                         } else { /* nibbles: group g at zp[g / 2] >> 4 (g & 1) */                \
                             uint64_t z8 = 0;                                                     \
                             memcpy(&z8, zp + g0 / 2, (g0 & 1) ? 5 : 4);                          \
@@ -821,7 +823,7 @@ QS_TARGET_AVX2 static AI __m256 scales8(const uint8_t *blk, size_t bs) {
                     }                                                                            \
                     __m256i isum = _mm256_sub_epi32(                                             \
                         gather8(v), _mm256_mullo_epi32(zcv, _mm256_loadu_si256(                  \
-                                                                (const __m256i *)(a->sum + 8 * m)))); \
+                                            (const __m256i *)(a->sum + 8 * m))));                  \
                     acc = _mm256_fmadd_ps(_mm256_mul_ps(dwv, _mm256_loadu_ps(a->d + 8 * m)),     \
                                           _mm256_cvtepi32_ps(isum), acc);                        \
                     continue;                                                                    \
@@ -1027,8 +1029,10 @@ static AI int32_t bytes4(const int8_t *p) {
             b0 = _mm256_sub_epi32(b0, L->ws1), b1 = _mm256_sub_epi32(b1, L->ws1);                \
         }                                                                                        \
         if (fmt == F_Q6_K) {                                                                     \
-            out[0] = _mm256_add_epi32(_mm256_mullo_epi32(a0, L->sc0), _mm256_mullo_epi32(b0, L->sc1)); \
-            out[1] = _mm256_add_epi32(_mm256_mullo_epi32(a1, L->sc0), _mm256_mullo_epi32(b1, L->sc1)); \
+            out[0] = _mm256_add_epi32(_mm256_mullo_epi32(a0, L->sc0),                              \
+                                       _mm256_mullo_epi32(b0, L->sc1));                            \
+            out[1] = _mm256_add_epi32(_mm256_mullo_epi32(a1, L->sc0),                              \
+                                       _mm256_mullo_epi32(b1, L->sc1));                            \
         } else {                                                                                 \
             out[0] = _mm256_add_epi32(a0, b0);                                                   \
             out[1] = _mm256_add_epi32(a1, b1);                                                   \
@@ -1038,16 +1042,19 @@ static AI int32_t bytes4(const int8_t *p) {
                            const qs_act8 *a) {                                                   \
         const int fmt = w->fmt, T = a->T;                                                        \
         const int64_t C = w->cols, nb = C / 32, ng = (nb + 7) / 8;                               \
-        const int sgn = fmt == F_Q8_0 || fmt == F_Q6_K || (!(VNNI) && (fmt == F_P8 || fmt == F_P8A)); \
+        const int sgn =                                                                            \
+            fmt == F_Q8_0 || fmt == F_Q6_K || (!(VNNI) && (fmt == F_P8 || fmt == F_P8A));          \
         const int off = sgn && (VNNI);                                                           \
         const int zcor = fmt == F_Q4_0 || fmt == F_P4 || fmt == F_P4A || fmt == F_P8A ||         \
                          ((VNNI) && fmt == F_P8);                                                \
         /* one group's tile, the lanes' accumulators (T, 8) and min terms */                     \
-        const size_t tile_bytes = 8 * sizeof(lane_blk), acc_bytes = (size_t)T * 8 * sizeof(__m256); \
+        const size_t tile_bytes = 8 * sizeof(lane_blk);                                            \
+        const size_t acc_bytes = (size_t)T * 8 * sizeof(__m256);                                   \
         uint8_t *mem = aligned_alloc(64, tile_bytes + 2 * acc_bytes);                            \
         if (!mem) return 0;                                                                      \
         lane_blk *tile = (lane_blk *)mem;                                                        \
-        __m256 *acc = (__m256 *)(mem + tile_bytes), *macc = (__m256 *)(mem + tile_bytes + acc_bytes); \
+        __m256 *acc = (__m256 *)(mem + tile_bytes);                                                \
+        __m256 *macc = (__m256 *)(mem + tile_bytes + acc_bytes);                                   \
         const int8_t *xq = off ? (const int8_t *)a->qu : a->q; /* off: the codes + 128 */       \
         for (int64_t i0 = 0; i0 < n; i0 += 8) {                                                  \
             const int nr = n - i0 < 8 ? (int)(n - i0) : 8;                                       \
@@ -1059,8 +1066,10 @@ static AI int32_t bytes4(const int8_t *p) {
                 const int nblk = nb - 8 * m < 8 ? (int)(nb - 8 * m) : 8;                         \
                 for (int t = 0; t < T; t += 2) {                                                 \
                     const int two = t + 1 < T, t1 = two ? t + 1 : t; /* odd last token: twice */ \
-                    const int8_t *q0 = xq + (size_t)t * C + 256 * m, *q1 = xq + (size_t)t1 * C + 256 * m; \
-                    const float *dx0 = a->d + (size_t)t * nb + 8 * m, *dx1 = a->d + (size_t)t1 * nb + 8 * m; \
+                    const int8_t *q0 = xq + (size_t)t * C + 256 * m;                               \
+                    const int8_t *q1 = xq + (size_t)t1 * C + 256 * m;                              \
+                    const float *dx0 = a->d + (size_t)t * nb + 8 * m;                              \
+                    const float *dx1 = a->d + (size_t)t1 * nb + 8 * m;                             \
                     const int32_t *sx0 = a->sum + (size_t)t * nb + 8 * m,                        \
                                   *sx1 = a->sum + (size_t)t1 * nb + 8 * m;                       \
                     __m256 *c0 = acc + (size_t)t * 8, *c1 = acc + (size_t)t1 * 8;                \
@@ -1084,9 +1093,9 @@ static AI int32_t bytes4(const int8_t *p) {
                         if (fmt == F_Q4_K) {                                                     \
                             __m256 *n0 = macc + (size_t)t * 8, *n1 = macc + (size_t)t1 * 8;      \
                             const __m256 e0 = _mm256_fmadd_ps(_mm256_mul_ps(L->mn, d0),          \
-                                                              _mm256_set1_ps((float)sx0[k]), n0[k]); \
+                                                      _mm256_set1_ps((float)sx0[k]), n0[k]);       \
                             const __m256 e1 = _mm256_fmadd_ps(_mm256_mul_ps(L->mn, d1),          \
-                                                              _mm256_set1_ps((float)sx1[k]), n1[k]); \
+                                                      _mm256_set1_ps((float)sx1[k]), n1[k]);       \
                             n0[k] = e0;                                                          \
                             if (two) n1[k] = e1;                                                 \
                         }                                                                        \
