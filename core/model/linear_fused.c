@@ -178,24 +178,16 @@ QS_TARGET_AVX2 static AI void dec8_q4_0(__m256 *w, const wrow *r, int64_t c) {
 }
 /* Q4_K: a super-block's eight d·sc and dmin·mn, decoded at its first sub-block and kept in
  * the row state (a scalar unpacking and two fp16 conversions per sub-block had cost more
- * than its values' products). The 6-bit fields are unpacked with 32-bit masks: bytes 0-3
- * hold sc 0-3 and the top bits of sc 4-7, bytes 4-7 mn 0-3 and the top bits of mn 4-7,
- * bytes 8-11 the low nibbles of sc 4-7 and mn 4-7; the products are the dequantizer's
- * single roundings. */
+ * than its values' products); the products are the dequantizer's single roundings. */
 QS_TARGET_AVX2 static AI void q4_k_scales(wrow *r, const uint8_t *sb) {
-    uint32_t u0, u1, u2;
-    memcpy(&u0, sb + 4, 4);
-    memcpy(&u1, sb + 8, 4);
-    memcpy(&u2, sb + 12, 4);
-    const uint32_t sc03 = u0 & 0x3f3f3f3fu, mn03 = u1 & 0x3f3f3f3fu;
-    const uint32_t sc47 = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);
-    const uint32_t mn47 = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);
-    const __m256 sc =
-        _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, (int)sc47, (int)sc03)));
-    const __m256 mn =
-        _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, (int)mn47, (int)mn03)));
-    _mm256_storeu_ps(r->ks, _mm256_mul_ps(_mm256_set1_ps(half1(sb)), sc));
-    _mm256_storeu_ps(r->km, _mm256_mul_ps(_mm256_set1_ps(half1(sb + 2)), mn));
+    uint32_t sc[2], mn[2];
+    qs__q4_k_scale_bytes(sb + 4, sc, mn);
+    const __m256 scf =
+        _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, (int)sc[1], (int)sc[0])));
+    const __m256 mnf =
+        _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, (int)mn[1], (int)mn[0])));
+    _mm256_storeu_ps(r->ks, _mm256_mul_ps(_mm256_set1_ps(half1(sb)), scf));
+    _mm256_storeu_ps(r->km, _mm256_mul_ps(_mm256_set1_ps(half1(sb + 2)), mnf));
 }
 
 /* Q4_K sub-block s = c % 8: (d·sc)·q − dmin·mn, the products rounded as the dequantizer's */

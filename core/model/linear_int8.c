@@ -660,11 +660,10 @@ QS_TARGET_AVX2 static AI __m256 scales8(const uint8_t *blk, size_t bs) {
 
 /* One token against Q4_K rows: a super-block is eight blocks of 32 four-bit codes q with
  * 6-bit scales sc and mins mn packed in 12 bytes; block values are d·sc·q − dmin·mn. The
- * eight scales and mins are unpacked with 32-bit masks and shifts in registers (bytes 0-3
- * hold sc 0-3 and the top bits of sc 4-7, bytes 4-7 mn 0-3 and the top bits of mn 4-7,
- * bytes 8-11 the low nibbles of sc 4-7 and mn 4-7), so lane k gets block k's (d·sc)·dx and
- * (dmin·mn)·dx as dot8_ref's fma operands: the same bits. (The tiled kernel decoded them a
- * block at a time into arrays and stalled reading them back as vectors.) */
+ * eight scales and mins are unpacked at once (qs__q4_k_scale_bytes), so lane k gets block
+ * k's (d·sc)·dx and (dmin·mn)·dx as dot8_ref's fma operands: the same bits. (The tiled
+ * kernel decoded them a block at a time into arrays and stalled reading them back as
+ * vectors.) */
 #define DOT8_T1_Q4_K_KERNEL(name, TARGET, DOT32)                                                \
     TARGET static void name(float *y, const wdesc *w, int64_t r0, int64_t n, const qs_act8 *a) { \
         const int64_t nsb = w->cols / 256;                                                       \
@@ -676,18 +675,12 @@ QS_TARGET_AVX2 static AI __m256 scales8(const uint8_t *blk, size_t bs) {
                 const uint8_t *sb = row + 144 * m;                                               \
                 qs__prefetch_ahead(sb, 144);                                                     \
                 const int8_t *q = a->q + 256 * m;                                                \
-                uint32_t u0, u1, u2;                                                             \
-                memcpy(&u0, sb + 4, 4);                                                          \
-                memcpy(&u1, sb + 8, 4);                                                          \
-                memcpy(&u2, sb + 12, 4);                                                         \
-                const uint32_t sc03 = u0 & 0x3f3f3f3fu, mn03 = u1 & 0x3f3f3f3fu;                 \
-                const uint32_t sc47 = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);    \
-                const uint32_t mn47 =                                                              \
-                    ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);                  \
+                uint32_t sc[2], mn[2];                                                           \
+                qs__q4_k_scale_bytes(sb + 4, sc, mn);                                            \
                 const __m256 scf = _mm256_cvtepi32_ps(                                           \
-                    _mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, (int)sc47, (int)sc03)));            \
+                    _mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, (int)sc[1], (int)sc[0])));          \
                 const __m256 mnf = _mm256_cvtepi32_ps(                                           \
-                    _mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, (int)mn47, (int)mn03)));            \
+                    _mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, (int)mn[1], (int)mn[0])));          \
                 const __m256 dw = _mm256_mul_ps(_mm256_set1_ps(half1(sb)), scf);                 \
                 const __m256 dm = _mm256_mul_ps(_mm256_set1_ps(half1(sb + 2)), mnf);             \
                 __m256i v[8];                                                                    \

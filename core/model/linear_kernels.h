@@ -22,6 +22,22 @@ static inline void qs__prefetch_ahead(const void *p, int bytes) {
     for (int l = 0; l < bytes; l += 64) __builtin_prefetch(a + l, 0, 3);
 }
 
+/* A Q4_K super-block's eight 6-bit scales and mins (its bytes 4-15) as bytes: sc[0..3] in
+ * sc[0], sc[4..7] in sc[1], mn likewise, each byte one sub-block's. Bytes 0-3 hold sc 0-3
+ * and the top bits of sc 4-7, bytes 4-7 mn 0-3 and the top bits of mn 4-7, bytes 8-11 the
+ * low nibbles of sc 4-7 and mn 4-7: 32-bit masks and shifts take them apart, with no
+ * branch per sub-block. */
+static inline void qs__q4_k_scale_bytes(const uint8_t *q, uint32_t sc[2], uint32_t mn[2]) {
+    uint32_t u0, u1, u2;
+    __builtin_memcpy(&u0, q, 4);
+    __builtin_memcpy(&u1, q + 4, 4);
+    __builtin_memcpy(&u2, q + 8, 4);
+    sc[0] = u0 & 0x3f3f3f3fu;
+    mn[0] = u1 & 0x3f3f3f3fu;
+    sc[1] = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);
+    mn[1] = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);
+}
+
 /* Fused register kernels, one per type and vector width (dtype.h's matvec entries): rows
  * [r0, r0 + n) in stored order; they return 0 without writing when they cannot take the
  * weight (a packed layout they do not cover, unaligned f32). */
