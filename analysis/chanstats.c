@@ -593,12 +593,14 @@ int qs_chanstats_add(qs_chanstats *s, const float *x, int T, int C) {
         return qs_error_set(QS_ERR_NOMEM, "chanstats add: scratch for T=%d, C=%d", T, C);
     }
     /* a NaN only makes its median meaningless; the add below reports it */
+    if (!qs__median_abs_rows(path, med, x, T, C)) {
 #pragma omp parallel num_threads(nt) if ((int64_t)T * C >= QS__PAR_MIN_ELEMENTS)
-    {
-        uint32_t *a = keys + (size_t)omp_get_thread_num() * 2 * len;
+        {
+            uint32_t *a = keys + (size_t)omp_get_thread_num() * 2 * len;
 #pragma omp for schedule(dynamic, 8)
-        for (int t = 0; t < T; t++)
-            med[t] = qs__median_abs_keys(path, x + (size_t)t * C, C, a, a + len);
+            for (int t = 0; t < T; t++)
+                med[t] = qs__median_abs_keys(path, x + (size_t)t * C, C, a, a + len);
+        }
     }
     rc = add_with_medians(s, x, T, C, med);
     free(med);

@@ -37,6 +37,17 @@ static inline float qs__bits_float(uint32_t u) {
  * each. A NaN in v gives a meaningless (but memory-safe) result. */
 double qs__median_abs_keys(int path, const float *v, int n, uint32_t *a, uint32_t *b);
 
+/* Rows of up to this many values take their medians by a network (median_net.c); above
+ * it, selecting row by row is faster (172 values: 225 ns a row against 240-310). */
+#define QS__MEDIAN_NET_MAX_C 64
+
+/* med[t] <- the median of |x(t, .)| (select.h's definition, bit-identical to
+ * qs_select_median_abs) for every row of x (T, C), 8 rows at a time by a selection
+ * network with a row per vector lane (median_net.c). Returns 1 when done, 0 when the path
+ * has no vectors, C is above QS__MEDIAN_NET_MAX_C or the network could not be allocated:
+ * the caller then selects row by row. A NaN in x gives meaningless medians. */
+int qs__median_abs_rows(int path, double *med, const float *x, int T, int C);
+
 /* Below this many elements a kernel runs on the calling thread: waking OpenMP workers
  * (which wait passively, cli/main.c) costs more than the work, and a 64-wide model's
  * activations (T x 64 per call) are all below it. */

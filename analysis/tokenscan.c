@@ -166,9 +166,12 @@ static argmax_fn argmax_for(int path) {
 
 /* Every row on the path's kernels, each row owned by one thread; returns nonzero when some
  * row held a NaN or infinity (out is then partly filled and must be discarded). keys:
- * (nt, 2, qs__select_buf_len(C)). */
-static int scan_rows(int path, qs_token_stat *out, const float *x, int T, int C, uint32_t *keys) {
+ * (nt, 2, qs__select_buf_len(C)); med (T) scratch. Short rows take their medians many at
+ * a time (median_net.c), the others one by one. */
+static int scan_rows(int path, qs_token_stat *out, const float *x, int T, int C, uint32_t *keys,
+                     double *med) {
     argmax_fn argmax = argmax_for(path);
+    const int by_rows = qs__median_abs_rows(path, med, x, T, C);
     int any_bad = 0;
 #pragma omp parallel reduction(| : any_bad) if ((int64_t)T * C >= QS__PAR_MIN_ELEMENTS)
     {
@@ -182,7 +185,7 @@ static int scan_rows(int path, qs_token_stat *out, const float *x, int T, int C,
             any_bad |= bad;
             if (bad) continue;
             qs_token_stat s = {fabsf(row[ch]), row[ch], ch, 0.0};
-            s.median_abs = qs__median_abs_keys(path, row, C, a, b);
+            s.median_abs = by_rows ? med[t] : qs__median_abs_keys(path, row, C, a, b);
             out[t] = s;
         }
     }
@@ -196,14 +199,16 @@ int qs_tokenscan(qs_token_stat *out, const float *x, int T, int C) {
     /* results go to scratch first: out stays untouched when a row is not finite */
     int nt = omp_get_max_threads();
     qs_token_stat *tmp = malloc(sizeof *tmp * (size_t)T); /* (T) */
+    double *med = malloc(sizeof *med * (size_t)T);        /* (T) */
     uint32_t *keys =
         malloc(sizeof *keys * 2 * (size_t)nt * qs__select_buf_len(C)); /* (nt, 2, C + 64) */
-    if (!tmp || !keys) {
+    if (!tmp || !med || !keys) {
         free(tmp);
+        free(med);
         free(keys);
         return qs_error_set(QS_ERR_NOMEM, "tokenscan: scratch for T=%d, C=%d", T, C);
     }
-    int bad = scan_rows(qs_cpu_path(), tmp, x, T, C, keys);
+    int bad = scan_rows(qs_cpu_path(), tmp, x, T, C, keys, med);
     if (bad)
         rc = report_nonfinite(x, T, C);
     else
@@ -214,6 +219,7 @@ int qs_tokenscan(qs_token_stat *out, const float *x, int T, int C) {
             out[t].median_abs = tmp[t].median_abs;
         }
     free(tmp);
+    free(med);
     free(keys);
     return rc;
 }
