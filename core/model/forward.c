@@ -264,7 +264,8 @@ static int attention(qs_forward_state *s, int layer, int T, int pos0, const qs_h
                     kc + kvh * hd, K, 0.0f, S, P);
 #pragma omp parallel for if ((size_t)T * P >= PAR_MIN_WORK)
         for (int t = 0; t < T; t++) /* positions 0..pos0+t are visible */
-            s->row_max[t] = qs_softmax_row(S + (size_t)t * P, pos0 + t + 1, P, ent ? ent + t : NULL);
+            s->row_max[t] =
+                qs_softmax_row(S + (size_t)t * P, pos0 + t + 1, P, ent ? ent + t : NULL);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, P, 1.0f, S, P, vc + kvh * hd,
                     K, 0.0f, s->att_out + h * hd, Q);
         int rc = show ? show(hook->user, layer, h, S, s->row_max, ent, T, P, pos0) : QS_OK;
@@ -389,16 +390,26 @@ static int forward_window(qs_forward_state *s, const int *tokens, int T, int pos
  * needs every core even where its multiply-adds are few (decode). */
 #define SMALL_MODEL_PARAMS (1 << 22)
 
+/* The forward's two thread rules, for a window of T tokens at pos0. */
+static int few_macs(const qs_forward_state *s, int T, int pos0) {
+    double macs = qs_forward_flops(&s->m->cfg, T > 0 ? T : 1, pos0) / 2;
+    /* the naive path's sgemv over a whole expanded weight wants every BLAS thread */
+    return macs < BLAS_PARALLEL_MIN_MACS && s->path != QS_LINEAR_NAIVE;
+}
+static int runs_alone(const qs_forward_state *s, int T, int pos0) {
+    return few_macs(s, T, pos0) && qs_model_param_count(s->m) < SMALL_MODEL_PARAMS;
+}
+
+int qs_forward_idle_cores(const qs_forward_state *s, int T) {
+    int n = omp_get_max_threads();
+    return n > 1 && runs_alone(s, T, 0) ? n - 1 : 0;
+}
+
 int qs_forward(qs_forward_state *s, const int *tokens, int T, int pos0, float *logits,
                int last_only, const qs_hook *hook) {
-    const qs_config *c = &s->m->cfg;
-    double macs = qs_forward_flops(c, T > 0 ? T : 1, pos0) / 2;
     int saved = openblas_get_num_threads(), saved_omp = omp_get_max_threads();
-    /* the naive path's sgemv over a whole expanded weight wants every BLAS thread */
-    int few_macs = macs < BLAS_PARALLEL_MIN_MACS && s->path != QS_LINEAR_NAIVE;
-    if (few_macs && saved > 1) openblas_set_num_threads(1);
-    if (few_macs && saved_omp > 1 && qs_model_param_count(s->m) < SMALL_MODEL_PARAMS)
-        omp_set_num_threads(1);
+    if (few_macs(s, T, pos0) && saved > 1) openblas_set_num_threads(1);
+    if (saved_omp > 1 && runs_alone(s, T, pos0)) omp_set_num_threads(1);
     int rc = forward_window(s, tokens, T, pos0, logits, last_only, hook);
     if (openblas_get_num_threads() != saved) openblas_set_num_threads(saved);
     if (omp_get_max_threads() != saved_omp) omp_set_num_threads(saved_omp);

@@ -70,16 +70,16 @@ typedef struct qs_forward_state {
     int max_T;   /* largest window this state can run */
     int max_pos; /* cache length: positions 0..max_pos-1 */
     /* activations */
-    float *x;       /* (T, D) residual stream */
-    float *xn;      /* (T, D) normed */
-    float *q;       /* (T, Q) */
-    float *k, *v;   /* (T, K) new keys/values before they enter the cache */
-    float *att_out; /* (T, Q) */
-    float *proj;    /* (T, D) */
-    float *h1, *h3; /* (T, H) */
-    float *scores;  /* (max(T, heads), P) attention scratch: a window's rows, or one row
-                       per head when a single token's heads run in parallel */
-    float *row_max; /* (T) largest logit of each attention row, for qs_hook.attn */
+    float *x;            /* (T, D) residual stream */
+    float *xn;           /* (T, D) normed */
+    float *q;            /* (T, Q) */
+    float *k, *v;        /* (T, K) new keys/values before they enter the cache */
+    float *att_out;      /* (T, Q) */
+    float *proj;         /* (T, D) */
+    float *h1, *h3;      /* (T, H) */
+    float *scores;       /* (max(T, heads), P) attention scratch: a window's rows, or one row
+                            per head when a single token's heads run in parallel */
+    float *row_max;      /* (T) largest logit of each attention row, for qs_hook.attn */
     double *row_entropy; /* (T) each attention row's entropy, for qs_hook.attn */
     int n_scores;
     /* cache */
@@ -92,8 +92,8 @@ typedef struct qs_forward_state {
     size_t wbuf_floats;
     qs_forward_bytes counted; /* what init added to the memory counters */
     /* products (linear.h) */
-    int path;           /* enum qs_linear_path; QS_LINEAR_FUSED by default */
-    qs_linear_ctx lin;  /* their scratch (counted as scratch when it grows) */
+    int path;          /* enum qs_linear_path; QS_LINEAR_FUSED by default */
+    qs_linear_ctx lin; /* their scratch (counted as scratch when it grows) */
 } qs_forward_state;
 
 /* Allocates buffers for windows of up to max_T tokens and a cache of max_pos positions. */
@@ -127,6 +127,12 @@ void qs_forward_free(qs_forward_state *s);
  * hook may be NULL. Returns QS_OK, a hook's error code, or QS_ERR_ARG on bad sizes. */
 int qs_forward(qs_forward_state *s, const int *tokens, int T, int pos0, float *logits,
                int last_only, const qs_hook *hook);
+
+/* Cores a window of T tokens (from position 0) leaves idle: a model this small runs its
+ * whole forward on one thread (forward.c), so all but one of omp_get_max_threads(); 0 for
+ * any larger model, whose forward takes every core. A capture may put its statistics
+ * there (capture.h, qs_capture_set_worker). */
+int qs_forward_idle_cores(const qs_forward_state *s, int T);
 
 /* FLOPs of one forward over T tokens at positions pos0.. (matmuls + attention), for the bench. */
 double qs_forward_flops(const qs_config *c, int T, int pos0);

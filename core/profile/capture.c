@@ -7,6 +7,7 @@
 
 #include "attention.h"
 #include "error.h"
+#include "stats_worker.h"
 
 typedef struct pair_stats {
     qs_chanstats *cs;
@@ -41,7 +42,11 @@ struct qs_capture {
     qs_attnstats *attn;         /* NULL when attention is not captured */
     int attn_error;
     int64_t n_seen;
+    qs_stats_worker *worker; /* NULL: the statistics run in the hook */
 };
+
+/* Jobs the worker may hold: enough that the forward rarely waits, each a (T, C) copy. */
+#define WORKER_SLOTS 8
 
 qs_capture_opts qs_capture_opts_default(void) {
     qs_capture_opts o;
@@ -70,6 +75,7 @@ static pair_stats *pair_at(const qs_capture *c, int site, int layer) {
 
 void qs_capture_free(qs_capture *c) {
     if (!c) return;
+    qs_stats_worker_free(c->worker); /* first: it may still be adding to the pairs */
     if (c->pairs)
         for (int i = 0; i < QS_SITE_COUNT * (c->cfg.n_layers + 1); i++) {
             qs_chanstats_free(c->pairs[i].cs);
@@ -164,12 +170,16 @@ static int flush_window(qs_capture *c) {
 }
 
 int qs_capture_end(qs_capture *c) {
-    int rc = flush_window(c);
+    int rc = c->worker ? qs_stats_worker_wait(c->worker) : QS_OK;
+    int rc2 = flush_window(c);
     c->window = -1;
-    return rc;
+    return rc ? rc : rc2;
 }
 
 void qs_capture_window(qs_capture *c, int index, const int *tokens, int n) {
+    /* the last window's jobs first: they read its tokens and mark its massive positions; a
+     * failed one is reported again by the next push */
+    if (c->worker) (void)qs_stats_worker_wait(c->worker);
     if (flush_window(c)) c->attn_error = 1; /* reported by the next hook call */
     if (c->attn && qs_attnstats_window(c->attn, index, tokens, n)) c->attn_error = 1;
     c->window = index;
@@ -227,11 +237,10 @@ static int run_dumps(qs_capture *c, int site, int layer, const float *x, int T, 
     return QS_OK;
 }
 
-static int on_site(void *user, int site, int layer, float *x, int T, int C, int pos0) {
+/* The statistics of one site's window: in the hook, or on the worker (a qs_stats_job_fn). */
+static int site_stats(void *user, int site, int layer, const float *x, int T, int C, int pos0) {
     qs_capture *c = user;
-    if (c->attn_error) return qs_error_set(QS_ERR_NOMEM, "capture: out of memory for ties");
     pair_stats *p = pair_at(c, site, layer);
-    if (!p || !p->cs) return QS_OK;
     int rc = grow_scratch(c, T);
     if (rc == QS_OK) rc = qs_tokenscan(c->scan, x, T, C);
     if (rc == QS_OK) rc = qs_chanstats_add_scan(p->cs, x, T, C, c->scan);
@@ -239,10 +248,33 @@ static int on_site(void *user, int site, int layer, float *x, int T, int C, int 
     int n_found = 0;
     if (rc == QS_OK) rc = qs_outliers_tokens(c->found, &n_found, c->scan, T, pos0, &c->o.outl);
     if (rc == QS_OK) record_tokens(c, site, layer, n_found, pos0);
-    if (rc == QS_OK) rc = run_dumps(c, site, layer, x, T, C);
     if (rc)
         return qs_error_prefix(rc, "blk.%d.%s, window %d", layer, qs_site_name(site), c->window);
     return QS_OK;
+}
+
+static int on_site(void *user, int site, int layer, float *x, int T, int C, int pos0) {
+    qs_capture *c = user;
+    if (c->attn_error) return qs_error_set(QS_ERR_NOMEM, "capture: out of memory for ties");
+    pair_stats *p = pair_at(c, site, layer);
+    if (!p || !p->cs) return QS_OK;
+    int rc = c->worker ? qs_stats_worker_push(c->worker, site, layer, x, T, C, pos0)
+                       : site_stats(c, site, layer, x, T, C, pos0);
+    if (rc == QS_OK && (rc = run_dumps(c, site, layer, x, T, C)))
+        return qs_error_prefix(rc, "blk.%d.%s, window %d", layer, qs_site_name(site), c->window);
+    return rc;
+}
+
+int qs_capture_set_worker(qs_capture *c, int on) {
+    if (!on) {
+        int rc = c->worker ? qs_stats_worker_wait(c->worker) : QS_OK;
+        qs_stats_worker_free(c->worker);
+        c->worker = NULL;
+        return rc;
+    }
+    if (c->worker) return QS_OK;
+    int rc = qs_stats_worker_create(&c->worker, site_stats, c, WORKER_SLOTS);
+    return rc ? qs_error_prefix(rc, "capture") : QS_OK;
 }
 
 static int on_attention(void *user, int layer, int head, const float *p, const float *row_max,
@@ -290,5 +322,12 @@ int64_t qs_capture_memory_bytes(const qs_capture *c, int max_T) {
         }
     b += (int64_t)(sizeof(qs_token_stat) + sizeof(qs_outlier_token)) * max_T;
     b += (int64_t)sizeof(qs_capture_token) * c->o.max_token_outliers;
+    if (c->worker) {
+        int widest = 0;
+        for (int s = 0; s < QS_SITE_COUNT; s++)
+            if ((c->o.site_mask & QS_SITE_BIT(s)) && qs_capture_site_width(c, s) > widest)
+                widest = qs_capture_site_width(c, s);
+        b += (int64_t)WORKER_SLOTS * max_T * widest * (int64_t)sizeof(float);
+    }
     return b;
 }

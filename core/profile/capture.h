@@ -22,7 +22,8 @@
  * qs_capture_memory_bytes() evaluates it. stories260K, all seven sites, all layers, T 512,
  * N 10,000: 36 pairs, 2.4 MB; a 7B model (32 layers, D 4096, H 11008, K 4096, T 4096):
  * ≈ 115 MB.
- * Attention statistics (opts.attention) add L·H·T floats (attention.h).
+ * Attention statistics (opts.attention) add L·H·T floats (attention.h), a worker
+ * (qs_capture_set_worker) 8·T·max C_s floats.
  *
  * Errors (core/error.h) come back from the hook through qs_forward: QS_ERR_NUMERIC when an
  * activation is NaN/inf (the message names the site, layer and element), QS_ERR_NOMEM, or
@@ -95,8 +96,17 @@ void qs_capture_window(qs_capture *c, int index, const int *tokens, int n);
 /* The hook to pass to qs_forward (borrows c): the sites, and the attention when kept. */
 qs_hook qs_capture_hook(qs_capture *c);
 
-/* Ends the last window: its massive tokens are tied to the heads that sink on them
- * (attention.h). Call once after the last forward (qs_profile_run does). */
+/* on = 1 moves the per-site statistics to a background thread (stats_worker.h) that runs
+ * them while the forward goes on, with the same results bit for bit; meant for a forward
+ * that leaves cores idle (forward.h, qs_forward_idle_cores). on = 0 waits for it and goes
+ * back to the hook. Call between windows. Adds WORKER_SLOTS (8) copies of the widest site's
+ * (T, C) to the memory (qs_capture_memory_bytes counts them). Returns a failed job's error
+ * (on = 0) or QS_ERR_NOMEM. */
+int qs_capture_set_worker(qs_capture *c, int on);
+
+/* Ends the last window: waits for the worker's jobs (returning a failed one's error), then
+ * ties its massive tokens to the heads that sink on them (attention.h). Call once after the
+ * last forward (qs_profile_run does), and before reading the accumulators. */
 int qs_capture_end(qs_capture *c);
 
 /* The attention statistics, or NULL when opts.attention was 0. Owned by c. */

@@ -3,9 +3,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "error.h"
 #include "progress.h"
+
+int qs_profile_worker_useful(const qs_forward_state *st, int T) {
+    struct rlimit as;
+    if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY) return 0;
+    return qs_forward_idle_cores(st, T) > 0;
+}
 
 int qs_profile_run(qs_capture *c, const qs_model *m, const qs_windows *ws, long max_tokens,
                    qs_profile_info *info) {
@@ -26,6 +33,11 @@ int qs_profile_run(qs_capture *c, const qs_model *m, const qs_windows *ws, long 
     qs_forward_state st;
     int rc = qs_forward_init(&st, m, max_n, max_n);
     if (rc) return rc;
+    if (qs_profile_worker_useful(&st, max_n)) rc = qs_capture_set_worker(c, 1);
+    if (rc) {
+        qs_forward_free(&st);
+        return rc;
+    }
     qs_hook hook = qs_capture_hook(c);
     qs_progress pr;
     qs_progress_start(&pr, "profile", total);
@@ -40,6 +52,8 @@ int qs_profile_run(qs_capture *c, const qs_model *m, const qs_windows *ws, long 
         qs_progress_add(&pr, T);
     }
     if (rc == QS_OK) rc = qs_capture_end(c); /* ties the last window's massive tokens */
+    int rc2 = qs_capture_set_worker(c, 0);   /* waits for its jobs whatever happened */
+    if (rc == QS_OK) rc = rc2;
     info->seconds = qs_progress_end(&pr);
     qs_forward_free(&st);
     return rc;

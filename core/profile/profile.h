@@ -17,6 +17,14 @@ typedef struct qs_profile_info {
     double seconds;
 } qs_profile_info;
 
+/* Whether a capture should run its statistics on a background thread (capture.h,
+ * qs_capture_set_worker) for windows of T tokens: when the forward leaves a core idle
+ * (forward.h, qs_forward_idle_cores) and no address-space limit (ulimit -v) is set, under
+ * which the thread's stack and malloc arena (tens of MB of address space) could take the
+ * room OpenBLAS needs for its buffers, whose allocation then retries forever.
+ * qs_profile_run asks it. */
+int qs_profile_worker_useful(const qs_forward_state *st, int T);
+
 /* Runs ws (until max_tokens, 0 = all) through m with c's hook. Progress on stderr when it
  * is a terminal (label "profile"). Errors: those of qs_forward and of the capture hook
  * (the message names site, layer and window). */
