@@ -43,6 +43,7 @@ struct qs_capture {
     int attn_error;
     int64_t n_seen;
     qs_stats_worker *worker; /* NULL: the statistics run in the hook */
+    int had_worker;          /* a worker ran at some point: its slots count in the memory */
 };
 
 /* Jobs the worker may hold: enough that the forward rarely waits, each a (T, C) copy. */
@@ -274,7 +275,9 @@ int qs_capture_set_worker(qs_capture *c, int on) {
     }
     if (c->worker) return QS_OK;
     int rc = qs_stats_worker_create(&c->worker, site_stats, c, WORKER_SLOTS);
-    return rc ? qs_error_prefix(rc, "capture") : QS_OK;
+    if (rc) return qs_error_prefix(rc, "capture");
+    c->had_worker = 1;
+    return QS_OK;
 }
 
 static int on_attention(void *user, int layer, int head, const float *p, const float *row_max,
@@ -322,7 +325,7 @@ int64_t qs_capture_memory_bytes(const qs_capture *c, int max_T) {
         }
     b += (int64_t)(sizeof(qs_token_stat) + sizeof(qs_outlier_token)) * max_T;
     b += (int64_t)sizeof(qs_capture_token) * c->o.max_token_outliers;
-    if (c->worker) {
+    if (c->had_worker) {
         int widest = 0;
         for (int s = 0; s < QS_SITE_COUNT; s++)
             if ((c->o.site_mask & QS_SITE_BIT(s)) && qs_capture_site_width(c, s) > widest)

@@ -127,7 +127,8 @@ const qs_capture_token *qs_capture_tokens(const qs_capture *c, int *n_kept, int6
 int64_t qs_capture_token_count(const qs_capture *c);
 const qs_capture_opts *qs_capture_get_opts(const qs_capture *c);
 
-/* The memory formula above, for this session with windows of up to max_T tokens. */
+/* The memory formula above, for this session with windows of up to max_T tokens; the
+ * worker's slots included once one has run (they are freed with it). */
 int64_t qs_capture_memory_bytes(const qs_capture *c, int max_T);
 
 #endif

@@ -105,11 +105,15 @@ static void test_job_error(void) {
 /* Everything a capture accumulated, as bytes, in a fixed order. */
 typedef struct blob {
     unsigned char *b;
-    size_t n;
+    size_t n, cap;
 } blob;
 
 static void put(blob *o, const void *p, size_t n) {
-    o->b = realloc(o->b, o->n + n);
+    if (o->n + n > o->cap) { /* doubling: 100,000 token records go in field by field */
+        o->cap = 2 * (o->n + n);
+        o->b = realloc(o->b, o->cap);
+        QS_ASSERT(o->b);
+    }
     memcpy(o->b + o->n, p, n);
     o->n += n;
 }
@@ -189,10 +193,13 @@ static void test_same_results(const qs_model *m, const qs_windows *ws) {
 
 static void test_nan_through_worker(const qs_model *m) {
     qs_capture *c;
-    QS_ASSERT(qs_capture_create(&c, &m->cfg, NULL) == QS_OK);
-    CHECK(qs_capture_set_worker(c, 1) == QS_OK);
-    qs_hook h = qs_capture_hook(c);
     enum { T = 9 };
+    QS_ASSERT(qs_capture_create(&c, &m->cfg, NULL) == QS_OK);
+    int64_t bytes = qs_capture_memory_bytes(c, T);
+    CHECK(qs_capture_set_worker(c, 1) == QS_OK);
+    /* its 8 slots of the widest site, ffn_down_in */
+    CHECK(qs_capture_memory_bytes(c, T) == bytes + 8 * T * m->cfg.hidden_dim * 4);
+    qs_hook h = qs_capture_hook(c);
     const int C = m->cfg.dim;
     float *x = calloc((size_t)T * C, sizeof *x);
     for (int i = 0; i < T * C; i++) x[i] = (float)(i % 13) - 6.0f;
