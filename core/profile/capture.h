@@ -25,9 +25,10 @@
  * Attention statistics (opts.attention) add L·H·T floats (attention.h), a worker
  * (qs_capture_set_worker) 8·T·max C_s floats.
  *
- * Errors (core/error.h) come back from the hook through qs_forward: QS_ERR_NUMERIC when an
- * activation is NaN/inf (the message names the site, layer and element), QS_ERR_NOMEM, or
- * a dump sink's code. */
+ * Errors (core/error.h) come back from the hook through qs_forward (with a worker, from a
+ * later site's hook call or from qs_capture_end): QS_ERR_NUMERIC when an activation is
+ * NaN/inf (the message names the site, layer and element), QS_ERR_NOMEM, or a dump sink's
+ * code. */
 #ifndef QS_CAPTURE_H
 #define QS_CAPTURE_H
 
