@@ -238,6 +238,11 @@ static int run_dumps(qs_capture *c, int site, int layer, const float *x, int T, 
     return QS_OK;
 }
 
+/* rc with the site, layer and window in front of its message. */
+static int site_error(const qs_capture *c, int rc, int site, int layer) {
+    return qs_error_prefix(rc, "blk.%d.%s, window %d", layer, qs_site_name(site), c->window);
+}
+
 /* The statistics of one site's window: in the hook, or on the worker (a qs_stats_job_fn). */
 static int site_stats(void *user, int site, int layer, const float *x, int T, int C, int pos0) {
     qs_capture *c = user;
@@ -249,9 +254,7 @@ static int site_stats(void *user, int site, int layer, const float *x, int T, in
     int n_found = 0;
     if (rc == QS_OK) rc = qs_outliers_tokens(c->found, &n_found, c->scan, T, pos0, &c->o.outl);
     if (rc == QS_OK) record_tokens(c, site, layer, n_found, pos0);
-    if (rc)
-        return qs_error_prefix(rc, "blk.%d.%s, window %d", layer, qs_site_name(site), c->window);
-    return QS_OK;
+    return rc ? site_error(c, rc, site, layer) : QS_OK;
 }
 
 static int on_site(void *user, int site, int layer, float *x, int T, int C, int pos0) {
@@ -262,7 +265,7 @@ static int on_site(void *user, int site, int layer, float *x, int T, int C, int 
     int rc = c->worker ? qs_stats_worker_push(c->worker, site, layer, x, T, C, pos0)
                        : site_stats(c, site, layer, x, T, C, pos0);
     if (rc == QS_OK && (rc = run_dumps(c, site, layer, x, T, C)))
-        return qs_error_prefix(rc, "blk.%d.%s, window %d", layer, qs_site_name(site), c->window);
+        return site_error(c, rc, site, layer);
     return rc;
 }
 
